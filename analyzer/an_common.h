@@ -1,0 +1,38 @@
+/*
+ * Small helpers shared by the analyzer modules: a list of warnings for the
+ * report, growable arrays, path and size formatting.  Named an_common so a
+ * unit test's -Ipreload never shadows it with a shim header of the same name.
+ */
+#ifndef PFSHIM_AN_COMMON_H
+#define PFSHIM_AN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PFS_AN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define pfs_an_container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Messages for the end of the report; the order they were added in. */
+struct pfs_an_warnings {
+	char **msgs;
+	size_t n, cap;
+};
+
+int pfs_an_warn(struct pfs_an_warnings *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void pfs_an_warn_free(struct pfs_an_warnings *w);
+
+/*
+ * Make room for `need` elements of `elem` bytes in *v (capacity *cap);
+ * 0 or -ENOMEM, *v untouched on failure.
+ */
+int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem);
+
+/* The part after the last '/', never NULL ("" for NULL). */
+const char *pfs_an_basename(const char *path);
+
+/* "512 B", "1.5 KiB", "12.0 MiB", ...: at most 16 bytes with the NUL. */
+void pfs_an_fmt_bytes(char *buf, size_t len, uint64_t bytes);
+
+#endif

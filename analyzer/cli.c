@@ -1,0 +1,651 @@
+/*
+ * The pfshim command line.  Commands and their options are declared as data
+ * (the tables below); getopt_long's tables and the help text are made from
+ * them, so the help cannot drift from what is parsed.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pfshim/log_format.h>
+
+#include "model.h"
+#include "report.h"
+#include "symbolize.h"
+
+struct cli_opt {
+	const char *name;	/* long name */
+	int key;		/* short letter, also what getopt returns */
+	const char *arg;	/* argument name; NULL: a flag */
+	const char *help;
+};
+
+struct cli_cmd {
+	const char *name;
+	const char *synopsis;
+	const char *summary;
+	const struct cli_opt *opts;
+	int (*run)(const struct cli_cmd *cmd, int argc, char **argv);
+	bool coming;		/* in the contract, not implemented yet */
+};
+
+#define MAX_OPTS 8
+
+static const struct cli_opt report_opts[] = {
+	{"format", 'f', "FMT", "text (default) or json; folded, pprof, perfetto, svg: coming"},
+	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
+	{"output", 'o', "FILE", "write the report to FILE instead of standard output"},
+	{"help", 'h', NULL, "this help"},
+	{0},
+};
+
+static const struct cli_opt record_opts[] = {
+	{"output", 'o', "DIR", "log directory (default ./pfshim.<pid of the program>)"},
+	{"mode", 'm', "MODE", "fast, exact or off (PFSHIM_MODE; default: the shim's)"},
+	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see docs/policy.md"},
+	{"top", 'n', "N", "sites listed per process in the summary (default 10; 0: all)"},
+	{"help", 'h', NULL, "this help"},
+	{0},
+};
+
+static const struct cli_opt no_opts[] = {{0}};
+
+static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv);
+static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv);
+static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv);
+static int cmd_coming(const struct cli_cmd *cmd, int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+	{"record", "[OPTIONS] [--] CMD [ARGS...]",
+	 "run CMD under the shim, then print the report to stderr", record_opts, cmd_record},
+	{"report", "[OPTIONS] DIR|FILE...",
+	 "report the logs (*.pfslog) of a run directory or files", report_opts, cmd_report},
+	{"help", "[COMMAND]", "this help, or a command's", no_opts, cmd_help},
+	{"diff", "DIR_A DIR_B", "compare two runs side by side", no_opts, cmd_coming, true},
+	{"advise", "DIR", "recommend a policy rule per site", no_opts, cmd_coming, true},
+	{0},
+};
+
+/* ---- option tables ------------------------------------------------------- */
+
+static const struct cli_cmd *find_cmd(const char *name)
+{
+	for (const struct cli_cmd *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+/* getopt_long's tables from ours; `stop` stops at the first operand (record's CMD). */
+static void build_getopt(const struct cli_opt *opts, bool stop, struct option *lo, char *so)
+{
+	size_t n = 0;
+
+	/* '+': stop at the first operand; ':': report a missing argument as ':' */
+	if (stop)
+		*so++ = '+';
+	*so++ = ':';
+	for (const struct cli_opt *o = opts; o->name && n < MAX_OPTS; o++, n++) {
+		lo[n] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL,
+					o->key};
+		*so++ = (char)o->key;
+		if (o->arg)
+			*so++ = ':';
+	}
+	lo[n] = (struct option){0};
+	*so = '\0';
+}
+
+static void print_opts(FILE *f, const struct cli_opt *opts)
+{
+	for (const struct cli_opt *o = opts; o->name; o++) {
+		char left[40];
+
+		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->key, o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(f, "    %-24s %s\n", left, o->help);
+	}
+}
+
+static void usage_cmd(FILE *f, const struct cli_cmd *c)
+{
+	fprintf(f, "usage: pfshim %s %s\n  %s%s\n", c->name, c->synopsis, c->summary,
+		c->coming ? " (coming)" : "");
+	if (c->opts[0].name) {
+		fputs("options:\n", f);
+		print_opts(f, c->opts);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: pfshim COMMAND [OPTIONS] [ARGS...]\n"
+	      "       pfshim --help | --version\n\n"
+	      "pfshim profiles page faults by allocation site: `record` runs a program under\n"
+	      "the LD_PRELOAD shim (libpfshim.so), `report` reads the logs it writes.\n\n"
+	      "commands:\n", f);
+	for (const struct cli_cmd *c = commands; c->name; c++) {
+		char left[48];
+
+		snprintf(left, sizeof(left), "%s %s", c->name, c->synopsis);
+		fprintf(f, "  %-36s %s%s\n", left, c->summary, c->coming ? " (coming)" : "");
+	}
+	for (const struct cli_cmd *c = commands; c->name; c++) {
+		if (!c->opts[0].name)
+			continue;
+		fprintf(f, "\n%s options:\n", c->name);
+		print_opts(f, c->opts);
+	}
+	fputs("\nglobal options:\n"
+	      "    -h, --help               this help\n"
+	      "    -V, --version            the version and log format\n\n"
+	      "environment:\n"
+	      "    PFSHIM_LIB     record: the libpfshim.so to preload (default: next to pfshim,\n"
+	      "                   or ../lib/ from it)\n"
+	      "    PFSHIM_MODE, PFSHIM_POLICY, PFSHIM_SCAN_MS, PFSHIM_TOUCH_SITE\n"
+	      "                   record: passed on to the shim\n"
+	      "    NO_COLOR       set: no colour even on a terminal\n\n"
+	      "exit status:\n"
+	      "    report: 0 ok, 1 a log was unreadable or had corrupt records (the report\n"
+	      "            is still printed), 2 bad usage or a format not available yet\n"
+	      "    record: the program's status (128+N if killed by signal N), 127 if it\n"
+	      "            could not be run, 2 bad usage\n", f);
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+	__attribute__((format(printf, 2, 0)));
+
+/* One line saying what is wrong, one saying where help is: exit status 2. */
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+	fputs("pfshim: ", stderr);
+	if (cmd)
+		fprintf(stderr, "%s: ", cmd);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'pfshim %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+	return PFS_EXIT_USAGE;
+}
+
+/* getopt's '?' and ':' as one of our messages. */
+static int getopt_error(const char *cmd, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	char shortopt[3] = {'-', (char)optopt, '\0'};
+
+	/* in a cluster ("-qx") optind has not moved on: name the letter itself */
+	if (optopt && strncmp(arg, "--", 2))
+		arg = shortopt;
+	if (c == ':')
+		return usage_error(cmd, "option '%s' needs an argument", arg);
+	return usage_error(cmd, "unknown option '%s'", arg);
+}
+
+static int parse_top(const char *cmd, const char *s, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!*s || *end || errno || v > UINT_MAX || s[0] == '-')
+		return usage_error(cmd, "--top needs a number, not '%s'", s);
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Colour only for a terminal, and never when NO_COLOR is set (no-color.org) or TERM=dumb. */
+static bool want_color(FILE *f)
+{
+	const char *term = getenv("TERM");
+
+	return isatty(fileno(f)) && !getenv("NO_COLOR") && !(term && !strcmp(term, "dumb"));
+}
+
+/* ---- report -------------------------------------------------------------- */
+
+enum report_format { FMT_TEXT, FMT_JSON };
+
+/*
+ * Read `paths`, print the report to `out`: PFS_EXIT_OK, or PFS_EXIT_BAD_LOGS
+ * when a log was unreadable or corrupt (the report is printed all the same)
+ * or the output failed.
+ */
+static int report_paths(char **paths, int npaths, FILE *out, enum report_format fmt,
+			const struct pfs_report_opts *opts)
+{
+	struct pfs_report rep = {0};
+	struct pfs_sym *sym = NULL;
+	struct pfs_run run;
+	int rc = 0, status = PFS_EXIT_OK;
+
+	/*
+	 * Problems are printed as they are found, on stderr, unless the report
+	 * goes there itself (record): its warnings section lists them once.
+	 */
+	FILE *diag = out == stderr ? NULL : stderr;
+
+	pfs_model_init(&run, diag);
+	for (int i = 0; i < npaths && !rc; i++)
+		rc = pfs_model_load_path(&run, paths[i]);
+	if (!rc)
+		rc = pfs_model_finish(&run);
+	if (!rc)
+		rc = pfs_sym_new(&sym, &run.warnings, diag);
+	if (!rc)
+		rc = pfs_report_build(&rep, &run, sym);
+	if (rc) {
+		fprintf(stderr, "pfshim: report: %s\n", strerror(-rc));
+		status = PFS_EXIT_BAD_LOGS;
+		goto out;
+	}
+	rc = fmt == FMT_JSON ? pfs_report_json(&rep, out, opts) : pfs_report_text(&rep, out, opts);
+	if (rc) {
+		fprintf(stderr, "pfshim: report: cannot write the report: %s\n", strerror(-rc));
+		status = PFS_EXIT_BAD_LOGS;
+	} else if (run.errors) {
+		status = PFS_EXIT_BAD_LOGS;
+	}
+out:
+	pfs_report_free(&rep);
+	pfs_sym_free(sym);
+	pfs_model_free(&run);
+	return status;
+}
+
+static char *join_args(char **v, int n)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (int i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	p = s;
+	*p = '\0';
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? " " : "", v[i]);
+	return s;
+}
+
+static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct option lo[MAX_OPTS + 1];
+	char so[2 * MAX_OPTS + 3];
+	const char *format = "text", *output = NULL;
+	struct pfs_report_opts opts = {0};
+	enum report_format fmt;
+	bool top_given = false;
+	FILE *out = stdout;
+	char *source;
+	int c, status;
+
+	build_getopt(cmd->opts, false, lo, so);
+	optind = 0;	/* glibc: a full re-initialisation, the CLI may run twice in a test */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			format = optarg;
+			break;
+		case 'n':
+			if (parse_top(cmd->name, optarg, &opts.top))
+				return PFS_EXIT_USAGE;
+			top_given = true;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'h':
+			usage_cmd(stdout, cmd);
+			return PFS_EXIT_OK;
+		default:
+			return getopt_error(cmd->name, c, argv);
+		}
+	}
+	if (!strcmp(format, "text")) {
+		fmt = FMT_TEXT;
+		if (!top_given)
+			opts.top = 10;
+	} else if (!strcmp(format, "json")) {
+		fmt = FMT_JSON;	/* every site unless --top was given */
+	} else if (!strcmp(format, "folded") || !strcmp(format, "pprof") ||
+		   !strcmp(format, "perfetto") || !strcmp(format, "svg")) {
+		fprintf(stderr, "pfshim: report: format '%s' is not available yet\n", format);
+		return PFS_EXIT_USAGE;
+	} else {
+		return usage_error(cmd->name, "unknown format '%s' (text or json)", format);
+	}
+	if (optind >= argc)
+		return usage_error(cmd->name, "%s", "no run directory or log file given");
+	if (output) {
+		out = fopen(output, "w");
+		if (!out) {
+			fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", output,
+				strerror(errno));
+			return PFS_EXIT_BAD_LOGS;
+		}
+	}
+	opts.color = !output && fmt == FMT_TEXT && want_color(stdout);
+	source = join_args(argv + optind, argc - optind);
+	opts.source = source;
+	status = report_paths(argv + optind, argc - optind, out, fmt, &opts);
+	free(source);
+	if (output && fclose(out) != 0) {
+		fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", output, strerror(errno));
+		status = PFS_EXIT_BAD_LOGS;
+	}
+	return status;
+}
+
+/* ---- record -------------------------------------------------------------- */
+
+/* The one piece of global state: the child that SIGTERM / SIGHUP are passed to. */
+static volatile sig_atomic_t record_child;
+
+static void forward_signal(int sig)
+{
+	if (record_child > 0)
+		kill((pid_t)record_child, sig);
+}
+
+static int find_lib(char *buf, size_t len)
+{
+	const char *env = getenv("PFSHIM_LIB");
+	char exe[PATH_MAX], cand[PATH_MAX + 32], *slash;
+	static const char *const rel[] = {"/libpfshim.so", "/../lib/libpfshim.so"};
+	ssize_t n;
+
+	if (len < PATH_MAX)	/* realpath() writes up to PATH_MAX bytes */
+		return -EINVAL;
+	if (env && *env) {
+		if (!realpath(env, buf) || access(buf, R_OK)) {
+			fprintf(stderr, "pfshim: record: PFSHIM_LIB '%s': %s\n", env, strerror(errno));
+			return -ENOENT;
+		}
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0) {
+		fprintf(stderr, "pfshim: record: cannot find myself (/proc/self/exe): %s\n",
+			strerror(errno));
+		return -ENOENT;
+	}
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+		if (realpath(cand, buf) && !access(buf, R_OK))
+			return 0;
+	}
+	fprintf(stderr, "pfshim: record: cannot find libpfshim.so in %s or %s/../lib; "
+		"set PFSHIM_LIB\n", exe, exe);
+	return -ENOENT;
+}
+
+/* `dir` made absolute, without resolving links (it may not exist yet). */
+static char *absolute(const char *dir)
+{
+	char cwd[PATH_MAX], *s;
+
+	if (dir[0] == '/')
+		return strdup(dir);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&s, "%s/%s", cwd, dir) < 0)
+		return NULL;
+	return s;
+}
+
+static bool dir_has_logs(const char *dir)
+{
+	struct pfs_run run;
+	bool any;
+
+	/* a quiet load: the report that follows says what is wrong */
+	pfs_model_init(&run, NULL);
+	pfs_model_load_path(&run, dir);
+	any = run.nprocs > 0;
+	pfs_model_free(&run);
+	return any;
+}
+
+struct record_args {
+	const char *out, *mode, *policy, *lib;
+	char **cmd;
+};
+
+/* In the child, between fork and exec: only the environment and the exec. */
+static void record_exec(const struct record_args *a, const char *outdir, int errfd)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *preload = NULL;
+	int msg[2] = {0, 0};	/* errno, and whether the directory was made here */
+	ssize_t n;
+
+	if (old && *old) {
+		if (asprintf(&preload, "%s:%s", a->lib, old) < 0)
+			preload = NULL;
+	} else {
+		preload = strdup(a->lib);
+	}
+	if (!preload || setenv("LD_PRELOAD", preload, 1) || setenv("PFSHIM_OUT", outdir, 1) ||
+	    setenv("PFSHIM_QUIET", "1", 1) || (a->mode && setenv("PFSHIM_MODE", a->mode, 1)) ||
+	    (a->policy && setenv("PFSHIM_POLICY", a->policy, 1))) {
+		msg[0] = ENOMEM;
+		goto fail;
+	}
+	/*
+	 * PFSHIM_LIB is record's own setting: the shim checks the PFSHIM_*
+	 * names it knows and would warn about it in every process.
+	 */
+	unsetenv("PFSHIM_LIB");
+	/* the shim would create it too; made here so the summary can point at it */
+	msg[1] = mkdir(outdir, 0777) == 0;
+	execvp(a->cmd[0], a->cmd);
+	msg[0] = errno;
+fail:
+	/*
+	 * The parent reads this from the close-on-exec pipe: exec did not
+	 * happen.  Should the write fail, the status 127 still says it.
+	 */
+	n = write(errfd, msg, sizeof(msg));
+	(void)n;
+	_exit(PFS_EXIT_CANNOT_RUN);
+}
+
+static int record_run(const struct record_args *a, unsigned top)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal};
+	struct sigaction old_int, old_quit, old_term, old_hup;
+	char *outdir = NULL, name[32];
+	int pfd[2], msg[2] = {0, 0}, wst = 0, status;
+	pid_t pid;
+	ssize_t n;
+
+	if (a->out && !(outdir = absolute(a->out))) {
+		fprintf(stderr, "pfshim: record: cannot resolve '%s': %s\n", a->out, strerror(errno));
+		return PFS_EXIT_CANNOT_RUN;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "pfshim: record: pipe: %s\n", strerror(errno));
+		free(outdir);
+		return PFS_EXIT_CANNOT_RUN;
+	}
+	fflush(NULL);	/* nothing buffered may be written twice */
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "pfshim: record: fork: %s\n", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		free(outdir);
+		return PFS_EXIT_CANNOT_RUN;
+	}
+	if (!outdir) {
+		/* ./pfshim.<pid of the first traced process>, which is the child */
+		snprintf(name, sizeof(name), "pfshim.%d", (int)(pid ? pid : getpid()));
+		outdir = absolute(name);
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		if (!outdir)
+			_exit(PFS_EXIT_CANNOT_RUN);
+		record_exec(a, outdir, pfd[1]);
+	}
+	close(pfd[1]);
+	/* like system(): the terminal's ^C and ^\ are the program's to handle */
+	record_child = pid;
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	sigaction(SIGTERM, &fwd, &old_term);
+	sigaction(SIGHUP, &fwd, &old_hup);
+	do
+		n = read(pfd[0], msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+		;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	record_child = 0;
+	if (n == (ssize_t)sizeof(msg)) {
+		fprintf(stderr, "pfshim: record: cannot run '%s': %s\n", a->cmd[0], strerror(msg[0]));
+		if (msg[1] && outdir)	/* nothing ran: leave no empty directory of ours */
+			rmdir(outdir);
+		free(outdir);
+		return PFS_EXIT_CANNOT_RUN;
+	}
+	if (WIFEXITED(wst))
+		status = WEXITSTATUS(wst);
+	else if (WIFSIGNALED(wst))
+		status = 128 + WTERMSIG(wst);
+	else
+		status = PFS_EXIT_CANNOT_RUN;
+	if (!outdir) {
+		fprintf(stderr, "pfshim: record: %s\n", strerror(ENOMEM));
+		return status;
+	}
+	if (dir_has_logs(outdir)) {
+		struct pfs_report_opts opts = {.top = top, .color = want_color(stderr),
+					       .source = outdir};
+
+		/* the program's status is what record returns, bad logs or not */
+		report_paths(&outdir, 1, stderr, FMT_TEXT, &opts);
+	} else {
+		fprintf(stderr, "pfshim: record: no logs were written: was '%s' traced? (static and "
+			"setuid programs ignore LD_PRELOAD)\n", a->cmd[0]);
+	}
+	fprintf(stderr, "pfshim: logs in %s\n", outdir);
+	free(outdir);
+	return status;
+}
+
+static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct option lo[MAX_OPTS + 1];
+	char so[2 * MAX_OPTS + 3], lib[PATH_MAX];
+	struct record_args a = {0};
+	unsigned top = 10;
+	int c;
+
+	build_getopt(cmd->opts, true, lo, so);
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			a.out = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "fast") && strcmp(optarg, "exact") && strcmp(optarg, "off"))
+				return usage_error(cmd->name, "--mode is fast, exact or off, not '%s'",
+						   optarg);
+			a.mode = optarg;
+			break;
+		case 'p':
+			a.policy = optarg;
+			break;
+		case 'n':
+			if (parse_top(cmd->name, optarg, &top))
+				return PFS_EXIT_USAGE;
+			break;
+		case 'h':
+			usage_cmd(stdout, cmd);
+			return PFS_EXIT_OK;
+		default:
+			return getopt_error(cmd->name, c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(cmd->name, "%s", "no command to run");
+	if (find_lib(lib, sizeof(lib)))
+		return PFS_EXIT_CANNOT_RUN;
+	a.lib = lib;
+	a.cmd = argv + optind;
+	return record_run(&a, top);
+}
+
+/* ---- help, coming -------------------------------------------------------- */
+
+static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const struct cli_cmd *c;
+
+	(void)cmd;
+	if (argc < 2) {
+		usage(stdout);
+		return PFS_EXIT_OK;
+	}
+	c = find_cmd(argv[1]);
+	if (!c)
+		return usage_error(NULL, "unknown command '%s'", argv[1]);
+	usage_cmd(stdout, c);
+	return PFS_EXIT_OK;
+}
+
+static int cmd_coming(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	fprintf(stderr, "pfshim: %s: not implemented yet\n", cmd->name);
+	return PFS_EXIT_USAGE;
+}
+
+int pfs_cli_main(int argc, char **argv)
+{
+	const struct cli_cmd *c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return PFS_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return PFS_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("pfshim %s (log format %d)\n", PFS_VERSION_STRING, PFS_LOG_VERSION);
+		return PFS_EXIT_OK;
+	}
+	if (argv[1][0] == '-')
+		return usage_error(NULL, "unknown option '%s'", argv[1]);
+	c = find_cmd(argv[1]);
+	if (!c)
+		return usage_error(NULL, "unknown command '%s'", argv[1]);
+	return c->run(c, argc - 1, argv + 1);
+}

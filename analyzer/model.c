@@ -1,0 +1,802 @@
+/*
+ * The run model: one handler per record type (model_handlers[]), then
+ * pfs_model_finish().  See model.h.
+ */
+#include "model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "blocks.h"
+#include "logread.h"
+
+/* The logread tool for one file: the handlers reach the process through it. */
+struct model_loader {
+	struct pfs_logread_tool tool;
+	struct pfs_run *run;
+	struct pfs_proc *proc;
+	uint64_t order;		/* records seen, for stable replay order */
+};
+
+static struct model_loader *loader_of(struct pfs_logread_tool *tool)
+{
+	return pfs_an_container_of(tool, struct model_loader, tool);
+}
+
+struct pfs_site *pfs_model_site(const struct pfs_proc *p, uint32_t stack, uint32_t kind)
+{
+	struct pfs_site_key key = {.stack = stack, .kind = kind};
+	struct pfs_site *s;
+
+	HASH_FIND(hh, p->sites, &key, sizeof(key), s);
+	return s;
+}
+
+static struct pfs_site *site_get(struct pfs_proc *p, uint32_t stack, uint32_t kind)
+{
+	struct pfs_site *s = pfs_model_site(p, stack, kind);
+
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->key.stack = stack;
+	s->key.kind = kind;
+	HASH_ADD(hh, p->sites, key, sizeof(s->key), s);
+	return s;
+}
+
+static int push_ev(struct pfs_proc *p, const struct pfs_block_ev *ev)
+{
+	if (pfs_an_reserve((void **)&p->evs, &p->evs_cap, p->nevs + 1, sizeof(*p->evs)))
+		return -ENOMEM;
+	p->evs[p->nevs++] = *ev;
+	return 0;
+}
+
+/* ---- record handlers, one per type ------------------------------------ */
+
+/* argv as NUL-separated strings; the last may lack its NUL when cut short. */
+static int parse_argv(struct pfs_proc *p, const char *cmd, uint32_t len)
+{
+	uint32_t n = 0, i, start;
+	size_t total = 0;
+	char *out;
+
+	for (i = 0, start = 0; i <= len; i++) {
+		if (i == len ? i > start : cmd[i] == '\0') {
+			n++;
+			total += i - start + 1;
+		}
+		if (i < len && cmd[i] == '\0')
+			start = i + 1;
+	}
+	p->argv = calloc(n + 1, sizeof(*p->argv));
+	p->command = malloc(total + 1);
+	if (!p->argv || !p->command)
+		return -ENOMEM;
+	out = p->command;
+	*out = '\0';
+	for (i = 0, start = 0; i <= len; i++) {
+		bool piece = i == len ? i > start : cmd[i] == '\0';
+
+		if (piece) {
+			p->argv[p->argc] = strndup(cmd + start, i - start);
+			if (!p->argv[p->argc])
+				return -ENOMEM;
+			p->argc++;
+			if (out != p->command)
+				*out++ = ' ';
+			memcpy(out, cmd + start, i - start);
+			out += i - start;
+			*out = '\0';
+		}
+		if (i < len && cmd[i] == '\0')
+			start = i + 1;
+	}
+	return 0;
+}
+
+static int on_proc_start(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+			 const char **why)
+{
+	struct model_loader *ld = loader_of(tool);
+	struct pfs_proc *p = ld->proc;
+	const struct pfs_rec_proc_start *r = &rec->u.proc_start;
+
+	if (p->have_start) {
+		*why = "a second PROC_START in one log";
+		return -EINVAL;
+	}
+	p->have_start = true;
+	p->pid = r->pid;
+	p->ppid = r->ppid;
+	p->root_pid = r->root_pid;
+	if (r->start_mono_ns)
+		p->start_ns = r->start_mono_ns;
+	p->mode = r->mode;
+	p->exec_gen = r->exec_gen;
+	p->page_size = r->page_size;
+	p->cmd_truncated = rec->h.flags & PFS_PROC_CMD_TRUNCATED;
+	p->exe = strndup(rec->str[0], rec->str_len[0]);
+	if (!p->exe)
+		return -ENOMEM;
+	return parse_argv(p, rec->str[1], rec->str_len[1]);
+}
+
+static int on_module(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		     const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+	const struct pfs_rec_module *r = &rec->u.module;
+	struct pfs_module *m;
+
+	(void)why;
+	if (pfs_an_reserve((void **)&p->modules, &p->modules_cap, p->nmodules + 1,
+			    sizeof(*p->modules)))
+		return -ENOMEM;
+	m = &p->modules[p->nmodules];
+	memset(m, 0, sizeof(*m));
+	m->id = r->id;
+	m->seq = r->seq;
+	m->unload_seq = UINT64_MAX;
+	m->base = r->base;
+	m->start = r->start;
+	m->end = r->end;
+	m->build_id_len = r->build_id_len; /* <= PFS_BUILD_ID_MAX, checked by logread */
+	memcpy(m->build_id, r->build_id, r->build_id_len);
+	m->path = strndup(rec->str[0], rec->str_len[0]);
+	if (!m->path)
+		return -ENOMEM;
+	p->nmodules++;
+	return 0;
+}
+
+static int on_module_unload(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+			    const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+
+	(void)why;
+	/* applied in finish: the MODULE may sit later in the file than its unload */
+	if (pfs_an_reserve((void **)&p->unloads, &p->unloads_cap, p->nunloads + 1,
+			    sizeof(*p->unloads)))
+		return -ENOMEM;
+	p->unloads[p->nunloads].seq = rec->u.module_unload.seq;
+	p->unloads[p->nunloads].id = rec->u.module_unload.id;
+	p->nunloads++;
+	return 0;
+}
+
+static int on_stack(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		    const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+	const struct pfs_rec_stack_head *r = &rec->u.stack;
+	struct pfs_stack *s;
+
+	if (r->id == 0) {
+		*why = "stack id 0 is reserved";
+		return -EINVAL;
+	}
+	HASH_FIND(hh, p->stacks, &r->id, sizeof(r->id), s);
+	if (s) {
+		/* the first one stays; a repeat is harmless only if identical */
+		if (s->nframes == rec->nitems && (rec->nitems == 0 ||
+		    !memcmp(s->frames, rec->items, (size_t)rec->nitems * sizeof(uint64_t))))
+			return 0;
+		*why = "a stack id defined twice with different frames";
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->id = r->id;
+	s->seq = r->seq;
+	s->nframes = rec->nitems;
+	s->truncated = rec->h.flags & PFS_STACK_TRUNCATED;
+	if (s->nframes) {
+		s->frames = malloc((size_t)s->nframes * sizeof(*s->frames));
+		if (!s->frames) {
+			free(s);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < s->nframes; i++)
+			s->frames[i] = pfs_logread_frame(rec, i);
+	}
+	HASH_ADD(hh, p->stacks, id, sizeof(s->id), s);
+	return 0;
+}
+
+static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		    const char **why)
+{
+	struct model_loader *ld = loader_of(tool);
+	const struct pfs_rec_alloc *r = &rec->u.alloc;
+	struct pfs_block_ev ev = {
+		.seq = r->seq, .order = ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
+		.stack = r->stack, .addr = r->addr, .size = r->size, .length = r->length,
+	};
+	struct pfs_site *s;
+
+	(void)why;
+	s = site_get(ld->proc, r->stack, r->kind);
+	if (!s)
+		return -ENOMEM;
+	s->allocations++;
+	s->bytes_allocated += r->size;
+	return push_ev(ld->proc, &ev);
+}
+
+static int on_free(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		   const char **why)
+{
+	struct model_loader *ld = loader_of(tool);
+	const struct pfs_rec_free *r = &rec->u.free;
+	struct pfs_block_ev ev = {
+		.seq = r->seq, .order = ld->order++, .type = PFS_REC_FREE, .kind = r->kind,
+		.addr = r->addr, .length = r->length,
+	};
+
+	(void)why;
+	return push_ev(ld->proc, &ev);
+}
+
+static int on_remap(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		    const char **why)
+{
+	struct model_loader *ld = loader_of(tool);
+	const struct pfs_rec_remap *r = &rec->u.remap;
+	struct pfs_block_ev ev = {
+		.seq = r->seq, .order = ld->order++, .type = PFS_REC_REMAP, .stack = r->stack,
+		.addr = r->old_addr, .length = r->old_length,
+		.new_addr = r->new_addr, .new_length = r->new_length,
+	};
+
+	(void)why;
+	return push_ev(ld->proc, &ev);
+}
+
+static int on_madvise(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		      const char **why)
+{
+	/* residency changes matter once faults are counted (a later issue) */
+	(void)tool, (void)rec, (void)why;
+	return 0;
+}
+
+static int on_counters(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		       const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+
+	(void)why;
+	for (uint32_t i = 0; i < rec->nitems; i++) {
+		struct pfs_counter_slot slot = pfs_logread_slot(rec, i);
+		struct pfs_site *s;
+
+		if (slot.stack == 0)	/* appended zeroed, not used yet */
+			continue;
+		s = site_get(p, slot.stack, slot.kind);
+		if (!s)
+			return -ENOMEM;
+		s->allocations += slot.count;
+		s->bytes_allocated += slot.bytes;
+	}
+	return 0;
+}
+
+static int on_fork(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		   const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+	const struct pfs_rec_fork *r = &rec->u.fork;
+
+	(void)why;
+	if (pfs_an_reserve((void **)&p->children, &p->children_cap, p->nchildren + 1,
+			    sizeof(*p->children)))
+		return -ENOMEM;
+	p->children[p->nchildren].pid = r->child_pid;
+	p->children[p->nchildren].seq = r->seq;
+	p->children[p->nchildren].how = r->how;
+	p->nchildren++;
+	return 0;
+}
+
+static int on_exec(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		   const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+
+	(void)why;
+	if (rec->u.exec.result != 0)	/* a failed exec: the image went on */
+		return 0;
+	free(p->exec_path);
+	p->exec_path = strndup(rec->str[0], rec->str_len[0]);
+	return p->exec_path ? 0 : -ENOMEM;
+}
+
+static int on_proc_end(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		       const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+	const struct pfs_rec_proc_end *r = &rec->u.proc_end;
+
+	(void)why;
+	p->ended = true;
+	p->end_reason = r->reason;
+	p->exit_status = r->status;
+	p->have_status = r->reason != PFS_END_EXEC;
+	return 0;
+}
+
+static int on_message(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		      const char **why)
+{
+	struct model_loader *ld = loader_of(tool);
+
+	(void)why;
+	/* the record bounds the length (a block is at most 1 GiB), so it fits an int */
+	return pfs_an_warn(&ld->run->warnings, "%s: the shim said: %.*s", ld->proc->log_path,
+			   (int)(rec->str_len[0] & INT32_MAX), rec->str[0]);
+}
+
+static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
+	[PFS_REC_PROC_START] = on_proc_start,
+	[PFS_REC_MODULE] = on_module,
+	[PFS_REC_MODULE_UNLOAD] = on_module_unload,
+	[PFS_REC_STACK] = on_stack,
+	[PFS_REC_ALLOC] = on_alloc,
+	[PFS_REC_FREE] = on_free,
+	[PFS_REC_REMAP] = on_remap,
+	[PFS_REC_MADVISE] = on_madvise,
+	[PFS_REC_COUNTERS] = on_counters,
+	[PFS_REC_FORK] = on_fork,
+	[PFS_REC_EXEC] = on_exec,
+	[PFS_REC_PROC_END] = on_proc_end,
+	[PFS_REC_MESSAGE] = on_message,
+};
+
+static int on_begin(struct pfs_logread_tool *tool, const struct pfs_logfile *lf)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+
+	/* the header stands in until PROC_START, which may be lost */
+	p->pid = lf->hdr.pid;
+	p->start_ns = lf->hdr.start_mono_ns;
+	p->page_size = lf->hdr.page_size;
+	p->file_flags = lf->hdr.flags;
+	return 0;
+}
+
+static void on_problem(struct pfs_logread_tool *tool, const struct pfs_logfile *lf,
+		       uint64_t offset, const char *what)
+{
+	struct model_loader *ld = loader_of(tool);
+
+	ld->run->errors++;
+	if (offset == UINT64_MAX)
+		pfs_an_warn(&ld->run->warnings, "%s: %s", lf->name, what);
+	else
+		pfs_an_warn(&ld->run->warnings, "%s: offset %" PRIu64 ": %s", lf->name,
+			     offset, what);
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static void proc_free(struct pfs_proc *p)
+{
+	struct pfs_stack *st, *st_tmp;
+	struct pfs_site *si, *si_tmp;
+
+	if (!p)
+		return;
+	HASH_ITER(hh, p->stacks, st, st_tmp) {
+		HASH_DEL(p->stacks, st);
+		free(st->frames);
+		free(st);
+	}
+	HASH_ITER(hh, p->sites, si, si_tmp) {
+		HASH_DEL(p->sites, si);
+		free(si);
+	}
+	for (size_t i = 0; i < p->nmodules; i++)
+		free(p->modules[i].path);
+	for (uint32_t i = 0; p->argv && i < p->argc; i++)
+		free(p->argv[i]);
+	free(p->argv);
+	free(p->modules);
+	free(p->unloads);
+	free(p->children);
+	free(p->evs);
+	free(p->ranked);
+	free(p->kids);
+	free(p->exe);
+	free(p->command);
+	free(p->exec_path);
+	free(p->log_path);
+	free(p);
+}
+
+static void run_error(struct pfs_run *run, const char *name, const char *what)
+{
+	run->errors++;
+	if (run->diag)
+		fprintf(run->diag, "pfshim: %s: %s\n", name, what);
+	pfs_an_warn(&run->warnings, "%s: %s", name, what);
+}
+
+static int load_logfile(struct pfs_run *run, struct pfs_logfile *lf)
+{
+	struct model_loader ld = {
+		.tool = {.handlers = model_handlers, .begin = on_begin, .problem = on_problem,
+			 .diag = run->diag},
+		.run = run,
+	};
+	struct pfs_logread_stats st;
+	int rc = -ENOMEM;
+
+	if (pfs_an_reserve((void **)&run->procs, &run->procs_cap, run->nprocs + 1,
+			    sizeof(*run->procs)))
+		return -ENOMEM;
+	ld.proc = calloc(1, sizeof(*ld.proc));
+	if (!ld.proc)
+		goto out;
+	ld.proc->log_path = strdup(lf->name);
+	if (!ld.proc->log_path)
+		goto out;
+	ld.proc->fork_seq = UINT64_MAX;
+	rc = pfs_logread_walk(lf, &ld.tool, &st);
+	if (rc)
+		goto out;
+	ld.proc->records = st.records;
+	ld.proc->bad_records = st.bad;
+	ld.proc->unknown_records = st.unknown;
+	run->procs[run->nprocs++] = ld.proc;
+	ld.proc = NULL;
+out:
+	proc_free(ld.proc);
+	return rc;
+}
+
+int pfs_model_load_buffer(struct pfs_run *run, const void *buf, size_t len, const char *name)
+{
+	struct pfs_logfile lf;
+	char err[256];
+
+	if (pfs_logread_open_buffer(&lf, buf, len, name, err, sizeof(err))) {
+		run_error(run, name, err);
+		return 0;
+	}
+	return load_logfile(run, &lf);
+}
+
+int pfs_model_load_file(struct pfs_run *run, const char *path)
+{
+	struct pfs_logfile lf;
+	char err[256];
+	int rc;
+
+	if (pfs_logread_open(&lf, path, err, sizeof(err))) {
+		run_error(run, path, err);
+		return 0;
+	}
+	rc = load_logfile(run, &lf);
+	pfs_logread_close(&lf);
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_log_suffix(const char *name)
+{
+	size_t n = strlen(name), s = strlen(PFS_LOG_FILE_SUFFIX);
+
+	return n > s && !strcmp(name + n - s, PFS_LOG_FILE_SUFFIX);
+}
+
+static int load_dir(struct pfs_run *run, const char *dir)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	d = opendir(dir);
+	if (!d) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "cannot open: %s", strerror(errno));
+		run_error(run, dir, what);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *path;
+
+		if (!has_log_suffix(de->d_name))
+			continue;
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0 ||
+		    pfs_an_reserve((void **)&names, &cap, n + 1, sizeof(*names))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		names[n++] = path;
+	}
+	if (n == 0) {
+		run_error(run, dir, "no *" PFS_LOG_FILE_SUFFIX " files in this directory");
+		goto out;
+	}
+	/* names do not matter (the headers do), but a stable order reads better */
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = pfs_model_load_file(run, names[i]);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+int pfs_model_load_path(struct pfs_run *run, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "cannot open: %s", strerror(errno));
+		run_error(run, path, what);
+		return 0;
+	}
+	if (S_ISDIR(st.st_mode))
+		return load_dir(run, path);
+	return pfs_model_load_file(run, path);
+}
+
+void pfs_model_init(struct pfs_run *run, FILE *diag)
+{
+	memset(run, 0, sizeof(*run));
+	run->diag = diag;
+}
+
+void pfs_model_free(struct pfs_run *run)
+{
+	for (size_t i = 0; i < run->nprocs; i++)
+		proc_free(run->procs[i]);
+	free(run->procs);
+	pfs_an_warn_free(&run->warnings);
+	memset(run, 0, sizeof(*run));
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+const struct pfs_stack *pfs_model_stack(const struct pfs_proc *p, uint32_t id,
+					const struct pfs_proc **owner)
+{
+	/* a forked child inherits its parent's stack table with its memory */
+	for (; p; p = p->fork_parent) {
+		struct pfs_stack *s;
+
+		HASH_FIND(hh, p->stacks, &id, sizeof(id), s);
+		if (s) {
+			if (owner)
+				*owner = p;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static const struct pfs_module *module_at(const struct pfs_proc *p, uint64_t addr,
+					  uint64_t seq, bool strict)
+{
+	/* modules are sorted by seq: walk back from the latest */
+	for (size_t i = p->nmodules; i-- > 0;) {
+		const struct pfs_module *m = &p->modules[i];
+
+		if (addr < m->start || addr >= m->end)
+			continue;
+		if (!strict || (m->seq <= seq && seq < m->unload_seq))
+			return m;
+	}
+	return NULL;
+}
+
+const struct pfs_module *pfs_model_module_at(const struct pfs_proc *p, uint64_t addr,
+					     uint64_t seq)
+{
+	const struct pfs_module *m;
+	const struct pfs_proc *q;
+	uint64_t s = seq;
+
+	for (q = p; q; s = q->fork_seq, q = q->fork_parent) {
+		m = module_at(q, addr, s, true);
+		if (m)
+			return m;
+	}
+	return module_at(p, addr, seq, false);
+}
+
+/* ---- finish: modules, rank, totals, tree -------------------------------- */
+
+static int cmp_module(const void *a, const void *b)
+{
+	const struct pfs_module *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void apply_unloads(struct pfs_proc *p)
+{
+	if (p->nmodules)
+		qsort(p->modules, p->nmodules, sizeof(*p->modules), cmp_module);
+	for (size_t u = 0; u < p->nunloads; u++) {
+		/* the latest load of that id before the unload */
+		for (size_t i = p->nmodules; i-- > 0;) {
+			struct pfs_module *m = &p->modules[i];
+
+			if (m->id == p->unloads[u].id && m->seq <= p->unloads[u].seq) {
+				if (p->unloads[u].seq < m->unload_seq)
+					m->unload_seq = p->unloads[u].seq;
+				break;
+			}
+		}
+	}
+}
+
+static uint64_t site_faults(const struct pfs_site *s)
+{
+	return s->first_touch_faults + s->cow_faults;
+}
+
+static int cmp_site(const void *a, const void *b)
+{
+	const struct pfs_site *x = *(struct pfs_site *const *)a;
+	const struct pfs_site *y = *(struct pfs_site *const *)b;
+
+	if (site_faults(x) != site_faults(y))
+		return site_faults(x) > site_faults(y) ? -1 : 1;
+	if (x->bytes_allocated != y->bytes_allocated)
+		return x->bytes_allocated > y->bytes_allocated ? -1 : 1;
+	if (x->allocations != y->allocations)
+		return x->allocations > y->allocations ? -1 : 1;
+	if (x->key.stack != y->key.stack)
+		return x->key.stack < y->key.stack ? -1 : 1;
+	return x->key.kind < y->key.kind ? -1 : x->key.kind > y->key.kind;
+}
+
+static int rank_sites(struct pfs_proc *p)
+{
+	struct pfs_site *s, *tmp;
+	size_t n = 0;
+
+	p->nsites = HASH_COUNT(p->sites);
+	memset(&p->totals, 0, sizeof(p->totals));
+	if (!p->nsites)
+		return 0;
+	p->ranked = malloc(p->nsites * sizeof(*p->ranked));
+	if (!p->ranked)
+		return -ENOMEM;
+	HASH_ITER(hh, p->sites, s, tmp) {
+		p->ranked[n++] = s;
+		p->totals.first_touch_faults += s->first_touch_faults;
+		p->totals.cow_faults += s->cow_faults;
+		p->totals.allocations += s->allocations;
+		p->totals.bytes_allocated += s->bytes_allocated;
+		p->totals.prefaulted_pages += s->prefaulted_pages;
+		p->totals.bytes_live_at_end += s->bytes_live_at_end;
+	}
+	qsort(p->ranked, n, sizeof(*p->ranked), cmp_site);
+	return 0;
+}
+
+static int cmp_proc(const void *a, const void *b)
+{
+	const struct pfs_proc *x = *(struct pfs_proc *const *)a;
+	const struct pfs_proc *y = *(struct pfs_proc *const *)b;
+
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->exec_gen != y->exec_gen)
+		return x->exec_gen < y->exec_gen ? -1 : 1;
+	return strcmp(x->log_path, y->log_path);
+}
+
+static const struct pfs_child *fork_record(const struct pfs_proc *parent, uint64_t pid)
+{
+	for (size_t i = parent->nchildren; i-- > 0;)
+		if (parent->children[i].pid == pid)
+			return &parent->children[i];
+	return NULL;
+}
+
+/*
+ * Parents come earlier in start order, so a link always points back and the
+ * tree has no cycles whatever pids the logs claim.
+ */
+static int link_tree(struct pfs_run *run)
+{
+	for (size_t i = 0; i < run->nprocs; i++) {
+		struct pfs_proc *p = run->procs[i], *parent = NULL;
+		const struct pfs_child *fr = NULL;
+
+		for (size_t j = i; j-- > 0;) {
+			struct pfs_proc *q = run->procs[j];
+
+			if (p->exec_gen > 0) {
+				/* this pid's image before the exec */
+				if (q->pid == p->pid && q->exec_gen < p->exec_gen &&
+				    (!parent || q->exec_gen > parent->exec_gen))
+					parent = q;
+				continue;
+			}
+			if (q->pid != p->ppid)
+				continue;
+			/* the image that logged the fork, else the latest one of that pid */
+			if ((fr = fork_record(q, p->pid)) != NULL) {
+				parent = q;
+				break;
+			}
+			if (!parent)
+				parent = q;
+		}
+		if (!parent)
+			continue;
+		p->parent = parent;
+		p->via_exec = p->exec_gen > 0;
+		if (!p->via_exec && (fr || (p->file_flags & PFS_FILE_FORKED))) {
+			p->fork_parent = parent;
+			p->fork_seq = fr ? fr->seq : UINT64_MAX;
+		}
+		if (pfs_an_reserve((void **)&parent->kids, &parent->kids_cap, parent->nkids + 1,
+				    sizeof(*parent->kids)))
+			return -ENOMEM;
+		parent->kids[parent->nkids++] = p;
+	}
+	return 0;
+}
+
+int pfs_model_finish(struct pfs_run *run)
+{
+	int rc = 0;
+
+	if (run->nprocs)
+		qsort(run->procs, run->nprocs, sizeof(*run->procs), cmp_proc);
+	for (size_t i = 0; i < run->nprocs && !rc; i++) {
+		struct pfs_proc *p = run->procs[i];
+
+		apply_unloads(p);
+		rc = pfs_blocks_replay(p);
+		if (!rc)
+			rc = rank_sites(p);
+		if ((!p->command || !*p->command) && p->exe) {
+			/* no argv logged: the executable names it best */
+			free(p->command);
+			p->command = strdup(p->exe);
+			if (!p->command)
+				return -ENOMEM;
+		}
+		if (!p->have_start)
+			pfs_an_warn(&run->warnings, "%s: no PROC_START record: pid %" PRIu64
+				     " (from the file header), command unknown", p->log_path, p->pid);
+		if (!p->ended)
+			pfs_an_warn(&run->warnings, "pid %" PRIu64 " (%s) did not end normally:"
+				     " no PROC_END (killed, or still running)", p->pid,
+				     p->command && *p->command ? p->command : "?");
+	}
+	if (!rc)
+		rc = link_tree(run);
+	return rc;
+}

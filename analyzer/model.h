@@ -1,0 +1,174 @@
+/*
+ * The analyzer's model of a run: one struct pfs_proc per log file (one per
+ * process image), holding what its records say: identity, modules, stacks,
+ * allocation sites with their counters, large blocks, children.  Filled by
+ * the record handlers in model.c while logread walks the files, then
+ * completed by pfs_model_finish() (seq-ordered replay, ranking, totals,
+ * process tree).
+ */
+#ifndef PFSHIM_MODEL_H
+#define PFSHIM_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uthash.h>
+
+#include <pfshim/log_format.h>
+
+#include "an_common.h"
+
+/* One MODULE record: an object loaded at seq, unloaded at unload_seq. */
+struct pfs_module {
+	uint32_t id;
+	uint8_t build_id_len;
+	uint8_t build_id[PFS_BUILD_ID_MAX];
+	uint64_t seq;
+	uint64_t unload_seq;	/* UINT64_MAX while loaded */
+	uint64_t base;		/* load bias: file vaddr + base = run-time address */
+	uint64_t start, end;	/* [start, end) at run time */
+	char *path;
+};
+
+struct pfs_stack {
+	uint32_t id;
+	uint32_t nframes;
+	uint64_t seq;
+	bool truncated;		/* deeper frames were cut by the shim */
+	uint64_t *frames;	/* return addresses, frames[0] the allocator's caller */
+	UT_hash_handle hh;
+};
+
+/* Two 32-bit fields, no padding: the key can be hashed as bytes. */
+struct pfs_site_key {
+	uint32_t stack;
+	uint32_t kind;		/* enum pfs_kind */
+};
+
+struct pfs_site {
+	struct pfs_site_key key;
+	uint64_t allocations;	/* ALLOC records + COUNTERS slot counts */
+	uint64_t bytes_allocated;
+	/* filled once fault records exist (a later log version / issue) */
+	uint64_t first_touch_faults;
+	uint64_t cow_faults;
+	uint64_t prefaulted_pages;
+	/* large blocks (those with ALLOC records) still live at the end */
+	uint64_t live_blocks;
+	uint64_t bytes_live_at_end;
+	UT_hash_handle hh;
+};
+
+struct pfs_totals {
+	uint64_t first_touch_faults;
+	uint64_t cow_faults;
+	uint64_t allocations;
+	uint64_t bytes_allocated;
+	uint64_t prefaulted_pages;
+	uint64_t bytes_live_at_end;
+};
+
+struct pfs_child {
+	uint64_t pid;
+	uint64_t seq;
+	uint32_t how;		/* enum pfs_fork_how */
+};
+
+struct pfs_unload {
+	uint64_t seq;
+	uint32_t id;
+};
+
+/* ALLOC / FREE / REMAP, kept to be replayed in seq order (file order is not time order). */
+struct pfs_block_ev {
+	uint64_t seq;
+	uint64_t order;		/* file position, to keep equal seqs stable */
+	uint16_t type;		/* PFS_REC_ALLOC, _FREE, _REMAP */
+	uint8_t kind;
+	uint32_t stack;
+	uint64_t addr, size, length;	/* REMAP: old_addr, -, old_length */
+	uint64_t new_addr, new_length;	/* REMAP only */
+};
+
+struct pfs_proc {
+	char *log_path;
+	uint64_t pid, ppid, root_pid;
+	uint64_t start_ns;	/* CLOCK_MONOTONIC */
+	uint32_t mode;		/* enum pfs_mode */
+	uint32_t exec_gen;
+	uint32_t page_size;
+	uint32_t file_flags;	/* PFS_FILE_* */
+	bool have_start;	/* a PROC_START was read */
+	char *exe;
+	char **argv;
+	uint32_t argc;
+	bool cmd_truncated;
+	char *command;		/* argv joined by spaces (the exe when argv is empty) */
+
+	bool ended;		/* a PROC_END was read */
+	bool have_status;	/* exit_status is meaningful (not for an exec) */
+	int32_t exit_status;
+	uint32_t end_reason;	/* enum pfs_end_reason */
+	char *exec_path;	/* EXEC: the image that replaced this one */
+
+	struct pfs_child *children;
+	size_t nchildren, children_cap;
+	struct pfs_module *modules;	/* sorted by seq after finish */
+	size_t nmodules, modules_cap;
+	struct pfs_unload *unloads;
+	size_t nunloads, unloads_cap;
+	struct pfs_stack *stacks;	/* uthash by id */
+	struct pfs_site *sites;		/* uthash by key */
+	struct pfs_site **ranked;	/* after finish: most expensive first */
+	size_t nsites;
+	struct pfs_block_ev *evs;
+	size_t nevs, evs_cap;
+	struct pfs_totals totals;
+
+	uint64_t records, bad_records, unknown_records;
+
+	/* process tree, after finish */
+	struct pfs_proc *parent;	/* the image that forked it, or its previous image */
+	bool via_exec;			/* parent is this pid's previous image */
+	struct pfs_proc **kids;		/* ordered by start time */
+	size_t nkids, kids_cap;
+	/* whose memory it was born with: its stacks and modules are valid here too */
+	struct pfs_proc *fork_parent;
+	uint64_t fork_seq;		/* the parent's seq at the fork; UINT64_MAX unknown */
+};
+
+struct pfs_run {
+	struct pfs_proc **procs;	/* by start time after finish */
+	size_t nprocs, procs_cap;
+	struct pfs_an_warnings warnings;
+	unsigned errors;		/* corrupt records, unreadable files: exit status 1 */
+	FILE *diag;			/* problems are printed here as found; may be NULL */
+};
+
+void pfs_model_init(struct pfs_run *run, FILE *diag);
+/*
+ * A directory (every *.pfslog in it) or one log file.  Problems become
+ * warnings and count in run->errors; the return is 0 or -ENOMEM.
+ */
+int pfs_model_load_path(struct pfs_run *run, const char *path);
+int pfs_model_load_file(struct pfs_run *run, const char *path);
+int pfs_model_load_buffer(struct pfs_run *run, const void *buf, size_t len, const char *name);
+/* Replay, rank, totals, tree: once, after all loads.  0 or -ENOMEM. */
+int pfs_model_finish(struct pfs_run *run);
+void pfs_model_free(struct pfs_run *run);
+
+struct pfs_site *pfs_model_site(const struct pfs_proc *p, uint32_t stack, uint32_t kind);
+/* The stack `id` as `p` knows it, looking through the fork parents; *owner: whose. */
+const struct pfs_stack *pfs_model_stack(const struct pfs_proc *p, uint32_t id,
+					const struct pfs_proc **owner);
+/*
+ * The module that held `addr` at `seq` in `p`: the latest MODULE at or before
+ * seq not unloaded by then; else the fork parents' at the fork; else, since a
+ * shim may log a module just after the stack that first uses it, any module
+ * of p that ever covered addr.  NULL when none did.
+ */
+const struct pfs_module *pfs_model_module_at(const struct pfs_proc *p, uint64_t addr,
+					     uint64_t seq);
+
+#endif

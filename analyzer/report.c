@@ -1,0 +1,185 @@
+/*
+ * Building the report: resolve each site's stack (module at the stack's
+ * seq, then the symbolizer) and give sites report-wide ids.  See report.h.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+struct pfs_site_id {
+	char *key;
+	uint32_t id;
+	UT_hash_handle hh;
+};
+
+const char *pfs_report_end_reason(uint32_t reason)
+{
+	switch (reason) {
+	case PFS_END_EXIT: return "exit";
+	case PFS_END_UEXIT: return "_exit";
+	case PFS_END_EXEC: return "exec";
+	}
+	return NULL;
+}
+
+static int push_rframe(struct pfs_rsite *rs, size_t *cap, const struct pfs_rframe *f)
+{
+	if (pfs_an_reserve((void **)&rs->frames, cap, rs->nframes + 1, sizeof(*rs->frames)))
+		return -ENOMEM;
+	rs->frames[rs->nframes++] = *f;
+	return 0;
+}
+
+/*
+ * Resolve the frames of one site and write its canonical key: the kind and,
+ * per frame, the module path and module-relative offset (the raw address
+ * outside any module), which do not change with the load address.
+ */
+static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struct pfs_proc *p,
+			struct pfs_rsite *rs, FILE *key)
+{
+	const struct pfs_proc *owner = p;
+	const struct pfs_stack *st = NULL;
+	size_t cap = 0;
+	int rc;
+
+	fprintf(key, "%" PRIu32, rs->site->key.kind);
+	if (rs->site->key.stack == 0)
+		return 0;	/* logged without a stack: no frames */
+	st = pfs_model_stack(p, rs->site->key.stack, &owner);
+	if (!st) {
+		rs->stack_missing = true;
+		/* unresolvable, so only equal within this process */
+		fprintf(key, "|missing:%s:%" PRIu32, p->log_path, rs->site->key.stack);
+		return pfs_an_warn(&rep->run->warnings, "pid %" PRIu64 ": stack %" PRIu32
+				    " is used by a site but never recorded", p->pid,
+				    rs->site->key.stack);
+	}
+	rs->stack_truncated = st->truncated;
+	for (uint32_t i = 0; i < st->nframes; i++) {
+		uint64_t a = st->frames[i];
+		const struct pfs_module *m = pfs_model_module_at(owner, a, st->seq);
+		const struct pfs_sym_result *res;
+		struct pfs_rframe f = {.address = a, .offset = a};
+
+		if (!m) {
+			fprintf(key, "|0x%" PRIx64, a);
+			rc = push_rframe(rs, &cap, &f);
+			if (rc)
+				return rc;
+			continue;
+		}
+		f.offset = a - m->base;
+		f.module = pfs_an_basename(m->path);
+		f.module_path = m->path;
+		fprintf(key, "|%s+0x%" PRIx64, m->path, f.offset);
+		/* a return address: the call is the instruction before it */
+		res = pfs_sym_lookup(sym, m->path, m->build_id, m->build_id_len, f.offset - 1);
+		if (!res)
+			return -ENOMEM;
+		for (size_t j = 0; j < res->n; j++) {
+			f.function = res->frames[j].function;
+			f.source_path = res->frames[j].file;
+			f.file = f.source_path ? pfs_an_basename(f.source_path) : NULL;
+			f.line = res->frames[j].line;
+			f.inlined = res->frames[j].inlined;
+			rc = push_rframe(rs, &cap, &f);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int assign_id(struct pfs_report *rep, struct pfs_rsite *rs, char *key)
+{
+	struct pfs_site_id *e;
+
+	HASH_FIND_STR(rep->ids, key, e);
+	if (e) {
+		free(key);
+		rs->id = e->id;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		free(key);
+		return -ENOMEM;
+	}
+	e->key = key;
+	e->id = ++rep->next_id;
+	HASH_ADD_KEYPTR(hh, rep->ids, e->key, strlen(e->key), e);
+	rs->id = e->id;
+	return 0;
+}
+
+int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
+{
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->run = run;
+	rep->mode = run->nprocs ? pfs_mode_name(run->procs[0]->mode) : pfs_mode_name(PFS_MODE_OFF);
+	if (run->nprocs) {
+		rep->procs = calloc(run->nprocs, sizeof(*rep->procs));
+		if (!rep->procs)
+			return -ENOMEM;
+	}
+	/* ids in report order: processes by start time, sites by rank */
+	for (size_t i = 0; i < run->nprocs && !rc; i++) {
+		const struct pfs_proc *p = run->procs[i];
+		struct pfs_rproc *rp = &rep->procs[rep->nprocs++];
+
+		rp->proc = p;
+		if (!p->nsites)
+			continue;
+		rp->sites = calloc(p->nsites, sizeof(*rp->sites));
+		if (!rp->sites)
+			return -ENOMEM;
+		for (size_t j = 0; j < p->nsites && !rc; j++) {
+			struct pfs_rsite *rs = &rp->sites[rp->nsites++];
+			char *key = NULL;
+			size_t keylen = 0;
+			FILE *kf;
+
+			rs->site = p->ranked[j];
+			kf = open_memstream(&key, &keylen);
+			if (!kf)
+				return -ENOMEM;
+			rc = resolve_site(rep, sym, p, rs, kf);
+			if (fclose(kf) != 0 || !key) {
+				free(key);
+				return -ENOMEM;
+			}
+			if (rc) {
+				free(key);
+				return rc;
+			}
+			rc = assign_id(rep, rs, key);
+		}
+	}
+	return rc;
+}
+
+void pfs_report_free(struct pfs_report *rep)
+{
+	struct pfs_site_id *e, *tmp;
+
+	HASH_ITER(hh, rep->ids, e, tmp) {
+		HASH_DEL(rep->ids, e);
+		free(e->key);
+		free(e);
+	}
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		for (size_t j = 0; j < rep->procs[i].nsites; j++)
+			free(rep->procs[i].sites[j].frames);
+		free(rep->procs[i].sites);
+	}
+	free(rep->procs);
+	memset(rep, 0, sizeof(*rep));
+}

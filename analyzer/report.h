@@ -1,0 +1,71 @@
+/*
+ * The report, ready to print: the model's processes with every site's stack
+ * resolved into symbolized frames and a report-wide site id.  Built once,
+ * printed by report_text.c or report_json.c.
+ */
+#ifndef PFSHIM_REPORT_H
+#define PFSHIM_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+#include "symbolize.h"
+
+struct pfs_rframe {
+	const char *function;	/* NULL: no symbol */
+	const char *file;	/* basename of the source file; NULL: unknown */
+	const char *source_path; /* the source file as DWARF names it */
+	unsigned line;		/* 0: unknown */
+	bool inlined;
+	const char *module;	/* basename of the object; NULL: in no known module */
+	const char *module_path;
+	uint64_t address;	/* the return address as logged */
+	uint64_t offset;	/* address - load bias (module-relative) */
+};
+
+struct pfs_rsite {
+	const struct pfs_site *site;
+	uint32_t id;		/* same stack (module + offsets) and kind: same id */
+	struct pfs_rframe *frames;
+	size_t nframes;
+	bool stack_missing;	/* its stack id was never recorded */
+	bool stack_truncated;
+};
+
+struct pfs_rproc {
+	const struct pfs_proc *proc;
+	struct pfs_rsite *sites;	/* in rank order */
+	size_t nsites;
+};
+
+struct pfs_site_id;
+
+struct pfs_report {
+	struct pfs_run *run;
+	struct pfs_rproc *procs;	/* in run order (start time) */
+	size_t nprocs;
+	const char *mode;		/* of the first process */
+	struct pfs_site_id *ids;	/* canonical site key -> id */
+	uint32_t next_id;
+};
+
+struct pfs_report_opts {
+	unsigned top;		/* sites per process; 0 = all */
+	bool color;		/* ANSI colour in text */
+	const char *source;	/* what was read, for the text header */
+};
+
+/* 0 or -ENOMEM.  Warnings (missing stacks, unreadable objects) go to run->warnings. */
+int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym);
+void pfs_report_free(struct pfs_report *rep);
+
+/* 0, or -EIO when the output failed. */
+int pfs_report_json(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+int pfs_report_text(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+
+/* "exit", "_exit", "exec", or NULL. */
+const char *pfs_report_end_reason(uint32_t reason);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * `pfshim report --format json`: the contract's schema (shared/CONTRACT.md),
+ * stable fields first, extra fields after them in each object.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+
+#include "json.h"
+
+static void json_u64(struct pfs_json *w, const char *key, uint64_t v)
+{
+	pfs_json_key(w, key);
+	pfs_json_uint(w, v);
+}
+
+static void json_str(struct pfs_json *w, const char *key, const char *s)
+{
+	pfs_json_key(w, key);
+	pfs_json_string(w, s);
+}
+
+static void json_address(struct pfs_json *w, const char *key, uint64_t a)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, a);
+	json_str(w, key, buf);
+}
+
+static void json_frame(struct pfs_json *w, const struct pfs_rframe *f)
+{
+	pfs_json_begin_object(w);
+	json_str(w, "function", f->function);
+	json_str(w, "file", f->file);
+	pfs_json_key(w, "line");
+	if (f->line)
+		pfs_json_uint(w, f->line);
+	else
+		pfs_json_null(w);
+	json_str(w, "module", f->module);
+	json_address(w, "address", f->address);
+	/* extras */
+	pfs_json_key(w, "inlined");
+	pfs_json_bool(w, f->inlined);
+	if (f->module) {
+		json_address(w, "offset", f->offset);
+		json_str(w, "module_path", f->module_path);
+	}
+	if (f->source_path)
+		json_str(w, "source_path", f->source_path);
+	pfs_json_end_object(w);
+}
+
+static void json_site(struct pfs_json *w, const struct pfs_rsite *rs)
+{
+	const struct pfs_site *s = rs->site;
+
+	pfs_json_begin_object(w);
+	json_u64(w, "id", rs->id);
+	json_str(w, "kind", pfs_kind_name(s->key.kind));
+	pfs_json_key(w, "frames");
+	pfs_json_begin_array(w);
+	for (size_t i = 0; i < rs->nframes; i++)
+		json_frame(w, &rs->frames[i]);
+	pfs_json_end_array(w);
+	json_u64(w, "first_touch_faults", s->first_touch_faults);
+	json_u64(w, "cow_faults", s->cow_faults);
+	json_u64(w, "allocations", s->allocations);
+	json_u64(w, "bytes_allocated", s->bytes_allocated);
+	json_u64(w, "prefaulted_pages", s->prefaulted_pages);
+	pfs_json_key(w, "policy");
+	pfs_json_null(w);	/* policies are reported by a later issue */
+	/* extras */
+	json_u64(w, "bytes_live_at_end", s->bytes_live_at_end);
+	json_u64(w, "blocks_live_at_end", s->live_blocks);
+	json_u64(w, "stack", s->key.stack);
+	if (rs->stack_missing) {
+		pfs_json_key(w, "stack_missing");
+		pfs_json_bool(w, true);
+	}
+	if (rs->stack_truncated) {
+		pfs_json_key(w, "stack_truncated");
+		pfs_json_bool(w, true);
+	}
+	pfs_json_end_object(w);
+}
+
+static void json_totals(struct pfs_json *w, const struct pfs_totals *t)
+{
+	pfs_json_key(w, "totals");
+	pfs_json_begin_object(w);
+	json_u64(w, "first_touch_faults", t->first_touch_faults);
+	json_u64(w, "cow_faults", t->cow_faults);
+	json_u64(w, "allocations", t->allocations);
+	json_u64(w, "bytes_allocated", t->bytes_allocated);
+	json_u64(w, "prefaulted_pages", t->prefaulted_pages);
+	json_u64(w, "bytes_live_at_end", t->bytes_live_at_end);
+	pfs_json_end_object(w);
+}
+
+static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned top)
+{
+	const struct pfs_proc *p = rp->proc;
+	size_t n = top && top < rp->nsites ? top : rp->nsites;
+
+	pfs_json_begin_object(w);
+	json_u64(w, "pid", p->pid);
+	json_u64(w, "ppid", p->ppid);
+	json_str(w, "command", p->command ? p->command : "");
+	json_totals(w, &p->totals);
+	pfs_json_key(w, "sites");
+	pfs_json_begin_array(w);
+	for (size_t i = 0; i < n; i++)
+		json_site(w, &rp->sites[i]);
+	pfs_json_end_array(w);
+	pfs_json_key(w, "storms");
+	pfs_json_begin_array(w);	/* fault storms come with fault records */
+	pfs_json_end_array(w);
+	/* extras */
+	json_u64(w, "exec_gen", p->exec_gen);
+	json_str(w, "exe", p->exe);
+	json_u64(w, "root_pid", p->root_pid);
+	json_str(w, "mode", pfs_mode_name(p->mode));
+	json_u64(w, "start_ns", p->start_ns);
+	pfs_json_key(w, "argv");
+	pfs_json_begin_array(w);
+	for (uint32_t i = 0; i < p->argc; i++)
+		pfs_json_string(w, p->argv[i]);
+	pfs_json_end_array(w);
+	if (p->cmd_truncated) {
+		pfs_json_key(w, "command_truncated");
+		pfs_json_bool(w, true);
+	}
+	pfs_json_key(w, "ended");
+	pfs_json_bool(w, p->ended);
+	pfs_json_key(w, "exit_status");
+	if (p->ended && p->have_status)
+		pfs_json_int(w, p->exit_status);
+	else
+		pfs_json_null(w);
+	json_str(w, "end_reason", p->ended ? pfs_report_end_reason(p->end_reason) : NULL);
+	if (p->exec_path)
+		json_str(w, "exec_path", p->exec_path);
+	pfs_json_key(w, "children");
+	pfs_json_begin_array(w);
+	for (size_t i = 0; i < p->nchildren; i++)
+		pfs_json_uint(w, p->children[i].pid);
+	pfs_json_end_array(w);
+	json_u64(w, "sites_total", rp->nsites);
+	json_str(w, "log", p->log_path);
+	json_u64(w, "bad_records", p->bad_records);
+	json_u64(w, "unknown_records", p->unknown_records);
+	pfs_json_end_object(w);
+}
+
+int pfs_report_json(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o)
+{
+	struct pfs_json w;
+	int rc;
+
+	pfs_json_init(&w, out, 2);
+	pfs_json_begin_object(&w);
+	json_u64(&w, "version", 1);
+	json_str(&w, "mode", rep->mode);
+	pfs_json_key(&w, "processes");
+	pfs_json_begin_array(&w);
+	for (size_t i = 0; i < rep->nprocs; i++)
+		json_proc(&w, &rep->procs[i], o ? o->top : 0);
+	pfs_json_end_array(&w);
+	pfs_json_key(&w, "warnings");
+	pfs_json_begin_array(&w);
+	for (size_t i = 0; i < rep->run->warnings.n; i++)
+		pfs_json_string(&w, rep->run->warnings.msgs[i]);
+	pfs_json_end_array(&w);
+	pfs_json_end_object(&w);
+	rc = pfs_json_finish(&w);
+	/* misuse would be a bug here; only the stream can fail */
+	return rc ? -EIO : 0;
+}

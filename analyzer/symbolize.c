@@ -1,0 +1,462 @@
+/*
+ * Symbolization with elfutils' libdwfl, offline: the logged path is reported
+ * with dwfl_report_elf at bias 0, so module addresses are the file's own
+ * virtual addresses and one open file serves every process whatever its
+ * load address (ASLR).  Inline expansion follows eu-addr2line -i: the
+ * DWARF scopes at the address, innermost first, each
+ * DW_TAG_inlined_subroutine giving the call site in the next one out.
+ */
+#include "symbolize.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+struct sym_entry {
+	uint64_t vaddr;
+	struct pfs_sym_result res;
+	UT_hash_handle hh;
+};
+
+struct sym_range {
+	uint64_t start, end;
+};
+
+/* One function symbol; the table is sorted by address. */
+struct sym_func {
+	uint64_t addr;
+	uint64_t size;		/* 0: unknown extent */
+	const char *name;	/* in libdwfl's string table, alive with the Dwfl */
+	int rank;		/* binding preference among aliases: global > weak > local */
+};
+
+struct sym_object {
+	char *key;		/* path, NUL, build-id bytes */
+	size_t keylen;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;	/* NULL: missing, unreadable or another build */
+	struct sym_func *funcs;
+	size_t nfuncs;
+	struct sym_range *texts;	/* executable sections, sorted */
+	size_t ntexts;
+	struct sym_entry *cache;
+	UT_hash_handle hh;
+};
+
+struct pfs_sym {
+	Dwfl_Callbacks cb;	/* libdwfl keeps a pointer: it lives here, not on a stack */
+	char *debuginfo_path;	/* NULL: the standard search (/usr/lib/debug, .build-id) */
+	struct sym_object *objects;
+	struct pfs_an_warnings *warn;
+	FILE *diag;
+};
+
+int pfs_sym_new(struct pfs_sym **out, struct pfs_an_warnings *warn, FILE *diag)
+{
+	struct pfs_sym *sym = calloc(1, sizeof(*sym));
+
+	if (!sym)
+		return -ENOMEM;
+	/*
+	 * Offline callbacks: the main file is given by path, separate debug
+	 * info is found by build-id or .gnu_debuglink the standard way.
+	 */
+	sym->cb.find_elf = dwfl_build_id_find_elf;
+	sym->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+	sym->cb.section_address = dwfl_offline_section_address;
+	sym->cb.debuginfo_path = &sym->debuginfo_path;
+	sym->warn = warn;
+	sym->diag = diag;
+	*out = sym;
+	return 0;
+}
+
+static void result_free(struct pfs_sym_result *res)
+{
+	for (size_t i = 0; i < res->n; i++) {
+		free(res->frames[i].function);
+		free(res->frames[i].file);
+	}
+	free(res->frames);
+	res->frames = NULL;
+	res->n = 0;
+}
+
+void pfs_sym_free(struct pfs_sym *sym)
+{
+	struct sym_object *o, *otmp;
+	struct sym_entry *e, *etmp;
+
+	if (!sym)
+		return;
+	HASH_ITER(hh, sym->objects, o, otmp) {
+		HASH_ITER(hh, o->cache, e, etmp) {
+			HASH_DEL(o->cache, e);
+			result_free(&e->res);
+			free(e);
+		}
+		HASH_DEL(sym->objects, o);
+		free(o->funcs);
+		free(o->texts);
+		if (o->dwfl)
+			dwfl_end(o->dwfl);
+		free(o->key);
+		free(o);
+	}
+	free(sym);
+}
+
+static void sym_warn(struct pfs_sym *sym, const char *path, const char *what)
+{
+	if (sym->diag)
+		fprintf(sym->diag, "pfshim: %s: %s\n", path, what);
+	if (sym->warn)
+		pfs_an_warn(sym->warn, "%s: %s", path, what);
+}
+
+static bool build_id_matches(Dwfl_Module *mod, const uint8_t *id, unsigned len)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int n;
+
+	if (len == 0)
+		return true;
+	n = dwfl_module_build_id(mod, &bits, &vaddr);
+	return n == (int)len && !memcmp(bits, id, len);
+}
+
+static int cmp_func(const void *a, const void *b)
+{
+	const struct sym_func *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->rank != y->rank)		/* the preferred alias first */
+		return x->rank > y->rank ? -1 : 1;
+	return (x->size < y->size) - (x->size > y->size);
+}
+
+/*
+ * The object's function symbols, sorted once.  dwfl_module_addrinfo() scans
+ * the whole symbol table on every call; a program with many distinct frames
+ * makes that quadratic, a binary search keeps it n log n.  libdwfl picks the
+ * table (.symtab of the file or its debug file, else .dynsym, plus
+ * .gnu_debugdata), so static functions are found as it would find them.
+ */
+static int funcs_load(struct sym_object *o)
+{
+	int n = dwfl_module_getsymtab(o->mod);
+
+	if (n <= 1)
+		return 0;
+	o->funcs = calloc((size_t)n, sizeof(*o->funcs));
+	if (!o->funcs)
+		return -ENOMEM;
+	for (int i = 1; i < n; i++) {
+		GElf_Word shndx;
+		GElf_Addr addr;
+		GElf_Sym es;
+		const char *name = dwfl_module_getsym_info(o->mod, i, &es, &addr, &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(es.st_info), bind = GELF_ST_BIND(es.st_info);
+		struct sym_func *f;
+
+		if (!name || !*name || shndx == SHN_UNDEF || shndx == (GElf_Word)-1 ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		f = &o->funcs[o->nfuncs++];
+		f->addr = addr;
+		f->size = es.st_size;
+		f->name = name;
+		f->rank = bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0;
+	}
+	if (o->nfuncs)
+		qsort(o->funcs, o->nfuncs, sizeof(*o->funcs), cmp_func);
+	return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct sym_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The executable sections: a symbol without a size extends at most to its section's end. */
+static int texts_load(struct sym_object *o)
+{
+	Elf_Scn *scn = NULL;
+	size_t cap = 0;
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(o->mod, &bias);
+
+	if (!elf)
+		return 0;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
+
+		if (!sh || !(sh->sh_flags & SHF_ALLOC) || !(sh->sh_flags & SHF_EXECINSTR) ||
+		    sh->sh_size == 0)
+			continue;
+		if (pfs_an_reserve((void **)&o->texts, &cap, o->ntexts + 1, sizeof(*o->texts)))
+			return -ENOMEM;
+		o->texts[o->ntexts].start = sh->sh_addr + bias;
+		o->texts[o->ntexts].end = sh->sh_addr + bias + sh->sh_size;
+		o->ntexts++;
+	}
+	if (o->ntexts)	/* qsort's base must not be NULL, even for 0 elements */
+		qsort(o->texts, o->ntexts, sizeof(*o->texts), cmp_range);
+	return 0;
+}
+
+static const struct sym_range *text_of(const struct sym_object *o, uint64_t a)
+{
+	for (size_t i = 0; i < o->ntexts; i++)	/* a few dozen sections at most */
+		if (a >= o->texts[i].start && a < o->texts[i].end)
+			return &o->texts[i];
+	return NULL;
+}
+
+/* The function whose [addr, addr+size) holds a; a sizeless one only within its section. */
+static const char *funcs_find(const struct sym_object *o, uint64_t a)
+{
+	size_t lo = 0, hi = o->nfuncs;
+	bool passed_sized = false;
+
+	/* hi: the first symbol starting after a */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->funcs[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/*
+	 * Walk back over aliases and symbols nested in a larger one, a few
+	 * steps at most.  A sizeless symbol reaches up to the next symbol (so
+	 * only if no sized one was passed) and not past its section.
+	 */
+	for (size_t i = hi, steps = 0; i-- > 0 && steps < 64; steps++) {
+		const struct sym_func *f = &o->funcs[i];
+
+		/* the first of equal addresses is the preferred alias: go to it */
+		while (i > 0 && o->funcs[i - 1].addr == f->addr)
+			f = &o->funcs[--i];
+		if (f->size && a - f->addr < f->size)
+			return f->name;
+		if (f->size == 0) {
+			const struct sym_range *t = text_of(o, f->addr);
+
+			return !passed_sized && t && a < t->end ? f->name : NULL;
+		}
+		passed_sized = true;
+	}
+	return NULL;
+}
+
+static void object_open(struct pfs_sym *sym, struct sym_object *o, const char *path,
+			const uint8_t *build_id, unsigned build_id_len)
+{
+	char what[256];
+
+	o->dwfl = dwfl_begin(&sym->cb);
+	if (!o->dwfl) {
+		snprintf(what, sizeof(what), "cannot start libdwfl: %s", dwfl_errmsg(-1));
+		sym_warn(sym, path, what);
+		return;
+	}
+	dwfl_report_begin(o->dwfl);
+	/* base 0 with add_p_vaddr: bias 0, addresses are file addresses */
+	o->mod = dwfl_report_elf(o->dwfl, path, path, -1, 0, true);
+	if (!o->mod) {
+		/*
+		 * Names that are not paths ("linux-vdso.so.1") have no file to
+		 * read: not worth a warning.
+		 */
+		if (path[0] == '/') {
+			snprintf(what, sizeof(what), "cannot read (%s): its frames are not symbolized",
+				 dwfl_errmsg(-1));
+			sym_warn(sym, path, what);
+		}
+		dwfl_report_end(o->dwfl, NULL, NULL);
+		return;
+	}
+	dwfl_report_end(o->dwfl, NULL, NULL);
+	if (!build_id_matches(o->mod, build_id, build_id_len)) {
+		sym_warn(sym, path, "build-id differs from the logged one (the file changed since "
+			 "the run?): its frames are not symbolized");
+		o->mod = NULL;
+		return;
+	}
+	if (funcs_load(o) || texts_load(o))
+		o->mod = NULL;	/* out of memory: unnamed frames rather than none */
+}
+
+static int push_frame(struct pfs_sym_result *res, size_t *cap, const char *function,
+		      const char *file, int line, bool inlined)
+{
+	struct pfs_sym_frame *f;
+	const char *at;
+
+	if (pfs_an_reserve((void **)&res->frames, cap, res->n + 1, sizeof(*res->frames)))
+		return -ENOMEM;
+	f = &res->frames[res->n];
+	memset(f, 0, sizeof(*f));
+	/*
+	 * Symbol tables name versioned symbols "printf@@GLIBC_2.2.5": the
+	 * version says nothing about the call site, drop it.
+	 */
+	at = function ? strchr(function + 1, '@') : NULL;
+	if (function && !*function)
+		function = NULL;
+	if (at)
+		f->function = strndup(function, (size_t)(at - function));
+	else
+		f->function = function ? strdup(function) : NULL;
+	f->file = file ? strdup(file) : NULL;
+	f->line = line > 0 ? (unsigned)line : 0;
+	f->inlined = inlined;
+	res->n++;	/* counted now so result_free() releases what was copied */
+	if ((function && !f->function) || (file && !f->file))
+		return -ENOMEM;
+	return 0;
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name = dwarf_diename(die);	/* follows abstract_origin */
+
+	if (!name)
+		name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+	return name;
+}
+
+/* Where an inlined instance was called from: its DW_AT_call_file / _line. */
+static void call_site(Dwarf_Die *inl, const char **file, int *line)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Files *files;
+	Dwarf_Word val;
+	Dwarf_Die cu;
+
+	*file = NULL;
+	*line = 0;
+	/* the file index refers to the line table of the unit holding the DIE */
+	if (dwarf_diecu(inl, &cu, NULL, NULL) && dwarf_getsrcfiles(&cu, &files, NULL) == 0 &&
+	    dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &val) == 0)
+		*file = dwarf_filesrc(files, val, NULL, NULL);
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &val) == 0 && val <= INT32_MAX)
+		*line = (int)val;
+}
+
+static int resolve(struct sym_object *o, uint64_t addr, struct pfs_sym_result *res)
+{
+	const char *symname = NULL, *file = NULL;
+	Dwarf_Die *scopes = NULL, *cudie;
+	size_t cap = 0;
+	bool done = false;
+	int line = 0, nscopes = 0, rc = 0;
+	Dwarf_Addr bias = 0;
+	Dwfl_Line *dl;
+
+	if (!o->mod)
+		return push_frame(res, &cap, NULL, NULL, 0, false);
+	/* the symbol table, so static functions are named too */
+	symname = funcs_find(o, addr);
+	dl = dwfl_module_getsrc(o->mod, addr);
+	if (dl) {
+		Dwarf_Addr la;
+
+		file = dwfl_lineinfo(dl, &la, &line, NULL, NULL, NULL);
+	}
+	cudie = dwfl_module_addrdie(o->mod, addr, &bias);
+	if (cudie)
+		nscopes = dwarf_getscopes(cudie, addr - bias, &scopes);
+	for (int i = 0; i < nscopes && !done && !rc; i++) {
+		switch (dwarf_tag(&scopes[i])) {
+		case DW_TAG_inlined_subroutine:
+			rc = push_frame(res, &cap, die_name(&scopes[i]), file, line, true);
+			call_site(&scopes[i], &file, &line);
+			break;
+		case DW_TAG_subprogram:
+		case DW_TAG_entry_point:
+			/* the symbol's name: what a policy's site= matches */
+			rc = push_frame(res, &cap, symname ? symname : die_name(&scopes[i]), file,
+					line, false);
+			done = true;
+			break;
+		default:	/* lexical blocks, the CU */
+			break;
+		}
+	}
+	free(scopes);
+	if (!done && !rc)	/* no DWARF, or no function scope around the address */
+		rc = push_frame(res, &cap, symname, file, line, false);
+	return rc;
+}
+
+static struct sym_object *object_get(struct pfs_sym *sym, const char *path,
+				     const uint8_t *build_id, unsigned build_id_len)
+{
+	size_t plen = strlen(path), keylen = plen + 1 + build_id_len;
+	struct sym_object *o;
+	char *key;
+
+	key = malloc(keylen);
+	if (!key)
+		return NULL;
+	memcpy(key, path, plen + 1);
+	if (build_id_len)
+		memcpy(key + plen + 1, build_id, build_id_len);
+	HASH_FIND(hh, sym->objects, key, keylen, o);
+	if (o) {
+		free(key);
+		return o;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		free(key);
+		return NULL;
+	}
+	o->key = key;
+	o->keylen = keylen;
+	object_open(sym, o, path, build_id, build_id_len);
+	HASH_ADD_KEYPTR(hh, sym->objects, o->key, o->keylen, o);
+	return o;
+}
+
+const struct pfs_sym_result *pfs_sym_lookup(struct pfs_sym *sym, const char *path,
+					    const uint8_t *build_id, unsigned build_id_len,
+					    uint64_t vaddr)
+{
+	struct sym_object *o;
+	struct sym_entry *e;
+
+	if (!path)
+		path = "";
+	o = object_get(sym, path, build_id, build_id_len);
+	if (!o)
+		return NULL;
+	HASH_FIND(hh, o->cache, &vaddr, sizeof(vaddr), e);
+	if (e)
+		return &e->res;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->vaddr = vaddr;
+	if (resolve(o, vaddr, &e->res)) {
+		result_free(&e->res);
+		free(e);
+		return NULL;
+	}
+	HASH_ADD(hh, o->cache, vaddr, sizeof(e->vaddr), e);
+	return &e->res;
+}

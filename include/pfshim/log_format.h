@@ -1,0 +1,328 @@
+/*
+ * pfshim log format: the on-disk records shared by the shim (writer) and the
+ * analyzer (reader).  Nothing else is shared between the two.
+ *
+ * A log is one file per process image (a process that execs starts a new
+ * file).  Layout:
+ *
+ *   offset 0                 struct pfs_file_header
+ *   offset header_size ...   records of block 0
+ *   offset k * block_size    records of block k (k >= 1)
+ *
+ * The file is cut into blocks of `block_size` bytes.  A record never
+ * crosses a block boundary; each writing thread owns one block at a time
+ * and fills it from the start.  A record header whose `type` is 0 (the
+ * file is zero-filled when it grows) ends the used part of a block: the
+ * reader skips to the next block.  That also makes every block boundary a
+ * resynchronisation point after a corrupt record.
+ *
+ * Records are 8-byte aligned, `size` counts the header and is a multiple
+ * of 8.  The writer stores the record body first and the header last (one
+ * 8-byte release store), so a record whose header is visible is complete,
+ * even in a file left by a process killed by SIGKILL: the file is a shared
+ * mapping, every store is in the page cache the moment it is made.
+ *
+ * All integers are little-endian and of the width given.  Events that the
+ * analyzer must order across threads (allocations, frees, stacks, modules,
+ * forks) carry `seq`, a per-process counter; file order is not time order.
+ *
+ * Versioning: PFS_LOG_VERSION changes when a record's layout changes.  New
+ * record types keep the version (a reader skips types it does not know), and
+ * so do new fields appended to a record without trailing data (its `size`
+ * grows; a reader reads the fields it knows).  Records followed by
+ * variable data (PROC_START, MODULE, STACK, COUNTERS, EXEC, MESSAGE) find
+ * that data right after their fixed part: their layout changes only with
+ * the version.
+ *
+ * A log only ever grows while its process runs (blocks are appended, never
+ * released), so a reader may map a live log up to the size it saw.
+ */
+#ifndef PFSHIM_LOG_FORMAT_H
+#define PFSHIM_LOG_FORMAT_H
+
+#include <stdint.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "pfshim logs are little-endian; a big-endian port needs byte swapping"
+#endif
+
+#define PFS_LOG_MAGIC "PFSHIMLG" /* 8 bytes, no NUL */
+#define PFS_LOG_VERSION 1
+#define PFS_LOG_BLOCK_SIZE 16384u
+#define PFS_LOG_FILE_SUFFIX ".pfslog"
+#define PFS_MAX_FRAMES 64
+#define PFS_BUILD_ID_MAX 20
+
+/* At offset 0 of every log. 64 bytes. */
+struct pfs_file_header {
+	char magic[8];		  /* PFS_LOG_MAGIC */
+	uint32_t version;	  /* PFS_LOG_VERSION */
+	uint32_t header_size;	  /* sizeof(struct pfs_file_header) */
+	uint32_t block_size;	  /* PFS_LOG_BLOCK_SIZE */
+	uint32_t page_size;	  /* the process's page size */
+	uint64_t pid;
+	uint64_t start_mono_ns;	  /* CLOCK_MONOTONIC at start; record times use it */
+	uint64_t start_real_ns;	  /* CLOCK_REALTIME at the same instant */
+	uint32_t flags;		  /* PFS_FILE_* */
+	uint32_t reserved[3];
+};
+
+#define PFS_FILE_FORKED 0x1 /* this process began as a fork of its parent */
+#define PFS_FILE_EXECED 0x2 /* this image replaced an earlier traced image */
+
+struct pfs_rec_hdr {
+	uint16_t type;	/* enum pfs_rec_type; 0 = end of the block's records */
+	uint16_t flags; /* per type */
+	uint32_t size;	/* whole record, header included, multiple of 8 */
+};
+
+enum pfs_rec_type {
+	PFS_REC_NONE = 0,
+	PFS_REC_PROC_START = 1,
+	PFS_REC_MODULE = 2,
+	PFS_REC_MODULE_UNLOAD = 3,
+	PFS_REC_STACK = 4,
+	PFS_REC_ALLOC = 5,
+	PFS_REC_FREE = 6,
+	PFS_REC_REMAP = 7,
+	PFS_REC_MADVISE = 8,
+	PFS_REC_COUNTERS = 9,
+	PFS_REC_FORK = 10,
+	PFS_REC_EXEC = 11,
+	PFS_REC_PROC_END = 12,
+	PFS_REC_MESSAGE = 13,
+	/* 32 and up: fault tracking (exact / fast modes), policies */
+	PFS_REC_TYPE_MAX = 64
+};
+
+/* Allocation interfaces; the names are the contract's `kind` strings. */
+enum pfs_kind {
+	PFS_KIND_MALLOC = 1,
+	PFS_KIND_CALLOC = 2,
+	PFS_KIND_REALLOC = 3,
+	PFS_KIND_ALIGNED = 4, /* posix_memalign, aligned_alloc, memalign, valloc, pvalloc */
+	PFS_KIND_MMAP = 5,    /* anonymous mmap */
+	PFS_KIND_MMAP_FILE = 6,
+	PFS_KIND_BRK = 7,     /* brk / sbrk called by the program */
+	PFS_KIND_MAX = 8
+};
+
+static inline const char *pfs_kind_name(unsigned k)
+{
+	static const char *const names[PFS_KIND_MAX] = {
+		"unknown", "malloc", "calloc", "realloc", "aligned", "mmap", "mmap-file", "brk"};
+	return k < PFS_KIND_MAX ? names[k] : "unknown";
+}
+
+enum pfs_mode { PFS_MODE_OFF = 0, PFS_MODE_FAST = 1, PFS_MODE_EXACT = 2 };
+
+static inline const char *pfs_mode_name(unsigned m)
+{
+	return m == PFS_MODE_FAST ? "fast" : m == PFS_MODE_EXACT ? "exact" : "off";
+}
+
+/*
+ * PROC_START: first record of block 0.  Followed by `exe_len` bytes of the
+ * executable's path and `cmd_len` bytes of the command line (argv strings,
+ * each NUL-terminated), then zero padding to 8.
+ */
+struct pfs_rec_proc_start {
+	struct pfs_rec_hdr h;
+	uint64_t pid;
+	uint64_t ppid;
+	uint64_t root_pid;	/* first traced process of the run */
+	uint64_t start_mono_ns;
+	uint32_t mode;		/* enum pfs_mode that runs */
+	uint32_t exec_gen;	/* 0 for the first image of a pid, +1 per exec */
+	uint32_t page_size;
+	uint32_t argc;
+	uint32_t exe_len;
+	uint32_t cmd_len;	/* may be cut short: flags & PFS_PROC_CMD_TRUNCATED */
+};
+#define PFS_PROC_CMD_TRUNCATED 0x1
+
+/*
+ * MODULE: a loaded object (from dl_iterate_phdr) at seq.  `base` is the load
+ * bias (dlpi_addr): file virtual address + base = run-time address.  [start,
+ * end) covers its PT_LOAD segments at run time.  Followed by `path_len`
+ * bytes of path (no NUL needed), padding to 8.  The main program's path is
+ * the resolved /proc/self/exe.
+ */
+struct pfs_rec_module {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t base;
+	uint64_t start;
+	uint64_t end;
+	uint32_t id;		/* per-process module number */
+	uint8_t build_id_len;	/* 0 if the object has none */
+	uint8_t pad[3];
+	uint8_t build_id[PFS_BUILD_ID_MAX];
+	uint32_t path_len;
+};
+
+struct pfs_rec_module_unload {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint32_t id;
+	uint32_t pad;
+};
+
+/*
+ * STACK: a deduplicated call stack, `id` >= 1.  frames[0] is the return
+ * address in the function that called the allocator (the shim's and the
+ * allocator's frames are already dropped); the analyzer looks up
+ * frames[i] - 1 to land inside the call instruction.  flags & PFS_STACK_TRUNCATED:
+ * deeper frames were cut at PFS_MAX_FRAMES.
+ */
+struct pfs_rec_stack {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint32_t id;
+	uint32_t nframes;
+	uint64_t frames[];
+};
+#define PFS_STACK_TRUNCATED 0x1
+#define PFS_STACK_UNKNOWN 0x2 /* no frames: the stack could not be taken (during a fork) */
+
+/*
+ * ALLOC: one allocation that got its own record (large blocks, every mmap).
+ * `size` is what the program asked for, `length` what it got (usable size of
+ * a malloc chunk, page-rounded length of a mapping).
+ */
+struct pfs_rec_alloc {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;	/* CLOCK_MONOTONIC */
+	uint64_t addr;
+	uint64_t size;
+	uint64_t length;
+	uint32_t tid;
+	uint32_t stack;		/* STACK id */
+	uint8_t kind;		/* enum pfs_kind */
+	uint8_t pad;
+	uint16_t prot;		/* mmap: PROT_* */
+	uint32_t mflags;	/* mmap: MAP_* */
+};
+
+/* FREE: free of a block that had an ALLOC record, or munmap of [addr, addr+length). */
+struct pfs_rec_free {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	uint64_t addr;
+	uint64_t length;	/* munmap: bytes unmapped; free/realloc: 0 */
+	uint32_t tid;
+	uint8_t kind;		/* the interface that freed: malloc family 1, munmap 5, realloc 3 */
+	uint8_t pad[3];
+};
+
+/* REMAP: mremap that succeeded. */
+struct pfs_rec_remap {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	uint64_t old_addr;
+	uint64_t old_length;
+	uint64_t new_addr;
+	uint64_t new_length;
+	uint32_t tid;
+	uint32_t stack;
+};
+
+/* MADVISE: a madvise call of the program (advice that changes residency matters later). */
+struct pfs_rec_madvise {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	uint64_t addr;
+	uint64_t length;
+	int32_t advice;
+	int32_t result;		/* 0 or -errno */
+	uint32_t tid;
+	uint32_t pad;
+};
+
+/*
+ * COUNTERS: small allocations are counted, not logged one by one.  A writer
+ * appends a COUNTERS record of `nslots` zeroed slots and fills a slot in place
+ * when it starts counting a (stack, kind) pair; a slot whose stack is 0 is
+ * unused.  Several slots may name the same pair: the analyzer sums them.
+ */
+struct pfs_counter_slot {
+	uint32_t stack;
+	uint8_t kind;
+	uint8_t pad[3];
+	uint64_t count;
+	uint64_t bytes;		/* requested bytes */
+};
+
+struct pfs_rec_counters {
+	struct pfs_rec_hdr h;
+	uint32_t nslots;
+	uint32_t pad;
+	struct pfs_counter_slot slots[];
+};
+
+enum pfs_fork_how { PFS_FORK = 1, PFS_VFORK = 2, PFS_UFORK = 3 /* _Fork */, PFS_CLONE = 4, PFS_SPAWN = 5 };
+
+/* FORK: written by the parent when a child process was created. */
+struct pfs_rec_fork {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	uint64_t child_pid;
+	uint32_t tid;
+	uint32_t how;		/* enum pfs_fork_how */
+};
+
+/* EXEC: the image is about to be replaced; followed by the path (`path_len` bytes). */
+struct pfs_rec_exec {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	int32_t result;		/* 0 when written before the exec; -errno for a failed one */
+	uint32_t tid;
+	uint32_t path_len;
+	uint32_t pad;
+};
+
+enum pfs_end_reason { PFS_END_EXIT = 1, PFS_END_UEXIT = 2 /* _exit */, PFS_END_EXEC = 3 };
+
+/* PROC_END: the last record of an image that ended normally (not killed). */
+struct pfs_rec_proc_end {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	int32_t status;		/* exit status, when known */
+	uint32_t reason;	/* enum pfs_end_reason */
+};
+
+/* MESSAGE: a warning the shim printed (or would have), for the report. Followed by the text. */
+struct pfs_rec_message {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	uint32_t len;
+	uint32_t level;		/* 1 warning, 2 error */
+};
+
+#define PFS_ALIGN8(n) (((n) + 7u) & ~(uint32_t)7u)
+
+_Static_assert(sizeof(struct pfs_file_header) == 64, "file header layout");
+_Static_assert(sizeof(struct pfs_rec_hdr) == 8, "record header layout");
+_Static_assert(sizeof(struct pfs_rec_proc_start) == 64, "proc_start layout");
+_Static_assert(sizeof(struct pfs_rec_module) == 72, "module layout");
+_Static_assert(sizeof(struct pfs_rec_stack) == 24, "stack layout");
+_Static_assert(sizeof(struct pfs_rec_alloc) == 64, "alloc layout");
+_Static_assert(sizeof(struct pfs_rec_free) == 48, "free layout");
+_Static_assert(sizeof(struct pfs_rec_remap) == 64, "remap layout");
+_Static_assert(sizeof(struct pfs_rec_madvise) == 56, "madvise layout");
+_Static_assert(sizeof(struct pfs_counter_slot) == 24, "counter slot layout");
+_Static_assert(sizeof(struct pfs_rec_counters) == 16, "counters layout");
+_Static_assert(sizeof(struct pfs_rec_fork) == 40, "fork layout");
+_Static_assert(sizeof(struct pfs_rec_exec) == 40, "exec layout");
+_Static_assert(sizeof(struct pfs_rec_proc_end) == 32, "proc_end layout");
+_Static_assert(sizeof(struct pfs_rec_message) == 32, "message layout");
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * What the shim knows of the allocator's layout, in one place.  glibc keeps
+ * the chunk size in the word before the block (low bits are flags); reading
+ * it tells a large block from a small one on free without a table lookup.
+ * Other allocators (preloaded after the shim) are asked through
+ * malloc_usable_size instead.
+ */
+#ifndef PFS_ALLOC_GLIBC_H
+#define PFS_ALLOC_GLIBC_H
+
+#include <stddef.h>
+
+#include "real.h"
+#include "util.h"
+
+extern int pfs_alloc_is_glibc;
+void pfs_alloc_detect(void);
+
+static inline size_t pfs_alloc_usable(void *p)
+{
+	if (PFS_LIKELY(pfs_alloc_is_glibc)) {
+		size_t sz = ((size_t *)p)[-1];
+		/* IS_MMAPPED (bit 1) chunks carry two words of overhead, heap chunks one. */
+		return (sz & ~(size_t)7) - ((sz & 2) ? 2 * sizeof(size_t) : sizeof(size_t));
+	}
+	return real_malloc_usable_size ? real_malloc_usable_size(p) : 0;
+}
+
+#endif

@@ -1,0 +1,76 @@
+/* A bump allocator over 1 MiB anonymous mappings, for the shim's tables. */
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "arena.h"
+#include "util.h"
+
+#define ARENA_CHUNK (1u << 20)
+#define ARENA_BIG (64u * 1024)
+
+static pfs_spin_t arena_lock = PFS_SPIN_INIT;
+static char *arena_cur, *arena_end;
+static size_t arena_total;
+
+static void *map_anon(size_t size)
+{
+	void *p = pfs_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *pfs_arena_alloc(size_t size)
+{
+	size = (size + 15) & ~(size_t)15;
+	if (size >= ARENA_BIG) {
+		size_t len = (size + 4095) & ~(size_t)4095;
+		void *p = map_anon(len);
+		if (p)
+			__atomic_add_fetch(&arena_total, len, __ATOMIC_RELAXED);
+		return p;
+	}
+	pfs_spin_lock(&arena_lock);
+	if ((size_t)(arena_end - arena_cur) < size) {
+		char *c = map_anon(ARENA_CHUNK);
+		if (!c) {
+			pfs_spin_unlock(&arena_lock);
+			return NULL;
+		}
+		arena_cur = c;
+		arena_end = c + ARENA_CHUNK;
+		__atomic_add_fetch(&arena_total, ARENA_CHUNK, __ATOMIC_RELAXED);
+	}
+	void *p = arena_cur;
+	arena_cur += size;
+	pfs_spin_unlock(&arena_lock);
+	return p;
+}
+
+void pfs_arena_free(void *p, size_t size)
+{
+	size = (size + 15) & ~(size_t)15;
+	if (p && size >= ARENA_BIG) {
+		size_t len = (size + 4095) & ~(size_t)4095;
+		pfs_sys_munmap(p, len);
+		__atomic_sub_fetch(&arena_total, len, __ATOMIC_RELAXED);
+	}
+}
+
+size_t pfs_arena_bytes(void)
+{
+	return __atomic_load_n(&arena_total, __ATOMIC_RELAXED);
+}
+
+void pfs_arena_lock(void)
+{
+	pfs_spin_lock(&arena_lock);
+}
+
+void pfs_arena_unlock(void)
+{
+	pfs_spin_unlock(&arena_lock);
+}
+
+void pfs_arena_child_reset(void)
+{
+	arena_lock = (pfs_spin_t)PFS_SPIN_INIT;
+}

@@ -1,0 +1,23 @@
+/* The shim's own memory: mmap-backed, never libc's malloc (whose hooks we are). */
+#ifndef PFS_ARENA_H
+#define PFS_ARENA_H
+
+#include <stddef.h>
+
+/* Zeroed, 16-byte aligned memory; NULL when the kernel refuses more. */
+void *pfs_arena_alloc(size_t size);
+/* Large blocks go back to the kernel; small ones stay (uthash frees only bucket arrays). */
+void pfs_arena_free(void *p, size_t size);
+/* Bytes the arena holds, for the summary and tests. */
+size_t pfs_arena_bytes(void);
+/* fork handling: the lock held across fork, then reset in the child. */
+void pfs_arena_lock(void);
+void pfs_arena_unlock(void);
+void pfs_arena_child_reset(void);
+
+/* uthash allocates through the arena and survives an out-of-memory. */
+#define uthash_malloc(sz) pfs_arena_alloc(sz)
+#define uthash_free(ptr, sz) pfs_arena_free((ptr), (sz))
+#define HASH_NONFATAL_OOM 1
+
+#endif

@@ -1,0 +1,29 @@
+/* Shared by the hook files: export marker, caller identity, the busy guard. */
+#ifndef PFS_HOOK_H
+#define PFS_HOOK_H
+
+#include <errno.h>
+
+#include "pfs.h"
+#include "real.h"
+#include "track.h"
+
+#define PFS_EXPORT __attribute__((visibility("default")))
+/* The caller of the hook, and a stand-in for its stack pointer (see sites.c). */
+#define PFS_RET() ((uintptr_t)__builtin_return_address(0))
+#define PFS_SP() ((uintptr_t)__builtin_frame_address(0))
+
+/* Resolve on first use: a hook may run before the shim's constructor. */
+#define PFS_ENSURE(name)                                                                   \
+	do {                                                                               \
+		if (PFS_UNLIKELY(!real_##name))                                            \
+			pfs_real_resolve();                                                \
+	} while (0)
+
+/* True when this call should be tracked; the caller then sets pfs_tls_busy around its work. */
+static inline int pfs_hook_tracking(void)
+{
+	return !pfs_tls_busy && pfs_active();
+}
+
+#endif

@@ -1,0 +1,136 @@
+/* mmap and its family, brk/sbrk: every call of the program is logged (they are rare and large). */
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "hook.h"
+
+static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void *addr, size_t len, int prot,
+			 int flags, int fd, off_t off, uintptr_t ret, uintptr_t sp)
+{
+	if (PFS_UNLIKELY(!fn))
+		return pfs_sys_mmap(addr, len, prot, flags, fd, off);
+	if (!pfs_hook_tracking())
+		return fn(addr, len, prot, flags, fd, off);
+	pfs_tls_busy = 1;
+	void *p = fn(addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED) {
+		int saved = errno;
+		pfs_track_mmap(p, len, prot, flags, fd, ret, sp);
+		errno = saved;
+	}
+	pfs_tls_busy = 0;
+	return p;
+}
+
+PFS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	PFS_ENSURE(mmap);
+	return mmap_common(real_mmap, addr, len, prot, flags, fd, off, PFS_RET(), PFS_SP());
+}
+
+PFS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	PFS_ENSURE(mmap64);
+	return mmap_common(real_mmap64, addr, len, prot, flags, fd, off, PFS_RET(), PFS_SP());
+}
+
+PFS_EXPORT int munmap(void *addr, size_t len)
+{
+	PFS_ENSURE(munmap);
+	if (PFS_UNLIKELY(!real_munmap))
+		return pfs_sys_munmap(addr, len);
+	if (!pfs_hook_tracking())
+		return real_munmap(addr, len);
+	pfs_tls_busy = 1;
+	int saved = errno;
+	pfs_track_munmap(addr, len); /* before: the range may be mapped again at once */
+	errno = saved;
+	int r = real_munmap(addr, len);
+	pfs_tls_busy = 0;
+	return r;
+}
+
+PFS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	PFS_ENSURE(mremap);
+	if (PFS_UNLIKELY(!real_mremap)) {
+		errno = ENOSYS;
+		return MAP_FAILED;
+	}
+	if (!pfs_hook_tracking())
+		return real_mremap(old, old_len, new_len, flags, new_addr);
+	pfs_tls_busy = 1;
+	void *p = real_mremap(old, old_len, new_len, flags, new_addr);
+	if (p != MAP_FAILED) {
+		int saved = errno;
+		pfs_track_mremap(old, old_len, p, new_len, PFS_RET(), PFS_SP());
+		errno = saved;
+	}
+	pfs_tls_busy = 0;
+	return p;
+}
+
+PFS_EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	PFS_ENSURE(madvise);
+	if (PFS_UNLIKELY(!real_madvise))
+		return pfs_sys_madvise(addr, len, advice);
+	if (!pfs_hook_tracking())
+		return real_madvise(addr, len, advice);
+	pfs_tls_busy = 1;
+	int r = real_madvise(addr, len, advice);
+	int saved = errno;
+	pfs_track_madvise(addr, len, advice, r ? -saved : 0);
+	errno = saved;
+	pfs_tls_busy = 0;
+	return r;
+}
+
+PFS_EXPORT int brk(void *end)
+{
+	PFS_ENSURE(brk);
+	if (PFS_UNLIKELY(!real_brk || !real_sbrk)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (!pfs_hook_tracking())
+		return real_brk(end);
+	pfs_tls_busy = 1;
+	char *old = real_sbrk(0);
+	int r = real_brk(end);
+	if (r == 0 && (char *)end > old) {
+		int saved = errno;
+		pfs_track_brk(old, (size_t)((char *)end - old), PFS_RET(), PFS_SP());
+		errno = saved;
+	}
+	pfs_tls_busy = 0;
+	return r;
+}
+
+PFS_EXPORT void *sbrk(intptr_t inc)
+{
+	PFS_ENSURE(sbrk);
+	if (PFS_UNLIKELY(!real_sbrk)) {
+		errno = ENOMEM;
+		return (void *)-1;
+	}
+	if (!pfs_hook_tracking() || inc <= 0)
+		return real_sbrk(inc);
+	pfs_tls_busy = 1;
+	void *p = real_sbrk(inc);
+	if (p != (void *)-1) {
+		int saved = errno;
+		pfs_track_brk(p, (size_t)inc, PFS_RET(), PFS_SP());
+		errno = saved;
+	}
+	pfs_tls_busy = 0;
+	return p;
+}

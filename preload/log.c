@@ -1,0 +1,213 @@
+/* The log writer: file creation, segment mapping, block hand-out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "arena.h"
+#include "log.h"
+
+/* Keep the log's descriptor out of the way of programs that dup2 onto low numbers. */
+#define PFS_LOG_FD_MIN 500
+
+static int create_file(struct pfs_log *log, const char *dir, uint64_t pid)
+{
+	for (uint32_t gen = 0; gen < 1000; gen++) {
+		int n;
+		if (gen == 0)
+			n = snprintf(log->path, sizeof(log->path), "%s/pfshim.%llu" PFS_LOG_FILE_SUFFIX, dir,
+				     (unsigned long long)pid);
+		else
+			n = snprintf(log->path, sizeof(log->path), "%s/pfshim.%llu.%u" PFS_LOG_FILE_SUFFIX,
+				     dir, (unsigned long long)pid, gen);
+		if (n < 0 || (size_t)n >= sizeof(log->path))
+			return -ENAMETOOLONG;
+		int fd = open(log->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			log->gen = gen;
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* The program may have closed or replaced our descriptor: check before using it. */
+static int log_fd_ok(struct pfs_log *log)
+{
+	struct stat st;
+	if (fstat(log->fd, &st) == 0 && st.st_dev == log->dev && st.st_ino == log->ino)
+		return 1;
+	int fd = open(log->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) || st.st_dev != log->dev || st.st_ino != log->ino) {
+		close(fd);
+		return 0;
+	}
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PFS_LOG_FD_MIN);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	log->fd = fd;
+	return 1;
+}
+
+/*
+ * Reserve disk space for one block so that stores into it cannot SIGBUS.
+ * The descriptor is checked first: after a dup2 over it, fallocate would
+ * grow the program's file instead of the log.
+ */
+static int reserve_block(struct pfs_log *log, uint64_t block)
+{
+	off_t off = (off_t)(block * PFS_LOG_BLOCK_SIZE);
+	pfs_spin_lock(&log->lock);
+	int ok = log_fd_ok(log);
+	pfs_spin_unlock(&log->lock);
+	if (!ok)
+		return -EBADF;
+	if (fallocate(log->fd, 0, off, PFS_LOG_BLOCK_SIZE) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	static const char zero[4096];
+	for (uint32_t done = 0; done < PFS_LOG_BLOCK_SIZE; done += sizeof(zero))
+		if (pwrite(log->fd, zero, sizeof(zero), off + done) != (ssize_t)sizeof(zero))
+			return -ENOSPC;
+	return 0;
+}
+
+static char *map_segment(struct pfs_log *log, uint64_t seg)
+{
+	char *p = __atomic_load_n(&log->segs[seg], __ATOMIC_ACQUIRE);
+	if (p)
+		return p;
+	pfs_spin_lock(&log->lock);
+	p = log->segs[seg];
+	if (!p && log_fd_ok(log)) {
+		off_t end = (off_t)((seg + 1) * PFS_LOG_SEG_SIZE);
+		struct stat st;
+		/* Sparse growth: only blocks handed out get disk space (reserve_block). */
+		if (fstat(log->fd, &st) == 0 && (st.st_size >= end || ftruncate(log->fd, end) == 0)) {
+			void *m = pfs_sys_mmap(NULL, PFS_LOG_SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+					       log->fd, (off_t)(seg * PFS_LOG_SEG_SIZE));
+			if (m != MAP_FAILED) {
+				/* A forked child writes its own log; it must not inherit this one. */
+				pfs_sys_madvise(m, PFS_LOG_SEG_SIZE, MADV_DONTFORK);
+				p = m;
+				__atomic_store_n(&log->segs[seg], p, __ATOMIC_RELEASE);
+			}
+		}
+	}
+	pfs_spin_unlock(&log->lock);
+	return p;
+}
+
+static void log_fail(struct pfs_log *log, int err)
+{
+	if (!__atomic_exchange_n(&log->failed, 1, __ATOMIC_ACQ_REL))
+		pfs_warn("log %s: cannot grow (%s); later records of this process are lost", log->path,
+			 strerror(err));
+}
+
+void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t size)
+{
+	int saved = errno;
+	void *p = NULL;
+	if (size > PFS_LOG_BLOCK_SIZE || __atomic_load_n(&log->failed, __ATOMIC_ACQUIRE) || !log->segs)
+		goto lost;
+	uint64_t block = __atomic_fetch_add(&log->next_block, 1, __ATOMIC_ACQ_REL);
+	uint64_t seg = block / PFS_LOG_BLOCKS_PER_SEG;
+	if (seg >= PFS_LOG_MAX_SEGS) {
+		log_fail(log, EFBIG);
+		goto lost;
+	}
+	char *base = map_segment(log, seg);
+	if (!base) {
+		log_fail(log, errno ? errno : ENOMEM);
+		goto lost;
+	}
+	int err = reserve_block(log, block);
+	if (err) {
+		log_fail(log, -err);
+		goto lost;
+	}
+	w->cur = base + (block % PFS_LOG_BLOCKS_PER_SEG) * PFS_LOG_BLOCK_SIZE;
+	w->end = w->cur + PFS_LOG_BLOCK_SIZE;
+	p = w->cur;
+	w->cur += size;
+	errno = saved;
+	return p;
+lost:
+	__atomic_add_fetch(&log->lost, 1, __ATOMIC_RELAXED);
+	errno = saved;
+	return NULL;
+}
+
+int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
+		 const struct pfs_file_header *hdr)
+{
+	memset(log, 0, sizeof(*log));
+	log->fd = -1;
+	w0->cur = w0->end = NULL;
+	log->segs = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(char *));
+	if (!log->segs)
+		return -ENOMEM;
+	int fd = create_file(log, dir, hdr->pid);
+	if (fd < 0)
+		return fd;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PFS_LOG_FD_MIN);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	struct stat st;
+	if (fstat(fd, &st)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	log->fd = fd;
+	log->dev = st.st_dev;
+	log->ino = st.st_ino;
+	log->next_block = 1;
+	char *base = map_segment(log, 0);
+	int err = base ? reserve_block(log, 0) : -ENOMEM;
+	if (err) {
+		pfs_log_close(log);
+		unlink(log->path);
+		return err;
+	}
+	memcpy(base, hdr, sizeof(*hdr));
+	w0->cur = base + sizeof(*hdr);
+	w0->end = base + PFS_LOG_BLOCK_SIZE;
+	return 0;
+}
+
+void pfs_log_forget(struct pfs_log *log)
+{
+	/* The segments were MADV_DONTFORK: nothing of them is mapped in the child. */
+	if (log->fd >= 0)
+		close(log->fd);
+	log->fd = -1;
+	log->segs = NULL;
+	log->failed = 1;
+}
+
+void pfs_log_close(struct pfs_log *log)
+{
+	/* Only for a log no thread writes to any more (tests, a failed open). */
+	if (log->segs)
+		for (uint32_t i = 0; i < PFS_LOG_MAX_SEGS; i++)
+			if (log->segs[i])
+				pfs_sys_munmap(log->segs[i], PFS_LOG_SEG_SIZE);
+	if (log->fd >= 0)
+		close(log->fd);
+	log->fd = -1;
+	log->segs = NULL;
+	log->failed = 1;
+}

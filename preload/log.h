@@ -1,0 +1,71 @@
+/*
+ * The log writer.  The file is mapped MAP_SHARED in 4 MiB segments: a record
+ * is in the page cache the moment it is stored, so a SIGKILL loses nothing
+ * and no system call is made per record.  Each thread owns one block at a
+ * time (struct pfs_writer) and fills it without locks; blocks are handed out
+ * by an atomic counter and reserved on disk (fallocate) before use, so a
+ * full disk means lost records and one warning, never SIGBUS.
+ */
+#ifndef PFS_LOG_H
+#define PFS_LOG_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pfshim/log_format.h"
+#include "util.h"
+
+#define PFS_LOG_SEG_SIZE (4u << 20)
+#define PFS_LOG_BLOCKS_PER_SEG (PFS_LOG_SEG_SIZE / PFS_LOG_BLOCK_SIZE)
+#define PFS_LOG_MAX_SEGS 16384u /* 64 GiB */
+
+struct pfs_log {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	char path[PATH_MAX];
+	uint64_t next_block;	/* atomic: next block to hand out */
+	pfs_spin_t lock;	/* segment mapping */
+	char **segs;		/* PFS_LOG_MAX_SEGS pointers */
+	uint64_t lost;		/* atomic: records dropped */
+	int failed;		/* no more blocks can be had */
+	uint32_t gen;		/* file name suffix: images of one pid */
+};
+
+struct pfs_writer {
+	char *cur, *end;
+};
+
+/*
+ * Creates DIR/pfshim.PID.pfslog (or .PID.N.pfslog when taken) with
+ * O_EXCL|O_NOFOLLOW, mode 0600, writes the file header, and hands `w0` the
+ * rest of block 0.  Returns 0 or -errno.
+ */
+int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
+		 const struct pfs_file_header *hdr);
+/* Forgets a log inherited across fork without touching the parent's file. */
+void pfs_log_forget(struct pfs_log *log);
+void pfs_log_close(struct pfs_log *log);
+
+void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t size);
+
+/* Space for one record of `size` bytes (multiple of 8), zeroed; NULL if lost. */
+static inline void *pfs_log_reserve(struct pfs_log *log, struct pfs_writer *w, uint32_t size)
+{
+	if (PFS_LIKELY((size_t)(w->end - w->cur) >= size)) {
+		void *p = w->cur;
+		w->cur += size;
+		return p;
+	}
+	return pfs_log_reserve_slow(log, w, size);
+}
+
+/* Publishes a record: the header is stored last, in one 8-byte release store. */
+static inline void pfs_log_commit(void *rec, uint16_t type, uint16_t flags, uint32_t size)
+{
+	uint64_t h = (uint64_t)type | (uint64_t)flags << 16 | (uint64_t)size << 32;
+	__atomic_store_n((uint64_t *)rec, h, __ATOMIC_RELEASE);
+}
+
+#endif

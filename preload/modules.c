@@ -1,0 +1,227 @@
+/*
+ * The module map: every loaded object (dl_iterate_phdr) as a MODULE record
+ * with its load bias, run-time range and build-id, so the analyzer can
+ * symbolize offline.  Re-synced when dlopen/dlclose change the set.
+ *
+ * Lock order: mod_lock is only taken inside dl_iterate_phdr callbacks, that
+ * is under the loader's lock, or without the loader being called while it is
+ * held.  A thread inside dlopen that mallocs then never waits for a thread
+ * that waits for the loader.
+ */
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "pfs.h"
+
+struct module {
+	uint64_t base, start, end;
+	uint32_t id;
+	uint32_t gen;
+	uint8_t bid_len;
+	uint8_t bid[PFS_BUILD_ID_MAX];
+	char *path;
+	uint32_t path_len;
+	struct module *next;
+};
+
+static pfs_spin_t mod_lock = PFS_SPIN_INIT;
+static int sync_busy;
+static struct module *mods;
+static uint32_t next_id = 1;
+static uint32_t cur_gen;
+static unsigned long long seen_adds, seen_subs;
+static uintptr_t self_start, self_end;
+
+static void emit_module(struct pfs_thread *t, const struct module *m)
+{
+	uint32_t size = PFS_ALIGN8(sizeof(struct pfs_rec_module) + m->path_len);
+	struct pfs_rec_module *r = t ? pfs_rec_begin(t, size) : NULL;
+	if (!r)
+		return;
+	r->seq = pfs_next_seq();
+	r->base = m->base;
+	r->start = m->start;
+	r->end = m->end;
+	r->id = m->id;
+	r->build_id_len = m->bid_len;
+	memcpy(r->build_id, m->bid, m->bid_len);
+	r->path_len = m->path_len;
+	memcpy(r + 1, m->path, m->path_len);
+	pfs_rec_end(r, PFS_REC_MODULE, 0, size);
+}
+
+static void emit_unload(struct pfs_thread *t, const struct module *m)
+{
+	struct pfs_rec_module_unload *r = t ? pfs_rec_begin(t, sizeof(*r)) : NULL;
+	if (!r)
+		return;
+	r->seq = pfs_next_seq();
+	r->id = m->id;
+	pfs_rec_end(r, PFS_REC_MODULE_UNLOAD, 0, sizeof(*r));
+}
+
+static uint8_t read_build_id(const struct dl_phdr_info *info, uint8_t *out)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		const char *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+			const char *name = p + sizeof(*n);
+			const char *desc = name + ((n->n_namesz + 3) & ~3u);
+			const char *next = desc + ((n->n_descsz + 3) & ~3u);
+			if (next > end)
+				break;
+			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+				/* A longer id is not cut short (it would never match): it is left out. */
+				if (n->n_descsz > PFS_BUILD_ID_MAX)
+					return 0;
+				memcpy(out, desc, n->n_descsz);
+				return (uint8_t)n->n_descsz;
+			}
+			p = next;
+		}
+	}
+	return 0;
+}
+
+static void load_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only)
+{
+	*start = UINT64_MAX;
+	*end = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || (exec_only && !(ph->p_flags & PF_X)))
+			continue;
+		uint64_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
+		if (s < *start)
+			*start = s;
+		if (e > *end)
+			*end = e;
+	}
+	if (*start > *end)
+		*start = *end = 0;
+}
+
+struct sync_ctx {
+	int force;
+	int changed;
+	int stop_early;
+	struct pfs_thread *t;
+};
+
+static int sync_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct sync_ctx *c = arg;
+	(void)size;
+	if (c->stop_early) {
+		c->stop_early = 0;
+		if (!c->force && info->dlpi_adds == seen_adds && info->dlpi_subs == seen_subs)
+			return 1; /* nothing loaded or unloaded since the last sync */
+		seen_adds = info->dlpi_adds;
+		seen_subs = info->dlpi_subs;
+		c->changed = 1;
+	}
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	char exe[PATH_MAX];
+	if (!*name) {
+		/* The main program: dl gives no name, /proc gives the resolved path. */
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = 0;
+		name = exe;
+	}
+	pfs_spin_lock(&mod_lock);
+	struct module *m;
+	for (m = mods; m; m = m->next)
+		if (m->base == (uint64_t)info->dlpi_addr && !strcmp(m->path, name))
+			break;
+	if (m) {
+		m->gen = cur_gen;
+		pfs_spin_unlock(&mod_lock);
+		return 0;
+	}
+	m = pfs_arena_alloc(sizeof(*m));
+	size_t len = strlen(name);
+	char *path = m ? pfs_arena_alloc(len + 1) : NULL;
+	if (!path) {
+		pfs_spin_unlock(&mod_lock);
+		return 0;
+	}
+	memcpy(path, name, len + 1);
+	m->path = path;
+	m->path_len = (uint32_t)len;
+	m->base = info->dlpi_addr;
+	load_range(info, &m->start, &m->end, 0);
+	m->bid_len = read_build_id(info, m->bid);
+	m->id = next_id++;
+	m->gen = cur_gen;
+	m->next = mods;
+	mods = m;
+	emit_module(c->t, m);
+	pfs_spin_unlock(&mod_lock);
+	return 0;
+}
+
+void pfs_modules_sync(int force)
+{
+	/* One syncer at a time; a thread that finds one busy relies on it. */
+	if (__atomic_exchange_n(&sync_busy, 1, __ATOMIC_ACQUIRE))
+		return;
+	struct sync_ctx c = {.force = force, .stop_early = 1, .t = pfs_tls_thread};
+	cur_gen++;
+	dl_iterate_phdr(sync_cb, &c);
+	if (c.changed) {
+		pfs_spin_lock(&mod_lock);
+		for (struct module **pp = &mods; *pp;) {
+			if ((*pp)->gen != cur_gen) {
+				emit_unload(c.t, *pp);
+				*pp = (*pp)->next; /* arena memory: not reclaimed */
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+		pfs_spin_unlock(&mod_lock);
+	}
+	__atomic_store_n(&sync_busy, 0, __ATOMIC_RELEASE);
+}
+
+void pfs_modules_rewrite(void)
+{
+	pfs_spin_lock(&mod_lock);
+	for (struct module *m = mods; m; m = m->next)
+		emit_module(pfs_tls_thread, m);
+	pfs_spin_unlock(&mod_lock);
+}
+
+void pfs_modules_child_reset(void)
+{
+	mod_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	sync_busy = 0;
+}
+
+static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t a = (uintptr_t)arg;
+	uint64_t s, e;
+	load_range(info, &s, &e, 1);
+	if (a >= s && a < e) {
+		self_start = s;
+		self_end = e;
+		return 1;
+	}
+	return 0;
+}
+
+int pfs_addr_in_self(uintptr_t addr)
+{
+	if (PFS_UNLIKELY(!self_end))
+		dl_iterate_phdr(self_cb, (void *)(uintptr_t)&pfs_addr_in_self);
+	return addr >= self_start && addr < self_end;
+}

@@ -1,0 +1,326 @@
+/*
+ * Call sites: stacks captured with libunwind, deduplicated into ids (one
+ * STACK record each), and the per-thread cache that keeps small allocations
+ * cheap.
+ *
+ * A small allocation is charged to its call site without unwinding: the key
+ * is (return address, stack pointer at the hook, kind).  The same call
+ * instruction reached through another path almost always arrives with
+ * another stack pointer, so the key separates the paths the full stack
+ * would.  Every PFS_VERIFY_EVERY hits the key is unwound again; a key found
+ * with two different stacks is unwound on every call from then on, so the
+ * counts stay exact.
+ */
+#include <errno.h>
+#include <libunwind.h>
+#include <sched.h>
+#include <string.h>
+
+#include "arena.h"
+#include "pfs.h"
+
+#include <uthash.h>
+
+struct stack_ent {
+	UT_hash_handle hh;
+	uint32_t id;
+	uint32_t n;
+	uint16_t flags;
+	uint64_t frames[];
+};
+
+struct pfs_slotmap {
+	UT_hash_handle hh;
+	uint64_t key; /* stack << 8 | kind */
+	struct pfs_counter_slot *slot;
+};
+
+/* Every thread's COUNTERS records, for the exit summary. */
+struct counters_ref {
+	struct pfs_counter_slot *slots;
+	struct counters_ref *next;
+};
+
+static pfs_spin_t stacks_lock = PFS_SPIN_INIT;
+static struct stack_ent *stacks;
+static uint32_t stacks_next = 1;
+static pfs_spin_t counters_lock = PFS_SPIN_INIT;
+static struct counters_ref *counters;
+
+int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
+{
+	void *raw[PFS_MAX_FRAMES + 16];
+	int n = unw_backtrace(raw, (int)PFS_ARRAY_SIZE(raw));
+	int i = 0, k = 0;
+	/* Drop the shim's own frames: the hook and what it called. */
+	while (i < n && pfs_addr_in_self((uintptr_t)raw[i]))
+		i++;
+	for (; i < n && (unsigned)k < max; i++)
+		frames[k++] = (uint64_t)(uintptr_t)raw[i];
+	*truncated = i < n || n == (int)PFS_ARRAY_SIZE(raw);
+	return k;
+}
+
+static void emit_stack(struct pfs_thread *t, const struct stack_ent *s)
+{
+	uint32_t size = (uint32_t)(sizeof(struct pfs_rec_stack) + s->n * sizeof(uint64_t));
+	struct pfs_rec_stack *r = t ? pfs_rec_begin(t, size) : NULL;
+	if (!r)
+		return;
+	r->seq = pfs_next_seq();
+	r->id = s->id;
+	r->nframes = s->n;
+	memcpy(r->frames, s->frames, s->n * sizeof(uint64_t));
+	pfs_rec_end(r, PFS_REC_STACK, s->flags, size);
+}
+
+uint32_t pfs_stacks_intern(struct pfs_thread *t, const uint64_t *frames, uint32_t n, uint16_t flags)
+{
+	struct stack_ent *s;
+	size_t klen = n * sizeof(uint64_t);
+	pfs_spin_lock(&stacks_lock);
+	HASH_FIND(hh, stacks, frames, klen, s);
+	if (s) {
+		pfs_spin_unlock(&stacks_lock);
+		return s->id;
+	}
+	s = pfs_arena_alloc(sizeof(*s) + klen);
+	if (!s) {
+		pfs_spin_unlock(&stacks_lock);
+		return 0;
+	}
+	s->id = stacks_next++;
+	s->n = n;
+	s->flags = flags;
+	if (klen)
+		memcpy(s->frames, frames, klen);
+	HASH_ADD_KEYPTR(hh, stacks, s->frames, klen, s);
+	emit_stack(t, s); /* under the lock: the STACK record precedes every use of the id */
+	pfs_spin_unlock(&stacks_lock);
+	return s->id;
+}
+
+uint32_t pfs_stacks_count(void)
+{
+	return HASH_COUNT(stacks);
+}
+
+void pfs_stacks_rewrite(struct pfs_thread *t)
+{
+	struct stack_ent *s, *tmp;
+	pfs_spin_lock(&stacks_lock);
+	HASH_ITER(hh, stacks, s, tmp)
+	emit_stack(t, s);
+	pfs_spin_unlock(&stacks_lock);
+}
+
+void pfs_stacks_lock(void)
+{
+	pfs_spin_lock(&stacks_lock);
+	pfs_spin_lock(&counters_lock);
+}
+
+void pfs_stacks_unlock(void)
+{
+	pfs_spin_unlock(&counters_lock);
+	pfs_spin_unlock(&stacks_lock);
+}
+
+void pfs_stacks_child_reset(void)
+{
+	stacks_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	counters_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	/* The parent's COUNTERS records are in the parent's log; the child counts afresh. */
+	counters = NULL;
+}
+
+/*
+ * fork and libunwind.  libunwind takes internal mutexes while it steps; a
+ * thread that is unwinding when another thread forks leaves them locked in
+ * the child, whose first unwind then hangs for ever.  So the fork prepare
+ * handler waits until no thread is unwinding.  The reverse wait would be
+ * unsafe (an unwinder may hold the loader's lock that a dlopen-ing thread,
+ * itself in a hook, needs), so while a fork is pending new unwinds do not
+ * start: their allocation is charged to the "unknown" stack (no frames) and
+ * not cached.  A fork is short; counts stay exact, attribution of the few
+ * allocations in that window is lost.
+ */
+static int unwind_active;
+static int fork_pending;
+static __thread int in_unwind __attribute__((tls_model("initial-exec")));
+static uint32_t unknown_stack;
+
+static int unwind_enter(void)
+{
+	if (__atomic_load_n(&fork_pending, __ATOMIC_SEQ_CST))
+		return 0;
+	__atomic_add_fetch(&unwind_active, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&fork_pending, __ATOMIC_SEQ_CST)) {
+		__atomic_sub_fetch(&unwind_active, 1, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	in_unwind = 1;
+	return 1;
+}
+
+static void unwind_leave(void)
+{
+	in_unwind = 0;
+	__atomic_sub_fetch(&unwind_active, 1, __ATOMIC_SEQ_CST);
+}
+
+void pfs_unwind_fork_prepare(void)
+{
+	__atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
+	/* A fork from a signal handler that interrupted this thread's own unwind must not wait for itself. */
+	int self = in_unwind;
+	while (__atomic_load_n(&unwind_active, __ATOMIC_SEQ_CST) > self)
+		sched_yield();
+}
+
+void pfs_unwind_fork_parent(void)
+{
+	__atomic_store_n(&fork_pending, 0, __ATOMIC_SEQ_CST);
+}
+
+void pfs_unwind_fork_child(void)
+{
+	unwind_active = in_unwind;
+	fork_pending = 0;
+}
+
+/* The stack that charges allocations whose stack could not be taken; interned at start. */
+uint32_t pfs_stacks_unknown(struct pfs_thread *t)
+{
+	if (!unknown_stack)
+		unknown_stack = pfs_stacks_intern(t, NULL, 0, PFS_STACK_UNKNOWN);
+	return unknown_stack;
+}
+
+static uint32_t unwind_site(struct pfs_thread *t)
+{
+	uint64_t frames[PFS_MAX_FRAMES];
+	int truncated;
+	if (!unwind_enter())
+		return unknown_stack;
+	pfs_modules_sync(0); /* a new module must be logged before a stack that points into it */
+	int n = pfs_unwind_capture(frames, PFS_MAX_FRAMES, &truncated);
+	unwind_leave();
+	return pfs_stacks_intern(t, frames, (uint32_t)n, truncated ? PFS_STACK_TRUNCATED : 0);
+}
+
+uint32_t pfs_site_lookup_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
+			      uintptr_t sp)
+{
+	int saved = errno; /* unwinding and logging may make system calls; the program's errno stays */
+	uint32_t stack = unwind_site(t);
+	errno = saved;
+	if (stack == unknown_stack) {
+		/* Not cached: the next call unwinds again. */
+		if (e->ret == ret && e->sp == sp && e->kind == kind)
+			e->ret = 0;
+		e->slot = NULL;
+		return stack;
+	}
+	if (e->ret == ret && e->sp == sp && e->kind == kind) {
+		if (e->stack != stack)
+			e->always_unwind = 1; /* two stacks share this key */
+	} else {
+		e->ret = ret;
+		e->sp = sp;
+		e->kind = (uint8_t)kind;
+		e->always_unwind = 0;
+		e->slot = NULL;
+	}
+	if (e->stack != stack)
+		e->slot = NULL;
+	e->stack = stack;
+	e->verify = PFS_VERIFY_EVERY;
+	return stack;
+}
+
+static struct pfs_counter_slot *new_slot(struct pfs_thread *t, uint32_t stack, int kind)
+{
+	if (!t->free_slots_left) {
+		uint32_t size = sizeof(struct pfs_rec_counters) + PFS_COUNTER_SLOTS * sizeof(struct pfs_counter_slot);
+		struct pfs_rec_counters *r = pfs_rec_begin(t, size);
+		struct counters_ref *ref = r ? pfs_arena_alloc(sizeof(*ref)) : NULL;
+		if (!ref)
+			return NULL;
+		r->nslots = PFS_COUNTER_SLOTS;
+		pfs_rec_end(r, PFS_REC_COUNTERS, 0, size);
+		ref->slots = r->slots;
+		pfs_spin_lock(&counters_lock);
+		ref->next = counters;
+		counters = ref;
+		pfs_spin_unlock(&counters_lock);
+		t->free_slots = r->slots;
+		t->free_slots_left = PFS_COUNTER_SLOTS;
+	}
+	struct pfs_counter_slot *s = t->free_slots++;
+	t->free_slots_left--;
+	s->kind = (uint8_t)kind;
+	__atomic_store_n(&s->stack, stack, __ATOMIC_RELEASE); /* a non-zero stack marks the slot used */
+	return s;
+}
+
+/* This thread's counter slot for (stack, kind), made on first use. */
+static struct pfs_counter_slot *slot_for(struct pfs_thread *t, uint32_t stack, int kind)
+{
+	uint64_t key = (uint64_t)stack << 8 | (uint64_t)kind;
+	struct pfs_slotmap *m;
+	HASH_FIND(hh, t->slots, &key, sizeof(key), m);
+	if (m)
+		return m->slot;
+	m = pfs_arena_alloc(sizeof(*m));
+	if (!m)
+		return NULL;
+	m->key = key;
+	m->slot = new_slot(t, stack, kind);
+	if (!m->slot)
+		return NULL;
+	HASH_ADD(hh, t->slots, key, sizeof(key), m);
+	return m->slot;
+}
+
+void pfs_site_count_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
+			 uintptr_t sp, uint64_t size)
+{
+	uint32_t stack = pfs_site_lookup_slow(t, e, kind, ret, sp);
+	if (!stack)
+		return;
+	struct pfs_counter_slot *slot = stack == unknown_stack ? NULL : e->slot;
+	if (!slot) {
+		int saved = errno;
+		slot = slot_for(t, stack, kind);
+		errno = saved;
+		if (!slot)
+			return;
+		if (stack != unknown_stack)
+			e->slot = slot; /* the entry is bound to this key and stack now */
+	}
+	slot->count++;
+	slot->bytes += size;
+}
+
+void pfs_thread_reset_sites(struct pfs_thread *t)
+{
+	memset(t->cache, 0, sizeof(t->cache));
+	t->slots = NULL; /* entries stay in the arena: they pointed into another log */
+	t->free_slots = NULL;
+	t->free_slots_left = 0;
+}
+
+void pfs_counters_total(uint64_t *count, uint64_t *bytes)
+{
+	uint64_t c = 0, b = 0;
+	pfs_spin_lock(&counters_lock);
+	for (struct counters_ref *r = counters; r; r = r->next)
+		for (uint32_t i = 0; i < PFS_COUNTER_SLOTS; i++) {
+			c += r->slots[i].count;
+			b += r->slots[i].bytes;
+		}
+	pfs_spin_unlock(&counters_lock);
+	*count = c;
+	*bytes = b;
+}

@@ -1,0 +1,142 @@
+/*
+ * Allocation tracking: what a hook saw becomes a counter increment (small
+ * blocks) or a record (blocks of a page or more, every mapping).
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "alloc_glibc.h"
+#include "pfs.h"
+#include "track.h"
+
+static void write_alloc(struct pfs_thread *t, int kind, uint32_t stack, void *p, uint64_t size, uint64_t length,
+			int prot, int mflags)
+{
+	struct pfs_rec_alloc *r = pfs_rec_begin(t, sizeof(*r));
+	if (!r)
+		return;
+	r->seq = pfs_next_seq();
+	r->time_ns = pfs_now_ns();
+	r->addr = (uint64_t)(uintptr_t)p;
+	r->size = size;
+	r->length = length;
+	r->tid = t->tid;
+	r->stack = stack;
+	r->kind = (uint8_t)kind;
+	r->prot = (uint16_t)prot;
+	r->mflags = (uint32_t)mflags;
+	pfs_rec_end(r, PFS_REC_ALLOC, 0, sizeof(*r));
+	__atomic_add_fetch(&pfs_proc.big_allocs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&pfs_proc.big_bytes, size, __ATOMIC_RELAXED);
+}
+
+static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t length, int kind)
+{
+	struct pfs_rec_free *r = pfs_rec_begin(t, sizeof(*r));
+	if (!r)
+		return;
+	r->seq = seq;
+	r->time_ns = pfs_now_ns();
+	r->addr = (uint64_t)(uintptr_t)p;
+	r->length = length;
+	r->tid = t->tid;
+	r->kind = (uint8_t)kind;
+	pfs_rec_end(r, PFS_REC_FREE, 0, sizeof(*r));
+}
+
+void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (PFS_UNLIKELY(!t))
+		return;
+	size_t usable = pfs_alloc_usable(p);
+	if (PFS_LIKELY(usable < PFS_BIG_BYTES)) {
+		pfs_site_count(t, kind, ret, sp, size);
+		return;
+	}
+	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
+	write_alloc(t, kind, stack, p, size, usable, 0, 0);
+}
+
+void pfs_track_free(void *p, int kind)
+{
+	if (PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES))
+		return;
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		write_free(t, pfs_next_seq(), p, 0, kind);
+}
+
+void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p, size_t size, uintptr_t ret,
+		       uintptr_t sp)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	if (old && old_usable >= PFS_BIG_BYTES)
+		write_free(t, free_seq, old, 0, PFS_KIND_REALLOC);
+	pfs_track_alloc(PFS_KIND_REALLOC, p, size, ret, sp);
+}
+
+void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t ret, uintptr_t sp)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	int kind = (flags & MAP_ANONYMOUS) || fd < 0 ? PFS_KIND_MMAP : PFS_KIND_MMAP_FILE;
+	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
+	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
+	write_alloc(t, kind, stack, p, len, length, prot, flags);
+}
+
+void pfs_track_munmap(void *p, size_t len)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		write_free(t, pfs_next_seq(), p, len, PFS_KIND_MMAP);
+}
+
+void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t ret, uintptr_t sp)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	uint32_t stack = pfs_site_lookup(t, PFS_KIND_MMAP, ret, sp);
+	struct pfs_rec_remap *r = pfs_rec_begin(t, sizeof(*r));
+	if (!r)
+		return;
+	r->seq = pfs_next_seq();
+	r->time_ns = pfs_now_ns();
+	r->old_addr = (uint64_t)(uintptr_t)old;
+	r->old_length = old_len;
+	r->new_addr = (uint64_t)(uintptr_t)p;
+	r->new_length = len;
+	r->tid = t->tid;
+	r->stack = stack;
+	pfs_rec_end(r, PFS_REC_REMAP, 0, sizeof(*r));
+}
+
+void pfs_track_madvise(void *p, size_t len, int advice, int result)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	struct pfs_rec_madvise *r = t ? pfs_rec_begin(t, sizeof(*r)) : NULL;
+	if (!r)
+		return;
+	r->seq = pfs_next_seq();
+	r->time_ns = pfs_now_ns();
+	r->addr = (uint64_t)(uintptr_t)p;
+	r->length = len;
+	r->advice = advice;
+	r->result = result;
+	r->tid = t->tid;
+	pfs_rec_end(r, PFS_REC_MADVISE, 0, sizeof(*r));
+}
+
+void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	uint32_t stack = pfs_site_lookup(t, PFS_KIND_BRK, ret, sp);
+	write_alloc(t, PFS_KIND_BRK, stack, old_end, grow, grow, PROT_READ | PROT_WRITE, 0);
+}

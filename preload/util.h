@@ -1,0 +1,92 @@
+/* Small helpers of the shim: raw system calls, messages, clocks, a spinlock. */
+#ifndef PFS_UTIL_H
+#define PFS_UTIL_H
+
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PFS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PFS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PFS_HIDDEN __attribute__((visibility("hidden")))
+#define PFS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The shim's own mappings go straight to the kernel: calling mmap() from
+ * inside the library would bind to the library's own interposed mmap.
+ */
+static inline void *pfs_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	return (void *)r;
+}
+
+static inline int pfs_sys_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+static inline int pfs_sys_madvise(void *addr, size_t len, int advice)
+{
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+static inline pid_t pfs_sys_getpid(void)
+{
+	return (pid_t)syscall(SYS_getpid);
+}
+
+static inline pid_t pfs_sys_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+static inline uint64_t pfs_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t pfs_real_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A spinlock: no allocation, usable in fork handlers, reset by assignment in a child. */
+typedef struct {
+	int v;
+} pfs_spin_t;
+#define PFS_SPIN_INIT {0}
+
+static inline void pfs_spin_lock(pfs_spin_t *l)
+{
+	while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)) {
+		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED))
+			sched_yield();
+	}
+}
+
+static inline void pfs_spin_unlock(pfs_spin_t *l)
+{
+	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+}
+
+/* Keeps a checked copy of the program's stderr for the shim's messages. */
+void pfs_msg_fd_init(void);
+/* One line on stderr, written whole with write(2); no stdio, no allocation. */
+void pfs_raw_msg(const char *s);
+/* "pfshim: " + formatted text + "\n"; also kept for the log's MESSAGE records. */
+void pfs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Where pfs_warn sends its text besides stderr (the log, once open). */
+void pfs_set_warn_sink(void (*sink)(const char *text, size_t len));
+
+size_t pfs_strlcpy(char *dst, const char *src, size_t size);
+
+#endif

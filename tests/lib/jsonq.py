@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Asserts on a `pfshim report --format json` document.
+
+usage: jsonq.py REPORT.json EXPR...   each EXPR is a Python expression over
+`r` (the report) and the helpers below; exit 1 with the failing expression.
+"""
+import json
+import sys
+
+
+def procs(r, command=None):
+    """Processes, optionally those whose command line contains `command`."""
+    return [p for p in r["processes"] if command is None or command in (p.get("command") or "")]
+
+
+def proc(r, command=None):
+    ps = procs(r, command)
+    if len(ps) != 1:
+        raise AssertionError("expected one process matching %r, found %d" % (command, len(ps)))
+    return ps[0]
+
+
+def sites(p, function):
+    """Sites of process p whose frames[0] is `function`."""
+    return [s for s in p["sites"] if s["frames"] and s["frames"][0].get("function") == function]
+
+
+def site(p, function):
+    ss = sites(p, function)
+    if len(ss) != 1:
+        raise AssertionError("expected one site with frames[0] %r, found %d: %s" % (
+            function, len(ss), [s["frames"][0].get("function") for s in p["sites"] if s["frames"]]))
+    return ss[0]
+
+
+def main():
+    r = json.load(open(sys.argv[1]))
+    env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, len=len, sum=sum, any=any, all=all)
+    for expr in sys.argv[2:]:
+        try:
+            ok = eval(expr, env)
+        except Exception as e:  # an assertion helper failing is a failed check
+            print("  check failed: %s: %s" % (expr, e))
+            sys.exit(1)
+        if not ok:
+            print("  check failed: %s" % expr)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

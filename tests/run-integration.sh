@@ -1,0 +1,290 @@
+#!/bin/bash
+# Integration tests: real programs and small target programs under the shim.
+# Each test compares the program's output and exit status with a plain run,
+# then checks what `pfshim report` says.  Prints "N passed, N failed".
+set -u
+BUILD=${BUILD:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$ROOT/$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+LIB=$BUILD/libpfshim.so
+CLI=$BUILD/pfshim
+T=$BUILD/tests/preload
+Q="python3 $ROOT/tests/lib/jsonq.py"
+WORK=$(mktemp -d /tmp/pfshim-it.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+pass=0
+fail=0
+failed=""
+
+# run_both NAME CMD...: runs CMD natively and under the shim (logs in $WORK/NAME),
+# requires identical stdout and exit status, leaves the shim run's stderr in $WORK/NAME.err.
+run_both() {
+	local name=$1
+	shift
+	rm -rf "${WORK:?}/$name"
+	(cd "$WORK" && timeout 120 "$@" >"$WORK/$name.native" 2>/dev/null)
+	echo $? >"$WORK/$name.native.rc"
+	# timeout itself runs untraced; only the program gets LD_PRELOAD
+	(cd "$WORK" && PFSHIM_OUT="$WORK/$name" timeout 120 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" "$@" \
+		>"$WORK/$name.out" 2>"$WORK/$name.err")
+	echo $? >"$WORK/$name.rc"
+	if ! cmp -s "$WORK/$name.native" "$WORK/$name.out"; then
+		echo "  output differs under the shim:"
+		diff "$WORK/$name.native" "$WORK/$name.out" | head -5
+		return 1
+	fi
+	if ! cmp -s "$WORK/$name.native.rc" "$WORK/$name.rc"; then
+		echo "  exit status $(cat "$WORK/$name.rc") under the shim, $(cat "$WORK/$name.native.rc") without"
+		return 1
+	fi
+}
+
+# report NAME [FORMAT]: the analyzer's report of $WORK/NAME into $WORK/NAME.FORMAT
+report() {
+	local fmt=${2:-json}
+	"$CLI" report --format "$fmt" "$WORK/$1" >"$WORK/$1.$fmt" 2>"$WORK/$1.$fmt.err"
+	local rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "  pfshim report exited $rc:"
+		head -5 "$WORK/$1.$fmt.err"
+	fi
+	return $rc
+}
+
+t_three_sites() {
+	run_both three $T/three_sites || return 1
+	report three || return 1
+	$Q "$WORK/three.json" \
+		'r["mode"] == "off"' \
+		'len(r["processes"]) == 1' \
+		'site(proc(r), "site_alpha")["allocations"] == 3' \
+		'site(proc(r), "site_alpha")["bytes_allocated"] == 300' \
+		'site(proc(r), "site_alpha")["kind"] == "malloc"' \
+		'site(proc(r), "site_beta")["allocations"] == 5' \
+		'site(proc(r), "site_beta")["bytes_allocated"] == 1000' \
+		'site(proc(r), "site_gamma")["allocations"] == 7' \
+		'site(proc(r), "site_gamma")["bytes_allocated"] == 2100' \
+		'site(proc(r), "site_gamma")["kind"] == "calloc"' \
+		'site(proc(r), "site_big")["allocations"] == 1' \
+		'site(proc(r), "site_big")["bytes_allocated"] == 1 << 20' \
+		'site(proc(r), "site_alpha")["frames"][0]["file"].endswith("three_sites.c")' \
+		'site(proc(r), "site_alpha")["frames"][1]["function"] == "main"'
+}
+
+t_text_report_names_file_line() {
+	run_both threetext $T/three_sites || return 1
+	report threetext text || return 1
+	grep -q 'site_alpha' "$WORK/threetext.text" && grep -Eq 'three_sites\.c:[0-9]+' "$WORK/threetext.text" || {
+		echo "  text report lacks site_alpha with file:line"
+		head -30 "$WORK/threetext.text"
+		return 1
+	}
+}
+
+t_summary_line() {
+	(cd "$WORK" && PFSHIM_OUT="$WORK/sum" LD_PRELOAD=$LIB $T/three_sites >/dev/null 2>"$WORK/sum.err")
+	grep -c '^pfshim: ' "$WORK/sum.err" | grep -qx 1 && grep -q "logs in $WORK/sum" "$WORK/sum.err" || {
+		echo "  expected one summary line naming the directory:"
+		cat "$WORK/sum.err"
+		return 1
+	}
+	(cd "$WORK" && PFSHIM_QUIET=1 PFSHIM_OUT="$WORK/sumq" LD_PRELOAD=$LIB $T/three_sites >/dev/null 2>"$WORK/sumq.err")
+	[ ! -s "$WORK/sumq.err" ] || { echo "  PFSHIM_QUIET=1 still printed:"; cat "$WORK/sumq.err"; return 1; }
+}
+
+t_sigkill_log_readable() {
+	local dir=$WORK/killed
+	mkfifo "$WORK/killed.fifo"
+	PFSHIM_OUT=$dir LD_PRELOAD=$LIB $T/killed 1000 >"$WORK/killed.fifo" &
+	local pid=$!
+	read -t 60 -r line <"$WORK/killed.fifo"
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	[ "$line" = "ready 1000" ] || { echo "  program said '$line'"; return 1; }
+	report killed || return 1
+	$Q "$WORK/killed.json" \
+		'site(proc(r), "victim_site")["allocations"] == 1000' \
+		'site(proc(r), "victim_site")["bytes_allocated"] == 64000' \
+		'site(proc(r), "victim_big")["bytes_allocated"] == 256 * 1024'
+}
+
+t_fork_per_process() {
+	run_both fork $T/forker || return 1
+	report fork || return 1
+	$Q "$WORK/fork.json" \
+		'len(r["processes"]) == 2' \
+		'sorted(p["pid"] for p in r["processes"])[0] in [p["ppid"] for p in r["processes"]]' \
+		'[p for p in r["processes"] if sites(p, "child_site")][0]["ppid"] == [p for p in r["processes"] if sites(p, "parent_site")][0]["pid"]' \
+		'sum(s["allocations"] for p in r["processes"] for s in sites(p, "parent_site")) == 11' \
+		'sum(s["allocations"] for p in r["processes"] for s in sites(p, "child_site")) == 13' \
+		'all(not (sites(p, "parent_site") and sites(p, "child_site")) for p in r["processes"])'
+}
+
+t_threads_exact() {
+	run_both threads $T/threads || return 1
+	report threads || return 1
+	local bytes
+	bytes=$(python3 -c 'print(8 * sum(32 + i % 64 for i in range(20000)))')
+	$Q "$WORK/threads.json" \
+		'site(proc(r), "thread_site")["allocations"] == 160000' \
+		"site(proc(r), \"thread_site\")[\"bytes_allocated\"] == $bytes"
+}
+
+t_spawn_family() {
+	run_both spawn $T/spawner || return 1
+	report spawn || return 1
+	$Q "$WORK/spawn.json" 'len(r["processes"]) >= 3'
+}
+
+t_exec_chain() {
+	run_both exec $T/exec_chain 3 || return 1
+	report exec || return 1
+	$Q "$WORK/exec.json" \
+		'len(r["processes"]) == 4' \
+		'len(set(p["pid"] for p in r["processes"])) == 1' \
+		'all(site(p, "chain_site")["allocations"] == 9 for p in r["processes"])'
+}
+
+t_mappings_kinds() {
+	run_both maps $T/mappings || return 1
+	report maps || return 1
+	$Q "$WORK/maps.json" \
+		'site(proc(r), "map_anon_site")["kind"] == "mmap"' \
+		'site(proc(r), "map_anon_site")["bytes_allocated"] == 8 << 20' \
+		'site(proc(r), "map_file_site")["kind"] == "mmap-file"' \
+		'all(s["kind"] == "aligned" for s in sites(proc(r), "aligned_site"))' \
+		'sum(s["allocations"] for s in sites(proc(r), "aligned_site")) == 2' \
+		'sum(s["bytes_allocated"] for s in sites(proc(r), "aligned_site")) == 1000 + 8192' \
+		'site(proc(r), "realloc_site")["kind"] == "realloc"' \
+		'site(proc(r), "realloc_site")["allocations"] == 4'
+}
+
+t_errno_kept() {
+	run_both errno $T/errno_keep || return 1
+	grep -qx 'errno kept' "$WORK/errno.out" || { cat "$WORK/errno.out"; return 1; }
+}
+
+t_fds_closed_and_replaced() {
+	run_both fds $T/fd_hostile 50000 || return 1
+	report fds || return 1
+	$Q "$WORK/fds.json" \
+		'site(proc(r), "hostile_site")["allocations"] == 50000' \
+		'proc(r).get("ended", True)'
+}
+
+t_thread_churn() {
+	run_both churn $T/thread_churn || return 1
+	report churn || return 1
+	$Q "$WORK/churn.json" 'site(proc(r), "churn_site")["allocations"] == 20000'
+}
+
+t_signal_handler_allocates() {
+	run_both sig $T/signal_alloc || return 1
+	grep -qx 'done, signals arrived' "$WORK/sig.out" || { cat "$WORK/sig.out"; return 1; }
+	report sig || return 1
+	$Q "$WORK/sig.json" 'site(proc(r), "loop_site")["allocations"] == 2000000'
+}
+
+t_fork_with_busy_threads() {
+	run_both forkth $T/fork_threads || return 1
+	report forkth || return 1
+	$Q "$WORK/forkth.json" 'len(r["processes"]) == 31' \
+		'sum(1 for p in r["processes"] if sites(p, "child_work")) == 30'
+}
+
+t_bad_variable_one_line() {
+	run_both badvar env PFSHIM_MODE=bogus PFSHIM_SCAN_MS=-3 $T/three_sites || return 1
+	local n
+	n=$(grep -c "^pfshim: PFSHIM_MODE='bogus'" "$WORK/badvar.err")
+	[ "$n" = 1 ] && grep -q "^pfshim: PFSHIM_SCAN_MS='-3'" "$WORK/badvar.err" || {
+		echo "  expected one line per bad variable:"
+		cat "$WORK/badvar.err"
+		return 1
+	}
+}
+
+t_unwritable_dir_runs_on() {
+	(cd "$WORK" && PFSHIM_OUT=/proc/no/such/dir LD_PRELOAD=$LIB $T/three_sites >"$WORK/nodir.out" 2>"$WORK/nodir.err")
+	local rc=$?
+	[ $rc = 3 ] && grep -q '^allocated 16 blocks$' "$WORK/nodir.out" &&
+		[ "$(grep -c '^pfshim: cannot use log directory' "$WORK/nodir.err")" = 1 ] || {
+		echo "  rc=$rc; stderr:"
+		cat "$WORK/nodir.err"
+		return 1
+	}
+}
+
+t_log_permissions() {
+	run_both perm $T/three_sites || return 1
+	[ "$(stat -c %a "$WORK/perm")" = 700 ] || { echo "  directory mode $(stat -c %a "$WORK/perm")"; return 1; }
+	for f in "$WORK"/perm/*.pfslog; do
+		[ "$(stat -c %a "$f")" = 600 ] || { echo "  $f mode $(stat -c %a "$f")"; return 1; }
+	done
+}
+
+t_record_command() {
+	(cd "$WORK" && "$CLI" record -o "$WORK/rec" -- $T/three_sites >"$WORK/rec.out" 2>"$WORK/rec.err")
+	local rc=$?
+	[ $rc = 3 ] && grep -q '^allocated 16 blocks$' "$WORK/rec.out" && grep -q site_alpha "$WORK/rec.err" || {
+		echo "  rc=$rc; stderr:"
+		head -20 "$WORK/rec.err"
+		return 1
+	}
+}
+
+t_python3() {
+	cat >"$WORK/prog.py" <<'PY'
+import json, collections, multiprocessing as mp
+def sq(x):
+    return x * x
+if __name__ == "__main__":
+    words = collections.Counter("the quick brown fox jumps over the lazy dog the end".split())
+    print(json.dumps(words, sort_keys=True))
+    ctx = mp.get_context("fork")
+    with ctx.Pool(2) as pool:
+        print(sum(pool.map(sq, range(1000))))
+PY
+	run_both py /usr/bin/python3 "$WORK/prog.py" || return 1
+	report py || return 1
+	$Q "$WORK/py.json" 'len(r["processes"]) >= 3' 'any(p["totals"]["allocations"] > 1000 for p in r["processes"])'
+}
+
+t_bash_pipeline() {
+	run_both sh /bin/bash -c 'for i in $(seq 1 20); do echo $i; done | sort -n | tail -3 | tr 0-9 a-j; (exit 4)' || return 1
+	report sh || return 1
+	$Q "$WORK/sh.json" 'len(r["processes"]) >= 4'
+}
+
+t_sort_large() {
+	seq 1 200000 | awk '{print ($1 * 7919) % 100003}' >"$WORK/nums.txt"
+	run_both sort sort -n "$WORK/nums.txt" || return 1
+	report sort || return 1
+}
+
+t_gcc_compile() {
+	printf '#include <stdio.h>\nint main(void){puts("compiled");return 0;}\n' >"$WORK/hello.c"
+	run_both gcc gcc -O2 -o /dev/null "$WORK/hello.c" || return 1
+	report gcc || return 1
+	$Q "$WORK/gcc.json" 'len(r["processes"]) >= 3'
+}
+
+t_git() {
+	run_both git bash -c "cd $WORK && rm -rf repo && git init -q repo && cd repo && echo hi > f && git add f && git -c user.name=t -c user.email=t@e commit -qm one && git log --format=%s" || return 1
+	report git || return 1
+}
+
+tests=$(declare -F | awk '{print $3}' | grep '^t_')
+for t in ${PFSHIM_TESTS:-$tests}; do
+	if out=$($t 2>&1); then
+		pass=$((pass + 1))
+		echo "ok   ${t#t_}"
+	else
+		fail=$((fail + 1))
+		failed="$failed ${t#t_}"
+		echo "FAIL ${t#t_}"
+		[ -n "$out" ] && echo "$out"
+	fi
+done
+echo "integration: $pass passed, $fail failed"
+[ $((pass + fail)) -gt 0 ] || { echo "integration: no test ran"; exit 1; }
+[ $fail -eq 0 ]

@@ -1,0 +1,345 @@
+/*
+ * Hand-built pfshim logs for the analyzer's unit tests: records are laid out
+ * as the shim lays them out (log_format.h), so the reader can be tested on
+ * exact offsets, cut files and flipped bytes without running the shim.
+ */
+#ifndef TEST_AN_LOGBUILD_H
+#define TEST_AN_LOGBUILD_H
+
+#include <elf.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pfshim/log_format.h>
+
+struct lb {
+	uint8_t *buf;
+	size_t cap;		/* bytes allocated, whole blocks */
+	size_t pos;		/* where the next record goes */
+	size_t len;		/* file length: every block touched, zero-filled */
+	uint32_t block_size;
+};
+
+static inline void lb_ensure(struct lb *b, size_t need)
+{
+	if (need <= b->cap)
+		return;
+	size_t ncap = b->cap ? b->cap : b->block_size;
+	while (ncap < need)
+		ncap *= 2;
+	b->buf = realloc(b->buf, ncap);
+	if (!b->buf)
+		abort();
+	memset(b->buf + b->cap, 0, ncap - b->cap);
+	b->cap = ncap;
+}
+
+static inline void lb_init(struct lb *b, uint64_t pid, uint64_t start_ns)
+{
+	struct pfs_file_header h;
+
+	memset(b, 0, sizeof(*b));
+	b->block_size = 4096;	/* the smallest legal block keeps the tests small */
+	lb_ensure(b, b->block_size);
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, PFS_LOG_MAGIC, 8);
+	h.version = PFS_LOG_VERSION;
+	h.header_size = sizeof(h);
+	h.block_size = b->block_size;
+	h.page_size = 4096;
+	h.pid = pid;
+	h.start_mono_ns = start_ns;
+	memcpy(b->buf, &h, sizeof(h));
+	b->pos = sizeof(h);
+	b->len = b->block_size;
+}
+
+/* Start the next block, as a thread taking a fresh block does. */
+static inline void lb_next_block(struct lb *b)
+{
+	b->pos = (b->pos / b->block_size + 1) * b->block_size;
+	lb_ensure(b, b->pos + b->block_size);
+	if (b->len < b->pos + b->block_size)
+		b->len = b->pos + b->block_size;
+}
+
+/*
+ * Append a record: `fixed` bytes of its struct (the header's type and flags
+ * set by the caller; size set here) then `tail`, padded to 8.  Returns the
+ * record's file offset.
+ */
+static inline size_t lb_put(struct lb *b, void *rec, size_t fixed, const void *tail,
+			    size_t tail_len)
+{
+	struct pfs_rec_hdr *h = rec;
+	size_t size = (fixed + tail_len + 7) & ~(size_t)7, off;
+
+	h->size = (uint32_t)size;
+	if (b->pos % b->block_size + size > b->block_size)
+		lb_next_block(b);
+	off = b->pos;
+	lb_ensure(b, off + size);
+	memcpy(b->buf + off, rec, fixed);
+	if (tail_len)
+		memcpy(b->buf + off + fixed, tail, tail_len);
+	b->pos += size;
+	if (b->len < (off / b->block_size + 1) * b->block_size)
+		b->len = (off / b->block_size + 1) * b->block_size;
+	return off;
+}
+
+/* argv given as one string of NUL-separated arguments, `cmd_len` bytes. */
+static inline size_t lb_proc_start(struct lb *b, uint64_t pid, uint64_t ppid, uint64_t start_ns,
+				   uint32_t exec_gen, const char *exe, const char *cmd,
+				   size_t cmd_len)
+{
+	struct pfs_rec_proc_start r;
+	size_t exe_len = strlen(exe);
+	char tail[512];
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_PROC_START;
+	r.pid = pid;
+	r.ppid = ppid;
+	r.root_pid = pid;
+	r.start_mono_ns = start_ns;
+	r.mode = PFS_MODE_FAST;
+	r.exec_gen = exec_gen;
+	r.page_size = 4096;
+	r.argc = 0;
+	r.exe_len = (uint32_t)exe_len;
+	r.cmd_len = (uint32_t)cmd_len;
+	memcpy(tail, exe, exe_len);
+	memcpy(tail + exe_len, cmd, cmd_len);
+	return lb_put(b, &r, sizeof(r), tail, exe_len + cmd_len);
+}
+
+static inline size_t lb_module(struct lb *b, uint64_t seq, uint32_t id, uint64_t base,
+			       uint64_t start, uint64_t end, const char *path,
+			       const uint8_t *build_id, uint8_t build_id_len)
+{
+	struct pfs_rec_module r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_MODULE;
+	r.seq = seq;
+	r.id = id;
+	r.base = base;
+	r.start = start;
+	r.end = end;
+	r.build_id_len = build_id_len;
+	if (build_id_len)
+		memcpy(r.build_id, build_id, build_id_len);
+	r.path_len = (uint32_t)strlen(path);
+	return lb_put(b, &r, sizeof(r), path, strlen(path));
+}
+
+static inline size_t lb_unload(struct lb *b, uint64_t seq, uint32_t id)
+{
+	struct pfs_rec_module_unload r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_MODULE_UNLOAD;
+	r.seq = seq;
+	r.id = id;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_stack(struct lb *b, uint64_t seq, uint32_t id, const uint64_t *frames,
+			      uint32_t n)
+{
+	struct pfs_rec_stack r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_STACK;
+	r.seq = seq;
+	r.id = id;
+	r.nframes = n;
+	return lb_put(b, &r, sizeof(r), frames, n * sizeof(*frames));
+}
+
+static inline size_t lb_alloc(struct lb *b, uint64_t seq, uint32_t stack, uint8_t kind,
+			      uint64_t addr, uint64_t size, uint64_t length)
+{
+	struct pfs_rec_alloc r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_ALLOC;
+	r.seq = seq;
+	r.stack = stack;
+	r.kind = kind;
+	r.addr = addr;
+	r.size = size;
+	r.length = length;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_free(struct lb *b, uint64_t seq, uint64_t addr, uint64_t length,
+			     uint8_t kind)
+{
+	struct pfs_rec_free r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_FREE;
+	r.seq = seq;
+	r.addr = addr;
+	r.length = length;
+	r.kind = kind;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_remap(struct lb *b, uint64_t seq, uint64_t old_addr, uint64_t old_len,
+			      uint64_t new_addr, uint64_t new_len)
+{
+	struct pfs_rec_remap r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_REMAP;
+	r.seq = seq;
+	r.old_addr = old_addr;
+	r.old_length = old_len;
+	r.new_addr = new_addr;
+	r.new_length = new_len;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_counters(struct lb *b, const struct pfs_counter_slot *slots, uint32_t n)
+{
+	struct pfs_rec_counters r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_COUNTERS;
+	r.nslots = n;
+	return lb_put(b, &r, sizeof(r), slots, n * sizeof(*slots));
+}
+
+static inline size_t lb_fork(struct lb *b, uint64_t seq, uint64_t child)
+{
+	struct pfs_rec_fork r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_FORK;
+	r.seq = seq;
+	r.child_pid = child;
+	r.how = PFS_FORK;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_proc_end(struct lb *b, uint64_t seq, int32_t status, uint32_t reason)
+{
+	struct pfs_rec_proc_end r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_PROC_END;
+	r.seq = seq;
+	r.status = status;
+	r.reason = reason;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+/* A record of a type the reader does not know (below PFS_REC_TYPE_MAX). */
+static inline size_t lb_raw(struct lb *b, uint16_t type, size_t body_len)
+{
+	uint8_t rec[256];
+
+	memset(rec, 0xab, sizeof(rec));
+	((struct pfs_rec_hdr *)rec)->type = type;
+	((struct pfs_rec_hdr *)rec)->flags = 0;
+	return lb_put(b, rec, sizeof(struct pfs_rec_hdr) + body_len, NULL, 0);
+}
+
+static inline int lb_write(const struct lb *b, const char *path, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f)
+		return -1;
+	if (fwrite(b->buf, 1, len, f) != len) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f);
+}
+
+static inline void lb_release(struct lb *b)
+{
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The running test program as the shim would log it: path, load bias, build-id. */
+struct lb_self {
+	char path[4096];
+	uint64_t base;
+	uint64_t start, end;	/* of its PT_LOAD segments, at run time */
+	uint8_t build_id[PFS_BUILD_ID_MAX];
+	unsigned build_id_len;
+};
+
+static inline void lb_note_build_id(struct dl_phdr_info *info, struct lb_self *m)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *p, *end;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+			const uint8_t *name = p + sizeof(*n);
+			const uint8_t *desc = name + ((n->n_namesz + 3) & ~3u);
+
+			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 &&
+			    !memcmp(name, "GNU", 4) && n->n_descsz <= PFS_BUILD_ID_MAX) {
+				memcpy(m->build_id, desc, n->n_descsz);
+				m->build_id_len = n->n_descsz;
+				return;
+			}
+			p = desc + ((n->n_descsz + 3) & ~3u);
+		}
+	}
+}
+
+static inline int lb_find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct lb_self *m = arg;
+
+	(void)size;
+	/* the main program comes first, with an empty name */
+	if (info->dlpi_name && info->dlpi_name[0])
+		return 0;
+	m->base = info->dlpi_addr;
+	m->start = UINT64_MAX;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < m->start)
+			m->start = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > m->end)
+			m->end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	lb_note_build_id(info, m);
+	return 1;
+}
+
+static inline int lb_self_module(struct lb_self *m)
+{
+	ssize_t n;
+
+	memset(m, 0, sizeof(*m));
+	n = readlink("/proc/self/exe", m->path, sizeof(m->path) - 1);
+	if (n <= 0)
+		return -1;
+	m->path[n] = '\0';
+	return dl_iterate_phdr(lb_find_self, m) == 1 ? 0 : -1;
+}
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * Symbolization of this test binary's own code: a static function by name,
+ * file and line through the module map dl_iterate_phdr gives (as the shim
+ * logs it), the build-id check, an inlined call expanded into two frames,
+ * and files that are missing.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../analyzer/symbolize.h"
+#include "test_an_logbuild.h"
+
+/* Kept out of line and alive at -O2: the test looks it up by address. */
+static const int target_line = __LINE__ + 1;
+static __attribute__((noinline, used)) int pfs_an_target_function(int x)
+{
+	__asm__ volatile("" : "+r"(x));
+	return x + 1;
+}
+
+/* Source lines of the two calls below, recorded by the calls themselves. */
+static volatile int helper_call_line, outer_call_line;
+
+static __attribute__((noinline)) uintptr_t return_address(void)
+{
+	return (uintptr_t)__builtin_return_address(0);
+}
+
+static inline __attribute__((always_inline)) uintptr_t pfs_an_inlined_helper(void)
+{
+	uintptr_t r = (helper_call_line = __LINE__, return_address());
+
+	/* the asm after the call keeps it from being a tail call */
+	__asm__ volatile("" : "+r"(r));
+	return r;
+}
+
+static __attribute__((noinline)) uintptr_t pfs_an_outer_function(void)
+{
+	uintptr_t r = (outer_call_line = __LINE__, pfs_an_inlined_helper());
+
+	__asm__ volatile("" : "+r"(r));
+	return r;
+}
+
+static void test_static_function_of_this_binary(void **state)
+{
+	const struct pfs_sym_result *res;
+	struct pfs_an_warnings warn = {0};
+	struct lb_self m;
+	struct pfs_sym *sym;
+	uint64_t frame;
+	const char *base;
+
+	(void)state;
+	assert_int_equal(lb_self_module(&m), 0);
+	assert_true(m.build_id_len > 0);	/* gcc on Debian links with --build-id */
+	assert_int_equal(pfs_sym_new(&sym, &warn, NULL), 0);
+	/* a return address just past the function's first byte, as a stack would hold */
+	frame = (uintptr_t)&pfs_an_target_function + 1;
+	res = pfs_sym_lookup(sym, m.path, m.build_id, m.build_id_len, frame - m.base - 1);
+	assert_non_null(res);
+	assert_true(res->n >= 1);
+	assert_non_null(res->frames[res->n - 1].function);
+	assert_string_equal(res->frames[res->n - 1].function, "pfs_an_target_function");
+	assert_false(res->frames[res->n - 1].inlined);
+	assert_non_null(res->frames[0].file);
+	base = strrchr(res->frames[0].file, '/');
+	assert_string_equal(base ? base + 1 : res->frames[0].file, "test_an_symbolize.c");
+	/*
+	 * A line of the function: at -O2 its first instruction may belong to the
+	 * opening or to the first statement, so anything from the opening to
+	 * the closing brace.
+	 */
+	assert_in_range(res->frames[0].line, target_line, target_line + 4);
+	/* cached: the same result object */
+	assert_ptr_equal(pfs_sym_lookup(sym, m.path, m.build_id, m.build_id_len,
+					frame - m.base - 1), res);
+	assert_int_equal(warn.n, 0);
+	assert_int_equal(pfs_an_target_function(1), 2);
+	pfs_sym_free(sym);
+	pfs_an_warn_free(&warn);
+}
+
+static void test_inlined_frames_expanded(void **state)
+{
+	const struct pfs_sym_result *res;
+	struct pfs_an_warnings warn = {0};
+	struct lb_self m;
+	struct pfs_sym *sym;
+	uint64_t ret;
+
+	(void)state;
+	assert_int_equal(lb_self_module(&m), 0);
+	ret = pfs_an_outer_function();
+	assert_int_equal(pfs_sym_new(&sym, &warn, NULL), 0);
+	res = pfs_sym_lookup(sym, m.path, m.build_id, m.build_id_len, ret - m.base - 1);
+	assert_non_null(res);
+	assert_int_equal(res->n, 2);
+	/* innermost first: the inlined helper at its call of return_address() */
+	assert_string_equal(res->frames[0].function, "pfs_an_inlined_helper");
+	assert_true(res->frames[0].inlined);
+	assert_int_equal(res->frames[0].line, helper_call_line);
+	/* then the function it was inlined into, at the line that called the helper */
+	assert_string_equal(res->frames[1].function, "pfs_an_outer_function");
+	assert_false(res->frames[1].inlined);
+	assert_int_equal(res->frames[1].line, outer_call_line);
+	assert_non_null(strstr(res->frames[1].file, "test_an_symbolize.c"));
+	pfs_sym_free(sym);
+	pfs_an_warn_free(&warn);
+}
+
+static void test_build_id_mismatch_and_missing_file(void **state)
+{
+	const struct pfs_sym_result *res;
+	struct pfs_an_warnings warn = {0};
+	struct lb_self m;
+	struct pfs_sym *sym;
+	uint64_t vaddr;
+
+	(void)state;
+	assert_int_equal(lb_self_module(&m), 0);
+	vaddr = (uintptr_t)&pfs_an_target_function - m.base;
+	assert_int_equal(pfs_sym_new(&sym, &warn, NULL), 0);
+	/* another build of the same path: not trusted, warned once */
+	m.build_id[0] ^= 0xff;
+	res = pfs_sym_lookup(sym, m.path, m.build_id, m.build_id_len, vaddr);
+	assert_non_null(res);
+	assert_int_equal(res->n, 1);
+	assert_null(res->frames[0].function);
+	assert_null(res->frames[0].file);
+	res = pfs_sym_lookup(sym, m.path, m.build_id, m.build_id_len, vaddr + 4);
+	assert_non_null(res);
+	assert_null(res->frames[0].function);
+	assert_int_equal(warn.n, 1);
+	assert_non_null(strstr(warn.msgs[0], "build-id"));
+	/* the right build-id at the same path still works */
+	m.build_id[0] ^= 0xff;
+	res = pfs_sym_lookup(sym, m.path, m.build_id, m.build_id_len, vaddr);
+	assert_string_equal(res->frames[res->n - 1].function, "pfs_an_target_function");
+	/* no file at all: no symbol, no crash, one warning */
+	res = pfs_sym_lookup(sym, "/nonexistent/libgone.so", NULL, 0, 0x1234);
+	assert_non_null(res);
+	assert_null(res->frames[0].function);
+	assert_int_equal(warn.n, 2);
+	/* not a path (the vDSO): quietly nothing */
+	res = pfs_sym_lookup(sym, "linux-vdso.so.1", NULL, 0, 0x10);
+	assert_non_null(res);
+	assert_null(res->frames[0].function);
+	/* a file that is not ELF */
+	res = pfs_sym_lookup(sym, "/etc/hostname", NULL, 0, 0x10);
+	assert_non_null(res);
+	assert_null(res->frames[0].function);
+	assert_int_equal(warn.n, 3);
+	pfs_sym_free(sym);
+	pfs_an_warn_free(&warn);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_static_function_of_this_binary),
+		cmocka_unit_test(test_inlined_frames_expanded),
+		cmocka_unit_test(test_build_id_mismatch_and_missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,183 @@
+/* The log writer: file creation rules, records across blocks, threads, limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include <cmocka.h>
+
+#include "arena.h"
+#include "shim_fixture.h"
+
+struct test_rec {
+	struct pfs_rec_hdr h;
+	uint64_t writer;
+	uint64_t n;
+	uint64_t pad[5];
+};
+
+static void put(struct pfs_thread *t, uint64_t writer, uint64_t n)
+{
+	struct test_rec *r = pfs_rec_begin(t, sizeof(*r));
+	assert_non_null(r);
+	r->writer = writer;
+	r->n = n;
+	pfs_rec_end(r, PFS_REC_MESSAGE, 0, sizeof(*r));
+}
+
+static void test_file_created_private(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	struct stat st, dst;
+	assert_int_equal(stat(pfs_proc.log.path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	char expect[128];
+	snprintf(expect, sizeof(expect), "%s/pfshim.%d.pfslog", fixture_dir, (int)getpid());
+	assert_string_equal(pfs_proc.log.path, expect);
+	assert_int_equal(stat(fixture_dir, &dst), 0);
+	struct walked w = fixture_map(pfs_proc.log.path);
+	assert_non_null(w.data);
+	const struct pfs_file_header *h = (const void *)w.data;
+	assert_memory_equal(h->magic, PFS_LOG_MAGIC, 8);
+	assert_int_equal(h->version, PFS_LOG_VERSION);
+	assert_int_equal(h->block_size, PFS_LOG_BLOCK_SIZE);
+	munmap(w.data, w.len);
+	fixture_close();
+}
+
+static void test_second_image_gets_suffix_and_symlink_not_followed(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	/* A symlink planted where the next image's log would go must not be followed. */
+	char first[PATH_MAX], link[PATH_MAX + 16], target[PATH_MAX + 16];
+	snprintf(first, sizeof(first), "%s", pfs_proc.log.path);
+	snprintf(target, sizeof(target), "%s/victim", fixture_dir);
+	snprintf(link, sizeof(link), "%s/pfshim.%d.1.pfslog", fixture_dir, (int)getpid());
+	assert_int_equal(symlink(target, link), 0);
+	struct pfs_log second;
+	struct pfs_writer w;
+	struct pfs_file_header h = {.pid = (uint64_t)getpid()};
+	assert_int_equal(pfs_log_open(&second, &w, fixture_dir, &h), 0);
+	assert_int_equal(second.gen, 2);
+	assert_non_null(strstr(second.path, ".2.pfslog"));
+	struct stat st;
+	assert_int_equal(stat(target, &st), -1); /* the symlink's target was never created */
+	pfs_log_close(&second);
+	fixture_close();
+}
+
+static void test_records_span_blocks_in_order(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	struct pfs_thread *t = pfs_thread_get();
+	const uint64_t n = 3000; /* 64-byte records: about 12 blocks */
+	for (uint64_t i = 0; i < n; i++)
+		put(t, 0, i);
+	struct walked w = fixture_map(pfs_proc.log.path);
+	uint64_t next = 0, bad = 0;
+	size_t off = sizeof(struct pfs_file_header);
+	while (off + 8 <= w.len) {
+		const struct test_rec *r = (const void *)(w.data + off);
+		size_t block_end = (off / PFS_LOG_BLOCK_SIZE + 1) * PFS_LOG_BLOCK_SIZE;
+		if (r->h.type == 0) {
+			off = block_end;
+			continue;
+		}
+		bad += r->n != next++;
+		off += r->h.size;
+	}
+	assert_int_equal(next, n);
+	assert_int_equal(bad, 0);
+	assert_true(pfs_proc.log.next_block > 10);
+	munmap(w.data, w.len);
+	fixture_close();
+}
+
+static void test_oversized_record_is_lost_not_written(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	struct pfs_thread *t = pfs_thread_get();
+	assert_null(pfs_rec_begin(t, PFS_LOG_BLOCK_SIZE + 8));
+	assert_int_equal(pfs_proc.log.lost, 1);
+	fixture_close();
+}
+
+#define NWRITERS 4
+#define PER_WRITER 5000
+
+static void *writer_main(void *arg)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+	struct pfs_thread *t = pfs_thread_get();
+	for (uint64_t i = 0; i < PER_WRITER; i++) {
+		struct test_rec *r = pfs_rec_begin(t, sizeof(*r));
+		if (!r)
+			continue;
+		r->writer = id;
+		r->n = i;
+		pfs_rec_end(r, PFS_REC_MESSAGE, 0, sizeof(*r));
+	}
+	return NULL;
+}
+
+static void count_by_writer(const struct pfs_rec_hdr *h, void *arg)
+{
+	uint64_t *counts = arg;
+	const struct test_rec *r = (const void *)h;
+	if (h->type == PFS_REC_MESSAGE && r->writer >= 1 && r->writer <= NWRITERS)
+		counts[r->writer - 1] += r->n + 1; /* sum of 1..PER_WRITER when complete */
+}
+
+static void test_concurrent_writers_lose_nothing(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	pthread_t th[NWRITERS];
+	for (uintptr_t i = 0; i < NWRITERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, writer_main, (void *)(i + 1)), 0);
+	for (int i = 0; i < NWRITERS; i++)
+		pthread_join(th[i], NULL);
+	struct walked w = fixture_map(pfs_proc.log.path);
+	uint64_t counts[NWRITERS] = {0};
+	fixture_walk(&w, count_by_writer, counts);
+	for (int i = 0; i < NWRITERS; i++)
+		assert_int_equal(counts[i], (uint64_t)PER_WRITER * (PER_WRITER + 1) / 2);
+	munmap(w.data, w.len);
+	fixture_close();
+}
+
+static void test_arena_zeroed_aligned(void **state)
+{
+	(void)state;
+	size_t before = pfs_arena_bytes();
+	for (size_t sz = 1; sz < 5000; sz += 333) {
+		unsigned char *p = pfs_arena_alloc(sz);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % 16, 0);
+		for (size_t i = 0; i < sz; i++)
+			assert_int_equal(p[i], 0);
+		memset(p, 0xab, sz);
+	}
+	void *big = pfs_arena_alloc(1 << 20);
+	assert_non_null(big);
+	assert_true(pfs_arena_bytes() >= before + (1 << 20));
+	pfs_arena_free(big, 1 << 20);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_file_created_private),
+		cmocka_unit_test(test_second_image_gets_suffix_and_symlink_not_followed),
+		cmocka_unit_test(test_records_span_blocks_in_order),
+		cmocka_unit_test(test_oversized_record_is_lost_not_written),
+		cmocka_unit_test(test_concurrent_writers_lose_nothing),
+		cmocka_unit_test(test_arena_zeroed_aligned),
+	};
+	return cmocka_run_group_tests_name("shim log", tests, NULL, NULL);
+}

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Checks the Debian packages pfshim builds and tests with; installs the
+# missing ones when run as root, else prints the one apt-get line and fails.
+set -u
+PKGS="gcc make pkg-config libunwind-dev uthash-dev libcmocka-dev libdw-dev libelf-dev zlib1g-dev python3 util-linux bc git"
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
+	case "$st" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "pfshim: missing build packages; run as root:" >&2
+	echo "  apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "pfshim: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2 || exit 1
+apt-get install -y -qq --no-install-recommends $missing >&2 || exit 1

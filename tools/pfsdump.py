@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Dumps a pfshim log record by record: a debugging aid independent of the analyzer."""
+import struct
+import sys
+
+NAMES = {1: "PROC_START", 2: "MODULE", 3: "MODULE_UNLOAD", 4: "STACK", 5: "ALLOC", 6: "FREE",
+         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE"}
+
+
+def records(data):
+    magic, version, hsize, bsize, psize, pid = struct.unpack_from("<8sIIIIQ", data, 0)
+    assert magic == b"PFSHIMLG", "not a pfshim log"
+    yield "HEADER", 0, dict(version=version, block=bsize, page=psize, pid=pid), b""
+    off = hsize
+    while off + 8 <= len(data):
+        typ, flags, size = struct.unpack_from("<HHI", data, off)
+        block_end = (off // bsize + 1) * bsize
+        if typ == 0 or size < 8 or size % 8 or off + size > block_end:
+            if typ != 0:
+                yield "CORRUPT", off, dict(type=typ, size=size), b""
+            off = block_end
+            continue
+        yield NAMES.get(typ, str(typ)), off, dict(flags=flags, size=size), data[off + 8:off + size]
+        off += size
+
+
+def main():
+    data = open(sys.argv[1], "rb").read()
+    for name, off, info, body in records(data):
+        extra = ""
+        if name == "STACK":
+            seq, sid, n = struct.unpack_from("<QII", body)
+            extra = "id=%d frames=%s" % (sid, [hex(x) for x in struct.unpack_from("<%dQ" % n, body, 16)])
+        elif name == "ALLOC":
+            seq, t, addr, size, length, tid, stack, kind = struct.unpack_from("<QQQQQIIB", body)
+            extra = "seq=%d addr=%#x size=%d stack=%d kind=%d" % (seq, addr, size, stack, kind)
+        elif name == "COUNTERS":
+            n, = struct.unpack_from("<I", body)
+            slots = [struct.unpack_from("<IB3xQQ", body, 8 + 24 * i) for i in range(n)]
+            extra = " ".join("s%d/k%d:%dx%dB" % s for s in slots if s[0])
+        elif name == "MODULE":
+            seq, base, start, end, mid, bl = struct.unpack_from("<QQQQIB", body)
+            plen, = struct.unpack_from("<I", body, 60)
+            extra = "id=%d base=%#x %s" % (mid, base, body[64:64 + plen].decode(errors="replace"))
+        elif name == "PROC_START":
+            pid, ppid, root = struct.unpack_from("<QQQ", body)
+            extra = "pid=%d ppid=%d root=%d" % (pid, ppid, root)
+        elif name in ("PROC_END", "FORK", "MESSAGE", "EXEC", "FREE"):
+            extra = body[:40].hex()
+        print("%8d %-12s %s %s" % (off, name, info, extra))
+
+
+if __name__ == "__main__":
+    main()
