@@ -158,16 +158,8 @@ static void write_proc_start(struct pfs_thread *t, uint32_t flags)
 static int open_log(uint32_t file_flags)
 {
 	struct pfs_file_header h;
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, PFS_LOG_MAGIC, 8);
-	h.version = PFS_LOG_VERSION;
-	h.header_size = sizeof(h);
-	h.block_size = PFS_LOG_BLOCK_SIZE;
-	h.page_size = pfs_proc.page_size;
-	h.pid = (uint64_t)pfs_proc.pid;
-	h.start_mono_ns = pfs_proc.start_mono_ns;
-	h.start_real_ns = pfs_proc.start_real_ns;
-	h.flags = file_flags;
+	pfs_log_header_init(&h, (uint64_t)pfs_proc.pid, pfs_proc.page_size, file_flags, pfs_proc.start_mono_ns,
+			    pfs_proc.start_real_ns);
 	struct pfs_thread *t = pfs_tls_thread;
 	int err = pfs_log_open(&pfs_proc.log, &t->w, pfs_proc.dir, &h);
 	if (err)

@@ -27,23 +27,33 @@ __attribute__((destructor(101))) static void pfs_dtor(void)
 	pfs_tls_busy = 0;
 }
 
+/* Logs a new child from a hook: the shim's work is marked busy and errno is kept. */
+static void note_fork(pid_t child, int how)
+{
+	int saved = errno;
+	pfs_tls_busy = 1;
+	pfs_core_note_fork(child, how);
+	pfs_tls_busy = 0;
+	errno = saved;
+}
+
+/* The forking thread's state must exist before fork: the child continues with it. */
+static void ensure_thread_state(void)
+{
+	pfs_tls_busy = 1;
+	pfs_thread_get();
+	pfs_tls_busy = 0;
+}
+
 PFS_EXPORT pid_t fork(void)
 {
 	PFS_ENSURE(fork);
 	if (!pfs_hook_tracking())
 		return real_fork();
-	/* The child continues with this thread's state: make sure it has one. */
-	pfs_tls_busy = 1;
-	pfs_thread_get();
-	pfs_tls_busy = 0;
+	ensure_thread_state();
 	pid_t pid = real_fork(); /* pthread_atfork handlers (core.c) do the child's set-up */
-	if (pid > 0) {
-		int saved = errno;
-		pfs_tls_busy = 1;
-		pfs_core_note_fork(pid, PFS_FORK);
-		pfs_tls_busy = 0;
-		errno = saved;
-	}
+	if (pid > 0)
+		note_fork(pid, PFS_FORK);
 	return pid;
 }
 
@@ -56,18 +66,17 @@ PFS_EXPORT pid_t _Fork(void)
 	}
 	if (!pfs_hook_tracking())
 		return real__Fork();
-	pfs_tls_busy = 1;
-	pfs_thread_get();
-	pfs_tls_busy = 0;
+	ensure_thread_state();
 	pid_t pid = real__Fork(); /* no atfork handlers run: the child resets everything itself */
-	int saved = errno;
-	pfs_tls_busy = 1;
-	if (pid == 0)
+	if (pid == 0) {
+		int saved = errno;
+		pfs_tls_busy = 1;
 		pfs_core_child_after_fork(PFS_UFORK);
-	else if (pid > 0)
-		pfs_core_note_fork(pid, PFS_UFORK);
-	pfs_tls_busy = 0;
-	errno = saved;
+		pfs_tls_busy = 0;
+		errno = saved;
+	} else if (pid > 0) {
+		note_fork(pid, PFS_UFORK);
+	}
 	return pid;
 }
 
@@ -81,13 +90,8 @@ PFS_HIDDEN void pfs_vfork_prepare(void)
 	PFS_ENSURE(vfork);
 	if (!real_vfork)
 		real_vfork = real_fork;
-	if (pfs_hook_tracking()) {
-		int saved = errno;
-		pfs_tls_busy = 1;
-		pfs_core_note_fork(0, PFS_VFORK);
-		pfs_tls_busy = 0;
-		errno = saved;
-	}
+	if (pfs_hook_tracking())
+		note_fork(0, PFS_VFORK);
 }
 
 __asm__(".text\n"
@@ -135,17 +139,10 @@ PFS_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	if (!pfs_hook_tracking() || (flags & CLONE_VM) || !fn)
 		return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 	struct clone_tramp tr = {fn, arg}; /* the child sees its own copy of this frame */
-	pfs_tls_busy = 1;
-	pfs_thread_get();
-	pfs_tls_busy = 0;
+	ensure_thread_state();
 	int r = real_clone(clone_child, stack, flags, &tr, ptid, tls, ctid);
-	if (r > 0) {
-		int saved = errno;
-		pfs_tls_busy = 1;
-		pfs_core_note_fork(r, PFS_CLONE);
-		pfs_tls_busy = 0;
-		errno = saved;
-	}
+	if (r > 0)
+		note_fork(r, PFS_CLONE);
 	return r;
 }
 

@@ -148,6 +148,21 @@ lost:
 	return NULL;
 }
 
+void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_size, uint32_t flags,
+			 uint64_t start_mono_ns, uint64_t start_real_ns)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, PFS_LOG_MAGIC, sizeof(h->magic));
+	h->version = PFS_LOG_VERSION;
+	h->header_size = sizeof(*h);
+	h->block_size = PFS_LOG_BLOCK_SIZE;
+	h->page_size = page_size;
+	h->pid = pid;
+	h->start_mono_ns = start_mono_ns;
+	h->start_real_ns = start_real_ns;
+	h->flags = flags;
+}
+
 int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 		 const struct pfs_file_header *hdr)
 {

@@ -37,6 +37,10 @@ struct pfs_writer {
 	char *cur, *end;
 };
 
+/* Fills a file header for a process. */
+void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_size, uint32_t flags,
+			 uint64_t start_mono_ns, uint64_t start_real_ns);
+
 /*
  * Creates DIR/pfshim.PID.pfslog (or .PID.N.pfslog when taken) with
  * O_EXCL|O_NOFOLLOW, mode 0600, writes the file header, and hands `w0` the

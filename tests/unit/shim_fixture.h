@@ -28,13 +28,7 @@ static inline int fixture_open(void)
 	if (!t)
 		return -1;
 	struct pfs_file_header h;
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, PFS_LOG_MAGIC, 8);
-	h.version = PFS_LOG_VERSION;
-	h.header_size = sizeof(h);
-	h.block_size = PFS_LOG_BLOCK_SIZE;
-	h.page_size = 4096;
-	h.pid = (uint64_t)getpid();
+	pfs_log_header_init(&h, (uint64_t)getpid(), 4096, 0, 0, 0);
 	return pfs_log_open(&pfs_proc.log, &t->w, fixture_dir, &h);
 }
 
