@@ -130,6 +130,8 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(EXEC, pfs_rec_exec, decode_exec),
 	REC(PROC_END, pfs_rec_proc_end, decode_fixed),
 	REC(MESSAGE, pfs_rec_message, decode_message),
+	REC(TOUCH, pfs_rec_touch, decode_fixed),
+	REC(SCAN, pfs_rec_scan, decode_fixed),
 };
 #undef REC
 

@@ -81,6 +81,8 @@ struct pfs_rec {
 		struct pfs_rec_exec exec;
 		struct pfs_rec_proc_end proc_end;
 		struct pfs_rec_message message;
+		struct pfs_rec_touch touch;
+		struct pfs_rec_scan scan;
 	} u;
 	/*
 	 * Strings after the fixed part: PROC_START exe (0) and command line (1),

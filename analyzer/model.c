@@ -228,9 +228,39 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	s = site_get(ld->proc, r->stack, r->kind);
 	if (!s)
 		return -ENOMEM;
-	s->allocations++;
-	s->bytes_allocated += r->size;
+	/* An allocation a forked child inherited is tracked there, but it is the parent's allocation. */
+	if (!(rec->h.flags & PFS_ALLOC_INHERITED)) {
+		s->allocations++;
+		s->bytes_allocated += r->size;
+	}
 	return push_ev(ld->proc, &ev);
+}
+
+/* Fast mode: pages of an allocation first touched since the previous scan. */
+static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		    const char **why)
+{
+	const struct pfs_rec_touch *r = &rec->u.touch;
+	struct pfs_site *s;
+
+	(void)why;
+	s = site_get(loader_of(tool)->proc, r->stack, r->kind);
+	if (!s)
+		return -ENOMEM;
+	s->first_touch_faults += r->pages;
+	return 0;
+}
+
+/* Fast mode: one scan pass; kept as a count until storms are drawn from them. */
+static int on_scan(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		   const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+
+	(void)why;
+	p->scans++;
+	p->scanned_new_pages += rec->u.scan.new_pages;
+	return 0;
 }
 
 static int on_free(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
@@ -360,6 +390,8 @@ static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
 	[PFS_REC_EXEC] = on_exec,
 	[PFS_REC_PROC_END] = on_proc_end,
 	[PFS_REC_MESSAGE] = on_message,
+	[PFS_REC_TOUCH] = on_touch,
+	[PFS_REC_SCAN] = on_scan,
 };
 
 static int on_begin(struct pfs_logread_tool *tool, const struct pfs_logfile *lf)

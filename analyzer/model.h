@@ -107,6 +107,8 @@ struct pfs_proc {
 	char *command;		/* argv joined by spaces (the exe when argv is empty) */
 
 	bool ended;		/* a PROC_END was read */
+	uint64_t scans;		/* fast mode: SCAN records (passes that found touches, and their edges) */
+	uint64_t scanned_new_pages;
 	bool have_status;	/* exit_status is meaningful (not for an exec) */
 	int32_t exit_status;
 	uint32_t end_reason;	/* enum pfs_end_reason */

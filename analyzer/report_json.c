@@ -124,6 +124,7 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned t
 	json_u64(w, "root_pid", p->root_pid);
 	json_str(w, "mode", pfs_mode_name(p->mode));
 	json_u64(w, "start_ns", p->start_ns);
+	json_u64(w, "scans", p->scans); /* fast mode: scan passes logged (those that found touches, and their edges) */
 	pfs_json_key(w, "argv");
 	pfs_json_begin_array(w);
 	for (uint32_t i = 0; i < p->argc; i++)

@@ -8,6 +8,7 @@ RUNS=${PFSHIM_BENCH_RUNS:-5}
 W=$(mktemp -d /tmp/pfshim-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cc -O2 -g -o "$W/malloc_heavy" bench/malloc_heavy.c
+cc -O2 -g -o "$W/touch_storm" bench/touch_storm.c
 
 # secs CMD...: wall seconds of one run
 secs() {
@@ -20,15 +21,16 @@ secs() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# bench NAME CMD...: native and shim runs alternating
+# bench NAME CMD...: native and shim runs alternating ($MODE: the shim's mode, default its own)
 bench() {
 	local name=$1
 	shift
+	local mode=${MODE:+PFSHIM_MODE=$MODE}
 	: >"$W/n" && : >"$W/s"
 	for _ in $(seq "$RUNS"); do
 		secs "$@" >>"$W/n"
 		rm -rf "$W/logs"
-		secs env PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" LD_PRELOAD="$LIB" "$@" >>"$W/s"
+		secs env $mode PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" LD_PRELOAD="$LIB" "$@" >>"$W/s"
 	done
 	local n s
 	n=$(median <"$W/n")
@@ -37,4 +39,6 @@ bench() {
 }
 
 echo "pfshim benchmarks: $(nproc) cores, $RUNS runs each, medians"
-bench "20M malloc/free pairs, 16-216 B (mode off)" "$W/malloc_heavy" 20000000
+MODE=off bench "20M malloc/free pairs, 16-216 B, mode off" "$W/malloc_heavy" 20000000
+MODE=fast bench "20M malloc/free pairs, 16-216 B, mode fast" "$W/malloc_heavy" 20000000
+MODE=fast bench "touch 256 MiB fresh malloc (storm), mode fast" "$W/touch_storm" 256

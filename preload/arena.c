@@ -1,5 +1,6 @@
 /* A bump allocator over 1 MiB anonymous mappings, for the shim's tables. */
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "arena.h"
@@ -43,6 +44,49 @@ void *pfs_arena_alloc(size_t size)
 	arena_cur += size;
 	pfs_spin_unlock(&arena_lock);
 	return p;
+}
+
+#define POOL_MIN_SHIFT 5
+#define POOL_MAX_SHIFT 16
+static void *pool_free_list[POOL_MAX_SHIFT + 1];
+
+static unsigned pool_class(size_t size)
+{
+	unsigned c = POOL_MIN_SHIFT;
+	while (((size_t)1 << c) < size)
+		c++;
+	return c;
+}
+
+void *pfs_pool_alloc(size_t size)
+{
+	unsigned c = pool_class(size);
+	if (c > POOL_MAX_SHIFT)
+		return pfs_arena_alloc(size);
+	pfs_spin_lock(&arena_lock);
+	void *p = pool_free_list[c];
+	if (p)
+		pool_free_list[c] = *(void **)p;
+	pfs_spin_unlock(&arena_lock);
+	if (!p)
+		return pfs_arena_alloc((size_t)1 << c);
+	memset(p, 0, (size_t)1 << c);
+	return p;
+}
+
+void pfs_pool_free(void *p, size_t size)
+{
+	if (!p)
+		return;
+	unsigned c = pool_class(size);
+	if (c > POOL_MAX_SHIFT) {
+		pfs_arena_free(p, size);
+		return;
+	}
+	pfs_spin_lock(&arena_lock);
+	*(void **)p = pool_free_list[c];
+	pool_free_list[c] = p;
+	pfs_spin_unlock(&arena_lock);
 }
 
 void pfs_arena_free(void *p, size_t size)

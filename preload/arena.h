@@ -8,6 +8,14 @@
 void *pfs_arena_alloc(size_t size);
 /* Large blocks go back to the kernel; small ones stay (uthash frees only bucket arrays). */
 void pfs_arena_free(void *p, size_t size);
+/*
+ * Memory that comes and goes (per-allocation tables): power-of-two size
+ * classes from 32 bytes to 64 KiB with free lists, larger blocks mapped
+ * directly.  Zeroed on every allocation; `size` must be given back on free.
+ */
+void *pfs_pool_alloc(size_t size);
+void pfs_pool_free(void *p, size_t size);
+
 /* Bytes the arena holds, for the summary and tests. */
 size_t pfs_arena_bytes(void);
 /* fork handling: the lock held across fork, then reset in the child. */

@@ -14,7 +14,9 @@
 #include "alloc_glibc.h"
 #include "arena.h"
 #include "pfs.h"
+#include "probe.h"
 #include "real.h"
+#include "regions.h"
 
 struct pfs_process pfs_proc;
 __thread int pfs_tls_busy __attribute__((tls_model("initial-exec")));
@@ -73,6 +75,7 @@ struct pfs_thread *pfs_thread_get_slow(void)
 	/* May allocate (keys past the first 32): the caller holds the busy flag. */
 	if (thread_key_ok)
 		pthread_setspecific(thread_key, t);
+	pfs_regions_tick(t); /* the program has a new thread: the scanner may start now */
 	errno = saved;
 	return t;
 }
@@ -191,6 +194,7 @@ static void fork_prepare(void)
 	pfs_unwind_fork_prepare(); /* first: no thread may be inside libunwind at the fork */
 	pfs_stacks_lock();
 	pfs_spin_lock(&threads_lock);
+	pfs_regions_lock();
 	pfs_spin_lock(&pfs_proc.log.lock);
 	pfs_arena_lock();
 }
@@ -199,6 +203,7 @@ static void fork_parent(void)
 {
 	pfs_arena_unlock();
 	pfs_spin_unlock(&pfs_proc.log.lock);
+	pfs_regions_unlock();
 	pfs_spin_unlock(&threads_lock);
 	pfs_stacks_unlock();
 	pfs_unwind_fork_parent();
@@ -234,6 +239,35 @@ void pfs_core_fini(void)
 		pfs_core_end(PFS_END_EXIT, 0);
 }
 
+/*
+ * The mode chain: PFSHIM_MODE unset means fast where the kernel can scan
+ * page maps (PAGEMAP_SCAN, Linux 6.7), else off (exact mode is not built
+ * yet).  A fallback is said once, by the run's first process.
+ */
+static void choose_mode(void)
+{
+	int want = pfs_proc.cfg.mode;
+	int first = pfs_proc.cfg.run_pid == 0;
+	pfs_proc.mode = PFS_MODE_OFF;
+	if (want == PFS_MODE_OFF)
+		return;
+	if (want == PFS_MODE_EXACT) {
+		if (first)
+			pfs_warn("PFSHIM_MODE=exact is not available in this build; running in mode off");
+		return;
+	}
+	int probe = pfs_probe_pagemap_scan();
+	int err = probe == 1 ? pfs_regions_init() : probe < 0 ? probe : -ENOTTY;
+	if (!err) {
+		pfs_proc.mode = PFS_MODE_FAST;
+		return;
+	}
+	if (first)
+		pfs_warn("%s: PAGEMAP_SCAN on /proc/self/pagemap is not usable here (%s; it needs Linux 6.7 or "
+			 "newer); running in mode off",
+			 want == PFS_MODE_FAST ? "PFSHIM_MODE=fast" : "fast mode", strerror(-err));
+}
+
 int pfs_core_init(int argc, char **argv, char **envp)
 {
 	pfs_real_resolve();
@@ -250,11 +284,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_proc.is_root = pfs_proc.cfg.run_pid == 0 || pfs_proc.cfg.run_pid == pfs_proc.pid;
 	pfs_proc.root_pid = pfs_proc.cfg.run_pid ? (pid_t)pfs_proc.cfg.run_pid : pfs_proc.pid;
 
-	/* Fault tracking arrives with the exact and fast modes; until then allocations only. */
-	pfs_proc.mode = PFS_MODE_OFF;
-	if (pfs_proc.cfg.mode > PFS_MODE_OFF && pfs_proc.cfg.run_pid == 0)
-		pfs_warn("PFSHIM_MODE=%s is not available in this build; running in mode off",
-			 pfs_mode_name((unsigned)pfs_proc.cfg.mode));
+	choose_mode();
 	if (pfs_proc.cfg.policy[0] && pfs_proc.cfg.run_pid == 0)
 		pfs_warn("PFSHIM_POLICY is not available in this build; no policy applied");
 
@@ -300,6 +330,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 		pthread_setspecific(thread_key, pfs_tls_thread);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	on_exit_ok = on_exit(on_exit_status, NULL) == 0;
+	pfs_regions_set_interval(pfs_proc.cfg.scan_ms);
 	return 0;
 }
 
@@ -349,10 +380,11 @@ void pfs_core_child_after_fork(int how)
 			 pfs_proc.dir, strerror(-err), (int)pfs_proc.pid);
 		return;
 	}
-	(void)how;
 	/* The child's log stands alone: the modules and stacks it inherited are written again. */
 	pfs_modules_rewrite();
 	pfs_stacks_rewrite(self);
+	pfs_regions_child(self);
+	(void)how;
 }
 
 void pfs_core_note_fork(pid_t child, int how)
@@ -409,6 +441,9 @@ void pfs_core_before_exec(const char *path)
 {
 	if (!pfs_active() || !in_own_process())
 		return;
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		pfs_regions_scan_all(t, PFS_SCAN_END);
 	write_exec(path, 0);
 	write_end(PFS_END_EXEC, 0);
 	pfs_proc.ended = 1;
@@ -438,6 +473,9 @@ void pfs_core_end(int reason, int status)
 {
 	if (!pfs_active() || !in_own_process())
 		return;
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		pfs_regions_scan_all(t, PFS_SCAN_END); /* touches since the last scan */
 	write_end(reason, status);
 	pfs_proc.ended = 1;
 	if (!pfs_proc.is_root || pfs_proc.cfg.quiet)
@@ -450,9 +488,9 @@ void pfs_core_end(int reason, int status)
 	human_bytes(hb, sizeof(hb), bytes);
 	char line[2 * PATH_MAX + 256];
 	snprintf(line, sizeof(line),
-		 "pfshim: mode %s, logs in %s: %llu allocations (%s), 0 first-touch and 0 copy-on-write "
+		 "pfshim: mode %s, logs in %s: %llu allocations (%s), %llu first-touch and 0 copy-on-write "
 		 "faults in process %d; see: pfshim report %s\n",
 		 pfs_mode_name((unsigned)pfs_proc.mode), pfs_proc.dir, (unsigned long long)count, hb,
-		 (int)pfs_proc.pid, pfs_proc.dir);
+		 (unsigned long long)pfs_regions_first_touches(), (int)pfs_proc.pid, pfs_proc.dir);
 	pfs_raw_msg(line);
 }

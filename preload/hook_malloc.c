@@ -92,7 +92,11 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 	pfs_tls_busy = 1;
 	size_t old_usable = old ? pfs_alloc_usable(old) : 0;
 	/* The free of the old block is ordered before anything that can reuse its address. */
-	uint64_t free_seq = old_usable >= PFS_BIG_BYTES ? pfs_next_seq() : 0;
+	uint64_t free_seq = 0;
+	if (old_usable >= PFS_BIG_BYTES) {
+		free_seq = pfs_next_seq();
+		pfs_track_realloc_before(old);
+	}
 	void *p = real_realloc(old, size);
 	if (p || (old && size == 0))
 		pfs_track_realloc(old, old_usable, free_seq, p, size, ret, sp);

@@ -68,6 +68,7 @@ PFS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ..
 	if (!pfs_hook_tracking())
 		return real_mremap(old, old_len, new_len, flags, new_addr);
 	pfs_tls_busy = 1;
+	pfs_track_mremap_before(old, old_len);
 	void *p = real_mremap(old, old_len, new_len, flags, new_addr);
 	if (p != MAP_FAILED) {
 		int saved = errno;
@@ -86,6 +87,7 @@ PFS_EXPORT int madvise(void *addr, size_t len, int advice)
 	if (!pfs_hook_tracking())
 		return real_madvise(addr, len, advice);
 	pfs_tls_busy = 1;
+	pfs_track_madvise_before(addr, len, advice);
 	int r = real_madvise(addr, len, advice);
 	int saved = errno;
 	pfs_track_madvise(addr, len, advice, r ? -saved : 0);

@@ -12,6 +12,7 @@
 
 #include "alloc_glibc.h"
 #include "hook.h"
+#include "regions.h"
 
 __attribute__((constructor(101))) static void pfs_ctor(int argc, char **argv, char **envp)
 {
@@ -287,6 +288,26 @@ PFS_EXPORT int execle(const char *path, const char *arg, ...)
 	char *const *envp = va_arg(ap_, char *const *);
 	va_end(ap_);
 	return execve(path, (char *const *)argv, envp);
+}
+
+/*
+ * pthread_create passes through; once the program has a second thread,
+ * fast mode's scanner thread may start (see regions.c: not before).
+ */
+PFS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	PFS_ENSURE(pthread_create);
+	if (!real_pthread_create)
+		return EAGAIN;
+	int r = real_pthread_create(th, attr, fn, arg);
+	if (r == 0 && pfs_hook_tracking()) {
+		int saved = errno;
+		pfs_tls_busy = 1;
+		pfs_regions_tick(pfs_thread_get());
+		pfs_tls_busy = 0;
+		errno = saved;
+	}
+	return r;
 }
 
 static __attribute__((noreturn)) void exit_common(void (*fn)(int), int status)

@@ -19,6 +19,11 @@
  * as present and its untouched neighbours as absent; 0 when it does not work
  * here (ENOTTY or EINVAL: a kernel before 6.7; no /proc; a wrong answer);
  * -errno when the probe itself could not run (ENOMEM, EMFILE, ...).
+ * Also 0 in a non-dumpable process (setuid program, or one that changed uid
+ * with fs.suid_dumpable = 0): /proc/self/pagemap then belongs to root and
+ * open() fails with EACCES.  A descriptor opened before the change keeps
+ * working, and a descriptor always reads the mm of the process that opened
+ * it: a forked child must open its own.
  */
 int pfs_probe_pagemap_scan(void);
 

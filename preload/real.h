@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <pthread.h>
 #include <spawn.h>
 
 /* X(name, return type, parameter list, required) */
@@ -46,7 +47,8 @@
 	X(fexecve, int, (int, char *const[], char *const[]), 0)                            \
 	X(execveat, int, (int, const char *, char *const[], char *const[], int), 0)        \
 	X(_exit, void, (int), 0)                                                           \
-	X(_Exit, void, (int), 0)
+	X(_Exit, void, (int), 0)                                                           \
+	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), 0)
 
 #define PFS_REAL_DECL(name, ret, args, req) extern ret(*real_##name) args;
 PFS_REAL_FUNCS(PFS_REAL_DECL)

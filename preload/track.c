@@ -7,17 +7,23 @@
 
 #include "alloc_glibc.h"
 #include "pfs.h"
+#include "regions.h"
 #include "track.h"
 
-static void write_alloc(struct pfs_thread *t, int kind, uint32_t stack, void *p, uint64_t size, uint64_t length,
-			int prot, int mflags)
+uint64_t pfs_track_write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
+			       uint64_t length, int prot, int mflags, uint16_t flags)
 {
 	struct pfs_rec_alloc *r = pfs_rec_begin(t, sizeof(*r));
+	uint64_t seq = pfs_next_seq();
+	if (!(flags & PFS_ALLOC_INHERITED)) {
+		__atomic_add_fetch(&pfs_proc.big_allocs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&pfs_proc.big_bytes, size, __ATOMIC_RELAXED);
+	}
 	if (!r)
-		return;
-	r->seq = pfs_next_seq();
+		return seq;
+	r->seq = seq;
 	r->time_ns = pfs_now_ns();
-	r->addr = (uint64_t)(uintptr_t)p;
+	r->addr = addr;
 	r->size = size;
 	r->length = length;
 	r->tid = t->tid;
@@ -25,9 +31,8 @@ static void write_alloc(struct pfs_thread *t, int kind, uint32_t stack, void *p,
 	r->kind = (uint8_t)kind;
 	r->prot = (uint16_t)prot;
 	r->mflags = (uint32_t)mflags;
-	pfs_rec_end(r, PFS_REC_ALLOC, 0, sizeof(*r));
-	__atomic_add_fetch(&pfs_proc.big_allocs, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&pfs_proc.big_bytes, size, __ATOMIC_RELAXED);
+	pfs_rec_end(r, PFS_REC_ALLOC, flags, sizeof(*r));
+	return seq;
 }
 
 static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t length, int kind)
@@ -54,8 +59,12 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 		pfs_site_count(t, kind, ret, sp, size);
 		return;
 	}
+	pfs_regions_tick(t);
 	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
-	write_alloc(t, kind, stack, p, size, usable, 0, 0);
+	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, size, usable, 0, 0, 0);
+	/* Only chunks with mappings of their own are regions; heap chunks share pages with their neighbours. */
+	if (pfs_regions_enabled() && pfs_alloc_is_mmapped(p))
+		pfs_regions_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind);
 }
 
 void pfs_track_free(void *p, int kind)
@@ -63,8 +72,18 @@ void pfs_track_free(void *p, int kind)
 	if (PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES))
 		return;
 	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	pfs_regions_tick(t);
+	pfs_regions_free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
+	write_free(t, pfs_next_seq(), p, 0, kind);
+}
+
+void pfs_track_realloc_before(void *old)
+{
+	struct pfs_thread *t = pfs_thread_get();
 	if (t)
-		write_free(t, pfs_next_seq(), p, 0, kind);
+		pfs_regions_free_at(t, (uint64_t)(uintptr_t)old);
 }
 
 void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p, size_t size, uintptr_t ret,
@@ -84,16 +103,28 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	if (!t)
 		return;
 	int kind = (flags & MAP_ANONYMOUS) || fd < 0 ? PFS_KIND_MMAP : PFS_KIND_MMAP_FILE;
+	pfs_regions_tick(t);
 	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
-	write_alloc(t, kind, stack, p, len, length, prot, flags);
+	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
+	pfs_regions_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind);
 }
 
 void pfs_track_munmap(void *p, size_t len)
 {
 	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	pfs_regions_tick(t);
+	pfs_regions_unmap(t, (uint64_t)(uintptr_t)p, len);
+	write_free(t, pfs_next_seq(), p, len, PFS_KIND_MMAP);
+}
+
+void pfs_track_mremap_before(void *old, size_t old_len)
+{
+	struct pfs_thread *t = pfs_thread_get();
 	if (t)
-		write_free(t, pfs_next_seq(), p, len, PFS_KIND_MMAP);
+		pfs_regions_scan_range(t, (uint64_t)(uintptr_t)old, old_len, PFS_SCAN_REMAP);
 }
 
 void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t ret, uintptr_t sp)
@@ -114,6 +145,20 @@ void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t 
 	r->tid = t->tid;
 	r->stack = stack;
 	pfs_rec_end(r, PFS_REC_REMAP, 0, sizeof(*r));
+	pfs_regions_remap(t, (uint64_t)(uintptr_t)old, old_len, (uint64_t)(uintptr_t)p, len);
+}
+
+/* Advice after which pages of the range may no longer be held: a later touch is a first touch again. */
+static int drops_pages(int advice)
+{
+	return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE || advice == 24 /* MADV_DONTNEED_LOCKED */;
+}
+
+void pfs_track_madvise_before(void *p, size_t len, int advice)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (t && drops_pages(advice))
+		pfs_regions_scan_range(t, (uint64_t)(uintptr_t)p, len, PFS_SCAN_MADVISE);
 }
 
 void pfs_track_madvise(void *p, size_t len, int advice, int result)
@@ -130,6 +175,8 @@ void pfs_track_madvise(void *p, size_t len, int advice, int result)
 	r->result = result;
 	r->tid = t->tid;
 	pfs_rec_end(r, PFS_REC_MADVISE, 0, sizeof(*r));
+	if (drops_pages(advice) && result == 0)
+		pfs_regions_scan_range(t, (uint64_t)(uintptr_t)p, len, PFS_SCAN_MADVISE); /* forgets what was dropped */
 }
 
 void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
@@ -138,5 +185,6 @@ void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
 	if (!t)
 		return;
 	uint32_t stack = pfs_site_lookup(t, PFS_KIND_BRK, ret, sp);
-	write_alloc(t, PFS_KIND_BRK, stack, old_end, grow, grow, PROT_READ | PROT_WRITE, 0);
+	pfs_track_write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow, PROT_READ | PROT_WRITE, 0,
+			      0);
 }

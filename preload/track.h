@@ -5,6 +5,16 @@
 #include <stdint.h>
 #include <stddef.h>
 
+struct pfs_thread;
+
+/* Writes an ALLOC record (flags: PFS_ALLOC_*); returns its seq. */
+uint64_t pfs_track_write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
+			       uint64_t length, int prot, int mflags, uint16_t flags);
+/* Before a realloc: the old block's last touches, while its pages are still where they were. */
+void pfs_track_realloc_before(void *old);
+void pfs_track_mremap_before(void *old, size_t old_len);
+void pfs_track_madvise_before(void *p, size_t len, int advice);
+
 /* A malloc-family block returned to the program. */
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp);
 /* Before the block goes back to the allocator. */

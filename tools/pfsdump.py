@@ -4,7 +4,7 @@ import struct
 import sys
 
 NAMES = {1: "PROC_START", 2: "MODULE", 3: "MODULE_UNLOAD", 4: "STACK", 5: "ALLOC", 6: "FREE",
-         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE"}
+         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 32: "TOUCH", 33: "SCAN"}
 
 
 def records(data):
@@ -45,6 +45,12 @@ def main():
         elif name == "PROC_START":
             pid, ppid, root = struct.unpack_from("<QQQ", body)
             extra = "pid=%d ppid=%d root=%d" % (pid, ppid, root)
+        elif name == "TOUCH":
+            t, seq, stack, pages, kind = struct.unpack_from("<QQIIB", body)
+            extra = "t=%d alloc_seq=%d stack=%d kind=%d pages=%d" % (t, seq, stack, kind, pages)
+        elif name == "SCAN":
+            t, dur, new, regions, reason = struct.unpack_from("<QQQII", body)
+            extra = "t=%d dur=%dns new=%d regions=%d reason=%d" % (t, dur, new, regions, reason)
         elif name in ("PROC_END", "FORK", "MESSAGE", "EXEC", "FREE"):
             extra = body[:40].hex()
         print("%8d %-12s %s %s" % (off, name, info, extra))

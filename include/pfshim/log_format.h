@@ -92,6 +92,8 @@ enum pfs_rec_type {
 	PFS_REC_PROC_END = 12,
 	PFS_REC_MESSAGE = 13,
 	/* 32 and up: fault tracking (exact / fast modes), policies */
+	PFS_REC_TOUCH = 32,
+	PFS_REC_SCAN = 33,
 	PFS_REC_TYPE_MAX = 64
 };
 
@@ -205,6 +207,13 @@ struct pfs_rec_alloc {
 	uint32_t mflags;	/* mmap: MAP_* */
 };
 
+/*
+ * ALLOC flags.  PFS_ALLOC_INHERITED: a forked child's record of an
+ * allocation its parent made and it inherited (tracked in the child too);
+ * not an allocation of the child's, so not counted as one.
+ */
+#define PFS_ALLOC_INHERITED 0x1
+
 /* FREE: free of a block that had an ALLOC record, or munmap of [addr, addr+length). */
 struct pfs_rec_free {
 	struct pfs_rec_hdr h;
@@ -307,6 +316,41 @@ struct pfs_rec_message {
 	uint32_t level;		/* 1 warning, 2 error */
 };
 
+/*
+ * TOUCH (fast mode): pages of one allocation that became present (or
+ * swapped) since the previous scan, i.e. first touches after the
+ * allocation returned.  `time_ns` is the scan's time: the touches happened
+ * in the scan interval before it.  Charged to (stack, kind).
+ */
+struct pfs_rec_touch {
+	struct pfs_rec_hdr h;
+	uint64_t time_ns;
+	uint64_t alloc_seq;	/* seq of the allocation's ALLOC record in this log */
+	uint32_t stack;
+	uint32_t pages;
+	uint8_t kind;
+	uint8_t pad[7];
+};
+
+enum pfs_scan_reason {
+	PFS_SCAN_PERIODIC = 1,	/* the scanner thread, every PFSHIM_SCAN_MS */
+	PFS_SCAN_FREE = 2,	/* free, munmap, realloc of a tracked allocation */
+	PFS_SCAN_MADVISE = 3,	/* before and after a madvise that may drop pages */
+	PFS_SCAN_REMAP = 4,
+	PFS_SCAN_END = 5,	/* exit, exec */
+	PFS_SCAN_FORK = 6,	/* a forked child takes its baseline */
+};
+
+/* SCAN (fast mode): one pass of the scanner, even one that found nothing, for rates over time. */
+struct pfs_rec_scan {
+	struct pfs_rec_hdr h;
+	uint64_t time_ns;	/* when the pass began */
+	uint64_t duration_ns;
+	uint64_t new_pages;	/* first touches found by this pass */
+	uint32_t regions;	/* allocations scanned */
+	uint32_t reason;	/* enum pfs_scan_reason */
+};
+
 #define PFS_ALIGN8(n) (((n) + 7u) & ~(uint32_t)7u)
 
 _Static_assert(sizeof(struct pfs_file_header) == 64, "file header layout");
@@ -324,5 +368,7 @@ _Static_assert(sizeof(struct pfs_rec_fork) == 40, "fork layout");
 _Static_assert(sizeof(struct pfs_rec_exec) == 40, "exec layout");
 _Static_assert(sizeof(struct pfs_rec_proc_end) == 32, "proc_end layout");
 _Static_assert(sizeof(struct pfs_rec_message) == 32, "message layout");
+_Static_assert(sizeof(struct pfs_rec_touch) == 40, "touch layout");
+_Static_assert(sizeof(struct pfs_rec_scan) == 40, "scan layout");
 
 #endif

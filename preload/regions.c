@@ -1,0 +1,495 @@
+/* Fast mode: regions, present-page scans, TOUCH and SCAN records, the scanner thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/single_threaded.h>
+
+#include "arena.h"
+#include "kcompat.h"
+#include "pfs.h"
+#include "real.h"
+#include "regions.h"
+#include "config.h"
+#include "track.h"
+
+#include <uthash.h>
+
+struct region {
+	UT_hash_handle hh; /* keyed by start */
+	uint64_t start;
+	uint64_t npages;
+	uint64_t alloc_seq;
+	uint32_t stack;
+	uint8_t kind;
+	uint64_t *bits; /* pages held at the last scan */
+};
+
+/*
+ * A mutex, not a spinlock: the scanner holds it for a whole pass of ioctls.
+ * Taken by hooks (free, munmap, madvise) and the scanner; never while
+ * holding another shim lock except the log's and the arena's, which come
+ * after it in the fork order (core.c).
+ */
+static pthread_mutex_t regions_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct region *regions;
+static int pagemap_fd = -1;
+static int enabled;
+static uint64_t first_touches; /* atomic */
+static uint64_t page_size = 4096;
+static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
+static unsigned scan_ms = PFS_SCAN_MS_DEFAULT;
+static uint64_t last_tick;
+static int scanner_running;
+
+#define PAGEMAP_FD_MIN 520
+#define SCAN_VEC 128
+
+static int open_pagemap(void)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PAGEMAP_FD_MIN);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	return fd;
+}
+
+int pfs_regions_init(void)
+{
+	page_size = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	int fd = open_pagemap();
+	if (fd < 0)
+		return fd;
+	pagemap_fd = fd;
+	enabled = 1;
+	return 0;
+}
+
+int pfs_regions_enabled(void)
+{
+	return enabled;
+}
+
+uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to)
+{
+	uint64_t fresh = 0;
+	while (from < to) {
+		uint64_t w = from / 64, lo = from % 64;
+		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
+		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo;
+		fresh += (uint64_t)__builtin_popcountll(mask & ~bits[w]);
+		bits[w] |= mask;
+		from += n;
+	}
+	return fresh;
+}
+
+void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		uint64_t w = from / 64, lo = from % 64;
+		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
+		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo;
+		bits[w] &= ~mask;
+		from += n;
+	}
+}
+
+static size_t bits_bytes(uint64_t npages)
+{
+	return (size_t)((npages + 63) / 64) * sizeof(uint64_t);
+}
+
+/*
+ * Compares the region with what the kernel holds now: pages held and not
+ * in the bitmap are first touches (counted, set), pages in the bitmap and
+ * no longer held were dropped (cleared: touching them again is a new first
+ * touch).  A /proc/self/pagemap descriptor that went bad (closed or replaced
+ * by the program) is reopened once.
+ */
+static long scan_region(struct region *r)
+{
+	struct page_region vec[SCAN_VEC];
+	uint64_t end = r->start + r->npages * page_size;
+	uint64_t addr = r->start, cursor = 0, fresh = 0;
+	int reopened = 0;
+	while (addr < end) {
+		struct pm_scan_arg a;
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		a.start = addr;
+		a.end = end;
+		a.vec = (uint64_t)(uintptr_t)vec;
+		a.vec_len = SCAN_VEC;
+		a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		a.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		long n = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
+		if (n < 0) {
+			int err = errno;
+			if (!reopened && (err == EBADF || err == ENOTTY || err == EINVAL)) {
+				reopened = 1;
+				int fd = open_pagemap();
+				if (fd >= 0) {
+					pagemap_fd = fd; /* the old number is the program's now: not closed */
+					continue;
+				}
+			}
+			return -err;
+		}
+		for (long i = 0; i < n; i++) {
+			uint64_t from = (vec[i].start - r->start) / page_size;
+			uint64_t to = (vec[i].end - r->start) / page_size;
+			pfs_bits_clear(r->bits, cursor, from);
+			fresh += pfs_bits_set_count(r->bits, from, to);
+			cursor = to;
+		}
+		if (a.walk_end <= addr || a.walk_end >= end)
+			break;
+		addr = a.walk_end;
+	}
+	pfs_bits_clear(r->bits, cursor, r->npages);
+	return (long)fresh;
+}
+
+static void write_touch(struct pfs_thread *t, struct region *r, uint64_t pages, uint64_t now)
+{
+	struct pfs_rec_touch *rec = t ? pfs_rec_begin(t, sizeof(*rec)) : NULL;
+	__atomic_add_fetch(&first_touches, pages, __ATOMIC_RELAXED);
+	if (!rec)
+		return;
+	rec->time_ns = now;
+	rec->alloc_seq = r->alloc_seq;
+	rec->stack = r->stack;
+	rec->pages = pages > UINT32_MAX ? UINT32_MAX : (uint32_t)pages;
+	rec->kind = r->kind;
+	pfs_rec_end(rec, PFS_REC_TOUCH, 0, sizeof(*rec));
+}
+
+static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uint32_t nregions, int reason)
+{
+	struct pfs_rec_scan *rec = t ? pfs_rec_begin(t, sizeof(*rec)) : NULL;
+	if (!rec)
+		return;
+	rec->time_ns = start;
+	rec->duration_ns = pfs_now_ns() - start;
+	rec->new_pages = fresh;
+	rec->regions = nregions;
+	rec->reason = (uint32_t)reason;
+	pfs_rec_end(rec, PFS_REC_SCAN, 0, sizeof(*rec));
+}
+
+/* Scans one region and logs its first touches; regions_mutex held. */
+static uint64_t scan_and_log(struct pfs_thread *t, struct region *r, uint64_t now)
+{
+	long fresh = scan_region(r);
+	if (fresh > 0)
+		write_touch(t, r, (uint64_t)fresh, now);
+	return fresh > 0 ? (uint64_t)fresh : 0;
+}
+
+static void region_free(struct region *r)
+{
+	HASH_DEL(regions, r);
+	pfs_pool_free(r->bits, bits_bytes(r->npages));
+	pfs_pool_free(r, sizeof(*r));
+}
+
+/* The whole pages that [addr, addr + len) touches. */
+static void page_span(uint64_t addr, uint64_t len, uint64_t *start, uint64_t *end)
+{
+	*start = addr & ~(page_size - 1);
+	*end = (addr + len + page_size - 1) & ~(page_size - 1);
+}
+
+static int overlaps(const struct region *r, uint64_t start, uint64_t end)
+{
+	return r->start < end && start < r->start + r->npages * page_size;
+}
+
+static struct region *region_new(uint64_t start, uint64_t npages, uint64_t alloc_seq, uint32_t stack, int kind)
+{
+	struct region *r = pfs_pool_alloc(sizeof(*r));
+	if (!r)
+		return NULL;
+	r->bits = pfs_pool_alloc(bits_bytes(npages));
+	if (!r->bits) {
+		pfs_pool_free(r, sizeof(*r));
+		return NULL;
+	}
+	r->start = start;
+	r->npages = npages;
+	r->alloc_seq = alloc_seq;
+	r->stack = stack;
+	r->kind = (uint8_t)kind;
+	HASH_ADD(hh, regions, start, sizeof(r->start), r);
+	return r;
+}
+
+void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
+		     int kind)
+{
+	(void)t;
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	page_span(addr, len, &start, &end);
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	if (overlaps(r, start, end))
+		region_free(r); /* stale: its end was not seen (e.g. MAP_FIXED over it) */
+	r = region_new(start, (end - start) / page_size, alloc_seq, stack, kind);
+	if (r)
+		scan_region(r); /* the baseline: pages held before the program touched anything */
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+}
+
+void pfs_regions_free_at(struct pfs_thread *t, uint64_t addr)
+{
+	if (!enabled)
+		return;
+	uint64_t start = addr & ~(page_size - 1);
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r;
+	HASH_FIND(hh, regions, &start, sizeof(start), r);
+	if (r) {
+		scan_and_log(t, r, pfs_now_ns());
+		region_free(r);
+	}
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+}
+
+void pfs_regions_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
+{
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	page_span(addr, len, &start, &end);
+	uint64_t now = pfs_now_ns();
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	{
+		if (!overlaps(r, start, end))
+			continue;
+		scan_and_log(t, r, now);
+		uint64_t rend = r->start + r->npages * page_size;
+		/* Keep the parts outside the unmapped range, with what they held. */
+		if (r->start < start) {
+			struct region *head = region_new(r->start, (start - r->start) / page_size, r->alloc_seq,
+							  r->stack, r->kind);
+			if (head)
+				memcpy(head->bits, r->bits, bits_bytes(head->npages));
+		}
+		if (rend > end) {
+			uint64_t first = (end - r->start) / page_size;
+			struct region *tail = region_new(end, (rend - end) / page_size, r->alloc_seq, r->stack, r->kind);
+			if (tail)
+				for (uint64_t i = 0; i < tail->npages; i++)
+					if (r->bits[(first + i) / 64] >> ((first + i) % 64) & 1)
+						pfs_bits_set_count(tail->bits, i, i + 1);
+		}
+		/* By pointer: the head, if any, has the same start (uthash keeps both until then). */
+		region_free(r);
+	}
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+}
+
+void pfs_regions_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
+{
+	(void)old_len;
+	if (!enabled)
+		return;
+	uint64_t start = old & ~(page_size - 1);
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r;
+	HASH_FIND(hh, regions, &start, sizeof(start), r);
+	uint64_t seq = 0;
+	uint32_t stack = 0;
+	int kind = 0, found = r != NULL;
+	if (r) {
+		seq = r->alloc_seq;
+		stack = r->stack;
+		kind = r->kind;
+		region_free(r);
+	}
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+	/* The moved pages are held at the new place: the new baseline, not first touches. */
+	if (found)
+		pfs_regions_add(t, new_addr, new_len, seq, stack, kind);
+}
+
+void pfs_regions_scan_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason)
+{
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	page_span(addr, len, &start, &end);
+	uint64_t now = pfs_now_ns(), fresh = 0;
+	uint32_t n = 0;
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	if (overlaps(r, start, end)) {
+		fresh += scan_and_log(t, r, now);
+		n++;
+	}
+	if (fresh)
+		write_scan(t, now, fresh, n, reason);
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+}
+
+uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason)
+{
+	if (!enabled)
+		return 0;
+	uint64_t now = pfs_now_ns(), fresh = 0;
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	uint32_t n = HASH_COUNT(regions);
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	fresh += scan_and_log(t, r, now);
+	/* Empty periodic passes are written only where they end a burst: rates over time need the edges. */
+	if (n && (fresh || last_scan_found || reason != PFS_SCAN_PERIODIC))
+		write_scan(t, now, fresh, n, reason);
+	last_scan_found = fresh != 0;
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+	return fresh;
+}
+
+uint64_t pfs_regions_first_touches(void)
+{
+	return __atomic_load_n(&first_touches, __ATOMIC_RELAXED);
+}
+
+void pfs_regions_lock(void)
+{
+	pthread_mutex_lock(&regions_mutex);
+}
+
+void pfs_regions_unlock(void)
+{
+	pthread_mutex_unlock(&regions_mutex);
+}
+
+/*
+ * In a forked child: the parent's pagemap descriptor describes the parent,
+ * so the child opens its own; every inherited region is announced in the
+ * child's log (ALLOC with PFS_ALLOC_INHERITED) and takes a new baseline:
+ * pages present at the fork are the parent's touches, not the child's.
+ */
+void pfs_regions_child(struct pfs_thread *t)
+{
+	pthread_mutex_init(&regions_mutex, NULL);
+	first_touches = 0;
+	last_scan_found = 0;
+	scanner_running = 0; /* it did not survive the fork; pfs_regions_tick starts one when needed */
+	last_tick = 0;
+	if (!enabled)
+		return;
+	int fd = open_pagemap();
+	if (fd < 0) {
+		enabled = 0;
+		pfs_warn("fork: cannot open /proc/self/pagemap in the child (%s); first touches are not counted in process %d",
+			 strerror(-fd), (int)pfs_proc.pid);
+		return;
+	}
+	close(pagemap_fd);
+	pagemap_fd = fd;
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	{
+		r->alloc_seq = pfs_track_write_alloc(t, r->kind, r->stack, r->start, r->npages * page_size,
+						     r->npages * page_size, 0, 0, PFS_ALLOC_INHERITED);
+		scan_region(r);
+	}
+}
+
+/*
+ * Periodic scans.  A helper thread would make a single-threaded program
+ * multi-threaded, and glibc changes behaviour then: malloc starts locking
+ * its arenas (a program that allocates in a signal handler, harmless while
+ * single-threaded, then deadlocks), unshare(CLONE_NEWUSER) refuses.  So
+ * while the program is single-threaded (__libc_single_threaded), scans ride
+ * on its own calls into the shim once the interval has passed; the thread
+ * starts when the program has threads of its own.  Counts stay exact
+ * either way (free, munmap, exec and exit scan what they end); only the
+ * time resolution of a single-threaded program's touches is coarser.
+ */
+
+static void *scanner_main(void *arg)
+{
+	(void)arg;
+	pfs_tls_busy = 1; /* for life: nothing this thread does is the program's */
+	for (;;) {
+		struct timespec ts = {(time_t)(scan_ms / 1000), (long)(scan_ms % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		if (!pfs_active())
+			continue;
+		struct pfs_thread *t = pfs_thread_get();
+		if (t)
+			pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
+	}
+	return NULL;
+}
+
+static void scanner_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	sigset_t all, old;
+	scanner_running = 1; /* also on failure: one attempt, one message */
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* The thread starts with every signal blocked: the program's handlers never run on it. */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* The real one: inside the library, pthread_create would bind to the shim's own hook. */
+	int err = real_pthread_create ? real_pthread_create(&th, &attr, scanner_main, NULL) : ENOSYS;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (err)
+		pfs_warn("cannot start the scanner thread (%s); first touches are counted when the program calls "
+			 "the allocator and at exit",
+			 strerror(err));
+}
+
+void pfs_regions_set_interval(unsigned ms)
+{
+	scan_ms = ms ? ms : PFS_SCAN_MS_DEFAULT;
+}
+
+void pfs_regions_tick(struct pfs_thread *t)
+{
+	if (!enabled || scanner_running || !t)
+		return;
+	if (!__libc_single_threaded) {
+		scanner_start();
+		return;
+	}
+	uint64_t now = pfs_now_ns();
+	if (now - last_tick < (uint64_t)scan_ms * 1000000u)
+		return;
+	last_tick = now;
+	pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
+}

@@ -1,0 +1,55 @@
+/*
+ * Fast mode's first-touch tracking: the program's large allocations as
+ * regions, each with a bitmap of the pages it holds (present or swapped),
+ * compared with PAGEMAP_SCAN of /proc/self/pagemap.  A page that is held
+ * now and was not at the previous scan was touched for the first time
+ * since the allocation returned (or since it was dropped): one first touch,
+ * written as a TOUCH record charged to the allocation's site.  No
+ * registration with the kernel, so transparent huge pages are untouched.
+ */
+#ifndef PFS_REGIONS_H
+#define PFS_REGIONS_H
+
+#include <stdint.h>
+
+struct pfs_thread;
+
+/* Opens /proc/self/pagemap; 0, or -errno when PAGEMAP_SCAN cannot be used. */
+int pfs_regions_init(void);
+int pfs_regions_enabled(void);
+
+/*
+ * A new allocation [addr, addr + len), page-rounded outwards: its pages held
+ * now are its baseline, not first touches.  Older regions it overlaps (stale
+ * ones whose end the shim did not see) are dropped.
+ */
+void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
+		     int kind);
+/* The allocation starting in the page of `addr` goes away: final scan, then forget it. */
+void pfs_regions_free_at(struct pfs_thread *t, uint64_t addr);
+/* [addr, addr + len) is unmapped: final scan of what it covers; what stays mapped stays tracked. */
+void pfs_regions_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len);
+/* After a successful mremap: the region at `old` now lives at `new` (its pages moved with it). */
+void pfs_regions_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len);
+/* Scans the regions overlapping [addr, addr + len) now (around madvise, before mremap). */
+void pfs_regions_scan_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason);
+/* Scans every region; returns the first touches found. */
+uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason);
+/* First touches counted in this process so far. */
+uint64_t pfs_regions_first_touches(void);
+
+/* fork: the lock across fork; in the child, a fresh pagemap and a new baseline of every region. */
+void pfs_regions_lock(void);
+void pfs_regions_unlock(void);
+void pfs_regions_child(struct pfs_thread *t);
+
+/* Periodic scans every `ms` milliseconds (PFSHIM_SCAN_MS). */
+void pfs_regions_set_interval(unsigned ms);
+/* Called from the shim's hooks: scans when the interval has passed, or starts the scanner thread. */
+void pfs_regions_tick(struct pfs_thread *t);
+
+/* Bitmap helpers, exposed for tests: set [from, to) and return how many were clear; clear [from, to). */
+uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to);
+void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to);
+
+#endif

@@ -1,0 +1,91 @@
+/* Fast mode's regions: the bitmap helpers, and first touches counted on a real mapping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "probe.h"
+#include "regions.h"
+#include "shim_fixture.h"
+
+#define PAGE 4096
+
+static void test_bits_set_count_and_clear(void **state)
+{
+	(void)state;
+	uint64_t b[4] = {0};
+	assert_int_equal(pfs_bits_set_count(b, 3, 70), 67);
+	assert_int_equal(pfs_bits_set_count(b, 0, 10), 3); /* 3..9 were set already */
+	assert_int_equal(b[0], ~0ull);
+	assert_int_equal(b[1], (1ull << 6) - 1);
+	pfs_bits_clear(b, 60, 130);
+	assert_int_equal(b[0], (1ull << 60) - 1);
+	assert_int_equal(b[1], 0);
+	assert_int_equal(pfs_bits_set_count(b, 0, 256), 256 - 60);
+	assert_int_equal(pfs_bits_set_count(b, 5, 5), 0);
+}
+
+static uint64_t touches_in_log(void)
+{
+	struct walked w = fixture_map(pfs_proc.log.path);
+	uint64_t pages = 0;
+	size_t off = sizeof(struct pfs_file_header);
+	while (off + 8 <= w.len) {
+		const struct pfs_rec_hdr *h = (const void *)(w.data + off);
+		size_t block_end = (off / PFS_LOG_BLOCK_SIZE + 1) * PFS_LOG_BLOCK_SIZE;
+		if (h->type == 0) {
+			off = block_end;
+			continue;
+		}
+		if (h->type == PFS_REC_TOUCH)
+			pages += ((const struct pfs_rec_touch *)h)->pages;
+		off += h->size;
+	}
+	munmap(w.data, w.len);
+	return pages;
+}
+
+static void test_first_touches_on_a_mapping(void **state)
+{
+	(void)state;
+	if (pfs_probe_pagemap_scan() != 1)
+		skip();
+	assert_int_equal(fixture_open(), 0);
+	assert_int_equal(pfs_regions_init(), 0);
+	struct pfs_thread *t = pfs_thread_get();
+	char *m = pfs_sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	pfs_sys_madvise(m, 64 * PAGE, MADV_NOHUGEPAGE);
+	m[0] = 1; /* present before the region starts: baseline, not a first touch */
+	pfs_regions_add(t, (uint64_t)(uintptr_t)m, 64 * PAGE, 1, 7, PFS_KIND_MMAP);
+	for (int i = 10; i < 15; i++)
+		m[i * PAGE] = 1;
+	assert_int_equal(pfs_regions_scan_all(t, PFS_SCAN_PERIODIC), 5);
+	assert_int_equal(pfs_regions_scan_all(t, PFS_SCAN_PERIODIC), 0); /* counted once */
+	/* Dropped and touched again: first touches again. */
+	pfs_sys_madvise(m + 10 * PAGE, 2 * PAGE, MADV_DONTNEED);
+	assert_int_equal(pfs_regions_scan_all(t, PFS_SCAN_MADVISE), 0);
+	m[10 * PAGE] = 2;
+	m[11 * PAGE] = 2;
+	/* Partial unmap: the final scan counts the last touches; the rest stays tracked. */
+	m[40 * PAGE] = 3;
+	pfs_regions_unmap(t, (uint64_t)(uintptr_t)(m + 32 * PAGE), 32 * PAGE);
+	pfs_sys_munmap(m + 32 * PAGE, 32 * PAGE);
+	m[20 * PAGE] = 4;
+	pfs_regions_free_at(t, (uint64_t)(uintptr_t)m);
+	assert_int_equal(pfs_regions_first_touches(), 5 + 2 + 1 + 1);
+	assert_int_equal(touches_in_log(), 9);
+	pfs_sys_munmap(m, 32 * PAGE);
+	fixture_close();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bits_set_count_and_clear),
+		cmocka_unit_test(test_first_touches_on_a_mapping),
+	};
+	return cmocka_run_group_tests_name("shim regions (fast mode)", tests, NULL, NULL);
+}
