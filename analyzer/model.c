@@ -236,7 +236,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	return push_ev(ld->proc, &ev);
 }
 
-/* Fast mode: pages of an allocation first touched since the previous scan. */
+/* Fast mode: pages of an allocation first touched, or first written after a fork, since the previous scan. */
 static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		    const char **why)
 {
@@ -247,7 +247,10 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	s = site_get(loader_of(tool)->proc, r->stack, r->kind);
 	if (!s)
 		return -ENOMEM;
-	s->first_touch_faults += r->pages;
+	if (rec->h.flags & PFS_TOUCH_COW)
+		s->cow_faults += r->pages;
+	else
+		s->first_touch_faults += r->pages;
 	return 0;
 }
 

@@ -9,6 +9,7 @@ W=$(mktemp -d /tmp/pfshim-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cc -O2 -g -o "$W/malloc_heavy" bench/malloc_heavy.c
 cc -O2 -g -o "$W/touch_storm" bench/touch_storm.c
+cc -O2 -g -o "$W/fork_cow" bench/fork_cow.c
 
 # secs CMD...: wall seconds of one run
 secs() {
@@ -42,3 +43,4 @@ echo "pfshim benchmarks: $(nproc) cores, $RUNS runs each, medians"
 MODE=off bench "20M malloc/free pairs, 16-216 B, mode off" "$W/malloc_heavy" 20000000
 MODE=fast bench "20M malloc/free pairs, 16-216 B, mode fast" "$W/malloc_heavy" 20000000
 MODE=fast bench "touch 256 MiB fresh malloc (storm), mode fast" "$W/touch_storm" 256
+MODE=fast bench "1 GiB touched, fork, child writes 10%, mode fast" "$W/fork_cow" 1024

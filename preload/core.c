@@ -207,6 +207,12 @@ static void fork_parent(void)
 	pfs_spin_unlock(&threads_lock);
 	pfs_stacks_unlock();
 	pfs_unwind_fork_parent();
+	if (pfs_active() && pfs_tls_thread) {
+		int busy = pfs_tls_busy;
+		pfs_tls_busy = 1;
+		pfs_regions_after_fork_parent(pfs_tls_thread); /* what the child shares is write-protected now */
+		pfs_tls_busy = busy;
+	}
 }
 
 static void fork_child(void)
@@ -488,9 +494,10 @@ void pfs_core_end(int reason, int status)
 	human_bytes(hb, sizeof(hb), bytes);
 	char line[2 * PATH_MAX + 256];
 	snprintf(line, sizeof(line),
-		 "pfshim: mode %s, logs in %s: %llu allocations (%s), %llu first-touch and 0 copy-on-write "
+		 "pfshim: mode %s, logs in %s: %llu allocations (%s), %llu first-touch and %llu copy-on-write "
 		 "faults in process %d; see: pfshim report %s\n",
 		 pfs_mode_name((unsigned)pfs_proc.mode), pfs_proc.dir, (unsigned long long)count, hb,
-		 (unsigned long long)pfs_regions_first_touches(), (int)pfs_proc.pid, pfs_proc.dir);
+		 (unsigned long long)pfs_regions_first_touches(), (unsigned long long)pfs_regions_cow_faults(),
+		 (int)pfs_proc.pid, pfs_proc.dir);
 	pfs_raw_msg(line);
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/single_threaded.h>
 
 #include "arena.h"
@@ -24,7 +25,10 @@ struct region {
 	uint64_t alloc_seq;
 	uint32_t stack;
 	uint8_t kind;
+	uint8_t wp_registered; /* registered with this process's userfaultfd (MODE_WP) */
+	uint8_t cowable;       /* private anonymous memory: a write after fork copies it */
 	uint64_t *bits; /* pages held at the last scan */
+	uint64_t *cow;  /* pages held at the last fork and not written since; NULL before a fork */
 };
 
 /*
@@ -40,6 +44,9 @@ static int enabled;
 static uint64_t first_touches; /* atomic */
 static uint64_t page_size = 4096;
 static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
+static int uffd = -1;	/* asynchronous write-protect, for copy-on-write after fork */
+static int cow_failed; /* said once: copy-on-write is not counted */
+static uint64_t cow_faults; /* atomic */
 static unsigned scan_ms = PFS_SCAN_MS_DEFAULT;
 static uint64_t last_tick;
 static int scanner_running;
@@ -113,11 +120,18 @@ static size_t bits_bytes(uint64_t npages)
  * touch).  A /proc/self/pagemap descriptor that went bad (closed or replaced
  * by the program) is reopened once.
  */
-static long scan_region(struct region *r)
+/*
+ * One PAGEMAP_SCAN walk over the region for pages with any of `cats`,
+ * handing each range (as page indices) to fn.  A /proc/self/pagemap
+ * descriptor that went bad (closed or replaced by the program) is reopened
+ * once.
+ */
+static int walk_pages(struct region *r, uint64_t cats, uint64_t ret_cats,
+		      void (*fn)(struct region *, uint64_t, uint64_t, uint64_t, void *), void *arg)
 {
 	struct page_region vec[SCAN_VEC];
 	uint64_t end = r->start + r->npages * page_size;
-	uint64_t addr = r->start, cursor = 0, fresh = 0;
+	uint64_t addr = r->start;
 	int reopened = 0;
 	while (addr < end) {
 		struct pm_scan_arg a;
@@ -127,8 +141,8 @@ static long scan_region(struct region *r)
 		a.end = end;
 		a.vec = (uint64_t)(uintptr_t)vec;
 		a.vec_len = SCAN_VEC;
-		a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-		a.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		a.category_anyof_mask = cats;
+		a.return_mask = ret_cats;
 		long n = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
 		if (n < 0) {
 			int err = errno;
@@ -142,25 +156,86 @@ static long scan_region(struct region *r)
 			}
 			return -err;
 		}
-		for (long i = 0; i < n; i++) {
-			uint64_t from = (vec[i].start - r->start) / page_size;
-			uint64_t to = (vec[i].end - r->start) / page_size;
-			pfs_bits_clear(r->bits, cursor, from);
-			fresh += pfs_bits_set_count(r->bits, from, to);
-			cursor = to;
-		}
+		for (long i = 0; i < n; i++)
+			fn(r, (vec[i].start - r->start) / page_size, (vec[i].end - r->start) / page_size,
+			   vec[i].categories, arg);
 		if (a.walk_end <= addr || a.walk_end >= end)
 			break;
 		addr = a.walk_end;
 	}
-	pfs_bits_clear(r->bits, cursor, r->npages);
-	return (long)fresh;
+	return 0;
 }
 
-static void write_touch(struct pfs_thread *t, struct region *r, uint64_t pages, uint64_t now)
+struct held_walk {
+	uint64_t cursor, fresh;
+};
+
+/*
+ * Held pages not in the bitmap are first touches; bitmap pages between held
+ * ranges were dropped.  A page is held when present, or swapped out and not
+ * write-protected: once a range is write-protected for copy-on-write, the
+ * kernel leaves uffd-wp markers in its empty entries, which pagemap reports
+ * as swapped but not written.  (A protected page that is then swapped out
+ * looks the same, and is counted again if swapped back in: rare, and said
+ * in the docs.)
+ */
+#define HELD_CATS (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+#define HELD_RETURN (PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN)
+
+static void on_held(struct region *r, uint64_t from, uint64_t to, uint64_t cats, void *arg)
+{
+	struct held_walk *h = arg;
+	if (!(cats & PAGE_IS_PRESENT) && !(cats & PAGE_IS_WRITTEN))
+		return; /* a uffd-wp marker: nothing there */
+	pfs_bits_clear(r->bits, h->cursor, from);
+	if (r->cow)
+		pfs_bits_clear(r->cow, h->cursor, from); /* dropped: a later write is a first touch, not a copy */
+	h->fresh += pfs_bits_set_count(r->bits, from, to);
+	h->cursor = to;
+}
+
+/* Pages written since the fork's write-protect that were held at the fork: copy-on-write, once each. */
+static void on_written(struct region *r, uint64_t from, uint64_t to, uint64_t cats, void *arg)
+{
+	(void)cats;
+	uint64_t *copied = arg;
+	uint64_t held_at_fork = 0;
+	for (uint64_t i = from; i < to; i++)
+		if (r->cow[i / 64] >> (i % 64) & 1)
+			held_at_fork++;
+	if (held_at_fork) {
+		pfs_bits_clear(r->cow, from, to);
+		*copied += held_at_fork;
+	}
+}
+
+/*
+ * Compares the region with what the kernel holds now: pages held and not
+ * in the bitmap are first touches (counted, set), pages in the bitmap and
+ * no longer held were dropped (cleared: touching them again is a new first
+ * touch).  After a fork, written pages that were held at the fork are
+ * copy-on-write faults (*cow).
+ */
+static long scan_region(struct region *r, uint64_t *cow)
+{
+	struct held_walk h = {0, 0};
+	int err = walk_pages(r, HELD_CATS, HELD_RETURN, on_held, &h);
+	if (err)
+		return err;
+	pfs_bits_clear(r->bits, h.cursor, r->npages);
+	if (r->cow) {
+		pfs_bits_clear(r->cow, h.cursor, r->npages);
+		uint64_t copied = 0;
+		if (walk_pages(r, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, on_written, &copied) == 0 && cow)
+			*cow = copied;
+	}
+	return (long)h.fresh;
+}
+
+static void write_touch(struct pfs_thread *t, struct region *r, uint64_t pages, uint64_t now, uint16_t flags)
 {
 	struct pfs_rec_touch *rec = t ? pfs_rec_begin(t, sizeof(*rec)) : NULL;
-	__atomic_add_fetch(&first_touches, pages, __ATOMIC_RELAXED);
+	__atomic_add_fetch(flags & PFS_TOUCH_COW ? &cow_faults : &first_touches, pages, __ATOMIC_RELAXED);
 	if (!rec)
 		return;
 	rec->time_ns = now;
@@ -168,7 +243,7 @@ static void write_touch(struct pfs_thread *t, struct region *r, uint64_t pages, 
 	rec->stack = r->stack;
 	rec->pages = pages > UINT32_MAX ? UINT32_MAX : (uint32_t)pages;
 	rec->kind = r->kind;
-	pfs_rec_end(rec, PFS_REC_TOUCH, 0, sizeof(*rec));
+	pfs_rec_end(rec, PFS_REC_TOUCH, flags, sizeof(*rec));
 }
 
 static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uint32_t nregions, int reason)
@@ -187,16 +262,20 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
 /* Scans one region and logs its first touches; regions_mutex held. */
 static uint64_t scan_and_log(struct pfs_thread *t, struct region *r, uint64_t now)
 {
-	long fresh = scan_region(r);
+	uint64_t copied = 0;
+	long fresh = scan_region(r, &copied);
 	if (fresh > 0)
-		write_touch(t, r, (uint64_t)fresh, now);
-	return fresh > 0 ? (uint64_t)fresh : 0;
+		write_touch(t, r, (uint64_t)fresh, now, 0);
+	if (copied)
+		write_touch(t, r, copied, now, PFS_TOUCH_COW);
+	return (fresh > 0 ? (uint64_t)fresh : 0) + copied;
 }
 
 static void region_free(struct region *r)
 {
 	HASH_DEL(regions, r);
 	pfs_pool_free(r->bits, bits_bytes(r->npages));
+	pfs_pool_free(r->cow, bits_bytes(r->npages));
 	pfs_pool_free(r, sizeof(*r));
 }
 
@@ -212,7 +291,8 @@ static int overlaps(const struct region *r, uint64_t start, uint64_t end)
 	return r->start < end && start < r->start + r->npages * page_size;
 }
 
-static struct region *region_new(uint64_t start, uint64_t npages, uint64_t alloc_seq, uint32_t stack, int kind)
+static struct region *region_new(uint64_t start, uint64_t npages, uint64_t alloc_seq, uint32_t stack, int kind,
+				 int cowable)
 {
 	struct region *r = pfs_pool_alloc(sizeof(*r));
 	if (!r)
@@ -227,12 +307,13 @@ static struct region *region_new(uint64_t start, uint64_t npages, uint64_t alloc
 	r->alloc_seq = alloc_seq;
 	r->stack = stack;
 	r->kind = (uint8_t)kind;
+	r->cowable = (uint8_t)cowable;
 	HASH_ADD(hh, regions, start, sizeof(r->start), r);
 	return r;
 }
 
 void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
-		     int kind)
+		     int kind, int cowable)
 {
 	(void)t;
 	if (!enabled || !len)
@@ -245,9 +326,9 @@ void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
 	HASH_ITER(hh, regions, r, tmp)
 	if (overlaps(r, start, end))
 		region_free(r); /* stale: its end was not seen (e.g. MAP_FIXED over it) */
-	r = region_new(start, (end - start) / page_size, alloc_seq, stack, kind);
+	r = region_new(start, (end - start) / page_size, alloc_seq, stack, kind, cowable);
 	if (r)
-		scan_region(r); /* the baseline: pages held before the program touched anything */
+		scan_region(r, NULL); /* the baseline: pages held before the program touched anything */
 	pthread_mutex_unlock(&regions_mutex);
 	errno = saved;
 }
@@ -288,13 +369,14 @@ void pfs_regions_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 		/* Keep the parts outside the unmapped range, with what they held. */
 		if (r->start < start) {
 			struct region *head = region_new(r->start, (start - r->start) / page_size, r->alloc_seq,
-							  r->stack, r->kind);
+							  r->stack, r->kind, r->cowable);
 			if (head)
 				memcpy(head->bits, r->bits, bits_bytes(head->npages));
 		}
 		if (rend > end) {
 			uint64_t first = (end - r->start) / page_size;
-			struct region *tail = region_new(end, (rend - end) / page_size, r->alloc_seq, r->stack, r->kind);
+			struct region *tail =
+				region_new(end, (rend - end) / page_size, r->alloc_seq, r->stack, r->kind, r->cowable);
 			if (tail)
 				for (uint64_t i = 0; i < tail->npages; i++)
 					if (r->bits[(first + i) / 64] >> ((first + i) % 64) & 1)
@@ -319,18 +401,19 @@ void pfs_regions_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uin
 	HASH_FIND(hh, regions, &start, sizeof(start), r);
 	uint64_t seq = 0;
 	uint32_t stack = 0;
-	int kind = 0, found = r != NULL;
+	int kind = 0, cowable = 0, found = r != NULL;
 	if (r) {
 		seq = r->alloc_seq;
 		stack = r->stack;
 		kind = r->kind;
+		cowable = r->cowable;
 		region_free(r);
 	}
 	pthread_mutex_unlock(&regions_mutex);
 	errno = saved;
 	/* The moved pages are held at the new place: the new baseline, not first touches. */
 	if (found)
-		pfs_regions_add(t, new_addr, new_len, seq, stack, kind);
+		pfs_regions_add(t, new_addr, new_len, seq, stack, kind, cowable);
 }
 
 void pfs_regions_scan_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason)
@@ -391,6 +474,91 @@ void pfs_regions_unlock(void)
 }
 
 /*
+ * Copy-on-write after fork: asynchronous write-protect (UFFD_FEATURE_WP_ASYNC).
+ * The kernel resolves a write to a protected page itself, no message and no
+ * thread, and PAGEMAP_SCAN then reports the page as written.  A descriptor
+ * of user-mode-only kind is enough (nothing is ever delivered), so this
+ * works unprivileged.  Without WP_UNPOPULATED only pages present at the
+ * fork are protected: pages first touched later are first touches.
+ */
+static int cow_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return -errno;
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC};
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PAGEMAP_FD_MIN + 1);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	uffd = fd;
+	return 0;
+}
+
+/* At a fork, in both processes: what a region holds now is shared; protect it. regions_mutex held. */
+static void cow_arm(struct region *r)
+{
+	if (!r->cowable || cow_failed)
+		return;
+	if (uffd < 0) {
+		int err = cow_open();
+		if (err) {
+			cow_failed = 1;
+			pfs_warn("copy-on-write after fork is not counted in process %d: asynchronous write-protect is "
+				 "not available (%s)",
+				 (int)pfs_proc.pid, strerror(-err));
+			return;
+		}
+	}
+	struct uffdio_range range = {.start = r->start, .len = r->npages * page_size};
+	if (!r->wp_registered) {
+		struct uffdio_register reg = {.range = range, .mode = UFFDIO_REGISTER_MODE_WP};
+		if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+			return; /* not a kind of memory the kernel protects: its writes are not counted */
+		r->wp_registered = 1;
+	}
+	if (!r->cow)
+		r->cow = pfs_pool_alloc(bits_bytes(r->npages));
+	if (!r->cow)
+		return;
+	memcpy(r->cow, r->bits, bits_bytes(r->npages));
+	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
+		pfs_pool_free(r->cow, bits_bytes(r->npages));
+		r->cow = NULL;
+	}
+}
+
+/* The parent after a fork: its touches so far are counted, then every region is armed. */
+void pfs_regions_after_fork_parent(struct pfs_thread *t)
+{
+	if (!enabled)
+		return;
+	uint64_t now = pfs_now_ns();
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	{
+		scan_and_log(t, r, now);
+		cow_arm(r);
+	}
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+}
+
+uint64_t pfs_regions_cow_faults(void)
+{
+	return __atomic_load_n(&cow_faults, __ATOMIC_RELAXED);
+}
+
+/*
  * In a forked child: the parent's pagemap descriptor describes the parent,
  * so the child opens its own; every inherited region is announced in the
  * child's log (ALLOC with PFS_ALLOC_INHERITED) and takes a new baseline:
@@ -400,6 +568,7 @@ void pfs_regions_child(struct pfs_thread *t)
 {
 	pthread_mutex_init(&regions_mutex, NULL);
 	first_touches = 0;
+	cow_faults = 0;
 	last_scan_found = 0;
 	scanner_running = 0; /* it did not survive the fork; pfs_regions_tick starts one when needed */
 	last_tick = 0;
@@ -414,12 +583,18 @@ void pfs_regions_child(struct pfs_thread *t)
 	}
 	close(pagemap_fd);
 	pagemap_fd = fd;
+	/* The inherited userfaultfd acts on the parent's memory, and the child's mappings lost their registration. */
+	if (uffd >= 0)
+		close(uffd);
+	uffd = -1;
 	struct region *r, *tmp;
 	HASH_ITER(hh, regions, r, tmp)
 	{
 		r->alloc_seq = pfs_track_write_alloc(t, r->kind, r->stack, r->start, r->npages * page_size,
 						     r->npages * page_size, 0, 0, PFS_ALLOC_INHERITED);
-		scan_region(r);
+		r->wp_registered = 0;
+		scan_region(r, NULL);
+		cow_arm(r);
 	}
 }
 

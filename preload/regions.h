@@ -20,11 +20,12 @@ int pfs_regions_enabled(void);
 
 /*
  * A new allocation [addr, addr + len), page-rounded outwards: its pages held
- * now are its baseline, not first touches.  Older regions it overlaps (stale
+ * now are its baseline, not first touches.  `cowable`: private anonymous
+ * memory, whose writes after a fork are copy-on-write faults.  Older regions it overlaps (stale
  * ones whose end the shim did not see) are dropped.
  */
 void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
-		     int kind);
+		     int kind, int cowable);
 /* The allocation starting in the page of `addr` goes away: final scan, then forget it. */
 void pfs_regions_free_at(struct pfs_thread *t, uint64_t addr);
 /* [addr, addr + len) is unmapped: final scan of what it covers; what stays mapped stays tracked. */
@@ -35,8 +36,11 @@ void pfs_regions_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uin
 void pfs_regions_scan_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason);
 /* Scans every region; returns the first touches found. */
 uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason);
-/* First touches counted in this process so far. */
+/* First touches and copy-on-write faults counted in this process so far. */
 uint64_t pfs_regions_first_touches(void);
+uint64_t pfs_regions_cow_faults(void);
+/* After a fork, in the parent: count what was touched, then write-protect what the child shares. */
+void pfs_regions_after_fork_parent(struct pfs_thread *t);
 
 /* fork: the lock across fork; in the child, a fresh pagemap and a new baseline of every region. */
 void pfs_regions_lock(void);

@@ -64,7 +64,7 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, size, usable, 0, 0, 0);
 	/* Only chunks with mappings of their own are regions; heap chunks share pages with their neighbours. */
 	if (pfs_regions_enabled() && pfs_alloc_is_mmapped(p))
-		pfs_regions_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind);
+		pfs_regions_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
 }
 
 void pfs_track_free(void *p, int kind)
@@ -107,7 +107,9 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
 	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
-	pfs_regions_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind);
+	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
+	pfs_regions_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind,
+			kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE);
 }
 
 void pfs_track_munmap(void *p, size_t len)

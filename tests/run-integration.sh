@@ -239,6 +239,36 @@ t_fast_scanner_thread_sees_touches_over_time() {
 	$Q "$WORK/tthr.json" 'site(proc(r), "worker_site")["first_touch_faults"] == 400' 'proc(r)["scans"] >= 8'
 }
 
+# Processes of a fork pair: the parent (whose pid is another's ppid) and the child.
+check_touch_cow() {
+	$Q "$1" \
+		'len(r["processes"]) == 2' \
+		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_site")["first_touch_faults"] == 24' \
+		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_site")["cow_faults"] == 3' \
+		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_malloc_site")["first_touch_faults"] == 8' \
+		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_malloc_site")["cow_faults"] == 0' \
+		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "cow_site")["first_touch_faults"] == 5' \
+		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "cow_site")["cow_faults"] == 7' \
+		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "cow_malloc_site")["cow_faults"] == 4'
+}
+
+t_fast_cow_after_fork() {
+	run_both cow $T/touch_cow || return 1
+	report cow || return 1
+	check_touch_cow "$WORK/cow.json"
+}
+
+t_fast_cow_unprivileged() {
+	local d=$WORK/nobody-cow
+	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"
+	install -m 0755 "$LIB" $T/touch_cow "$d/"
+	(cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		env PFSHIM_OUT="$d/logs" LD_PRELOAD="$d/libpfshim.so" ./touch_cow >"$d/out" 2>"$d/err") || {
+		echo "  unprivileged run failed:"; cat "$d/err"; return 1; }
+	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
+	check_touch_cow "$d/r.json"
+}
+
 t_mode_off_counts_no_faults() {
 	RUN_ENV=PFSHIM_MODE=off run_both off $T/touch_pages 100 37 || return 1
 	report off || return 1

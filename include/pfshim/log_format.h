@@ -319,9 +319,12 @@ struct pfs_rec_message {
 /*
  * TOUCH (fast mode): pages of one allocation that became present (or
  * swapped) since the previous scan, i.e. first touches after the
- * allocation returned.  `time_ns` is the scan's time: the touches happened
+ * allocation returned; with PFS_TOUCH_COW, pages present at the last fork
+ * that were written for the first time since (copy-on-write).  `time_ns` is the scan's time: the touches happened
  * in the scan interval before it.  Charged to (stack, kind).
  */
+#define PFS_TOUCH_COW 0x1 /* h.flags: first writes after a fork to pages present at the fork */
+
 struct pfs_rec_touch {
 	struct pfs_rec_hdr h;
 	uint64_t time_ns;

@@ -59,7 +59,7 @@ static void test_first_touches_on_a_mapping(void **state)
 	assert_true(m != MAP_FAILED);
 	pfs_sys_madvise(m, 64 * PAGE, MADV_NOHUGEPAGE);
 	m[0] = 1; /* present before the region starts: baseline, not a first touch */
-	pfs_regions_add(t, (uint64_t)(uintptr_t)m, 64 * PAGE, 1, 7, PFS_KIND_MMAP);
+	pfs_regions_add(t, (uint64_t)(uintptr_t)m, 64 * PAGE, 1, 7, PFS_KIND_MMAP, 1);
 	for (int i = 10; i < 15; i++)
 		m[i * PAGE] = 1;
 	assert_int_equal(pfs_regions_scan_all(t, PFS_SCAN_PERIODIC), 5);
