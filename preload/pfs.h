@@ -38,6 +38,7 @@ struct pfs_thread {
 	struct pfs_counter_slot *free_slots; /* unused slots of the current COUNTERS record */
 	uint32_t free_slots_left;
 	struct pfs_slotmap *slots;
+	uint64_t carve_lo, carve_hi; /* fast mode: heap blocks inside [lo, hi) carve no new page */
 	struct pfs_thread *next_all;
 	struct pfs_thread *next_free;
 	struct pfs_cache_ent cache[PFS_CACHE_SIZE];

@@ -27,8 +27,19 @@ struct region {
 	uint8_t kind;
 	uint8_t wp_registered; /* registered with this process's userfaultfd (MODE_WP) */
 	uint8_t cowable;       /* private anonymous memory: a write after fork copies it */
+	uint64_t cap;   /* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	uint64_t *bits; /* pages held at the last scan */
 	uint64_t *cow;  /* pages held at the last fork and not written since; NULL before a fork */
+	/* Heaps (brk heap, thread arenas) only: the site that carved each page, the carving mark. */
+	struct owner *owner;
+	uint64_t hwm;	/* highest byte handed out (plus the next chunk's header) */
+	uint64_t key;	/* HEAP_MAIN, or the 64 MiB-aligned base of a thread arena's heap */
+};
+
+struct owner {
+	uint32_t stack;
+	uint8_t kind;
+	uint8_t pad[3];
 };
 
 /*
@@ -44,6 +55,8 @@ static int enabled;
 static uint64_t first_touches; /* atomic */
 static uint64_t page_size = 4096;
 static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
+static uint64_t main_heap_lo; /* the program break when the shim started */
+int pfs_carving;
 static int uffd = -1;	/* asynchronous write-protect, for copy-on-write after fork */
 static int cow_failed; /* said once: copy-on-write is not counted */
 static uint64_t cow_faults; /* atomic */
@@ -75,6 +88,8 @@ int pfs_regions_init(void)
 		return fd;
 	pagemap_fd = fd;
 	enabled = 1;
+	pfs_carving = 1;
+	main_heap_lo = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
 	return 0;
 }
 
@@ -166,9 +181,60 @@ static int walk_pages(struct region *r, uint64_t cats, uint64_t ret_cats,
 	return 0;
 }
 
-struct held_walk {
-	uint64_t cursor, fresh;
+static void write_touch(struct pfs_thread *t, uint64_t alloc_seq, uint32_t stack, int kind, uint64_t pages,
+			uint64_t now, uint16_t flags)
+{
+	struct pfs_rec_touch *rec = t ? pfs_rec_begin(t, sizeof(*rec)) : NULL;
+	__atomic_add_fetch(flags & PFS_TOUCH_COW ? &cow_faults : &first_touches, pages, __ATOMIC_RELAXED);
+	if (!rec)
+		return;
+	rec->time_ns = now;
+	rec->alloc_seq = alloc_seq;
+	rec->stack = stack;
+	rec->pages = pages > UINT32_MAX ? UINT32_MAX : (uint32_t)pages;
+	rec->kind = (uint8_t)kind;
+	pfs_rec_end(rec, PFS_REC_TOUCH, flags, sizeof(*rec));
+}
+
+/*
+ * One scan of one region.  `t` NULL: a baseline, nothing is counted or
+ * logged.  Pages of a heap are charged to the site that carved each one, in
+ * runs of the same owner.
+ */
+struct scan_ctx {
+	struct pfs_thread *t;
+	uint64_t now;
+	uint64_t cursor;
+	uint64_t fresh, copied;
+	uint16_t flags;			/* of the pages being added up: 0 or PFS_TOUCH_COW */
+	const struct owner *run;	/* heap: the owner of the pending run */
+	uint64_t run_pages;
 };
+
+static void run_flush(struct scan_ctx *c)
+{
+	if (c->run_pages && c->t)
+		write_touch(c->t, 0, c->run->stack ? c->run->stack : pfs_stacks_unknown(c->t),
+			    c->run->stack ? c->run->kind : PFS_KIND_MALLOC, c->run_pages, c->now, c->flags);
+	c->run_pages = 0;
+	c->run = NULL;
+}
+
+/* A page counted: whole regions are added up by the caller, heap pages go to their owner's run. */
+static void count_page(struct scan_ctx *c, struct region *r, uint64_t i)
+{
+	if (c->flags)
+		c->copied++;
+	else
+		c->fresh++;
+	if (!r->owner)
+		return;
+	const struct owner *o = &r->owner[i];
+	if (c->run && (c->run->stack != o->stack || c->run->kind != o->kind))
+		run_flush(c);
+	c->run = o;
+	c->run_pages++;
+}
 
 /*
  * Held pages not in the bitmap are first touches; bitmap pages between held
@@ -184,29 +250,34 @@ struct held_walk {
 
 static void on_held(struct region *r, uint64_t from, uint64_t to, uint64_t cats, void *arg)
 {
-	struct held_walk *h = arg;
+	struct scan_ctx *c = arg;
 	if (!(cats & PAGE_IS_PRESENT) && !(cats & PAGE_IS_WRITTEN))
 		return; /* a uffd-wp marker: nothing there */
-	pfs_bits_clear(r->bits, h->cursor, from);
+	pfs_bits_clear(r->bits, c->cursor, from);
 	if (r->cow)
-		pfs_bits_clear(r->cow, h->cursor, from); /* dropped: a later write is a first touch, not a copy */
-	h->fresh += pfs_bits_set_count(r->bits, from, to);
-	h->cursor = to;
+		pfs_bits_clear(r->cow, c->cursor, from); /* dropped: a later write is a first touch, not a copy */
+	c->cursor = to;
+	if (!r->owner) {
+		c->fresh += pfs_bits_set_count(r->bits, from, to);
+		return;
+	}
+	for (uint64_t i = from; i < to; i++)
+		if (!(r->bits[i / 64] >> (i % 64) & 1)) {
+			r->bits[i / 64] |= 1ull << (i % 64);
+			count_page(c, r, i);
+		}
 }
 
 /* Pages written since the fork's write-protect that were held at the fork: copy-on-write, once each. */
 static void on_written(struct region *r, uint64_t from, uint64_t to, uint64_t cats, void *arg)
 {
+	struct scan_ctx *c = arg;
 	(void)cats;
-	uint64_t *copied = arg;
-	uint64_t held_at_fork = 0;
 	for (uint64_t i = from; i < to; i++)
-		if (r->cow[i / 64] >> (i % 64) & 1)
-			held_at_fork++;
-	if (held_at_fork) {
-		pfs_bits_clear(r->cow, from, to);
-		*copied += held_at_fork;
-	}
+		if (r->cow[i / 64] >> (i % 64) & 1) {
+			r->cow[i / 64] &= ~(1ull << (i % 64));
+			count_page(c, r, i);
+		}
 }
 
 /*
@@ -214,36 +285,29 @@ static void on_written(struct region *r, uint64_t from, uint64_t to, uint64_t ca
  * in the bitmap are first touches (counted, set), pages in the bitmap and
  * no longer held were dropped (cleared: touching them again is a new first
  * touch).  After a fork, written pages that were held at the fork are
- * copy-on-write faults (*cow).
+ * copy-on-write faults.  Logs them (unless a baseline) and returns how many.
  */
-static long scan_region(struct region *r, uint64_t *cow)
+static uint64_t scan_region(struct region *r, struct pfs_thread *t, uint64_t now)
 {
-	struct held_walk h = {0, 0};
-	int err = walk_pages(r, HELD_CATS, HELD_RETURN, on_held, &h);
-	if (err)
-		return err;
-	pfs_bits_clear(r->bits, h.cursor, r->npages);
+	struct scan_ctx c = {.t = t, .now = now};
+	if (walk_pages(r, HELD_CATS, HELD_RETURN, on_held, &c))
+		return 0;
+	run_flush(&c);
+	pfs_bits_clear(r->bits, c.cursor, r->npages);
 	if (r->cow) {
-		pfs_bits_clear(r->cow, h.cursor, r->npages);
-		uint64_t copied = 0;
-		if (walk_pages(r, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, on_written, &copied) == 0 && cow)
-			*cow = copied;
+		pfs_bits_clear(r->cow, c.cursor, r->npages);
+		c.flags = PFS_TOUCH_COW;
+		c.cursor = 0;
+		walk_pages(r, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, on_written, &c);
+		run_flush(&c);
 	}
-	return (long)h.fresh;
-}
-
-static void write_touch(struct pfs_thread *t, struct region *r, uint64_t pages, uint64_t now, uint16_t flags)
-{
-	struct pfs_rec_touch *rec = t ? pfs_rec_begin(t, sizeof(*rec)) : NULL;
-	__atomic_add_fetch(flags & PFS_TOUCH_COW ? &cow_faults : &first_touches, pages, __ATOMIC_RELAXED);
-	if (!rec)
-		return;
-	rec->time_ns = now;
-	rec->alloc_seq = r->alloc_seq;
-	rec->stack = r->stack;
-	rec->pages = pages > UINT32_MAX ? UINT32_MAX : (uint32_t)pages;
-	rec->kind = r->kind;
-	pfs_rec_end(rec, PFS_REC_TOUCH, flags, sizeof(*rec));
+	if (t && !r->owner) {
+		if (c.fresh)
+			write_touch(t, r->alloc_seq, r->stack, r->kind, c.fresh, now, 0);
+		if (c.copied)
+			write_touch(t, r->alloc_seq, r->stack, r->kind, c.copied, now, PFS_TOUCH_COW);
+	}
+	return c.fresh + c.copied;
 }
 
 static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uint32_t nregions, int reason)
@@ -262,20 +326,15 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
 /* Scans one region and logs its first touches; regions_mutex held. */
 static uint64_t scan_and_log(struct pfs_thread *t, struct region *r, uint64_t now)
 {
-	uint64_t copied = 0;
-	long fresh = scan_region(r, &copied);
-	if (fresh > 0)
-		write_touch(t, r, (uint64_t)fresh, now, 0);
-	if (copied)
-		write_touch(t, r, copied, now, PFS_TOUCH_COW);
-	return (fresh > 0 ? (uint64_t)fresh : 0) + copied;
+	return scan_region(r, t, now);
 }
 
 static void region_free(struct region *r)
 {
 	HASH_DEL(regions, r);
-	pfs_pool_free(r->bits, bits_bytes(r->npages));
-	pfs_pool_free(r->cow, bits_bytes(r->npages));
+	pfs_pool_free(r->bits, bits_bytes(r->cap));
+	pfs_pool_free(r->cow, bits_bytes(r->cap));
+	pfs_pool_free(r->owner, r->cap * sizeof(*r->owner));
 	pfs_pool_free(r, sizeof(*r));
 }
 
@@ -297,6 +356,7 @@ static struct region *region_new(uint64_t start, uint64_t npages, uint64_t alloc
 	struct region *r = pfs_pool_alloc(sizeof(*r));
 	if (!r)
 		return NULL;
+	r->cap = npages;
 	r->bits = pfs_pool_alloc(bits_bytes(npages));
 	if (!r->bits) {
 		pfs_pool_free(r, sizeof(*r));
@@ -324,11 +384,11 @@ void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
 	pthread_mutex_lock(&regions_mutex);
 	struct region *r, *tmp;
 	HASH_ITER(hh, regions, r, tmp)
-	if (overlaps(r, start, end))
+	if (!r->owner && overlaps(r, start, end))
 		region_free(r); /* stale: its end was not seen (e.g. MAP_FIXED over it) */
 	r = region_new(start, (end - start) / page_size, alloc_seq, stack, kind, cowable);
 	if (r)
-		scan_region(r, NULL); /* the baseline: pages held before the program touched anything */
+		scan_region(r, NULL, 0); /* the baseline: pages held before the program touched anything */
 	pthread_mutex_unlock(&regions_mutex);
 	errno = saved;
 }
@@ -342,7 +402,7 @@ void pfs_regions_free_at(struct pfs_thread *t, uint64_t addr)
 	pthread_mutex_lock(&regions_mutex);
 	struct region *r;
 	HASH_FIND(hh, regions, &start, sizeof(start), r);
-	if (r) {
+	if (r && !r->owner) { /* a heap block in a heap's first page: the heap stays */
 		scan_and_log(t, r, pfs_now_ns());
 		region_free(r);
 	}
@@ -362,7 +422,7 @@ void pfs_regions_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 	struct region *r, *tmp;
 	HASH_ITER(hh, regions, r, tmp)
 	{
-		if (!overlaps(r, start, end))
+		if (r->owner || !overlaps(r, start, end))
 			continue;
 		scan_and_log(t, r, now);
 		uint64_t rend = r->start + r->npages * page_size;
@@ -399,6 +459,8 @@ void pfs_regions_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uin
 	pthread_mutex_lock(&regions_mutex);
 	struct region *r;
 	HASH_FIND(hh, regions, &start, sizeof(start), r);
+	if (r && r->owner)
+		r = NULL;
 	uint64_t seq = 0;
 	uint32_t stack = 0;
 	int kind = 0, cowable = 0, found = r != NULL;
@@ -474,6 +536,108 @@ void pfs_regions_unlock(void)
 }
 
 /*
+ * Heaps: glibc's brk heap and its thread arenas' heaps, where blocks under
+ * the mmap threshold live.  They are never the program's mappings, so they
+ * are tracked by carving (IDEAS.md): each heap keeps a mark of the highest
+ * byte handed out; a block that ends past it carves the pages up to its end
+ * (and the next chunk's header, which malloc writes there), and those pages
+ * belong to the block's site from then on.  The heap is one region that
+ * grows with the mark; a scan charges each page that became held to its
+ * owner.  Pages that glibc trims and hands out again keep their first owner
+ * (the mark never goes down).
+ */
+#define HEAP_MAIN 1ull
+#define HEAP_MAX (64ull << 20) /* glibc's HEAP_MAX_SIZE on 64-bit: thread heaps are aligned to it */
+
+
+static struct region *heap_find(uint64_t key)
+{
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	if (r->owner && r->key == key)
+		return r;
+	return NULL;
+}
+
+/* Room for `pages` pages in a heap's tables; 0 or -ENOMEM. */
+static int heap_grow(struct region *r, uint64_t pages)
+{
+	if (pages <= r->cap)
+		return 0;
+	uint64_t cap = r->cap * 2 > pages ? r->cap * 2 : pages;
+	uint64_t *bits = pfs_pool_alloc(bits_bytes(cap));
+	uint64_t *cow = r->cow ? pfs_pool_alloc(bits_bytes(cap)) : NULL;
+	struct owner *owner = pfs_pool_alloc(cap * sizeof(*owner));
+	if (!bits || !owner || (r->cow && !cow)) {
+		pfs_pool_free(bits, bits_bytes(cap));
+		pfs_pool_free(cow, bits_bytes(cap));
+		pfs_pool_free(owner, cap * sizeof(*owner));
+		return -ENOMEM;
+	}
+	memcpy(bits, r->bits, bits_bytes(r->cap));
+	if (cow)
+		memcpy(cow, r->cow, bits_bytes(r->cap));
+	memcpy(owner, r->owner, r->cap * sizeof(*owner));
+	pfs_pool_free(r->bits, bits_bytes(r->cap));
+	pfs_pool_free(r->cow, bits_bytes(r->cap));
+	pfs_pool_free(r->owner, r->cap * sizeof(*owner));
+	r->bits = bits;
+	r->cow = cow;
+	r->owner = owner;
+	r->cap = cap;
+	return 0;
+}
+
+static struct region *heap_new(uint64_t key, uint64_t first)
+{
+	uint64_t start = first & ~(page_size - 1);
+	struct region *r = region_new(start, 0, 0, 0, PFS_KIND_MALLOC, 1);
+	if (!r)
+		return NULL;
+	r->key = key;
+	r->hwm = start;
+	r->owner = pfs_pool_alloc(sizeof(*r->owner)); /* grown on the first carve */
+	if (!r->owner) {
+		region_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind)
+{
+	if (!enabled)
+		return;
+	uint64_t brk_now = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
+	int is_main = p >= main_heap_lo && p < brk_now;
+	uint64_t key = is_main ? HEAP_MAIN : p & ~(HEAP_MAX - 1);
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r = heap_find(key);
+	if (!r)
+		r = heap_new(key, p);
+	if (r && p >= r->start && end > r->hwm) {
+		uint64_t from = (r->hwm + page_size - 1) / page_size - r->start / page_size;
+		uint64_t to = (end + page_size - 1) / page_size - r->start / page_size;
+		if (heap_grow(r, to) == 0) {
+			for (uint64_t i = from; i < to; i++) {
+				r->owner[i].stack = stack;
+				r->owner[i].kind = (uint8_t)kind;
+			}
+			r->npages = to;
+			r->hwm = end;
+		}
+	}
+	if (r) {
+		/* This thread's window: blocks inside it carve nothing (two compares on the fast path). */
+		t->carve_lo = is_main ? 0 : key;
+		t->carve_hi = (r->hwm + page_size - 1) & ~(page_size - 1);
+	}
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+}
+
+/*
  * Copy-on-write after fork: asynchronous write-protect (UFFD_FEATURE_WP_ASYNC).
  * The kernel resolves a write to a protected page itself, no message and no
  * thread, and PAGEMAP_SCAN then reports the page as written.  A descriptor
@@ -517,20 +681,20 @@ static void cow_arm(struct region *r)
 		}
 	}
 	struct uffdio_range range = {.start = r->start, .len = r->npages * page_size};
-	if (!r->wp_registered) {
+	if (!r->wp_registered || r->owner) { /* a heap has grown since: register all of it again */
 		struct uffdio_register reg = {.range = range, .mode = UFFDIO_REGISTER_MODE_WP};
-		if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		if (ioctl(uffd, UFFDIO_REGISTER, &reg) && !r->wp_registered)
 			return; /* not a kind of memory the kernel protects: its writes are not counted */
 		r->wp_registered = 1;
 	}
 	if (!r->cow)
-		r->cow = pfs_pool_alloc(bits_bytes(r->npages));
+		r->cow = pfs_pool_alloc(bits_bytes(r->cap));
 	if (!r->cow)
 		return;
-	memcpy(r->cow, r->bits, bits_bytes(r->npages));
+	memcpy(r->cow, r->bits, bits_bytes(r->cap));
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
 	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
-		pfs_pool_free(r->cow, bits_bytes(r->npages));
+		pfs_pool_free(r->cow, bits_bytes(r->cap));
 		r->cow = NULL;
 	}
 }
@@ -590,10 +754,11 @@ void pfs_regions_child(struct pfs_thread *t)
 	struct region *r, *tmp;
 	HASH_ITER(hh, regions, r, tmp)
 	{
-		r->alloc_seq = pfs_track_write_alloc(t, r->kind, r->stack, r->start, r->npages * page_size,
-						     r->npages * page_size, 0, 0, PFS_ALLOC_INHERITED);
+		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
+			r->alloc_seq = pfs_track_write_alloc(t, r->kind, r->stack, r->start, r->npages * page_size,
+							     r->npages * page_size, 0, 0, PFS_ALLOC_INHERITED);
 		r->wp_registered = 0;
-		scan_region(r, NULL);
+		scan_region(r, NULL, 0);
 		cow_arm(r);
 	}
 }

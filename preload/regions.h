@@ -52,6 +52,15 @@ void pfs_regions_set_interval(unsigned ms);
 /* Called from the shim's hooks: scans when the interval has passed, or starts the scanner thread. */
 void pfs_regions_tick(struct pfs_thread *t);
 
+/*
+ * Heap pages (blocks that have no mapping of their own): a block [p, end)
+ * that reaches past its heap's mark carves the pages up to `end` for its
+ * site.  Called when the block is outside the thread's window
+ * (t->carve_lo/hi); pfs_carving says whether fast mode tracks heaps.
+ */
+extern int pfs_carving;
+void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind);
+
 /* Bitmap helpers, exposed for tests: set [from, to) and return how many were clear; clear [from, to). */
 uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to);
 void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to);

@@ -49,6 +49,19 @@ static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t len
 	pfs_rec_end(r, PFS_REC_FREE, 0, sizeof(*r));
 }
 
+/*
+ * Fast mode: a heap block ending past the thread's window may carve fresh
+ * heap pages (regions.c).  The end includes the next chunk's size word,
+ * which malloc writes when it splits the top chunk.
+ */
+static inline void carve_check(struct pfs_thread *t, void *p, size_t usable, int kind, uintptr_t ret, uintptr_t sp)
+{
+	uint64_t a = (uint64_t)(uintptr_t)p, end = a + usable + 2 * sizeof(size_t);
+	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi) || !pfs_carving)
+		return;
+	pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
+}
+
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
 {
 	struct pfs_thread *t = pfs_thread_get();
@@ -57,6 +70,7 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	size_t usable = pfs_alloc_usable(p);
 	if (PFS_LIKELY(usable < PFS_BIG_BYTES)) {
 		pfs_site_count(t, kind, ret, sp, size);
+		carve_check(t, p, usable, kind, ret, sp);
 		return;
 	}
 	pfs_regions_tick(t);
@@ -65,6 +79,8 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	/* Only chunks with mappings of their own are regions; heap chunks share pages with their neighbours. */
 	if (pfs_regions_enabled() && pfs_alloc_is_mmapped(p))
 		pfs_regions_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
+	else
+		carve_check(t, p, usable, kind, ret, sp);
 }
 
 void pfs_track_free(void *p, int kind)
