@@ -10,7 +10,7 @@
 #include "pfshim/log_format.h"
 #include "util.h"
 
-enum opt_type { OPT_MODE, OPT_PATH, OPT_STR, OPT_BOOL, OPT_MS, OPT_PID };
+enum opt_type { OPT_MODE, OPT_PATH, OPT_STR, OPT_BOOL, OPT_MS, OPT_PID, OPT_PAGEMAP };
 
 struct opt {
 	const char *name;
@@ -27,6 +27,7 @@ static const struct opt opts[] = {
 	OPT("PFSHIM_SCAN_MS", OPT_MS, scan_ms),
 	OPT("PFSHIM_TOUCH_SITE", OPT_BOOL, touch_site),
 	OPT("PFSHIM_RUN", OPT_PID, run_pid),
+	OPT("PFSHIM_PAGEMAP", OPT_PAGEMAP, pagemap),
 };
 
 int pfs_parse_bool(const char *s, int *out)
@@ -133,6 +134,14 @@ static int set_opt(struct pfs_config *c, const struct opt *o, const char *v, pfs
 			      o->name, v);
 		else
 			*(unsigned *)field = (unsigned)ul;
+		break;
+	case OPT_PAGEMAP:
+		if (!strcmp(v, "scan"))
+			*(int *)field = PFS_PAGEMAP_SCAN;
+		else if (!strcmp(v, "read"))
+			*(int *)field = PFS_PAGEMAP_READ;
+		else if (*v)
+			warnf(warn, ctx, &count, "%s='%s' is not scan or read; choosing", o->name, v);
 		break;
 	case OPT_PID:
 		if (pfs_parse_uint(v, 1ul << 30, &ul))

@@ -16,9 +16,13 @@ struct pfs_config {
 	unsigned scan_ms;	/* PFSHIM_SCAN_MS */
 	int touch_site;		/* PFSHIM_TOUCH_SITE */
 	long run_pid;		/* PFSHIM_RUN: pid of the run's first traced process; 0 = we are it */
+	int pagemap;		/* PFSHIM_PAGEMAP: PFS_PAGEMAP_* */
 };
 
 #define PFS_SCAN_MS_DEFAULT 10u
+
+/* How fast mode reads the page map: PAGEMAP_SCAN where it works, else entries; or as forced. */
+enum { PFS_PAGEMAP_AUTO = 0, PFS_PAGEMAP_SCAN = 1, PFS_PAGEMAP_READ = 2 };
 
 /* Warnings go through this callback, one call per problem, text without the "pfshim: " prefix. */
 typedef void (*pfs_config_warn_fn)(void *ctx, const char *text);

@@ -246,9 +246,10 @@ void pfs_core_fini(void)
 }
 
 /*
- * The mode chain: PFSHIM_MODE unset means fast where the kernel can scan
- * page maps (PAGEMAP_SCAN, Linux 6.7), else off (exact mode is not built
- * yet).  A fallback is said once, by the run's first process.
+ * The mode chain: PFSHIM_MODE unset means fast where the page map can be
+ * read (PAGEMAP_SCAN on Linux 6.7 and newer, else its entries, slower),
+ * else off (exact mode is not built yet).  A fallback is said once, by the
+ * run's first process.
  */
 static void choose_mode(void)
 {
@@ -262,15 +263,23 @@ static void choose_mode(void)
 			pfs_warn("PFSHIM_MODE=exact is not available in this build; running in mode off");
 		return;
 	}
-	int probe = pfs_probe_pagemap_scan();
-	int err = probe == 1 ? pfs_regions_init() : probe < 0 ? probe : -ENOTTY;
+	int how = pfs_proc.cfg.pagemap;
+	int scan_ok = how != PFS_PAGEMAP_READ && pfs_probe_pagemap_scan() == 1;
+	if (how == PFS_PAGEMAP_SCAN && !scan_ok) {
+		if (first)
+			pfs_warn("PFSHIM_PAGEMAP=scan: PAGEMAP_SCAN on /proc/self/pagemap is not usable here (it needs "
+				 "Linux 6.7 or newer); reading page map entries instead");
+	} else if (how == PFS_PAGEMAP_AUTO && !scan_ok && first) {
+		pfs_warn("PAGEMAP_SCAN is not usable here (it needs Linux 6.7 or newer): fast mode reads page map "
+			 "entries, slower, same counts");
+	}
+	int err = pfs_regions_init(!scan_ok);
 	if (!err) {
 		pfs_proc.mode = PFS_MODE_FAST;
 		return;
 	}
 	if (first)
-		pfs_warn("%s: PAGEMAP_SCAN on /proc/self/pagemap is not usable here (%s; it needs Linux 6.7 or "
-			 "newer); running in mode off",
+		pfs_warn("%s needs /proc/self/pagemap, which cannot be opened here (%s); running in mode off",
 			 want == PFS_MODE_FAST ? "PFSHIM_MODE=fast" : "fast mode", strerror(-err));
 }
 

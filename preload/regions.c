@@ -55,6 +55,7 @@ static int enabled;
 static uint64_t first_touches; /* atomic */
 static uint64_t page_size = 4096;
 static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
+static int use_read; /* PAGEMAP_SCAN is not used: pagemap entries are read */
 static uint64_t main_heap_lo; /* the program break when the shim started */
 int pfs_carving;
 static int uffd = -1;	/* asynchronous write-protect, for copy-on-write after fork */
@@ -80,8 +81,9 @@ static int open_pagemap(void)
 	return fd;
 }
 
-int pfs_regions_init(void)
+int pfs_regions_init(int read_entries)
 {
+	use_read = read_entries;
 	page_size = pfs_proc.page_size ? pfs_proc.page_size : 4096;
 	int fd = open_pagemap();
 	if (fd < 0)
@@ -141,9 +143,68 @@ static size_t bits_bytes(uint64_t npages)
  * descriptor that went bad (closed or replaced by the program) is reopened
  * once.
  */
+/*
+ * The fallback for kernels without PAGEMAP_SCAN (before 6.7), or when asked
+ * (PFSHIM_PAGEMAP=read): read the 8-byte pagemap entries of the range and
+ * build the same category ranges the ioctl reports.  Bit 63: present, bit
+ * 62: swapped, bit 57: write-protected by userfaultfd (so "written" is its
+ * absence, as PAGEMAP_SCAN reports it).  Slower (8 bytes per page read
+ * through the file), counts the same.
+ */
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_UFFD_WP (1ull << 57)
+
+static uint64_t entry_cats(uint64_t e)
+{
+	uint64_t c = 0;
+	if (e & PM_PRESENT)
+		c |= PAGE_IS_PRESENT;
+	if (e & PM_SWAPPED)
+		c |= PAGE_IS_SWAPPED;
+	if (!(e & PM_UFFD_WP))
+		c |= PAGE_IS_WRITTEN;
+	return c;
+}
+
+static int walk_pages_read(struct region *r, uint64_t cats, uint64_t ret_cats,
+			   void (*fn)(struct region *, uint64_t, uint64_t, uint64_t, void *), void *arg)
+{
+	uint64_t buf[512];
+	uint64_t run_from = 0, run_cats = 0, i = 0;
+	int in_run = 0;
+	while (i < r->npages) {
+		uint64_t n = r->npages - i < 512 ? r->npages - i : 512;
+		off_t off = (off_t)((r->start / page_size + i) * sizeof(uint64_t));
+		ssize_t got = pread(pagemap_fd, buf, n * sizeof(uint64_t), off);
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;
+		n = (uint64_t)got / sizeof(uint64_t);
+		for (uint64_t k = 0; k < n; k++, i++) {
+			uint64_t c = entry_cats(buf[k]);
+			int match = (c & cats) != 0;
+			c &= ret_cats;
+			if (in_run && (!match || c != run_cats)) {
+				fn(r, run_from, i, run_cats, arg);
+				in_run = 0;
+			}
+			if (match && !in_run) {
+				in_run = 1;
+				run_from = i;
+				run_cats = c;
+			}
+		}
+	}
+	if (in_run)
+		fn(r, run_from, i, run_cats, arg);
+	return 0;
+}
+
 static int walk_pages(struct region *r, uint64_t cats, uint64_t ret_cats,
 		      void (*fn)(struct region *, uint64_t, uint64_t, uint64_t, void *), void *arg)
 {
+	if (use_read)
+		return walk_pages_read(r, cats, ret_cats, fn, arg);
 	struct page_region vec[SCAN_VEC];
 	uint64_t end = r->start + r->npages * page_size;
 	uint64_t addr = r->start;

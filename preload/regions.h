@@ -14,8 +14,11 @@
 
 struct pfs_thread;
 
-/* Opens /proc/self/pagemap; 0, or -errno when PAGEMAP_SCAN cannot be used. */
-int pfs_regions_init(void);
+/*
+ * Opens /proc/self/pagemap; 0 or -errno.  `read_entries`: read the pagemap
+ * entries instead of PAGEMAP_SCAN (kernels before 6.7, or PFSHIM_PAGEMAP=read).
+ */
+int pfs_regions_init(int read_entries);
 int pfs_regions_enabled(void);
 
 /*

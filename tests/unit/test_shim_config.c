@@ -42,7 +42,8 @@ static void test_good_values(void **state)
 	(void)state;
 	struct pfs_config c;
 	char *env[] = {"PFSHIM_MODE=exact", "PFSHIM_OUT=/tmp/x", "PFSHIM_QUIET=yes", "PFSHIM_SCAN_MS=25",
-		       "PFSHIM_TOUCH_SITE=on", "PFSHIM_POLICY=populate if size>=1M", "PFSHIM_RUN=4242", NULL};
+		       "PFSHIM_TOUCH_SITE=on", "PFSHIM_POLICY=populate if size>=1M", "PFSHIM_RUN=4242",
+		       "PFSHIM_PAGEMAP=read", NULL};
 	struct warns w = {0};
 	assert_int_equal(pfs_config_parse(&c, env, collect, &w), 0);
 	assert_int_equal(c.mode, PFS_MODE_EXACT);
@@ -52,16 +53,18 @@ static void test_good_values(void **state)
 	assert_int_equal(c.touch_site, 1);
 	assert_string_equal(c.policy, "populate if size>=1M");
 	assert_int_equal(c.run_pid, 4242);
+	assert_int_equal(c.pagemap, PFS_PAGEMAP_READ);
 }
 
 static void test_bad_values_warn_and_keep_defaults(void **state)
 {
 	(void)state;
 	struct pfs_config c;
-	char *env[] = {"PFSHIM_MODE=turbo", "PFSHIM_QUIET=maybe", "PFSHIM_SCAN_MS=0", NULL};
+	char *env[] = {"PFSHIM_MODE=turbo", "PFSHIM_QUIET=maybe", "PFSHIM_PAGEMAP=guess", "PFSHIM_SCAN_MS=0", NULL};
 	struct warns w = {0};
-	assert_int_equal(pfs_config_parse(&c, env, collect, &w), 3);
-	assert_int_equal(w.n, 3);
+	assert_int_equal(pfs_config_parse(&c, env, collect, &w), 4);
+	assert_int_equal(w.n, 4);
+	assert_int_equal(c.pagemap, PFS_PAGEMAP_AUTO);
 	assert_int_equal(c.mode, -1);
 	assert_int_equal(c.quiet, 0);
 	assert_int_equal(c.scan_ms, PFS_SCAN_MS_DEFAULT);

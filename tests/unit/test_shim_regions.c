@@ -53,7 +53,7 @@ static void test_first_touches_on_a_mapping(void **state)
 	if (pfs_probe_pagemap_scan() != 1)
 		skip();
 	assert_int_equal(fixture_open(), 0);
-	assert_int_equal(pfs_regions_init(), 0);
+	assert_int_equal(pfs_regions_init(0), 0);
 	struct pfs_thread *t = pfs_thread_get();
 	char *m = pfs_sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);

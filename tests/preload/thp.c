@@ -1,0 +1,43 @@
+/*
+ * A MADV_HUGEPAGE region touched whole: with THP enabled ("always" or
+ * "madvise") it is backed by huge pages natively, and must be under the
+ * shim too (fast mode registers nothing).  Prints whether it is.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SIZE (64ul << 20)
+#define HUGE (2ul << 20)
+
+static long anon_huge_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+char *huge_site(void)
+{
+	char *raw = mmap(NULL, SIZE + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = (char *)(((unsigned long)raw + HUGE - 1) & ~(HUGE - 1)); /* 2 MiB aligned */
+	madvise(p, SIZE, MADV_HUGEPAGE);
+	return p;
+}
+
+int main(void)
+{
+	char *p = huge_site();
+	for (unsigned long off = 0; off < SIZE; off += 4096)
+		p[off] = 1;
+	long kb = anon_huge_kb();
+	printf("huge pages: %s\n", kb >= (long)(SIZE / 2 / 1024) ? "yes" : "no");
+	return 0;
+}
