@@ -24,7 +24,7 @@ static int create_file(struct pfs_log *log, const char *dir, uint64_t pid)
 				     dir, (unsigned long long)pid, gen);
 		if (n < 0 || (size_t)n >= sizeof(log->path))
 			return -ENAMETOOLONG;
-		int fd = open(log->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int fd = PFS_NO_EINTR(open(log->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 		if (fd >= 0) {
 			log->gen = gen;
 			return fd;
@@ -41,7 +41,7 @@ static int log_fd_ok(struct pfs_log *log)
 	struct stat st;
 	if (fstat(log->fd, &st) == 0 && st.st_dev == log->dev && st.st_ino == log->ino)
 		return 1;
-	int fd = open(log->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	int fd = PFS_NO_EINTR(open(log->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC));
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &st) || st.st_dev != log->dev || st.st_ino != log->ino) {
@@ -70,13 +70,13 @@ static int reserve_block(struct pfs_log *log, uint64_t block)
 	pfs_spin_unlock(&log->lock);
 	if (!ok)
 		return -EBADF;
-	if (fallocate(log->fd, 0, off, PFS_LOG_BLOCK_SIZE) == 0)
+	if (PFS_NO_EINTR(fallocate(log->fd, 0, off, PFS_LOG_BLOCK_SIZE)) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -errno;
 	static const char zero[4096];
 	for (uint32_t done = 0; done < PFS_LOG_BLOCK_SIZE; done += sizeof(zero))
-		if (pwrite(log->fd, zero, sizeof(zero), off + done) != (ssize_t)sizeof(zero))
+		if (PFS_NO_EINTR(pwrite(log->fd, zero, sizeof(zero), off + done)) != (ssize_t)sizeof(zero))
 			return -ENOSPC;
 	return 0;
 }
@@ -92,7 +92,7 @@ static char *map_segment(struct pfs_log *log, uint64_t seg)
 		off_t end = (off_t)((seg + 1) * PFS_LOG_SEG_SIZE);
 		struct stat st;
 		/* Sparse growth: only blocks handed out get disk space (reserve_block). */
-		if (fstat(log->fd, &st) == 0 && (st.st_size >= end || ftruncate(log->fd, end) == 0)) {
+		if (fstat(log->fd, &st) == 0 && (st.st_size >= end || PFS_NO_EINTR(ftruncate(log->fd, end)) == 0)) {
 			void *m = pfs_sys_mmap(NULL, PFS_LOG_SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 					       log->fd, (off_t)(seg * PFS_LOG_SEG_SIZE));
 			if (m != MAP_FAILED) {

@@ -70,7 +70,7 @@ static int scanner_running;
 
 static int open_pagemap(void)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int fd = PFS_NO_EINTR(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
 	if (fd < 0)
 		return -errno;
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PAGEMAP_FD_MIN);
@@ -176,7 +176,7 @@ static int walk_pages_read(struct region *r, uint64_t cats, uint64_t ret_cats,
 	while (i < r->npages) {
 		uint64_t n = r->npages - i < 512 ? r->npages - i : 512;
 		off_t off = (off_t)((r->start / page_size + i) * sizeof(uint64_t));
-		ssize_t got = pread(pagemap_fd, buf, n * sizeof(uint64_t), off);
+		ssize_t got = PFS_NO_EINTR(pread(pagemap_fd, buf, n * sizeof(uint64_t), off));
 		if (got <= 0)
 			return got < 0 ? -errno : -EIO;
 		n = (uint64_t)got / sizeof(uint64_t);
@@ -219,7 +219,7 @@ static int walk_pages(struct region *r, uint64_t cats, uint64_t ret_cats,
 		a.vec_len = SCAN_VEC;
 		a.category_anyof_mask = cats;
 		a.return_mask = ret_cats;
-		long n = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
+		long n = PFS_NO_EINTR(ioctl(pagemap_fd, PAGEMAP_SCAN, &a));
 		if (n < 0) {
 			int err = errno;
 			if (!reopened && (err == EBADF || err == ENOTTY || err == EINVAL)) {
@@ -744,7 +744,7 @@ static void cow_arm(struct region *r)
 	struct uffdio_range range = {.start = r->start, .len = r->npages * page_size};
 	if (!r->wp_registered || r->owner) { /* a heap has grown since: register all of it again */
 		struct uffdio_register reg = {.range = range, .mode = UFFDIO_REGISTER_MODE_WP};
-		if (ioctl(uffd, UFFDIO_REGISTER, &reg) && !r->wp_registered)
+		if (PFS_NO_EINTR(ioctl(uffd, UFFDIO_REGISTER, &reg)) && !r->wp_registered)
 			return; /* not a kind of memory the kernel protects: its writes are not counted */
 		r->wp_registered = 1;
 	}
@@ -754,7 +754,7 @@ static void cow_arm(struct region *r)
 		return;
 	memcpy(r->cow, r->bits, bits_bytes(r->cap));
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
+	if (PFS_NO_EINTR(ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))) {
 		pfs_pool_free(r->cow, bits_bytes(r->cap));
 		r->cow = NULL;
 	}

@@ -2,6 +2,7 @@
 #ifndef PFS_UTIL_H
 #define PFS_UTIL_H
 
+#include <errno.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,20 @@ static inline void pfs_spin_unlock(pfs_spin_t *l)
 
 /* Keeps a checked copy of the program's stderr for the shim's messages. */
 void pfs_msg_fd_init(void);
+/*
+ * The shim's own system calls run in the program's threads, where the
+ * program's signal handlers may interrupt them (a 200 us timer, say): a
+ * call that fails with EINTR is made again.
+ */
+#define PFS_NO_EINTR(expr)                                                                 \
+	({                                                                                 \
+		__typeof__(expr) r_;                                                       \
+		do                                                                         \
+			r_ = (expr);                                                       \
+		while (r_ == -1 && errno == EINTR);                                        \
+		r_;                                                                        \
+	})
+
 /* One line on stderr, written whole with write(2); no stdio, no allocation. */
 void pfs_raw_msg(const char *s);
 /* "pfshim: " + formatted text + "\n"; also kept for the log's MESSAGE records. */

@@ -36,6 +36,8 @@ static inline void fixture_close(void)
 {
 	char cmd[128];
 	pfs_log_close(&pfs_proc.log);
+	/* The log is unmapped: forget the counters that pointed into it, as a forked child does. */
+	pfs_stacks_child_reset();
 	pfs_tls_thread = NULL;
 	pfs_proc.enabled = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fixture_dir);
