@@ -27,6 +27,7 @@ struct region {
 	uint8_t kind;
 	uint8_t wp_registered; /* registered with this process's userfaultfd (MODE_WP) */
 	uint8_t cowable;       /* private anonymous memory: a write after fork copies it */
+	uint8_t huge;          /* the last scan found transparent huge pages in it */
 	uint64_t cap;   /* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	uint64_t *bits; /* pages held at the last scan */
 	uint64_t *cow;  /* pages held at the last fork and not written since; NULL before a fork */
@@ -270,6 +271,7 @@ struct scan_ctx {
 	uint16_t flags;			/* of the pages being added up: 0 or PFS_TOUCH_COW */
 	const struct owner *run;	/* heap: the owner of the pending run */
 	uint64_t run_pages;
+	int huge;			/* a held range is a transparent huge page */
 };
 
 static void run_flush(struct scan_ctx *c)
@@ -307,7 +309,7 @@ static void count_page(struct scan_ctx *c, struct region *r, uint64_t i)
  * in the docs.)
  */
 #define HELD_CATS (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
-#define HELD_RETURN (PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN)
+#define HELD_RETURN (PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN | PAGE_IS_HUGE)
 
 static void on_held(struct region *r, uint64_t from, uint64_t to, uint64_t cats, void *arg)
 {
@@ -318,6 +320,8 @@ static void on_held(struct region *r, uint64_t from, uint64_t to, uint64_t cats,
 	if (r->cow)
 		pfs_bits_clear(r->cow, c->cursor, from); /* dropped: a later write is a first touch, not a copy */
 	c->cursor = to;
+	if (cats & PAGE_IS_HUGE)
+		c->huge = 1;
 	if (!r->owner) {
 		c->fresh += pfs_bits_set_count(r->bits, from, to);
 		return;
@@ -354,6 +358,7 @@ static uint64_t scan_region(struct region *r, struct pfs_thread *t, uint64_t now
 	if (walk_pages(r, HELD_CATS, HELD_RETURN, on_held, &c))
 		return 0;
 	run_flush(&c);
+	r->huge = (uint8_t)c.huge;
 	pfs_bits_clear(r->bits, c.cursor, r->npages);
 	if (r->cow) {
 		pfs_bits_clear(r->cow, c.cursor, r->npages);
@@ -727,10 +732,25 @@ static int cow_open(void)
 }
 
 /* At a fork, in both processes: what a region holds now is shared; protect it. regions_mutex held. */
+static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is not counted */
+
 static void cow_arm(struct region *r)
 {
 	if (!r->cowable || cow_failed)
 		return;
+	/*
+	 * Write-protecting a transparent huge page splits it at its first write
+	 * (measured): arming would change the program's memory.  Its
+	 * copy-on-write is not counted; said once per fork (pfs_regions_cow_note).
+	 */
+	if (r->huge) {
+		huge_skipped_pages += r->npages;
+		if (r->cow) {
+			pfs_pool_free(r->cow, bits_bytes(r->cap));
+			r->cow = NULL;
+		}
+		return;
+	}
 	if (uffd < 0) {
 		int err = cow_open();
 		if (err) {
@@ -760,6 +780,14 @@ static void cow_arm(struct region *r)
 	}
 }
 
+static void cow_note_huge(void)
+{
+	if (huge_skipped_pages)
+		pfs_warn("fork: copy-on-write of %llu MiB of transparent huge pages is not counted in process %d "
+			 "(write-protecting them would split them)",
+			 (unsigned long long)(huge_skipped_pages * page_size >> 20), (int)pfs_proc.pid);
+}
+
 /* The parent after a fork: its touches so far are counted, then every region is armed. */
 void pfs_regions_after_fork_parent(struct pfs_thread *t)
 {
@@ -769,11 +797,13 @@ void pfs_regions_after_fork_parent(struct pfs_thread *t)
 	int saved = errno;
 	pthread_mutex_lock(&regions_mutex);
 	struct region *r, *tmp;
+	huge_skipped_pages = 0;
 	HASH_ITER(hh, regions, r, tmp)
 	{
 		scan_and_log(t, r, now);
 		cow_arm(r);
 	}
+	cow_note_huge();
 	pthread_mutex_unlock(&regions_mutex);
 	errno = saved;
 }
@@ -813,6 +843,7 @@ void pfs_regions_child(struct pfs_thread *t)
 		close(uffd);
 	uffd = -1;
 	struct region *r, *tmp;
+	huge_skipped_pages = 0;
 	HASH_ITER(hh, regions, r, tmp)
 	{
 		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
@@ -822,6 +853,7 @@ void pfs_regions_child(struct pfs_thread *t)
 		scan_region(r, NULL, 0);
 		cow_arm(r);
 	}
+	cow_note_huge();
 }
 
 /*
