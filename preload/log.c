@@ -58,7 +58,8 @@ static int log_fd_ok(struct pfs_log *log)
 }
 
 /*
- * Reserve disk space for one block so that stores into it cannot SIGBUS.
+ * Reserve disk space for one block so that stores into it cannot SIGBUS;
+ * the file grows to cover it (fallocate without KEEP_SIZE, or the writes).
  * The descriptor is checked first: after a dup2 over it, fallocate would
  * grow the program's file instead of the log.
  */
@@ -89,18 +90,19 @@ static char *map_segment(struct pfs_log *log, uint64_t seg)
 	pfs_spin_lock(&log->lock);
 	p = log->segs[seg];
 	if (!p && log_fd_ok(log)) {
-		off_t end = (off_t)((seg + 1) * PFS_LOG_SEG_SIZE);
-		struct stat st;
-		/* Sparse growth: only blocks handed out get disk space (reserve_block). */
-		if (fstat(log->fd, &st) == 0 && (st.st_size >= end || PFS_NO_EINTR(ftruncate(log->fd, end)) == 0)) {
-			void *m = pfs_sys_mmap(NULL, PFS_LOG_SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-					       log->fd, (off_t)(seg * PFS_LOG_SEG_SIZE));
-			if (m != MAP_FAILED) {
-				/* A forked child writes its own log; it must not inherit this one. */
-				pfs_sys_madvise(m, PFS_LOG_SEG_SIZE, MADV_DONTFORK);
-				p = m;
-				__atomic_store_n(&log->segs[seg], p, __ATOMIC_RELEASE);
-			}
+		/*
+		 * The mapping may reach past the end of the file: only blocks that
+		 * reserve_block allocated, which extends the file, are ever touched.
+		 * No holes are made, so a reader never faults on one (a hole of a
+		 * file on a full tmpfs is SIGBUS to whoever reads it).
+		 */
+		void *m = pfs_sys_mmap(NULL, PFS_LOG_SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, log->fd,
+				       (off_t)(seg * PFS_LOG_SEG_SIZE));
+		if (m != MAP_FAILED) {
+			/* A forked child writes its own log; it must not inherit this one. */
+			pfs_sys_madvise(m, PFS_LOG_SEG_SIZE, MADV_DONTFORK);
+			p = m;
+			__atomic_store_n(&log->segs[seg], p, __ATOMIC_RELEASE);
 		}
 	}
 	pfs_spin_unlock(&log->lock);

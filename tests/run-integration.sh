@@ -432,6 +432,64 @@ t_git() {
 	report git || return 1
 }
 
+# Hostile programs (issue 7): each finishes as it would without the shim, and its log is readable.
+t_hostile_no_descriptors_left() {
+	run_both nofile $T/hostile nofile || return 1
+	report nofile || return 1
+}
+
+t_hostile_malloc_fails_under_rlimit_as() {
+	run_both nomem $T/hostile nomem || return 1
+	grep -q 'failed' "$WORK/nomem.out" || { cat "$WORK/nomem.out"; return 1; }
+	report nomem || return 1
+	$Q "$WORK/nomem.json" 'site(proc(r), "hostile_site")["allocations"] == 100'
+}
+
+t_hostile_abort_and_segv_leave_readable_logs() {
+	local c
+	for c in abort segv; do
+		run_both $c $T/hostile $c || return 1
+		report $c || return 1
+		$Q "$WORK/$c.json" 'site(proc(r), "hostile_site")["allocations"] == 50' 'not proc(r)["ended"]' || return 1
+	done
+}
+
+t_hostile_fork_from_signal_handler() {
+	run_both forksig $T/hostile forksig || return 1
+	grep -q 'forked from a handler' "$WORK/forksig.out" || return 1
+	report forksig || return 1
+	$Q "$WORK/forksig.json" 'len(r["processes"]) == 2'
+}
+
+t_hostile_fork_tree() {
+	run_both tree $T/hostile tree || return 1
+	report tree || return 1
+	$Q "$WORK/tree.json" 'len(r["processes"]) == 40' \
+		'all(sum(s["allocations"] for s in sites(p, "hostile_site")) == 3 for p in r["processes"])'
+}
+
+t_hostile_dlopen_dlclose() {
+	run_both dl $T/hostile dlopen || return 1
+	report dl || return 1
+	$Q "$WORK/dl.json" \
+		'any(s["frames"] and (s["frames"][0]["module"] or "").startswith("libz.so") and s["frames"][0]["function"] for s in proc(r)["sites"])' \
+		'site(proc(r), "hostile_site")["allocations"] == 10'
+}
+
+# The disk fills up under the log: the program runs on, one line says what was lost.
+t_disk_full() {
+	local d=$WORK/tiny
+	mkdir -p "$d"
+	mount -t tmpfs -o size=256k tmpfs "$d" 2>/dev/null || { echo "  (no tmpfs mount here: skipped)"; return 0; }
+	(cd "$WORK" && PFSHIM_OUT="$d/logs" LD_PRELOAD=$LIB $T/fd_hostile 50000 >"$WORK/full.out" 2>"$WORK/full.err")
+	local rc=$?
+	"$CLI" report --format json "$d/logs" >"$WORK/full.json" 2>/dev/null
+	umount "$d"
+	[ $rc = 0 ] && grep -qx 'survived 50000' "$WORK/full.out" || { echo "  rc=$rc"; cat "$WORK/full.err"; return 1; }
+	grep -q '^pfshim: log .*cannot grow' "$WORK/full.err" || { echo "  no line about the lost records:"; cat "$WORK/full.err"; return 1; }
+	$Q "$WORK/full.json" 'site(proc(r), "hostile_site")["allocations"] > 0'
+}
+
 # Real programs from Debian (issue 7): output and exit status as without the shim.
 t_perl() {
 	cat >"$WORK/prog.pl" <<'PL'
