@@ -490,6 +490,16 @@ t_disk_full() {
 	$Q "$WORK/full.json" 'site(proc(r), "hostile_site")["allocations"] > 0'
 }
 
+# Documentation follows the code: every variable of the shim's table is in its man page.
+t_docs_name_every_variable() {
+	local v missing=""
+	for v in $(grep -o 'OPT("PFSHIM_[A-Z_]*"' "$ROOT/preload/config.c" | grep -o 'PFSHIM_[A-Z_]*'); do
+		grep -q "^\.B $v\$" "$ROOT/docs/libpfshim.7" || missing="$missing $v"
+	done
+	[ -z "$missing" ] || { echo "  not in docs/libpfshim.7:$missing"; return 1; }
+	man -l "$ROOT/docs/libpfshim.7" >/dev/null 2>&1 || command -v man >/dev/null || return 0
+}
+
 # Real programs from Debian (issue 7): output and exit status as without the shim.
 t_perl() {
 	cat >"$WORK/prog.pl" <<'PL'
