@@ -61,7 +61,8 @@ PFS_EXPORT void free(void *p)
 	if (PFS_UNLIKELY(pfs_boot_owns(p)))
 		return;
 	PFS_ENSURE(free);
-	if (!pfs_hook_tracking()) {
+	/* Small blocks have no record to end: nothing to do (the common case, decided inline). */
+	if (!pfs_hook_tracking() || PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES)) {
 		real_free(p);
 		return;
 	}

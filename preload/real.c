@@ -42,8 +42,9 @@ void pfs_real_resolve(void)
 }
 
 /* Bootstrap pool: a bump allocator, never freed; each block has an 16-byte header with its size. */
-#define BOOT_POOL_SIZE (64 * 1024)
-static _Alignas(64) unsigned char boot_pool[BOOT_POOL_SIZE];
+#define BOOT_POOL_SIZE PFS_BOOT_POOL_SIZE
+_Alignas(64) unsigned char pfs_boot_pool[PFS_BOOT_POOL_SIZE];
+#define boot_pool pfs_boot_pool
 static size_t boot_used;
 
 void *pfs_boot_alloc(size_t size, size_t align)
@@ -61,11 +62,6 @@ void *pfs_boot_alloc(size_t size, size_t align)
 			return boot_pool + start; /* static storage: already zero */
 		}
 	}
-}
-
-int pfs_boot_owns(const void *p)
-{
-	return (const unsigned char *)p >= boot_pool && (const unsigned char *)p < boot_pool + BOOT_POOL_SIZE;
 }
 
 size_t pfs_boot_size(const void *p)

@@ -63,7 +63,16 @@ void pfs_real_resolve(void);
  */
 int pfs_real_resolving(void);
 void *pfs_boot_alloc(size_t size, size_t align);
-int pfs_boot_owns(const void *p);
 size_t pfs_boot_size(const void *p);
+
+#define PFS_BOOT_POOL_SIZE (64 * 1024)
+extern unsigned char pfs_boot_pool[PFS_BOOT_POOL_SIZE];
+
+/* Inline: every free() asks. */
+static inline int pfs_boot_owns(const void *p)
+{
+	return (const unsigned char *)p >= pfs_boot_pool &&
+	       (const unsigned char *)p < pfs_boot_pool + PFS_BOOT_POOL_SIZE;
+}
 
 #endif
