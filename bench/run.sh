@@ -4,7 +4,7 @@
 set -eu
 BUILD=${1:-build}
 LIB=$(cd "$BUILD" && pwd)/libpfshim.so
-RUNS=${PFSHIM_BENCH_RUNS:-5}
+RUNS=${PFS_BENCH_RUNS:-5}
 W=$(mktemp -d /tmp/pfshim-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cc -O2 -g -o "$W/malloc_heavy" bench/malloc_heavy.c

@@ -352,14 +352,22 @@ t_storm_example_names_its_site() {
 }
 
 t_bad_variable_one_line() {
-	RUN_ENV="PFSHIM_MODE=bogus PFSHIM_SCAN_MS=-3" run_both badvar $T/three_sites || return 1
-	local n
-	n=$(grep -c "^pfshim: PFSHIM_MODE='bogus'" "$WORK/badvar.err")
-	[ "$n" = 1 ] && grep -q "^pfshim: PFSHIM_SCAN_MS='-3'" "$WORK/badvar.err" || {
-		echo "  expected one line per bad variable:"
-		cat "$WORK/badvar.err"
-		return 1
-	}
+	# Every variable with a bad value: one line each, the default kept, the program as without the shim.
+	RUN_ENV="PFSHIM_MODE=bogus PFSHIM_SCAN_MS=-3 PFSHIM_QUIET=maybe PFSHIM_PAGEMAP=guess PFSHIM_TOUCH_SITE=2 PFSHIM_RUN=abc PFSHIM_SACN_MS=5" \
+		run_both badvar $T/three_sites || return 1
+	local v
+	for v in "PFSHIM_MODE='bogus'" "PFSHIM_SCAN_MS='-3'" "PFSHIM_QUIET='maybe'" "PFSHIM_PAGEMAP='guess'" \
+		"PFSHIM_TOUCH_SITE='2'" "PFSHIM_RUN='abc'" "unknown variable PFSHIM_SACN_MS"; do
+		[ "$(grep -c "^pfshim: $v" "$WORK/badvar.err")" = 1 ] || {
+			echo "  expected one line for $v:"; cat "$WORK/badvar.err"; return 1; }
+	done
+	[ "$(grep -c '^pfshim: ' "$WORK/badvar.err")" = 8 ] || { echo "  more lines than bad variables (and the summary):"; cat "$WORK/badvar.err"; return 1; }
+	# A directory name longer than PATH_MAX: said once; the default directory is used.
+	local long
+	long=$(head -c 5000 /dev/zero | tr '\0' a)
+	(cd "$WORK" && PFSHIM_QUIET=1 PFSHIM_OUT=$long LD_PRELOAD=$LIB $T/three_sites >"$WORK/longout.out" 2>"$WORK/longout.err")
+	[ $? = 3 ] && [ "$(grep -c '^pfshim: PFSHIM_OUT is too long' "$WORK/longout.err")" = 1 ] || {
+		echo "  long PFSHIM_OUT:"; cat "$WORK/longout.err"; return 1; }
 }
 
 t_unwritable_dir_runs_on() {
@@ -569,12 +577,12 @@ t_redis_bgsave() {
 	# For docs/redis.md: Redis's own figure beside pfshim's.
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("pfshim cow_faults per process:", [(p["pid"], p["totals"]["cow_faults"], p["totals"]["first_touch_faults"]) for p in r["processes"]])' "$d/r.json" >"$WORK/redis.numbers"
 	echo "$info" | grep -E 'rdb_last_cow_size|rdb_last_bgsave_time' >>"$WORK/redis.numbers"
-	[ -n "${PFSHIM_KEEP_NUMBERS:-}" ] && cp "$WORK/redis.numbers" "$PFSHIM_KEEP_NUMBERS"
+	[ -n "${PFS_KEEP_NUMBERS:-}" ] && cp "$WORK/redis.numbers" "$PFS_KEEP_NUMBERS"
 	return 0
 }
 
 tests=$(declare -F | awk '{print $3}' | grep '^t_')
-for t in ${PFSHIM_TESTS:-$tests}; do
+for t in ${PFS_TESTS:-$tests}; do
 	if out=$($t 2>&1); then
 		pass=$((pass + 1))
 		echo "ok   ${t#t_}"
