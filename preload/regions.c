@@ -389,12 +389,6 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
 	pfs_rec_end(rec, PFS_REC_SCAN, 0, sizeof(*rec));
 }
 
-/* Scans one region and logs its first touches; regions_mutex held. */
-static uint64_t scan_and_log(struct pfs_thread *t, struct region *r, uint64_t now)
-{
-	return scan_region(r, t, now);
-}
-
 static void region_free(struct region *r)
 {
 	HASH_DEL(regions, r);
@@ -469,7 +463,7 @@ void pfs_regions_free_at(struct pfs_thread *t, uint64_t addr)
 	struct region *r;
 	HASH_FIND(hh, regions, &start, sizeof(start), r);
 	if (r && !r->owner) { /* a heap block in a heap's first page: the heap stays */
-		scan_and_log(t, r, pfs_now_ns());
+		scan_region(r, t, pfs_now_ns());
 		region_free(r);
 	}
 	pthread_mutex_unlock(&regions_mutex);
@@ -490,7 +484,7 @@ void pfs_regions_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 	{
 		if (r->owner || !overlaps(r, start, end))
 			continue;
-		scan_and_log(t, r, now);
+		scan_region(r, t, now);
 		uint64_t rend = r->start + r->npages * page_size;
 		/* Keep the parts outside the unmapped range, with what they held. */
 		if (r->start < start) {
@@ -557,7 +551,7 @@ void pfs_regions_scan_range(struct pfs_thread *t, uint64_t addr, uint64_t len, i
 	struct region *r, *tmp;
 	HASH_ITER(hh, regions, r, tmp)
 	if (overlaps(r, start, end)) {
-		fresh += scan_and_log(t, r, now);
+		fresh += scan_region(r, t, now);
 		n++;
 	}
 	if (fresh)
@@ -576,7 +570,7 @@ uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason)
 	uint32_t n = HASH_COUNT(regions);
 	struct region *r, *tmp;
 	HASH_ITER(hh, regions, r, tmp)
-	fresh += scan_and_log(t, r, now);
+	fresh += scan_region(r, t, now);
 	/* Empty periodic passes are written only where they end a burst: rates over time need the edges. */
 	if (n && (fresh || last_scan_found || reason != PFS_SCAN_PERIODIC))
 		write_scan(t, now, fresh, n, reason);
@@ -800,7 +794,7 @@ void pfs_regions_after_fork_parent(struct pfs_thread *t)
 	huge_skipped_pages = 0;
 	HASH_ITER(hh, regions, r, tmp)
 	{
-		scan_and_log(t, r, now);
+		scan_region(r, t, now);
 		cow_arm(r);
 	}
 	cow_note_huge();
