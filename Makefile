@@ -99,6 +99,8 @@ integration: $(LIB) $(CLI) $(PRELOAD_TEST_BIN) $(EXAMPLE_BIN)
 check: all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory check-sanitize
+	@$(MAKE) --no-print-directory fuzz-check
 
 demo: $(LIB) $(CLI) $(BUILD)/examples/storm
 	@sh examples/demo.sh $(BUILD)
@@ -120,3 +122,72 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- analyzer robustness: fuzzing and sanitizers (docs/analyzer.md) ----------
+# A libFuzzer harness for the log reader (clang), run briefly by `make check`
+# (FUZZ_CHECK_SECONDS) and for FUZZ_SECONDS by `make fuzz`, on a seed corpus
+# of real logs written at build time by example programs under the shim.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_CHECK_SECONDS ?= 20
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_BIN := $(FUZZ_DIR)/fuzz_logread
+FUZZ_AN_SRC := analyzer/an_common.c analyzer/blocks.c analyzer/logread.c analyzer/model.c \
+	analyzer/storms.c
+FUZZ_AN_OBJ := $(FUZZ_AN_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_CFLAGS := -std=gnu11 $(WARN) -g -O1 -Iinclude -MMD -MP -D_GNU_SOURCE \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+FUZZ_SEED_PROGS := $(BUILD)/examples/storm $(BUILD)/tests/preload/touch_threads \
+	$(BUILD)/tests/preload/touch_fork $(BUILD)/tests/preload/three_sites \
+	$(BUILD)/tests/preload/exec_chain
+FUZZ_SEEDS := $(FUZZ_DIR)/seeds/.done
+
+.PHONY: fuzz fuzz-build fuzz-check check-sanitize
+$(FUZZ_DIR)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  FUZZCC  $<')
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BIN): $(FUZZ_DIR)/tests/fuzz/fuzz_logread.o $(FUZZ_AN_OBJ)
+	@$(if $(Q),echo '  FUZZLD  $@')
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ -lm
+
+# Seeds: the logs of a few programs under the shim (nothing binary is committed).
+$(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
+	@rm -rf $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seedruns
+	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seedruns
+	@for p in $(FUZZ_SEED_PROGS); do \
+		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/$$(basename $$p) PFSHIM_QUIET=1 \
+		LD_PRELOAD=$(abspath $(LIB)) $$p >/dev/null 2>&1 || true; \
+	done
+	@i=0; for f in $(FUZZ_DIR)/seedruns/*/*.pfslog; do \
+		[ -f "$$f" ] && cp "$$f" $(FUZZ_DIR)/seeds/seed$$i.pfslog && i=$$((i+1)); \
+	done; echo "  SEEDS   $$i logs in $(FUZZ_DIR)/seeds"
+	@touch $@
+
+fuzz-build: $(FUZZ_BIN) $(FUZZ_SEEDS)
+
+# A working corpus in the build dir grows from the seeds; crashes land there too.
+fuzz-run = @mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts && \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(FUZZ_BIN) -max_total_time=$(1) \
+	-max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds \
+	2>$(FUZZ_DIR)/last.log || { tail -40 $(FUZZ_DIR)/last.log; exit 1; }; \
+	grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/last.log | sed 's/^/  FUZZ    /'
+
+fuzz: fuzz-build
+	$(call fuzz-run,$(FUZZ_SECONDS))
+
+fuzz-check: fuzz-build
+	$(call fuzz-run,$(FUZZ_CHECK_SECONDS))
+
+# The analyzer's unit tests built with ASan + UBSan in their own build dir.
+SAN_BUILD := $(BUILD)/san
+check-sanitize:
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE=address,undefined \
+		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(filter $(BUILD)/tests/test_an_%,$(UNIT_BIN)))
+	@fail=0; for t in $(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(filter $(BUILD)/tests/test_an_%,$(UNIT_BIN))); do \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		$$t >/dev/null 2>$(SAN_BUILD)/$$(basename $$t).err || { cat $(SAN_BUILD)/$$(basename $$t).err; fail=1; }; \
+	done; [ $$fail = 0 ] && echo "  SAN     analyzer unit tests clean under ASan+UBSan"; exit $$fail

@@ -82,3 +82,13 @@ void pfs_an_fmt_bytes(char *buf, size_t len, uint64_t bytes)
 	}
 	snprintf(buf, len, "%.1f %s", v, units[u]);
 }
+
+void pfs_an_fmt_rate(char *buf, size_t len, double r)
+{
+	if (r >= 1e6)
+		snprintf(buf, len, "%.1f M/s", r / 1e6);
+	else if (r >= 1e3)
+		snprintf(buf, len, "%.0f k/s", r / 1e3);
+	else
+		snprintf(buf, len, "%.0f /s", r);
+}

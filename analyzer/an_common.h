@@ -34,5 +34,7 @@ const char *pfs_an_basename(const char *path);
 
 /* "512 B", "1.5 KiB", "12.0 MiB", ...: at most 16 bytes with the NUL. */
 void pfs_an_fmt_bytes(char *buf, size_t len, uint64_t bytes);
+/* "172 k/s", "1.2 M/s", "800 /s": a rate per second, for people. */
+void pfs_an_fmt_rate(char *buf, size_t len, double rate);
 
 #endif

@@ -43,7 +43,7 @@ struct cli_cmd {
 #define MAX_OPTS 8
 
 static const struct cli_opt report_opts[] = {
-	{"format", 'f', "FMT", "text (default) or json; folded, pprof, perfetto, svg: coming"},
+	{"format", 'f', "FMT", "text (default), json, folded, perfetto, svg; pprof: coming"},
 	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
 	{"output", 'o', "FILE", "write the report to FILE instead of standard output"},
 	{"help", 'h', NULL, "this help"},
@@ -214,7 +214,13 @@ static bool want_color(FILE *f)
 
 /* ---- report -------------------------------------------------------------- */
 
-enum report_format { FMT_TEXT, FMT_JSON };
+enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED, FMT_PERFETTO, FMT_SVG };
+
+static int (*const writers[])(const struct pfs_report *, FILE *, const struct pfs_report_opts *) = {
+	[FMT_TEXT] = pfs_report_text, [FMT_JSON] = pfs_report_json,
+	[FMT_FOLDED] = pfs_report_folded, [FMT_PERFETTO] = pfs_report_perfetto,
+	[FMT_SVG] = pfs_report_svg,
+};
 
 /*
  * Read `paths`, print the report to `out`: PFS_EXIT_OK, or PFS_EXIT_BAD_LOGS
@@ -249,7 +255,7 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 		status = PFS_EXIT_BAD_LOGS;
 		goto out;
 	}
-	rc = fmt == FMT_JSON ? pfs_report_json(&rep, out, opts) : pfs_report_text(&rep, out, opts);
+	rc = writers[fmt](&rep, out, opts);
 	if (rc) {
 		fprintf(stderr, "pfshim: report: cannot write the report: %s\n", strerror(-rc));
 		status = PFS_EXIT_BAD_LOGS;
@@ -321,12 +327,17 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 			opts.top = 10;
 	} else if (!strcmp(format, "json")) {
 		fmt = FMT_JSON;	/* every site unless --top was given */
-	} else if (!strcmp(format, "folded") || !strcmp(format, "pprof") ||
-		   !strcmp(format, "perfetto") || !strcmp(format, "svg")) {
+	} else if (!strcmp(format, "folded")) {
+		fmt = FMT_FOLDED;
+	} else if (!strcmp(format, "perfetto")) {
+		fmt = FMT_PERFETTO;
+	} else if (!strcmp(format, "svg")) {
+		fmt = FMT_SVG;
+	} else if (!strcmp(format, "pprof")) {
 		fprintf(stderr, "pfshim: report: format '%s' is not available yet\n", format);
 		return PFS_EXIT_USAGE;
 	} else {
-		return usage_error(cmd->name, "unknown format '%s' (text or json)", format);
+		return usage_error(cmd->name, "unknown format '%s' (text, json, folded, perfetto, svg)", format);
 	}
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no run directory or log file given");

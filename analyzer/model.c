@@ -221,6 +221,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct pfs_block_ev ev = {
 		.seq = r->seq, .order = ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
 		.stack = r->stack, .addr = r->addr, .size = r->size, .length = r->length,
+		.time_ns = r->time_ns,
 	};
 	struct pfs_site *s;
 
@@ -240,13 +241,23 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		    const char **why)
 {
+	struct pfs_proc *p = loader_of(tool)->proc;
 	const struct pfs_rec_touch *r = &rec->u.touch;
 	struct pfs_site *s;
 
 	(void)why;
-	s = site_get(loader_of(tool)->proc, r->stack, r->kind);
+	s = site_get(p, r->stack, r->kind);
 	if (!s)
 		return -ENOMEM;
+	if (r->pages) {
+		if (pfs_an_reserve((void **)&p->touches, &p->touches_cap, p->ntouches + 1,
+				    sizeof(*p->touches)))
+			return -ENOMEM;
+		p->touches[p->ntouches++] = (struct pfs_touch_ev){
+			.time_ns = r->time_ns, .alloc_seq = r->alloc_seq, .stack = r->stack,
+			.pages = r->pages, .kind = r->kind, .cow = rec->h.flags & PFS_TOUCH_COW,
+		};
+	}
 	if (rec->h.flags & PFS_TOUCH_COW)
 		s->cow_faults += r->pages;
 	else
@@ -254,13 +265,20 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	return 0;
 }
 
-/* Fast mode: one scan pass; kept as a count until storms are drawn from them. */
+/* Fast mode: one scan pass; its time bounds the touches of the next one (storms.c). */
 static int on_scan(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		   const char **why)
 {
 	struct pfs_proc *p = loader_of(tool)->proc;
 
 	(void)why;
+	if (pfs_an_reserve((void **)&p->scan_evs, &p->scan_evs_cap, p->nscan_evs + 1,
+			    sizeof(*p->scan_evs)))
+		return -ENOMEM;
+	p->scan_evs[p->nscan_evs++] = (struct pfs_scan_ev){
+		.time_ns = rec->u.scan.time_ns, .new_pages = rec->u.scan.new_pages,
+		.reason = rec->u.scan.reason,
+	};
 	p->scans++;
 	p->scanned_new_pages += rec->u.scan.new_pages;
 	return 0;
@@ -362,6 +380,7 @@ static int on_proc_end(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 
 	(void)why;
 	p->ended = true;
+	p->end_ns = r->time_ns;
 	p->end_reason = r->reason;
 	p->exit_status = r->status;
 	p->have_status = r->reason != PFS_END_EXEC;
@@ -449,6 +468,8 @@ static void proc_free(struct pfs_proc *p)
 	free(p->unloads);
 	free(p->children);
 	free(p->evs);
+	free(p->touches);
+	free(p->scan_evs);
 	free(p->ranked);
 	free(p->kids);
 	free(p->exe);

@@ -89,6 +89,24 @@ struct pfs_block_ev {
 	uint32_t stack;
 	uint64_t addr, size, length;	/* REMAP: old_addr, -, old_length */
 	uint64_t new_addr, new_length;	/* REMAP only */
+	uint64_t time_ns;		/* CLOCK_MONOTONIC; ALLOC: storms bound touches by it */
+};
+
+/* Fast mode: one TOUCH record, kept for the fault rate over time (storms.c). */
+struct pfs_touch_ev {
+	uint64_t time_ns;	/* the scan that found the pages; they came before it */
+	uint64_t alloc_seq;	/* 0: heap pages (no ALLOC record of their own) */
+	uint32_t stack;
+	uint32_t pages;
+	uint8_t kind;
+	bool cow;
+};
+
+/* Fast mode: one SCAN record. */
+struct pfs_scan_ev {
+	uint64_t time_ns;
+	uint64_t new_pages;
+	uint32_t reason;	/* enum pfs_scan_reason */
 };
 
 struct pfs_proc {
@@ -109,6 +127,11 @@ struct pfs_proc {
 	bool ended;		/* a PROC_END was read */
 	uint64_t scans;		/* fast mode: SCAN records (passes that found touches, and their edges) */
 	uint64_t scanned_new_pages;
+	struct pfs_touch_ev *touches;	/* file order */
+	size_t ntouches, touches_cap;
+	struct pfs_scan_ev *scan_evs;	/* file order */
+	size_t nscan_evs, scan_evs_cap;
+	uint64_t end_ns;	/* PROC_END time (CLOCK_MONOTONIC); 0 unknown */
 	bool have_status;	/* exit_status is meaningful (not for an exec) */
 	int32_t exit_status;
 	uint32_t end_reason;	/* enum pfs_end_reason */

@@ -118,6 +118,54 @@ static int assign_id(struct pfs_report *rep, struct pfs_rsite *rs, char *key)
 	return 0;
 }
 
+/* The process's storms, their top sites named by report id. */
+static int storms_of(struct pfs_rproc *rp)
+{
+	int rc = pfs_storms_compute(rp->proc, NULL, &rp->series);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < rp->series.nstorms; i++) {
+		struct pfs_storm *st = &rp->series.storms[i];
+
+		for (size_t j = 0; j < rp->nsites; j++) {
+			const struct pfs_site_key *k = &rp->sites[j].site->key;
+
+			if (st->top_faults && k->stack == st->top.stack && k->kind == st->top.kind) {
+				st->top_id = rp->sites[j].id;
+				st->top_index = j;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
+{
+	const struct pfs_rframe *f = rs->nframes ? &rs->frames[0] : NULL;
+
+	if (!f)
+		snprintf(buf, len, "?");
+	else if (f->function)
+		snprintf(buf, len, "%s", f->function);
+	else if (f->module)
+		snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
+	else
+		snprintf(buf, len, "0x%" PRIx64, f->address);
+}
+
+bool pfs_report_has_faults(const struct pfs_report *rep)
+{
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		const struct pfs_totals *t = &rep->procs[i].proc->totals;
+
+		if (t->first_touch_faults || t->cow_faults)
+			return true;
+	}
+	return false;
+}
+
 int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
 {
 	int rc = 0;
@@ -162,6 +210,8 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 			}
 			rc = assign_id(rep, rs, key);
 		}
+		if (!rc)
+			rc = storms_of(rp);
 	}
 	return rc;
 }
@@ -179,6 +229,7 @@ void pfs_report_free(struct pfs_report *rep)
 		for (size_t j = 0; j < rep->procs[i].nsites; j++)
 			free(rep->procs[i].sites[j].frames);
 		free(rep->procs[i].sites);
+		pfs_storms_free(&rep->procs[i].series);
 	}
 	free(rep->procs);
 	memset(rep, 0, sizeof(*rep));

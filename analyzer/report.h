@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "storms.h"
 #include "symbolize.h"
 
 struct pfs_rframe {
@@ -38,6 +39,7 @@ struct pfs_rproc {
 	const struct pfs_proc *proc;
 	struct pfs_rsite *sites;	/* in rank order */
 	size_t nsites;
+	struct pfs_series series;	/* fault rate over time and storms (storms.h) */
 };
 
 struct pfs_site_id;
@@ -64,6 +66,15 @@ void pfs_report_free(struct pfs_report *rep);
 /* 0, or -EIO when the output failed. */
 int pfs_report_json(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
 int pfs_report_text(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+/* FlameGraph's folded stacks; Chrome trace event JSON (Perfetto); a self-contained SVG. */
+int pfs_report_folded(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+int pfs_report_perfetto(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+
+/* A site's name for one-line use: its first frame's function, module+0xoff, 0xaddr, or "?". */
+void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);
+/* "folded" when there are faults in the run, else every site counts its allocations. */
+bool pfs_report_has_faults(const struct pfs_report *rep);
 
 /* "exit", "_exit", "exec", or NULL. */
 const char *pfs_report_end_reason(uint32_t reason);

@@ -100,6 +100,42 @@ static void json_totals(struct pfs_json *w, const struct pfs_totals *t)
 	pfs_json_end_object(w);
 }
 
+/* Most faults first; times relative to the process start. */
+static void json_storm(struct pfs_json *w, const struct pfs_storm *st)
+{
+	pfs_json_begin_object(w);
+	json_u64(w, "start_ns", st->start_ns);
+	json_u64(w, "end_ns", st->end_ns);
+	json_u64(w, "faults", st->faults);
+	pfs_json_key(w, "top_site");
+	if (st->top_id)
+		pfs_json_uint(w, st->top_id);
+	else
+		pfs_json_null(w);
+	/* extras */
+	pfs_json_key(w, "rate");
+	pfs_json_double(w, st->rate);
+	json_u64(w, "top_site_faults", st->top_faults);
+	pfs_json_key(w, "one_scan");
+	pfs_json_bool(w, st->one_scan);
+	pfs_json_end_object(w);
+}
+
+/* How the storms were found (docs/analyzer.md), not the series itself: perfetto has that. */
+static void json_series(struct pfs_json *w, const struct pfs_series *s)
+{
+	pfs_json_key(w, "storm_detection");
+	pfs_json_begin_object(w);
+	json_u64(w, "bucket_ns", s->bucket_ns);
+	json_u64(w, "buckets", s->nbuckets);
+	json_u64(w, "scan_interval_ns", s->scan_interval_ns);
+	pfs_json_key(w, "median_rate");
+	pfs_json_double(w, s->median_rate);
+	pfs_json_key(w, "threshold_rate");
+	pfs_json_double(w, s->threshold);
+	pfs_json_end_object(w);
+}
+
 static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned top)
 {
 	const struct pfs_proc *p = rp->proc;
@@ -116,7 +152,9 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned t
 		json_site(w, &rp->sites[i]);
 	pfs_json_end_array(w);
 	pfs_json_key(w, "storms");
-	pfs_json_begin_array(w);	/* fault storms come with fault records */
+	pfs_json_begin_array(w);
+	for (size_t i = 0; i < rp->series.nstorms; i++)
+		json_storm(w, &rp->series.storms[i]);
 	pfs_json_end_array(w);
 	/* extras */
 	json_u64(w, "exec_gen", p->exec_gen);
@@ -124,6 +162,7 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned t
 	json_u64(w, "root_pid", p->root_pid);
 	json_str(w, "mode", pfs_mode_name(p->mode));
 	json_u64(w, "start_ns", p->start_ns);
+	json_series(w, &rp->series);
 	json_u64(w, "scans", p->scans); /* fast mode: scan passes logged (those that found touches, and their edges) */
 	pfs_json_key(w, "argv");
 	pfs_json_begin_array(w);

@@ -132,6 +132,37 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 	fputc('\n', t->f);
 }
 
+#define TEXT_STORMS 5
+
+static void storm_lines(struct text_out *t, const struct pfs_rproc *rp)
+{
+	const struct pfs_series *s = &rp->series;
+	char rate[32];
+
+	if (!s->nstorms)
+		return;
+	pfs_an_fmt_rate(rate, sizeof(rate), s->threshold);
+	fprintf(t->f, "#   storms (fault rate in %.0f ms buckets above %s):\n",
+		(double)s->bucket_ns / 1e6, rate);
+	for (size_t i = 0; i < s->nstorms && i < TEXT_STORMS; i++) {
+		const struct pfs_storm *st = &s->storms[i];
+		char name[256];
+
+		pfs_an_fmt_rate(rate, sizeof(rate), st->rate);
+		fprintf(t->f, "#     %zu. %.1f-%.1f ms, %" PRIu64 " faults (%s)", i + 1,
+			(double)st->start_ns / 1e6, (double)st->end_ns / 1e6, st->faults, rate);
+		if (st->top_index != SIZE_MAX) {
+			pfs_report_site_name(&rp->sites[st->top_index], name, sizeof(name));
+			fprintf(t->f, ", site #%" PRIu32 " ", st->top_id);
+			put_safe(t, name, 64);
+		}
+		fputc('\n', t->f);
+	}
+	if (s->nstorms > TEXT_STORMS)
+		fprintf(t->f, "#     (%zu more; --format json lists all)\n", s->nstorms - TEXT_STORMS);
+	fputs("#\n", t->f);
+}
+
 static void proc_section(struct text_out *t, const struct pfs_rproc *rp, unsigned top)
 {
 	const struct pfs_proc *p = rp->proc;
@@ -164,6 +195,7 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp, unsigne
 	fprintf(t->f, "#   faults: %" PRIu64 " first-touch, %" PRIu64 " copy-on-write, %" PRIu64
 		" pages prefaulted\n#\n", tot->first_touch_faults, tot->cow_faults,
 		tot->prefaulted_pages);
+	storm_lines(t, rp);
 	if (!rp->nsites) {
 		fputs("#   (no allocations recorded)\n", t->f);
 		return;

@@ -346,7 +346,8 @@ t_storm_example_names_its_site() {
 	$Q "$WORK/storm.json" \
 		"site(proc(r), \"storm_site\")[\"first_touch_faults\"] $expect" \
 		'site(proc(r), "quiet_site")["first_touch_faults"] == 0' \
-		'proc(r)["sites"][0]["frames"][0]["function"] == "storm_site"'
+		'proc(r)["sites"][0]["frames"][0]["function"] == "storm_site"' \
+		'proc(r)["storms"][0]["top_site"] == site(proc(r), "storm_site")["id"]'
 	report storm text || return 1
 	grep -q 'storm_site (storm.c:' "$WORK/storm.text" || { head -30 "$WORK/storm.text"; return 1; }
 }

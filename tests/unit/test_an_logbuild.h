@@ -241,6 +241,66 @@ static inline size_t lb_proc_end(struct lb *b, uint64_t seq, int32_t status, uin
 	return lb_put(b, &r, sizeof(r), NULL, 0);
 }
 
+/* An ALLOC with its time (storms bound touches by it). */
+static inline size_t lb_alloc_at(struct lb *b, uint64_t seq, uint64_t time_ns, uint32_t stack,
+				 uint8_t kind, uint64_t addr, uint64_t size)
+{
+	struct pfs_rec_alloc r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_ALLOC;
+	r.seq = seq;
+	r.time_ns = time_ns;
+	r.stack = stack;
+	r.kind = kind;
+	r.addr = addr;
+	r.size = size;
+	r.length = size;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_touch(struct lb *b, uint64_t time_ns, uint64_t alloc_seq, uint32_t stack,
+			      uint8_t kind, uint32_t pages, uint16_t flags)
+{
+	struct pfs_rec_touch r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_TOUCH;
+	r.h.flags = flags;
+	r.time_ns = time_ns;
+	r.alloc_seq = alloc_seq;
+	r.stack = stack;
+	r.kind = kind;
+	r.pages = pages;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_scan(struct lb *b, uint64_t time_ns, uint64_t new_pages, uint32_t reason)
+{
+	struct pfs_rec_scan r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_SCAN;
+	r.time_ns = time_ns;
+	r.duration_ns = 5000;
+	r.new_pages = new_pages;
+	r.regions = 2;
+	r.reason = reason;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_proc_end_at(struct lb *b, uint64_t seq, uint64_t time_ns)
+{
+	struct pfs_rec_proc_end r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_PROC_END;
+	r.seq = seq;
+	r.time_ns = time_ns;
+	r.reason = PFS_END_EXIT;
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
 /* A record of a type the reader does not know (below PFS_REC_TYPE_MAX). */
 static inline size_t lb_raw(struct lb *b, uint16_t type, size_t body_len)
 {

@@ -1,0 +1,456 @@
+/*
+ * Fault storms: see storms.h, and docs/analyzer.md for the rule.
+ *
+ * A TOUCH record says "these pages were touched between the previous scan
+ * pass and this one".  Each record becomes an interval [a, b] (b its scan's
+ * time; a the latest bound known: the previous logged scan, the allocation's
+ * own time, one scan interval before b when a scanner thread ran), and its
+ * pages are spread evenly over it.  Buckets of that spread give the rate.
+ */
+#include "storms.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+/* One TOUCH record as an interval, times relative to the origin. */
+struct iv {
+	uint64_t a, b;
+	uint64_t pages;
+	struct pfs_site_key key;
+	bool point;		/* a and b in one bucket: all pages go to b's */
+};
+
+struct site_sum {
+	struct pfs_site_key key;
+	double pages;
+	UT_hash_handle hh;
+};
+
+void pfs_storms_defaults(struct pfs_storm_params *prm)
+{
+	*prm = (struct pfs_storm_params){
+		.floor_rate = PFS_STORM_FLOOR_RATE,
+		.median_factor = PFS_STORM_MEDIAN_FACTOR,
+		.min_faults = PFS_STORM_MIN_FAULTS,
+		.one_scan_pages = PFS_STORM_ONE_SCAN_PAGES,
+		.max_buckets = PFS_STORM_MAX_BUCKETS,
+		.max_storms = PFS_STORM_MAX_STORMS,
+	};
+}
+
+void pfs_storms_free(struct pfs_series *s)
+{
+	free(s->faults);
+	free(s->storms);
+	memset(s, 0, sizeof(*s));
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_iv_b(const void *x, const void *y)
+{
+	const struct iv *a = x, *b = y;
+
+	return a->b < b->b ? -1 : a->b > b->b;
+}
+
+static int cmp_scan_time(const void *x, const void *y)
+{
+	const struct pfs_scan_ev *a = x, *b = y;
+
+	return a->time_ns < b->time_ns ? -1 : a->time_ns > b->time_ns;
+}
+
+static int cmp_storm(const void *x, const void *y)
+{
+	const struct pfs_storm *a = x, *b = y;
+
+	if (a->faults != b->faults)
+		return a->faults > b->faults ? -1 : 1;
+	return a->start_ns < b->start_ns ? -1 : a->start_ns > b->start_ns;
+}
+
+static uint64_t rel(uint64_t t, uint64_t origin)
+{
+	return t > origin ? t - origin : 0;
+}
+
+/*
+ * The scan interval, when a scanner thread ran: after a pass that found
+ * touches the next pass is always logged, so the gaps from such a pass to
+ * a periodic one are the interval.  A single-threaded program's periodic
+ * passes come at its allocator calls, later than the interval: the median
+ * of at least three gaps, and only if they agree within 25%.
+ */
+static uint64_t scan_interval(const struct pfs_scan_ev *sc, size_t n)
+{
+	uint64_t *gaps, est = 0;
+	size_t ng = 0;
+
+	if (n < 4)
+		return 0;
+	gaps = malloc(n * sizeof(*gaps));
+	if (!gaps)
+		return 0;	/* only a refinement: do without */
+	for (size_t i = 1; i < n; i++)
+		if (sc[i - 1].new_pages && sc[i].reason == PFS_SCAN_PERIODIC &&
+		    sc[i].time_ns > sc[i - 1].time_ns)
+			gaps[ng++] = sc[i].time_ns - sc[i - 1].time_ns;
+	if (ng >= 3) {
+		qsort(gaps, ng, sizeof(*gaps), cmp_u64);
+		est = gaps[ng / 2];
+		if (gaps[ng / 4] < est - est / 4 || gaps[(3 * ng) / 4] > est + est / 4)
+			est = 0;
+	}
+	free(gaps);
+	return est;
+}
+
+/* The ALLOC time of `seq` (evs are sorted by seq after finish); 0 unknown. */
+static uint64_t alloc_time(const struct pfs_proc *p, uint64_t seq)
+{
+	size_t lo = 0, hi = p->nevs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->evs[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < p->nevs && p->evs[lo].seq == seq; lo++)
+		if (p->evs[lo].type == PFS_REC_ALLOC)
+			return p->evs[lo].time_ns;
+	return 0;
+}
+
+/* The latest scan time strictly before t; 0 none. */
+static uint64_t scan_before(const uint64_t *times, size_t n, uint64_t t)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (times[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? times[lo - 1] : 0;
+}
+
+static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
+			  struct iv *ivs, uint64_t *span)
+{
+	uint64_t *times;
+	size_t nt = 0;
+
+	times = malloc((p->nscan_evs + p->ntouches + 1) * sizeof(*times));
+	if (!times)
+		return -ENOMEM;
+	/* a TOUCH stands for the pass that found it, even if its SCAN was lost */
+	for (size_t i = 0; i < p->nscan_evs; i++)
+		times[nt++] = p->scan_evs[i].time_ns;
+	for (size_t i = 0; i < p->ntouches; i++)
+		times[nt++] = p->touches[i].time_ns;
+	if (nt)
+		qsort(times, nt, sizeof(*times), cmp_u64);
+	*span = 0;
+	if (p->end_ns)
+		*span = rel(p->end_ns, s->origin_ns);
+	if (nt && rel(times[nt - 1], s->origin_ns) > *span)
+		*span = rel(times[nt - 1], s->origin_ns);
+	for (size_t i = 0; i < p->ntouches; i++) {
+		const struct pfs_touch_ev *t = &p->touches[i];
+		uint64_t b = t->time_ns, a = scan_before(times, nt, b), at;
+
+		if (a < s->origin_ns)
+			a = s->origin_ns;
+		if (t->alloc_seq && (at = alloc_time(p, t->alloc_seq)) > a && at <= b)
+			a = at;
+		if (s->scan_interval_ns && b > s->scan_interval_ns && b - s->scan_interval_ns > a)
+			a = b - s->scan_interval_ns;
+		if (a > b)
+			a = b;
+		ivs[i] = (struct iv){.a = rel(a, s->origin_ns), .b = rel(b, s->origin_ns),
+				     .pages = t->pages, .key = {t->stack, t->kind}};
+		ivs[i].point = ivs[i].a / s->bucket_ns == ivs[i].b / s->bucket_ns;
+	}
+	free(times);
+	return 0;
+}
+
+/* Spread every interval's pages over the buckets; mark the one-record storms. */
+static void spread(struct pfs_series *s, const struct iv *ivs, size_t n, double *diff,
+		   int64_t *forced, uint64_t one_scan_pages)
+{
+	const uint64_t B = s->bucket_ns;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct iv *v = &ivs[i];
+		size_t ia = v->a / B, ib = v->b / B;
+
+		if (v->point) {
+			s->faults[ib] += (double)v->pages;
+			ia = ib;
+		} else {
+			double d = (double)v->pages / (double)(v->b - v->a);
+
+			s->faults[ia] += d * ((double)(ia + 1) * (double)B - (double)v->a);
+			s->faults[ib] += d * ((double)v->b - (double)ib * (double)B);
+			if (ib > ia + 1) {
+				diff[ia + 1] += d * (double)B;
+				diff[ib] -= d * (double)B;
+			}
+		}
+		if (v->pages >= one_scan_pages) {
+			forced[ia]++;
+			forced[ib + 1]--;
+		}
+	}
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		if (i)
+			diff[i] += diff[i - 1];
+		s->faults[i] += diff[i];
+		if (i)
+			forced[i] += forced[i - 1];
+	}
+}
+
+/* The part of v's pages inside [lo, hi), and where it lies there. */
+static double part_in(const struct iv *v, double lo, double hi, double *from, double *to)
+{
+	double a = (double)v->a, b = (double)v->b, ov;
+
+	if (v->point) {
+		*from = *to = b;
+		return b < lo || b >= hi ? 0.0 : (double)v->pages;
+	}
+	ov = fmin(b, hi) - fmax(a, lo);
+	*from = fmax(a, lo);
+	*to = fmin(b, hi);
+	return ov <= 0 ? 0.0 : (double)v->pages * ov / (b - a);
+}
+
+/*
+ * Pages of each site inside storm [i0, i1] of buckets, the top site, and
+ * the storm's start and end made tight: from the earliest to the latest
+ * record that brought at least 1% of its pages (a few pages known only to
+ * have come "since the start" must not stretch a storm to the start).
+ */
+static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint64_t maxlen,
+		     struct pfs_storm *st, size_t i0, size_t i1)
+{
+	const double B = (double)s->bucket_ns;
+	double lo = (double)i0 * B, hi = (double)(i1 + 1) * B, best = -1.0, total = 0;
+	double first = hi, last = lo, from, to;
+	struct site_sum *sums = NULL, *e, *tmp;
+	size_t k0 = 0, hiwin = n;
+	int rc = 0;
+
+	/* ivs sorted by b: skip those that end before the storm */
+	while (k0 < hiwin) {
+		size_t mid = k0 + (hiwin - k0) / 2;
+
+		if ((double)ivs[mid].b < lo)
+			k0 = mid + 1;
+		else
+			hiwin = mid;
+	}
+	for (size_t k = k0; k < n && (double)ivs[k].b < hi + (double)maxlen + B; k++) {
+		const struct iv *v = &ivs[k];
+		double part = part_in(v, lo, hi, &from, &to);
+
+		if (part <= 0)
+			continue;
+		total += part;
+		HASH_FIND(hh, sums, &v->key, sizeof(v->key), e);
+		if (!e) {
+			e = calloc(1, sizeof(*e));
+			if (!e) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			e->key = v->key;
+			HASH_ADD(hh, sums, key, sizeof(e->key), e);
+		}
+		e->pages += part;
+	}
+	for (size_t k = k0; k < n && (double)ivs[k].b < hi + (double)maxlen + B; k++) {
+		double part = part_in(&ivs[k], lo, hi, &from, &to);
+
+		if (part <= 0 || part < total / 100)
+			continue;
+		first = fmin(first, from);
+		last = fmax(last, to);
+	}
+	HASH_ITER(hh, sums, e, tmp) {
+		if (e->pages > best || (e->pages == best &&
+		    (e->key.stack < st->top.stack ||
+		     (e->key.stack == st->top.stack && e->key.kind < st->top.kind)))) {
+			best = e->pages;
+			st->top = e->key;
+		}
+	}
+	st->top_faults = best > 0 ? (uint64_t)llround(best) : 0;
+	if (first > last) {
+		first = lo;
+		last = hi;
+	}
+	st->start_ns = (uint64_t)first;
+	st->end_ns = (uint64_t)last;
+out:
+	HASH_ITER(hh, sums, e, tmp) {
+		HASH_DEL(sums, e);
+		free(e);
+	}
+	return rc;
+}
+
+int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *prm,
+		       struct pfs_series *out)
+{
+	struct pfs_storm_params def;
+	struct pfs_scan_ev *sc = NULL;
+	struct iv *ivs = NULL;
+	double *diff = NULL, *sorted = NULL;
+	int64_t *forced = NULL;
+	uint64_t span, maxlen = 0;
+	size_t cap = 0;
+	int rc = -ENOMEM;
+
+	if (!prm) {
+		pfs_storms_defaults(&def);
+		prm = &def;
+	}
+	memset(out, 0, sizeof(*out));
+	out->origin_ns = p->start_ns;
+	if (p->nscan_evs) {
+		sc = malloc(p->nscan_evs * sizeof(*sc));
+		if (!sc)
+			goto out;
+		memcpy(sc, p->scan_evs, p->nscan_evs * sizeof(*sc));
+		qsort(sc, p->nscan_evs, sizeof(*sc), cmp_scan_time);
+		out->scan_interval_ns = scan_interval(sc, p->nscan_evs);
+	}
+	out->bucket_ns = prm->bucket_ns;
+	if (!out->bucket_ns) {
+		out->bucket_ns = out->scan_interval_ns ? out->scan_interval_ns
+						       : PFS_STORM_DEFAULT_BUCKET_NS;
+		/* 1 ms .. 1 s: finer than a millisecond is noise, coarser hides storms */
+		if (out->bucket_ns < 1000000)
+			out->bucket_ns = 1000000;
+		if (out->bucket_ns > 1000000000)
+			out->bucket_ns = 1000000000;
+	}
+	ivs = calloc(p->ntouches + 1, sizeof(*ivs));
+	if (!ivs)
+		goto out;
+	/* a first pass with the bucket as it is, to learn the span */
+	rc = make_intervals(p, out, ivs, &span);
+	if (rc)
+		goto out;
+	rc = -ENOMEM;
+	if (prm->max_buckets && span / out->bucket_ns >= prm->max_buckets) {
+		out->bucket_ns = span / prm->max_buckets + 1;
+		for (size_t i = 0; i < p->ntouches; i++)
+			ivs[i].point = ivs[i].a / out->bucket_ns == ivs[i].b / out->bucket_ns;
+	}
+	out->nbuckets = (size_t)(span / out->bucket_ns) + 1;
+	out->faults = calloc(out->nbuckets, sizeof(*out->faults));
+	diff = calloc(out->nbuckets + 1, sizeof(*diff));
+	forced = calloc(out->nbuckets + 2, sizeof(*forced));
+	sorted = malloc(out->nbuckets * sizeof(*sorted));
+	if (!out->faults || !diff || !forced || !sorted)
+		goto out;
+	spread(out, ivs, p->ntouches, diff, forced, prm->one_scan_pages);
+	for (size_t i = 0; i < p->ntouches; i++) {
+		out->total_faults += ivs[i].pages;
+		if (ivs[i].b - ivs[i].a > maxlen)
+			maxlen = ivs[i].b - ivs[i].a;
+	}
+	memcpy(sorted, out->faults, out->nbuckets * sizeof(*sorted));
+	qsort(sorted, out->nbuckets, sizeof(*sorted), cmp_double);
+	out->median_rate = sorted[out->nbuckets / 2] * 1e9 / (double)out->bucket_ns;
+	out->threshold = fmax(prm->floor_rate, prm->median_factor * out->median_rate);
+
+	/* candidates: maximal runs of buckets above the threshold or inside a one-record storm */
+	for (size_t i = 0; i < out->nbuckets;) {
+		double sum = 0;
+		size_t j = i;
+		bool one = false;
+
+		while (j < out->nbuckets &&
+		       (forced[j] > 0 ||
+			out->faults[j] * 1e9 / (double)out->bucket_ns > out->threshold)) {
+			sum += out->faults[j];
+			one |= forced[j] > 0;
+			j++;
+		}
+		if (j == i) {
+			i++;
+			continue;
+		}
+		if (llround(sum) >= (long long)prm->min_faults) {
+			if (pfs_an_reserve((void **)&out->storms, &cap, out->nstorms + 1,
+					    sizeof(*out->storms)))
+				goto out;
+			out->storms[out->nstorms++] = (struct pfs_storm){
+				/* bucket range for now; attribute() makes it tight */
+				.start_ns = i, .end_ns = j - 1, .faults = (uint64_t)llround(sum),
+				.one_scan = one, .top_index = SIZE_MAX,
+			};
+		}
+		i = j;
+	}
+	if (!out->nstorms) {
+		rc = 0;
+		goto out;
+	}
+	qsort(out->storms, out->nstorms, sizeof(*out->storms), cmp_storm);
+	if (prm->max_storms && out->nstorms > prm->max_storms)
+		out->nstorms = prm->max_storms;
+	qsort(ivs, p->ntouches, sizeof(*ivs), cmp_iv_b);
+	for (size_t i = 0; i < out->nstorms; i++) {
+		struct pfs_storm *st = &out->storms[i];
+		double dur;
+
+		rc = attribute(out, ivs, p->ntouches, maxlen, st, st->start_ns, st->end_ns);
+		if (rc)
+			goto out;
+		dur = (double)(st->end_ns - st->start_ns);
+		/* all in one instant: the bucket is the finest time we have */
+		if (dur < 1000.0)
+			dur = (double)out->bucket_ns;
+		st->rate = (double)st->faults * 1e9 / dur;
+	}
+	qsort(out->storms, out->nstorms, sizeof(*out->storms), cmp_storm);
+	rc = 0;
+out:
+	free(sc);
+	free(ivs);
+	free(diff);
+	free(forced);
+	free(sorted);
+	if (rc)
+		pfs_storms_free(out);
+	return rc;
+}

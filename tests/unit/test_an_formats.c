@@ -1,0 +1,216 @@
+/*
+ * The report formats on one hand-built run with a storm: each output is
+ * parsed by python3 as its consumer would (json, xml.etree, the folded
+ * grammar) and its content checked: the storm's top site is the bursting
+ * allocation's, the trace has its slice, the SVG its shaded storm.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../analyzer/cli.h"
+#include "test_an_logbuild.h"
+
+#define MS 1000000ull
+#define T0 (1000 * MS)
+
+static __attribute__((noinline, used)) int pfs_fmt_storm_site(int x)
+{
+	__asm__ volatile("" : "+r"(x));
+	return x;
+}
+
+static __attribute__((noinline, used)) int pfs_fmt_quiet_site(int x)
+{
+	__asm__ volatile("" : "+r"(x));
+	return x;
+}
+
+static char dir[64], out[96];
+
+static int cli(const char *fmt)
+{
+	char *argv[] = {"pfshim", "report", "--format", (char *)fmt, "-o", out, dir, NULL};
+
+	fflush(NULL);
+	return pfs_cli_main(7, argv);
+}
+
+static int setup(void **state)
+{
+	static const char cmd[] = "app\0--storm\0";
+	uint64_t fs[1], fq[1];
+	struct lb_self self;
+	char path[128];
+	struct lb b;
+
+	(void)state;
+	if (lb_self_module(&self))
+		return -1;
+	fs[0] = (uintptr_t)&pfs_fmt_storm_site + 1;
+	fq[0] = (uintptr_t)&pfs_fmt_quiet_site + 1;
+	strcpy(dir, "/tmp/pfs-an-fmt-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(out, sizeof(out), "%s.out", dir);
+	lb_init(&b, 77, T0);
+	lb_proc_start(&b, 77, 1, T0, 0, "/usr/bin/app", cmd, sizeof(cmd) - 1);
+	lb_module(&b, 1, 1, self.base, self.start, self.end, self.path, self.build_id,
+		  (uint8_t)self.build_id_len);
+	lb_stack(&b, 2, 1, fq, 1);
+	lb_stack(&b, 3, 2, fs, 1);
+	lb_alloc_at(&b, 4, T0 + MS, 2, PFS_KIND_MMAP, 0x10000000, 64 << 20);
+	for (unsigned i = 1; i <= 100; i++) {
+		uint64_t t = T0 + i * 10 * MS;
+		uint32_t n = 5;
+
+		lb_touch(&b, t, 0, 1, PFS_KIND_MALLOC, 5, 0);
+		if (i >= 50 && i < 55) {
+			lb_touch(&b, t, 4, 2, PFS_KIND_MMAP, 400, 0);
+			n += 400;
+		}
+		lb_scan(&b, t, n, PFS_SCAN_PERIODIC);
+	}
+	lb_proc_end_at(&b, 10, T0 + 1005 * MS);
+	snprintf(path, sizeof(path), "%s/app.pfslog", dir);
+	if (lb_write(&b, path, b.len))
+		return -1;
+	lb_release(&b);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, out);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* python3 on the output at `out`: 0 when every assertion held. */
+static int python_check(const char *code)
+{
+	char script[] = "/tmp/pfs-an-fmt-py-XXXXXX", cmd[256];
+	int fd = mkstemp(script), rc;
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "import json, re, sys\nimport xml.etree.ElementTree as ET\npath = sys.argv[1]\n"
+		"%s\n", code);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s %s", script, out);
+	rc = system(cmd);
+	unlink(script);
+	return rc;
+}
+
+static void test_json_storms(void **state)
+{
+	(void)state;
+	assert_int_equal(cli("json"), PFS_EXIT_OK);
+	assert_int_equal(python_check(
+		"d = json.load(open(path))\n"
+		"p = d['processes'][0]\n"
+		"assert len(p['storms']) == 1, p['storms']\n"
+		"s = p['storms'][0]\n"
+		"for k in ('start_ns', 'end_ns', 'faults', 'top_site', 'rate'): assert k in s, k\n"
+		"site = [x for x in p['sites'] if x['id'] == s['top_site']][0]\n"
+		"assert site['frames'][0]['function'] == 'pfs_fmt_storm_site', site\n"
+		"assert s['start_ns'] == 490000000 and s['end_ns'] == 540000000, s\n"
+		"assert 2000 <= s['faults'] <= 2030\n"), 0);
+}
+
+static void test_text_storms(void **state)
+{
+	char buf[8192];
+	size_t n;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(cli("text"), PFS_EXIT_OK);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "storms ("));
+	assert_non_null(strstr(buf, "1. 490.0-540.0 ms, "));
+	assert_non_null(strstr(buf, "pfs_fmt_storm_site"));
+}
+
+static void test_folded(void **state)
+{
+	(void)state;
+	assert_int_equal(cli("folded"), PFS_EXIT_OK);
+	assert_int_equal(python_check(
+		"lines = open(path).read().splitlines()\n"
+		"assert len(lines) == 2, lines\n"
+		"c = {}\n"
+		"for l in lines:\n"
+		"  m = re.fullmatch(r'([^;]+(?:;[^;]+)*) (\\d+)', l)\n"
+		"  assert m, l\n"
+		"  fr = m.group(1).split(';')\n"
+		"  assert fr[0] == 'app --storm (pid 77)', fr\n"
+		"  c[fr[-2] + fr[-1]] = int(m.group(2))\n"
+		"assert c == {'pfs_fmt_storm_site[mmap]': 2000, 'pfs_fmt_quiet_site[malloc]': 500}, c\n"),
+			 0);
+}
+
+static void test_perfetto(void **state)
+{
+	(void)state;
+	assert_int_equal(cli("perfetto"), PFS_EXIT_OK);
+	assert_int_equal(python_check(
+		"d = json.load(open(path))\n"
+		"ev = d['traceEvents']\n"
+		"names = [e for e in ev if e['ph'] == 'M' and e['name'] == 'process_name']\n"
+		"assert len(names) == 1 and names[0]['pid'] == 77, names\n"
+		"cs = [e for e in ev if e['ph'] == 'C']\n"
+		"assert len(cs) >= 100 and all('faults/s' in e['args'] for e in cs)\n"
+		"assert all(a['ts'] < b['ts'] for a, b in zip(cs, cs[1:]))\n"
+		"assert max(e['args']['faults/s'] for e in cs) >= 35000\n"
+		"xs = [e for e in ev if e['ph'] == 'X']\n"
+		"assert len(xs) == 1, xs\n"
+		"assert xs[0]['name'] == 'storm: pfs_fmt_storm_site', xs[0]\n"
+		"assert abs(xs[0]['ts'] - 490000) < 1 and abs(xs[0]['dur'] - 50000) < 1, xs[0]\n"), 0);
+}
+
+static void test_svg(void **state)
+{
+	(void)state;
+	assert_int_equal(cli("svg"), PFS_EXIT_OK);
+	assert_int_equal(python_check(
+		"ns = '{http://www.w3.org/2000/svg}'\n"
+		"root = ET.parse(path).getroot()\n"
+		"assert root.tag == ns + 'svg'\n"
+		"storms = [r for r in root.iter(ns + 'rect') if r.get('class') == 'storm']\n"
+		"assert len(storms) == 1\n"
+		"assert len(list(root.iter(ns + 'polyline'))) == 1\n"
+		"text = ' '.join(t.text or '' for t in root.iter(ns + 'text'))\n"
+		"assert 'pfs_fmt_storm_site #' in text and ': 2000' in text, text\n"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_storms),
+		cmocka_unit_test(test_text_storms),
+		cmocka_unit_test(test_folded),
+		cmocka_unit_test(test_perfetto),
+		cmocka_unit_test(test_svg),
+	};
+
+	return cmocka_run_group_tests_name("analyzer formats", tests, setup, teardown);
+}
