@@ -10,7 +10,7 @@
 #include "pfshim/log_format.h"
 #include "util.h"
 
-enum opt_type { OPT_MODE, OPT_PATH, OPT_STR, OPT_BOOL, OPT_MS, OPT_PID, OPT_PAGEMAP };
+enum opt_type { OPT_MODE, OPT_PATH, OPT_STR, OPT_BOOL, OPT_MS, OPT_PID, OPT_PAGEMAP, OPT_NOT_MINE };
 
 struct opt {
 	const char *name;
@@ -28,6 +28,8 @@ static const struct opt opts[] = {
 	OPT("PFSHIM_TOUCH_SITE", OPT_BOOL, touch_site),
 	OPT("PFSHIM_RUN", OPT_PID, run_pid),
 	OPT("PFSHIM_PAGEMAP", OPT_PAGEMAP, pagemap),
+	/* pfshim record's (which libpfshim.so to preload): known, so not "unknown", and not the shim's. */
+	{"PFSHIM_LIB", OPT_NOT_MINE, 0},
 };
 
 int pfs_parse_bool(const char *s, int *out)
@@ -134,6 +136,8 @@ static int set_opt(struct pfs_config *c, const struct opt *o, const char *v, pfs
 			      o->name, v);
 		else
 			*(unsigned *)field = (unsigned)ul;
+		break;
+	case OPT_NOT_MINE:
 		break;
 	case OPT_PAGEMAP:
 		if (!strcmp(v, "scan"))

@@ -512,6 +512,19 @@ t_docs_name_every_variable() {
 	return 0
 }
 
+# Every option that pfshim --help prints is in the man page, which renders.
+t_docs_man_page_has_every_option() {
+	local o missing=""
+	for o in $("$CLI" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+		grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" "$ROOT/docs/pfshim.1" || missing="$missing $o"
+	done
+	[ -z "$missing" ] || { echo "  not in docs/pfshim.1:$missing"; return 1; }
+	if command -v man >/dev/null; then
+		man -l "$ROOT/docs/pfshim.1" 2>&1 >/dev/null | grep -q . && { man -l "$ROOT/docs/pfshim.1" 2>&1 >/dev/null; return 1; }
+	fi
+	return 0
+}
+
 # Real programs from Debian (issue 7): output and exit status as without the shim.
 t_perl() {
 	cat >"$WORK/prog.pl" <<'PL'
