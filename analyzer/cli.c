@@ -43,7 +43,7 @@ struct cli_cmd {
 #define MAX_OPTS 8
 
 static const struct cli_opt report_opts[] = {
-	{"format", 'f', "FMT", "text (default), json, folded, perfetto, svg; pprof: coming"},
+	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg"},
 	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
 	{"output", 'o', "FILE", "write the report to FILE instead of standard output"},
 	{"help", 'h', NULL, "this help"},
@@ -158,7 +158,7 @@ static void usage(FILE *f)
 	      "    NO_COLOR       set: no colour even on a terminal\n\n"
 	      "exit status:\n"
 	      "    report: 0 ok, 1 a log was unreadable or had corrupt records (the report\n"
-	      "            is still printed), 2 bad usage or a format not available yet\n"
+	      "            is still printed), 2 bad usage (pprof: also to a terminal)\n"
 	      "    record: the program's status (128+N if killed by signal N), 127 if it\n"
 	      "            could not be run, 2 bad usage\n", f);
 }
@@ -214,12 +214,12 @@ static bool want_color(FILE *f)
 
 /* ---- report -------------------------------------------------------------- */
 
-enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED, FMT_PERFETTO, FMT_SVG };
+enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED, FMT_PERFETTO, FMT_SVG, FMT_PPROF };
 
 static int (*const writers[])(const struct pfs_report *, FILE *, const struct pfs_report_opts *) = {
 	[FMT_TEXT] = pfs_report_text, [FMT_JSON] = pfs_report_json,
 	[FMT_FOLDED] = pfs_report_folded, [FMT_PERFETTO] = pfs_report_perfetto,
-	[FMT_SVG] = pfs_report_svg,
+	[FMT_SVG] = pfs_report_svg, [FMT_PPROF] = pfs_report_pprof,
 };
 
 /*
@@ -334,11 +334,16 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 	} else if (!strcmp(format, "svg")) {
 		fmt = FMT_SVG;
 	} else if (!strcmp(format, "pprof")) {
-		fprintf(stderr, "pfshim: report: format '%s' is not available yet\n", format);
-		return PFS_EXIT_USAGE;
+		fmt = FMT_PPROF;
 	} else {
-		return usage_error(cmd->name, "unknown format '%s' (text, json, folded, perfetto, svg)", format);
+		return usage_error(cmd->name,
+				   "unknown format '%s' (text, json, folded, pprof, perfetto, svg)",
+				   format);
 	}
+	/* gzipped protobuf would only garble a terminal (gzip and curl refuse too) */
+	if (fmt == FMT_PPROF && !output && isatty(STDOUT_FILENO))
+		return usage_error(cmd->name, "%s", "pprof output is binary: give -o FILE or "
+				   "redirect standard output");
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no run directory or log file given");
 	if (output) {

@@ -70,6 +70,8 @@ int pfs_report_text(const struct pfs_report *rep, FILE *out, const struct pfs_re
 int pfs_report_folded(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
 int pfs_report_perfetto(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
 int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+/* pprof's profile.proto, gzipped (binary); -ENOMEM or -EIO on failure. */
+int pfs_report_pprof(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
 
 /* A site's name for one-line use: its first frame's function, module+0xoff, 0xaddr, or "?". */
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);

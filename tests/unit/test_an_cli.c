@@ -279,7 +279,7 @@ static void test_exit_codes(void **state)
 	assert_int_equal(CLI("report", "--top", "x", "/tmp"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("report", "--top"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("report", "--format", "yaml", "/tmp"), PFS_EXIT_USAGE);
-	assert_int_equal(CLI("report", "--format", "pprof", "/tmp"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("report", "--format", "flamegraphz", "/tmp"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("diff", "a", "b"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("advise", "a"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("record"), PFS_EXIT_USAGE);

@@ -47,44 +47,19 @@ static int cli(const char *fmt)
 
 static int setup(void **state)
 {
-	static const char cmd[] = "app\0--storm\0";
 	uint64_t fs[1], fq[1];
-	struct lb_self self;
 	char path[128];
-	struct lb b;
 
 	(void)state;
-	if (lb_self_module(&self))
-		return -1;
 	fs[0] = (uintptr_t)&pfs_fmt_storm_site + 1;
 	fq[0] = (uintptr_t)&pfs_fmt_quiet_site + 1;
 	strcpy(dir, "/tmp/pfs-an-fmt-XXXXXX");
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(out, sizeof(out), "%s.out", dir);
-	lb_init(&b, 77, T0);
-	lb_proc_start(&b, 77, 1, T0, 0, "/usr/bin/app", cmd, sizeof(cmd) - 1);
-	lb_module(&b, 1, 1, self.base, self.start, self.end, self.path, self.build_id,
-		  (uint8_t)self.build_id_len);
-	lb_stack(&b, 2, 1, fq, 1);
-	lb_stack(&b, 3, 2, fs, 1);
-	lb_alloc_at(&b, 4, T0 + MS, 2, PFS_KIND_MMAP, 0x10000000, 64 << 20);
-	for (unsigned i = 1; i <= 100; i++) {
-		uint64_t t = T0 + i * 10 * MS;
-		uint32_t n = 5;
-
-		lb_touch(&b, t, 0, 1, PFS_KIND_MALLOC, 5, 0);
-		if (i >= 50 && i < 55) {
-			lb_touch(&b, t, 4, 2, PFS_KIND_MMAP, 400, 0);
-			n += 400;
-		}
-		lb_scan(&b, t, n, PFS_SCAN_PERIODIC);
-	}
-	lb_proc_end_at(&b, 10, T0 + 1005 * MS);
 	snprintf(path, sizeof(path), "%s/app.pfslog", dir);
-	if (lb_write(&b, path, b.len))
+	if (lb_write_storm_run(path, 77, T0, fs[0], fq[0]))
 		return -1;
-	lb_release(&b);
 	return 0;
 }
 

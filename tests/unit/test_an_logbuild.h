@@ -402,4 +402,45 @@ static inline int lb_self_module(struct lb_self *m)
 	return dl_iterate_phdr(lb_find_self, m) == 1 ? 0 : -1;
 }
 
+/*
+ * The storm run the format tests share: process `pid`, started at t0 (ns),
+ * in this test binary's module; a quiet site (return address quiet_ra)
+ * touches 5 pages in each of 100 scans 10 ms apart, a storm site (storm_ra,
+ * a 64 MiB mmap) 400 pages in each of 5 scans from 500 ms.  Written to path.
+ */
+static inline int lb_write_storm_run(const char *path, uint64_t pid, uint64_t t0, uint64_t storm_ra,
+				     uint64_t quiet_ra)
+{
+	static const char cmd[] = "app\0--storm\0";
+	const uint64_t ms = 1000000ull;
+	uint64_t fs[1] = {storm_ra}, fq[1] = {quiet_ra};
+	struct lb_self self;
+	struct lb b;
+
+	if (lb_self_module(&self))
+		return -1;
+	lb_init(&b, pid, t0);
+	lb_proc_start(&b, pid, 1, t0, 0, "/usr/bin/app", cmd, sizeof(cmd) - 1);
+	lb_module(&b, 1, 1, self.base, self.start, self.end, self.path, self.build_id,
+		  (uint8_t)self.build_id_len);
+	lb_stack(&b, 2, 1, fq, 1);
+	lb_stack(&b, 3, 2, fs, 1);
+	lb_alloc_at(&b, 4, t0 + ms, 2, PFS_KIND_MMAP, 0x10000000, 64 << 20);
+	for (unsigned i = 1; i <= 100; i++) {
+		uint64_t t = t0 + i * 10 * ms;
+		uint32_t n = 5;
+
+		lb_touch(&b, t, 0, 1, PFS_KIND_MALLOC, 5, 0);
+		if (i >= 50 && i < 55) {
+			lb_touch(&b, t, 4, 2, PFS_KIND_MMAP, 400, 0);
+			n += 400;
+		}
+		lb_scan(&b, t, n, PFS_SCAN_PERIODIC);
+	}
+	lb_proc_end_at(&b, 10, t0 + 1005 * ms);
+	int r = lb_write(&b, path, b.len);
+	lb_release(&b);
+	return r;
+}
+
 #endif
