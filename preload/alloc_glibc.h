@@ -26,12 +26,16 @@ static inline size_t pfs_alloc_usable(void *p)
 	return real_malloc_usable_size ? real_malloc_usable_size(p) : 0;
 }
 
-/* A block with a mapping of its own (glibc's IS_MMAPPED chunks; elsewhere: blocks of 128 KiB or more). */
+/*
+ * A block with a mapping of its own (glibc's IS_MMAPPED chunks).  With
+ * another allocator (jemalloc preloaded or linked by the program) blocks
+ * live inside the allocator's own mappings, which the mmap hook already
+ * tracks when it maps them through libc: no block is a region of its own
+ * then, or its pages would be counted twice.
+ */
 static inline int pfs_alloc_is_mmapped(void *p)
 {
-	if (PFS_LIKELY(pfs_alloc_is_glibc))
-		return (((size_t *)p)[-1] & 2) != 0;
-	return pfs_alloc_usable(p) >= 128 * 1024;
+	return PFS_LIKELY(pfs_alloc_is_glibc) && (((size_t *)p)[-1] & 2) != 0;
 }
 
 #endif

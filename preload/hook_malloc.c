@@ -1,7 +1,10 @@
 /*
  * The malloc family.  Each hook: pass through when the shim is busy on this
  * thread (recursion, the shim's own allocations) or not tracing; else call
- * the real function, then count or log the block.  A free is logged before
+ * the real function, then count or log the block.  The busy flag covers the
+ * shim's own work only, not the real call: glibc's malloc never calls the
+ * hooks (its mmap and brk are internal), and another allocator's mappings
+ * (jemalloc maps through libc's mmap) are exactly what fast mode tracks.  A free is logged before
  * the real free, an allocation after the real allocation, so a reused
  * address never confuses the log.
  */
@@ -28,11 +31,12 @@ PFS_EXPORT void *malloc(size_t size)
 	PFS_BOOT_OR_ENSURE(malloc, size, 16);
 	if (!pfs_hook_tracking())
 		return real_malloc(size);
-	pfs_tls_busy = 1;
 	void *p = real_malloc(size);
-	if (PFS_LIKELY(p != NULL))
+	if (PFS_LIKELY(p != NULL)) {
+		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_MALLOC, p, size, PFS_RET(), PFS_SP());
-	pfs_tls_busy = 0;
+		pfs_tls_busy = 0;
+	}
 	return p;
 }
 
@@ -46,11 +50,12 @@ PFS_EXPORT void *calloc(size_t n, size_t size)
 	}
 	if (!pfs_hook_tracking())
 		return real_calloc(n, size);
-	pfs_tls_busy = 1;
 	void *p = real_calloc(n, size);
-	if (PFS_LIKELY(p != NULL))
+	if (PFS_LIKELY(p != NULL)) {
+		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_CALLOC, p, n * size, PFS_RET(), PFS_SP());
-	pfs_tls_busy = 0;
+		pfs_tls_busy = 0;
+	}
 	return p;
 }
 
@@ -68,8 +73,8 @@ PFS_EXPORT void free(void *p)
 	}
 	pfs_tls_busy = 1;
 	pfs_track_free(p, PFS_KIND_MALLOC);
-	real_free(p);
 	pfs_tls_busy = 0;
+	real_free(p);
 }
 
 static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
@@ -98,10 +103,13 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 		free_seq = pfs_next_seq();
 		pfs_track_realloc_before(old);
 	}
-	void *p = real_realloc(old, size);
-	if (p || (old && size == 0))
-		pfs_track_realloc(old, old_usable, free_seq, p, size, ret, sp);
 	pfs_tls_busy = 0;
+	void *p = real_realloc(old, size);
+	if (p || (old && size == 0)) {
+		pfs_tls_busy = 1;
+		pfs_track_realloc(old, old_usable, free_seq, p, size, ret, sp);
+		pfs_tls_busy = 0;
+	}
 	return p;
 }
 
@@ -128,11 +136,12 @@ static void *aligned_common(void *(*fn)(size_t, size_t), size_t align, size_t si
 	}
 	if (!pfs_hook_tracking())
 		return fn(align, size);
-	pfs_tls_busy = 1;
 	void *p = fn(align, size);
-	if (p)
+	if (p) {
+		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_ALIGNED, p, size, ret, sp);
-	pfs_tls_busy = 0;
+		pfs_tls_busy = 0;
+	}
 	return p;
 }
 
@@ -149,11 +158,12 @@ PFS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	}
 	if (!pfs_hook_tracking())
 		return real_posix_memalign(out, align, size);
-	pfs_tls_busy = 1;
 	int r = real_posix_memalign(out, align, size);
-	if (r == 0)
+	if (r == 0) {
+		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_ALIGNED, *out, size, PFS_RET(), PFS_SP());
-	pfs_tls_busy = 0;
+		pfs_tls_busy = 0;
+	}
 	return r;
 }
 

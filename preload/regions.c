@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <sys/single_threaded.h>
 
+#include "alloc_glibc.h"
 #include "arena.h"
 #include "kcompat.h"
 #include "pfs.h"
@@ -91,7 +92,8 @@ int pfs_regions_init(int read_entries)
 		return fd;
 	pagemap_fd = fd;
 	enabled = 1;
-	pfs_carving = 1;
+	/* Carving knows glibc's heaps; another allocator's mappings are tracked as mmaps (alloc_glibc.h). */
+	pfs_carving = pfs_alloc_is_glibc;
 	main_heap_lo = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
 	return 0;
 }

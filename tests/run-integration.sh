@@ -587,7 +587,7 @@ t_redis_bgsave() {
 	[ "$keys" = 400000 ] || { echo "  dbsize $keys"; return 1; }
 	[ $rc = 0 ] || { echo "  redis-server exited $rc"; tail -5 "$d/redis.log"; return 1; }
 	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
-	$Q "$d/r.json" 'len(r["processes"]) >= 2' 'any(p["totals"]["cow_faults"] > 0 for p in r["processes"])'
+	$Q "$d/r.json" 'len(r["processes"]) >= 2' 'any(p["totals"]["cow_faults"] > 0 for p in r["processes"])' || return 1
 	# For docs/redis.md: Redis's own figure beside pfshim's.
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("pfshim cow_faults per process:", [(p["pid"], p["totals"]["cow_faults"], p["totals"]["first_touch_faults"]) for p in r["processes"]])' "$d/r.json" >"$WORK/redis.numbers"
 	echo "$info" | grep -E 'rdb_last_cow_size|rdb_last_bgsave_time' >>"$WORK/redis.numbers"
