@@ -113,6 +113,15 @@ static const char *what_here(const struct scan *s)
 	return peek(s) == 0 ? "end of text" : peek(s) == ';' ? "';'" : peek(s) == ',' ? "','" : NULL;
 }
 
+/* "expected WHAT, found end of text" (or ';', ',', or the character there), at position `at`. */
+static int fail_expected(struct scan *s, size_t at, const char *what)
+{
+	const char *here = what_here(s);
+	if (here)
+		return fail(s, at, "expected %s, found %s", what, here);
+	return fail(s, at, "expected %s, found '%c'", what, peek(s));
+}
+
 static int parse_actions(struct scan *s, struct pfs_rule *r)
 {
 	for (int first = 1;; first = 0) {
@@ -120,14 +129,8 @@ static int parse_actions(struct scan *s, struct pfs_rule *r)
 		size_t at = s->i;
 		const char *w;
 		size_t n = word(s, &w);
-		if (n == 0) {
-			const char *here = what_here(s);
-			if (here)
-				return fail(s, at, "expected an action (" ACTIONS_EXPECTED "), found %s",
-					    here);
-			return fail(s, at, "expected an action (" ACTIONS_EXPECTED "), found '%c'",
-				    peek(s));
-		}
+		if (n == 0)
+			return fail_expected(s, at, "an action (" ACTIONS_EXPECTED ")");
 		/* "populate, if ..." is a trailing comma, not an action called "if". */
 		if (first == 0 && word_is(w, n, "if"))
 			return fail(s, at, "expected an action after ',', found 'if'");
@@ -229,12 +232,8 @@ static int parse_condition(struct scan *s, struct pfs_rule *r)
 	size_t at = s->i;
 	const char *w;
 	size_t n = word(s, &w);
-	if (n == 0) {
-		const char *here = what_here(s);
-		if (here)
-			return fail(s, at, "expected a condition (" CONDS_EXPECTED "), found %s", here);
-		return fail(s, at, "expected a condition (" CONDS_EXPECTED "), found '%c'", peek(s));
-	}
+	if (n == 0)
+		return fail_expected(s, at, "a condition (" CONDS_EXPECTED ")");
 	if (word_is(w, n, "size"))
 		return parse_size(s, r);
 	const char *key = word_is(w, n, "site")	  ? "site"
