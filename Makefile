@@ -83,7 +83,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(PRELOAD_CORE_OBJ) $(ANALYZER_CORE_OBJ)
 $(BUILD)/tests/preload/%: tests/preload/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')
-	$(Q)$(CC) -std=gnu11 -O1 -g -fno-inline -fno-builtin -fno-omit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread -ldl
+	$(Q)$(CC) -std=gnu11 -O1 -g -fno-inline -fno-builtin -fno-omit-frame-pointer -Wall -Wextra -Werror -MMD -MP -o $@ $< -lpthread -ldl
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(@D)

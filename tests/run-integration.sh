@@ -16,6 +16,18 @@ pass=0
 fail=0
 failed=""
 
+# run_as_nobody DIR NAME PROG ARGS...: copies the shim and PROG into DIR (0777, so nobody can write
+# its logs there) and runs PROG there as nobody with logs in DIR/NAME; its stdout in DIR/NAME.out.
+run_as_nobody() {
+	local d=$1 name=$2 prog=$3
+	shift 3
+	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"
+	install -m 0755 "$LIB" "$prog" "$d/"
+	(cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		env PFSHIM_OUT="$d/$name" LD_PRELOAD="$d/libpfshim.so" "./$(basename "$prog")" "$@" \
+		>"$d/$name.out" 2>"$d/$name.err") || { echo "  unprivileged run failed:"; cat "$d/$name.err"; return 1; }
+}
+
 # run_both NAME CMD...: runs CMD natively and under the shim (logs in $WORK/NAME, variables
 # for the shim in $RUN_ENV),
 # requires identical stdout and exit status, leaves the shim run's stderr in $WORK/NAME.err.
@@ -211,18 +223,11 @@ t_fast_first_touch_exact() {
 
 t_fast_first_touch_unprivileged() {
 	local d=$WORK/nobody
-	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"
-	install -m 0755 "$LIB" $T/touch_pages "$d/"
-	(cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env PFSHIM_OUT="$d/logs" LD_PRELOAD="$d/libpfshim.so" ./touch_pages 100 37 >"$d/out" 2>"$d/err") || {
-		echo "  unprivileged run failed:"; cat "$d/err"; return 1; }
-	grep -qx 'touched 100 + 37 + 10 + 25 pages' "$d/out" || { cat "$d/out"; return 1; }
+	run_as_nobody "$d" logs $T/touch_pages 100 37 || return 1
+	grep -qx 'touched 100 + 37 + 10 + 25 pages' "$d/logs.out" || { cat "$d/logs.out"; return 1; }
 	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
 	check_touch_pages "$d/r.json" || return 1
-	install -m 0755 $T/heap_small "$d/"
-	(cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env PFSHIM_OUT="$d/heap" LD_PRELOAD="$d/libpfshim.so" ./heap_small >/dev/null 2>"$d/err") || {
-		cat "$d/err"; return 1; }
+	run_as_nobody "$d" heap $T/heap_small || return 1
 	"$CLI" report --format json "$d/heap" >"$d/h.json" || return 1
 	$Q "$d/h.json" 'r["mode"] == "fast"' '391 <= site(proc(r), "small_site")["first_touch_faults"] <= 392'
 }
@@ -266,11 +271,7 @@ t_fast_cow_after_fork() {
 
 t_fast_cow_unprivileged() {
 	local d=$WORK/nobody-cow
-	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"
-	install -m 0755 "$LIB" $T/touch_cow "$d/"
-	(cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env PFSHIM_OUT="$d/logs" LD_PRELOAD="$d/libpfshim.so" ./touch_cow >"$d/out" 2>"$d/err") || {
-		echo "  unprivileged run failed:"; cat "$d/err"; return 1; }
+	run_as_nobody "$d" logs $T/touch_cow || return 1
 	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
 	check_touch_cow "$d/r.json"
 }

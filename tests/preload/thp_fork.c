@@ -9,21 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "smaps.h"
+
 #define SIZE (32ul << 20)
 #define HUGE (2ul << 20)
-
-static long anon_huge_kb(void)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	long kb = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
 
 char *huge_fork_site(void)
 {
