@@ -182,7 +182,7 @@ t_fds_closed_and_replaced() {
 	report fds || return 1
 	$Q "$WORK/fds.json" \
 		'site(proc(r), "hostile_site")["allocations"] == 50000' \
-		'proc(r).get("ended", True)'
+		'proc(r)["ended"] is True'
 }
 
 t_thread_churn() {
