@@ -596,6 +596,11 @@ t_redis_bgsave() {
 	return 0
 }
 
+# More tests, one file per topic, using the helpers above.
+for f in "$ROOT"/tests/integration/*.sh; do
+	[ -e "$f" ] && . "$f"
+done
+
 tests=$(declare -F | awk '{print $3}' | grep '^t_')
 for t in ${PFS_TESTS:-$tests}; do
 	if out=$($t 2>&1); then
