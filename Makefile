@@ -133,7 +133,7 @@ FUZZ_CHECK_SECONDS ?= 20
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_BIN := $(FUZZ_DIR)/fuzz_logread
 FUZZ_AN_SRC := analyzer/an_common.c analyzer/blocks.c analyzer/logread.c analyzer/model.c \
-	analyzer/storms.c
+	analyzer/storms.c analyzer/faults.c
 FUZZ_AN_OBJ := $(FUZZ_AN_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_CFLAGS := -std=gnu11 $(WARN) -g -O1 -Iinclude -MMD -MP -D_GNU_SOURCE \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -159,6 +159,8 @@ $(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
 	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seedruns
 	@for p in $(FUZZ_SEED_PROGS); do \
 		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/$$(basename $$p) PFSHIM_QUIET=1 \
+		LD_PRELOAD=$(abspath $(LIB)) $$p >/dev/null 2>&1 || true; \
+		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/exact-$$(basename $$p) PFSHIM_QUIET=1 PFSHIM_MODE=exact \
 		LD_PRELOAD=$(abspath $(LIB)) $$p >/dev/null 2>&1 || true; \
 	done
 	@i=0; for f in $(FUZZ_DIR)/seedruns/*/*.pfslog; do \

@@ -115,6 +115,12 @@ static int decode_message(struct pfs_rec *r, char *why, size_t whylen)
 	return take_string(r, &pos, r->u.message.len, 0, "MESSAGE text", why, whylen);
 }
 
+static int decode_faults(struct pfs_rec *r, char *why, size_t whylen)
+{
+	return decode_items(r, sizeof(struct pfs_rec_faults), r->u.faults.bytes, 1, "FAULTS event byte",
+			    why, whylen);
+}
+
 #define REC(type, st, fn) [PFS_REC_##type] = {#type, sizeof(struct st), fn}
 static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(PROC_START, pfs_rec_proc_start, decode_proc_start),
@@ -132,6 +138,9 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(MESSAGE, pfs_rec_message, decode_message),
 	REC(TOUCH, pfs_rec_touch, decode_fixed),
 	REC(SCAN, pfs_rec_scan, decode_fixed),
+	REC(FAULTS, pfs_rec_faults, decode_faults),
+	REC(UREG, pfs_rec_ureg, decode_fixed),
+	REC(CARVE, pfs_rec_carve, decode_fixed),
 };
 #undef REC
 

@@ -83,6 +83,9 @@ struct pfs_rec {
 		struct pfs_rec_message message;
 		struct pfs_rec_touch touch;
 		struct pfs_rec_scan scan;
+		struct pfs_rec_faults faults;
+		struct pfs_rec_ureg ureg;
+		struct pfs_rec_carve carve;
 	} u;
 	/*
 	 * Strings after the fixed part: PROC_START exe (0) and command line (1),
@@ -90,7 +93,7 @@ struct pfs_rec {
 	 */
 	const char *str[2];
 	uint32_t str_len[2];
-	/* STACK frames (8 bytes each) or COUNTERS slots: use the accessors. */
+	/* STACK frames (8 bytes each), COUNTERS slots (use the accessors), FAULTS event bytes. */
 	const uint8_t *items;
 	uint32_t nitems;
 };

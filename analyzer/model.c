@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "blocks.h"
+#include "faults.h"
 #include "logread.h"
 
 /* The logread tool for one file: the handlers reach the process through it. */
@@ -36,7 +37,7 @@ struct pfs_site *pfs_model_site(const struct pfs_proc *p, uint32_t stack, uint32
 	return s;
 }
 
-static struct pfs_site *site_get(struct pfs_proc *p, uint32_t stack, uint32_t kind)
+struct pfs_site *pfs_model_site_get(struct pfs_proc *p, uint32_t stack, uint32_t kind)
 {
 	struct pfs_site *s = pfs_model_site(p, stack, kind);
 
@@ -226,7 +227,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct pfs_site *s;
 
 	(void)why;
-	s = site_get(ld->proc, r->stack, r->kind);
+	s = pfs_model_site_get(ld->proc, r->stack, r->kind);
 	if (!s)
 		return -ENOMEM;
 	/* An allocation a forked child inherited is tracked there, but it is the parent's allocation. */
@@ -246,7 +247,7 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct pfs_site *s;
 
 	(void)why;
-	s = site_get(p, r->stack, r->kind);
+	s = pfs_model_site_get(p, r->stack, r->kind);
 	if (!s)
 		return -ENOMEM;
 	if (r->pages) {
@@ -291,7 +292,7 @@ static int on_free(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	const struct pfs_rec_free *r = &rec->u.free;
 	struct pfs_block_ev ev = {
 		.seq = r->seq, .order = ld->order++, .type = PFS_REC_FREE, .kind = r->kind,
-		.addr = r->addr, .length = r->length,
+		.addr = r->addr, .length = r->length, .time_ns = r->time_ns,
 	};
 
 	(void)why;
@@ -306,7 +307,7 @@ static int on_remap(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct pfs_block_ev ev = {
 		.seq = r->seq, .order = ld->order++, .type = PFS_REC_REMAP, .stack = r->stack,
 		.addr = r->old_addr, .length = r->old_length,
-		.new_addr = r->new_addr, .new_length = r->new_length,
+		.new_addr = r->new_addr, .new_length = r->new_length, .time_ns = r->time_ns,
 	};
 
 	(void)why;
@@ -333,7 +334,7 @@ static int on_counters(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 
 		if (slot.stack == 0)	/* appended zeroed, not used yet */
 			continue;
-		s = site_get(p, slot.stack, slot.kind);
+		s = pfs_model_site_get(p, slot.stack, slot.kind);
 		if (!s)
 			return -ENOMEM;
 		s->allocations += slot.count;
@@ -398,6 +399,24 @@ static int on_message(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 			   (int)(rec->str_len[0] & INT32_MAX), rec->str[0]);
 }
 
+/* Exact mode's records: faults.c. */
+static int on_faults(struct pfs_logread_tool *tool, const struct pfs_rec *rec, const char **why)
+{
+	return pfs_faults_decode(loader_of(tool)->proc, rec, why);
+}
+
+static int on_ureg(struct pfs_logread_tool *tool, const struct pfs_rec *rec, const char **why)
+{
+	(void)why;
+	return pfs_faults_ureg(loader_of(tool)->proc, rec);
+}
+
+static int on_carve(struct pfs_logread_tool *tool, const struct pfs_rec *rec, const char **why)
+{
+	(void)why;
+	return pfs_faults_carve(loader_of(tool)->proc, rec);
+}
+
 static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
 	[PFS_REC_PROC_START] = on_proc_start,
 	[PFS_REC_MODULE] = on_module,
@@ -414,6 +433,9 @@ static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
 	[PFS_REC_MESSAGE] = on_message,
 	[PFS_REC_TOUCH] = on_touch,
 	[PFS_REC_SCAN] = on_scan,
+	[PFS_REC_FAULTS] = on_faults,
+	[PFS_REC_UREG] = on_ureg,
+	[PFS_REC_CARVE] = on_carve,
 };
 
 static int on_begin(struct pfs_logread_tool *tool, const struct pfs_logfile *lf)
@@ -469,6 +491,8 @@ static void proc_free(struct pfs_proc *p)
 	free(p->children);
 	free(p->evs);
 	free(p->touches);
+	free(p->faults);
+	free(p->carves);
 	free(p->scan_evs);
 	free(p->ranked);
 	free(p->kids);
@@ -835,8 +859,6 @@ int pfs_model_finish(struct pfs_run *run)
 
 		apply_unloads(p);
 		rc = pfs_blocks_replay(p);
-		if (!rc)
-			rc = rank_sites(p);
 		if ((!p->command || !*p->command) && p->exe) {
 			/* no argv logged: the executable names it best */
 			free(p->command);
@@ -854,5 +876,11 @@ int pfs_model_finish(struct pfs_run *run)
 	}
 	if (!rc)
 		rc = link_tree(run);
+	/* Exact mode's faults find their owners in the fork parents' heaps too: after the tree. */
+	for (size_t i = 0; i < run->nprocs && !rc; i++) {
+		rc = pfs_faults_attribute(run->procs[i], &run->warnings);
+		if (!rc)
+			rc = rank_sites(run->procs[i]);
+	}
 	return rc;
 }

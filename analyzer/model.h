@@ -102,6 +102,27 @@ struct pfs_touch_ev {
 	bool cow;
 };
 
+/* Exact mode: one fault event of a FAULTS record, before attribution (faults.c). */
+struct pfs_fault_ev {
+	uint64_t time_ns;
+	uint64_t addr;		/* page address */
+	uint64_t pc;		/* PFSHIM_TOUCH_SITE: the faulting instruction; 0 unknown */
+	uint32_t tid;
+	int32_t sys;		/* the system call that touched it, -1 none */
+	uint8_t flags;		/* PFS_FEV_* */
+};
+
+/* Exact mode: heap pages carved by a site (CARVE). */
+struct pfs_carve_ev {
+	uint64_t seq;
+	uint64_t addr, end;
+	uint32_t stack;
+	uint8_t kind;
+};
+
+/* The pseudo-site of faults no allocation covers (malloc's own metadata on fresh heap pages). */
+#define PFS_STACK_ALLOCATOR UINT32_MAX
+
 /* Fast mode: one SCAN record. */
 struct pfs_scan_ev {
 	uint64_t time_ns;
@@ -153,6 +174,18 @@ struct pfs_proc {
 
 	uint64_t records, bad_records, unknown_records;
 
+	/* exact mode (faults.c) */
+	struct pfs_fault_ev *faults;	/* until attributed */
+	size_t nfaults, faults_cap;
+	struct pfs_carve_ev *carves;
+	size_t ncarves, carves_cap;
+	uint64_t fault_events;		/* decoded from FAULTS records */
+	uint64_t fault_bytes;		/* their size in the log */
+	uint64_t thp_registered_bytes;	/* THP-eligible memory registered: its fault pattern changed */
+	uint64_t unobservable_bytes;	/* ranges the kernel refused to register */
+	uint64_t unobservable_ranges;
+	uint64_t unattributed_faults;	/* charged to [allocator] */
+
 	/* process tree, after finish */
 	struct pfs_proc *parent;	/* the image that forked it, or its previous image */
 	bool via_exec;			/* parent is this pid's previous image */
@@ -184,6 +217,8 @@ int pfs_model_finish(struct pfs_run *run);
 void pfs_model_free(struct pfs_run *run);
 
 struct pfs_site *pfs_model_site(const struct pfs_proc *p, uint32_t stack, uint32_t kind);
+/* The same, created (zeroed) when missing; NULL when out of memory. */
+struct pfs_site *pfs_model_site_get(struct pfs_proc *p, uint32_t stack, uint32_t kind);
 /* The stack `id` as `p` knows it, looking through the fork parents; *owner: whose. */
 const struct pfs_stack *pfs_model_stack(const struct pfs_proc *p, uint32_t id,
 					const struct pfs_proc **owner);

@@ -51,6 +51,13 @@ static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struc
 	fprintf(key, "%" PRIu32, rs->site->key.kind);
 	if (rs->site->key.stack == 0)
 		return 0;	/* logged without a stack: no frames */
+	if (rs->site->key.stack == PFS_STACK_ALLOCATOR) {
+		/* exact mode: faults on pages no allocation covered, malloc's own writes */
+		struct pfs_rframe f = {.function = "[allocator]"};
+
+		fputs("|[allocator]", key);
+		return push_rframe(rs, &cap, &f);
+	}
 	st = pfs_model_stack(p, rs->site->key.stack, &owner);
 	if (!st) {
 		rs->stack_missing = true;

@@ -9,12 +9,22 @@
 #define PFS_ALLOC_GLIBC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "real.h"
 #include "util.h"
 
 extern int pfs_alloc_is_glibc;
 void pfs_alloc_detect(void);
+
+/*
+ * glibc's heaps: the brk heap (key PFS_HEAP_MAIN) and the thread arenas'
+ * heaps, aligned to HEAP_MAX_SIZE (64 MiB on 64-bit; the key is the base).
+ * The heap that holds block p; *brk_now is the program break.
+ */
+#define PFS_HEAP_MAIN 1ull
+#define PFS_HEAP_MAX (64ull << 20)
+uint64_t pfs_heap_key(uint64_t p, uint64_t *brk_now);
 
 static inline size_t pfs_alloc_usable(void *p)
 {

@@ -13,6 +13,7 @@
 
 #include "alloc_glibc.h"
 #include "arena.h"
+#include "exact.h"
 #include "pfs.h"
 #include "probe.h"
 #include "real.h"
@@ -195,14 +196,19 @@ static void fork_prepare(void)
 	pfs_stacks_lock();
 	pfs_spin_lock(&threads_lock);
 	pfs_regions_lock();
-	pfs_spin_lock(&pfs_proc.log.lock);
+	pfs_exact_lock();
+	/*
+	 * Not the log's lock: the child forgets the parent's log, and exact
+	 * mode's handler takes that lock to grow the log while this thread may
+	 * wait for it (a write to protected memory inside fork itself).
+	 */
 	pfs_arena_lock();
 }
 
 static void fork_parent(void)
 {
 	pfs_arena_unlock();
-	pfs_spin_unlock(&pfs_proc.log.lock);
+	pfs_exact_unlock();
 	pfs_regions_unlock();
 	pfs_spin_unlock(&threads_lock);
 	pfs_stacks_unlock();
@@ -211,6 +217,7 @@ static void fork_parent(void)
 		int busy = pfs_tls_busy;
 		pfs_tls_busy = 1;
 		pfs_regions_after_fork_parent(pfs_tls_thread); /* what the child shares is write-protected now */
+		pfs_exact_after_fork_parent();
 		pfs_tls_busy = busy;
 	}
 }
@@ -248,8 +255,8 @@ void pfs_core_fini(void)
 /*
  * The mode chain: PFSHIM_MODE unset means fast where the page map can be
  * read (PAGEMAP_SCAN on Linux 6.7 and newer, else its entries, slower),
- * else off (exact mode is not built yet).  A fallback is said once, by the
- * run's first process.
+ * else off.  exact needs a full userfaultfd; without one it falls back to
+ * fast (then off).  A fallback is said once, by the run's first process.
  */
 static void choose_mode(void)
 {
@@ -259,9 +266,14 @@ static void choose_mode(void)
 	if (want == PFS_MODE_OFF)
 		return;
 	if (want == PFS_MODE_EXACT) {
+		const char *why = "";
+		int err = pfs_exact_init(&why);
+		if (!err) {
+			pfs_proc.mode = PFS_MODE_EXACT;
+			return;
+		}
 		if (first)
-			pfs_warn("PFSHIM_MODE=exact is not available in this build; running in mode off");
-		return;
+			pfs_warn("PFSHIM_MODE=exact: %s (%s); running in fast mode", why, strerror(-err));
 	}
 	int how = pfs_proc.cfg.pagemap;
 	int scan_ok = how != PFS_PAGEMAP_READ && pfs_probe_pagemap_scan() == 1;
@@ -328,6 +340,15 @@ int pfs_core_init(int argc, char **argv, char **envp)
 		pfs_proc.enabled = 0;
 		pfs_warn("out of memory at start; not tracing this process");
 		return -ENOMEM;
+	}
+	if (pfs_proc.mode == PFS_MODE_EXACT) {
+		const char *why = "";
+		err = pfs_exact_start(&why);
+		if (err) {
+			pfs_warn("PFSHIM_MODE=exact: %s (%s); running in fast mode", why, strerror(-err));
+			pfs_proc.cfg.mode = PFS_MODE_FAST;
+			choose_mode();
+		}
 	}
 	err = open_log(0);
 	if (err) {
@@ -399,6 +420,7 @@ void pfs_core_child_after_fork(int how)
 	pfs_modules_rewrite();
 	pfs_stacks_rewrite(self);
 	pfs_regions_child(self);
+	pfs_exact_child(self);
 	(void)how;
 }
 
@@ -459,6 +481,7 @@ void pfs_core_before_exec(const char *path)
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_regions_scan_all(t, PFS_SCAN_END);
+	pfs_exact_flush(t);
 	write_exec(path, 0);
 	write_end(PFS_END_EXEC, 0);
 	pfs_proc.ended = 1;
@@ -491,6 +514,7 @@ void pfs_core_end(int reason, int status)
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_regions_scan_all(t, PFS_SCAN_END); /* touches since the last scan */
+	pfs_exact_flush(t);
 	write_end(reason, status);
 	pfs_proc.ended = 1;
 	if (!pfs_proc.is_root || pfs_proc.cfg.quiet)
@@ -506,7 +530,8 @@ void pfs_core_end(int reason, int status)
 		 "pfshim: mode %s, logs in %s: %llu allocations (%s), %llu first-touch and %llu copy-on-write "
 		 "faults in process %d; see: pfshim report %s\n",
 		 pfs_mode_name((unsigned)pfs_proc.mode), pfs_proc.dir, (unsigned long long)count, hb,
-		 (unsigned long long)pfs_regions_first_touches(), (unsigned long long)pfs_regions_cow_faults(),
+		 (unsigned long long)(pfs_regions_first_touches() + pfs_exact_first_touches()),
+		 (unsigned long long)(pfs_regions_cow_faults() + pfs_exact_cow_faults()),
 		 (int)pfs_proc.pid, pfs_proc.dir);
 	pfs_raw_msg(line);
 }

@@ -35,7 +35,7 @@ struct region {
 	/* Heaps (brk heap, thread arenas) only: the site that carved each page, the carving mark. */
 	struct owner *owner;
 	uint64_t hwm;	/* highest byte handed out (plus the next chunk's header) */
-	uint64_t key;	/* HEAP_MAIN, or the 64 MiB-aligned base of a thread arena's heap */
+	uint64_t key;	/* PFS_HEAP_MAIN, or the 64 MiB-aligned base of a thread arena's heap */
 };
 
 struct owner {
@@ -58,7 +58,6 @@ static uint64_t first_touches; /* atomic */
 static uint64_t page_size = 4096;
 static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
 static int use_read; /* PAGEMAP_SCAN is not used: pagemap entries are read */
-static uint64_t main_heap_lo; /* the program break when the shim started */
 int pfs_carving;
 static int uffd = -1;	/* asynchronous write-protect, for copy-on-write after fork */
 static int cow_failed; /* said once: copy-on-write is not counted */
@@ -94,7 +93,6 @@ int pfs_regions_init(int read_entries)
 	enabled = 1;
 	/* Carving knows glibc's heaps; another allocator's mappings are tracked as mmaps (alloc_glibc.h). */
 	pfs_carving = pfs_alloc_is_glibc;
-	main_heap_lo = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
 	return 0;
 }
 
@@ -608,8 +606,6 @@ void pfs_regions_unlock(void)
  * owner.  Pages that glibc trims and hands out again keep their first owner
  * (the mark never goes down).
  */
-#define HEAP_MAIN 1ull
-#define HEAP_MAX (64ull << 20) /* glibc's HEAP_MAX_SIZE on 64-bit: thread heaps are aligned to it */
 
 
 static struct region *heap_find(uint64_t key)
@@ -670,9 +666,8 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
 {
 	if (!enabled)
 		return;
-	uint64_t brk_now = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
-	int is_main = p >= main_heap_lo && p < brk_now;
-	uint64_t key = is_main ? HEAP_MAIN : p & ~(HEAP_MAX - 1);
+	uint64_t brk_now, key = pfs_heap_key(p, &brk_now);
+	int is_main = key == PFS_HEAP_MAIN;
 	int saved = errno;
 	pthread_mutex_lock(&regions_mutex);
 	struct region *r = heap_find(key);

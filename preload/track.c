@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "alloc_glibc.h"
+#include "exact.h"
 #include "pfs.h"
 #include "regions.h"
 #include "track.h"
@@ -59,7 +60,10 @@ static inline void carve_check(struct pfs_thread *t, void *p, size_t usable, int
 	uint64_t a = (uint64_t)(uintptr_t)p, end = a + usable + 2 * sizeof(size_t);
 	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi) || !pfs_carving)
 		return;
-	pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
+	if (pfs_proc.mode == PFS_MODE_EXACT)
+		pfs_exact_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
+	else
+		pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
 }
 
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
@@ -79,6 +83,8 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	/* Only chunks with mappings of their own are regions; heap chunks share pages with their neighbours. */
 	if (pfs_regions_enabled() && pfs_alloc_is_mmapped(p))
 		pfs_regions_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
+	else if (pfs_exact_enabled() && pfs_alloc_is_mmapped(p))
+		pfs_exact_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
 	else
 		carve_check(t, p, usable, kind, ret, sp);
 }
@@ -92,6 +98,7 @@ void pfs_track_free(void *p, int kind)
 		return;
 	pfs_regions_tick(t);
 	pfs_regions_free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
+	pfs_exact_free_at((uint64_t)(uintptr_t)p);
 	write_free(t, pfs_next_seq(), p, 0, kind);
 }
 
@@ -100,6 +107,7 @@ void pfs_track_realloc_before(void *old)
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_regions_free_at(t, (uint64_t)(uintptr_t)old);
+	pfs_exact_free_at((uint64_t)(uintptr_t)old);
 }
 
 void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p, size_t size, uintptr_t ret,
@@ -124,8 +132,9 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
 	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
 	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
-	pfs_regions_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind,
-			kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE);
+	int cowable = kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE;
+	pfs_regions_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
+	pfs_exact_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
 }
 
 void pfs_track_munmap(void *p, size_t len)
@@ -135,6 +144,7 @@ void pfs_track_munmap(void *p, size_t len)
 		return;
 	pfs_regions_tick(t);
 	pfs_regions_unmap(t, (uint64_t)(uintptr_t)p, len);
+	pfs_exact_unmap((uint64_t)(uintptr_t)p, len);
 	write_free(t, pfs_next_seq(), p, len, PFS_KIND_MMAP);
 }
 
@@ -164,6 +174,7 @@ void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t 
 	r->stack = stack;
 	pfs_rec_end(r, PFS_REC_REMAP, 0, sizeof(*r));
 	pfs_regions_remap(t, (uint64_t)(uintptr_t)old, old_len, (uint64_t)(uintptr_t)p, len);
+	pfs_exact_remap(t, (uint64_t)(uintptr_t)old, old_len, (uint64_t)(uintptr_t)p, len);
 }
 
 /* Advice after which pages of the range may no longer be held: a later touch is a first touch again. */
@@ -203,6 +214,7 @@ void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
 	if (!t)
 		return;
 	uint32_t stack = pfs_site_lookup(t, PFS_KIND_BRK, ret, sp);
-	pfs_track_write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow, PROT_READ | PROT_WRITE, 0,
-			      0);
+	uint64_t seq = pfs_track_write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow,
+					     PROT_READ | PROT_WRITE, 0, 0);
+	pfs_exact_add(t, (uint64_t)(uintptr_t)old_end, grow, seq, stack, PFS_KIND_BRK, 1);
 }

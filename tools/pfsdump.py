@@ -4,7 +4,40 @@ import struct
 import sys
 
 NAMES = {1: "PROC_START", 2: "MODULE", 3: "MODULE_UNLOAD", 4: "STACK", 5: "ALLOC", 6: "FREE",
-         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 32: "TOUCH", 33: "SCAN"}
+         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 32: "TOUCH", 33: "SCAN",
+         40: "FAULTS", 41: "UREG", 42: "CARVE"}
+
+
+def leb(body, i):
+    v = shift = 0
+    while True:
+        b = body[i]
+        i += 1
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+
+
+def faults(body):
+    """Exact mode's events (log_format.h): (page delta, flags), dt, [tid], [pc, syscall + 1]."""
+    t, tid, count, nbytes = struct.unpack_from("<QIII", body)
+    i, page, out = 24, 0, []
+    for _ in range(count):
+        v, i = leb(body, i)
+        dt, i = leb(body, i)
+        zz, flags = v >> 4, v & 0xf
+        page += (zz >> 1) ^ -(zz & 1)
+        t += dt
+        if flags & 4:
+            tid, i = leb(body, i)
+        site = ""
+        if flags & 8:
+            pc, i = leb(body, i)
+            sys1, i = leb(body, i)
+            site = " pc=%#x sys=%d" % (pc, sys1 - 1)
+        out.append("%#x%s%s tid=%d t=%d%s" % (page * 4096, " w" if flags & 1 else " r", " cow" if flags & 2 else "", tid, t, site))
+    return "%d events, %d bytes: " % (count, nbytes) + "; ".join(out[:8]) + (" ..." if count > 8 else "")
 
 
 def records(data):
@@ -51,6 +84,14 @@ def main():
         elif name == "SCAN":
             t, dur, new, regions, reason = struct.unpack_from("<QQQII", body)
             extra = "t=%d dur=%dns new=%d regions=%d reason=%d" % (t, dur, new, regions, reason)
+        elif name == "FAULTS":
+            extra = faults(body)
+        elif name == "UREG":
+            t, addr, length, seq, result, present = struct.unpack_from("<QQQQiI", body)
+            extra = "addr=%#x len=%d alloc_seq=%d result=%d present=%d" % (addr, length, seq, result, present)
+        elif name == "CARVE":
+            seq, t, addr, length, stack, kind = struct.unpack_from("<QQQQIB", body)
+            extra = "seq=%d addr=%#x len=%d stack=%d kind=%d" % (seq, addr, length, stack, kind)
         elif name in ("PROC_END", "FORK", "MESSAGE", "EXEC", "FREE"):
             extra = body[:40].hex()
         print("%8d %-12s %s %s" % (off, name, info, extra))

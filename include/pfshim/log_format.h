@@ -94,6 +94,10 @@ enum pfs_rec_type {
 	/* 32 and up: fault tracking (exact / fast modes), policies */
 	PFS_REC_TOUCH = 32,
 	PFS_REC_SCAN = 33,
+	/* 34: POLICY */
+	PFS_REC_FAULTS = 40,	/* exact mode: a batch of fault events */
+	PFS_REC_UREG = 41,	/* exact mode: a range registered with userfaultfd, or found unobservable */
+	PFS_REC_CARVE = 42,	/* exact mode: heap pages carved by an allocation site */
 	PFS_REC_TYPE_MAX = 64
 };
 
@@ -354,6 +358,77 @@ struct pfs_rec_scan {
 	uint32_t reason;	/* enum pfs_scan_reason */
 };
 
+/*
+ * FAULTS (exact mode): fault events in the order the handler resolved
+ * them, all of one process.  After the fixed part come `bytes` bytes of
+ * events, each a run of LEB128 varints (7 bits per byte, low first):
+ *
+ *   v = zigzag(page - prev_page) << 4 | flags    (page: address / page size)
+ *   dt = time_ns - prev_time                     (ns)
+ *   [tid]                                        if flags & PFS_FEV_TID
+ *   [pc] [syscall + 1]                           if flags & PFS_FEV_SITE
+ *
+ * with zigzag(d) = (d << 1) ^ (d >> 63).  At the start of the record
+ * prev_page is 0, prev_time is `time_ns` and the thread is `tid`; each
+ * event sets them to its own.  `pc` is the faulting instruction (the
+ * system call's, for a touch made by the kernel inside a system call),
+ * `syscall + 1` is 0 for a fault in user code.  An event is one page
+ * becoming present through an access (PFS_FEV_COW clear: a first touch)
+ * or the first write after a fork to a page present at the fork (set: a
+ * copy-on-write fault).  The analyzer charges each to the allocation that
+ * covered the address at that time, else to the heap pages' carver (CARVE).
+ * Typical storms cost 3 bytes per event.
+ */
+#define PFS_FEV_WRITE 0x1
+#define PFS_FEV_COW 0x2
+#define PFS_FEV_TID 0x4
+#define PFS_FEV_SITE 0x8
+struct pfs_rec_faults {
+	struct pfs_rec_hdr h;
+	uint64_t time_ns;	/* base of the first event's dt */
+	uint32_t tid;		/* the thread of the first event (unless it says otherwise) */
+	uint32_t count;		/* events */
+	uint32_t bytes;		/* of encoded events after this fixed part */
+	uint32_t pad;
+};
+
+/*
+ * UREG (exact mode): what became of a range the shim tried to register.
+ * `result` 0: registered (faults in it are events from now on); -errno:
+ * the kernel refused it, the range is unobservable (file mappings, memory
+ * locked by the kernel, ...).  h.flags: PFS_UREG_*.
+ */
+#define PFS_UREG_THP 0x1	/* transparent huge pages were possible here: registration stops them */
+#define PFS_UREG_WP 0x2		/* registered for write-protect too (copy-on-write after fork is seen) */
+#define PFS_UREG_HEAP 0x4	/* part of a malloc heap, charged by CARVE */
+#define PFS_UREG_PRESENT 0x8	/* `present` pages were already there: touched before registration */
+struct pfs_rec_ureg {
+	struct pfs_rec_hdr h;
+	uint64_t time_ns;
+	uint64_t addr;
+	uint64_t length;
+	uint64_t alloc_seq;	/* the ALLOC record it belongs to, 0 for heap ranges */
+	int32_t result;		/* 0 or -errno */
+	uint32_t present;	/* heap ranges: pages present when registered (touched by malloc already) */
+};
+
+/*
+ * CARVE (exact mode): heap pages [addr, addr + length) handed out for the
+ * first time, to the block being allocated by (stack, kind); faults there
+ * are charged to that site.  Pages malloc itself touched before the shim
+ * could register them are written as fault events of the carving thread.
+ */
+struct pfs_rec_carve {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint64_t time_ns;
+	uint64_t addr;
+	uint64_t length;
+	uint32_t stack;
+	uint8_t kind;
+	uint8_t pad[3];
+};
+
 #define PFS_ALIGN8(n) (((n) + 7u) & ~(uint32_t)7u)
 
 _Static_assert(sizeof(struct pfs_file_header) == 64, "file header layout");
@@ -373,5 +448,8 @@ _Static_assert(sizeof(struct pfs_rec_proc_end) == 32, "proc_end layout");
 _Static_assert(sizeof(struct pfs_rec_message) == 32, "message layout");
 _Static_assert(sizeof(struct pfs_rec_touch) == 40, "touch layout");
 _Static_assert(sizeof(struct pfs_rec_scan) == 40, "scan layout");
+_Static_assert(sizeof(struct pfs_rec_faults) == 32, "faults layout");
+_Static_assert(sizeof(struct pfs_rec_ureg) == 48, "ureg layout");
+_Static_assert(sizeof(struct pfs_rec_carve) == 48, "carve layout");
 
 #endif

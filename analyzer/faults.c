@@ -1,0 +1,395 @@
+/*
+ * Exact mode's fault events: decoding (log_format.h, FAULTS) and
+ * attribution.  A fault is charged to, in this order:
+ *   1. the site that carved its heap page (CARVE, this process's or, for a
+ *      forked child, its parents' up to the fork): heap pages belong to the
+ *      block that first reached them, as in fast mode;
+ *   2. the large allocation (ALLOC) whose pages covered it at the fault's
+ *      time, replayed with FREE and REMAP in time order;
+ *   3. the [allocator] pseudo-site: malloc's own writes on pages no block
+ *      covers.  Never lost.
+ */
+#include "faults.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int get_leb(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p >= end)
+			return -1;
+		uint8_t b = *(*p)++;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int pfs_faults_decode(struct pfs_proc *p, const struct pfs_rec *rec, const char **why)
+{
+	const struct pfs_rec_faults *r = &rec->u.faults;
+	const uint8_t *q = rec->items, *end = rec->items + rec->nitems;
+	uint64_t page = 0, time = r->time_ns;
+	uint32_t tid = r->tid;
+	uint32_t psize = p->page_size ? p->page_size : 4096;
+
+	p->fault_bytes += rec->h.size;
+	if ((uint64_t)r->count * 2 > rec->nitems) { /* each event takes two bytes at least */
+		*why = "FAULTS record counts more events than its bytes can hold";
+		return -EINVAL;
+	}
+	if (pfs_an_reserve((void **)&p->faults, &p->faults_cap, p->nfaults + r->count, sizeof(*p->faults)))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < r->count; i++) {
+		uint64_t v, dt, x, pc = 0, sys = 0;
+
+		if (get_leb(&q, end, &v) || get_leb(&q, end, &dt))
+			goto bad;
+		unsigned flags = v & 0xf;
+		uint64_t zz = v >> 4;
+		int64_t d = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+		page += (uint64_t)d;
+		time += dt;
+		if (flags & PFS_FEV_TID) {
+			if (get_leb(&q, end, &x) || x > UINT32_MAX)
+				goto bad;
+			tid = (uint32_t)x;
+		}
+		if ((flags & PFS_FEV_SITE) && (get_leb(&q, end, &pc) || get_leb(&q, end, &sys)))
+			goto bad;
+		p->faults[p->nfaults++] = (struct pfs_fault_ev){
+			.time_ns = time, .addr = page * psize, .pc = pc, .tid = tid,
+			.sys = (int32_t)sys - 1, .flags = (uint8_t)flags,
+		};
+		p->fault_events++;
+	}
+	if (q != end) {
+		*why = "FAULTS record holds more bytes than its events";
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	*why = "FAULTS event cut short or malformed (the events before it are kept)";
+	return -EINVAL;
+}
+
+int pfs_faults_ureg(struct pfs_proc *p, const struct pfs_rec *rec)
+{
+	const struct pfs_rec_ureg *r = &rec->u.ureg;
+
+	if (r->result) {
+		p->unobservable_ranges++;
+		p->unobservable_bytes += r->length;
+	} else if (rec->h.flags & PFS_UREG_THP) {
+		p->thp_registered_bytes += r->length;
+	}
+	return 0;
+}
+
+int pfs_faults_carve(struct pfs_proc *p, const struct pfs_rec *rec)
+{
+	const struct pfs_rec_carve *r = &rec->u.carve;
+
+	if (!r->length || r->addr + r->length < r->addr)
+		return 0;
+	if (pfs_an_reserve((void **)&p->carves, &p->carves_cap, p->ncarves + 1, sizeof(*p->carves)))
+		return -ENOMEM;
+	p->carves[p->ncarves++] = (struct pfs_carve_ev){
+		.seq = r->seq, .addr = r->addr, .end = r->addr + r->length, .stack = r->stack, .kind = r->kind,
+	};
+	return 0;
+}
+
+/* ---- attribution ------------------------------------------------------------ */
+
+/* A live large allocation's pages, [start, end). */
+struct ival {
+	uint64_t start, end;
+	uint64_t addr;		/* as allocated: FREE names it so */
+	uint64_t seq;
+	uint32_t stack;
+	uint8_t kind;
+};
+
+struct ivals {
+	struct ival *v;
+	size_t n, cap;
+	size_t hint;		/* the last hit: storms stay in one block */
+};
+
+/* The first interval ending after a. */
+static size_t iv_lower(const struct ivals *s, uint64_t a)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->v[mid].end <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct ival *iv_find(struct ivals *s, uint64_t a)
+{
+	if (s->hint < s->n && s->v[s->hint].start <= a && a < s->v[s->hint].end)
+		return &s->v[s->hint];
+	size_t i = iv_lower(s, a);
+	if (i < s->n && s->v[i].start <= a) {
+		s->hint = i;
+		return &s->v[i];
+	}
+	return NULL;
+}
+
+/* Removes [start, end) from every interval, keeping what lies outside.  0 or -ENOMEM. */
+static int iv_cut(struct ivals *s, uint64_t start, uint64_t end)
+{
+	size_t i = iv_lower(s, start);
+	while (i < s->n && s->v[i].start < end) {
+		struct ival *v = &s->v[i];
+		if (v->start < start && v->end > end) { /* a hole in the middle: split */
+			if (pfs_an_reserve((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)))
+				return -ENOMEM;
+			v = &s->v[i];
+			memmove(v + 1, v, (s->n - i) * sizeof(*v));
+			s->n++;
+			v[0].end = start;
+			v[1].start = end;
+			return 0;
+		}
+		if (v->start < start) {
+			v->end = start;
+			i++;
+		} else if (v->end > end) {
+			v->start = end;
+			i++;
+		} else {
+			memmove(v, v + 1, (s->n - i - 1) * sizeof(*v));
+			s->n--;
+		}
+	}
+	s->hint = 0;
+	return 0;
+}
+
+static int iv_add(struct ivals *s, const struct ival *nv)
+{
+	if (nv->start >= nv->end)
+		return 0;
+	/* Whatever it overlaps is stale (a free the log does not have). */
+	if (iv_cut(s, nv->start, nv->end) ||
+	    pfs_an_reserve((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)))
+		return -ENOMEM;
+	size_t i = iv_lower(s, nv->start);
+	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
+	s->v[i] = *nv;
+	s->n++;
+	s->hint = i;
+	return 0;
+}
+
+static struct ival *iv_by_addr(struct ivals *s, uint64_t addr)
+{
+	size_t i = iv_lower(s, addr);
+	for (size_t k = i; k < s->n && s->v[k].start <= addr + 1; k++)
+		if (s->v[k].addr == addr)
+			return &s->v[k];
+	for (size_t k = i; k-- > 0 && k + 4 > i;)
+		if (s->v[k].addr == addr)
+			return &s->v[k];
+	return NULL;
+}
+
+static int cmp_fault(const void *a, const void *b)
+{
+	const struct pfs_fault_ev *x = a, *y = b;
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static int cmp_ev_time(const void *a, const void *b)
+{
+	const struct pfs_block_ev *x = *(struct pfs_block_ev *const *)a, *y = *(struct pfs_block_ev *const *)b;
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_carve(const void *a, const void *b)
+{
+	const struct pfs_carve_ev *x = a, *y = b;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The carves that describe p's heaps: its own, and its fork parents' made before the fork. */
+static int gather_carves(const struct pfs_proc *p, struct pfs_carve_ev **out, size_t *n)
+{
+	size_t cap = 0;
+	uint64_t limit = UINT64_MAX;
+	*out = NULL;
+	*n = 0;
+	for (const struct pfs_proc *q = p; q; limit = q->fork_seq, q = q->fork_parent) {
+		for (size_t i = 0; i < q->ncarves; i++) {
+			if (q->carves[i].seq >= limit)
+				continue;
+			if (pfs_an_reserve((void **)out, &cap, *n + 1, sizeof(**out)))
+				return -ENOMEM;
+			(*out)[(*n)++] = q->carves[i];
+		}
+	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_carve);
+	return 0;
+}
+
+static const struct pfs_carve_ev *carve_find(const struct pfs_carve_ev *c, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* the first carve starting after a */
+		size_t mid = (lo + hi) / 2;
+		if (c[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* The earliest carve covering a among the few that start at or before it. */
+	const struct pfs_carve_ev *best = NULL;
+	for (size_t k = lo; k-- > 0 && k + 8 > lo;)
+		if (a < c[k].end && (!best || c[k].seq < best->seq))
+			best = &c[k];
+	return best;
+}
+
+static int apply_block_ev(struct ivals *live, const struct pfs_block_ev *e, uint64_t psize)
+{
+	uint64_t mask = psize - 1;
+	if (e->type == PFS_REC_ALLOC) {
+		struct ival v = {
+			.start = e->addr & ~mask, .end = (e->addr + e->length + mask) & ~mask, .addr = e->addr,
+			.seq = e->seq, .stack = e->stack, .kind = e->kind,
+		};
+		return iv_add(live, &v);
+	}
+	if (e->type == PFS_REC_FREE) {
+		if (e->length)
+			return iv_cut(live, e->addr & ~mask, (e->addr + e->length + mask) & ~mask);
+		struct ival *v = iv_by_addr(live, e->addr);
+		return v ? iv_cut(live, v->start, v->end) : 0;
+	}
+	/* REMAP: the block at addr now lives at new_addr */
+	const struct ival *v = iv_find(live, e->addr & ~mask);
+	if (!v)
+		return 0;
+	struct ival moved = *v;
+	moved.start = e->new_addr & ~mask;
+	moved.end = (e->new_addr + e->new_length + mask) & ~mask;
+	moved.addr = e->new_addr;
+	if (iv_cut(live, v->start, v->end))
+		return -ENOMEM;
+	return iv_add(live, &moved);
+}
+
+static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t alloc_seq,
+		  const struct pfs_fault_ev *f)
+{
+	struct pfs_site *s = pfs_model_site_get(p, stack, kind);
+	bool cow = f->flags & PFS_FEV_COW;
+
+	if (!s)
+		return -ENOMEM;
+	if (cow)
+		s->cow_faults++;
+	else
+		s->first_touch_faults++;
+	if (pfs_an_reserve((void **)&p->touches, &p->touches_cap, p->ntouches + 1, sizeof(*p->touches)))
+		return -ENOMEM;
+	p->touches[p->ntouches++] = (struct pfs_touch_ev){
+		.time_ns = f->time_ns, .alloc_seq = alloc_seq, .stack = stack, .pages = 1, .kind = kind,
+		.cow = cow,
+	};
+	return 0;
+}
+
+static void warn_exact(struct pfs_proc *p, struct pfs_an_warnings *w)
+{
+	const char *cmd = p->command && *p->command ? p->command : "?";
+
+	if (p->thp_registered_bytes)
+		pfs_an_warn(w, "pid %" PRIu64 " (%s): exact mode registered %" PRIu64 " MiB that could have used"
+			    " transparent huge pages; registration stops them, so its faults there are 4 KiB"
+			    " faults that natively would have been fewer huge ones (fast mode keeps them)",
+			    p->pid, cmd, p->thp_registered_bytes >> 20);
+	if (p->unobservable_ranges)
+		pfs_an_warn(w, "pid %" PRIu64 " (%s): %" PRIu64 " ranges (%" PRIu64 " KiB) could not be"
+			    " registered with userfaultfd (file mappings and the like): their faults are not"
+			    " counted", p->pid, cmd, p->unobservable_ranges, p->unobservable_bytes >> 10);
+}
+
+int pfs_faults_attribute(struct pfs_proc *p, struct pfs_an_warnings *w)
+{
+	struct pfs_carve_ev *carves = NULL;
+	const struct pfs_block_ev **evs = NULL;
+	struct ivals live = {0};
+	size_t ncarves = 0, nevs = 0;
+	uint64_t psize = p->page_size ? p->page_size : 4096;
+	int rc = 0;
+
+	if (p->mode == PFS_MODE_EXACT)
+		warn_exact(p, w);
+	if (!p->nfaults)
+		goto out;
+	qsort(p->faults, p->nfaults, sizeof(*p->faults), cmp_fault);
+	rc = gather_carves(p, &carves, &ncarves);
+	if (rc)
+		goto out;
+	evs = malloc((p->nevs ? p->nevs : 1) * sizeof(*evs));
+	if (!evs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p->nevs; i++)
+		evs[nevs++] = &p->evs[i];
+	qsort(evs, nevs, sizeof(*evs), cmp_ev_time);
+
+	size_t e = 0;
+	for (size_t i = 0; i < p->nfaults && !rc; i++) {
+		const struct pfs_fault_ev *f = &p->faults[i];
+		const struct pfs_carve_ev *c;
+		const struct ival *v;
+
+		while (e < nevs && evs[e]->time_ns <= f->time_ns && !rc)
+			rc = apply_block_ev(&live, evs[e++], psize);
+		if (rc)
+			break;
+		if ((c = carve_find(carves, ncarves, f->addr)) != NULL)
+			rc = charge(p, c->stack, c->kind, 0, f);
+		else if ((v = iv_find(&live, f->addr)) != NULL)
+			rc = charge(p, v->stack, v->kind, v->seq, f);
+		else {
+			p->unattributed_faults++;
+			rc = charge(p, PFS_STACK_ALLOCATOR, PFS_KIND_MALLOC, 0, f);
+		}
+	}
+	if (!rc) { /* the events live on as touches */
+		free(p->faults);
+		p->faults = NULL;
+		p->nfaults = p->faults_cap = 0;
+	}
+out:
+	free(carves);
+	free(evs);
+	free(live.v);
+	return rc;
+}

@@ -1,0 +1,118 @@
+# Exact mode (PFSHIM_MODE=exact): one userfaultfd event per fault, the same exact counts as fast
+# mode where the kernel makes them exact, and every program's output unchanged.
+
+# The parent of a fork pair is the process whose pid is another's ppid.
+PARENT='[p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0]'
+CHILD='[p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0]'
+
+exact_run() {
+	RUN_ENV="PFSHIM_MODE=exact ${RUN_ENV:-}" run_both "$@"
+}
+
+t_exact_first_touch_counts() {
+	exact_run xtouch $T/touch_pages 100 37 || return 1
+	report xtouch || return 1
+	# N written pages of one malloc, K read-or-written of an mmap (+10 dropped by MADV_DONTNEED and
+	# touched again), 25 of a block freed at once
+	$Q "$WORK/xtouch.json" \
+		'r["mode"] == "exact"' \
+		'site(proc(r), "malloc_site")["first_touch_faults"] == 100' \
+		'site(proc(r), "mmap_site")["first_touch_faults"] == 37 + 10' \
+		'site(proc(r), "quick_site")["first_touch_faults"] == 25' \
+		'proc(r)["totals"]["first_touch_faults"] == sum(s["first_touch_faults"] for s in proc(r)["sites"])' || return 1
+	# the report names what registration did to transparent huge pages
+	report xtouch text || return 1
+	grep -q 'could have used transparent huge pages' "$WORK/xtouch.text" || { echo "  no THP warning"; return 1; }
+}
+
+t_exact_cow_after_fork() {
+	exact_run xcow $T/touch_cow || return 1
+	report xcow || return 1
+	$Q "$WORK/xcow.json" \
+		'len(r["processes"]) == 2' \
+		"site($PARENT, \"cow_site\")[\"first_touch_faults\"] == 24" \
+		"site($PARENT, \"cow_site\")[\"cow_faults\"] == 3" \
+		"site($PARENT, \"cow_malloc_site\")[\"first_touch_faults\"] == 8" \
+		"site($PARENT, \"cow_malloc_site\")[\"cow_faults\"] == 0" \
+		"site($CHILD, \"cow_site\")[\"first_touch_faults\"] == 5" \
+		"site($CHILD, \"cow_site\")[\"cow_faults\"] == 7" \
+		"site($CHILD, \"cow_malloc_site\")[\"cow_faults\"] == 4"
+}
+
+t_exact_heap_pages_at_carving_site() {
+	exact_run xheap $T/heap_small || return 1
+	report xheap || return 1
+	# 20,000 blocks of 64 B on 391-392 fresh heap pages (the page the first block lands on was
+	# already present when the heap was registered); a thread arena's 1000 blocks on 51-53 pages
+	$Q "$WORK/xheap.json" \
+		'390 <= site(proc(r), "small_site")["first_touch_faults"] <= 392' \
+		'site(proc(r), "small_site")["allocations"] == 20000' \
+		'site(proc(r), "reuse_site")["first_touch_faults"] == 0' \
+		'51 <= site(proc(r), "thread_heap_site")["first_touch_faults"] <= 53'
+}
+
+t_exact_heap_cow() {
+	exact_run xheapcow $T/heap_cow || return 1
+	report xheapcow || return 1
+	$Q "$WORK/xheapcow.json" \
+		"136 <= site($PARENT, \"table_site\")[\"first_touch_faults\"] <= 139" \
+		"137 <= site($CHILD, \"table_site\")[\"cow_faults\"] <= 138"
+}
+
+t_exact_fork_each_process_counts_its_own() {
+	exact_run xfork $T/touch_fork || return 1
+	report xfork || return 1
+	$Q "$WORK/xfork.json" \
+		'len(r["processes"]) == 2' \
+		"site($PARENT, \"shared_site\")[\"first_touch_faults\"] == 17" \
+		"site($CHILD, \"shared_site\")[\"first_touch_faults\"] == 20"
+}
+
+t_exact_threads_fault_at_once() {
+	exact_run xthr $T/touch_threads || return 1
+	report xthr || return 1
+	$Q "$WORK/xthr.json" 'site(proc(r), "worker_site")["first_touch_faults"] == 400' || return 1
+	exact_run xthreads $T/threads || return 1
+	report xthreads || return 1
+	$Q "$WORK/xthreads.json" 'site(proc(r), "thread_site")["allocations"] == 160000'
+}
+
+t_exact_spawn_exec_vfork() {
+	exact_run xspawn $T/spawner || return 1
+	report xspawn || return 1
+	$Q "$WORK/xspawn.json" 'len(r["processes"]) >= 3' 'r["mode"] == "exact"' || return 1
+	exact_run xexec $T/exec_chain 3 || return 1
+	report xexec || return 1
+	$Q "$WORK/xexec.json" 'len(r["processes"]) == 4' \
+		'all(site(p, "chain_site")["allocations"] == 9 for p in r["processes"])' || return 1
+	exact_run xforkth $T/fork_threads || return 1
+}
+
+# Exact mode needs a full userfaultfd: as nobody (vm.unprivileged_userfaultfd=0, no access to
+# /dev/userfaultfd) the program runs on in fast mode, and one line says why.
+t_exact_unprivileged_falls_back() {
+	local d=$WORK/xnobody
+	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"
+	install -m 0755 "$LIB" $T/touch_pages "$d/"
+	(cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		env PFSHIM_MODE=exact PFSHIM_OUT="$d/logs" LD_PRELOAD="$d/libpfshim.so" ./touch_pages 100 37 \
+		>"$d/out" 2>"$d/err") || { cat "$d/err"; return 1; }
+	grep -qx 'touched 100 + 37 + 10 + 25 pages' "$d/out" || { cat "$d/out"; return 1; }
+	[ "$(grep -c 'PFSHIM_MODE=exact' "$d/err")" = 1 ] || { echo "  expected one line:"; cat "$d/err"; return 1; }
+	grep -q 'CAP_SYS_PTRACE.*running in fast mode' "$d/err" || { cat "$d/err"; return 1; }
+	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
+	$Q "$d/r.json" 'r["mode"] == "fast"' 'site(proc(r), "malloc_site")["first_touch_faults"] == 100'
+}
+
+# Real programs: unchanged output in exact mode.
+t_exact_real_programs() {
+	exact_run xpy python3 -c 'import multiprocessing as m
+def f(x): return sum(range(x))
+if __name__ == "__main__":
+    with m.get_context("fork").Pool(2) as p: print(p.map(f, range(2000))[-3:])' || return 1
+	exact_run xsh bash -c 'for i in 1 2 3; do seq 1 20000 | sort -rn | head -2; done | wc -l' || return 1
+	exact_run xgit git --version || return 1
+	report xpy || return 1
+	$Q "$WORK/xpy.json" 'r["mode"] == "exact"' 'len(r["processes"]) >= 3' \
+		'sum(p["totals"]["first_touch_faults"] for p in r["processes"]) > 1000'
+}
