@@ -115,6 +115,13 @@ static int decode_message(struct pfs_rec *r, char *why, size_t whylen)
 	return take_string(r, &pos, r->u.message.len, 0, "MESSAGE text", why, whylen);
 }
 
+static int decode_policy(struct pfs_rec *r, char *why, size_t whylen)
+{
+	uint64_t pos = sizeof(struct pfs_rec_policy);
+
+	return take_string(r, &pos, r->u.policy.rule_len, 0, "POLICY rule", why, whylen);
+}
+
 #define REC(type, st, fn) [PFS_REC_##type] = {#type, sizeof(struct st), fn}
 static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(PROC_START, pfs_rec_proc_start, decode_proc_start),
@@ -132,6 +139,7 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(MESSAGE, pfs_rec_message, decode_message),
 	REC(TOUCH, pfs_rec_touch, decode_fixed),
 	REC(SCAN, pfs_rec_scan, decode_fixed),
+	REC(POLICY, pfs_rec_policy, decode_policy),
 };
 #undef REC
 

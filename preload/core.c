@@ -14,6 +14,7 @@
 #include "alloc_glibc.h"
 #include "arena.h"
 #include "pfs.h"
+#include "policy_apply.h"
 #include "probe.h"
 #include "real.h"
 #include "regions.h"
@@ -300,8 +301,6 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_proc.root_pid = pfs_proc.cfg.run_pid ? (pid_t)pfs_proc.cfg.run_pid : pfs_proc.pid;
 
 	choose_mode();
-	if (pfs_proc.cfg.policy[0] && pfs_proc.cfg.run_pid == 0)
-		pfs_warn("PFSHIM_POLICY is not available in this build; no policy applied");
 
 	int err = choose_dir(pfs_proc.dir, sizeof(pfs_proc.dir));
 	if (!err)
@@ -337,6 +336,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 		return err;
 	}
 	pfs_set_warn_sink(log_warning);
+	pfs_policy_init(); /* in every mode; a bad rule is said in the log too */
 	pfs_stacks_unknown(pfs_tls_thread);
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	pfs_modules_sync(1);
