@@ -183,3 +183,16 @@ t_policy_record_option() {
 	$Q "$WORK/prec.json" 'site(proc(r), "storm_site")["prefaulted_pages"] >= 4000' \
 		'site(proc(r), "storm_site")["first_touch_faults"] == 0'
 }
+
+# The example whose touch phase a policy speeds up (docs/policy.md): the table's faults move into
+# its allocation (times are printed, not checked: timing goals live in bench/).
+t_policy_prefault_example() {
+	(cd "$WORK" && PFSHIM_QUIET=1 PFSHIM_POLICY='populate if site=table_site' PFSHIM_OUT="$WORK/pex" \
+		LD_PRELOAD=$LIB $BUILD/examples/prefault >"$WORK/pex.out" 2>"$WORK/pex.err") || { cat "$WORK/pex.err"; return 1; }
+	grep -q '^allocation .* ms, touch phase .* ms (checksum 5c7df68000000)$' "$WORK/pex.out" || { cat "$WORK/pex.out"; return 1; }
+	report pex || return 1
+	local exact='== 65535'
+	thp_always && exact='>= 65000'
+	$Q "$WORK/pex.json" 'site(proc(r), "table_site")["first_touch_faults"] == 0' \
+		"site(proc(r), \"table_site\")[\"prefaulted_pages\"] $exact"
+}
