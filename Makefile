@@ -140,7 +140,7 @@ FUZZ_CFLAGS := -std=gnu11 $(WARN) -g -O1 -Iinclude -MMD -MP -D_GNU_SOURCE \
 	-fno-omit-frame-pointer
 FUZZ_SEED_PROGS := $(BUILD)/examples/storm $(BUILD)/tests/preload/touch_threads \
 	$(BUILD)/tests/preload/touch_fork $(BUILD)/tests/preload/three_sites \
-	$(BUILD)/tests/preload/exec_chain
+	$(BUILD)/tests/preload/exec_chain $(BUILD)/tests/preload/policy_storm
 FUZZ_SEEDS := $(FUZZ_DIR)/seeds/.done
 
 .PHONY: fuzz fuzz-build fuzz-check check-sanitize
@@ -158,7 +158,7 @@ $(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
 	@rm -rf $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seedruns
 	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seedruns
 	@for p in $(FUZZ_SEED_PROGS); do \
-		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/$$(basename $$p) PFSHIM_QUIET=1 \
+		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/$$(basename $$p) PFSHIM_QUIET=1 PFSHIM_POLICY='populate if site=heap_site' \
 		LD_PRELOAD=$(abspath $(LIB)) $$p >/dev/null 2>&1 || true; \
 		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/exact-$$(basename $$p) PFSHIM_QUIET=1 PFSHIM_MODE=exact \
 		LD_PRELOAD=$(abspath $(LIB)) $$p >/dev/null 2>&1 || true; \

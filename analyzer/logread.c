@@ -121,6 +121,13 @@ static int decode_faults(struct pfs_rec *r, char *why, size_t whylen)
 			    why, whylen);
 }
 
+static int decode_policy(struct pfs_rec *r, char *why, size_t whylen)
+{
+	uint64_t pos = sizeof(struct pfs_rec_policy);
+
+	return take_string(r, &pos, r->u.policy.rule_len, 0, "POLICY rule", why, whylen);
+}
+
 #define REC(type, st, fn) [PFS_REC_##type] = {#type, sizeof(struct st), fn}
 static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(PROC_START, pfs_rec_proc_start, decode_proc_start),
@@ -141,6 +148,7 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(FAULTS, pfs_rec_faults, decode_faults),
 	REC(UREG, pfs_rec_ureg, decode_fixed),
 	REC(CARVE, pfs_rec_carve, decode_fixed),
+	REC(POLICY, pfs_rec_policy, decode_policy),
 };
 #undef REC
 

@@ -86,10 +86,11 @@ struct pfs_rec {
 		struct pfs_rec_faults faults;
 		struct pfs_rec_ureg ureg;
 		struct pfs_rec_carve carve;
+		struct pfs_rec_policy policy;
 	} u;
 	/*
 	 * Strings after the fixed part: PROC_START exe (0) and command line (1),
-	 * MODULE and EXEC path (0), MESSAGE text (0).  Not NUL-terminated.
+	 * MODULE and EXEC path (0), MESSAGE text (0), POLICY rule (0).  Not NUL-terminated.
 	 */
 	const char *str[2];
 	uint32_t str_len[2];

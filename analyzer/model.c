@@ -266,6 +266,49 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	return 0;
 }
 
+/* Whether `rule` is one of the "; "-separated rules in `list`. */
+static bool has_rule(const char *list, const char *rule, size_t len)
+{
+	for (const char *p = list; p; p = strstr(p, "; ")) {
+		if (p != list)
+			p += 2;
+		if (!strncmp(p, rule, len) && (p[len] == '\0' || !strncmp(p + len, "; ", 2)))
+			return true;
+	}
+	return false;
+}
+
+/* A policy rule applied to one allocation: its site's prefaulted pages, rule text, failures. */
+static int on_policy(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		     const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+	const struct pfs_rec_policy *r = &rec->u.policy;
+	struct pfs_site *s;
+
+	(void)why;
+	s = pfs_model_site_get(p, r->stack, r->kind);
+	if (!s)
+		return -ENOMEM;
+	s->prefaulted_pages += r->prefaulted_pages;
+	s->policy_applications++;
+	for (unsigned k = 0; k < PFS_POLICY_NACTIONS; k++)
+		if ((r->actions >> k & 1) && r->result[k]) {
+			s->policy_failures[k]++;
+			s->policy_error[k] = r->result[k];
+		}
+	if (!s->policy || !has_rule(s->policy, rec->str[0], rec->str_len[0])) {
+		char *joined;
+
+		if (s->policy ? asprintf(&joined, "%s; %.*s", s->policy, (int)rec->str_len[0], rec->str[0]) < 0
+			      : !(joined = strndup(rec->str[0], rec->str_len[0])))
+			return -ENOMEM;
+		free(s->policy);
+		s->policy = joined;
+	}
+	return 0;
+}
+
 /* Fast mode: one scan pass; its time bounds the touches of the next one (storms.c). */
 static int on_scan(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		   const char **why)
@@ -436,6 +479,7 @@ static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
 	[PFS_REC_FAULTS] = on_faults,
 	[PFS_REC_UREG] = on_ureg,
 	[PFS_REC_CARVE] = on_carve,
+	[PFS_REC_POLICY] = on_policy,
 };
 
 static int on_begin(struct pfs_logread_tool *tool, const struct pfs_logfile *lf)
@@ -479,6 +523,7 @@ static void proc_free(struct pfs_proc *p)
 	}
 	HASH_ITER(hh, p->sites, si, si_tmp) {
 		HASH_DEL(p->sites, si);
+		free(si->policy);
 		free(si);
 	}
 	for (size_t i = 0; i < p->nmodules; i++)

@@ -54,6 +54,11 @@ struct pfs_site {
 	uint64_t first_touch_faults;
 	uint64_t cow_faults;
 	uint64_t prefaulted_pages;
+	/* POLICY records: the rules applied here ("; "-joined when several), how often, what failed */
+	char *policy;
+	uint64_t policy_applications;
+	uint64_t policy_failures[PFS_POLICY_NACTIONS];
+	int16_t policy_error[PFS_POLICY_NACTIONS];	/* the last failure's -errno per action */
 	/* large blocks (those with ALLOC records) still live at the end */
 	uint64_t live_blocks;
 	uint64_t bytes_live_at_end;

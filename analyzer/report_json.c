@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "json.h"
 
@@ -53,6 +54,24 @@ static void json_frame(struct pfs_json *w, const struct pfs_rframe *f)
 	pfs_json_end_object(w);
 }
 
+/* How often a rule was applied at the site, and each action that failed: how often, the last error. */
+static void json_policy(struct pfs_json *w, const struct pfs_site *s)
+{
+	json_u64(w, "policy_applications", s->policy_applications);
+	pfs_json_key(w, "policy_failures");
+	pfs_json_begin_object(w);
+	for (unsigned k = 0; k < PFS_POLICY_NACTIONS; k++) {
+		if (!s->policy_failures[k])
+			continue;
+		pfs_json_key(w, pfs_policy_action_name(k));
+		pfs_json_begin_object(w);
+		json_u64(w, "count", s->policy_failures[k]);
+		json_str(w, "error", strerror(-s->policy_error[k]));
+		pfs_json_end_object(w);
+	}
+	pfs_json_end_object(w);
+}
+
 static void json_site(struct pfs_json *w, const struct pfs_rsite *rs)
 {
 	const struct pfs_site *s = rs->site;
@@ -70,9 +89,10 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs)
 	json_u64(w, "allocations", s->allocations);
 	json_u64(w, "bytes_allocated", s->bytes_allocated);
 	json_u64(w, "prefaulted_pages", s->prefaulted_pages);
-	pfs_json_key(w, "policy");
-	pfs_json_null(w);	/* policies are reported by a later issue */
+	json_str(w, "policy", s->policy);	/* null: no rule applied here */
 	/* extras */
+	if (s->policy_applications)
+		json_policy(w, s);
 	json_u64(w, "bytes_live_at_end", s->bytes_live_at_end);
 	json_u64(w, "blocks_live_at_end", s->live_blocks);
 	json_u64(w, "stack", s->key.stack);

@@ -106,6 +106,20 @@ static void frame_line(struct text_out *t, const struct pfs_rframe *f)
 	fputc('\n', t->f);
 }
 
+/* The rule a policy applied here, the pages it prefaulted, what failed. */
+static void policy_line(struct text_out *t, const struct pfs_site *s)
+{
+	fputs("            policy: ", t->f);
+	put_safe(t, s->policy, 0);
+	fprintf(t->f, " (%" PRIu64 " applied, %" PRIu64 " pages prefaulted", s->policy_applications,
+		s->prefaulted_pages);
+	for (unsigned k = 0; k < PFS_POLICY_NACTIONS; k++)
+		if (s->policy_failures[k])
+			fprintf(t->f, "; %s failed %" PRIu64 "x: %s", pfs_policy_action_name(k),
+				s->policy_failures[k], strerror(-s->policy_error[k]));
+	fputs(")\n", t->f);
+}
+
 static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t rank,
 		       double pct)
 {
@@ -129,6 +143,8 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 		frame_line(t, &rs->frames[i]);
 	if (rs->stack_truncated)
 		fputs("            ... (deeper frames cut)\n", t->f);
+	if (s->policy)
+		policy_line(t, s);
 	fputc('\n', t->f);
 }
 

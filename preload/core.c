@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "exact.h"
 #include "pfs.h"
+#include "policy_apply.h"
 #include "probe.h"
 #include "real.h"
 #include "regions.h"
@@ -312,8 +313,6 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_proc.root_pid = pfs_proc.cfg.run_pid ? (pid_t)pfs_proc.cfg.run_pid : pfs_proc.pid;
 
 	choose_mode();
-	if (pfs_proc.cfg.policy[0] && pfs_proc.cfg.run_pid == 0)
-		pfs_warn("PFSHIM_POLICY is not available in this build; no policy applied");
 
 	int err = choose_dir(pfs_proc.dir, sizeof(pfs_proc.dir));
 	if (!err)
@@ -358,6 +357,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 		return err;
 	}
 	pfs_set_warn_sink(log_warning);
+	pfs_policy_init(); /* in every mode; a bad rule is said in the log too */
 	pfs_stacks_unknown(pfs_tls_thread);
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	pfs_modules_sync(1);

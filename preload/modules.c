@@ -91,7 +91,7 @@ static uint8_t read_build_id(const struct dl_phdr_info *info, uint8_t *out)
 	return 0;
 }
 
-static void load_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only)
+void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only)
 {
 	*start = UINT64_MAX;
 	*end = 0;
@@ -107,6 +107,16 @@ static void load_range(const struct dl_phdr_info *info, uint64_t *start, uint64_
 	}
 	if (*start > *end)
 		*start = *end = 0;
+}
+
+const char *pfs_module_name(const struct dl_phdr_info *info, char *buf, size_t len)
+{
+	if (info->dlpi_name && *info->dlpi_name)
+		return info->dlpi_name;
+	/* The main program: dl gives no name, /proc gives the resolved path. */
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
 }
 
 struct sync_ctx {
@@ -128,14 +138,8 @@ static int sync_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		seen_subs = info->dlpi_subs;
 		c->changed = 1;
 	}
-	const char *name = info->dlpi_name ? info->dlpi_name : "";
 	char exe[PATH_MAX];
-	if (!*name) {
-		/* The main program: dl gives no name, /proc gives the resolved path. */
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[n > 0 ? n : 0] = 0;
-		name = exe;
-	}
+	const char *name = pfs_module_name(info, exe, sizeof(exe));
 	pfs_spin_lock(&mod_lock);
 	struct module *m;
 	for (m = mods; m; m = m->next)
@@ -157,7 +161,7 @@ static int sync_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	m->path = path;
 	m->path_len = (uint32_t)len;
 	m->base = info->dlpi_addr;
-	load_range(info, &m->start, &m->end, 0);
+	pfs_module_range(info, &m->start, &m->end, 0);
 	m->bid_len = read_build_id(info, m->bid);
 	m->id = next_id++;
 	m->gen = cur_gen;
@@ -210,7 +214,7 @@ static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	(void)size;
 	uintptr_t a = (uintptr_t)arg;
 	uint64_t s, e;
-	load_range(info, &s, &e, 1);
+	pfs_module_range(info, &s, &e, 1);
 	if (a >= s && a < e) {
 		self_start = s;
 		self_end = e;

@@ -110,11 +110,18 @@ void pfs_modules_sync(int force);
 void pfs_modules_rewrite(void);
 void pfs_modules_child_reset(void);
 int pfs_addr_in_self(uintptr_t addr);
+struct dl_phdr_info;
+/* [start, end) of an object's PT_LOAD segments at run time (exec_only: executable ones only). */
+void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only);
+/* An object's path: the loader's name, or for the main program /proc/self/exe read into buf. */
+const char *pfs_module_name(const struct dl_phdr_info *info, char *buf, size_t len);
 
 /* sites.c: stacks and the per-thread site cache. */
 int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated);
 uint32_t pfs_stacks_intern(struct pfs_thread *t, const uint64_t *frames, uint32_t n, uint16_t flags);
 uint32_t pfs_stacks_count(void);
+/* The frames of stack `id` (valid for the process's life): their number, or -1 if unknown. */
+int pfs_stacks_frames(uint32_t id, const uint64_t **frames);
 void pfs_stacks_rewrite(struct pfs_thread *t);
 void pfs_stacks_lock(void);
 void pfs_stacks_unlock(void);

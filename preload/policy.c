@@ -14,12 +14,9 @@
 #include "policy.h"
 #include "pfshim/log_format.h"
 
-/* In bit order, so format_actions writes them in a stable order. */
-static const char *const action_names[] = {
-	"populate", "populate_read", "hugepage", "nohugepage",
-	"willneed", "sequential",    "random",   "mlock",
-};
-#define NACTIONS (sizeof(action_names) / sizeof(action_names[0]))
+/* In bit order (the log's, pfs_policy_action_name), so format_actions writes them in a stable order. */
+#define NACTIONS PFS_POLICY_NACTIONS
+_Static_assert(PFS_ACT_ALL == (1u << NACTIONS) - 1, "one action per bit the log names");
 
 #define ACTIONS_EXPECTED \
 	"populate, populate_read, hugepage, nohugepage, willneed, sequential, random or mlock"
@@ -136,7 +133,7 @@ static int parse_actions(struct scan *s, struct pfs_rule *r)
 			return fail(s, at, "expected an action after ',', found 'if'");
 		unsigned k;
 		for (k = 0; k < NACTIONS; k++)
-			if (word_is(w, n, action_names[k]))
+			if (word_is(w, n, pfs_policy_action_name(k)))
 				break;
 		if (k == NACTIONS)
 			return fail(s, at, "unknown action '%.*s' (expected " ACTIONS_EXPECTED ")",
@@ -308,6 +305,11 @@ int pfs_policy_parse(struct pfs_policy *p, const char *text, char *err, size_t e
 			struct pfs_rule *r = &p->rules[p->nrules];
 			r->pos = (unsigned)at + 1;
 			rc = parse_rule(&s, r);
+			/* The rule's text for the log, without the blanks before ';'. */
+			size_t end = s.i;
+			while (end > at && is_space(s.text[end - 1]))
+				end--;
+			r->len = (unsigned)(end - at);
 			p->nrules++;
 		}
 		if (rc) {
@@ -336,8 +338,7 @@ static int site_holds(const char *glob, const char *const *fns, unsigned nfns)
 	return 0;
 }
 
-static int rule_holds(const struct pfs_rule *r, uint64_t size, int kind, const char *const *fns,
-		      unsigned nfns, const char *module)
+int pfs_rule_alloc_holds(const struct pfs_rule *r, uint64_t size, int kind)
 {
 	if ((r->flags & PFS_RULE_HAS_MIN) && size < r->min_size)
 		return 0;
@@ -345,6 +346,11 @@ static int rule_holds(const struct pfs_rule *r, uint64_t size, int kind, const c
 		return 0;
 	if (r->kinds && (kind <= 0 || kind >= PFS_KIND_MAX || !(r->kinds & (1u << kind))))
 		return 0;
+	return 1;
+}
+
+int pfs_rule_stack_holds(const struct pfs_rule *r, const char *const *fns, unsigned nfns, const char *module)
+{
 	for (unsigned g = 0; g < r->nsite; g++)
 		if (!fns || !site_holds(r->site[g], fns, nfns))
 			return 0;
@@ -357,6 +363,12 @@ static int rule_holds(const struct pfs_rule *r, uint64_t size, int kind, const c
 				return 0;
 	}
 	return 1;
+}
+
+static int rule_holds(const struct pfs_rule *r, uint64_t size, int kind, const char *const *fns,
+		      unsigned nfns, const char *module)
+{
+	return pfs_rule_alloc_holds(r, size, kind) && pfs_rule_stack_holds(r, fns, nfns, module);
 }
 
 const struct pfs_rule *pfs_policy_match(const struct pfs_policy *p, uint64_t size, int kind,
@@ -387,7 +399,7 @@ int pfs_policy_format_actions(unsigned actions, char *buf, size_t len)
 		if (k == NACTIONS)
 			name = actions ? NULL : "none";
 		else
-			name = (actions & (1u << k)) ? action_names[k] : NULL;
+			name = (actions & (1u << k)) ? pfs_policy_action_name(k) : NULL;
 		if (!name)
 			continue;
 		const char *sep = used ? "," : "";

@@ -49,6 +49,7 @@ struct pfs_rule {
 	unsigned nsite;
 	unsigned nmodule;
 	unsigned pos;		/* 1-based position of the rule in the text, for messages */
+	unsigned len;		/* length of the rule's text there (for the log) */
 	char site[PFS_POLICY_MAX_GLOBS][PFS_POLICY_GLOB_MAX];
 	char module[PFS_POLICY_MAX_GLOBS][PFS_POLICY_GLOB_MAX];
 };
@@ -75,6 +76,15 @@ int pfs_policy_parse(struct pfs_policy *p, const char *text, char *err, size_t e
 const struct pfs_rule *pfs_policy_match(const struct pfs_policy *p, uint64_t size, int kind,
 					const char *const *site_functions, unsigned nsite_functions,
 					const char *module_path);
+
+/*
+ * The two halves of a rule's conditions: those on the allocation (size,
+ * kind), checked per allocation, and those on its call site (site=,
+ * module=), which depend on the stack only and can be cached per stack.
+ */
+int pfs_rule_alloc_holds(const struct pfs_rule *r, uint64_t size, int kind);
+int pfs_rule_stack_holds(const struct pfs_rule *r, const char *const *site_functions,
+			 unsigned nsite_functions, const char *module_path);
 
 /*
  * Writes the action names, comma-separated in bit order ("populate,hugepage"),

@@ -694,6 +694,25 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
 	errno = saved;
 }
 
+void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
+			 uint64_t start, uint64_t end)
+{
+	if (!enabled)
+		return;
+	pfs_heap_carve(t, p, block_end, stack, kind);
+	int saved = errno;
+	pthread_mutex_lock(&regions_mutex);
+	struct region *r, *tmp;
+	HASH_ITER(hh, regions, r, tmp)
+	if (r->owner && start >= r->start && end <= r->start + r->npages * page_size) {
+		/* Held now, so not first touches; a page the policy did not make present is cleared by the next scan. */
+		pfs_bits_set_count(r->bits, (start - r->start) / page_size, (end - r->start) / page_size);
+		break;
+	}
+	pthread_mutex_unlock(&regions_mutex);
+	errno = saved;
+}
+
 /*
  * Copy-on-write after fork: asynchronous write-protect (UFFD_FEATURE_WP_ASYNC).
  * The kernel resolves a write to a protected page itself, no message and no

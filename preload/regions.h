@@ -64,6 +64,14 @@ void pfs_regions_tick(struct pfs_thread *t);
 extern int pfs_carving;
 void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind);
 
+/*
+ * A policy populated [start, end) of a new heap block [p, block_end) before
+ * it returned: the block carves its pages now, and those pages are held
+ * from the start (fast mode's baseline), not first touches.
+ */
+void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
+			 uint64_t start, uint64_t end);
+
 /* Bitmap helpers, exposed for tests: set [from, to) and return how many were clear; clear [from, to). */
 uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to);
 void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to);

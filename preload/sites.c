@@ -47,6 +47,32 @@ static uint32_t stacks_next = 1;
 static pfs_spin_t counters_lock = PFS_SPIN_INIT;
 static struct counters_ref *counters;
 
+/* Stacks by id, for policies that look at a stack's frames: two levels, grown from the arena. */
+#define BY_ID_CHUNK 1024u
+#define BY_ID_CHUNKS 4096u
+static struct stack_ent **by_id[BY_ID_CHUNKS];
+
+static void by_id_set(struct stack_ent *s)
+{
+	uint32_t c = s->id / BY_ID_CHUNK;
+	if (c >= BY_ID_CHUNKS)
+		return;
+	if (!by_id[c] && !(by_id[c] = pfs_arena_alloc(BY_ID_CHUNK * sizeof(*by_id[c]))))
+		return;
+	__atomic_store_n(&by_id[c][s->id % BY_ID_CHUNK], s, __ATOMIC_RELEASE);
+}
+
+int pfs_stacks_frames(uint32_t id, const uint64_t **frames)
+{
+	uint32_t c = id / BY_ID_CHUNK;
+	struct stack_ent **chunk = c < BY_ID_CHUNKS ? __atomic_load_n(&by_id[c], __ATOMIC_ACQUIRE) : NULL;
+	struct stack_ent *s = chunk ? __atomic_load_n(&chunk[id % BY_ID_CHUNK], __ATOMIC_ACQUIRE) : NULL;
+	if (!s)
+		return -1;
+	*frames = s->frames;
+	return (int)s->n;
+}
+
 int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
 {
 	void *raw[PFS_MAX_FRAMES + 16];
@@ -95,6 +121,7 @@ uint32_t pfs_stacks_intern(struct pfs_thread *t, const uint64_t *frames, uint32_
 	if (klen)
 		memcpy(s->frames, frames, klen);
 	HASH_ADD_KEYPTR(hh, stacks, s->frames, klen, s);
+	by_id_set(s);
 	emit_stack(t, s); /* under the lock: the STACK record precedes every use of the id */
 	pfs_spin_unlock(&stacks_lock);
 	return s->id;

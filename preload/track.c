@@ -8,6 +8,7 @@
 #include "alloc_glibc.h"
 #include "exact.h"
 #include "pfs.h"
+#include "policy_apply.h"
 #include "regions.h"
 #include "track.h"
 
@@ -80,6 +81,7 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	pfs_regions_tick(t);
 	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
 	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, size, usable, 0, 0, 0);
+	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, size, PROT_READ | PROT_WRITE, seq);
 	/* Only chunks with mappings of their own are regions; heap chunks share pages with their neighbours. */
 	if (pfs_regions_enabled() && pfs_alloc_is_mmapped(p))
 		pfs_regions_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
@@ -131,6 +133,7 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
 	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
+	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, len, prot, seq);
 	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
 	int cowable = kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE;
 	pfs_regions_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
@@ -216,5 +219,6 @@ void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
 	uint32_t stack = pfs_site_lookup(t, PFS_KIND_BRK, ret, sp);
 	uint64_t seq = pfs_track_write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow,
 					     PROT_READ | PROT_WRITE, 0, 0);
+	pfs_policy_apply(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, PROT_READ | PROT_WRITE, seq);
 	pfs_exact_add(t, (uint64_t)(uintptr_t)old_end, grow, seq, stack, PFS_KIND_BRK, 1);
 }

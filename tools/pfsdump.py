@@ -5,7 +5,7 @@ import sys
 
 NAMES = {1: "PROC_START", 2: "MODULE", 3: "MODULE_UNLOAD", 4: "STACK", 5: "ALLOC", 6: "FREE",
          7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 32: "TOUCH", 33: "SCAN",
-         40: "FAULTS", 41: "UREG", 42: "CARVE"}
+         34: "POLICY", 40: "FAULTS", 41: "UREG", 42: "CARVE"}
 
 
 def leb(body, i):
@@ -92,6 +92,12 @@ def main():
         elif name == "CARVE":
             seq, t, addr, length, stack, kind = struct.unpack_from("<QQQQIB", body)
             extra = "seq=%d addr=%#x len=%d stack=%d kind=%d" % (seq, addr, length, stack, kind)
+        elif name == "POLICY":
+            seq, t, dur, pre, stack, tid, acts, rule, kind = struct.unpack_from("<QQQQIIHBB", body)
+            res = struct.unpack_from("<8h", body, 44)
+            rlen, = struct.unpack_from("<I", body, 60)
+            extra = "alloc_seq=%d stack=%d kind=%d rule=%d actions=%#x results=%s prefaulted=%d dur=%dns '%s'" % (
+                seq, stack, kind, rule, acts, list(res), pre, dur, body[64:64 + rlen].decode(errors="replace"))
         elif name in ("PROC_END", "FORK", "MESSAGE", "EXEC", "FREE"):
             extra = body[:40].hex()
         print("%8d %-12s %s %s" % (off, name, info, extra))

@@ -94,7 +94,7 @@ enum pfs_rec_type {
 	/* 32 and up: fault tracking (exact / fast modes), policies */
 	PFS_REC_TOUCH = 32,
 	PFS_REC_SCAN = 33,
-	/* 34: POLICY */
+	PFS_REC_POLICY = 34,	/* a policy rule applied to an allocation */
 	PFS_REC_FAULTS = 40,	/* exact mode: a batch of fault events */
 	PFS_REC_UREG = 41,	/* exact mode: a range registered with userfaultfd, or found unobservable */
 	PFS_REC_CARVE = 42,	/* exact mode: heap pages carved by an allocation site */
@@ -429,6 +429,41 @@ struct pfs_rec_carve {
 	uint8_t pad[3];
 };
 
+/*
+ * POLICY: a policy rule (PFSHIM_POLICY) applied to one allocation before it
+ * returned to the program.  `actions` has bit k set for action k of
+ * pfs_policy_action_name(); `result[k]` is that action's outcome, 0 or
+ * -errno (0 for actions not in `actions`).  The actions act on the whole
+ * pages inside the allocation.  `prefaulted_pages`: pages of those that were
+ * not present before the actions and were after (populate, populate_read,
+ * mlock).  Followed by `rule_len` bytes of the rule's text as written in the
+ * policy, then zero padding to 8.
+ */
+#define PFS_POLICY_NACTIONS 8
+
+static inline const char *pfs_policy_action_name(unsigned k)
+{
+	static const char *const names[PFS_POLICY_NACTIONS] = {
+		"populate", "populate_read", "hugepage", "nohugepage",
+		"willneed", "sequential",    "random",   "mlock"};
+	return k < PFS_POLICY_NACTIONS ? names[k] : "unknown";
+}
+
+struct pfs_rec_policy {
+	struct pfs_rec_hdr h;
+	uint64_t alloc_seq;	/* seq of the allocation's ALLOC record */
+	uint64_t time_ns;	/* when the actions began */
+	uint64_t duration_ns;	/* time spent in them, counting included */
+	uint64_t prefaulted_pages;
+	uint32_t stack;
+	uint32_t tid;
+	uint16_t actions;	/* bit k: action k */
+	uint8_t rule;		/* 0-based index of the rule in the policy */
+	uint8_t kind;		/* enum pfs_kind */
+	int16_t result[PFS_POLICY_NACTIONS]; /* 0 or -errno per action */
+	uint32_t rule_len;
+};
+
 #define PFS_ALIGN8(n) (((n) + 7u) & ~(uint32_t)7u)
 
 _Static_assert(sizeof(struct pfs_file_header) == 64, "file header layout");
@@ -451,5 +486,6 @@ _Static_assert(sizeof(struct pfs_rec_scan) == 40, "scan layout");
 _Static_assert(sizeof(struct pfs_rec_faults) == 32, "faults layout");
 _Static_assert(sizeof(struct pfs_rec_ureg) == 48, "ureg layout");
 _Static_assert(sizeof(struct pfs_rec_carve) == 48, "carve layout");
+_Static_assert(sizeof(struct pfs_rec_policy) == 72, "policy layout");
 
 #endif

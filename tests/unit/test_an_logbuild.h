@@ -302,6 +302,24 @@ static inline size_t lb_proc_end_at(struct lb *b, uint64_t seq, uint64_t time_ns
 }
 
 /* A record of a type the reader does not know (below PFS_REC_TYPE_MAX). */
+static inline size_t lb_policy(struct lb *b, uint64_t alloc_seq, uint32_t stack, uint8_t kind, uint8_t rule,
+					uint16_t actions, uint64_t prefaulted, int16_t mlock_result, const char *text)
+{
+	struct pfs_rec_policy r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_POLICY;
+	r.alloc_seq = alloc_seq;
+	r.stack = stack;
+	r.kind = kind;
+	r.rule = rule;
+	r.actions = actions;
+	r.prefaulted_pages = prefaulted;
+	r.result[7] = mlock_result;
+	r.rule_len = (uint32_t)strlen(text);
+	return lb_put(b, &r, sizeof(r), text, strlen(text));
+}
+
 static inline size_t lb_raw(struct lb *b, uint16_t type, size_t body_len)
 {
 	uint8_t rec[256];

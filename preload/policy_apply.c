@@ -1,0 +1,353 @@
+/*
+ * Policies applied to allocations (policy_apply.h).
+ *
+ * Matching is cheap per allocation: size and kind are compared directly;
+ * site= and module= depend on the call stack only, so their outcome for
+ * every rule is computed once per stack id (a bit per rule) from the symbol
+ * tables (symtab.c) and cached.  The actions are madvise/mlock system
+ * calls on the whole pages inside the allocation; the pages they make
+ * present are counted from /proc/self/pagemap (mincore where it cannot be
+ * read) before and after.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "alloc_glibc.h"
+#include "arena.h"
+#include "pfs.h"
+#include "policy.h"
+#include "policy_apply.h"
+#include "regions.h"
+#include "symtab.h"
+
+int pfs_policy_on;
+static struct pfs_policy policy;
+static int need_symbols, need_modules;
+
+void pfs_policy_init(void)
+{
+	char err[256];
+	if (!pfs_proc.cfg.policy[0])
+		return;
+	if (pfs_policy_parse(&policy, pfs_proc.cfg.policy, err, sizeof(err))) {
+		/* Once per run: children inherit the same variable. */
+		if (pfs_proc.cfg.run_pid == 0)
+			pfs_warn("%s; no policy applied", err);
+		return;
+	}
+	for (unsigned i = 0; i < policy.nrules; i++) {
+		need_symbols |= policy.rules[i].nsite != 0;
+		need_modules |= policy.rules[i].nmodule != 0;
+	}
+	pfs_policy_on = policy.nrules > 0;
+}
+
+/* ---- site= and module=, once per stack ---------------------------------- */
+
+/* Per stack id: bit 63 valid, bits 32-62 the symbol table's epoch, bits 0-31 the rules whose stack conditions hold. */
+#define MASK_CHUNK 1024u
+#define MASK_CHUNKS 4096u
+#define MASK_VALID (1ull << 63)
+#define NAMES_PER_FRAME 4
+static uint64_t *mask_cache[MASK_CHUNKS];
+
+static uint64_t *mask_slot(uint32_t stack)
+{
+	uint32_t c = stack / MASK_CHUNK;
+	if (c >= MASK_CHUNKS)
+		return NULL;
+	uint64_t *chunk = __atomic_load_n(&mask_cache[c], __ATOMIC_ACQUIRE);
+	if (!chunk) {
+		uint64_t *fresh = pfs_arena_alloc(MASK_CHUNK * sizeof(*fresh));
+		if (!fresh)
+			return NULL;
+		/* Two threads racing: one chunk wins; the other stays unused in the arena. */
+		if (!__atomic_compare_exchange_n(&mask_cache[c], &chunk, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return &chunk[stack % MASK_CHUNK];
+		chunk = fresh;
+	}
+	return &chunk[stack % MASK_CHUNK];
+}
+
+static uint32_t compute_mask(uint32_t stack)
+{
+	const uint64_t *frames = NULL;
+	int n = pfs_stacks_frames(stack, &frames);
+	const char *names[PFS_MAX_FRAMES * NAMES_PER_FRAME];
+	unsigned nn = 0;
+	/* Return addresses: the call instruction is the byte before. */
+	for (int i = 0; need_symbols && i < n && i < PFS_MAX_FRAMES; i++)
+		nn += pfs_symtab_names(frames[i] - 1, names + nn, NAMES_PER_FRAME);
+	const char *module = need_modules && n > 0 ? pfs_symtab_object(frames[0] - 1) : NULL;
+	uint32_t mask = 0;
+	for (unsigned i = 0; i < policy.nrules; i++)
+		if (pfs_rule_stack_holds(&policy.rules[i], names, nn, module))
+			mask |= 1u << i;
+	return mask;
+}
+
+static uint32_t stack_mask(uint32_t stack)
+{
+	uint64_t *slot = mask_slot(stack);
+	uint64_t epoch = pfs_symtab_epoch() & 0x7fffffffu;
+	uint64_t v = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : 0;
+	if ((v & MASK_VALID) && (v >> 32 & 0x7fffffffu) == epoch)
+		return (uint32_t)v;
+	/* Objects loaded since the last look are read now (their frames may be in this stack). */
+	pfs_symtab_sync(need_symbols);
+	epoch = pfs_symtab_epoch() & 0x7fffffffu;
+	uint32_t mask = compute_mask(stack);
+	if (slot)
+		__atomic_store_n(slot, MASK_VALID | epoch << 32 | mask, __ATOMIC_RELAXED);
+	return mask;
+}
+
+static const struct pfs_rule *match(uint64_t size, int kind, uint32_t stack)
+{
+	uint32_t mask = 0;
+	int have_mask = 0;
+	for (unsigned i = 0; i < policy.nrules; i++) {
+		const struct pfs_rule *r = &policy.rules[i];
+		if (!pfs_rule_alloc_holds(r, size, kind))
+			continue;
+		if (r->nsite || r->nmodule) {
+			if (!have_mask) {
+				mask = stack_mask(stack);
+				have_mask = 1;
+			}
+			if (!(mask >> i & 1))
+				continue;
+		}
+		return r;
+	}
+	return NULL;
+}
+
+/* ---- counting present pages --------------------------------------------- */
+
+#define PAGEMAP_FD_MIN 530
+#define PM_PRESENT (1ull << 63)
+static int pm_fd = -1;
+static pid_t pm_pid;
+
+static pid_t my_pid(void)
+{
+	return pfs_proc.pid ? pfs_proc.pid : pfs_sys_getpid();
+}
+
+/* This process's /proc/self/pagemap: a forked child's inherited descriptor describes its parent. */
+static int pagemap_fd(int reopen)
+{
+	int fd = __atomic_load_n(&pm_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0 && pm_pid == my_pid() && !reopen)
+		return fd;
+	int nfd = PFS_NO_EINTR(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+	if (nfd < 0)
+		return -1;
+	int hi = fcntl(nfd, F_DUPFD_CLOEXEC, PAGEMAP_FD_MIN);
+	if (hi >= 0) {
+		close(nfd);
+		nfd = hi;
+	}
+	/* A descriptor that went bad may be the program's now: it is not closed, only forgotten. */
+	if (!__atomic_compare_exchange_n(&pm_fd, &fd, nfd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(nfd);
+		return fd;
+	}
+	pm_pid = my_pid();
+	return nfd;
+}
+
+static int64_t present_pagemap(uint64_t start, uint64_t npages, uint64_t page)
+{
+	uint64_t buf[512];
+	int64_t n = 0;
+	int reopened = 0;
+	for (uint64_t i = 0; i < npages;) {
+		int fd = pagemap_fd(0);
+		if (fd < 0)
+			return -1;
+		uint64_t k = npages - i < 512 ? npages - i : 512;
+		ssize_t got = PFS_NO_EINTR(pread(fd, buf, k * sizeof(uint64_t), (off_t)((start / page + i) * 8)));
+		if (got <= 0) {
+			if (reopened++ || pagemap_fd(1) < 0)
+				return -1;
+			continue;
+		}
+		k = (uint64_t)got / sizeof(uint64_t);
+		for (uint64_t j = 0; j < k; j++)
+			n += (buf[j] & PM_PRESENT) != 0;
+		i += k;
+	}
+	return n;
+}
+
+static int64_t present_mincore(uint64_t start, uint64_t npages, uint64_t page)
+{
+	unsigned char vec[4096];
+	int64_t n = 0;
+	for (uint64_t i = 0; i < npages;) {
+		uint64_t k = npages - i < sizeof(vec) ? npages - i : sizeof(vec);
+		if (mincore((void *)(uintptr_t)(start + i * page), k * page, vec))
+			return -1;
+		for (uint64_t j = 0; j < k; j++)
+			n += vec[j] & 1;
+		i += k;
+	}
+	return n;
+}
+
+/* Pages of [start, start + len) mapped in this process now; -1 if it cannot be told. */
+static int64_t present_pages(uint64_t start, uint64_t len)
+{
+	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	int64_t n = present_pagemap(start, len / page, page);
+	/* mincore tells page-cache residency for files, not this mapping's: second best. */
+	return n >= 0 ? n : present_mincore(start, len / page, page);
+}
+
+/* ---- the actions -------------------------------------------------------- */
+
+static int sys_madvise(void *addr, size_t len, int advice)
+{
+	return pfs_sys_madvise(addr, len, advice);
+}
+
+int (*pfs_policy_madvise)(void *addr, size_t len, int advice) = sys_madvise;
+
+/* Whether the kernel knows MADV_POPULATE_WRITE (Linux 5.14): an EINVAL from it otherwise means something else. */
+static int (*probed_with)(void *, size_t, int);
+static int populate_known;
+
+static int kernel_lacks_populate(void)
+{
+	int (*fn)(void *, size_t, int) = pfs_policy_madvise;
+	if (__atomic_load_n(&probed_with, __ATOMIC_ACQUIRE) != fn) {
+		uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+		void *p = pfs_sys_mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return 0;
+		int known = !(fn(p, page, MADV_POPULATE_WRITE) && errno == EINVAL);
+		pfs_sys_munmap(p, page);
+		__atomic_store_n(&populate_known, known, __ATOMIC_RELAXED);
+		__atomic_store_n(&probed_with, fn, __ATOMIC_RELEASE);
+	}
+	return !__atomic_load_n(&populate_known, __ATOMIC_RELAXED);
+}
+
+/* The old kernel's populate: a write to each page that leaves its byte as it was. */
+static void touch_pages(uint64_t start, uint64_t len, uint64_t page)
+{
+	for (uint64_t a = start; a < start + len; a += page)
+		__atomic_fetch_add((volatile char *)(uintptr_t)a, 0, __ATOMIC_RELAXED);
+}
+
+/* Advice that changes how pages are faulted first, then what reads ahead, then what populates. */
+static const struct {
+	unsigned act;
+	int advice; /* -1: mlock */
+} act_order[] = {
+	{PFS_ACT_NOHUGEPAGE, MADV_NOHUGEPAGE}, {PFS_ACT_HUGEPAGE, MADV_HUGEPAGE},
+	{PFS_ACT_RANDOM, MADV_RANDOM},	       {PFS_ACT_SEQUENTIAL, MADV_SEQUENTIAL},
+	{PFS_ACT_WILLNEED, MADV_WILLNEED},     {PFS_ACT_POPULATE_READ, MADV_POPULATE_READ},
+	{PFS_ACT_POPULATE, MADV_POPULATE_WRITE}, {PFS_ACT_MLOCK, -1},
+};
+
+void pfs_policy_act(uint64_t start, uint64_t len, unsigned actions, int anon_writable, int16_t *result,
+		    uint64_t *prefaulted)
+{
+	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	int64_t before = actions & (PFS_ACT_POPULATE | PFS_ACT_POPULATE_READ | PFS_ACT_MLOCK) ? present_pages(start, len)
+											       : -1;
+	*prefaulted = 0;
+	for (size_t i = 0; i < PFS_ARRAY_SIZE(act_order); i++) {
+		unsigned act = act_order[i].act;
+		if (!(actions & act))
+			continue;
+		void *p = (void *)(uintptr_t)start;
+		int rc = act_order[i].advice < 0 ? (int)syscall(SYS_mlock, p, len)
+						 : pfs_policy_madvise(p, len, act_order[i].advice);
+		rc = rc ? -errno : 0;
+		if (act == PFS_ACT_POPULATE && rc == -EINVAL && anon_writable && kernel_lacks_populate()) {
+			touch_pages(start, len, page);
+			rc = 0;
+		}
+		result[__builtin_ctz(act)] = (int16_t)(rc < -32768 ? -EINVAL : rc);
+	}
+	if (before >= 0) {
+		int64_t after = present_pages(start, len);
+		*prefaulted = after > before ? (uint64_t)(after - before) : 0;
+	}
+}
+
+/* ---- one allocation ----------------------------------------------------- */
+
+static unsigned warned; /* actions whose failure was said */
+
+static void say_failures(const int16_t *result, uint64_t len, int kind)
+{
+	for (unsigned k = 0; k < PFS_POLICY_NACTIONS; k++) {
+		if (!result[k] || (__atomic_fetch_or(&warned, 1u << k, __ATOMIC_RELAXED) & (1u << k)))
+			continue;
+		pfs_warn("policy: %s failed on %llu KiB of a %s allocation (%s); each failure is logged, the program "
+			 "runs on",
+			 pfs_policy_action_name(k), (unsigned long long)(len >> 10), pfs_kind_name((unsigned)kind),
+			 strerror(-result[k]));
+	}
+}
+
+static void write_policy(struct pfs_thread *t, const struct pfs_rule *r, int kind, uint32_t stack, uint64_t alloc_seq,
+			 uint64_t t0, uint64_t t1, const int16_t *result, uint64_t prefaulted)
+{
+	uint32_t len = r->len;
+	uint32_t size = PFS_ALIGN8((uint32_t)sizeof(struct pfs_rec_policy) + len);
+	struct pfs_rec_policy *rec = t ? pfs_rec_begin(t, size) : NULL;
+	if (!rec)
+		return;
+	rec->alloc_seq = alloc_seq;
+	rec->time_ns = t0;
+	rec->duration_ns = t1 - t0;
+	rec->prefaulted_pages = prefaulted;
+	rec->stack = stack;
+	rec->tid = t->tid;
+	rec->actions = (uint16_t)r->actions;
+	rec->rule = (uint8_t)(r - policy.rules);
+	rec->kind = (uint8_t)kind;
+	memcpy(rec->result, result, sizeof(rec->result));
+	rec->rule_len = len;
+	memcpy(rec + 1, pfs_proc.cfg.policy + r->pos - 1, len);
+	pfs_rec_end(rec, PFS_REC_POLICY, 0, size);
+}
+
+void pfs_policy_apply_slow(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size, int prot,
+			   uint64_t alloc_seq)
+{
+	int saved = errno;
+	const struct pfs_rule *r = match(size, kind, stack);
+	if (!r) {
+		errno = saved;
+		return;
+	}
+	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	int mapping = kind == PFS_KIND_MMAP || kind == PFS_KIND_MMAP_FILE;
+	/* The whole pages inside: a mapping's last page is all its own, a block's is not. */
+	uint64_t start = (addr + page - 1) & ~(page - 1);
+	uint64_t end = mapping ? (addr + size + page - 1) & ~(page - 1) : (addr + size) & ~(page - 1);
+	int anon_writable = kind != PFS_KIND_MMAP_FILE && (!mapping || (prot & PROT_WRITE));
+	int16_t result[PFS_POLICY_NACTIONS] = {0};
+	uint64_t prefaulted = 0, t0 = pfs_now_ns();
+	if (end > start)
+		pfs_policy_act(start, end - start, r->actions, anon_writable, result, &prefaulted);
+	/* A heap block's pages belong to fast mode's heap tracking: populated ones are its baseline. */
+	if (prefaulted && !mapping && kind != PFS_KIND_BRK && pfs_carving &&
+	    !pfs_alloc_is_mmapped((void *)(uintptr_t)addr))
+		pfs_heap_prefaulted(t, addr, addr + pfs_alloc_usable((void *)(uintptr_t)addr) + 2 * sizeof(size_t),
+				    stack, kind, start, end);
+	write_policy(t, r, kind, stack, alloc_seq, t0, pfs_now_ns(), result, prefaulted);
+	say_failures(result, end > start ? end - start : 0, kind);
+	errno = saved;
+}

@@ -1,0 +1,381 @@
+/*
+ * Symbol tables of the loaded objects, for policies (symtab.h).
+ *
+ * The table of objects is published whole through one pointer: a sync
+ * builds a new table beside the current one and swaps it in with a
+ * compare-and-swap, so readers take no lock and a fork never leaves a child
+ * with half a table.  No shim lock is held while the loader's lock is taken
+ * (dl_iterate_phdr): a thread inside dlopen whose constructors allocate can
+ * always come through here.  The ELF files are mapped with the raw system
+ * call and parsed by hand (elf.h): libelf would allocate with the program's
+ * malloc from inside its hooks.  Their string tables stay mapped (file pages,
+ * shared with the page cache); the names point into them.
+ */
+#include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "pfs.h"
+#include "symtab.h"
+
+struct sym {
+	uint64_t start;
+	uint32_t size;
+	uint32_t name; /* offset in the object's string table */
+};
+
+struct object {
+	uint64_t base;	     /* load bias */
+	uint64_t start, end; /* its PT_LOAD segments at run time */
+	char *path;
+	size_t path_len;
+	const char *strtab;
+	uint64_t strsz;
+	struct sym *syms; /* sorted by start */
+	uint32_t nsyms;
+	void *map;
+	size_t map_len;
+};
+
+struct table {
+	unsigned long long adds, subs; /* the loader's counters when it was built */
+	uint32_t epoch;
+	uint32_t n;
+	struct object *objs[]; /* sorted by start */
+};
+
+static struct table *cur;
+
+/* ---- reading one object's symbols --------------------------------------- */
+
+static void sym_swap(struct sym *a, struct sym *b)
+{
+	struct sym t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* Heapsort by start: no recursion, no allocation (glibc's qsort may call malloc). */
+static void sift(struct sym *s, size_t root, size_t n)
+{
+	for (;;) {
+		size_t c = 2 * root + 1;
+		if (c >= n)
+			return;
+		if (c + 1 < n && s[c + 1].start > s[c].start)
+			c++;
+		if (s[root].start >= s[c].start)
+			return;
+		sym_swap(&s[root], &s[c]);
+		root = c;
+	}
+}
+
+static void sort_syms(struct sym *s, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(s, i, n);
+	for (size_t end = n; end-- > 1;) {
+		sym_swap(&s[0], &s[end]);
+		sift(s, 0, end);
+	}
+}
+
+static int is_function(const Elf64_Sym *s)
+{
+	unsigned type = ELF64_ST_TYPE(s->st_info);
+	return (type == STT_FUNC || type == STT_GNU_IFUNC) && s->st_shndx != SHN_UNDEF && s->st_value && s->st_name;
+}
+
+/* The section of `type` with its string table, both inside the file; NULL if none. */
+static const Elf64_Shdr *find_symtab(const uint8_t *map, size_t len, const Elf64_Ehdr *eh, uint32_t type,
+				     const Elf64_Shdr **strs)
+{
+	const Elf64_Shdr *sh = (const Elf64_Shdr *)(map + eh->e_shoff);
+	for (unsigned i = 0; i < eh->e_shnum; i++) {
+		if (sh[i].sh_type != type || sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(Elf64_Sym))
+			continue;
+		const Elf64_Shdr *st = &sh[sh[i].sh_link];
+		if (sh[i].sh_offset > len || sh[i].sh_size > len - sh[i].sh_offset || st->sh_type != SHT_STRTAB ||
+		    st->sh_offset > len || st->sh_size > len - st->sh_offset)
+			continue;
+		*strs = st;
+		return &sh[i];
+	}
+	return NULL;
+}
+
+static void read_symbols(struct object *o)
+{
+	int fd = PFS_NO_EINTR(open(o->path, O_RDONLY | O_CLOEXEC));
+	if (fd < 0)
+		return; /* the vdso, a deleted file: no names, the object still counts for module= */
+	struct stat st;
+	void *m = MAP_FAILED;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= sizeof(Elf64_Ehdr))
+		m = pfs_sys_mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	const uint8_t *map = m;
+	size_t len = (size_t)st.st_size;
+	const Elf64_Ehdr *eh = m;
+	const Elf64_Shdr *sh = NULL, *strs = NULL;
+	if (!memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+	    eh->e_shentsize == sizeof(Elf64_Shdr) && eh->e_shoff < len &&
+	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) <= len - eh->e_shoff) {
+		/* .symtab has the static functions; a stripped object has .dynsym only. */
+		sh = find_symtab(map, len, eh, SHT_SYMTAB, &strs);
+		if (!sh)
+			sh = find_symtab(map, len, eh, SHT_DYNSYM, &strs);
+	}
+	const Elf64_Sym *es = sh ? (const Elf64_Sym *)(map + sh->sh_offset) : NULL;
+	size_t nes = sh ? sh->sh_size / sizeof(Elf64_Sym) : 0, n = 0;
+	for (size_t i = 0; i < nes; i++)
+		n += is_function(&es[i]) && es[i].st_name < strs->sh_size;
+	struct sym *syms = n ? pfs_pool_alloc(n * sizeof(*syms)) : NULL;
+	if (!syms) {
+		pfs_sys_munmap(m, len);
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < nes; i++)
+		if (is_function(&es[i]) && es[i].st_name < strs->sh_size)
+			syms[n++] = (struct sym){.start = es[i].st_value + o->base,
+						 .size = es[i].st_size > UINT32_MAX ? UINT32_MAX : (uint32_t)es[i].st_size,
+						 .name = es[i].st_name};
+	sort_syms(syms, n);
+	/* Functions written in assembly may have no size: they reach to the next symbol. */
+	for (size_t i = 0; i + 1 < n; i++)
+		if (!syms[i].size) {
+			uint64_t gap = syms[i + 1].start - syms[i].start;
+			syms[i].size = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap;
+		}
+	/* The string table must end in a NUL for the names to be strings. */
+	const char *strtab = (const char *)map + strs->sh_offset;
+	if (!strs->sh_size || strtab[strs->sh_size - 1]) {
+		pfs_pool_free(syms, n * sizeof(*syms));
+		pfs_sys_munmap(m, len);
+		return;
+	}
+	o->strtab = strtab;
+	o->strsz = strs->sh_size;
+	o->syms = syms;
+	o->nsyms = (uint32_t)n;
+	o->map = m;
+	o->map_len = len;
+}
+
+static void object_free(struct object *o)
+{
+	if (o->map)
+		pfs_sys_munmap(o->map, o->map_len);
+	pfs_pool_free(o->syms, o->nsyms * sizeof(*o->syms));
+	pfs_pool_free(o->path, o->path_len + 1);
+	pfs_pool_free(o, sizeof(*o));
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+struct collect {
+	const struct table *old;
+	int first;
+	int unchanged;
+	unsigned long long adds, subs;
+	struct object **objs; /* pool memory, `cap` entries */
+	uint8_t *fresh;	      /* made by this sync (freed if it loses the race) */
+	uint32_t n, cap;
+	int oom;
+};
+
+static int collect_grow(struct collect *c)
+{
+	uint32_t cap = c->cap ? c->cap * 2 : 64;
+	struct object **objs = pfs_pool_alloc(cap * sizeof(*objs));
+	uint8_t *fresh = pfs_pool_alloc(cap);
+	if (!objs || !fresh) {
+		pfs_pool_free(objs, cap * sizeof(*objs));
+		pfs_pool_free(fresh, cap);
+		return -1;
+	}
+	if (c->n) {
+		memcpy(objs, c->objs, c->n * sizeof(*objs));
+		memcpy(fresh, c->fresh, c->n);
+	}
+	pfs_pool_free(c->objs, c->cap * sizeof(*objs));
+	pfs_pool_free(c->fresh, c->cap);
+	c->objs = objs;
+	c->fresh = fresh;
+	c->cap = cap;
+	return 0;
+}
+
+/* Under the loader's lock: notes each object, reusing what the current table knows. */
+static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct collect *c = arg;
+	(void)size;
+	if (c->first) {
+		c->first = 0;
+		c->adds = info->dlpi_adds;
+		c->subs = info->dlpi_subs;
+		if (c->old && c->old->adds == c->adds && c->old->subs == c->subs) {
+			c->unchanged = 1;
+			return 1;
+		}
+	}
+	if (c->oom || (c->n == c->cap && collect_grow(c))) {
+		c->oom = 1;
+		return 1;
+	}
+	char exe[PATH_MAX];
+	const char *name = pfs_module_name(info, exe, sizeof(exe));
+	for (uint32_t i = 0; c->old && i < c->old->n; i++) {
+		struct object *o = c->old->objs[i];
+		if (o->base == (uint64_t)info->dlpi_addr && !strcmp(o->path, name)) {
+			c->fresh[c->n] = 0;
+			c->objs[c->n++] = o;
+			return 0;
+		}
+	}
+	struct object *o = pfs_pool_alloc(sizeof(*o));
+	size_t len = strlen(name);
+	char *path = o ? pfs_pool_alloc(len + 1) : NULL;
+	if (!path) {
+		pfs_pool_free(o, sizeof(*o));
+		c->oom = 1;
+		return 1;
+	}
+	memcpy(path, name, len + 1);
+	o->path = path;
+	o->path_len = len;
+	o->base = info->dlpi_addr;
+	pfs_module_range(info, &o->start, &o->end, 0);
+	c->fresh[c->n] = 1;
+	c->objs[c->n++] = o;
+	return 0;
+}
+
+static void collect_free(struct collect *c, int fresh_too)
+{
+	for (uint32_t i = 0; fresh_too && i < c->n; i++)
+		if (c->fresh[i])
+			object_free(c->objs[i]);
+	pfs_pool_free(c->objs, c->cap * sizeof(*c->objs));
+	pfs_pool_free(c->fresh, c->cap);
+}
+
+static size_t table_bytes(uint32_t n)
+{
+	return sizeof(struct table) + n * sizeof(struct object *);
+}
+
+void pfs_symtab_sync(int symbols)
+{
+	/* Two syncs racing: the loser builds again from the winner's table. */
+	for (int tries = 0; tries < 4; tries++) {
+		struct table *old = __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
+		struct collect c = {.old = old, .first = 1};
+		dl_iterate_phdr(collect_cb, &c);
+		if (c.unchanged || c.oom || !c.n) {
+			collect_free(&c, 1);
+			return;
+		}
+		/* The files are read outside the loader's lock. */
+		for (uint32_t i = 0; symbols && i < c.n; i++)
+			if (c.fresh[i])
+				read_symbols(c.objs[i]);
+		struct table *t = pfs_pool_alloc(table_bytes(c.n));
+		if (!t) {
+			collect_free(&c, 1);
+			return;
+		}
+		t->adds = c.adds;
+		t->subs = c.subs;
+		t->epoch = old ? old->epoch + (old->subs != c.subs) : 0;
+		t->n = c.n;
+		/* Insertion sort by start: a few dozen objects, nearly sorted. */
+		for (uint32_t i = 0; i < c.n; i++) {
+			uint32_t j = i;
+			while (j > 0 && t->objs[j - 1]->start > c.objs[i]->start) {
+				t->objs[j] = t->objs[j - 1];
+				j--;
+			}
+			t->objs[j] = c.objs[i];
+		}
+		if (__atomic_compare_exchange_n(&cur, &old, t, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			/*
+			 * The old table is not freed: a reader may still hold it.  Objects
+			 * unloaded since stay too (a dlclose-heavy program keeps a little).
+			 */
+			collect_free(&c, 0);
+			return;
+		}
+		collect_free(&c, 1);
+		pfs_pool_free(t, table_bytes(t->n));
+	}
+}
+
+static const struct object *object_at(uint64_t addr)
+{
+	const struct table *t = __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
+	if (!t)
+		return NULL;
+	/* The last object starting at or below addr. */
+	uint32_t lo = 0, hi = t->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (t->objs[mid]->start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || addr >= t->objs[lo - 1]->end)
+		return NULL;
+	return t->objs[lo - 1];
+}
+
+unsigned pfs_symtab_names(uint64_t addr, const char **names, unsigned max)
+{
+	const struct object *o = object_at(addr);
+	if (!o || !o->nsyms)
+		return 0;
+	uint32_t lo = 0, hi = o->nsyms;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (o->syms[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return 0;
+	/* Aliases share a start: every one whose range holds addr. */
+	uint64_t start = o->syms[lo - 1].start;
+	uint32_t first = lo - 1;
+	while (first > 0 && o->syms[first - 1].start == start)
+		first--;
+	unsigned n = 0;
+	for (uint32_t i = first; i < o->nsyms && o->syms[i].start == start && n < max; i++)
+		if (addr - start < o->syms[i].size)
+			names[n++] = o->strtab + o->syms[i].name;
+	return n;
+}
+
+const char *pfs_symtab_object(uint64_t addr)
+{
+	const struct object *o = object_at(addr);
+	return o ? o->path : NULL;
+}
+
+uint32_t pfs_symtab_epoch(void)
+{
+	const struct table *t = __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
+	return t ? t->epoch : 0;
+}

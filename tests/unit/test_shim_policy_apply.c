@@ -1,0 +1,191 @@
+/* Policies applied: the actions on real mappings, the old-kernel populate, symbol lookups, POLICY records. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "policy.h"
+#include "policy_apply.h"
+#include "shim_fixture.h"
+#include "symtab.h"
+
+#define PAGE 4096
+
+static char *anon(size_t pages)
+{
+	char *m = pfs_sys_mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	/* Huge pages would make the counts depend on the machine's THP setting. */
+	pfs_sys_madvise(m, pages * PAGE, MADV_NOHUGEPAGE);
+	return m;
+}
+
+static size_t resident(const char *m, size_t pages)
+{
+	unsigned char vec[256];
+	size_t n = 0;
+	assert_true(pages <= sizeof(vec));
+	assert_int_equal(mincore((void *)m, pages * PAGE, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void test_populate_counts_the_pages_it_made_present(void **state)
+{
+	(void)state;
+	pfs_proc.page_size = PAGE;
+	char *m = anon(64);
+	m[5 * PAGE] = 1; /* present before: not the policy's */
+	int16_t res[PFS_POLICY_NACTIONS] = {0};
+	uint64_t pre = 99;
+	pfs_policy_act((uint64_t)(uintptr_t)m, 64 * PAGE, PFS_ACT_POPULATE | PFS_ACT_RANDOM, 1, res, &pre);
+	assert_int_equal(pre, 63);
+	assert_int_equal(resident(m, 64), 64);
+	for (int k = 0; k < PFS_POLICY_NACTIONS; k++)
+		assert_int_equal(res[k], 0);
+	assert_int_equal(m[5 * PAGE], 1);
+	/* Advice alone populates nothing and counts nothing. */
+	char *a = anon(16);
+	pfs_policy_act((uint64_t)(uintptr_t)a, 16 * PAGE, PFS_ACT_SEQUENTIAL | PFS_ACT_WILLNEED, 1, res, &pre);
+	assert_int_equal(pre, 0);
+	assert_int_equal(resident(a, 16), 0);
+	pfs_sys_munmap(m, 64 * PAGE);
+	pfs_sys_munmap(a, 16 * PAGE);
+}
+
+/* A kernel before 5.14: MADV_POPULATE_WRITE is EINVAL. */
+static int calls_populate;
+static int old_kernel_madvise(void *addr, size_t len, int advice)
+{
+	if (advice == MADV_POPULATE_WRITE || advice == MADV_POPULATE_READ) {
+		calls_populate++;
+		errno = EINVAL;
+		return -1;
+	}
+	return pfs_sys_madvise(addr, len, advice);
+}
+
+static void test_populate_touches_each_page_where_the_kernel_lacks_it(void **state)
+{
+	(void)state;
+	pfs_proc.page_size = PAGE;
+	int (*real)(void *, size_t, int) = pfs_policy_madvise;
+	pfs_policy_madvise = old_kernel_madvise;
+	char *m = anon(32);
+	m[7 * PAGE + 9] = 42;
+	int16_t res[PFS_POLICY_NACTIONS] = {0};
+	uint64_t pre = 0;
+	pfs_policy_act((uint64_t)(uintptr_t)m, 32 * PAGE, PFS_ACT_POPULATE, 1, res, &pre);
+	assert_int_equal(res[0], 0);
+	assert_int_equal(pre, 31);
+	assert_int_equal(resident(m, 32), 32);
+	/* The touch leaves every byte as it was. */
+	assert_int_equal(m[7 * PAGE + 9], 42);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(m[i * PAGE], 0);
+	/* Memory that may not be written (a file, a read-only mapping): the error stays, nothing is touched. */
+	char *r = anon(8);
+	pfs_policy_act((uint64_t)(uintptr_t)r, 8 * PAGE, PFS_ACT_POPULATE | PFS_ACT_POPULATE_READ, 0, res, &pre);
+	assert_int_equal(res[0], -EINVAL);
+	assert_int_equal(res[1], -EINVAL);
+	assert_int_equal(pre, 0);
+	assert_int_equal(resident(r, 8), 0);
+	assert_true(calls_populate >= 3);
+	pfs_policy_madvise = real;
+	pfs_sys_munmap(m, 32 * PAGE);
+	pfs_sys_munmap(r, 8 * PAGE);
+}
+
+static __attribute__((noinline)) int local_function_for_lookup(int x)
+{
+	return x * 3 + 1;
+}
+
+static void test_symtab_names_static_functions_and_objects(void **state)
+{
+	(void)state;
+	pfs_symtab_sync(1);
+	const char *names[4];
+	uint64_t a = (uint64_t)(uintptr_t)&local_function_for_lookup + 1;
+	unsigned n = pfs_symtab_names(a, names, 4);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "local_function_for_lookup");
+	assert_int_equal(local_function_for_lookup(1), 4);
+	const char *obj = pfs_symtab_object(a);
+	assert_non_null(obj);
+	assert_non_null(strstr(obj, "test_shim_policy_apply"));
+	/* libc's exported functions come from .dynsym; aliases share an address. */
+	n = pfs_symtab_names((uint64_t)(uintptr_t)&getpid, names, 4);
+	assert_true(n >= 1);
+	int found = 0;
+	for (unsigned i = 0; i < n; i++)
+		found |= !strcmp(names[i], "getpid") || !strcmp(names[i], "__getpid");
+	assert_true(found);
+	assert_non_null(strstr(pfs_symtab_object((uint64_t)(uintptr_t)&getpid), "libc.so"));
+	/* Nothing is mapped at page 1. */
+	assert_int_equal(pfs_symtab_names(4096, names, 4), 0);
+	assert_null(pfs_symtab_object(4096));
+}
+
+struct found_policy {
+	int n;
+	struct pfs_rec_policy rec;
+	char rule[128];
+};
+
+static void on_rec(const struct pfs_rec_hdr *h, void *arg)
+{
+	struct found_policy *f = arg;
+	if (h->type != PFS_REC_POLICY)
+		return;
+	f->n++;
+	memcpy(&f->rec, h, sizeof(f->rec));
+	memcpy(f->rule, (const char *)h + sizeof(f->rec), f->rec.rule_len < 127 ? f->rec.rule_len : 127);
+}
+
+static void test_apply_writes_a_policy_record(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	strcpy(pfs_proc.cfg.policy, "mlock if size<64K ;  populate ,random if size>=64K, kind=mmap  ; hugepage");
+	pfs_policy_init();
+	assert_true(pfs_policy_on);
+	struct pfs_thread *t = pfs_thread_get();
+	char *m = anon(32);
+	pfs_policy_apply(t, PFS_KIND_MMAP, 5, (uint64_t)(uintptr_t)m, 32 * PAGE - 100, PROT_READ | PROT_WRITE, 77);
+	assert_int_equal(resident(m, 32), 32); /* a mapping's last page is its own */
+	struct walked w = fixture_map(pfs_proc.log.path);
+	struct found_policy f = {0};
+	fixture_walk(&w, on_rec, &f);
+	munmap(w.data, w.len);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(f.rec.alloc_seq, 77);
+	assert_int_equal(f.rec.stack, 5);
+	assert_int_equal(f.rec.kind, PFS_KIND_MMAP);
+	assert_int_equal(f.rec.rule, 1);
+	assert_int_equal(f.rec.actions, PFS_ACT_POPULATE | PFS_ACT_RANDOM);
+	assert_int_equal(f.rec.prefaulted_pages, 32);
+	assert_int_equal(f.rec.tid, t->tid);
+	assert_true(f.rec.duration_ns > 0);
+	for (int k = 0; k < PFS_POLICY_NACTIONS; k++)
+		assert_int_equal(f.rec.result[k], 0);
+	assert_string_equal(f.rule, "populate ,random if size>=64K, kind=mmap");
+	pfs_sys_munmap(m, 32 * PAGE);
+	pfs_policy_on = 0;
+	fixture_close();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_populate_counts_the_pages_it_made_present),
+		cmocka_unit_test(test_populate_touches_each_page_where_the_kernel_lacks_it),
+		cmocka_unit_test(test_symtab_names_static_functions_and_objects),
+		cmocka_unit_test(test_apply_writes_a_policy_record),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
