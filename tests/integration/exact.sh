@@ -116,3 +116,20 @@ if __name__ == "__main__":
 	$Q "$WORK/xpy.json" 'r["mode"] == "exact"' 'len(r["processes"]) >= 3' \
 		'sum(p["totals"]["first_touch_faults"] for p in r["processes"]) > 1000'
 }
+
+# Policies work in exact mode too: populate happens before registration, so the storm site's pages
+# are prefaulted, not first touches; the quiet site still faults every page it touches.
+t_exact_policy_populate() {
+	exact_run xpnone $T/policy_storm || return 1
+	report xpnone || return 1
+	$Q "$WORK/xpnone.json" 'r["mode"] == "exact"' \
+		'site(proc(r), "storm_site")["first_touch_faults"] == 4095' \
+		'site(proc(r), "quiet_site")["first_touch_faults"] == 100' || return 1
+	(export PFSHIM_POLICY='populate if site=storm_site' && exact_run xpstorm $T/policy_storm) || return 1
+	report xpstorm || return 1
+	$Q "$WORK/xpstorm.json" 'r["mode"] == "exact"' \
+		'site(proc(r), "storm_site")["first_touch_faults"] == 0' \
+		'site(proc(r), "storm_site")["prefaulted_pages"] == 4095' \
+		'site(proc(r), "quiet_site")["first_touch_faults"] == 100' \
+		'site(proc(r), "quiet_site")["prefaulted_pages"] == 0'
+}
