@@ -196,3 +196,36 @@ t_policy_prefault_example() {
 	$Q "$WORK/pex.json" 'site(proc(r), "table_site")["first_touch_faults"] == 0' \
 		"site(proc(r), \"table_site\")[\"prefaulted_pages\"] $exact"
 }
+
+# A library loaded with dlopen after the first lookups: its symbols are read when it appears (site=,
+# from .dynsym: Debian's libz is stripped), and module= names it.
+t_policy_dlopened_library() {
+	run_policy pdl 'populate if site=deflateInit2_' $T/hostile dlopen || return 1
+	grep -q 'no libz' "$WORK/pdl.out" && return 0
+	report pdl || return 1
+	$Q "$WORK/pdl.json" \
+		'len([s for s in proc(r)["sites"] if s["policy"]]) >= 3' \
+		'all(s["frames"][0]["module"].startswith("libz.so") for s in proc(r)["sites"] if s["policy"])' \
+		'all(s["policy"] == "populate if site=deflateInit2_" for s in proc(r)["sites"] if s["policy"])' \
+		'sum(s["prefaulted_pages"] for s in proc(r)["sites"]) >= 3 * 15' \
+		'site(proc(r), "hostile_site")["policy"] is None' || return 1
+	run_policy pdlm 'populate_read if module=libz.so*' $T/hostile dlopen || return 1
+	report pdlm || return 1
+	$Q "$WORK/pdlm.json" \
+		'len([s for s in proc(r)["sites"] if s["policy"]]) >= 3' \
+		'all(s["frames"][0]["module"].startswith("libz.so") for s in proc(r)["sites"] if s["policy"])'
+}
+
+# A stripped library's static functions come from its separate debug file (found by build-id), as
+# the analyzer names them: opendir's internal __alloc_dir is in libc's .symtab, not its .dynsym.
+t_policy_debug_file_symbols() {
+	local id
+	id=$(readelf -n /lib/x86_64-linux-gnu/libc.so.6 2>/dev/null | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p')
+	[ -n "$id" ] && [ -f "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" ] || return 0 # no libc6-dbg here
+	nm -D /lib/x86_64-linux-gnu/libc.so.6 | grep -q ' __alloc_dir$' && { echo "  __alloc_dir is exported here"; return 1; }
+	mkdir -p "$WORK/pdbg.d" && touch "$WORK/pdbg.d/a" "$WORK/pdbg.d/b"
+	run_policy pdbg 'hugepage if site=__alloc_dir' ls "$WORK/pdbg.d" || return 1
+	report pdbg || return 1
+	$Q "$WORK/pdbg.json" 'site(proc(r), "__alloc_dir")["policy"] == "hugepage if site=__alloc_dir"' \
+		'site(proc(r), "__alloc_dir")["policy_failures"] == {}'
+}
