@@ -97,15 +97,17 @@ POLICY_ALL='populate if site=populate_site; populate_read if site=populate_read_
 # Each action, as the kernel reports it inside the program right after the allocation returned.
 t_policy_each_action() {
 	head -c $((64 * 4096)) /dev/urandom >"$WORK/pact.file"
+	local want line cut=cat
+	# THP eligibility and huge pages as listed hold where THP is "madvise"; elsewhere the rest does.
+	grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || cut="sed s/.thp.*//"
 	$T/policy_actions "$WORK/pact.file" >"$WORK/pact.native" || return 1
 	# Natively nothing is present, no advice given.
-	[ "$(grep -c 'present 0/[0-9]* flags - locked 0 thp 0 huge no$' "$WORK/pact.native")" = 12 ] || {
+	[ "$($cut "$WORK/pact.native" | grep -c "present 0/[0-9]* flags - locked 0$(test "$cut" = cat && echo ' thp 0 huge no')$")" = 12 ] || {
 		echo "  native run:"; cat "$WORK/pact.native"; return 1; }
 	(cd "$WORK" && PFSHIM_POLICY="$POLICY_ALL" PFSHIM_OUT="$WORK/pact" LD_PRELOAD=$LIB $T/policy_actions "$WORK/pact.file" \
 		>"$WORK/pact.out" 2>"$WORK/pact.err") || { cat "$WORK/pact.err"; return 1; }
-	local want line
 	while read -r want; do
-		grep -qx "$want" "$WORK/pact.out" || {
+		$cut "$WORK/pact.out" | grep -qx "$(echo "$want" | $cut)" || {
 			echo "  expected '$want':"; cat "$WORK/pact.out"; return 1; }
 	done <<'EOF'
 populate present 256/256 flags - locked 0 thp 0 huge no
@@ -122,11 +124,11 @@ file present 64/64 flags - locked 0 thp 0 huge no
 EOF
 	line=$(grep '^dense ' "$WORK/pact.out")
 	case "$line" in
-	"dense present 8192/8192 flags hg locked 0 thp 1 huge "*) ;;
+	"dense present 8192/8192 flags hg locked 0 thp "*) ;;
 	*) echo "  dense: $line"; return 1 ;;
 	esac
 	# Where the machine gives huge pages at all, hugepage then populate gets them.
-	if ! grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+	if grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
 		[ "$line" = "dense present 8192/8192 flags hg locked 0 thp 1 huge yes" ] || {
 			echo "  no huge pages after hugepage,populate: $line"; return 1; }
 	fi
@@ -163,8 +165,8 @@ t_policy_mlock_unprivileged_fails_logged() {
 	local d=$WORK/nobody-policy
 	mkdir -p "$d" && head -c $((64 * 4096)) /dev/urandom >"$d/f" && chmod 644 "$d/f"
 	(ulimit -l 1024 && export PFSHIM_POLICY='mlock if site=mlock_site' && run_as_nobody "$d" logs $T/policy_actions "$d/f") || return 1
-	grep -qx 'mlock present 0/4096 flags - locked 0 thp 0 huge no' "$d/logs.out" &&
-		grep -qx 'populate present 0/256 flags - locked 0 thp 0 huge no' "$d/logs.out" || { cat "$d/logs.out"; return 1; }
+	grep -q '^mlock present 0/4096 flags - locked 0 ' "$d/logs.out" &&
+		grep -q '^populate present 0/256 flags - locked 0 ' "$d/logs.out" || { cat "$d/logs.out"; return 1; }
 	[ "$(grep -c '^pfshim: policy: mlock failed on 16384 KiB of a mmap allocation (Cannot allocate memory)' "$d/logs.err")" = 1 ] || {
 		echo "  expected one line for the failed mlock:"; cat "$d/logs.err"; return 1; }
 	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
