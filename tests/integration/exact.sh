@@ -185,3 +185,4 @@ t_exact_hostile_programs() {
 	sleep 0.2
 	if pgrep -f "$T/signal_alloc" >/dev/null; then echo "  a handler outlived its program"; return 1; fi
 }
+
