@@ -234,3 +234,29 @@ void pfs_report_free(struct pfs_report *rep)
 	free(rep->procs);
 	memset(rep, 0, sizeof(*rep));
 }
+
+int pfs_report_load(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym **sym,
+		    char *const *paths, int npaths, FILE *diag)
+{
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	*sym = NULL;
+	pfs_model_init(run, diag);
+	for (int i = 0; i < npaths && !rc; i++)
+		rc = pfs_model_load_path(run, paths[i]);
+	if (!rc)
+		rc = pfs_model_finish(run);
+	if (!rc)
+		rc = pfs_sym_new(sym, &run->warnings, diag);
+	if (!rc)
+		rc = pfs_report_build(rep, run, *sym);
+	return rc;
+}
+
+void pfs_report_unload(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
+{
+	pfs_report_free(rep);
+	pfs_sym_free(sym);
+	pfs_model_free(run);
+}
