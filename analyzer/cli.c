@@ -244,6 +244,7 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 {
 	struct pfs_report rep = {0};
 	struct pfs_sym *sym = NULL;
+	struct pfs_an_progress progress;
 	struct pfs_run run;
 	int rc = 0, status = PFS_EXIT_OK;
 
@@ -253,7 +254,9 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 	 */
 	FILE *diag = out == stderr ? NULL : stderr;
 
-	rc = pfs_report_load(&rep, &run, &sym, paths, npaths, diag);
+	/* on a terminal only; erased before the report is written */
+	pfs_an_progress_init(&progress, STDERR_FILENO);
+	rc = pfs_report_load(&rep, &run, &sym, paths, npaths, diag, &progress);
 	if (rc) {
 		fprintf(stderr, "pfshim: report: %s\n", strerror(-rc));
 		status = PFS_EXIT_BAD_LOGS;

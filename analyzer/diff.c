@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uthash.h>
 
@@ -900,15 +901,17 @@ static int write_text(const struct diff *d, FILE *out, const struct pfs_diff_opt
 int pfs_diff_paths(const char *a, const char *b, FILE *out, const struct pfs_diff_opts *o)
 {
 	struct diff d = {0};
+	struct pfs_an_progress progress;
 	int rc = 0, status = PFS_EXIT_OK;
 
+	pfs_an_progress_init(&progress, STDERR_FILENO);
 	d.side[0].path = a;
 	d.side[1].path = b;
 	for (int s = 0; s < 2 && !rc; s++) {
 		char *path = (char *)d.side[s].path;
 
 		rc = pfs_report_load(&d.side[s].rep, &d.side[s].run, &d.side[s].sym, &path, 1,
-				     stderr);
+				     stderr, &progress);
 		if (!rc && !d.side[s].run.nprocs) {
 			fprintf(stderr, "pfshim: diff: no logs read from '%s'\n", path);
 			status = PFS_EXIT_BAD_LOGS;

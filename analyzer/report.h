@@ -69,7 +69,7 @@ void pfs_report_free(struct pfs_report *rep);
  * pfs_report_unload(), also after a failure.
  */
 int pfs_report_load(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym **sym,
-		    char *const *paths, int npaths, FILE *diag);
+		    char *const *paths, int npaths, FILE *diag, struct pfs_an_progress *progress);
 void pfs_report_unload(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym);
 
 /* 0, or -EIO when the output failed. */
