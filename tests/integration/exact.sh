@@ -203,3 +203,18 @@ t_exact_hostile_programs() {
 	if pgrep -f "$T/signal_alloc" >/dev/null; then echo "  a handler outlived its program"; return 1; fi
 }
 
+
+# The gauntlet of real programs (python3 with a fork pool, bash pipelines, sort, gcc, git, perl
+# with fork, gawk, xz -T2, sqlite3, redis-server saving in the background) in exact mode: the same output and exit status as without the
+# shim, every fault through the handler.
+t_exact_gauntlet() {
+	local t
+	for t in t_python3 t_bash_pipeline t_sort_large t_gcc_compile t_git t_perl t_awk t_xz_threads t_sqlite \
+		t_redis_bgsave; do
+		RUN_ENV="PFSHIM_MODE=exact" $t || { echo "  ${t#t_} failed in exact mode"; return 1; }
+	done
+	$Q "$WORK/py.json" 'r["mode"] == "exact"' 'sum(p["totals"]["first_touch_faults"] for p in r["processes"]) > 1000' &&
+		$Q "$WORK/xz.json" 'r["mode"] == "exact"' &&
+		$Q "$WORK/perl.json" 'r["mode"] == "exact"' 'sum(p["totals"]["cow_faults"] for p in r["processes"]) > 0' &&
+		$Q "$WORK/redis/r.json" 'r["mode"] == "exact"' 'sum(p["totals"]["cow_faults"] for p in r["processes"]) > 1000'
+}
