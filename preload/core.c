@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 
 #include "alloc_glibc.h"
@@ -306,6 +307,14 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_real_resolve();
 	if (!real_malloc || !real_free || !real_mmap)
 		return -ENOSYS;
+	/*
+	 * A setuid or setgid program (secure execution): the loader ignores
+	 * LD_PRELOAD for it, but an administrator's /etc/ld.so.preload would
+	 * still load us.  Such a program is left alone: no log, no userfaultfd,
+	 * nothing written where its privileges reach.
+	 */
+	if (getauxval(AT_SECURE))
+		return -EPERM;
 	pfs_alloc_detect();
 	pfs_msg_fd_init();
 	pfs_proc.pid = pfs_sys_getpid();
