@@ -317,6 +317,17 @@ static void spread(struct pfs_series *s, const struct iv *ivs, size_t n, double 
 	}
 }
 
+/*
+ * A time computed in double back to nanoseconds: a time near 2^64 (a
+ * corrupt log's) rounds up to 2^64, which no uint64_t holds (UBSan).
+ */
+static uint64_t ns_of(double v)
+{
+	if (!(v > 0))
+		return 0;
+	return v >= 0x1p64 ? UINT64_MAX : (uint64_t)v;
+}
+
 /* The part of v's pages inside [lo, hi), and where it lies there. */
 static double part_in(const struct iv *v, double lo, double hi, double *from, double *to)
 {
@@ -397,8 +408,8 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 		first = lo;
 		last = hi;
 	}
-	st->start_ns = (uint64_t)first;
-	st->end_ns = (uint64_t)last;
+	st->start_ns = ns_of(first);
+	st->end_ns = ns_of(last);
 out:
 	HASH_ITER(hh, sums, e, tmp) {
 		HASH_DEL(sums, e);
