@@ -77,3 +77,13 @@ t_diff_usage_and_missing_run() {
 	# a site only in A is listed, as gone
 	grep -q 'gone' "$WORK/dmiss.txt" || { echo "  sites of A not shown as gone:"; head -20 "$WORK/dmiss.txt"; return 1; }
 }
+
+t_diff_run_against_itself_changes_nothing() {
+	run_both dself $T/fork_threads || return 1
+	diff_json dselfd dself dself || return 1
+	$Q "$WORK/dselfd.json" \
+		'len(r["processes"]) == r["a"]["processes"] == r["b"]["processes"] >= 2' \
+		'all(p["only_in"] is None and p["verdict"] == "same" and p["wall_ns_change"] == 0 for p in r["processes"])' \
+		'all(s["only_in"] is None and set(s["change"].values()) == {0} and s["a"]["id"] == s["b"]["id"] for p in r["processes"] for s in p["sites"])' \
+		'set(r["totals"]["change"].values()) == {0}'
+}
