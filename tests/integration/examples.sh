@@ -15,6 +15,7 @@ ex_run() {
 # run's (run_both NAME before), and the JSON report of $WORK/NAME-policy.
 ex_policy() {
 	local name=$1 policy=$2 prog=$3
+	rm -rf "${WORK:?}/$name-policy"
 	(cd "$WORK" && PFSHIM_QUIET=1 PFSHIM_POLICY="$policy" PFSHIM_OUT="$WORK/$name-policy" \
 		LD_PRELOAD=$LIB "$prog" >"$WORK/$name-policy.out" 2>"$WORK/$name-policy.err") || return 1
 	cmp -s "$WORK/$name.native" "$WORK/$name-policy.out" || { echo "  output differs under '$policy'"; return 1; }
