@@ -133,3 +133,56 @@ t_exact_policy_populate() {
 		'site(proc(r), "quiet_site")["first_touch_faults"] == 100' \
 		'site(proc(r), "quiet_site")["prefaulted_pages"] == 0'
 }
+
+# PFSHIM_TOUCH_SITE=1: where each site's pages were touched, in user code or by the kernel inside
+# a system call (read(2) from /dev/zero into a fresh buffer).
+t_exact_touch_sites() {
+	RUN_ENV=PFSHIM_TOUCH_SITE=1 exact_run xts $T/touch_site || return 1
+	report xts || return 1
+	$Q "$WORK/xts.json" \
+		'site(proc(r), "user_buffer")["first_touch_faults"] == 32' \
+		'site(proc(r), "user_buffer")["touch_sites"][0]["frame"]["function"] == "touch_loop"' \
+		'site(proc(r), "user_buffer")["touch_sites"][0]["syscall"] is None' \
+		'site(proc(r), "user_buffer")["touch_sites"][0]["faults"] == 32' \
+		'site(proc(r), "read_buffer")["first_touch_faults"] == 32' \
+		'site(proc(r), "read_buffer")["touch_sites"][0]["syscall"] == "read"' \
+		'site(proc(r), "read_buffer")["touch_sites"][0]["faults"] == 32' || return 1
+	report xts text || return 1
+	grep -q 'touched (32 faults) by the kernel in read(2)' "$WORK/xts.text" || { echo "  text lacks the touch site"; return 1; }
+	# without the variable no touch site is logged
+	exact_run xnots $T/touch_site || return 1
+	report xnots || return 1
+	$Q "$WORK/xnots.json" '"touch_sites" not in site(proc(r), "read_buffer")'
+}
+
+# mremap: the kernel drops the registration of a moved mapping; the shim registers the new range, so
+# its new pages and its dropped-and-touched-again pages count.  A file mapping cannot be registered:
+# the report names the memory it could not observe.
+t_exact_mremap_and_file_mapping() {
+	exact_run xremap $T/remap_grow || return 1
+	report xremap || return 1
+	$Q "$WORK/xremap.json" 'site(proc(r), "grow_site")["first_touch_faults"] == 4 + 12 + 2' || return 1
+	report xremap text || return 1
+	grep -q 'could not be registered with userfaultfd' "$WORK/xremap.text" || { echo "  no unobservable warning"; return 1; }
+}
+
+# The handler is a process of its own (the program gains no thread): programs that allocate in
+# signal handlers or fork from them behave as without the shim, and closing every descriptor or
+# running out of them ends exact mode with one line, never the program.
+t_exact_hostile_programs() {
+	exact_run xsig $T/signal_alloc || return 1
+	exact_run xforksig $T/hostile forksig || return 1
+	exact_run xtree $T/hostile tree || return 1
+	exact_run xfds $T/fd_hostile 50000 || return 1
+	exact_run xnofile $T/hostile nofile || return 1
+	local c
+	for c in abort segv; do
+		exact_run x$c $T/hostile $c || return 1
+		report x$c || return 1
+		$Q "$WORK/x$c.json" 'site(proc(r), "hostile_site")["allocations"] == 50' || return 1
+	done
+	# the handler does not outlive its program
+	sleep 0.2
+	if pgrep -f "$T/signal_alloc" >/dev/null; then echo "  a handler outlived its program"; return 1; fi
+}
+
