@@ -15,12 +15,13 @@ for p in malloc_heavy touch_storm fork_cow touch_threads; do
 	cc -O2 -g -o "$W/$p" "bench/$p.c" -lpthread
 done
 
-# The peers come from Debian (linux-perf, heaptrack): installed when missing and root, else skipped.
+# The peers come from Debian (linux-perf, heaptrack), and time(1) measures the analyzer: installed
+# when missing and root, else their rows are skipped.
 PEERS=""
-for pkg in perf:linux-perf heaptrack:heaptrack; do
+for pkg in perf:linux-perf heaptrack:heaptrack /usr/bin/time:time; do
 	tool=${pkg%%:*}
 	if ! command -v "$tool" >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-		echo "installing ${pkg#*:} for the peer runs"
+		echo "installing ${pkg#*:} for the benchmark"
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkg#*:}" >/dev/null 2>&1 || true
 	fi
 	if command -v "$tool" >/dev/null; then
@@ -141,6 +142,7 @@ rm -rf "$W/big"
 PFSHIM_QUIET=1 PFSHIM_OUT="$W/big" LD_PRELOAD="$LIB" "$W/malloc_heavy" 5000000 4096 >/dev/null
 echo "the analyzer on a 10-million-event log ($(du -m "$W"/big/*.pfslog | awk '{s += $1} END {print s}') MiB: 5 M allocations and 5 M frees)"
 for fmt in text json; do
+	[ -x /usr/bin/time ] || { echo "    skipped: no /usr/bin/time (Debian package time)"; break; }
 	: >"$W/t.an" && : >"$W/m.an"
 	for _ in $(seq "$RUNS"); do
 		/usr/bin/time -f '%e %M' -o "$W/time" "$CLI" report --format $fmt "$W/big" >/dev/null

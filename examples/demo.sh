@@ -1,9 +1,11 @@
 #!/bin/sh
 # make demo: the storm example under the shim, then its report; then the same run under a policy
 # that prefaults the storm's site, and the two runs side by side.
+# usage: demo.sh [BUILD [DIR]]: the logs go into DIR (default a new /tmp/pfshim-demo.*), kept.
 set -eu
 BUILD=${1:-build}
-DIR=$(mktemp -d /tmp/pfshim-demo.XXXXXX)
+DIR=${2:-$(mktemp -d /tmp/pfshim-demo.XXXXXX)}
+mkdir -p "$DIR"
 POLICY='populate if site=storm_site'
 echo "== native run"
 "$BUILD/examples/storm"

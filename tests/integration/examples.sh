@@ -122,3 +122,16 @@ t_example_forkpool() {
 		"all(site(w, \"table_site\")[\"first_touch_faults\"] == 0 for w in $workers)" \
 		"all(site(w, \"result_site\")[\"first_touch_faults\"] == 256 for w in $workers)"
 }
+
+# make demo: the storm's site named with its count, then the same site prefaulted by the policy.
+t_example_demo() {
+	local storm='== 16383'
+	thp_always && storm='>= 15800'
+	sh "$ROOT/examples/demo.sh" "$BUILD" "$WORK/demo" >"$WORK/demo.out" 2>&1 || { tail -20 "$WORK/demo.out"; return 1; }
+	local n
+	n=$(awk '/^== the report/ {on = 1} on && / storm_site \(storm.c:/ {print prev; exit} {prev = $6}' "$WORK/demo.out")
+	[ -n "$n" ] && python3 -c "import sys; sys.exit(0 if $n $storm else 1)" || {
+		echo "  the demo's report does not show storm_site with $storm first touches (found '$n')"; return 1; }
+	grep -q 'policy: populate if site=storm_site (1 applied, 1638[0-9] pages prefaulted)' "$WORK/demo.out" || {
+		echo "  the demo's policy run does not show the storm's pages prefaulted"; return 1; }
+}
