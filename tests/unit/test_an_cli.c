@@ -280,7 +280,11 @@ static void test_exit_codes(void **state)
 	assert_int_equal(CLI("report", "--top"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("report", "--format", "yaml", "/tmp"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("report", "--format", "flamegraphz", "/tmp"), PFS_EXIT_USAGE);
-	assert_int_equal(CLI("diff", "a", "b"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "a"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "a", "b", "c"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "--format", "svg", "a", "b"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "-o", "/dev/null", "/nonexistent/a", "/nonexistent/b"),
+			 PFS_EXIT_BAD_LOGS);
 	assert_int_equal(CLI("advise", "a"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("record"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("record", "--mode", "slow", "--", "true"), PFS_EXIT_USAGE);
