@@ -21,4 +21,4 @@ PFSHIM_QUIET=1 "$BUILD/pfshim" record -o "$DIR/policy" --policy "$POLICY" -- "$B
 "$BUILD/pfshim" report --top 3 "$DIR/policy"
 echo
 echo "== the two runs side by side: $BUILD/pfshim diff $DIR/run $DIR/policy"
-"$BUILD/pfshim" diff "$DIR/run" "$DIR/policy" || echo "(pfshim diff is not in this build yet)"
+"$BUILD/pfshim" diff "$DIR/run" "$DIR/policy"
