@@ -40,7 +40,7 @@ t_diff_fast_against_off_ranks_the_storm_first() {
 		'site(r["processes"][0], "storm_site")["b"]["storms"] == 0' \
 		'r["processes"][0]["a"]["wall_ns"] > 0' \
 		'r["processes"][0]["verdict"] == "better"' \
-		'r["totals"]["change"]["faults"] == r["processes"][0]["change"]["faults"]'
+		'r["totals"]["change"]["faults"] == r["processes"][0]["change"]["faults"]' || return 1
 	# the other way round it is worse, and the text names the site with file:line
 	"$CLI" diff "$WORK/doff" "$WORK/dfast" >"$WORK/dof.txt" 2>&1 || return 1
 	grep -Eq '^ +1 +0 +[0-9]+ +\+[0-9]+ +worse +storm_site \(storm\.c:[0-9]+\)' "$WORK/dof.txt" || {
