@@ -502,6 +502,7 @@ static int on_begin(struct pfs_logread_tool *tool, const struct pfs_logfile *lf)
 	p->start_ns = lf->hdr.start_mono_ns;
 	p->page_size = lf->hdr.page_size;
 	p->file_flags = lf->hdr.flags;
+	p->lost_records = lf->hdr.lost_records;
 	return 0;
 }
 
@@ -940,6 +941,10 @@ int pfs_model_finish(struct pfs_run *run)
 		if (!p->have_start)
 			pfs_an_warn(&run->warnings, "%s: no PROC_START record: pid %" PRIu64
 				     " (from the file header), command unknown", p->log_path, p->pid);
+		if (p->lost_records)
+			pfs_an_warn(&run->warnings, "pid %" PRIu64 " (%s): the shim lost %" PRIu32 " records"
+				     " (its log could not grow: disk full?); counts are incomplete", p->pid,
+				     p->command && *p->command ? p->command : "?", p->lost_records);
 		if (!p->ended)
 			pfs_an_warn(&run->warnings, "pid %" PRIu64 " (%s) did not end normally:"
 				     " no PROC_END (killed, or still running)", p->pid,

@@ -191,6 +191,7 @@ struct pfs_proc {
 	struct pfs_totals totals;
 
 	uint64_t records, bad_records, unknown_records;
+	uint32_t lost_records;	/* the file header: records the shim could not write */
 
 	/* exact mode (faults.c) */
 	struct pfs_fault_ev *faults;	/* until attributed */

@@ -1,6 +1,7 @@
 /* The log writer: file creation, segment mapping, block hand-out. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -146,6 +147,10 @@ void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t s
 	return p;
 lost:
 	__atomic_add_fetch(&log->lost, 1, __ATOMIC_RELAXED);
+	/* Said in the file itself too (its first page is always mapped): the report warns. */
+	if (log->segs && log->segs[0])
+		__atomic_add_fetch((uint32_t *)(log->segs[0] + offsetof(struct pfs_file_header, lost_records)), 1,
+				   __ATOMIC_RELAXED);
 	errno = saved;
 	return NULL;
 }

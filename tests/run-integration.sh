@@ -496,9 +496,11 @@ t_disk_full() {
 	(cd "$WORK" && PFSHIM_OUT="$d/logs" LD_PRELOAD=$LIB $T/fd_hostile 50000 >"$WORK/full.out" 2>"$WORK/full.err")
 	local rc=$?
 	"$CLI" report --format json "$d/logs" >"$WORK/full.json" 2>/dev/null
+	"$CLI" report "$d/logs" >"$WORK/full.text" 2>/dev/null
 	umount "$d"
 	[ $rc = 0 ] && grep -qx 'survived 50000' "$WORK/full.out" || { echo "  rc=$rc"; cat "$WORK/full.err"; return 1; }
 	grep -q '^pfshim: log .*cannot grow' "$WORK/full.err" || { echo "  no line about the lost records:"; cat "$WORK/full.err"; return 1; }
+	grep -q 'the shim lost [0-9]* records' "$WORK/full.text" || { echo "  the report does not say records were lost"; return 1; }
 	$Q "$WORK/full.json" 'site(proc(r), "hostile_site")["allocations"] > 0'
 }
 

@@ -64,7 +64,8 @@ struct pfs_file_header {
 	uint64_t start_mono_ns;	  /* CLOCK_MONOTONIC at start; record times use it */
 	uint64_t start_real_ns;	  /* CLOCK_REALTIME at the same instant */
 	uint32_t flags;		  /* PFS_FILE_* */
-	uint32_t reserved[3];
+	uint32_t lost_records;	  /* records the writer had to drop (disk full, ...); kept up to date */
+	uint32_t reserved[2];
 };
 
 #define PFS_FILE_FORKED 0x1 /* this process began as a fork of its parent */
