@@ -28,6 +28,7 @@ struct dside {
 	bool present;
 	uint32_t id;			/* the site's id in that run's report */
 	uint64_t first_touch, cow, prefaulted, allocations, bytes;
+	const char *policy;		/* the rule applied to it in that run, NULL none */
 	bool touched;			/* a TOUCH record of it exists */
 	uint64_t touch_first_ns, touch_last_ns;	/* scan times, from the process start */
 	uint64_t storms, storm_ns;	/* storms it tops, and their summed durations */
@@ -243,6 +244,8 @@ static int add_sites(struct dproc *dp, int w, const struct pfs_rproc *rp)
 		ds->s[w].first_touch += s->first_touch_faults;
 		ds->s[w].cow += s->cow_faults;
 		ds->s[w].prefaulted += s->prefaulted_pages;
+		if (s->policy && !ds->s[w].policy)
+			ds->s[w].policy = s->policy;
 		ds->s[w].allocations += s->allocations;
 		ds->s[w].bytes += s->bytes_allocated;
 		of[i] = ds;
@@ -560,6 +563,11 @@ static void json_dside(struct pfs_json *w, const char *k, const struct dside *s)
 	pfs_json_begin_object(w);
 	ju(w, "id", s->id);
 	json_counts(w, &t);
+	pfs_json_key(w, "policy");
+	if (s->policy)
+		pfs_json_string(w, s->policy);
+	else
+		pfs_json_null(w);
 	if (s->touched) {
 		ju(w, "touch_first_ns", s->touch_first_ns);
 		ju(w, "touch_last_ns", s->touch_last_ns);
@@ -789,6 +797,13 @@ static void text_site(struct tout *t, const struct dsite *ds, size_t rank)
 		" -> %" PRIu64 ", bytes %" PRIu64 " -> %" PRIu64 "\n",
 		a->first_touch, b->first_touch, a->cow, b->cow, a->prefaulted, b->prefaulted,
 		a->allocations, b->allocations, a->bytes, b->bytes);
+	if (a->policy || b->policy) {
+		fputs("        policy ", t->f);
+		put_safe(t, a->policy ? a->policy : "none");
+		fputs(" -> ", t->f);
+		put_safe(t, b->policy ? b->policy : "none");
+		fputc('\n', t->f);
+	}
 	if (a->touched || b->touched) {
 		phase(pa, sizeof(pa), a);
 		phase(pb, sizeof(pb), b);
