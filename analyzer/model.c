@@ -222,7 +222,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct pfs_block_ev ev = {
 		.seq = r->seq, .order = ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
 		.stack = r->stack, .addr = r->addr, .size = r->size, .length = r->length,
-		.time_ns = r->time_ns,
+		.time_ns = r->time_ns, .inherited = rec->h.flags & PFS_ALLOC_INHERITED,
 	};
 	struct pfs_site *s;
 
