@@ -313,6 +313,20 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 		s->cow_faults++;
 	else
 		s->first_touch_faults++;
+	if (f->flags & PFS_FEV_SITE) {
+		struct pfs_touch_pc_key key = {.pc = f->pc, .sys = f->sys};
+		struct pfs_touch_pc *tp;
+
+		HASH_FIND(hh, s->touch_pcs, &key, sizeof(key), tp);
+		if (!tp) {
+			tp = calloc(1, sizeof(*tp));
+			if (!tp)
+				return -ENOMEM;
+			tp->key = key;
+			HASH_ADD(hh, s->touch_pcs, key, sizeof(tp->key), tp);
+		}
+		tp->faults++;
+	}
 	if (pfs_an_reserve((void **)&p->touches, &p->touches_cap, p->ntouches + 1, sizeof(*p->touches)))
 		return -ENOMEM;
 	p->touches[p->ntouches++] = (struct pfs_touch_ev){

@@ -522,6 +522,12 @@ static void proc_free(struct pfs_proc *p)
 		free(st);
 	}
 	HASH_ITER(hh, p->sites, si, si_tmp) {
+		struct pfs_touch_pc *tp, *tp_tmp;
+
+		HASH_ITER(hh, si->touch_pcs, tp, tp_tmp) {
+			HASH_DEL(si->touch_pcs, tp);
+			free(tp);
+		}
 		HASH_DEL(p->sites, si);
 		free(si->policy);
 		free(si);

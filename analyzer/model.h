@@ -40,6 +40,18 @@ struct pfs_stack {
 	UT_hash_handle hh;
 };
 
+/* Exact mode with PFSHIM_TOUCH_SITE=1: where a site's pages were first touched. */
+struct pfs_touch_pc_key {
+	uint64_t pc;		/* the faulting instruction (a system call's, for a kernel-side touch) */
+	int64_t sys;		/* that system call's number, -1 for a touch in user code */
+};
+
+struct pfs_touch_pc {
+	struct pfs_touch_pc_key key;
+	uint64_t faults;
+	UT_hash_handle hh;
+};
+
 /* Two 32-bit fields, no padding: the key can be hashed as bytes. */
 struct pfs_site_key {
 	uint32_t stack;
@@ -54,6 +66,7 @@ struct pfs_site {
 	uint64_t first_touch_faults;
 	uint64_t cow_faults;
 	uint64_t prefaulted_pages;
+	struct pfs_touch_pc *touch_pcs;	/* uthash; NULL unless touch sites were logged (exact mode) */
 	/* POLICY records: the rules applied here ("; "-joined when several), how often, what failed */
 	char *policy;
 	uint64_t policy_applications;

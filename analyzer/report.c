@@ -103,6 +103,92 @@ static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struc
 	return 0;
 }
 
+const char *pfs_report_syscall_name(int32_t nr)
+{
+#if defined(__x86_64__)
+	static const struct {
+		int32_t nr;
+		const char *name;
+	} names[] = {
+		{0, "read"}, {1, "write"}, {4, "stat"}, {5, "fstat"}, {6, "lstat"}, {7, "poll"},
+		{16, "ioctl"}, {17, "pread64"}, {18, "pwrite64"}, {19, "readv"}, {20, "writev"},
+		{23, "select"}, {44, "sendto"}, {45, "recvfrom"}, {46, "sendmsg"}, {47, "recvmsg"},
+		{61, "wait4"}, {78, "getdents"}, {89, "readlink"}, {96, "gettimeofday"},
+		{202, "futex"}, {217, "getdents64"}, {228, "clock_gettime"}, {232, "epoll_wait"},
+		{262, "newfstatat"}, {270, "pselect6"}, {271, "ppoll"}, {295, "preadv"},
+		{299, "recvmmsg"}, {318, "getrandom"}, {326, "copy_file_range"}, {327, "preadv2"},
+		{332, "statx"},
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].nr == nr)
+			return names[i].name;
+#endif
+	(void)nr;
+	return NULL;
+}
+
+static int cmp_touch(const void *a, const void *b)
+{
+	const struct pfs_touch_pc *x = *(struct pfs_touch_pc *const *)a, *y = *(struct pfs_touch_pc *const *)b;
+
+	if (x->faults != y->faults)
+		return x->faults > y->faults ? -1 : 1;
+	return x->key.pc < y->key.pc ? -1 : x->key.pc > y->key.pc;
+}
+
+/* The site's most frequent touch sites, each faulting instruction symbolized (no -1: not a return address). */
+static int resolve_touches(struct pfs_sym *sym, const struct pfs_proc *p, struct pfs_rsite *rs)
+{
+	size_t n = HASH_COUNT(rs->site->touch_pcs), k = 0;
+	struct pfs_touch_pc **all, *tp, *tmp;
+
+	if (!n)
+		return 0;
+	all = malloc(n * sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	HASH_ITER(hh, rs->site->touch_pcs, tp, tmp)
+		all[k++] = tp;
+	qsort(all, n, sizeof(*all), cmp_touch);
+	rs->ntouches = n < PFS_REPORT_TOUCH_SITES ? n : PFS_REPORT_TOUCH_SITES;
+	rs->touches = calloc(rs->ntouches, sizeof(*rs->touches));
+	if (!rs->touches) {
+		free(all);
+		return -ENOMEM;
+	}
+	for (size_t i = rs->ntouches; i < n; i++)
+		rs->touches_other += all[i]->faults;
+	for (size_t i = 0; i < rs->ntouches; i++) {
+		struct pfs_rtouch *t = &rs->touches[i];
+		uint64_t a = all[i]->key.pc;
+		const struct pfs_module *m = a ? pfs_model_module_at(p, a, UINT64_MAX) : NULL;
+
+		t->faults = all[i]->faults;
+		t->sys = (int32_t)all[i]->key.sys;
+		t->frame.address = t->frame.offset = a;
+		if (!m)
+			continue;
+		t->frame.offset = a - m->base;
+		t->frame.module = pfs_an_basename(m->path);
+		t->frame.module_path = m->path;
+		const struct pfs_sym_result *res =
+			pfs_sym_lookup(sym, m->path, m->build_id, m->build_id_len, t->frame.offset);
+		if (!res) {
+			free(all);
+			return -ENOMEM;
+		}
+		if (res->n) {
+			t->frame.function = res->frames[0].function;
+			t->frame.source_path = res->frames[0].file;
+			t->frame.file = t->frame.source_path ? pfs_an_basename(t->frame.source_path) : NULL;
+			t->frame.line = res->frames[0].line;
+			t->frame.inlined = res->frames[0].inlined;
+		}
+	}
+	free(all);
+	return 0;
+}
+
 static int assign_id(struct pfs_report *rep, struct pfs_rsite *rs, char *key)
 {
 	struct pfs_site_id *e;
@@ -221,6 +307,8 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 			if (!kf)
 				return -ENOMEM;
 			rc = resolve_site(rep, sym, p, rs, kf);
+			if (!rc)
+				rc = resolve_touches(sym, p, rs);
 			if (fclose(kf) != 0 || !key) {
 				free(key);
 				return -ENOMEM;
@@ -249,8 +337,10 @@ void pfs_report_free(struct pfs_report *rep)
 		free(e);
 	}
 	for (size_t i = 0; i < rep->nprocs; i++) {
-		for (size_t j = 0; j < rep->procs[i].nsites; j++)
+		for (size_t j = 0; j < rep->procs[i].nsites; j++) {
 			free(rep->procs[i].sites[j].frames);
+			free(rep->procs[i].sites[j].touches);
+		}
 		free(rep->procs[i].sites);
 		pfs_storms_free(&rep->procs[i].series);
 		free(rep->procs[i].evidence);

@@ -27,6 +27,15 @@ struct pfs_rframe {
 	uint64_t offset;	/* address - load bias (module-relative) */
 };
 
+/* Where a site's pages were touched (exact mode, PFSHIM_TOUCH_SITE=1). */
+struct pfs_rtouch {
+	struct pfs_rframe frame;	/* the faulting instruction, symbolized */
+	int32_t sys;			/* system call number of a kernel-side touch, -1 none */
+	uint64_t faults;
+};
+
+#define PFS_REPORT_TOUCH_SITES 5
+
 struct pfs_rsite {
 	const struct pfs_site *site;
 	uint32_t id;		/* same stack (module + offsets) and kind: same id */
@@ -34,6 +43,9 @@ struct pfs_rsite {
 	size_t nframes;
 	bool stack_missing;	/* its stack id was never recorded */
 	bool stack_truncated;
+	struct pfs_rtouch *touches;	/* the most frequent first, at most PFS_REPORT_TOUCH_SITES */
+	size_t ntouches;
+	uint64_t touches_other;		/* faults at the touch sites not listed */
 };
 
 struct pfs_rproc {
@@ -79,6 +91,9 @@ int pfs_report_pprof(const struct pfs_report *rep, FILE *out, const struct pfs_r
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);
 /* "folded" when there are faults in the run, else every site counts its allocations. */
 bool pfs_report_has_faults(const struct pfs_report *rep);
+
+/* A system call's name (x86-64 numbers, the ones that touch user memory), or NULL. */
+const char *pfs_report_syscall_name(int32_t nr);
 
 /* "exit", "_exit", "exec", or NULL. */
 const char *pfs_report_end_reason(uint32_t reason);

@@ -94,6 +94,30 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
 	/* extras */
 	if (s->policy_applications)
 		json_policy(w, s);
+	if (rs->ntouches) {
+		/* exact mode, PFSHIM_TOUCH_SITE=1: the instructions (or system calls) that touched its pages */
+		pfs_json_key(w, "touch_sites");
+		pfs_json_begin_array(w);
+		for (size_t i = 0; i < rs->ntouches; i++) {
+			const struct pfs_rtouch *t = &rs->touches[i];
+			const char *name = t->sys >= 0 ? pfs_report_syscall_name(t->sys) : NULL;
+
+			pfs_json_begin_object(w);
+			json_u64(w, "faults", t->faults);
+			pfs_json_key(w, "syscall");
+			if (t->sys < 0)
+				pfs_json_null(w);
+			else if (name)
+				pfs_json_string(w, name);
+			else
+				pfs_json_int(w, t->sys);
+			pfs_json_key(w, "frame");
+			json_frame(w, &t->frame);
+			pfs_json_end_object(w);
+		}
+		pfs_json_end_array(w);
+		json_u64(w, "touch_sites_other_faults", rs->touches_other);
+	}
 	json_u64(w, "bytes_live_at_end", s->bytes_live_at_end);
 	json_u64(w, "blocks_live_at_end", s->live_blocks);
 	json_u64(w, "stack", s->key.stack);

@@ -143,6 +143,22 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 		frame_line(t, &rs->frames[i]);
 	if (rs->stack_truncated)
 		fputs("            ... (deeper frames cut)\n", t->f);
+	for (size_t i = 0; i < rs->ntouches; i++) {
+		const struct pfs_rtouch *tc = &rs->touches[i];
+		const char *name = tc->sys >= 0 ? pfs_report_syscall_name(tc->sys) : NULL;
+
+		if (tc->sys < 0)
+			fprintf(t->f, "          touched (%" PRIu64 " faults) at:\n", tc->faults);
+		else if (name)
+			fprintf(t->f, "          touched (%" PRIu64 " faults) by the kernel in %s(2), entered at:\n",
+				tc->faults, name);
+		else
+			fprintf(t->f, "          touched (%" PRIu64 " faults) by the kernel in system call %" PRId32
+				", entered at:\n", tc->faults, tc->sys);
+		frame_line(t, &tc->frame);
+	}
+	if (rs->touches_other)
+		fprintf(t->f, "          touched (%" PRIu64 " faults) elsewhere\n", rs->touches_other);
 	if (s->policy)
 		policy_line(t, s);
 	if (ev && (ev->touched_pages || ev->cow_pages || ev->tracked_allocs)) {

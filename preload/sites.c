@@ -57,8 +57,13 @@ static void by_id_set(struct stack_ent *s)
 	uint32_t c = s->id / BY_ID_CHUNK;
 	if (c >= BY_ID_CHUNKS)
 		return;
-	if (!by_id[c] && !(by_id[c] = pfs_arena_alloc(BY_ID_CHUNK * sizeof(*by_id[c]))))
-		return;
+	/* Writers hold stacks_lock; readers take no lock, so chunks and entries are published with release. */
+	if (!by_id[c]) {
+		struct stack_ent **chunk = pfs_arena_alloc(BY_ID_CHUNK * sizeof(*chunk));
+		if (!chunk)
+			return;
+		__atomic_store_n(&by_id[c], chunk, __ATOMIC_RELEASE);
+	}
 	__atomic_store_n(&by_id[c][s->id % BY_ID_CHUNK], s, __ATOMIC_RELEASE);
 }
 

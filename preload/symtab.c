@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -111,39 +112,83 @@ static const Elf64_Shdr *find_symtab(const uint8_t *map, size_t len, const Elf64
 	return NULL;
 }
 
-static void read_symbols(struct object *o)
+/* A regular file mapped read-only with the raw system call; NULL if it cannot be. */
+static const uint8_t *map_file(const char *path, size_t *len)
 {
-	int fd = PFS_NO_EINTR(open(o->path, O_RDONLY | O_CLOEXEC));
+	int fd = PFS_NO_EINTR(open(path, O_RDONLY | O_CLOEXEC));
 	if (fd < 0)
-		return; /* the vdso, a deleted file: no names, the object still counts for module= */
+		return NULL;
 	struct stat st;
 	void *m = MAP_FAILED;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= sizeof(Elf64_Ehdr))
 		m = pfs_sys_mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
-	if (m == MAP_FAILED)
-		return;
-	const uint8_t *map = m;
-	size_t len = (size_t)st.st_size;
-	const Elf64_Ehdr *eh = m;
-	const Elf64_Shdr *sh = NULL, *strs = NULL;
-	if (!memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-	    eh->e_shentsize == sizeof(Elf64_Shdr) && eh->e_shoff < len &&
-	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) <= len - eh->e_shoff) {
-		/* .symtab has the static functions; a stripped object has .dynsym only. */
-		sh = find_symtab(map, len, eh, SHT_SYMTAB, &strs);
-		if (!sh)
-			sh = find_symtab(map, len, eh, SHT_DYNSYM, &strs);
+	*len = (size_t)st.st_size;
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/* The ELF header if the section headers lie inside the file, else NULL. */
+static const Elf64_Ehdr *elf_header(const uint8_t *map, size_t len)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)map;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff >= len ||
+	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > len - eh->e_shoff)
+		return NULL;
+	return eh;
+}
+
+/*
+ * The separate debug file of a stripped object (Debian's -dbg/-dbgsym
+ * packages): /usr/lib/debug/.build-id/xx/yyyy.debug, named by the GNU
+ * build-id note; it has the .symtab the analyzer names frames from.
+ */
+static int debug_file_path(const uint8_t *map, size_t len, const Elf64_Ehdr *eh, char *path, size_t size)
+{
+	const Elf64_Shdr *sh = (const Elf64_Shdr *)(map + eh->e_shoff);
+	for (unsigned i = 0; i < eh->e_shnum; i++) {
+		if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset > len || sh[i].sh_size > len - sh[i].sh_offset)
+			continue;
+		const uint8_t *p = map + sh[i].sh_offset, *end = p + sh[i].sh_size;
+		while ((size_t)(end - p) >= sizeof(Elf64_Nhdr)) {
+			const Elf64_Nhdr *n = (const Elf64_Nhdr *)p;
+			const uint8_t *name = p + sizeof(*n), *desc = name + ((n->n_namesz + 3) & ~3u);
+			if (desc > end || (size_t)(end - desc) < n->n_descsz)
+				break;
+			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(name, "GNU", 4) && n->n_descsz >= 2 &&
+			    n->n_descsz <= 64) {
+				static const char hex[] = "0123456789abcdef";
+				size_t k = (size_t)snprintf(path, size, "/usr/lib/debug/.build-id/%c%c/", hex[desc[0] >> 4],
+							    hex[desc[0] & 15]);
+				if (k + 2 * n->n_descsz + sizeof(".debug") > size)
+					return -1;
+				for (unsigned j = 1; j < n->n_descsz; j++) {
+					path[k++] = hex[desc[j] >> 4];
+					path[k++] = hex[desc[j] & 15];
+				}
+				memcpy(path + k, ".debug", sizeof(".debug"));
+				return 0;
+			}
+			p = desc + ((n->n_descsz + 3) & ~3u);
+		}
 	}
-	const Elf64_Sym *es = sh ? (const Elf64_Sym *)(map + sh->sh_offset) : NULL;
-	size_t nes = sh ? sh->sh_size / sizeof(Elf64_Sym) : 0, n = 0;
+	return -1;
+}
+
+/* The functions of one symbol table as sorted ranges in `o`; 0, or -1 (nothing taken, the caller unmaps). */
+static int take_symbols(struct object *o, const uint8_t *map, size_t len, const Elf64_Shdr *sh, const Elf64_Shdr *strs)
+{
+	/* The string table must end in a NUL for the names to be strings. */
+	const char *strtab = (const char *)map + strs->sh_offset;
+	if (!strs->sh_size || strtab[strs->sh_size - 1])
+		return -1;
+	const Elf64_Sym *es = (const Elf64_Sym *)(map + sh->sh_offset);
+	size_t nes = sh->sh_size / sizeof(Elf64_Sym), n = 0;
 	for (size_t i = 0; i < nes; i++)
 		n += is_function(&es[i]) && es[i].st_name < strs->sh_size;
 	struct sym *syms = n ? pfs_pool_alloc(n * sizeof(*syms)) : NULL;
-	if (!syms) {
-		pfs_sys_munmap(m, len);
-		return;
-	}
+	if (!syms)
+		return -1;
 	n = 0;
 	for (size_t i = 0; i < nes; i++)
 		if (is_function(&es[i]) && es[i].st_name < strs->sh_size)
@@ -157,19 +202,39 @@ static void read_symbols(struct object *o)
 			uint64_t gap = syms[i + 1].start - syms[i].start;
 			syms[i].size = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap;
 		}
-	/* The string table must end in a NUL for the names to be strings. */
-	const char *strtab = (const char *)map + strs->sh_offset;
-	if (!strs->sh_size || strtab[strs->sh_size - 1]) {
-		pfs_pool_free(syms, n * sizeof(*syms));
-		pfs_sys_munmap(m, len);
-		return;
-	}
 	o->strtab = strtab;
 	o->strsz = strs->sh_size;
 	o->syms = syms;
 	o->nsyms = (uint32_t)n;
-	o->map = m;
+	o->map = (void *)(uintptr_t)map;
 	o->map_len = len;
+	return 0;
+}
+
+/* .symtab (it names static functions), from the object or its debug file; else .dynsym. */
+static void read_symbols(struct object *o)
+{
+	size_t len;
+	const uint8_t *map = map_file(o->path, &len);
+	if (!map)
+		return; /* the vdso, a deleted file: no names, the object still counts for module= */
+	const Elf64_Ehdr *eh = elf_header(map, len);
+	const Elf64_Shdr *sh = NULL, *strs = NULL;
+	if (eh && (sh = find_symtab(map, len, eh, SHT_SYMTAB, &strs)) && !take_symbols(o, map, len, sh, strs))
+		return;
+	char dpath[PATH_MAX];
+	size_t dlen;
+	const uint8_t *dmap = eh && !debug_file_path(map, len, eh, dpath, sizeof(dpath)) ? map_file(dpath, &dlen) : NULL;
+	const Elf64_Ehdr *deh = dmap ? elf_header(dmap, dlen) : NULL;
+	if (deh && (sh = find_symtab(dmap, dlen, deh, SHT_SYMTAB, &strs)) && !take_symbols(o, dmap, dlen, sh, strs)) {
+		pfs_sys_munmap((void *)(uintptr_t)map, len);
+		return;
+	}
+	if (dmap)
+		pfs_sys_munmap((void *)(uintptr_t)dmap, dlen);
+	if (eh && (sh = find_symtab(map, len, eh, SHT_DYNSYM, &strs)) && !take_symbols(o, map, len, sh, strs))
+		return;
+	pfs_sys_munmap((void *)(uintptr_t)map, len);
 }
 
 static void object_free(struct object *o)

@@ -133,3 +133,35 @@ t_exact_policy_populate() {
 		'site(proc(r), "quiet_site")["first_touch_faults"] == 100' \
 		'site(proc(r), "quiet_site")["prefaulted_pages"] == 0'
 }
+
+# PFSHIM_TOUCH_SITE=1: where each site's pages were touched, in user code or by the kernel inside
+# a system call (read(2) from /dev/zero into a fresh buffer).
+t_exact_touch_sites() {
+	RUN_ENV=PFSHIM_TOUCH_SITE=1 exact_run xts $T/touch_site || return 1
+	report xts || return 1
+	$Q "$WORK/xts.json" \
+		'site(proc(r), "user_buffer")["first_touch_faults"] == 32' \
+		'site(proc(r), "user_buffer")["touch_sites"][0]["frame"]["function"] == "touch_loop"' \
+		'site(proc(r), "user_buffer")["touch_sites"][0]["syscall"] is None' \
+		'site(proc(r), "user_buffer")["touch_sites"][0]["faults"] == 32' \
+		'site(proc(r), "read_buffer")["first_touch_faults"] == 32' \
+		'site(proc(r), "read_buffer")["touch_sites"][0]["syscall"] == "read"' \
+		'site(proc(r), "read_buffer")["touch_sites"][0]["faults"] == 32' || return 1
+	report xts text || return 1
+	grep -q 'touched (32 faults) by the kernel in read(2)' "$WORK/xts.text" || { echo "  text lacks the touch site"; return 1; }
+	# without the variable no touch site is logged
+	exact_run xnots $T/touch_site || return 1
+	report xnots || return 1
+	$Q "$WORK/xnots.json" '"touch_sites" not in site(proc(r), "read_buffer")'
+}
+
+# mremap: the kernel drops the registration of a moved mapping; the shim registers the new range, so
+# its new pages and its dropped-and-touched-again pages count.  A file mapping cannot be registered:
+# the report names the memory it could not observe.
+t_exact_mremap_and_file_mapping() {
+	exact_run xremap $T/remap_grow || return 1
+	report xremap || return 1
+	$Q "$WORK/xremap.json" 'site(proc(r), "grow_site")["first_touch_faults"] == 4 + 12 + 2' || return 1
+	report xremap text || return 1
+	grep -q 'could not be registered with userfaultfd' "$WORK/xremap.text" || { echo "  no unobservable warning"; return 1; }
+}

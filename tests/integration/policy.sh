@@ -97,15 +97,17 @@ POLICY_ALL='populate if site=populate_site; populate_read if site=populate_read_
 # Each action, as the kernel reports it inside the program right after the allocation returned.
 t_policy_each_action() {
 	head -c $((64 * 4096)) /dev/urandom >"$WORK/pact.file"
+	local want line cut=cat
+	# THP eligibility and huge pages as listed hold where THP is "madvise"; elsewhere the rest does.
+	grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || cut="sed s/.thp.*//"
 	$T/policy_actions "$WORK/pact.file" >"$WORK/pact.native" || return 1
 	# Natively nothing is present, no advice given.
-	[ "$(grep -c 'present 0/[0-9]* flags - locked 0 thp 0 huge no$' "$WORK/pact.native")" = 12 ] || {
+	[ "$($cut "$WORK/pact.native" | grep -c "present 0/[0-9]* flags - locked 0$(test "$cut" = cat && echo ' thp 0 huge no')$")" = 12 ] || {
 		echo "  native run:"; cat "$WORK/pact.native"; return 1; }
 	(cd "$WORK" && PFSHIM_POLICY="$POLICY_ALL" PFSHIM_OUT="$WORK/pact" LD_PRELOAD=$LIB $T/policy_actions "$WORK/pact.file" \
 		>"$WORK/pact.out" 2>"$WORK/pact.err") || { cat "$WORK/pact.err"; return 1; }
-	local want line
 	while read -r want; do
-		grep -qx "$want" "$WORK/pact.out" || {
+		$cut "$WORK/pact.out" | grep -qx "$(echo "$want" | $cut)" || {
 			echo "  expected '$want':"; cat "$WORK/pact.out"; return 1; }
 	done <<'EOF'
 populate present 256/256 flags - locked 0 thp 0 huge no
@@ -122,11 +124,11 @@ file present 64/64 flags - locked 0 thp 0 huge no
 EOF
 	line=$(grep '^dense ' "$WORK/pact.out")
 	case "$line" in
-	"dense present 8192/8192 flags hg locked 0 thp 1 huge "*) ;;
+	"dense present 8192/8192 flags hg locked 0 thp "*) ;;
 	*) echo "  dense: $line"; return 1 ;;
 	esac
 	# Where the machine gives huge pages at all, hugepage then populate gets them.
-	if ! grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+	if grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
 		[ "$line" = "dense present 8192/8192 flags hg locked 0 thp 1 huge yes" ] || {
 			echo "  no huge pages after hugepage,populate: $line"; return 1; }
 	fi
@@ -163,8 +165,8 @@ t_policy_mlock_unprivileged_fails_logged() {
 	local d=$WORK/nobody-policy
 	mkdir -p "$d" && head -c $((64 * 4096)) /dev/urandom >"$d/f" && chmod 644 "$d/f"
 	(ulimit -l 1024 && export PFSHIM_POLICY='mlock if site=mlock_site' && run_as_nobody "$d" logs $T/policy_actions "$d/f") || return 1
-	grep -qx 'mlock present 0/4096 flags - locked 0 thp 0 huge no' "$d/logs.out" &&
-		grep -qx 'populate present 0/256 flags - locked 0 thp 0 huge no' "$d/logs.out" || { cat "$d/logs.out"; return 1; }
+	grep -q '^mlock present 0/4096 flags - locked 0 ' "$d/logs.out" &&
+		grep -q '^populate present 0/256 flags - locked 0 ' "$d/logs.out" || { cat "$d/logs.out"; return 1; }
 	[ "$(grep -c '^pfshim: policy: mlock failed on 16384 KiB of a mmap allocation (Cannot allocate memory)' "$d/logs.err")" = 1 ] || {
 		echo "  expected one line for the failed mlock:"; cat "$d/logs.err"; return 1; }
 	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
@@ -195,4 +197,37 @@ t_policy_prefault_example() {
 	thp_always && exact='>= 65000'
 	$Q "$WORK/pex.json" 'site(proc(r), "table_site")["first_touch_faults"] == 0' \
 		"site(proc(r), \"table_site\")[\"prefaulted_pages\"] $exact"
+}
+
+# A library loaded with dlopen after the first lookups: its symbols are read when it appears (site=,
+# from .dynsym: Debian's libz is stripped), and module= names it.
+t_policy_dlopened_library() {
+	run_policy pdl 'populate if site=deflateInit2_' $T/hostile dlopen || return 1
+	grep -q 'no libz' "$WORK/pdl.out" && return 0
+	report pdl || return 1
+	$Q "$WORK/pdl.json" \
+		'len([s for s in proc(r)["sites"] if s["policy"]]) >= 3' \
+		'all(s["frames"][0]["module"].startswith("libz.so") for s in proc(r)["sites"] if s["policy"])' \
+		'all(s["policy"] == "populate if site=deflateInit2_" for s in proc(r)["sites"] if s["policy"])' \
+		'sum(s["prefaulted_pages"] for s in proc(r)["sites"]) >= 3 * 15' \
+		'site(proc(r), "hostile_site")["policy"] is None' || return 1
+	run_policy pdlm 'populate_read if module=libz.so*' $T/hostile dlopen || return 1
+	report pdlm || return 1
+	$Q "$WORK/pdlm.json" \
+		'len([s for s in proc(r)["sites"] if s["policy"]]) >= 3' \
+		'all(s["frames"][0]["module"].startswith("libz.so") for s in proc(r)["sites"] if s["policy"])'
+}
+
+# A stripped library's static functions come from its separate debug file (found by build-id), as
+# the analyzer names them: opendir's internal __alloc_dir is in libc's .symtab, not its .dynsym.
+t_policy_debug_file_symbols() {
+	local id
+	id=$(readelf -n /lib/x86_64-linux-gnu/libc.so.6 2>/dev/null | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p')
+	[ -n "$id" ] && [ -f "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" ] || return 0 # no libc6-dbg here
+	nm -D /lib/x86_64-linux-gnu/libc.so.6 | grep -q ' __alloc_dir$' && { echo "  __alloc_dir is exported here"; return 1; }
+	mkdir -p "$WORK/pdbg.d" && touch "$WORK/pdbg.d/a" "$WORK/pdbg.d/b"
+	run_policy pdbg 'hugepage if site=__alloc_dir' ls "$WORK/pdbg.d" || return 1
+	report pdbg || return 1
+	$Q "$WORK/pdbg.json" 'site(proc(r), "__alloc_dir")["policy"] == "hugepage if site=__alloc_dir"' \
+		'site(proc(r), "__alloc_dir")["policy_failures"] == {}'
 }

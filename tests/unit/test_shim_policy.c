@@ -52,6 +52,9 @@ static void test_contract_example(void **state)
 	assert_int_equal(pol.rules[1].min_size, 64 * MiB);
 	assert_int_equal(pol.rules[0].pos, 1);
 	assert_int_equal(pol.rules[1].pos, 35);
+	/* each rule's text, for the log: without the ';' and the blanks around it */
+	assert_int_equal(pol.rules[0].len, strlen("populate if site=load_*,size>=1M"));
+	assert_int_equal(pol.rules[1].len, strlen("hugepage if size>=64M"));
 
 	const struct pfs_rule *r = match1(2 * MiB, PFS_KIND_MALLOC, "load_table", NULL);
 	assert_int_equal(rule_no(r), 0);

@@ -1,4 +1,5 @@
 /* Policies applied: the actions on real mappings, the old-kernel populate, symbol lookups, POLICY records. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,6 +132,30 @@ static void test_symtab_names_static_functions_and_objects(void **state)
 	assert_null(pfs_symtab_object(4096));
 }
 
+/* An object loaded later is read at the next sync; an unload moves the epoch (cached answers go stale). */
+static void test_symtab_follows_dlopen_and_dlclose(void **state)
+{
+	(void)state;
+	pfs_symtab_sync(1);
+	uint32_t e0 = pfs_symtab_epoch();
+	void *h = dlopen("libexpat.so.1", RTLD_NOW | RTLD_LOCAL); /* python3 needs it; not linked here */
+	if (!h)
+		skip();
+	uint64_t a = (uint64_t)(uintptr_t)dlsym(h, "XML_ParserCreate");
+	assert_true(a != 0);
+	const char *names[4];
+	assert_int_equal(pfs_symtab_names(a, names, 4), 0); /* not synced yet */
+	pfs_symtab_sync(1);
+	assert_int_equal(pfs_symtab_names(a, names, 4), 1);
+	assert_string_equal(names[0], "XML_ParserCreate");
+	assert_non_null(strstr(pfs_symtab_object(a), "libexpat.so"));
+	assert_int_equal(pfs_symtab_epoch(), e0);
+	dlclose(h);
+	pfs_symtab_sync(1);
+	assert_int_equal(pfs_symtab_epoch(), e0 + 1);
+	assert_null(pfs_symtab_object(a));
+}
+
 struct found_policy {
 	int n;
 	struct pfs_rec_policy rec;
@@ -185,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_populate_counts_the_pages_it_made_present),
 		cmocka_unit_test(test_populate_touches_each_page_where_the_kernel_lacks_it),
 		cmocka_unit_test(test_symtab_names_static_functions_and_objects),
+		cmocka_unit_test(test_symtab_follows_dlopen_and_dlclose),
 		cmocka_unit_test(test_apply_writes_a_policy_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
