@@ -90,6 +90,24 @@ static bool huge_candidate(const struct pfs_evidence *e, enum pfs_thp thp)
 	       e->min_size >= PFS_ADV_HUGE_MIN_BYTES && e->lifetime_ns >= PFS_ADV_LONG_NS;
 }
 
+/*
+ * Fast mode found all of an allocation's pages in one scan long after it
+ * (a single-threaded program scans at its allocator calls): the speed of the
+ * touching is unknown, so the burst rule cannot hold.  Say so, and how to know.
+ */
+static void coarse_note(struct pfs_advice *o, const struct pfs_evidence *e)
+{
+	char t[32];
+	size_t n = strlen(o->reason);
+
+	if (!e->coarse || e->density < PFS_ADV_DENSE)
+		return;
+	pfs_evidence_fmt_time(t, sizeof(t), e->spread_hi_ns, e->spread_hi_ns);
+	snprintf(o->reason + n, sizeof(o->reason) - n, " (fast mode found all its pages in one scan, "
+		 "up to %s after the allocation: a burst and a trickle look alike; record with "
+		 "--mode exact to tell, or try --verify -p 'populate if site=...')", t);
+}
+
 static void advise_cow(const struct pfs_adv_site *s, struct pfs_advice *o)
 {
 	const struct pfs_evidence *e = s->ev;
@@ -193,7 +211,9 @@ static void advise_huge(const struct pfs_adv_site *s, struct pfs_advice *o)
 		 req, 100.0 * e->density, life);
 	snprintf(o->expect, sizeof(o->expect),
 		 "2 MiB pages where the kernel can give them: up to 512 times fewer faults and TLB "
-		 "entries; touched gradually, so populating would only move the faults");
+		 "entries; %s", e->coarse ? "whether populate would help too, fast mode cannot tell "
+		 "(see why)" : "touched gradually, so populating would only move the faults");
+	coarse_note(o, e);
 }
 
 /* Why nothing applies, in the evidence's words. */
@@ -214,11 +234,15 @@ static void advise_fine(const struct pfs_adv_site *s, struct pfs_advice *o)
 	else if (!soon(e))
 		snprintf(o->reason, sizeof(o->reason), "fine: first touched long after allocation; "
 			 "populating would make it resident early for nothing");
+	else if (e->coarse)
+		snprintf(o->reason, sizeof(o->reason), "fine as far as fast mode can tell: dense and "
+			 "first touched soon, but how fast is unknown");
 	else
 		snprintf(o->reason, sizeof(o->reason), "fine: touched gradually (%.0f pages/s), "
 			 "each fault at its own time; populating would move them, not save them",
 			 e->touch_rate);
 	snprintf(o->expect, sizeof(o->expect), "no change");
+	coarse_note(o, e);
 }
 
 void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_advice *out)

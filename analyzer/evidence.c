@@ -28,6 +28,7 @@ struct alloc {
 	bool inherited, freed;
 	uint64_t first_lo, first_hi, last_lo, last_hi;	/* first touches; first_hi UINT64_MAX: none */
 	uint64_t touched;
+	uint32_t nrec;		/* touch events that brought its pages */
 	UT_hash_handle hh_seq, hh_addr;
 };
 
@@ -145,6 +146,7 @@ static void touch(struct ctx *c, const struct pfs_touch_ev *t, uint64_t lo, uint
 	if (!a)
 		return;
 	a->touched += t->pages;
+	a->nrec++;
 	if (a->first_hi == UINT64_MAX) {
 		a->first_lo = lo;
 		a->first_hi = hi;
@@ -192,7 +194,7 @@ static uint64_t forks_of(const struct pfs_proc *p)
 static void site_times(struct ctx *c, size_t idx, struct pfs_evidence *e, uint64_t end,
 		       uint64_t *v)
 {
-	size_t m = c->nallocs, n = 0, nl = 0;
+	size_t m = c->nallocs, n = 0, nl = 0, ncoarse = 0;
 	uint64_t *flo = v, *fhi = v + m, *slo = v + 2 * m, *shi = v + 3 * m, *life = v + 4 * m;
 	uint64_t *rate = v + 5 * m;
 
@@ -214,11 +216,13 @@ static void site_times(struct ctx *c, size_t idx, struct pfs_evidence *e, uint64
 		shi[n] = a->last_hi - a->first_lo;
 		if (shi[n] > e->spread_max_ns)
 			e->spread_max_ns = shi[n];
+		ncoarse += a->nrec == 1 && shi[n] > PFS_EVIDENCE_COARSE_NS;
 		/* pages over the longest the touching can have taken (at least 1 us) */
 		rate[n] = (uint64_t)((double)a->touched * 1e9 / (double)(shi[n] > 1000 ? shi[n] : 1000));
 		n++;
 	}
 	e->timed_allocs = n;
+	e->coarse = !e->exact && n && ncoarse == n;
 	e->first_touch_lo_ns = median(flo, n);
 	e->first_touch_hi_ns = median(fhi, n);
 	e->spread_lo_ns = median(slo, n);
@@ -379,6 +383,8 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_kv_uint(w, "timed_allocations", e->timed_allocs);
 	pfs_json_key(w, "exact_times");
 	pfs_json_bool(w, e->exact);
+	pfs_json_key(w, "coarse_times");
+	pfs_json_bool(w, e->coarse);
 	pfs_json_kv_double(w, "storm_rate", e->storm_rate);
 	pfs_json_kv_uint(w, "storm_faults", e->storm_faults);
 	pfs_json_kv_double(w, "touch_rate", e->touch_rate);

@@ -19,6 +19,8 @@
 #include "model.h"
 #include "storms.h"
 
+#define PFS_EVIDENCE_COARSE_NS 20000000ull	/* two default scan intervals */
+
 struct pfs_evidence {
 	/* sizes: the site's own ALLOC records ("tracked" allocations) */
 	uint64_t tracked_allocs;	/* not inherited from a fork parent */
@@ -43,6 +45,9 @@ struct pfs_evidence {
 	uint64_t lifetime_max_ns;
 	uint64_t freed_allocs;		/* lifetimes that ended at a FREE */
 	bool exact;			/* the times are the faults' own (exact mode) */
+	bool coarse;			/* fast mode found each allocation's pages in one scan,
+					   over PFS_EVIDENCE_COARSE_NS after it: how fast they
+					   came is unknown */
 
 	/* rates */
 	double storm_rate;		/* faults/s in the fastest storm it tops; 0 none */

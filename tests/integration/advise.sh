@@ -118,3 +118,35 @@ t_advise_usage() {
 	"$CLI" advise "$WORK/no-such-dir" >/dev/null 2>&1; [ $? = 1 ] || { echo "  missing dir: not 1"; return 1; }
 	return 0
 }
+
+t_advise_large_long_lived_hugepage() {
+	run_both advhuge $T/adv_huge || return 1
+	advise advhuge || return 1
+	# hugepage where the advice does something: THP "madvise" (under "always" the kernel uses huge
+	# pages already, under "never" the advice does nothing). Not populate: this single-threaded
+	# program scans only at its allocator calls, so fast mode finds the 4096 pages at the munmap,
+	# 1.2 s later, and cannot tell a burst; the advice says so.
+	local want=None
+	grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null &&
+		want='"hugepage if site=huge_site"'
+	$Q "$WORK/advhuge.adv.json" \
+		"$ADV(\"huge_site\")[\"evidence\"][\"lifetime_ns\"] > 1e9" \
+		"$ADV(\"huge_site\")[\"evidence\"][\"coarse_times\"] is True" \
+		"\"--mode exact\" in $ADV(\"huge_site\")[\"reason\"]" \
+		"$ADV(\"huge_site\")[\"rule\"] == $want"
+}
+
+t_advise_exact_mode_times() {
+	RUN_ENV="PFSHIM_MODE=exact" run_both advexact $T/adv_burst || return 1
+	report advexact || return 1
+	# exact mode: one event per fault at its time, so the bounds meet; the advice is the same
+	$Q "$WORK/advexact.json" \
+		'r["mode"] == "exact"' \
+		'site(proc(r), "burst_site")["evidence"]["exact_times"] is True' \
+		'site(proc(r), "burst_site")["evidence"]["first_touch_after_ns"]["min"] == site(proc(r), "burst_site")["evidence"]["first_touch_after_ns"]["max"]' \
+		'site(proc(r), "burst_site")["evidence"]["first_touch_after_ns"]["max"] < 10e6' || return 1
+	advise advexact || return 1
+	$Q "$WORK/advexact.adv.json" \
+		"$ADV(\"burst_site\")[\"advice\"] == \"populate\"" \
+		"$ADV(\"slow_site\")[\"advice\"] == \"fine\""
+}

@@ -87,6 +87,17 @@ static void test_burst_edges(void **state)
 	e.density = 0.4;
 	pfs_adv_site(&s, PFS_THP_MADVISE, &a);
 	assert_int_equal(a.what, PFS_ADVICE_FINE);
+	/* fast mode saw it all in one scan 2 s on: no burst known, and the advice says why */
+	e = dense_burst();
+	e.coarse = true;
+	e.spread_hi_ns = e.first_touch_hi_ns = 2000 * MS;
+	e.lifetime_ns = 3000 * MS;
+	e.touch_rate = 8192 / 2.0;	/* the lower bound: pages over the whole interval */
+	e.storm_rate = 0;
+	pfs_adv_site(&s, PFS_THP_NEVER, &a);	/* (under "madvise": hugepage, with the same note) */
+	assert_int_equal(a.what, PFS_ADVICE_FINE);
+	assert_non_null(strstr(a.reason, "in one scan, up to 2000.0 ms after the allocation"));
+	assert_non_null(strstr(a.reason, "--mode exact"));
 	/* a function name the grammar cannot carry: the advice stands, without a rule */
 	e = dense_burst();
 	s.function = "operator new[]";
