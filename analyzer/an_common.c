@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem)
 {
@@ -91,4 +93,50 @@ void pfs_an_fmt_rate(char *buf, size_t len, double r)
 		snprintf(buf, len, "%.0f k/s", r / 1e3);
 	else
 		snprintf(buf, len, "%.0f /s", r);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void pfs_an_progress_init(struct pfs_an_progress *p, int fd)
+{
+	memset(p, 0, sizeof(*p));
+	p->fd = isatty(fd) ? fd : -1;
+	p->start_ns = mono_ns();
+}
+
+void pfs_an_progress_update(struct pfs_an_progress *p, const char *what, uint64_t done,
+			    uint64_t total)
+{
+	char line[160];
+	uint64_t now;
+	int n;
+
+	if (!p || p->fd < 0)
+		return;
+	now = mono_ns();
+	if ((now - p->start_ns < 500000000ull && total < PFS_AN_PROGRESS_BIG) ||
+	    now - p->last_ns < 100000000ull)
+		return;
+	p->last_ns = now;
+	/* "\r" back to the start, "\033[K" erases what a longer line left */
+	n = snprintf(line, sizeof(line), "\rpfshim: %.100s: %3u%%\033[K", what,
+		     total ? (unsigned)(done * 100 / total) : 0);
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	if (write(p->fd, line, (size_t)n) == n)
+		p->shown = 1;
+}
+
+void pfs_an_progress_end(struct pfs_an_progress *p)
+{
+	if (!p || p->fd < 0 || !p->shown)
+		return;
+	if (write(p->fd, "\r\033[K", 4) == 4)
+		p->shown = 0;
 }

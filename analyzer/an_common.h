@@ -32,6 +32,27 @@ int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem);
 /* The part after the last '/', never NULL ("" for NULL). */
 const char *pfs_an_basename(const char *path);
 
+/*
+ * A progress line for long logs, on a terminal only: "pfshim: reading
+ * FILE: 45%" on stderr, redrawn in place at most ten times a second, shown
+ * once the work has taken half a second (at once for a log of 64 MiB or
+ * more), erased at the end.  Never in a pipe or a file (fd -1: off).
+ */
+#define PFS_AN_PROGRESS_BIG (64ull << 20)
+struct pfs_an_progress {
+	int fd;
+	uint64_t start_ns, last_ns;
+	int shown;		/* a line is on the screen */
+};
+
+/* On when `fd` is a terminal. */
+void pfs_an_progress_init(struct pfs_an_progress *p, int fd);
+/* `what` (e.g. "reading x.pfslog") is done/total of the way; p may be NULL. */
+void pfs_an_progress_update(struct pfs_an_progress *p, const char *what, uint64_t done,
+			    uint64_t total);
+/* Erase the line; p may be NULL. */
+void pfs_an_progress_end(struct pfs_an_progress *p);
+
 /* "512 B", "1.5 KiB", "12.0 MiB", ...: at most 16 bytes with the NUL. */
 void pfs_an_fmt_bytes(char *buf, size_t len, uint64_t bytes);
 /* "172 k/s", "1.2 M/s", "800 /s": a rate per second, for people. */

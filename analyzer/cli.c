@@ -21,6 +21,7 @@
 #include <pfshim/log_format.h>
 
 #include "advise_run.h"
+#include "diff.h"
 #include "model.h"
 #include "report.h"
 #include "symbolize.h"
@@ -70,12 +71,20 @@ static const struct cli_opt advise_opts[] = {
 	{0},
 };
 
+static const struct cli_opt diff_opts[] = {
+	{"format", 'f', "FMT", "text (default) or json"},
+	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
+	{"output", 'o', "FILE", "write the comparison to FILE instead of standard output"},
+	{"help", 'h', NULL, "this help"},
+	{0},
+};
+
 static const struct cli_opt no_opts[] = {{0}};
 
 static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv);
-static int cmd_coming(const struct cli_cmd *cmd, int argc, char **argv);
+static int cmd_diff(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
@@ -84,7 +93,8 @@ static const struct cli_cmd commands[] = {
 	{"report", "[OPTIONS] DIR|FILE...",
 	 "report the logs (*.pfslog) of a run directory or files", report_opts, cmd_report},
 	{"help", "[COMMAND]", "this help, or a command's", no_opts, cmd_help},
-	{"diff", "DIR_A DIR_B", "compare two runs side by side", no_opts, cmd_coming, true},
+	{"diff", "[OPTIONS] DIR_A DIR_B", "compare two runs: per site and process, what got better"
+	 " or worse", diff_opts, cmd_diff},
 	{"advise", "[OPTIONS] DIR | --verify CMD...",
 	 "recommend a policy rule per site; --verify measures it", advise_opts, cmd_advise},
 	{0},
@@ -180,6 +190,7 @@ static void usage(FILE *f)
 	      "exit status:\n"
 	      "    report: 0 ok, 1 a log was unreadable or had corrupt records (the report\n"
 	      "            is still printed), 2 bad usage (pprof: also to a terminal)\n"
+	      "    diff:   as report, for either run\n"
 	      "    record: the program's status (128+N if killed by signal N), 127 if it\n"
 	      "            could not be run, 2 bad usage\n"
 	      "    advise: 0 ok, 1 unreadable or corrupt logs, 2 bad usage; --verify: 0 when\n"
@@ -255,6 +266,7 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 {
 	struct pfs_report rep = {0};
 	struct pfs_sym *sym = NULL;
+	struct pfs_an_progress progress;
 	struct pfs_run run;
 	int rc = 0, status = PFS_EXIT_OK;
 
@@ -264,15 +276,9 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 	 */
 	FILE *diag = out == stderr ? NULL : stderr;
 
-	pfs_model_init(&run, diag);
-	for (int i = 0; i < npaths && !rc; i++)
-		rc = pfs_model_load_path(&run, paths[i]);
-	if (!rc)
-		rc = pfs_model_finish(&run);
-	if (!rc)
-		rc = pfs_sym_new(&sym, &run.warnings, diag);
-	if (!rc)
-		rc = pfs_report_build(&rep, &run, sym);
+	/* on a terminal only; erased before the report is written */
+	pfs_an_progress_init(&progress, STDERR_FILENO);
+	rc = pfs_report_load(&rep, &run, &sym, paths, npaths, diag, &progress);
 	if (rc) {
 		fprintf(stderr, "pfshim: report: %s\n", strerror(-rc));
 		status = PFS_EXIT_BAD_LOGS;
@@ -286,9 +292,7 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 		status = PFS_EXIT_BAD_LOGS;
 	}
 out:
-	pfs_report_free(&rep);
-	pfs_sym_free(sym);
-	pfs_model_free(&run);
+	pfs_report_unload(&rep, &run, sym);
 	return status;
 }
 
@@ -309,31 +313,34 @@ static char *join_args(char **v, int n)
 	return s;
 }
 
-static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
+/* The options report and diff share: --format, --top, --output, --help. */
+struct out_args {
+	const char *format, *output;
+	unsigned top;
+	bool top_given;
+};
+
+/* -1: go on (optind at the operands); else the exit status. */
+static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, struct out_args *a)
 {
 	struct option lo[MAX_OPTS + 1];
 	char so[2 * MAX_OPTS + 3];
-	const char *format = "text", *output = NULL;
-	struct pfs_report_opts opts = {0};
-	enum report_format fmt;
-	bool top_given = false;
-	FILE *out = stdout;
-	char *source;
-	int c, status;
+	int c;
 
+	*a = (struct out_args){.format = "text"};
 	getopt_start(cmd->opts, false, lo, so);
 	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			format = optarg;
+			a->format = optarg;
 			break;
 		case 'n':
-			if (parse_top(cmd->name, optarg, &opts.top))
+			if (parse_top(cmd->name, optarg, &a->top))
 				return PFS_EXIT_USAGE;
-			top_given = true;
+			a->top_given = true;
 			break;
 		case 'o':
-			output = optarg;
+			a->output = optarg;
 			break;
 		case 'h':
 			usage_cmd(stdout, cmd);
@@ -342,6 +349,27 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 			return getopt_error(cmd->name, c, argv);
 		}
 	}
+	return -1;
+}
+
+static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct out_args a;
+	const char *format, *output;
+	struct pfs_report_opts opts = {0};
+	enum report_format fmt;
+	bool top_given;
+	FILE *out = stdout;
+	char *source;
+	int status;
+
+	status = parse_out_args(cmd, argc, argv, &a);
+	if (status >= 0)
+		return status;
+	format = a.format;
+	output = a.output;
+	opts.top = a.top;
+	top_given = a.top_given;
 	if (!strcmp(format, "text")) {
 		fmt = FMT_TEXT;
 		if (!top_given)
@@ -700,7 +728,40 @@ static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv)
 	return pfs_adv_verify(&v, stdout);
 }
 
-/* ---- help, coming -------------------------------------------------------- */
+/* ---- diff ---------------------------------------------------------------- */
+
+static int cmd_diff(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct pfs_diff_opts opts = {0};
+	struct out_args a;
+	const char *output;
+	FILE *out = stdout;
+	int status;
+
+	status = parse_out_args(cmd, argc, argv, &a);
+	if (status >= 0)
+		return status;
+	if (strcmp(a.format, "text") && strcmp(a.format, "json"))
+		return usage_error(cmd->name, "unknown format '%s' (text, json)", a.format);
+	if (argc - optind != 2)
+		return usage_error(cmd->name, "%s", "two runs needed: DIR_A DIR_B");
+	opts.json = !strcmp(a.format, "json");
+	opts.top = a.top_given || opts.json ? a.top : 10;
+	output = a.output;
+	if (output && !(out = fopen(output, "w"))) {
+		fprintf(stderr, "pfshim: diff: cannot write '%s': %s\n", output, strerror(errno));
+		return PFS_EXIT_BAD_LOGS;
+	}
+	opts.color = !output && !opts.json && want_color(stdout);
+	status = pfs_diff_paths(argv[optind], argv[optind + 1], out, &opts);
+	if (output && fclose(out) != 0) {
+		fprintf(stderr, "pfshim: diff: cannot write '%s': %s\n", output, strerror(errno));
+		status = PFS_EXIT_BAD_LOGS;
+	}
+	return status;
+}
+
+/* ---- help ---------------------------------------------------------------- */
 
 static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -716,13 +777,6 @@ static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv)
 		return usage_error(NULL, "unknown command '%s'", argv[1]);
 	usage_cmd(stdout, c);
 	return PFS_EXIT_OK;
-}
-
-static int cmd_coming(const struct cli_cmd *cmd, int argc, char **argv)
-{
-	(void)argc, (void)argv;
-	fprintf(stderr, "pfshim: %s: not implemented yet\n", cmd->name);
-	return PFS_EXIT_USAGE;
 }
 
 int pfs_cli_main(int argc, char **argv)

@@ -14,6 +14,8 @@
 
 /* Largest block the reader accepts: a corrupt header must not make it loop oddly. */
 #define PFS_LOGREAD_MAX_BLOCK (1u << 30)
+/* Read pages of a mapped log are given back in steps of this many bytes (a multiple of any page size). */
+#define PFS_LOGREAD_DROP_BYTES (32u << 20)
 
 struct rec_desc {
 	const char *name;
@@ -422,8 +424,20 @@ int pfs_logread_walk(struct pfs_logfile *lf, struct pfs_logread_tool *tool,
 		if (rc)
 			return rc;
 	}
-	for (uint64_t start = 0; start < lf->len; start += bs) {
+	for (uint64_t start = 0, dropped = 0; start < lf->len; start += bs) {
 		uint64_t off = start ? start : lf->hdr.header_size;
+
+		/*
+		 * The handlers copy what they keep: the pages read so far of a
+		 * mapped file are dropped from this process (not from the page
+		 * cache), so a large log costs its model, not its size, in RSS.
+		 */
+		if (lf->mapped && start - dropped >= PFS_LOGREAD_DROP_BYTES) {
+			madvise((void *)(lf->data + dropped), start - dropped, MADV_DONTNEED);
+			dropped = start;
+		}
+		if (tool && tool->progress)
+			tool->progress(tool, lf, start);
 		st->blocks++;
 		rc = walk_block(lf, tool, st, off, start + bs);
 		if (rc)

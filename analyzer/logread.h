@@ -134,6 +134,9 @@ struct pfs_logread_tool {
 	void (*problem)(struct pfs_logread_tool *tool, const struct pfs_logfile *lf,
 			uint64_t offset, const char *what);
 	FILE *diag;		/* problems are also printed here; NULL: silent */
+	/* before each block: how far the walk is (off of lf->len); may be NULL */
+	void (*progress)(struct pfs_logread_tool *tool, const struct pfs_logfile *lf,
+			 uint64_t off);
 };
 
 struct pfs_logread_stats {

@@ -221,6 +221,7 @@ struct pfs_run {
 	struct pfs_an_warnings warnings;
 	unsigned errors;		/* corrupt records, unreadable files: exit status 1 */
 	FILE *diag;			/* problems are printed here as found; may be NULL */
+	struct pfs_an_progress *progress;	/* a progress line while reading; may be NULL */
 };
 
 void pfs_model_init(struct pfs_run *run, FILE *diag);

@@ -302,6 +302,8 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 			size_t keylen = 0;
 			FILE *kf;
 
+			pfs_an_progress_update(run->progress, "symbolizing", i * 1000 / run->nprocs +
+					       j * 1000 / p->nsites / run->nprocs, 1000);
 			rs->site = p->ranked[j];
 			kf = open_memstream(&key, &keylen);
 			if (!kf)
@@ -319,6 +321,7 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 			}
 			rc = assign_id(rep, rs, key);
 		}
+		pfs_an_progress_update(run->progress, "finding storms", i, run->nprocs);
 		if (!rc)
 			rc = storms_of(rp);
 		if (!rc)
@@ -347,4 +350,32 @@ void pfs_report_free(struct pfs_report *rep)
 	}
 	free(rep->procs);
 	memset(rep, 0, sizeof(*rep));
+}
+
+int pfs_report_load(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym **sym,
+		    char *const *paths, int npaths, FILE *diag, struct pfs_an_progress *progress)
+{
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	*sym = NULL;
+	pfs_model_init(run, diag);
+	run->progress = progress;
+	for (int i = 0; i < npaths && !rc; i++)
+		rc = pfs_model_load_path(run, paths[i]);
+	if (!rc)
+		rc = pfs_model_finish(run);
+	if (!rc)
+		rc = pfs_sym_new(sym, &run->warnings, diag);
+	if (!rc)
+		rc = pfs_report_build(rep, run, *sym);
+	pfs_an_progress_end(progress);
+	return rc;
+}
+
+void pfs_report_unload(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
+{
+	pfs_report_free(rep);
+	pfs_sym_free(sym);
+	pfs_model_free(run);
 }

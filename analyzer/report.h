@@ -76,6 +76,15 @@ struct pfs_report_opts {
 /* 0 or -ENOMEM.  Warnings (missing stacks, unreadable objects) go to run->warnings. */
 int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym);
 void pfs_report_free(struct pfs_report *rep);
+/*
+ * All of it for `paths` (directories or log files): load, finish, symbolize,
+ * build.  0 or -ENOMEM; corrupt or unreadable logs count in run->errors.
+ * Problems are printed to diag as found (may be NULL).  Undo with
+ * pfs_report_unload(), also after a failure.
+ */
+int pfs_report_load(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym **sym,
+		    char *const *paths, int npaths, FILE *diag, struct pfs_an_progress *progress);
+void pfs_report_unload(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym);
 
 /* 0, or -EIO when the output failed. */
 int pfs_report_json(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
@@ -86,6 +95,10 @@ int pfs_report_perfetto(const struct pfs_report *rep, FILE *out, const struct pf
 int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
 /* pprof's profile.proto, gzipped (binary); -ENOMEM or -EIO on failure. */
 int pfs_report_pprof(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o);
+
+struct pfs_json;
+/* One frame as the JSON report writes it (function, file, line, module, address, ...). */
+void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f);
 
 /* A site's name for one-line use: its first frame's function, module+0xoff, 0xaddr, or "?". */
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);

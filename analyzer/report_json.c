@@ -30,7 +30,7 @@ static void json_address(struct pfs_json *w, const char *key, uint64_t a)
 	json_str(w, key, buf);
 }
 
-static void json_frame(struct pfs_json *w, const struct pfs_rframe *f)
+void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f)
 {
 	pfs_json_begin_object(w);
 	json_str(w, "function", f->function);
@@ -83,7 +83,7 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
 	pfs_json_key(w, "frames");
 	pfs_json_begin_array(w);
 	for (size_t i = 0; i < rs->nframes; i++)
-		json_frame(w, &rs->frames[i]);
+		pfs_report_json_frame(w, &rs->frames[i]);
 	pfs_json_end_array(w);
 	json_u64(w, "first_touch_faults", s->first_touch_faults);
 	json_u64(w, "cow_faults", s->cow_faults);
@@ -112,7 +112,7 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
 			else
 				pfs_json_int(w, t->sys);
 			pfs_json_key(w, "frame");
-			json_frame(w, &t->frame);
+			pfs_report_json_frame(w, &t->frame);
 			pfs_json_end_object(w);
 		}
 		pfs_json_end_array(w);

@@ -19,8 +19,8 @@
 /* One TOUCH record as an interval, times relative to the origin. */
 struct iv {
 	uint64_t a, b;
-	uint64_t pages;
 	struct pfs_site_key key;
+	uint32_t pages;
 	bool point;		/* a and b in one bucket: all pages go to b's */
 };
 
@@ -68,6 +68,14 @@ static int cmp_iv_b(const void *x, const void *y)
 	const struct iv *a = x, *b = y;
 
 	return a->b < b->b ? -1 : a->b > b->b;
+}
+
+static bool ivs_sorted(const struct iv *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (v[i].b < v[i - 1].b)
+			return false;
+	return true;
 }
 
 static int cmp_scan_time(const void *x, const void *y)
@@ -122,8 +130,19 @@ static uint64_t scan_interval(const struct pfs_scan_ev *sc, size_t n)
 	return est;
 }
 
-/* The ALLOC time of `seq` (evs are sorted by seq after finish); 0 unknown. */
-static uint64_t alloc_time(const struct pfs_proc *p, uint64_t seq)
+/*
+ * The ALLOC time of `seq` (evs are sorted by seq after finish); 0 unknown.
+ * Millions of TOUCH records name a few thousand allocations: a small
+ * direct-mapped cache saves most of the searches.
+ */
+#define ALLOC_CACHE 4096
+
+struct alloc_cache {
+	uint64_t seq[ALLOC_CACHE];	/* 0: empty (seq 0 is never looked up) */
+	uint64_t time[ALLOC_CACHE];
+};
+
+static uint64_t alloc_time_search(const struct pfs_proc *p, uint64_t seq)
 {
 	size_t lo = 0, hi = p->nevs;
 
@@ -139,6 +158,17 @@ static uint64_t alloc_time(const struct pfs_proc *p, uint64_t seq)
 		if (p->evs[lo].type == PFS_REC_ALLOC)
 			return p->evs[lo].time_ns;
 	return 0;
+}
+
+static uint64_t alloc_time(const struct pfs_proc *p, struct alloc_cache *c, uint64_t seq)
+{
+	size_t slot = (size_t)(seq % ALLOC_CACHE);
+
+	if (c->seq[slot] != seq) {
+		c->seq[slot] = seq;
+		c->time[slot] = alloc_time_search(p, seq);
+	}
+	return c->time[slot];
 }
 
 /* The latest scan time strictly before t; 0 none. */
@@ -160,17 +190,27 @@ static uint64_t scan_before(const uint64_t *times, size_t n, uint64_t t)
 static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 			  struct iv *ivs, uint64_t *span)
 {
-	uint64_t *times;
+	struct alloc_cache *cache;
+	uint64_t *times, last_b = 0, last_a = 0;
 	size_t nt = 0;
 
 	times = malloc((p->nscan_evs + p->ntouches + 1) * sizeof(*times));
-	if (!times)
+	cache = calloc(1, sizeof(*cache));
+	if (!times || !cache) {
+		free(times);
+		free(cache);
 		return -ENOMEM;
-	/* a TOUCH stands for the pass that found it, even if its SCAN was lost */
+	}
+	/*
+	 * A TOUCH stands for the pass that found it, even if its SCAN was lost.
+	 * The records of one pass share its time: repeats in a row are left
+	 * out, so there are about as many times as passes to sort and search.
+	 */
 	for (size_t i = 0; i < p->nscan_evs; i++)
 		times[nt++] = p->scan_evs[i].time_ns;
 	for (size_t i = 0; i < p->ntouches; i++)
-		times[nt++] = p->touches[i].time_ns;
+		if (!nt || times[nt - 1] != p->touches[i].time_ns)
+			times[nt++] = p->touches[i].time_ns;
 	if (nt)
 		qsort(times, nt, sizeof(*times), cmp_u64);
 	*span = 0;
@@ -180,11 +220,15 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 		*span = rel(times[nt - 1], s->origin_ns);
 	for (size_t i = 0; i < p->ntouches; i++) {
 		const struct pfs_touch_ev *t = &p->touches[i];
-		uint64_t b = t->time_ns, a = scan_before(times, nt, b), at;
+		uint64_t b = t->time_ns, a, at;
 
+		if (i == 0 || b != last_b)
+			last_a = scan_before(times, nt, b);
+		last_b = b;
+		a = last_a;
 		if (a < s->origin_ns)
 			a = s->origin_ns;
-		if (t->alloc_seq && (at = alloc_time(p, t->alloc_seq)) > a && at <= b)
+		if (t->alloc_seq && (at = alloc_time(p, cache, t->alloc_seq)) > a && at <= b)
 			a = at;
 		if (s->scan_interval_ns && b > s->scan_interval_ns && b - s->scan_interval_ns > a)
 			a = b - s->scan_interval_ns;
@@ -195,6 +239,7 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 		ivs[i].point = ivs[i].a / s->bucket_ns == ivs[i].b / s->bucket_ns;
 	}
 	free(times);
+	free(cache);
 	return 0;
 }
 
@@ -446,7 +491,9 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 	qsort(out->storms, out->nstorms, sizeof(*out->storms), cmp_storm);
 	if (prm->max_storms && out->nstorms > prm->max_storms)
 		out->nstorms = prm->max_storms;
-	qsort(ivs, p->ntouches, sizeof(*ivs), cmp_iv_b);
+	/* records come in time order but for a few threads' buffers: mostly sorted already */
+	if (!ivs_sorted(ivs, p->ntouches))
+		qsort(ivs, p->ntouches, sizeof(*ivs), cmp_iv_b);
 	for (size_t i = 0; i < out->nstorms; i++) {
 		struct pfs_storm *st = &out->storms[i];
 		double dur;

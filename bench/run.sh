@@ -44,3 +44,4 @@ MODE=off bench "20M malloc/free pairs, 16-216 B, mode off" "$W/malloc_heavy" 200
 MODE=fast bench "20M malloc/free pairs, 16-216 B, mode fast" "$W/malloc_heavy" 20000000
 MODE=fast bench "touch 256 MiB fresh malloc (storm), mode fast" "$W/touch_storm" 256
 MODE=fast bench "1 GiB touched, fork, child writes 10%, mode fast" "$W/fork_cow" 1024
+bash bench/analyzer.sh "$BUILD"

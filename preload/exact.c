@@ -6,23 +6,26 @@
  * make those system calls fail with EFAULT).  Asked for THREAD_ID (the
  * faulting thread) and PAGEFAULT_FLAG_WP (copy-on-write after fork).
  *
- * The handler: one thread, started with every signal blocked, that first
- * unshares its descriptor table, so that a program that closes every
- * descriptor (close_range) or dup2()s over ours cannot take the handler's
- * copy away.  The program keeps its own copy only to register memory; a
- * registration on a copy that is gone fails with one message and the
- * memory runs untracked.  The handler resolves a read of a missing page
- * with the zero page and a write with a zeroed page (what the kernel does),
- * a write to a page write-protected at a fork by lifting the protection
- * (the kernel then copies it), and appends one event per fault to a batch
- * that becomes a FAULTS record when full, after 10 ms without faults, or
- * when the program flushes it (fork, exec, exit).
- *
- * What a handler thread changes in the program, and why not a process:
- * glibc switches to its multi-threaded paths once a thread exists (malloc
- * takes its arena locks).  A separate process sharing the address space
- * would avoid it but needs its own thread-local storage for every libc call
- * it makes; docs/design.md weighs the two.
+ * The handler: a process of its own that shares the program's memory
+ * (clone with CLONE_VM, not CLONE_THREAD), so that the program stays
+ * single-threaded for glibc (a handler thread would switch malloc to its
+ * locking paths, and a program that allocates in a signal handler would
+ * deadlock; tested), and has a descriptor table of its own (a program that
+ * closes every descriptor cannot take the handler's away).  It holds the
+ * only copy of the userfaultfd: if it dies, the kernel releases the
+ * registrations and no faulting thread waits for ever.  The program
+ * borrows a copy for the moment of a registration (pidfd_getfd).  The
+ * handler resolves a read of a missing page with the zero page and a write
+ * with a zeroed page (what the kernel does), a write to a page
+ * write-protected at a fork by lifting the protection (the kernel then
+ * copies it), and appends one event per fault to a batch that becomes a
+ * FAULTS record when full, after 10 ms without faults, or when the program
+ * asks (exit, exec) through a pipe, whose end of file (the program exited
+ * or exec'd) ends the handler.  It runs with a thread-local storage block
+ * of its own (a copy of the creating thread's control block over zeroed
+ * storage): errno and the shim's thread variables of the program's threads
+ * are never written by it.  It calls no libc function that reads locale
+ * or other thread-local state (its /proc parsing is by hand).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,9 +36,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -77,10 +81,15 @@ struct xheap {
 };
 
 static int enabled;
-static int uffd = -1;		/* the program's copy, for registering */
-static dev_t uffd_dev;
-static ino_t uffd_ino;
-static int uffd_lost;		/* the program closed or replaced it: said once */
+static int uffd = -1;		/* the program's copy, until the handler has its own */
+static int handler_uffd = -1;	/* its number in the handler's table */
+static pid_t handler_pid;
+static int hpidfd = -1;		/* the program's pidfd of the handler, to borrow the descriptor */
+static int hpipe = -1;		/* the program's write end of the handler's pipe */
+static dev_t hpipe_dev;
+static ino_t hpipe_ino;
+static int handler_gone;	/* said once: the handler stopped, or the program took our descriptors */
+static int handler_stop_err;	/* atomic: why the handler stopped (errno), 0 while it runs */
 static uint64_t features;
 static int can_wp;
 static uint64_t page_size = 4096;
@@ -106,9 +115,6 @@ struct fbatch {
 };
 static struct fbatch hb;
 static uint64_t flush_req, flush_done; /* atomic: the program asks the handler to write hb */
-static int efd = -1;		       /* the program's copy of the eventfd that wakes the handler */
-static dev_t efd_dev;
-static ino_t efd_ino;
 
 unsigned pfs_leb128_put(uint8_t *p, uint64_t v)
 {
@@ -195,9 +201,9 @@ static int fd_is(int fd, dev_t dev, ino_t ino)
 }
 
 /*
- * The handler writes its batch when asked (exit, exec): woken by the
- * eventfd, acknowledged through flush_done.  Where the program closed the
- * eventfd, the handler's own 10 ms idle flush is waited for instead.
+ * The handler writes its batch when asked (exit, exec): woken by a byte on
+ * its pipe, acknowledged through flush_done.  Where the program closed the
+ * pipe, the handler has ended and written what it had.
  */
 void pfs_exact_flush(struct pfs_thread *t)
 {
@@ -206,11 +212,14 @@ void pfs_exact_flush(struct pfs_thread *t)
 		return;
 	int saved = errno;
 	uint64_t want = __atomic_add_fetch(&flush_req, 1, __ATOMIC_ACQ_REL);
-	uint64_t one = 1;
-	if (fd_is(efd, efd_dev, efd_ino))
-		(void)!write(efd, &one, sizeof(one));
+	char one = 1;
+	if (!fd_is(hpipe, hpipe_dev, hpipe_ino) || write(hpipe, &one, 1) != 1) {
+		errno = saved;
+		return;
+	}
 	for (int i = 0; i < 400; i++) { /* at most 200 ms */
-		if (__atomic_load_n(&flush_done, __ATOMIC_ACQUIRE) >= want || !__atomic_load_n(&hb.count, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&flush_done, __ATOMIC_ACQUIRE) >= want ||
+		    __atomic_load_n(&handler_stop_err, __ATOMIC_ACQUIRE))
 			break;
 		struct timespec ts = {0, 500000};
 		nanosleep(&ts, NULL);
@@ -259,80 +268,161 @@ static int uffd_open(const char **why)
 	}
 	features = probe.features;
 	can_wp = (features & UFFD_FEATURE_PAGEFAULT_FLAG_WP) != 0;
-	return fd_keep(fd, &uffd_dev, &uffd_ino);
+	dev_t d;
+	ino_t i;
+	return fd_keep(fd, &d, &i);
 }
 
-/* The program may have closed our copy, or put another file at its number. */
-static int uffd_ok(void)
+static void say_gone(const char *what)
 {
-	if (fd_is(uffd, uffd_dev, uffd_ino))
-		return 1;
-	if (!uffd_lost) {
-		uffd_lost = 1;
-		pfs_warn("exact mode: the program closed or replaced the shim's userfaultfd; memory allocated from "
-			 "now on in process %d is not tracked",
-			 (int)pfs_proc.pid);
+	if (handler_gone)
+		return;
+	handler_gone = 1;
+	pfs_warn("exact mode: %s; memory allocated from now on in process %d is not tracked", what,
+		 (int)pfs_proc.pid);
+}
+
+/*
+ * A copy of the handler's descriptor for one registration (closed at
+ * once: a program that held one would hang in its faults if the handler
+ * died).  -1 when the handler is gone.
+ */
+static int uffd_borrow(void)
+{
+	int err = __atomic_load_n(&handler_stop_err, __ATOMIC_ACQUIRE);
+	if (err) {
+		say_gone("the fault handler stopped");
+		return -1;
 	}
-	return 0;
+	int fd = (int)syscall(SYS_pidfd_getfd, hpidfd, handler_uffd, 0);
+	if (fd < 0 && errno == EBADF) { /* the program closed our pidfd: open another */
+		int pfd = (int)syscall(SYS_pidfd_open, handler_pid, 0);
+		if (pfd >= 0) {
+			int hi = fcntl(pfd, F_DUPFD_CLOEXEC, UFFD_FD_MIN);
+			if (hi >= 0) {
+				close(pfd);
+				pfd = hi;
+			}
+			hpidfd = pfd;
+			fd = (int)syscall(SYS_pidfd_getfd, hpidfd, handler_uffd, 0);
+		}
+	}
+	if (fd < 0)
+		say_gone("the shim cannot reach its fault handler");
+	return fd;
 }
 
 /* ---- the handler ----------------------------------------------------------- */
 
-/* The CPU a thread last ran on: field 39 of /proc/self/task/TID/stat. */
-static int thread_cpu(uint32_t tid)
+/* "/proc/PID/task/TID/NAME" without snprintf (the handler keeps off locale state). */
+static char *put_uint(char *p, uint64_t v)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/self/task/%u/stat", tid);
-	int fd = PFS_NO_EINTR(open(path, O_RDONLY | O_CLOEXEC));
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static int read_task_file(uint32_t tid, const char *name, char *buf, size_t size)
+{
+	char path[96], *p = path;
+	memcpy(p, "/proc/", 6);
+	p = put_uint(p + 6, (uint64_t)pfs_proc.pid);
+	memcpy(p, "/task/", 6);
+	p = put_uint(p + 6, tid);
+	*p++ = '/';
+	size_t len = strlen(name);
+	memcpy(p, name, len + 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	ssize_t n = PFS_NO_EINTR(read(fd, buf, sizeof(buf) - 1));
+	ssize_t n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* the command may contain spaces */
+	return 0;
+}
+
+/* A number in base 10, or 16 after "0x"; *end past it.  Returns 0 when there is none. */
+static int parse_num(const char *p, const char **end, int64_t *out)
+{
+	int neg = 0, base = 10, any = 0;
+	uint64_t v = 0;
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p[0] == '0' && p[1] == 'x') {
+		base = 16;
+		p += 2;
+	}
+	for (;; p++, any = 1) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0'
+			: base == 16 && *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+								 : -1;
+		if (d < 0)
+			break;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	*end = p;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return any;
+}
+
+/* The CPU a thread last ran on: field 39 of /proc/PID/task/TID/stat. */
+static int thread_cpu(uint32_t tid)
+{
+	char buf[1024];
+	if (read_task_file(tid, "stat", buf, sizeof(buf)))
+		return -1;
+	const char *p = strrchr(buf, ')'); /* the command may contain spaces */
 	if (!p)
 		return -1;
 	int field = 2;
 	for (; *p && field < 39; p++)
 		if (*p == ' ')
 			field++;
-	return *p ? (int)strtol(p, NULL, 10) : -1;
+	int64_t cpu;
+	return parse_num(p, &p, &cpu) ? (int)cpu : -1;
 }
 
-/* Where a thread blocked in a fault is: /proc/self/task/TID/syscall is "NR args... sp pc", or "-1 sp pc". */
+/* Where a thread blocked in a fault is: /proc/PID/task/TID/syscall is "NR args... sp pc", or "-1 sp pc". */
 static void thread_site(uint32_t tid, uint64_t *pc, long *sys)
 {
-	char path[64], buf[256];
+	char buf[256];
+	const char *end;
+	int64_t nr, v;
 	*pc = 0;
 	*sys = -1;
-	snprintf(path, sizeof(path), "/proc/self/task/%u/syscall", tid);
-	int fd = PFS_NO_EINTR(open(path, O_RDONLY | O_CLOEXEC));
-	if (fd < 0)
+	if (read_task_file(tid, "syscall", buf, sizeof(buf)) || !parse_num(buf, &end, &nr))
 		return;
-	ssize_t n = PFS_NO_EINTR(read(fd, buf, sizeof(buf) - 1));
-	close(fd);
-	if (n <= 0)
+	const char *last = strrchr(buf, ' ');
+	if (!last || !parse_num(last + 1, &end, &v))
 		return;
-	buf[n] = 0;
-	char *end;
-	long nr = strtol(buf, &end, 0);
-	if (end == buf)
-		return;
-	char *last = strrchr(buf, ' ');
-	if (!last)
-		return;
-	*pc = strtoull(last + 1, NULL, 0);
-	*sys = nr;
+	*pc = (uint64_t)v;
+	*sys = (long)nr;
 }
 
-static int handler_fd = -1;
+/*
+ * What the handler works with, on its own stack: the statics of this file
+ * are the program's memory too, and the program changes them (the next
+ * handler after a fork, for one).
+ */
+struct hctx {
+	struct pfs_thread *t;
+	int ufd;	/* the userfaultfd, in the handler's table */
+	int rd;		/* the read end of its pipe */
+};
 
-static void wake(uint64_t addr)
+static void wake(const struct hctx *h, uint64_t addr)
 {
 	struct uffdio_range r = {.start = addr, .len = page_size};
-	ioctl(handler_fd, UFFDIO_WAKE, &r);
+	ioctl(h->ufd, UFFDIO_WAKE, &r);
 }
 
 /*
@@ -340,7 +430,7 @@ static void wake(uint64_t addr)
  * thread is still blocked then (its /proc state shows the fault), and
  * whatever it does next (a free, say) is logged later than its fault.
  */
-static void handle_fault(struct pfs_thread *t, const struct uffd_msg *m)
+static void handle_fault(const struct hctx *h, const struct uffd_msg *m)
 {
 	uint64_t addr = m->arg.pagefault.address & ~(page_size - 1);
 	uint64_t flags = m->arg.pagefault.flags;
@@ -356,147 +446,235 @@ static void handle_fault(struct pfs_thread *t, const struct uffd_msg *m)
 	int rc;
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
 		struct uffdio_writeprotect wp = {.range = {.start = addr, .len = page_size}, .mode = 0};
-		rc = ioctl(handler_fd, UFFDIO_WRITEPROTECT, &wp); /* wakes the thread */
+		rc = ioctl(h->ufd, UFFDIO_WRITEPROTECT, &wp); /* wakes the thread */
 		ev |= PFS_FEV_COW | PFS_FEV_WRITE;
 	} else if (flags & UFFD_PAGEFAULT_FLAG_WRITE) {
 		struct uffdio_copy c = {.dst = addr, .src = (uint64_t)(uintptr_t)zero_page, .len = page_size};
-		rc = ioctl(handler_fd, UFFDIO_COPY, &c);
+		rc = ioctl(h->ufd, UFFDIO_COPY, &c);
 		ev |= PFS_FEV_WRITE;
 	} else {
 		struct uffdio_zeropage z = {.range = {.start = addr, .len = page_size}};
-		rc = ioctl(handler_fd, UFFDIO_ZEROPAGE, &z);
+		rc = ioctl(h->ufd, UFFDIO_ZEROPAGE, &z);
 	}
 	if (rc) { /* EEXIST: another thread's fault or a populate got there first; not a first touch */
-		wake(addr);
+		wake(h, addr);
 		return;
 	}
-	fb_add(&hb, t, addr, tid, ev, pc, sys, now);
+	fb_add(&hb, h->t, addr, tid, ev, pc, sys, now);
 }
 
-static int handler_efd = -1;
-
-static void handler_serve_flush(struct pfs_thread *t)
+static void handler_serve_flush(const struct hctx *h)
 {
-	uint64_t v;
-	(void)!read(handler_efd, &v, sizeof(v));
+	char v[64];
+	ssize_t n = read(h->rd, v, sizeof(v));
+	(void)n;
 	uint64_t want = __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE);
-	fb_flush(&hb, t);
+	fb_flush(&hb, h->t);
 	__atomic_store_n(&flush_done, want, __ATOMIC_RELEASE);
 }
 
-static void handler_main(struct pfs_thread *t)
+static void follow_cpu(uint32_t tid)
+{
+	int cpu = thread_cpu(tid);
+	unsigned now = 0;
+	if (cpu < 0 || cpu >= CPU_SETSIZE || syscall(SYS_getcpu, &now, NULL, NULL) || (int)now == cpu)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Returns the errno that ended it (EPIPE: the program ended or exec'd). */
+static int handler_main(const struct hctx *h)
 {
 	uint32_t last_tid = 0;
 	unsigned since_check = 0;
 	struct uffd_msg msgs[MSGS_PER_READ];
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = handler_fd, .events = POLLIN}, {.fd = handler_efd, .events = POLLIN}};
-		int n = poll(pfd, handler_efd >= 0 ? 2 : 1, hb.count ? BATCH_IDLE_MS : -1);
+		struct pollfd pfd[2] = {{.fd = h->ufd, .events = POLLIN}, {.fd = h->rd, .events = POLLIN}};
+		int n = poll(pfd, 2, hb.count ? BATCH_IDLE_MS : -1);
 		if (n == 0) {
-			fb_flush(&hb, t);
+			fb_flush(&hb, h->t);
 			continue;
 		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			break;
+			return errno;
 		}
 		if (pfd[0].revents & (POLLERR | POLLNVAL))
-			break;
-		if (pfd[1].revents & POLLIN)
-			handler_serve_flush(t);
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		ssize_t got = read(handler_fd, msgs, sizeof(msgs));
-		if (got < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			break;
-		}
-		for (ssize_t i = 0; i < got / (ssize_t)sizeof(msgs[0]); i++) {
-			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
-				continue;
-			uint32_t tid = msgs[i].arg.pagefault.feat.ptid;
-			/* Same CPU as the faulting thread: a wake-up across CPUs costs ~25x more here (KERNEL-FACTS). */
-			if (tid != last_tid || ++since_check >= CPU_CHECK_EVERY) {
-				since_check = 0;
-				last_tid = tid;
-				int cpu = thread_cpu(tid);
-				if (cpu >= 0 && cpu < CPU_SETSIZE && cpu != sched_getcpu()) {
-					cpu_set_t set;
-					CPU_ZERO(&set);
-					CPU_SET(cpu, &set);
-					sched_setaffinity(0, sizeof(set), &set);
+			return EBADF;
+		if (pfd[0].revents & POLLIN) {
+			ssize_t got = read(h->ufd, msgs, sizeof(msgs));
+			if (got < 0 && errno != EAGAIN && errno != EINTR)
+				return errno;
+			for (ssize_t i = 0; i < got / (ssize_t)sizeof(msgs[0]); i++) {
+				if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+					continue;
+				uint32_t tid = msgs[i].arg.pagefault.feat.ptid;
+				/* Same CPU as the faulting thread: a wake-up across CPUs costs far more here (KERNEL-FACTS). */
+				if (tid != last_tid || ++since_check >= CPU_CHECK_EVERY) {
+					since_check = 0;
+					last_tid = tid;
+					follow_cpu(tid);
 				}
+				handle_fault(h, &msgs[i]);
 			}
-			handle_fault(t, &msgs[i]);
+			continue; /* faults first: a flush or an end can wait for them */
 		}
+		if (pfd[1].revents & POLLIN)
+			handler_serve_flush(h);
+		else if (pfd[1].revents & (POLLHUP | POLLERR))
+			return EPIPE; /* the program's end closed: it exited or exec'd */
 	}
-	int err = errno;
-	fb_flush(&hb, t);
-	/* Nothing may wait for a handler that is gone: drop every registration, then say so. */
-	pthread_mutex_lock(&xlock);
-	struct xrange *r, *tmp;
-	HASH_ITER(hh, ranges, r, tmp)
-	{
-		struct uffdio_range ur = {.start = r->start, .len = r->len};
-		ioctl(handler_fd, UFFDIO_UNREGISTER, &ur);
-	}
-	enabled = 0;
-	pthread_mutex_unlock(&xlock);
-	close(handler_fd);
-	pfs_warn("exact mode: the fault handler of process %d stopped (%s); later faults are not counted",
-		 (int)pfs_proc.pid, strerror(err));
 }
 
-struct handler_start {
-	volatile int done;
-	int err;
+struct handler_args {
+	struct pfs_thread *t;
+	int ufd, rd;
+	pid_t pid;		/* the handler's, filled by the middle process */
+	void *stack;		/* the handler's stack top */
+	void *tls;		/* its thread pointer */
+	pid_t program;
 };
 
-static void *handler_entry(void *arg)
+/*
+ * The handler: signals blocked, every descriptor closed but its two, the
+ * program allowed to borrow its descriptor (Yama), then the loop.  At the
+ * end its batch is written and the descriptor closed: the kernel releases
+ * every registration, and waiting faults complete as if never registered.
+ */
+static int handler_proc(void *arg)
 {
-	struct handler_start *hs = arg;
-	pfs_tls_busy = 1; /* for life: nothing this thread does is the program's */
-	struct pfs_thread *t = pfs_thread_get();
-	int err = t ? 0 : ENOMEM;
-	if (!err && unshare(CLONE_FILES))
-		err = errno;
-	if (!err) { /* the same numbers, in a table of our own now */
-		handler_fd = uffd;
-		handler_efd = efd;
-	}
-	__atomic_store_n(&hs->err, err, __ATOMIC_RELEASE);
-	__atomic_store_n(&hs->done, 1, __ATOMIC_RELEASE);
-	if (!err)
-		handler_main(t);
-	return NULL;
+	const struct handler_args *a = arg;
+	const struct hctx h = {.t = a->t, .ufd = a->ufd, .rd = a->rd};
+	sigset_t all;
+	sigfillset(&all);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(uint64_t));
+	int lo = h.ufd < h.rd ? h.ufd : h.rd, hi = h.ufd ^ h.rd ^ lo;
+	syscall(SYS_close_range, 0, lo - 1, 0);
+	syscall(SYS_close_range, lo + 1, hi - 1, 0);
+	syscall(SYS_close_range, hi + 1, ~0u, 0);
+	prctl(PR_SET_PTRACER, a->program, 0, 0, 0);
+	int err = handler_main(&h);
+	fb_flush(&hb, h.t);
+	__atomic_store_n(&flush_done, __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+	close(h.ufd);
+	__atomic_store_n(&handler_stop_err, err ? err : EPIPE, __ATOMIC_RELEASE);
+	syscall(SYS_exit, 0);
+	return 0;
 }
+
+/* The middle process: starts the handler and exits, so that the handler is nobody's child to wait for. */
+static int handler_middle(void *arg)
+{
+	struct handler_args *a = arg;
+	a->pid = real_clone(handler_proc, a->stack, CLONE_VM | CLONE_SETTLS | CLONE_UNTRACED, a, NULL, a->tls, NULL);
+	return 0;
+}
+
+#define HANDLER_STACK (256u << 10)
+#define MIDDLE_STACK (64u << 10)
+#define HANDLER_TLS (64u << 10)
+#define TCB_COPY 0x700u
+
+/*
+ * The handler's thread pointer: a copy of the creating thread's control
+ * block (x86-64: the thread pointer points at it, thread-local variables
+ * lie below) over zeroed storage for the variables, with its self pointers
+ * set to the copy.  The stack-protector canary comes with the copy.
+ */
+static void *handler_tls(char *area)
+{
+#if defined(__x86_64__)
+	char *old, *tp = area + HANDLER_TLS - 2 * TCB_COPY;
+	__asm__("mov %%fs:0, %0" : "=r"(old));
+	memcpy(tp, old, TCB_COPY);
+	((void **)tp)[0] = tp; /* tcb */
+	((void **)tp)[2] = tp; /* self */
+	return tp;
+#else
+	(void)area;
+	return NULL;
+#endif
+}
+
+static struct handler_args hargs;
+static char *handler_mem;
 
 static int handler_start(const char **why)
 {
-	pthread_attr_t attr;
-	pthread_t th;
-	sigset_t all, old;
-	struct handler_start hs = {0, 0};
-	sigfillset(&all);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 128 * 1024);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int err = real_pthread_create ? real_pthread_create(&th, &attr, handler_entry, &hs) : ENOSYS;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (err) {
-		*why = "the fault handler thread could not start";
-		return -err;
+	int pfd[2];
+	if (!handler_mem) {
+		handler_mem = pfs_sys_mmap(NULL, HANDLER_STACK + MIDDLE_STACK + HANDLER_TLS, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (handler_mem == MAP_FAILED) {
+			handler_mem = NULL;
+			*why = "no memory for the fault handler";
+			return -ENOMEM;
+		}
 	}
-	while (!__atomic_load_n(&hs.done, __ATOMIC_ACQUIRE))
-		sched_yield();
-	if (hs.err) {
-		*why = "the fault handler could not get a descriptor table of its own";
-		return -hs.err;
+	if (!hargs.t) {
+		hargs.t = pfs_arena_alloc(sizeof(*hargs.t));
+		if (!hargs.t) {
+			*why = "no memory for the fault handler";
+			return -ENOMEM;
+		}
 	}
+	hargs.t->w.cur = hargs.t->w.end = NULL;
+	memset(handler_mem + HANDLER_STACK + MIDDLE_STACK, 0, HANDLER_TLS);
+	hargs.tls = handler_tls(handler_mem + HANDLER_STACK + MIDDLE_STACK);
+	if (!hargs.tls) {
+		*why = "the fault handler is not built for this architecture";
+		return -ENOSYS;
+	}
+	if (pipe2(pfd, O_CLOEXEC)) {
+		*why = "no pipe for the fault handler";
+		return -errno;
+	}
+	hpipe = fd_keep(pfd[1], &hpipe_dev, &hpipe_ino);
+	dev_t d;
+	ino_t i;
+	hargs.rd = fd_keep(pfd[0], &d, &i);
+	hargs.ufd = handler_uffd = uffd;
+	hargs.stack = handler_mem + HANDLER_STACK;
+	hargs.program = pfs_proc.pid;
+	hargs.pid = -1;
+	handler_stop_err = 0;
+	flush_req = flush_done = 0;
+	pid_t mid = real_clone ? real_clone(handler_middle, handler_mem + HANDLER_STACK + MIDDLE_STACK,
+					    CLONE_VM | CLONE_VFORK | CLONE_UNTRACED, &hargs)
+			       : -1;
+	int err = mid < 0 ? errno : 0;
+	if (mid > 0)
+		while (waitpid(mid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+	close(hargs.rd); /* the handler's now */
+	if (err || hargs.pid <= 0) {
+		close(hpipe);
+		hpipe = -1;
+		*why = "the fault handler could not start";
+		return -(err ? err : EAGAIN);
+	}
+	hargs.t->tid = (uint32_t)hargs.pid;
+	handler_pid = hargs.pid;
+	int pidfd = (int)syscall(SYS_pidfd_open, handler_pid, 0);
+	hpidfd = pidfd >= 0 ? fd_keep(pidfd, &d, &i) : -1;
+	handler_gone = 0;
+	/* The program keeps no copy: the handler's is the only one. */
+	close(uffd);
+	uffd = -1;
+	if (hpidfd < 0) {
+		*why = "no pidfd for the fault handler (Linux 5.6 or newer is needed)";
+		return -ENOSYS;
+	}
+	int probe = uffd_borrow();
+	if (probe < 0) {
+		*why = "the shim cannot borrow its fault handler's descriptor (pidfd_getfd)";
+		return -EPERM;
+	}
+	close(probe);
 	return 0;
 }
 
@@ -504,9 +682,11 @@ static void close_fds(void)
 {
 	if (uffd >= 0)
 		close(uffd);
-	if (efd >= 0)
-		close(efd);
-	uffd = efd = -1;
+	if (hpipe >= 0)
+		close(hpipe); /* the handler, if any, ends */
+	if (hpidfd >= 0)
+		close(hpidfd);
+	uffd = hpipe = hpidfd = -1;
 }
 
 static int open_fds(const char **why)
@@ -515,10 +695,6 @@ static int open_fds(const char **why)
 	if (fd < 0)
 		return fd;
 	uffd = fd;
-	uffd_lost = 0;
-	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd >= 0)
-		efd = fd_keep(efd, &efd_dev, &efd_ino);
 	if (!zero_page) {
 		zero_page = pfs_sys_mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (zero_page == MAP_FAILED) {
@@ -582,20 +758,21 @@ static void write_ureg(struct pfs_thread *t, uint64_t start, uint64_t len, uint6
 static int do_register(uint64_t start, uint64_t len, int *wp)
 {
 	*wp = 0;
-	if (!uffd_ok())
+	int fd = uffd_borrow();
+	if (fd < 0)
 		return -EBADF;
+	int err = 0;
 	struct uffdio_register reg = {.range = {.start = start, .len = len},
 				      .mode = UFFDIO_REGISTER_MODE_MISSING | (can_wp ? UFFDIO_REGISTER_MODE_WP : 0)};
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) == 0) {
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) == 0) {
 		*wp = can_wp;
-		return 0;
+	} else {
+		reg.mode = UFFDIO_REGISTER_MODE_MISSING; /* shared memory on a kernel without WP for it */
+		if (!can_wp || ioctl(fd, UFFDIO_REGISTER, &reg))
+			err = -errno;
 	}
-	if (can_wp) { /* shared memory on a kernel without WP for it: missing pages only */
-		reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-		if (ioctl(uffd, UFFDIO_REGISTER, &reg) == 0)
-			return 0;
-	}
-	return -errno;
+	close(fd);
+	return err;
 }
 
 static void range_drop(struct xrange *r)
@@ -834,18 +1011,22 @@ void pfs_exact_unlock(void)
 /* Present pages of every range are shared with the child now: their first write is a copy. */
 static void protect_all(void)
 {
+	int fd = uffd_borrow();
+	if (fd < 0)
+		return;
 	struct xrange *r, *tmp;
 	HASH_ITER(hh, ranges, r, tmp)
 	if (r->cowable) {
 		struct uffdio_writeprotect wp = {.range = {.start = r->start, .len = r->len},
 						 .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-		ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+		ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
 	}
+	close(fd);
 }
 
 void pfs_exact_after_fork_parent(void)
 {
-	if (!enabled || !uffd_ok())
+	if (!enabled)
 		return;
 	int saved = errno;
 	pthread_mutex_lock(&xlock);
@@ -870,7 +1051,7 @@ void pfs_exact_child(struct pfs_thread *t)
 	first_touches = cow_faults = 0;
 	if (!enabled)
 		return;
-	close_fds();
+	close_fds(); /* the parent's handler's pipe and pidfd: not ours */
 	enabled = 0;
 	const char *why = "";
 	int err = open_fds(&why);

@@ -154,6 +154,18 @@ static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t
 	return pfs_site_lookup_slow(t, e, kind, ret, sp);
 }
 
+/*
+ * The stack id for an allocation that gets a record of its own (large
+ * blocks, mappings): always unwound, since two call paths can share a
+ * cache key (a wrapper called from two callers at the same stack depth)
+ * and a record's site is what policies match and reports name.  A few
+ * microseconds, paid by allocations that cost far more themselves.
+ */
+static inline uint32_t pfs_site_lookup_record(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
+{
+	return pfs_site_lookup_slow(t, pfs_cache_ent(t, ret, sp, kind), kind, ret, sp);
+}
+
 /* Counts one small allocation at its call site. */
 static inline void pfs_site_count(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size)
 {

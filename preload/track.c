@@ -79,7 +79,7 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 		return;
 	}
 	pfs_regions_tick(t);
-	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
+	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
 	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, size, usable, 0, 0, 0);
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, size, PROT_READ | PROT_WRITE, seq);
 	/* Only chunks with mappings of their own are regions; heap chunks share pages with their neighbours. */
@@ -130,7 +130,7 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 		return;
 	int kind = (flags & MAP_ANONYMOUS) || fd < 0 ? PFS_KIND_MMAP : PFS_KIND_MMAP_FILE;
 	pfs_regions_tick(t);
-	uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
+	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
 	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, len, prot, seq);
@@ -163,7 +163,7 @@ void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t 
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
 		return;
-	uint32_t stack = pfs_site_lookup(t, PFS_KIND_MMAP, ret, sp);
+	uint32_t stack = pfs_site_lookup_record(t, PFS_KIND_MMAP, ret, sp);
 	struct pfs_rec_remap *r = pfs_rec_begin(t, sizeof(*r));
 	if (!r)
 		return;
@@ -216,7 +216,7 @@ void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
 		return;
-	uint32_t stack = pfs_site_lookup(t, PFS_KIND_BRK, ret, sp);
+	uint32_t stack = pfs_site_lookup_record(t, PFS_KIND_BRK, ret, sp);
 	uint64_t seq = pfs_track_write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow,
 					     PROT_READ | PROT_WRITE, 0, 0);
 	pfs_policy_apply(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, PROT_READ | PROT_WRITE, seq);

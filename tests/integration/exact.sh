@@ -165,3 +165,24 @@ t_exact_mremap_and_file_mapping() {
 	report xremap text || return 1
 	grep -q 'could not be registered with userfaultfd' "$WORK/xremap.text" || { echo "  no unobservable warning"; return 1; }
 }
+
+# The handler is a process of its own (the program gains no thread): programs that allocate in
+# signal handlers or fork from them behave as without the shim, and closing every descriptor or
+# running out of them ends exact mode with one line, never the program.
+t_exact_hostile_programs() {
+	exact_run xsig $T/signal_alloc || return 1
+	exact_run xforksig $T/hostile forksig || return 1
+	exact_run xtree $T/hostile tree || return 1
+	exact_run xfds $T/fd_hostile 50000 || return 1
+	exact_run xnofile $T/hostile nofile || return 1
+	local c
+	for c in abort segv; do
+		exact_run x$c $T/hostile $c || return 1
+		report x$c || return 1
+		$Q "$WORK/x$c.json" 'site(proc(r), "hostile_site")["allocations"] == 50' || return 1
+	done
+	# the handler does not outlive its program
+	sleep 0.2
+	if pgrep -f "$T/signal_alloc" >/dev/null; then echo "  a handler outlived its program"; return 1; fi
+}
+

@@ -280,7 +280,11 @@ static void test_exit_codes(void **state)
 	assert_int_equal(CLI("report", "--top"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("report", "--format", "yaml", "/tmp"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("report", "--format", "flamegraphz", "/tmp"), PFS_EXIT_USAGE);
-	assert_int_equal(CLI("diff", "a", "b"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "a"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "a", "b", "c"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "--format", "svg", "a", "b"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("diff", "-o", "/dev/null", "/nonexistent/a", "/nonexistent/b"),
+			 PFS_EXIT_BAD_LOGS);
 	/* advise: a missing run is a bad log (1), a bad command line 2 */
 	assert_int_equal(CLI("advise", "/nonexistent/run"), PFS_EXIT_BAD_LOGS);
 	assert_int_equal(CLI("advise"), PFS_EXIT_USAGE);
