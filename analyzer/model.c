@@ -283,7 +283,9 @@ static bool has_rule(const char *list, const char *rule, size_t len)
 	for (const char *p = list; p; p = strstr(p, "; ")) {
 		if (p != list)
 			p += 2;
-		if (!strncmp(p, rule, len) && (p[len] == '\0' || !strncmp(p + len, "; ", 2)))
+		/* memcmp after strnlen: a rule from a log may hold a NUL, which strncmp would stop at */
+		if (strnlen(p, len) == len && !memcmp(p, rule, len) &&
+		    (p[len] == '\0' || !strncmp(p + len, "; ", 2)))
 			return true;
 	}
 	return false;

@@ -150,3 +150,11 @@ t_advise_exact_mode_times() {
 		"$ADV(\"burst_site\")[\"advice\"] == \"populate\"" \
 		"$ADV(\"slow_site\")[\"advice\"] == \"fine\""
 }
+
+t_advise_verify_nothing_to_verify() {
+	# copy-on-write advice is a code change: nothing for a policy run to measure; the advice is shown
+	(cd "$WORK" && "$CLI" advise --verify --format json -n 1 -- $T/adv_cow >"$WORK/vcow.json" \
+		2>"$WORK/vcow.err") || { cat "$WORK/vcow.err"; return 1; }
+	grep -q 'nothing to verify' "$WORK/vcow.err" || { echo "  not said"; return 1; }
+	$Q "$WORK/vcow.json" 'r["policy"] == ""' "$ADV(\"cow_site\")[\"advice\"] == \"fork\""
+}
