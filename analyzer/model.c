@@ -280,15 +280,19 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 /* Whether `rule` is one of the "; "-separated rules in `list`. */
 static bool has_rule(const char *list, const char *rule, size_t len)
 {
-	for (const char *p = list; p; p = strstr(p, "; ")) {
-		if (p != list)
-			p += 2;
-		/* memcmp after strnlen: a rule from a log may hold a NUL, which strncmp would stop at */
-		if (strnlen(p, len) == len && !memcmp(p, rule, len) &&
+	/*
+	 * Step past each separator found (a list that starts with "; " must not
+	 * find the same one forever), and check the length: strncmp stops at a
+	 * NUL that a rule from a log may hold, where p is shorter than len.
+	 */
+	for (const char *p = list;; p += 2) {
+		if (!strncmp(p, rule, len) && strnlen(p, len) == len &&
 		    (p[len] == '\0' || !strncmp(p + len, "; ", 2)))
 			return true;
+		p = strstr(p, "; ");
+		if (!p)
+			return false;
 	}
-	return false;
 }
 
 /* A policy rule applied to one allocation: its site's prefaulted pages, rule text, failures. */
