@@ -225,6 +225,10 @@ static void advise_fine(const struct pfs_adv_site *s, struct pfs_advice *o)
 	if (!e->tracked_allocs)
 		snprintf(o->reason, sizeof(o->reason), "fine: small blocks on shared heap pages; no "
 			 "per-allocation action reaches them (a rule acts on whole pages)");
+	else if (s->kind == PFS_KIND_REALLOC && e->density < PFS_ADV_DENSE)
+		snprintf(o->reason, sizeof(o->reason), "fine: grown by realloc, %.0f%% of the requested "
+			 "sizes touched anew: each realloc asks again for the memory it moves (mremap "
+			 "moves its pages, already present), so it is not sparse", 100.0 * e->density);
 	else if (s->kind == PFS_KIND_MMAP_FILE)
 		snprintf(o->reason, sizeof(o->reason), "fine: a file mapping read only in part "
 			 "(%.0f%%); reading ahead would fetch what is not used", 100.0 * e->density);
@@ -256,7 +260,7 @@ void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_adv
 		 e->tracked_touched_pages >= PFS_ADV_MIN_PAGES)
 		advise_file(s, out);
 	else if (e->density >= 0 && e->density < PFS_ADV_SPARSE_SHARE &&
-		 e->requested_bytes >= PFS_ADV_SPARSE_MIN_BYTES)
+		 e->requested_bytes >= PFS_ADV_SPARSE_MIN_BYTES && s->kind != PFS_KIND_REALLOC)
 		advise_sparse(s, thp, out);
 	else if (s->kind != PFS_KIND_MMAP_FILE && e->density >= PFS_ADV_DENSE && soon(e) &&
 		 burst(e) && e->tracked_touched_pages >= PFS_ADV_MIN_PAGES)
@@ -377,6 +381,16 @@ static int collect(const struct pfs_report *rep, struct pfs_adv_list *l, size_t 
 	return 0;
 }
 
+static bool rule_listed(const char *policy, const char *rule)
+{
+	size_t n = strlen(rule);
+
+	for (const char *p = policy; (p = strstr(p, rule)) != NULL; p++)
+		if ((p == policy || p[-1] == ' ') && (p[n] == '\0' || p[n] == ';'))
+			return true;
+	return false;
+}
+
 int pfs_adv_build(const struct pfs_report *rep, enum pfs_thp thp, struct pfs_adv_list *out)
 {
 	uint64_t forks = 0, proc_touched = 0;
@@ -433,7 +447,8 @@ int pfs_adv_build(const struct pfs_report *rep, enum pfs_thp thp, struct pfs_adv
 		goto fail;
 	}
 	for (size_t k = 0; k < out->n; k++) {
-		if (!out->items[k].adv.rule[0])
+		/* two stacks through one function give one rule: once in the list */
+		if (!out->items[k].adv.rule[0] || rule_listed(out->policy, out->items[k].adv.rule))
 			continue;
 		if (out->policy[0])
 			strcat(out->policy, "; ");

@@ -129,6 +129,12 @@ static void test_sparse_names_waste(void **state)
 	/* THP "always": each touched 4 KiB could bring a 2 MiB page */
 	pfs_adv_site(&s, PFS_THP_ALWAYS, &a);
 	assert_string_equal(a.rule, "nohugepage if site=sparse_site");
+	/* realloc asks again for what it moves: a growing block is not sparse */
+	s.kind = PFS_KIND_REALLOC;
+	pfs_adv_site(&s, PFS_THP_MADVISE, &a);
+	assert_int_equal(a.what, PFS_ADVICE_FINE);
+	assert_non_null(strstr(a.reason, "realloc"));
+	s.kind = PFS_KIND_MALLOC;
 	/* small: not worth a word */
 	e.requested_bytes = 1 * MiB;
 	pfs_adv_site(&s, PFS_THP_MADVISE, &a);
