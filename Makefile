@@ -71,12 +71,24 @@ $(CLI): $(ANALYZER_OBJ)
 	@$(if $(Q),echo '  LD      $@')
 	$(Q)$(CC) $(SAN_FLAGS) -o $@ $(ANALYZER_OBJ) $(ANALYZER_LIBS)
 
-# Unit tests link the core modules of both sides directly.
-$(BUILD)/tests/%: tests/unit/%.c $(PRELOAD_CORE_OBJ) $(ANALYZER_CORE_OBJ)
+# Unit tests link the core modules of both sides directly.  With SANITIZE
+# set, the shim's core is built a second time, instrumented, for them only
+# (the library itself never is: it runs inside other programs).
+ifneq ($(SANITIZE),)
+UNIT_CORE_OBJ := $(PRELOAD_CORE_SRC:%.c=$(BUILD)/unitcore/%.o)
+.SECONDARY: $(UNIT_CORE_OBJ)
+$(BUILD)/unitcore/preload/%.o: preload/%.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  CC      $< (sanitized)')
+	$(Q)$(CC) $(PRELOAD_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+else
+UNIT_CORE_OBJ := $(PRELOAD_CORE_OBJ)
+endif
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  TEST    $@')
 	$(Q)$(CC) $(ANALYZER_CFLAGS) -Ipreload -Ianalyzer -o $@ $< \
-		$(PRELOAD_CORE_OBJ) $(ANALYZER_CORE_OBJ) $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka
+		$(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ) $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka
 
 # Target programs for the integration tests and the examples: plain C,
 # symbols and line tables kept so the reports can name them.
@@ -188,8 +200,8 @@ fuzz-check: fuzz-build
 SAN_BUILD := $(BUILD)/san
 check-sanitize:
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE=address,undefined \
-		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(filter $(BUILD)/tests/test_an_%,$(UNIT_BIN)))
-	@fail=0; for t in $(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(filter $(BUILD)/tests/test_an_%,$(UNIT_BIN))); do \
+		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN))
+	@fail=0; for t in $(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN)); do \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		$$t >/dev/null 2>$(SAN_BUILD)/$$(basename $$t).err || { cat $(SAN_BUILD)/$$(basename $$t).err; fail=1; }; \
-	done; [ $$fail = 0 ] && echo "  SAN     analyzer unit tests clean under ASan+UBSan"; exit $$fail
+	done; [ $$fail = 0 ] && echo "  SAN     unit tests (analyzer and shim core) clean under ASan+UBSan"; exit $$fail

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 
 #include "alloc_glibc.h"
@@ -77,7 +78,12 @@ struct pfs_thread *pfs_thread_get_slow(void)
 	/* May allocate (keys past the first 32): the caller holds the busy flag. */
 	if (thread_key_ok)
 		pthread_setspecific(thread_key, t);
-	pfs_regions_tick(t); /* the program has a new thread: the scanner may start now */
+	/*
+	 * Not the place to start the scanner thread: a thread's first call may
+	 * come from inside a runtime's thread start (ThreadSanitizer's calls
+	 * pthread_getattr_np, which reallocs), where creating a thread crashes
+	 * it.  The pthread_create hook starts it, in the creating thread.
+	 */
 	errno = saved;
 	return t;
 }
@@ -301,6 +307,14 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_real_resolve();
 	if (!real_malloc || !real_free || !real_mmap)
 		return -ENOSYS;
+	/*
+	 * A setuid or setgid program (secure execution): the loader ignores
+	 * LD_PRELOAD for it, but an administrator's /etc/ld.so.preload would
+	 * still load us.  Such a program is left alone: no log, no userfaultfd,
+	 * nothing written where its privileges reach.
+	 */
+	if (getauxval(AT_SECURE))
+		return -EPERM;
 	pfs_alloc_detect();
 	pfs_msg_fd_init();
 	pfs_proc.pid = pfs_sys_getpid();
@@ -359,7 +373,12 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_set_warn_sink(log_warning);
 	pfs_policy_init(); /* in every mode; a bad rule is said in the log too */
 	pfs_stacks_unknown(pfs_tls_thread);
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	/*
+	 * Per-thread unwind caches, except under ThreadSanitizer: libunwind's
+	 * thread-exit destructor for them locks a mutex after TSan has finished
+	 * the thread, and TSan crashes (measured).  One global cache then.
+	 */
+	unw_set_caching_policy(unw_local_addr_space, __tsan_acquire ? UNW_CACHE_GLOBAL : UNW_CACHE_PER_THREAD);
 	pfs_modules_sync(1);
 	thread_key_ok = pthread_key_create(&thread_key, thread_release) == 0;
 	if (thread_key_ok)

@@ -732,11 +732,50 @@ int pfs_exact_enabled(void)
 
 /* ---- registration ---------------------------------------------------------- */
 
-/* THP could have backed this range: its length holds an aligned 2 MiB and THP is not off for it. */
-static int thp_possible(uint64_t start, uint64_t end)
+/*
+ * THP could have backed [start, end) natively: it holds an aligned 2 MiB,
+ * and THP is "always", or "madvise" and the range was advised so (noted
+ * before registration by a policy, or after by the program).
+ */
+enum { THP_NEVER, THP_MADVISE, THP_ALWAYS, THP_UNKNOWN };
+static int thp_mode = THP_UNKNOWN;
+#define ADVISED_MAX 16
+static struct {
+	uint64_t start, end;
+} advised[ADVISED_MAX]; /* recent MADV_HUGEPAGE ranges, under xlock */
+static unsigned advised_next;
+
+static int read_thp_mode(void)
+{
+	char buf[128];
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return THP_NEVER;
+	buf[n] = 0;
+	return strstr(buf, "[always]") ? THP_ALWAYS : strstr(buf, "[madvise]") ? THP_MADVISE : THP_NEVER;
+}
+
+static int holds_huge_page(uint64_t start, uint64_t end)
 {
 	const uint64_t huge = 2ull << 20;
 	return ((start + huge - 1) & ~(huge - 1)) + huge <= end;
+}
+
+static int thp_possible(uint64_t start, uint64_t end)
+{
+	if (thp_mode == THP_UNKNOWN)
+		thp_mode = read_thp_mode();
+	if (thp_mode == THP_NEVER || !holds_huge_page(start, end))
+		return 0;
+	if (thp_mode == THP_ALWAYS)
+		return 1;
+	for (unsigned i = 0; i < ADVISED_MAX; i++)
+		if (advised[i].start < end && start < advised[i].end)
+			return 1;
+	return 0;
 }
 
 static void write_ureg(struct pfs_thread *t, uint64_t start, uint64_t len, uint64_t alloc_seq, int result,
@@ -807,6 +846,31 @@ void pfs_exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t a
 	}
 	pthread_mutex_unlock(&xlock);
 	errno = saved;
+}
+
+void pfs_exact_note_hugepage(uint64_t addr, uint64_t len)
+{
+	if (!enabled || !len)
+		return;
+	if (thp_mode == THP_UNKNOWN)
+		thp_mode = read_thp_mode();
+	if (thp_mode != THP_MADVISE)
+		return; /* "always": flagged when registered; "never": nothing to lose */
+	uint64_t start = addr & ~(page_size - 1), end = (addr + len + page_size - 1) & ~(page_size - 1);
+	pthread_mutex_lock(&xlock);
+	advised[advised_next % ADVISED_MAX].start = start;
+	advised[advised_next % ADVISED_MAX].end = end;
+	advised_next++;
+	/* Advice after registration: the registered ranges it covers lose their huge pages now. */
+	struct pfs_thread *t = pfs_thread_get();
+	struct xrange *r, *tmp;
+	HASH_ITER(hh, ranges, r, tmp)
+	{
+		uint64_t lo = r->start > start ? r->start : start, hi = r->start + r->len < end ? r->start + r->len : end;
+		if (lo < hi && holds_huge_page(lo, hi))
+			write_ureg(t, lo, hi - lo, r->alloc_seq, 0, PFS_UREG_THP, 0);
+	}
+	pthread_mutex_unlock(&xlock);
 }
 
 void pfs_exact_free_at(uint64_t addr)

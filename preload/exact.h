@@ -33,6 +33,13 @@ void pfs_exact_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint6
 /* A heap block [p, end) reaching past its heap's mark (the same rule as fast mode's carving). */
 void pfs_exact_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind);
 
+/*
+ * madvise(MADV_HUGEPAGE) succeeded on [addr, addr + len) (the program's, or
+ * a policy's): where THP is "madvise", that memory could have had huge
+ * pages, which registration stops; the report is told.
+ */
+void pfs_exact_note_hugepage(uint64_t addr, uint64_t len);
+
 /* Writes the events the handler holds (exit, exec, fork). */
 void pfs_exact_flush(struct pfs_thread *t);
 

@@ -10,7 +10,7 @@ static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void
 {
 	if (PFS_UNLIKELY(!fn))
 		return pfs_sys_mmap(addr, len, prot, flags, fd, off);
-	if (!pfs_hook_tracking())
+	if (!pfs_hook_tracking() || pfs_addr_in_unwinder(ret))
 		return fn(addr, len, prot, flags, fd, off);
 	pfs_tls_busy = 1;
 	void *p = fn(addr, len, prot, flags, fd, off);
@@ -40,7 +40,7 @@ PFS_EXPORT int munmap(void *addr, size_t len)
 	PFS_ENSURE(munmap);
 	if (PFS_UNLIKELY(!real_munmap))
 		return pfs_sys_munmap(addr, len);
-	if (!pfs_hook_tracking())
+	if (!pfs_hook_tracking() || pfs_addr_in_unwinder(PFS_RET()))
 		return real_munmap(addr, len);
 	pfs_tls_busy = 1;
 	int saved = errno;

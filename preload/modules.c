@@ -9,6 +9,7 @@
  * that waits for the loader.
  */
 #include <elf.h>
+#include <libunwind.h>
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,15 +210,20 @@ void pfs_modules_child_reset(void)
 	sync_busy = 0;
 }
 
-static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
+struct range_find {
+	uintptr_t addr;
+	uint64_t *start, *end;
+};
+
+static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	uintptr_t a = (uintptr_t)arg;
+	struct range_find *f = arg;
 	uint64_t s, e;
 	pfs_module_range(info, &s, &e, 1);
-	if (a >= s && a < e) {
-		self_start = s;
-		self_end = e;
+	if (f->addr >= s && f->addr < e) {
+		*f->start = s;
+		*f->end = e;
 		return 1;
 	}
 	return 0;
@@ -225,7 +231,26 @@ static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 int pfs_addr_in_self(uintptr_t addr)
 {
-	if (PFS_UNLIKELY(!self_end))
-		dl_iterate_phdr(self_cb, (void *)(uintptr_t)&pfs_addr_in_self);
+	if (PFS_UNLIKELY(!self_end)) {
+		struct range_find f = {(uintptr_t)&pfs_addr_in_self, &self_start, &self_end};
+		dl_iterate_phdr(range_cb, &f);
+	}
 	return addr >= self_start && addr < self_end;
+}
+
+/*
+ * libunwind works for the shim: its mappings (a per-thread cache, unmapped
+ * by a thread-exit destructor outside any hook of ours) are not the
+ * program's, so the mmap family lets its calls through untracked.
+ */
+static uint64_t unwind_start, unwind_end = 1;
+
+int pfs_addr_in_unwinder(uintptr_t addr)
+{
+	if (PFS_UNLIKELY(unwind_end == 1)) {
+		unwind_end = 0;
+		struct range_find f = {(uintptr_t)&unw_backtrace, &unwind_start, &unwind_end};
+		dl_iterate_phdr(range_cb, &f);
+	}
+	return addr >= unwind_start && addr < unwind_end;
 }

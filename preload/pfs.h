@@ -110,6 +110,7 @@ void pfs_modules_sync(int force);
 void pfs_modules_rewrite(void);
 void pfs_modules_child_reset(void);
 int pfs_addr_in_self(uintptr_t addr);
+int pfs_addr_in_unwinder(uintptr_t addr);
 struct dl_phdr_info;
 /* [start, end) of an object's PT_LOAD segments at run time (exec_only: executable ones only). */
 void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only);

@@ -20,6 +20,7 @@
 #include "arena.h"
 #include "pfs.h"
 #include "policy.h"
+#include "exact.h"
 #include "policy_apply.h"
 #include "regions.h"
 #include "symtab.h"
@@ -277,6 +278,8 @@ void pfs_policy_act(uint64_t start, uint64_t len, unsigned actions, int anon_wri
 			rc = 0;
 		}
 		result[__builtin_ctz(act)] = (int16_t)(rc < -32768 ? -EINVAL : rc);
+		if (act == PFS_ACT_HUGEPAGE && rc == 0)
+			pfs_exact_note_hugepage(start, len);
 	}
 	if (before >= 0) {
 		int64_t after = present_pages(start, len);

@@ -81,7 +81,26 @@ int pfs_stacks_frames(uint32_t id, const uint64_t **frames)
 int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
 {
 	void *raw[PFS_MAX_FRAMES + 16];
-	int n = unw_backtrace(raw, (int)PFS_ARRAY_SIZE(raw));
+	int n = 0;
+	if (PFS_LIKELY(!__tsan_acquire)) {
+		n = unw_backtrace(raw, (int)PFS_ARRAY_SIZE(raw));
+	} else {
+		/*
+		 * Under ThreadSanitizer: unw_backtrace keeps a per-thread trace
+		 * cache whose thread-exit destructor locks a mutex after TSan has
+		 * finished the thread (a crash, measured); a plain step loop keeps none.
+		 */
+		unw_context_t ctx;
+		unw_cursor_t cur;
+		if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
+			do {
+				unw_word_t ip;
+				if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0)
+					break;
+				raw[n++] = (void *)(uintptr_t)ip;
+			} while (n < (int)PFS_ARRAY_SIZE(raw) && unw_step(&cur) > 0);
+		}
+	}
 	int i = 0, k = 0;
 	/* Drop the shim's own frames: the hook and what it called. */
 	while (i < n && pfs_addr_in_self((uintptr_t)raw[i]))

@@ -195,6 +195,8 @@ void pfs_track_madvise_before(void *p, size_t len, int advice)
 
 void pfs_track_madvise(void *p, size_t len, int advice, int result)
 {
+	if (advice == MADV_HUGEPAGE && result == 0)
+		pfs_exact_note_hugepage((uint64_t)(uintptr_t)p, len);
 	struct pfs_thread *t = pfs_thread_get();
 	struct pfs_rec_madvise *r = t ? pfs_rec_begin(t, sizeof(*r)) : NULL;
 	if (!r)

@@ -60,6 +60,16 @@ static inline uint64_t pfs_real_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * ThreadSanitizer, when the program is built with it: the shim is not
+ * instrumented, so its own locks are invisible to TSan, which then takes
+ * the accesses the shim makes through intercepted functions (memcpy,
+ * memcmp) under one lock for races.  These weak references are bound only
+ * when the program brings TSan's runtime; the locks tell it then.
+ */
+extern void __tsan_acquire(void *addr) __attribute__((weak));
+extern void __tsan_release(void *addr) __attribute__((weak));
+
 /* A spinlock: no allocation, usable in fork handlers, reset by assignment in a child. */
 typedef struct {
 	int v;
@@ -72,10 +82,14 @@ static inline void pfs_spin_lock(pfs_spin_t *l)
 		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED))
 			sched_yield();
 	}
+	if (PFS_UNLIKELY(__tsan_acquire != NULL))
+		__tsan_acquire(l);
 }
 
 static inline void pfs_spin_unlock(pfs_spin_t *l)
 {
+	if (PFS_UNLIKELY(__tsan_release != NULL))
+		__tsan_release(l);
 	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
 }
 

@@ -561,7 +561,7 @@ t_sqlite() {
 t_redis_bgsave() {
 	local d=$WORK/redis port=$((20000 + RANDOM % 20000))
 	mkdir -p "$d"
-	(cd "$d" && PFSHIM_OUT="$d/logs" timeout 120 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" redis-server --port $port \
+	(cd "$d" && env ${RUN_ENV:-} PFSHIM_OUT="$d/logs" timeout 120 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" redis-server --port $port \
 		--bind 127.0.0.1 --save "" --appendonly no --enable-debug-command yes --dir "$d" --dbfilename dump.rdb --daemonize no \
 		--logfile "$d/redis.log" >"$d/out" 2>"$d/err") &
 	local server=$!

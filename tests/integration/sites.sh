@@ -8,3 +8,4 @@ t_wrapper_sites_kept_apart() {
 		'[s["allocations"] for s in proc(r)["sites"] if len(s["frames"]) > 1 and s["frames"][0]["function"] == "xmalloc" and s["frames"][1]["function"] == "site_one"] == [3]' \
 		'[s["bytes_allocated"] for s in proc(r)["sites"] if len(s["frames"]) > 1 and s["frames"][0]["function"] == "xmalloc" and s["frames"][1]["function"] == "site_two"] == [3 * (2 << 20)]'
 }
+
