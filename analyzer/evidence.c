@@ -298,12 +298,13 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	}
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < p->ntouches; i++) {
-		/* exact mode: each event is one fault at its own time, no interval */
-		if (p->mode == PFS_MODE_EXACT)
-			lo[i] = hi[i] = rel(p->touches[i].time_ns, p->start_ns);
+	/*
+	 * Exact mode's events are faults of one allocation within 100 us,
+	 * stamped with the last (analyzer/faults.c): the previous event bounds
+	 * them from below as a previous scan does, only much closer.
+	 */
+	for (size_t i = 0; i < p->ntouches; i++)
 		touch(&c, &p->touches[i], lo[i], hi[i]);
-	}
 	end = known_end(p, hi);
 	for (size_t i = 0; i < n; i++) {
 		struct pfs_evidence *x = &ev[i];

@@ -7,8 +7,8 @@
  * the advisor (advise.c).  docs/advisor.md explains each figure.
  *
  * Times: fast mode knows a touch only as "between two scans", so every
- * time is a pair of bounds [lo, hi]; exact mode's events carry the fault's
- * own time and lo == hi.
+ * time is a pair of bounds [lo, hi]; exact mode's events gather the faults
+ * of one allocation within 100 us, so there the bounds are that close.
  */
 #ifndef PFSHIM_EVIDENCE_H
 #define PFSHIM_EVIDENCE_H
@@ -44,7 +44,7 @@ struct pfs_evidence {
 	uint64_t lifetime_ns;		/* ALLOC to FREE, or to the process end (median) */
 	uint64_t lifetime_max_ns;
 	uint64_t freed_allocs;		/* lifetimes that ended at a FREE */
-	bool exact;			/* the times are the faults' own (exact mode) */
+	bool exact;			/* exact mode: the times are the faults' own, within 100 us */
 	bool coarse;			/* fast mode found each allocation's pages in one scan,
 					   over PFS_EVIDENCE_COARSE_NS after it: how fast they
 					   came is unknown */
