@@ -118,7 +118,7 @@ demo: $(LIB) $(CLI) $(BUILD)/examples/storm
 	@sh examples/demo.sh $(BUILD)
 
 bench: $(LIB) $(CLI)
-	@sh bench/run.sh $(BUILD)
+	@bash bench/run.sh $(BUILD)
 
 install: $(LIB) $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \

@@ -284,6 +284,8 @@ int pfs_logread_open(struct pfs_logfile *lf, const char *path, char *err, size_t
 		snprintf(err, errlen, "cannot map: %s", strerror(errno));
 		goto out;
 	}
+	/* read front to back once: aggressive read-ahead (a cold log costs I/O waits, not faults) */
+	madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
 	rc = pfs_logread_open_buffer(lf, map, (size_t)st.st_size, path, err, errlen);
 	lf->mapped = true;
 	if (rc)

@@ -171,27 +171,66 @@ static uint64_t alloc_time(const struct pfs_proc *p, struct alloc_cache *c, uint
 	return c->time[slot];
 }
 
-/* The latest scan time strictly before t; 0 none. */
-static uint64_t scan_before(const uint64_t *times, size_t n, uint64_t t)
-{
-	size_t lo = 0, hi = n;
+/*
+ * The latest scan time strictly before t (0 none), through a cursor into
+ * the sorted times: the records come in time order (but for a few threads'
+ * buffers), so the cursor mostly steps forward; a step back or a long
+ * jump searches.  One event per fault (exact mode) makes as many times as
+ * events, and this keeps them linear.
+ */
+struct time_cursor {
+	const uint64_t *times;
+	size_t n;
+	size_t pos;		/* times[0..pos) are < last */
+	uint64_t last;
+};
 
+/* The first index in [lo, hi) of sorted v whose value is >= t (hi if none). */
+static size_t lower_bound(const uint64_t *v, size_t lo, size_t hi, uint64_t t)
+{
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (times[mid] < t)
+		if (v[mid] < t)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo ? times[lo - 1] : 0;
+	return lo;
+}
+
+static uint64_t scan_before(struct time_cursor *c, uint64_t t)
+{
+	size_t pos = c->pos;
+
+	if (t >= c->last) {
+		/* forward: a few steps, then a search of what is left */
+		for (int k = 0; k < 16 && pos < c->n && c->times[pos] < t; k++)
+			pos++;
+		if (pos < c->n && c->times[pos] < t)
+			pos = lower_bound(c->times, pos, c->n, t);
+	} else {
+		pos = lower_bound(c->times, 0, pos, t);
+	}
+	c->pos = pos;
+	c->last = t;
+	return pos ? c->times[pos - 1] : 0;
+}
+
+static bool sorted_u64(const uint64_t *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (v[i] < v[i - 1])
+			return false;
+	return true;
 }
 
 static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 			  struct iv *ivs, uint64_t *span)
 {
 	struct alloc_cache *cache;
-	uint64_t *times, last_b = 0, last_a = 0;
+	struct time_cursor cur = {0};
+	uint64_t *times;
 	size_t nt = 0;
 
 	times = malloc((p->nscan_evs + p->ntouches + 1) * sizeof(*times));
@@ -211,8 +250,10 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 	for (size_t i = 0; i < p->ntouches; i++)
 		if (!nt || times[nt - 1] != p->touches[i].time_ns)
 			times[nt++] = p->touches[i].time_ns;
-	if (nt)
+	if (!sorted_u64(times, nt))
 		qsort(times, nt, sizeof(*times), cmp_u64);
+	cur.times = times;
+	cur.n = nt;
 	*span = 0;
 	if (p->end_ns)
 		*span = rel(p->end_ns, s->origin_ns);
@@ -220,12 +261,8 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 		*span = rel(times[nt - 1], s->origin_ns);
 	for (size_t i = 0; i < p->ntouches; i++) {
 		const struct pfs_touch_ev *t = &p->touches[i];
-		uint64_t b = t->time_ns, a, at;
+		uint64_t b = t->time_ns, a = scan_before(&cur, b), at;
 
-		if (i == 0 || b != last_b)
-			last_a = scan_before(times, nt, b);
-		last_b = b;
-		a = last_a;
 		if (a < s->origin_ns)
 			a = s->origin_ns;
 		if (t->alloc_seq && (at = alloc_time(p, cache, t->alloc_seq)) > a && at <= b)
@@ -278,6 +315,17 @@ static void spread(struct pfs_series *s, const struct iv *ivs, size_t n, double 
 		if (i)
 			forced[i] += forced[i - 1];
 	}
+}
+
+/*
+ * A time computed in double back to nanoseconds: a time near 2^64 (a
+ * corrupt log's) rounds up to 2^64, which no uint64_t holds (UBSan).
+ */
+static uint64_t ns_of(double v)
+{
+	if (!(v > 0))
+		return 0;
+	return v >= 0x1p64 ? UINT64_MAX : (uint64_t)v;
 }
 
 /* The part of v's pages inside [lo, hi), and where it lies there. */
@@ -360,8 +408,8 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 		first = lo;
 		last = hi;
 	}
-	st->start_ns = (uint64_t)first;
-	st->end_ns = (uint64_t)last;
+	st->start_ns = ns_of(first);
+	st->end_ns = ns_of(last);
 out:
 	HASH_ITER(hh, sums, e, tmp) {
 		HASH_DEL(sums, e);

@@ -14,16 +14,18 @@ trap 'rm -rf "$W"' EXIT
 cc -O2 -g -std=gnu11 -Wall -Wextra -Iinclude -o "$W/genlog" tools/genlog.c
 "$W/genlog" "$W/run.pfslog" "$EVENTS"
 size=$(stat -c %s "$W/run.pfslog")
+# the same with a time of its own per event, as exact mode's per-fault events will have
+"$W/genlog" "$W/distinct.pfslog" "$EVENTS" 1000 100000 distinct
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# bench NAME FORMAT: pfshim report --format FORMAT of the log, $RUNS times
+# bench NAME FORMAT [LOG]: pfshim report --format FORMAT of the log, $RUNS times
 bench() {
-	local name=$1 fmt=$2
-	"$CLI" report --format "$fmt" "$W/run.pfslog" >/dev/null
+	local name=$1 fmt=$2 log=${3:-$W/run.pfslog}
+	"$CLI" report --format "$fmt" "$log" >/dev/null
 	: >"$W/times"
 	for _ in $(seq "$RUNS"); do
-		/usr/bin/time -f '%e %U %S %M' -o "$W/t" "$CLI" report --format "$fmt" "$W/run.pfslog" >/dev/null
+		/usr/bin/time -f '%e %U %S %M' -o "$W/t" "$CLI" report --format "$fmt" "$log" >/dev/null
 		cat "$W/t" >>"$W/times"
 	done
 	local wall user sys rss
@@ -38,3 +40,4 @@ bench() {
 echo "pfshim analyzer: $(nproc) cores, $RUNS runs each, medians; log of $EVENTS fault events, $((size >> 20)) MiB"
 bench "report (text) of $EVENTS fault events" text
 bench "report --format json of $EVENTS fault events" json
+bench "report (text), every event its own time" text "$W/distinct.pfslog"

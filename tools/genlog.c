@@ -2,7 +2,7 @@
  * genlog: writes a synthetic fast-mode pfshim log, for the analyzer's
  * benchmark (bench/analyzer.sh).
  *
- *   genlog OUT.pfslog [TOUCHES [SITES [ALLOCS]]]   (10000000, 1000, 100000)
+ *   genlog OUT.pfslog [TOUCHES [SITES [ALLOCS [distinct]]]]   (10000000, 1000, 100000)
  *
  * One process running 10 s: MODULE records of the objects genlog itself has
  * loaded (so the stacks symbolize, from real files), SITES stacks of 8
@@ -11,6 +11,8 @@
  * sites and time, with a storm (a fifth of the pages at one site within
  * 0.5 s), one SCAN per 10 ms, and a PROC_END.  Deterministic: the same
  * arguments give the same records (only the load addresses vary).
+ * "distinct": every TOUCH gets a time of its own inside its scan's 10 ms,
+ * as one event per fault will have (exact mode), instead of the scan's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -161,11 +163,12 @@ int main(int argc, char **argv)
 					.mode = PFS_MODE_FAST, .page_size = 4096, .argc = 2,
 					.exe_len = sizeof(exe) - 1, .cmd_len = sizeof(cmd)};
 	struct mod_ctx mc = {0};
+	bool distinct = argc == 6;
 	uint64_t *last_alloc, touched = 0, allocated = 0;
 	uint8_t *tail;
 
-	if (argc < 2 || argc > 5) {
-		fprintf(stderr, "usage: genlog OUT.pfslog [TOUCHES [SITES [ALLOCS]]]\n");
+	if (argc < 2 || argc > 6 || (argc == 6 && strcmp(argv[5], "distinct"))) {
+		fprintf(stderr, "usage: genlog OUT.pfslog [TOUCHES [SITES [ALLOCS [distinct]]]]\n");
 		return 2;
 	}
 	if (argc > 2)
@@ -225,12 +228,16 @@ int main(int argc, char **argv)
 			put(&a, sizeof(a));
 			last_alloc[stack] = a.seq;
 		}
+		uint64_t first = touched;
+
 		for (; touched < t_end; touched++) {
 			bool in_storm = k >= STORM_FIRST && k < STORM_FIRST + STORM_SCANS &&
 					rnd() % 10 < 8;
 			uint32_t stack = in_storm ? STORM_SITE : (uint32_t)(rnd() % nsites) + 1;
 			struct pfs_rec_touch r = {.h = {.type = PFS_REC_TOUCH, .size = sizeof(r)},
-						  .time_ns = t, .alloc_seq = last_alloc[stack],
+						  .time_ns = distinct ? t - SCAN_NS + 1 + (touched - first) *
+									(SCAN_NS - 1) / (t_end - first) : t,
+						  .alloc_seq = last_alloc[stack],
 						  .stack = stack, .pages = 1, .kind = PFS_KIND_MALLOC};
 
 			put(&r, sizeof(r));

@@ -40,7 +40,7 @@ t_diff_fast_against_off_ranks_the_storm_first() {
 		'site(r["processes"][0], "storm_site")["b"]["storms"] == 0' \
 		'r["processes"][0]["a"]["wall_ns"] > 0' \
 		'r["processes"][0]["verdict"] == "better"' \
-		'r["totals"]["change"]["faults"] == r["processes"][0]["change"]["faults"]'
+		'r["totals"]["change"]["faults"] == r["processes"][0]["change"]["faults"]' || return 1
 	# the other way round it is worse, and the text names the site with file:line
 	"$CLI" diff "$WORK/doff" "$WORK/dfast" >"$WORK/dof.txt" 2>&1 || return 1
 	grep -Eq '^ +1 +0 +[0-9]+ +\+[0-9]+ +worse +storm_site \(storm\.c:[0-9]+\)' "$WORK/dof.txt" || {
@@ -76,4 +76,14 @@ t_diff_usage_and_missing_run() {
 	}
 	# a site only in A is listed, as gone
 	grep -q 'gone' "$WORK/dmiss.txt" || { echo "  sites of A not shown as gone:"; head -20 "$WORK/dmiss.txt"; return 1; }
+}
+
+t_diff_run_against_itself_changes_nothing() {
+	run_both dself $T/fork_threads || return 1
+	diff_json dselfd dself dself || return 1
+	$Q "$WORK/dselfd.json" \
+		'len(r["processes"]) == r["a"]["processes"] == r["b"]["processes"] >= 2' \
+		'all(p["only_in"] is None and p["verdict"] == "same" and p["wall_ns_change"] == 0 for p in r["processes"])' \
+		'all(s["only_in"] is None and set(s["change"].values()) == {0} and s["a"]["id"] == s["b"]["id"] for p in r["processes"] for s in p["sites"])' \
+		'set(r["totals"]["change"].values()) == {0}'
 }

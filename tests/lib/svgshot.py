@@ -87,7 +87,8 @@ def main():
     problems = []
     inner = box(panel)
     inner = (inner[0] + 2, inner[1] + 2, inner[2] - 2, inner[3] - 2)
-    drawn = count(img, inner, lambda p: not near(p, (0xf8, 0xf8, 0xf8), 6))
+    # neither the panel's background nor white (a page that drew nothing)
+    drawn = count(img, inner, lambda p: not near(p, (0xf8, 0xf8, 0xf8), 3) and not near(p, (255, 255, 255), 3))
     blue = count(img, inner, lambda p: near(p, (0x1f, 0x77, 0xb4), 60) and p[2] > p[0] + 60)
     print("panel %s: %d drawn pixels, %d of the rate line" % (inner, drawn, blue))
     if drawn < 500:

@@ -23,17 +23,9 @@
 #define MS 1000000ull
 #define T0 (1000 * MS)
 
-static __attribute__((noinline, used)) int pfs_fmt_storm_site(int x)
-{
-	__asm__ volatile("" : "+r"(x));
-	return x;
-}
+LB_SITE_FN(pfs_fmt_storm_site)
 
-static __attribute__((noinline, used)) int pfs_fmt_quiet_site(int x)
-{
-	__asm__ volatile("" : "+r"(x));
-	return x;
-}
+LB_SITE_FN(pfs_fmt_quiet_site)
 
 static char dir[64], out[96];
 
@@ -65,30 +57,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[256];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, out);
-	return system(cmd) == 0 ? 0 : -1;
+	return lb_remove(dir, out);
 }
 
 /* python3 on the output at `out`: 0 when every assertion held. */
 static int python_check(const char *code)
 {
-	char script[] = "/tmp/pfs-an-fmt-py-XXXXXX", cmd[256];
-	int fd = mkstemp(script), rc;
-	FILE *f;
-
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	fprintf(f, "import json, re, sys\nimport xml.etree.ElementTree as ET\npath = sys.argv[1]\n"
-		"%s\n", code);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s %s", script, out);
-	rc = system(cmd);
-	unlink(script);
-	return rc;
+	return lb_python_check(code, out);
 }
 
 static void test_json_storms(void **state)

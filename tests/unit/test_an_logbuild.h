@@ -461,4 +461,51 @@ static inline int lb_write_storm_run(const char *path, uint64_t pid, uint64_t t0
 	return r;
 }
 
+/*
+ * python3 on the file at `path` (json, re, sys and xml.etree.ElementTree as
+ * ET imported, the path in `path`): 0 when every assertion held.
+ */
+static inline int lb_python_check(const char *code, const char *path)
+{
+	char script[] = "/tmp/pfs-an-py-XXXXXX", cmd[512];
+	int fd = mkstemp(script), rc;
+	FILE *f;
+
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(script);
+		return -1;
+	}
+	fprintf(f, "import json, re, sys\nimport xml.etree.ElementTree as ET\npath = sys.argv[1]\n"
+		"%s\n", code);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s %s", script, path);
+	rc = system(cmd);
+	unlink(script);
+	return rc;
+}
+
+/*
+ * A function to be a call site in the test binary's own code (frames that
+ * symbolize): kept out of line, and not folded with its twins.
+ */
+#define LB_SITE_FN(name)                                        \
+	static __attribute__((noinline, used)) int name(int x) \
+	{                                                       \
+		__asm__ volatile("" : "+r"(x));                 \
+		return x;                                       \
+	}
+
+/* A test's scratch directory and output file, removed: 0 or -1. */
+static inline int lb_remove(const char *dir, const char *out)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, out);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 #endif

@@ -25,17 +25,9 @@
 #define MS 1000000ull
 #define T0 (1000 * MS)
 
-static __attribute__((noinline, used)) int pfs_pp_storm_site(int x)
-{
-	__asm__ volatile("" : "+r"(x));
-	return x;
-}
+LB_SITE_FN(pfs_pp_storm_site)
 
-static __attribute__((noinline, used)) int pfs_pp_quiet_site(int x)
-{
-	__asm__ volatile("" : "+r"(x));
-	return x;
-}
+LB_SITE_FN(pfs_pp_quiet_site)
 
 static char dir[64], out[96];
 
@@ -88,11 +80,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[256];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, out);
-	return system(cmd) == 0 ? 0 : -1;
+	return lb_remove(dir, out);
 }
 
 /* A minimal profile.proto reader: varints, length-delimited fields, packed repeats. */

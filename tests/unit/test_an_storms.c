@@ -171,6 +171,31 @@ static void test_wild_times(void **state)
 	lb_release(&b);
 }
 
+/* A storm at the very end of the clock: its end, computed in double, rounds up to 2^64 (fuzzing found it). */
+static void test_storm_at_the_end_of_time(void **state)
+{
+	struct pfs_series s;
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+
+	(void)state;
+	/* a start at 0, so that relative times reach the top of the clock */
+	lb_init(&b, 42, 0);
+	lb_proc_start(&b, 42, 1, 0, 0, "/usr/bin/app", "app", 4);
+	lb_touch(&b, 69797401889714011ull, 12, 5, PFS_KIND_MALLOC, 1, 0);
+	lb_touch(&b, UINT64_MAX, UINT64_MAX, UINT32_MAX, 255, UINT32_MAX, 0);
+	p = load(&run, &b);
+	assert_int_equal(pfs_storms_compute(p, NULL, &s), 0);
+	assert_true(s.nstorms >= 1);
+	/* (uint64_t)2^64.0 is undefined; x86 gives 0, an end before the start */
+	for (size_t i = 0; i < s.nstorms; i++)
+		assert_true(s.storms[i].start_ns <= s.storms[i].end_ns);
+	pfs_storms_free(&s);
+	pfs_model_free(&run);
+	lb_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_one_scan_burst),
 		cmocka_unit_test(test_flat_rates),
 		cmocka_unit_test(test_wild_times),
+		cmocka_unit_test(test_storm_at_the_end_of_time),
 	};
 
 	return cmocka_run_group_tests_name("analyzer storms", tests, NULL, NULL);
