@@ -142,7 +142,9 @@ static void advise_file(const struct pfs_adv_site *s, struct pfs_advice *o)
 	o->what = PFS_ADVICE_FILE;
 	make_rule(o->rule, sizeof(o->rule), s, small ? "willneed" : "sequential");
 	snprintf(o->reason, sizeof(o->reason),
-		 "a file mapping read nearly whole: %.0f%% of %s touched", 100.0 * e->density, req);
+		 "a file mapping read nearly whole: %.0f%% of %s touched%s", 100.0 * e->density, req,
+		 small ? "" : "; sequential assumes it is read in order, which the logs do not show "
+			      "(random order: use willneed, or random)");
 	snprintf(o->expect, sizeof(o->expect), small
 		 ? "the kernel reads the file ahead at mmap time (MADV_WILLNEED): fewer major faults "
 		   "when it is not cached; the minor faults that map each page stay (fast mode counts "
@@ -225,6 +227,9 @@ static void advise_fine(const struct pfs_adv_site *s, struct pfs_advice *o)
 	if (!e->tracked_allocs)
 		snprintf(o->reason, sizeof(o->reason), "fine: small blocks on shared heap pages; no "
 			 "per-allocation action reaches them (a rule acts on whole pages)");
+	else if (e->populated_allocs == e->tracked_allocs)
+		snprintf(o->reason, sizeof(o->reason), "fine: the program populates it itself "
+			 "(MAP_POPULATE): resident before any touch, nothing left to fault");
 	else if (s->kind == PFS_KIND_REALLOC && e->density < PFS_ADV_DENSE)
 		snprintf(o->reason, sizeof(o->reason), "fine: grown by realloc, %.0f%% of the requested "
 			 "sizes touched anew: each realloc asks again for the memory it moves (mremap "
@@ -290,7 +295,7 @@ static void merge(struct pfs_evidence *to, const struct pfs_evidence *from)
 	to->touched_pages += from->touched_pages;
 	to->touched_bytes += from->touched_bytes;
 	to->tracked_touched_pages += from->tracked_touched_pages;
-	to->waste_if_populated += from->waste_if_populated;
+	to->populated_allocs += from->populated_allocs;
 	to->cow_pages += from->cow_pages;
 	to->prefaulted_pages += from->prefaulted_pages;
 	if (from->min_size && (!to->min_size || from->min_size < to->min_size))
@@ -414,8 +419,7 @@ int pfs_adv_build(const struct pfs_report *rep, enum pfs_thp thp, struct pfs_adv
 		struct pfs_evidence *e = &it->ev;
 		const struct pfs_rsite *rs = &it->rp->sites[it->index];
 
-		e->density = e->requested_pages ? (double)e->tracked_touched_pages /
-						  (double)e->requested_pages : -1.0;
+		pfs_evidence_density(e);
 		e->resident_share = proc_touched ? (double)e->touched_pages / (double)proc_touched : 0;
 		e->forks = forks;
 		e->cow_per_fork = forks ? (double)e->cow_pages / (double)forks : 0;

@@ -25,7 +25,7 @@ struct alloc {
 	uint64_t at, end;	/* ns from the process start; end 0: not freed */
 	uint64_t size, pages;
 	size_t site;		/* index into the caller's sites[]; NONE: not listed */
-	bool inherited, freed;
+	bool inherited, freed, populated;
 	uint64_t first_lo, first_hi, last_lo, last_hi;	/* first touches; first_hi UINT64_MAX: none */
 	uint64_t touched;
 	uint32_t nrec;		/* touch events that brought its pages */
@@ -109,6 +109,7 @@ static int replay(struct ctx *c)
 			a->pages = ev->size / ps + (ev->size % ps != 0);
 			a->site = site_index(c, ev->stack, ev->kind);
 			a->inherited = ev->inherited;
+			a->populated = ev->populated;
 			a->first_lo = a->first_hi = UINT64_MAX;
 			HASH_FIND(hh_seq, c->by_seq, &a->seq, sizeof(a->seq), old);
 			if (!old)
@@ -241,6 +242,11 @@ static void site_sizes(struct ctx *c, size_t idx, const struct pfs_site *s,
 			continue;
 		e->tracked_allocs++;
 		e->requested_bytes += a->size;
+		/* resident before any touch: neither sparse nor dense, and nothing to populate */
+		if (a->populated) {
+			e->populated_allocs++;
+			continue;
+		}
 		e->requested_pages += a->pages;
 		e->tracked_touched_pages += a->touched < a->pages ? a->touched : a->pages;
 		if (!e->min_size || a->size < e->min_size)
@@ -248,12 +254,21 @@ static void site_sizes(struct ctx *c, size_t idx, const struct pfs_site *s,
 	}
 	e->touched_pages = s->first_touch_faults;
 	e->touched_bytes = s->first_touch_faults * e->page_size;
-	e->density = e->requested_pages ? (double)e->tracked_touched_pages /
-					  (double)e->requested_pages : -1.0;
-	e->resident_share = proc_touched ? (double)s->first_touch_faults / (double)proc_touched : 0;
-	e->waste_if_populated = (e->requested_pages - e->tracked_touched_pages) * e->page_size;
 	e->cow_pages = s->cow_faults;
 	e->prefaulted_pages = s->prefaulted_pages;
+	pfs_evidence_density(e);
+	e->resident_share = proc_touched ? (double)s->first_touch_faults / (double)proc_touched : 0;
+}
+
+void pfs_evidence_density(struct pfs_evidence *e)
+{
+	/* pages a policy prefaulted were resident all the same: a populated site is not sparse */
+	uint64_t used = e->tracked_touched_pages + e->prefaulted_pages;
+
+	if (used > e->requested_pages)
+		used = e->requested_pages;
+	e->density = e->requested_pages ? (double)used / (double)e->requested_pages : -1.0;
+	e->waste_if_populated = (e->requested_pages - used) * e->page_size;
 }
 
 int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *series,
@@ -372,6 +387,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 
 	pfs_json_begin_object(w);
 	pfs_json_kv_uint(w, "tracked_allocations", e->tracked_allocs);
+	pfs_json_kv_uint(w, "populated_allocations", e->populated_allocs);
 	pfs_json_kv_uint(w, "requested_bytes", e->requested_bytes);
 	pfs_json_kv_uint(w, "touched_pages", e->touched_pages);
 	pfs_json_kv_uint(w, "touched_bytes", e->touched_bytes);

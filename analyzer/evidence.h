@@ -27,10 +27,12 @@ struct pfs_evidence {
 	uint64_t requested_bytes;	/* their requested sizes */
 	uint64_t requested_pages;	/* whole pages they span, page-rounded up */
 	uint64_t min_size;		/* the smallest requested size; 0 none */
+	uint64_t populated_allocs;	/* of them, mapped with MAP_POPULATE (left out below) */
 	uint64_t touched_pages;		/* the site's first-touch pages, tracked or not */
 	uint64_t touched_bytes;		/* touched_pages x page size */
 	uint64_t tracked_touched_pages;	/* first-touch pages of tracked allocations */
-	double density;			/* tracked_touched_pages / requested_pages; -1 unknown */
+	double density;			/* (tracked_touched_pages + prefaulted_pages) / requested_pages,
+					   populated mappings left out; -1 unknown */
 	double resident_share;		/* touched_pages / the process's first-touch pages */
 	uint64_t waste_if_populated;	/* bytes populate would make resident and nobody touched */
 
@@ -72,6 +74,9 @@ struct pfs_evidence {
 int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *series,
 			 const struct pfs_site *const *sites, size_t n,
 			 struct pfs_evidence **out);
+
+/* density and waste_if_populated from the page counts (also after merging sites). */
+void pfs_evidence_density(struct pfs_evidence *e);
 
 struct pfs_json;
 /* The evidence as one JSON object (the report's and the advisor's "evidence"). */

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "blocks.h"
@@ -229,6 +230,8 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		.seq = r->seq, .order = ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
 		.stack = r->stack, .addr = r->addr, .size = r->size, .length = r->length,
 		.time_ns = r->time_ns, .inherited = rec->h.flags & PFS_ALLOC_INHERITED,
+		.populated = (r->kind == PFS_KIND_MMAP || r->kind == PFS_KIND_MMAP_FILE) &&
+			     (r->mflags & MAP_POPULATE),
 	};
 	struct pfs_site *s;
 

@@ -105,6 +105,7 @@ struct pfs_block_ev {
 	uint16_t type;		/* PFS_REC_ALLOC, _FREE, _REMAP */
 	uint8_t kind;
 	bool inherited;		/* ALLOC: a forked child's record of its parent's allocation */
+	bool populated;		/* ALLOC: mmap with MAP_POPULATE, resident before any touch */
 	uint32_t stack;
 	uint64_t addr, size, length;	/* REMAP: old_addr, -, old_length */
 	uint64_t new_addr, new_length;	/* REMAP only */

@@ -160,3 +160,18 @@ t_advise_verify_nothing_to_verify() {
 	grep -q 'nothing to verify' "$WORK/vcow.err" || { echo "  not said"; return 1; }
 	$Q "$WORK/vcow.json" 'r["policy"] == ""' "$ADV(\"cow_site\")[\"advice\"] == \"fork\""
 }
+
+t_advise_prefault_example_and_a_policy_run() {
+	# examples/prefault: table_site is a burst (populate); populated_site maps with MAP_POPULATE,
+	# resident before any touch, which must not read as "64 MiB allocated, nothing touched"
+	run_both advpre $BUILD/examples/prefault || return 1
+	advise advpre || return 1
+	$Q "$WORK/advpre.adv.json" \
+		"$ADV(\"table_site\")[\"advice\"] == \"populate\"" \
+		'all(a["advice"] != "sparse" for a in r["advice"])' \
+		'r["policy"] == "populate if site=table_site"' || return 1
+	# the same program under that policy: its pages were prefaulted, not sparse; nothing left to advise
+	(export PFSHIM_POLICY='populate if site=table_site' && run_both advpre2 $BUILD/examples/prefault) || return 1
+	advise advpre2 || return 1
+	$Q "$WORK/advpre2.adv.json" 'all(a["advice"] != "sparse" for a in r["advice"])' 'r["policy"] == ""'
+}
