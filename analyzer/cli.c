@@ -20,6 +20,7 @@
 
 #include <pfshim/log_format.h>
 
+#include "advise_run.h"
 #include "diff.h"
 #include "model.h"
 #include "report.h"
@@ -60,6 +61,16 @@ static const struct cli_opt record_opts[] = {
 	{0},
 };
 
+static const struct cli_opt advise_opts[] = {
+	{"format", 'f', "FMT", "text (default) or json"},
+	{"verify", 'v', NULL, "run CMD without and with the advice, print the measured change"},
+	{"runs", 'n', "N", "--verify: runs of each, alternating (default 3)"},
+	{"policy", 'p', "RULES", "--verify: measure these rules instead of the advice"},
+	{"output", 'o', "DIR", "--verify: keep the runs' logs and output in DIR"},
+	{"help", 'h', NULL, "this help"},
+	{0},
+};
+
 static const struct cli_opt diff_opts[] = {
 	{"format", 'f', "FMT", "text (default) or json"},
 	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
@@ -74,7 +85,7 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_diff(const struct cli_cmd *cmd, int argc, char **argv);
-static int cmd_coming(const struct cli_cmd *cmd, int argc, char **argv);
+static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
 	{"record", "[OPTIONS] [--] CMD [ARGS...]",
@@ -84,7 +95,8 @@ static const struct cli_cmd commands[] = {
 	{"help", "[COMMAND]", "this help, or a command's", no_opts, cmd_help},
 	{"diff", "[OPTIONS] DIR_A DIR_B", "compare two runs: per site and process, what got better"
 	 " or worse", diff_opts, cmd_diff},
-	{"advise", "DIR", "recommend a policy rule per site", no_opts, cmd_coming, true},
+	{"advise", "[OPTIONS] DIR | --verify CMD...",
+	 "recommend a policy rule per site; --verify measures it", advise_opts, cmd_advise},
 	{0},
 };
 
@@ -116,6 +128,14 @@ static void build_getopt(const struct cli_opt *opts, bool stop, struct option *l
 	}
 	lo[n] = (struct option){0};
 	*so = '\0';
+}
+
+/* Tables made, and getopt reset: glibc re-initialises fully at optind 0 (the CLI may run twice in a test). */
+static void getopt_start(const struct cli_opt *opts, bool stop, struct option *lo, char *so)
+{
+	build_getopt(opts, stop, lo, so);
+	optind = 0;
+	opterr = 0;
 }
 
 static void print_opts(FILE *f, const struct cli_opt *opts)
@@ -172,7 +192,9 @@ static void usage(FILE *f)
 	      "            is still printed), 2 bad usage (pprof: also to a terminal)\n"
 	      "    diff:   as report, for either run\n"
 	      "    record: the program's status (128+N if killed by signal N), 127 if it\n"
-	      "            could not be run, 2 bad usage\n", f);
+	      "            could not be run, 2 bad usage\n"
+	      "    advise: 0 ok, 1 unreadable or corrupt logs, 2 bad usage; --verify: 0 when\n"
+	      "            every run was made, 127 if the program could not be run\n", f);
 }
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
@@ -306,9 +328,7 @@ static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, stru
 	int c;
 
 	*a = (struct out_args){.format = "text"};
-	build_getopt(cmd->opts, false, lo, so);
-	optind = 0;	/* glibc: a full re-initialisation, the CLI may run twice in a test */
-	opterr = 0;
+	getopt_start(cmd->opts, false, lo, so);
 	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -609,9 +629,7 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 	unsigned top = 10;
 	int c;
 
-	build_getopt(cmd->opts, true, lo, so);
-	optind = 0;
-	opterr = 0;
+	getopt_start(cmd->opts, true, lo, so);
 	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -644,6 +662,70 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 	a.lib = lib;
 	a.cmd = argv + optind;
 	return record_run(&a, top);
+}
+
+int pfs_cli_find_lib(char *buf, size_t len)
+{
+	return find_lib(buf, len);
+}
+
+/* ---- advise (advise.c, advise_run.c) ----------------------------------- */
+
+static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct option lo[MAX_OPTS + 1];
+	char so[2 * MAX_OPTS + 3], lib[PATH_MAX];
+	struct pfs_verify_opts v = {.runs = 3};
+	bool verify = false, runs_given = false;
+	unsigned runs = 3;
+	int c;
+
+	getopt_start(cmd->opts, true, lo, so);
+	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (strcmp(optarg, "text") && strcmp(optarg, "json"))
+				return usage_error(cmd->name, "unknown format '%s' (text, json)", optarg);
+			v.json = !strcmp(optarg, "json");
+			break;
+		case 'v':
+			verify = true;
+			break;
+		case 'n':
+			if (parse_top(cmd->name, optarg, &runs))
+				return PFS_EXIT_USAGE;
+			if (runs < 1 || runs > 100)
+				return usage_error(cmd->name, "--runs is 1 to 100, not '%s'", optarg);
+			v.runs = runs;
+			runs_given = true;
+			break;
+		case 'p':
+			v.policy = optarg;
+			break;
+		case 'o':
+			v.keep = optarg;
+			break;
+		case 'h':
+			usage_cmd(stdout, cmd);
+			return PFS_EXIT_OK;
+		default:
+			return getopt_error(cmd->name, c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(cmd->name, "%s", verify ? "no command to run" : "no run directory given");
+	if (!verify) {
+		if (v.policy || v.keep || runs_given)
+			return usage_error(cmd->name, "%s", "--runs, --policy and --output go with --verify");
+		if (argc - optind > 1)
+			return usage_error(cmd->name, "one run directory, not '%s' too", argv[optind + 1]);
+		return pfs_adv_dir(argv[optind], v.json, stdout);
+	}
+	if (pfs_cli_find_lib(lib, sizeof(lib)))
+		return PFS_EXIT_CANNOT_RUN;
+	v.lib = lib;
+	v.cmd = argv + optind;
+	return pfs_adv_verify(&v, stdout);
 }
 
 /* ---- diff ---------------------------------------------------------------- */
@@ -679,7 +761,7 @@ static int cmd_diff(const struct cli_cmd *cmd, int argc, char **argv)
 	return status;
 }
 
-/* ---- help, coming -------------------------------------------------------- */
+/* ---- help ---------------------------------------------------------------- */
 
 static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -695,13 +777,6 @@ static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv)
 		return usage_error(NULL, "unknown command '%s'", argv[1]);
 	usage_cmd(stdout, c);
 	return PFS_EXIT_OK;
-}
-
-static int cmd_coming(const struct cli_cmd *cmd, int argc, char **argv)
-{
-	(void)argc, (void)argv;
-	fprintf(stderr, "pfshim: %s: not implemented yet\n", cmd->name);
-	return PFS_EXIT_USAGE;
 }
 
 int pfs_cli_main(int argc, char **argv)

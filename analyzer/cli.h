@@ -6,6 +6,8 @@
 #ifndef PFSHIM_CLI_H
 #define PFSHIM_CLI_H
 
+#include <stddef.h>
+
 #define PFS_VERSION_STRING "0.1.0"
 
 /* Exit statuses of pfshim itself (record passes its program's through). */
@@ -15,6 +17,9 @@ enum pfs_exit {
 	PFS_EXIT_USAGE = 2,	/* bad command line, or a feature not available yet */
 	PFS_EXIT_CANNOT_RUN = 127, /* record: the program (or the shim) cannot be run */
 };
+
+/* The libpfshim.so that record and advise --verify preload: 0 or -ENOENT (said on stderr). */
+int pfs_cli_find_lib(char *buf, size_t len);
 
 /* Returns the exit status; prints to stdout/stderr, never calls exit(). */
 int pfs_cli_main(int argc, char **argv);

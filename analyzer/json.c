@@ -256,3 +256,21 @@ int pfs_json_finish(struct pfs_json *w)
 		return -EIO;
 	return 0;
 }
+
+void pfs_json_kv_uint(struct pfs_json *w, const char *key, uint64_t v)
+{
+	pfs_json_key(w, key);
+	pfs_json_uint(w, v);
+}
+
+void pfs_json_kv_string(struct pfs_json *w, const char *key, const char *s)
+{
+	pfs_json_key(w, key);
+	pfs_json_string(w, s);
+}
+
+void pfs_json_kv_double(struct pfs_json *w, const char *key, double v)
+{
+	pfs_json_key(w, key);
+	pfs_json_double(w, v);
+}

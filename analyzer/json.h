@@ -43,6 +43,10 @@ void pfs_json_bool(struct pfs_json *w, bool v);
 void pfs_json_null(struct pfs_json *w);
 /* NaN and infinities have no JSON form: they give null. */
 void pfs_json_double(struct pfs_json *w, double v);
+/* A key and its value in one call. */
+void pfs_json_kv_uint(struct pfs_json *w, const char *key, uint64_t v);
+void pfs_json_kv_string(struct pfs_json *w, const char *key, const char *s);
+void pfs_json_kv_double(struct pfs_json *w, const char *key, double v);
 /* Ends the document with a newline; 0, -EINVAL (misuse, unbalanced) or -EIO. */
 int pfs_json_finish(struct pfs_json *w);
 

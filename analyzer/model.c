@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "blocks.h"
@@ -228,7 +229,9 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct pfs_block_ev ev = {
 		.seq = r->seq, .order = ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
 		.stack = r->stack, .addr = r->addr, .size = r->size, .length = r->length,
-		.time_ns = r->time_ns,
+		.time_ns = r->time_ns, .inherited = rec->h.flags & PFS_ALLOC_INHERITED,
+		.populated = (r->kind == PFS_KIND_MMAP || r->kind == PFS_KIND_MMAP_FILE) &&
+			     (r->mflags & MAP_POPULATE),
 	};
 	struct pfs_site *s;
 
@@ -280,13 +283,19 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 /* Whether `rule` is one of the "; "-separated rules in `list`. */
 static bool has_rule(const char *list, const char *rule, size_t len)
 {
-	for (const char *p = list; p; p = strstr(p, "; ")) {
-		if (p != list)
-			p += 2;
-		if (!strncmp(p, rule, len) && (p[len] == '\0' || !strncmp(p + len, "; ", 2)))
+	/*
+	 * Step past each separator found (a list that starts with "; " must not
+	 * find the same one forever), and check the length: strncmp stops at a
+	 * NUL that a rule from a log may hold, where p is shorter than len.
+	 */
+	for (const char *p = list;; p += 2) {
+		if (!strncmp(p, rule, len) && strnlen(p, len) == len &&
+		    (p[len] == '\0' || !strncmp(p + len, "; ", 2)))
 			return true;
+		p = strstr(p, "; ");
+		if (!p)
+			return false;
 	}
-	return false;
 }
 
 /* A policy rule applied to one allocation: its site's prefaulted pages, rule text, failures. */

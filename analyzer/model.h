@@ -104,10 +104,12 @@ struct pfs_block_ev {
 	uint64_t order;		/* file position, to keep equal seqs stable */
 	uint16_t type;		/* PFS_REC_ALLOC, _FREE, _REMAP */
 	uint8_t kind;
+	bool inherited;		/* ALLOC: a forked child's record of its parent's allocation */
+	bool populated;		/* ALLOC: mmap with MAP_POPULATE, resident before any touch */
 	uint32_t stack;
 	uint64_t addr, size, length;	/* REMAP: old_addr, -, old_length */
 	uint64_t new_addr, new_length;	/* REMAP only */
-	uint64_t time_ns;		/* CLOCK_MONOTONIC; ALLOC: storms bound touches by it */
+	uint64_t time_ns;		/* CLOCK_MONOTONIC; ALLOC: storms bound touches by it; FREE: lifetimes end */
 };
 
 /* Fast mode: one TOUCH record, kept for the fault rate over time (storms.c). */

@@ -234,6 +234,20 @@ static int storms_of(struct pfs_rproc *rp)
 	return 0;
 }
 
+static int evidence_of(struct pfs_rproc *rp)
+{
+	const struct pfs_site **sites = calloc(rp->nsites + 1, sizeof(*sites));
+	int rc;
+
+	if (!sites)
+		return -ENOMEM;
+	for (size_t j = 0; j < rp->nsites; j++)
+		sites[j] = rp->sites[j].site;
+	rc = pfs_evidence_compute(rp->proc, &rp->series, sites, rp->nsites, &rp->evidence);
+	free(sites);
+	return rc;
+}
+
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
 {
 	const struct pfs_rframe *f = rs->nframes ? &rs->frames[0] : NULL;
@@ -310,6 +324,8 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 		pfs_an_progress_update(run->progress, "finding storms", i, run->nprocs);
 		if (!rc)
 			rc = storms_of(rp);
+		if (!rc)
+			rc = evidence_of(rp);
 	}
 	return rc;
 }
@@ -330,6 +346,7 @@ void pfs_report_free(struct pfs_report *rep)
 		}
 		free(rep->procs[i].sites);
 		pfs_storms_free(&rep->procs[i].series);
+		free(rep->procs[i].evidence);
 	}
 	free(rep->procs);
 	memset(rep, 0, sizeof(*rep));

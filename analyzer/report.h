@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "evidence.h"
 #include "storms.h"
 #include "symbolize.h"
 
@@ -52,6 +53,7 @@ struct pfs_rproc {
 	struct pfs_rsite *sites;	/* in rank order */
 	size_t nsites;
 	struct pfs_series series;	/* fault rate over time and storms (storms.h) */
+	struct pfs_evidence *evidence;	/* per site, in the order of sites[] (evidence.h) */
 };
 
 struct pfs_site_id;

@@ -72,7 +72,8 @@ static void json_policy(struct pfs_json *w, const struct pfs_site *s)
 	pfs_json_end_object(w);
 }
 
-static void json_site(struct pfs_json *w, const struct pfs_rsite *rs)
+static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
+		      const struct pfs_evidence *ev)
 {
 	const struct pfs_site *s = rs->site;
 
@@ -120,6 +121,10 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs)
 	json_u64(w, "bytes_live_at_end", s->bytes_live_at_end);
 	json_u64(w, "blocks_live_at_end", s->live_blocks);
 	json_u64(w, "stack", s->key.stack);
+	if (ev) {
+		pfs_json_key(w, "evidence");	/* docs/advisor.md */
+		pfs_evidence_json(w, ev);
+	}
 	if (rs->stack_missing) {
 		pfs_json_key(w, "stack_missing");
 		pfs_json_bool(w, true);
@@ -193,7 +198,7 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned t
 	pfs_json_key(w, "sites");
 	pfs_json_begin_array(w);
 	for (size_t i = 0; i < n; i++)
-		json_site(w, &rp->sites[i]);
+		json_site(w, &rp->sites[i], rp->evidence ? &rp->evidence[i] : NULL);
 	pfs_json_end_array(w);
 	pfs_json_key(w, "storms");
 	pfs_json_begin_array(w);

@@ -108,6 +108,13 @@ static void proc_events(struct pfs_json *w, const struct pfs_rproc *rp, uint64_t
 		pfs_json_uint(w, st->top_faults);
 		pfs_json_key(w, "rank");
 		pfs_json_uint(w, i + 1);
+		if (st->top_index != SIZE_MAX && rp->evidence) {	/* docs/advisor.md */
+			char line[640];
+
+			pfs_evidence_summary(line, sizeof(line), &rp->evidence[st->top_index]);
+			pfs_json_key(w, "top_site_evidence");
+			pfs_json_string(w, line);
+		}
 		pfs_json_end_object(w);
 		pfs_json_end_object(w);
 	}

@@ -32,7 +32,7 @@ enum {
 	PROFILE_DEFAULT_SAMPLE_TYPE = 14,
 	VALUE_TYPE_TYPE = 1, VALUE_TYPE_UNIT = 2,
 	SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3,
-	LABEL_KEY = 1, LABEL_STR = 2, LABEL_NUM = 3,
+	LABEL_KEY = 1, LABEL_STR = 2, LABEL_NUM = 3, LABEL_NUM_UNIT = 4,
 	MAPPING_ID = 1, MAPPING_MEMORY_START = 2, MAPPING_MEMORY_LIMIT = 3,
 	MAPPING_FILE_OFFSET = 4, MAPPING_FILENAME = 5, MAPPING_BUILD_ID = 6,
 	MAPPING_HAS_FUNCTIONS = 7, MAPPING_HAS_FILENAMES = 8, MAPPING_HAS_LINE_NUMBERS = 9,
@@ -322,6 +322,27 @@ static void label(struct pprof *pp, const char *key, const char *s, uint64_t num
 	pb_msg(&pp->msg, SAMPLE_LABEL, &pp->sub);
 }
 
+/* A numeric label with its unit ("bytes", "nanoseconds"): pprof -tags shows them per sample. */
+static void num_label(struct pprof *pp, const char *key, uint64_t num, const char *unit)
+{
+	pb_uint(&pp->sub, LABEL_KEY, str(pp, key));
+	pb_uint(&pp->sub, LABEL_NUM, num);
+	pb_uint(&pp->sub, LABEL_NUM_UNIT, str(pp, unit));
+	pb_msg(&pp->msg, SAMPLE_LABEL, &pp->sub);
+}
+
+/* The site's evidence (docs/advisor.md) where it has allocations of its own. */
+static void evidence_labels(struct pprof *pp, const struct pfs_evidence *e)
+{
+	if (!e || !e->tracked_allocs)
+		return;
+	num_label(pp, "requested_bytes", e->requested_bytes, "bytes");
+	num_label(pp, "touched_bytes", e->tracked_touched_pages * e->page_size, "bytes");
+	num_label(pp, "lifetime_ns", e->lifetime_ns, "nanoseconds");
+	if (e->timed_allocs)
+		num_label(pp, "first_touch_after_ns", e->first_touch_hi_ns, "nanoseconds");
+}
+
 static void sample(struct pprof *pp, const struct pfs_rproc *rp, const struct pfs_rsite *rs)
 {
 	const struct pfs_site *s = rs->site;
@@ -358,6 +379,7 @@ static void sample(struct pprof *pp, const struct pfs_rproc *rp, const struct pf
 	}
 	label(pp, "pid", NULL, rp->proc->pid);
 	label(pp, "kind", pfs_kind_name(s->key.kind), 0);
+	evidence_labels(pp, rp->evidence ? &rp->evidence[rs - rp->sites] : NULL);
 	pb_msg(&pp->prof, PROFILE_SAMPLE, &pp->msg);
 }
 

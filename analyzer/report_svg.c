@@ -220,9 +220,19 @@ int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_rep
 			"fill=\"#ff7f0e\"/>\n<text x=\"%.1f\" y=\"%d\">", 10, y + 2, fmax(w, 1.0),
 			BAR_H - 6, 16 + fmax(w, 1.0), y + BAR_H - 7);
 		put_xml(out, name, 60);
-		fprintf(out, " #%" PRIu32 " (pid %" PRIu64 ", %s): %" PRIu64 "</text></g>\n",
+		fprintf(out, " #%" PRIu32 " (pid %" PRIu64 ", %s): %" PRIu64 "</text>",
 			bars[i].rs->id, bars[i].rp->proc->pid, pfs_kind_name(bars[i].rs->site->key.kind),
 			bars[i].n);
+		if (bars[i].rp->evidence) {	/* hover: the site's evidence (docs/advisor.md) */
+			char line[640];
+
+			pfs_evidence_summary(line, sizeof(line),
+					     &bars[i].rp->evidence[bars[i].rs - bars[i].rp->sites]);
+			fputs("<title>", out);
+			put_xml(out, line, 0);
+			fputs("</title>", out);
+		}
+		fputs("</g>\n", out);
 	}
 	fputs("</svg>\n", out);
 	if (fflush(out) != 0 || ferror(out))

@@ -121,7 +121,7 @@ static void policy_line(struct text_out *t, const struct pfs_site *s)
 }
 
 static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t rank,
-		       double pct)
+		       double pct, const struct pfs_evidence *ev)
 {
 	const struct pfs_site *s = rs->site;
 	char bytes[24];
@@ -161,6 +161,12 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 		fprintf(t->f, "          touched (%" PRIu64 " faults) elsewhere\n", rs->touches_other);
 	if (s->policy)
 		policy_line(t, s);
+	if (ev && (ev->touched_pages || ev->cow_pages || ev->tracked_allocs)) {
+		char line[512];
+
+		pfs_evidence_summary(line, sizeof(line), ev);
+		fprintf(t->f, "            = %s\n", line);
+	}
 	fputc('\n', t->f);
 }
 
@@ -239,7 +245,8 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp, unsigne
 		uint64_t part = by_faults ? s->first_touch_faults + s->cow_faults : s->bytes_allocated;
 		uint64_t whole = by_faults ? faults_of(tot) : tot->bytes_allocated;
 
-		site_lines(t, &rp->sites[i], i + 1, whole ? 100.0 * (double)part / (double)whole : 0.0);
+		site_lines(t, &rp->sites[i], i + 1, whole ? 100.0 * (double)part / (double)whole : 0.0,
+			   rp->evidence ? &rp->evidence[i] : NULL);
 	}
 	if (n < rp->nsites)
 		fprintf(t->f, "#   (%zu more site%s; --top 0 lists all)\n", rp->nsites - n,

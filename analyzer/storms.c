@@ -418,6 +418,24 @@ out:
 	return rc;
 }
 
+int pfs_storms_touch_bounds(const struct pfs_proc *p, const struct pfs_series *s,
+			    uint64_t *lo, uint64_t *hi)
+{
+	struct iv *ivs = calloc(p->ntouches + 1, sizeof(*ivs));
+	uint64_t span;
+	int rc;
+
+	if (!ivs)
+		return -ENOMEM;
+	rc = make_intervals(p, s, ivs, &span);
+	for (size_t i = 0; !rc && i < p->ntouches; i++) {
+		lo[i] = ivs[i].a;
+		hi[i] = ivs[i].b;
+	}
+	free(ivs);
+	return rc;
+}
+
 int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *prm,
 		       struct pfs_series *out)
 {

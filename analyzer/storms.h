@@ -61,5 +61,12 @@ void pfs_storms_defaults(struct pfs_storm_params *prm);
 int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *prm,
 		       struct pfs_series *out);
 void pfs_storms_free(struct pfs_series *s);
+/*
+ * Each of p->touches[i] as the interval [lo[i], hi[i]] it happened in, in ns
+ * from s->origin_ns (s computed for p): the bounds the storms are drawn from.
+ * 0 or -ENOMEM.
+ */
+int pfs_storms_touch_bounds(const struct pfs_proc *p, const struct pfs_series *s,
+			    uint64_t *lo, uint64_t *hi);
 
 #endif

@@ -285,7 +285,12 @@ static void test_exit_codes(void **state)
 	assert_int_equal(CLI("diff", "--format", "svg", "a", "b"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("diff", "-o", "/dev/null", "/nonexistent/a", "/nonexistent/b"),
 			 PFS_EXIT_BAD_LOGS);
-	assert_int_equal(CLI("advise", "a"), PFS_EXIT_USAGE);
+	/* advise: a missing run is a bad log (1), a bad command line 2 */
+	assert_int_equal(CLI("advise", "/nonexistent/run"), PFS_EXIT_BAD_LOGS);
+	assert_int_equal(CLI("advise"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("advise", "--verify"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("advise", "-n", "0", "--verify", "--", "true"), PFS_EXIT_USAGE);
+	assert_int_equal(CLI("advise", "--policy", "populate", "/tmp"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("record"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("record", "--mode", "slow", "--", "true"), PFS_EXIT_USAGE);
 	/* a directory without logs, a path that does not exist: reported, status 1 */

@@ -58,6 +58,35 @@ static void test_policy_records_per_site(void **state)
 	lb_release(&b);
 }
 
+/* Rule texts a corrupt or hostile log may hold: one that starts with the list's "; " separator
+ * (once looped forever, found by the fuzzer) is kept once like any other. */
+static void test_policy_rule_starting_with_separator(void **state)
+{
+	struct pfs_run run;
+	struct pfs_site *s;
+	struct lb b;
+
+	(void)state;
+	lb_init(&b, 100, 5);
+	lb_proc_start(&b, 100, 1, 5, 0, "/usr/bin/app", "app", 3);
+	lb_alloc(&b, 3, 1, PFS_KIND_MALLOC, 0x100000, 1 << 20, 1 << 20);
+	lb_policy(&b, 3, 1, PFS_KIND_MALLOC, 0, 0x1, 1, 0, "; populate");
+	lb_alloc(&b, 4, 1, PFS_KIND_MALLOC, 0x300000, 1 << 20, 1 << 20);
+	lb_policy(&b, 4, 1, PFS_KIND_MALLOC, 0, 0x1, 1, 0, "; populate");
+	lb_alloc(&b, 5, 1, PFS_KIND_MALLOC, 0x500000, 1 << 20, 1 << 20);
+	lb_policy(&b, 5, 1, PFS_KIND_MALLOC, 0, 0x1, 1, 0, "hugepage");
+	lb_proc_end(&b, 6, 0, PFS_END_EXIT);
+	pfs_model_init(&run, NULL);
+	assert_int_equal(pfs_model_load_buffer(&run, b.buf, b.len, "a.pfslog"), 0);
+	assert_int_equal(pfs_model_finish(&run), 0);
+	s = pfs_model_site(run.procs[0], 1, PFS_KIND_MALLOC);
+	assert_non_null(s);
+	assert_int_equal(s->policy_applications, 3);
+	assert_string_equal(s->policy, "; populate; hugepage");
+	pfs_model_free(&run);
+	lb_release(&b);
+}
+
 /* A rule length past the record is a corrupt record, named with its offset; the rest is read. */
 static void test_policy_rule_length_checked(void **state)
 {
@@ -103,6 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_records_per_site),
 		cmocka_unit_test(test_policy_rule_length_checked),
+		cmocka_unit_test(test_policy_rule_starting_with_separator),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,101 @@
+/*
+ * The advisor: per allocation site, a policy rule (shared/CONTRACT.md's
+ * grammar) or a code change, with its reason, its evidence (evidence.h)
+ * and the expected effect; `pfshim advise DIR` prints them, `advise
+ * --verify` (advise_verify.c) measures them.  The rules and why their
+ * thresholds are what they are: docs/advisor.md.
+ */
+#ifndef PFSHIM_ADVISE_H
+#define PFSHIM_ADVISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "evidence.h"
+#include "report.h"
+
+/* A site matters from this many first-touch or copy-on-write pages (1 MiB of 4 KiB pages). */
+#define PFS_ADV_MIN_PAGES 256
+/* populate: at least this share of the requested pages touched ... */
+#define PFS_ADV_DENSE 0.5
+/* ... the first touch at most this long after the allocation (or 10% of its life) ... */
+#define PFS_ADV_SOON_NS 10000000ull
+/* ... and the pages coming at least this fast (pages/s: its touch rate, or its storm's). */
+#define PFS_ADV_BURST_RATE 10000.0
+/* sparse: below this share touched, of at least PFS_ADV_SPARSE_MIN_BYTES requested */
+#define PFS_ADV_SPARSE_SHARE 0.25
+#define PFS_ADV_SPARSE_MIN_BYTES (4ull << 20)
+/* hugepage: allocations of at least 8 MiB (four 2 MiB pages), 80% touched, living 1 s */
+#define PFS_ADV_HUGE_MIN_BYTES (8ull << 20)
+#define PFS_ADV_HUGE_DENSE 0.8
+#define PFS_ADV_LONG_NS 1000000000ull
+/* file mappings: willneed up to this size, sequential above (willneed reads it all now) */
+#define PFS_ADV_WILLNEED_MAX_BYTES (256ull << 20)
+/* copy-on-write: this many pages copied per fork (1 MiB) */
+#define PFS_ADV_COW_PAGES 256.0
+
+enum pfs_adv_what {
+	PFS_ADVICE_FINE = 0,	/* nothing would help */
+	PFS_ADVICE_POPULATE,	/* populate (maybe with hugepage) */
+	PFS_ADVICE_HUGEPAGE,
+	PFS_ADVICE_FILE,		/* willneed or sequential */
+	PFS_ADVICE_SPARSE,		/* not populate: name the waste; nohugepage under THP "always" */
+	PFS_ADVICE_COW,		/* a code change after fork */
+};
+
+/* What the machine's transparent huge pages do (/sys/kernel/mm/transparent_hugepage/enabled). */
+enum pfs_thp { PFS_THP_UNKNOWN, PFS_THP_ALWAYS, PFS_THP_MADVISE, PFS_THP_NEVER };
+
+/* One site as the rules see it: its evidence, kind, and how a rule can name it. */
+struct pfs_adv_site {
+	const struct pfs_evidence *ev;
+	uint32_t kind;			/* enum pfs_kind */
+	const char *function;		/* frames[0]'s; NULL: none */
+	bool name_shared;		/* the function is in another site's stack too */
+	uint64_t first_touch_faults, cow_faults;
+	uint64_t child_cow_faults;	/* of cow_faults, those in forked children */
+};
+
+struct pfs_advice {
+	enum pfs_adv_what what;
+	char rule[256];		/* for PFSHIM_POLICY; "" when none */
+	char reason[512];
+	char expect[512];
+	uint64_t waste_bytes;	/* populating would make this resident untouched */
+	uint64_t faults_avoided;	/* first-touch faults the rule should remove */
+};
+
+enum pfs_thp pfs_adv_thp(void);
+
+/* The rules, on one site (no I/O): fills *out; PFS_ADVICE_FINE when no rule applies. */
+void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_advice *out);
+
+/* One advised site of a report: the process and site it came from. */
+struct pfs_adv_item {
+	uint32_t id;			/* report-wide site id */
+	const struct pfs_rproc *rp;	/* the process with its most faults */
+	size_t index;			/* into rp->sites */
+	struct pfs_evidence ev;		/* merged over the processes that have it */
+	struct pfs_adv_site in;
+	struct pfs_advice adv;
+};
+
+struct pfs_adv_list {
+	struct pfs_adv_item *items;	/* sites that matter, most faults first */
+	size_t n;
+	size_t quiet;			/* sites below every threshold */
+	char *policy;			/* every rule joined by "; " ("" none) */
+};
+
+/* Advice for every site of `rep`; 0 or -ENOMEM. */
+int pfs_adv_build(const struct pfs_report *rep, enum pfs_thp thp, struct pfs_adv_list *out);
+void pfs_adv_free(struct pfs_adv_list *l);
+
+/* `pfshim advise` output, text or JSON; 0 or -EIO. */
+int pfs_adv_print_text(const struct pfs_report *rep, const struct pfs_adv_list *l, FILE *out,
+		       const char *source);
+int pfs_adv_print_json(const struct pfs_report *rep, const struct pfs_adv_list *l, FILE *out,
+		       const char *source);
+
+#endif
