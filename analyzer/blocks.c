@@ -179,8 +179,12 @@ int pfs_blocks_replay(struct pfs_proc *p)
 	struct live_block *b, *tmp;
 	int rc = 0;
 
-	if (p->nevs)	/* qsort's base must not be NULL, even for 0 elements */
-		qsort(p->evs, p->nevs, sizeof(*p->evs), cmp_ev);
+	/* one thread's records are in seq order already: sort only what is not (qsort's base must not be NULL) */
+	for (size_t i = 1; i < p->nevs; i++)
+		if (cmp_ev(&p->evs[i - 1], &p->evs[i]) > 0) {
+			qsort(p->evs, p->nevs, sizeof(*p->evs), cmp_ev);
+			break;
+		}
 	for (size_t i = 0; i < p->nevs && !rc; i++)
 		rc = replay_ev(&r, &p->evs[i]);
 	HASH_ITER(hh, r.live, b, tmp) {

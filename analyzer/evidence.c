@@ -29,7 +29,6 @@ struct alloc {
 	uint64_t first_lo, first_hi, last_lo, last_hi;	/* first touches; first_hi UINT64_MAX: none */
 	uint64_t touched;
 	uint32_t nrec;		/* touch events that brought its pages */
-	UT_hash_handle hh_seq, hh_addr;
 };
 
 struct site_idx {
@@ -38,33 +37,96 @@ struct site_idx {
 	UT_hash_handle hh;
 };
 
+/*
+ * Lookups without a hash handle per allocation (10 million blocks would
+ * cost 1 GiB of handles): live blocks by address in an open-addressing
+ * table of indices, allocations by seq by binary search over an index
+ * sorted by seq, each site's allocations as one run of an index grouped by
+ * site (the per-site passes visit their own blocks only).
+ */
+#define EMPTY UINT32_MAX
+#define GONE (UINT32_MAX - 1)
+
 struct ctx {
 	const struct pfs_proc *p;
 	struct alloc *allocs;
 	size_t nallocs;
-	struct alloc *by_seq, *by_addr;
+	uint32_t *live;		/* open addressing: index into allocs, EMPTY or GONE */
+	size_t live_mask;
+	uint32_t *by_seq;	/* indices sorted by seq */
+	size_t seq_hint;	/* where alloc_by_seq last found one */
+	uint32_t *seq_map;	/* seq -> index + 1 (0: none), when seqs are dense enough; else NULL */
+	uint64_t seq_map_len;
+	uint32_t *members;	/* indices grouped by site */
+	size_t *site_start;	/* site i's members: [site_start[i], site_start[i + 1]) */
 	struct site_idx *sites;
 };
+
+static size_t addr_slot(const struct ctx *c, uint64_t addr)
+{
+	return (size_t)((addr >> 4) * 0x9E3779B97F4A7C15ull >> 20) & c->live_mask;
+}
+
+/* The slot holding the live block at addr, or NULL. */
+static uint32_t *live_find(struct ctx *c, uint64_t addr)
+{
+	for (size_t i = addr_slot(c, addr);; i = (i + 1) & c->live_mask) {
+		uint32_t v = c->live[i];
+		if (v == EMPTY)
+			return NULL;
+		if (v != GONE && c->allocs[v].addr == addr)
+			return &c->live[i];
+	}
+}
+
+static void live_put(struct ctx *c, uint32_t idx)
+{
+	size_t i = addr_slot(c, c->allocs[idx].addr);
+	while (c->live[i] != EMPTY && c->live[i] != GONE)
+		i = (i + 1) & c->live_mask;
+	c->live[i] = idx;
+}
 
 static uint64_t rel(uint64_t t, uint64_t origin)
 {
 	return t > origin ? t - origin : 0;
 }
 
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/* The median of v[0..n) (sorts v); 0 for none. */
+/* The median of v[0..n) (reorders v; quickselect, linear on average); 0 for none. */
 static uint64_t median(uint64_t *v, size_t n)
 {
+	size_t lo = 0, hi = n ? n - 1 : 0, k = n / 2;
+
 	if (!n)
 		return 0;
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return v[n / 2];
+	while (lo < hi) {
+		uint64_t pivot = v[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				uint64_t t = v[i];
+
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
 }
 
 static size_t site_index(const struct ctx *c, uint32_t stack, uint32_t kind)
@@ -79,14 +141,13 @@ static size_t site_index(const struct ctx *c, uint32_t stack, uint32_t kind)
 /* Where a mapping's life ends: its FREE; a munmap that starts inside a block ends it too. */
 static void end_at(struct ctx *c, uint64_t addr, uint64_t t)
 {
-	struct alloc *a;
+	uint32_t *slot = live_find(c, addr);
 
-	HASH_FIND(hh_addr, c->by_addr, &addr, sizeof(addr), a);
-	if (!a)
+	if (!slot)
 		return;
-	HASH_DELETE(hh_addr, c->by_addr, a);
-	a->freed = true;
-	a->end = t;
+	c->allocs[*slot].freed = true;
+	c->allocs[*slot].end = t;
+	*slot = GONE;
 }
 
 static int replay(struct ctx *c)
@@ -96,7 +157,8 @@ static int replay(struct ctx *c)
 
 	for (size_t i = 0; i < p->nevs; i++) {
 		const struct pfs_block_ev *ev = &p->evs[i];
-		struct alloc *a, *old;
+		struct alloc *a;
+		uint32_t *slot;
 
 		switch (ev->type) {
 		case PFS_REC_ALLOC:
@@ -111,29 +173,117 @@ static int replay(struct ctx *c)
 			a->inherited = ev->inherited;
 			a->populated = ev->populated;
 			a->first_lo = a->first_hi = UINT64_MAX;
-			HASH_FIND(hh_seq, c->by_seq, &a->seq, sizeof(a->seq), old);
-			if (!old)
-				HASH_ADD(hh_seq, c->by_seq, seq, sizeof(a->seq), a);
-			HASH_FIND(hh_addr, c->by_addr, &a->addr, sizeof(a->addr), old);
-			if (old)	/* its free went unrecorded: nothing more is known of it */
-				HASH_DELETE(hh_addr, c->by_addr, old);
-			HASH_ADD(hh_addr, c->by_addr, addr, sizeof(a->addr), a);
+			slot = live_find(c, a->addr);
+			if (slot)	/* its free went unrecorded: nothing more is known of it */
+				*slot = GONE;
+			live_put(c, (uint32_t)(c->nallocs - 1));
 			break;
 		case PFS_REC_FREE:
 			end_at(c, ev->addr, rel(ev->time_ns, p->start_ns));
 			break;
 		case PFS_REC_REMAP:
 			/* the block lives on at its new address */
-			HASH_FIND(hh_addr, c->by_addr, &ev->addr, sizeof(ev->addr), a);
-			if (a && ev->new_length) {
-				HASH_DELETE(hh_addr, c->by_addr, a);
+			slot = live_find(c, ev->addr);
+			if (slot && ev->new_length) {
+				uint32_t idx = *slot;
+
+				*slot = GONE;
 				end_at(c, ev->new_addr, rel(ev->time_ns, p->start_ns));
-				a->addr = ev->new_addr;
-				HASH_ADD(hh_addr, c->by_addr, addr, sizeof(a->addr), a);
+				c->allocs[idx].addr = ev->new_addr;
+				live_put(c, idx);
 			}
 			break;
 		}
 	}
+	return 0;
+}
+
+static struct alloc *alloc_by_seq(struct ctx *c, uint64_t seq)
+{
+	size_t lo = 0, hi = c->nallocs;
+
+	if (c->seq_map) {
+		uint32_t v = seq < c->seq_map_len ? c->seq_map[seq] : 0;
+
+		return v ? &c->allocs[v - 1] : NULL;
+	}
+	/* touches come in runs of one allocation: try where the last one was found */
+	if (c->seq_hint < c->nallocs && c->allocs[c->by_seq[c->seq_hint]].seq == seq &&
+	    (c->seq_hint == 0 || c->allocs[c->by_seq[c->seq_hint - 1]].seq != seq))
+		return &c->allocs[c->by_seq[c->seq_hint]];
+
+	while (lo < hi) { /* the first with that seq: an earlier ALLOC wins, as before */
+		size_t mid = (lo + hi) / 2;
+
+		if (c->allocs[c->by_seq[mid]].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < c->nallocs && c->allocs[c->by_seq[lo]].seq == seq) {
+		c->seq_hint = lo;
+		return &c->allocs[c->by_seq[lo]];
+	}
+	return NULL;
+}
+
+static const struct alloc *sort_base;
+
+static int cmp_seq_idx(const void *x, const void *y)
+{
+	const struct alloc *a = &sort_base[*(const uint32_t *)x], *b = &sort_base[*(const uint32_t *)y];
+
+	if (a->seq != b->seq)
+		return a->seq < b->seq ? -1 : 1;
+	return *(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1;
+}
+
+/* by_seq and members; 0 or -ENOMEM. */
+static int index_allocs(struct ctx *c, size_t nsites)
+{
+	bool sorted = true;
+
+	c->by_seq = malloc((c->nallocs + 1) * sizeof(*c->by_seq));
+	c->members = malloc((c->nallocs + 1) * sizeof(*c->members));
+	c->site_start = calloc(nsites + 2, sizeof(*c->site_start));
+	if (!c->by_seq || !c->members || !c->site_start)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nallocs; i++) {
+		c->by_seq[i] = (uint32_t)i;
+		if (i && c->allocs[i].seq < c->allocs[i - 1].seq)
+			sorted = false;
+	}
+	if (!sorted) {
+		sort_base = c->allocs;
+		qsort(c->by_seq, c->nallocs, sizeof(*c->by_seq), cmp_seq_idx);
+	}
+	/* seqs count every record of the process: usually dense, then a direct map beats a search */
+	uint64_t max_seq = c->nallocs ? c->allocs[c->by_seq[c->nallocs - 1]].seq : 0;
+	if (c->nallocs && max_seq < 8 * (uint64_t)c->nallocs + 65536) {
+		c->seq_map = calloc(max_seq + 1, sizeof(*c->seq_map));
+		if (c->seq_map) {
+			c->seq_map_len = max_seq + 1;
+			for (size_t i = c->nallocs; i-- > 0;) /* the earliest ALLOC of a seq wins */
+				c->seq_map[c->allocs[c->by_seq[i]].seq] = c->by_seq[i] + 1;
+		}
+	}
+	/* counting sort by site; unlisted sites (NONE) last */
+	for (size_t i = 0; i < c->nallocs; i++) {
+		size_t s = c->allocs[i].site == NONE ? nsites : c->allocs[i].site;
+
+		c->site_start[s + 1]++;
+	}
+	for (size_t s = 0; s < nsites + 1; s++)
+		c->site_start[s + 1] += c->site_start[s];
+	size_t *fill = calloc(nsites + 1, sizeof(*fill));
+	if (!fill)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nallocs; i++) {
+		size_t s = c->allocs[i].site == NONE ? nsites : c->allocs[i].site;
+
+		c->members[c->site_start[s] + fill[s]++] = (uint32_t)i;
+	}
+	free(fill);
 	return 0;
 }
 
@@ -143,7 +293,7 @@ static void touch(struct ctx *c, const struct pfs_touch_ev *t, uint64_t lo, uint
 
 	if (t->cow || !t->alloc_seq)
 		return;
-	HASH_FIND(hh_seq, c->by_seq, &t->alloc_seq, sizeof(t->alloc_seq), a);
+	a = alloc_by_seq(c, t->alloc_seq);
 	if (!a)
 		return;
 	a->touched += t->pages;
@@ -199,11 +349,11 @@ static void site_times(struct ctx *c, size_t idx, struct pfs_evidence *e, uint64
 	uint64_t *flo = v, *fhi = v + m, *slo = v + 2 * m, *shi = v + 3 * m, *life = v + 4 * m;
 	uint64_t *rate = v + 5 * m;
 
-	for (size_t i = 0; i < c->nallocs; i++) {
-		const struct alloc *a = &c->allocs[i];
+	for (size_t k = c->site_start[idx]; k < c->site_start[idx + 1]; k++) {
+		const struct alloc *a = &c->allocs[c->members[k]];
 		uint64_t stop = a->freed ? a->end : end;
 
-		if (a->site != idx || a->inherited)
+		if (a->inherited)
 			continue;
 		life[nl++] = stop > a->at ? stop - a->at : 0;
 		if (life[nl - 1] > e->lifetime_max_ns)
@@ -235,10 +385,10 @@ static void site_times(struct ctx *c, size_t idx, struct pfs_evidence *e, uint64
 static void site_sizes(struct ctx *c, size_t idx, const struct pfs_site *s,
 		       struct pfs_evidence *e, uint64_t proc_touched)
 {
-	for (size_t i = 0; i < c->nallocs; i++) {
-		const struct alloc *a = &c->allocs[i];
+	for (size_t k = c->site_start[idx]; k < c->site_start[idx + 1]; k++) {
+		const struct alloc *a = &c->allocs[c->members[k]];
 
-		if (a->site != idx || a->inherited)
+		if (a->inherited)
 			continue;
 		e->tracked_allocs++;
 		e->requested_bytes += a->size;
@@ -284,11 +434,22 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	*out = NULL;
 	ev = calloc(n + 1, sizeof(*ev));
 	idx = calloc(n + 1, sizeof(*idx));
-	c.allocs = calloc(p->nevs + 1, sizeof(*c.allocs));
+	size_t nalloc_evs = 0;
+
+	for (size_t i = 0; i < p->nevs; i++)
+		nalloc_evs += p->evs[i].type == PFS_REC_ALLOC;
+	if (nalloc_evs >= GONE)
+		goto out;
+	for (c.live_mask = 15; c.live_mask < 2 * nalloc_evs; c.live_mask = c.live_mask * 2 + 1)
+		;
+	c.live = malloc((c.live_mask + 1) * sizeof(*c.live));
+	if (c.live)
+		memset(c.live, 0xff, (c.live_mask + 1) * sizeof(*c.live)); /* EMPTY */
+	c.allocs = calloc(nalloc_evs + 1, sizeof(*c.allocs));
 	lo = calloc(p->ntouches + 1, sizeof(*lo));
 	hi = calloc(p->ntouches + 1, sizeof(*hi));
-	scratch = calloc(6 * (p->nevs + 1), sizeof(*scratch));
-	if (!ev || !idx || !c.allocs || !lo || !hi || !scratch)
+	scratch = calloc(6 * (nalloc_evs + 1), sizeof(*scratch));
+	if (!ev || !idx || !c.allocs || !c.live || !lo || !hi || !scratch)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		idx[i].key = sites[i]->key;
@@ -298,6 +459,8 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 			HASH_ADD(hh, c.sites, key, sizeof(idx[i].key), &idx[i]);
 	}
 	rc = replay(&c);
+	if (!rc)
+		rc = index_allocs(&c, n);
 	if (!rc) {
 		/*
 		 * Without the storms' "one scan interval before" bound: a program
@@ -343,8 +506,11 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	ev = NULL;
 	rc = 0;
 out:
-	HASH_CLEAR(hh_seq, c.by_seq);
-	HASH_CLEAR(hh_addr, c.by_addr);
+	free(c.live);
+	free(c.by_seq);
+	free(c.seq_map);
+	free(c.members);
+	free(c.site_start);
 	HASH_ITER(hh, c.sites, e, tmp)
 		HASH_DEL(c.sites, e);
 	free(idx);
