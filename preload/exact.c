@@ -453,6 +453,7 @@ static void idle_policy(int on)
 #define CONTENDED_NS 1000000u
 #define CONTENDED_MAX 4
 #define BACKOFF_NS 200000000u
+#define MIXED_NS 20000000u /* threads faulting together: unpinned until a window of one thread */
 static uint64_t plain_until; /* handler only */
 static unsigned contended;   /* long windows lately; halved every CPU_CHECK_EVERY faults */
 
@@ -461,12 +462,13 @@ static int placement_on(uint64_t now)
 	return now >= plain_until;
 }
 
-static void placement_off(uint64_t now)
+static void placement_off(uint64_t now, uint64_t ns)
 {
 	cpu_set_t all;
 	memset(&all, 0xff, sizeof(all));
-	plain_until = now + BACKOFF_NS;
-	syscall(SYS_sched_setaffinity, 0, sizeof(all), &all);
+	if (now >= plain_until) /* pinned until now: unpin */
+		syscall(SYS_sched_setaffinity, 0, sizeof(all), &all);
+	plain_until = now + ns;
 }
 
 /*
@@ -507,7 +509,7 @@ static void handle_fault(const struct hctx *h, const struct uffd_msg *m)
 		uint64_t back = pfs_now_ns();
 		if (back - now > CONTENDED_NS && ++contended >= CONTENDED_MAX) {
 			contended = 0;
-			placement_off(back);
+			placement_off(back, BACKOFF_NS);
 		}
 	}
 	if (rc) { /* EEXIST: another thread's fault or a populate got there first; not a first touch */
@@ -545,8 +547,9 @@ static void follow_cpu(uint32_t tid)
 /* Returns the errno that ended it (EPIPE: the program ended or exec'd). */
 static int handler_main(const struct hctx *h)
 {
-	uint32_t last_tid = 0;
+	uint32_t window_tid = 0;
 	unsigned since_check = 0;
+	int mixed = 0, started = 0;
 	struct uffd_msg msgs[MSGS_PER_READ];
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = h->ufd, .events = POLLIN}, {.fd = h->rd, .events = POLLIN}};
@@ -570,11 +573,27 @@ static int handler_main(const struct hctx *h)
 				if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
 					continue;
 				uint32_t tid = msgs[i].arg.pagefault.feat.ptid;
-				/* Same CPU as the faulting thread: a wake-up across CPUs costs far more here (KERNEL-FACTS). */
-				if (tid != last_tid || ++since_check >= CPU_CHECK_EVERY) {
-					since_check = 0;
-					last_tid = tid;
+				/*
+				 * Same CPU as the faulting thread, when one thread faults:
+				 * a wake-up across CPUs costs far more here (KERNEL-FACTS).
+				 * Several threads faulting at once on several CPUs: no
+				 * CPU is the right one; the scheduler places the handler
+				 * (pinning it to each in turn cost 20-40x, measured).
+				 */
+				if (since_check == 0)
+					window_tid = tid, mixed = 0;
+				else if (tid != window_tid)
+					mixed = 1;
+				if (!started) {
+					started = 1;
 					follow_cpu(tid);
+				}
+				if (++since_check >= CPU_CHECK_EVERY) {
+					since_check = 0;
+					if (mixed)
+						placement_off(pfs_now_ns(), MIXED_NS);
+					else
+						follow_cpu(tid);
 				}
 				handle_fault(h, &msgs[i]);
 			}
