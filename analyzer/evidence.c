@@ -1,9 +1,9 @@
 /*
- * Per-site evidence; see evidence.h.  One pass over the process's
- * ALLOC/FREE/REMAP events (sorted by seq after pfs_model_finish) gives each
- * tracked allocation its site, time and end; one pass over the TOUCH events
- * with their time bounds gives its first and last first touch.  Sites then
- * take medians over their allocations.
+ * Per-site evidence; see evidence.h.  One pass over the TOUCH events with
+ * their time bounds folds each touched allocation's first and last first
+ * touch; one pass over the process's ALLOC/FREE/REMAP events (sorted by
+ * seq after pfs_model_finish) gives each block its site, time and end, and
+ * hands its figures to its site when it ends.  Sites then take medians.
  */
 #include "evidence.h"
 
@@ -18,74 +18,17 @@
 #include "json.h"
 
 #define NONE SIZE_MAX
-
-struct alloc {
-	uint64_t seq;
-	uint64_t addr;
-	uint64_t at, end;	/* ns from the process start; end 0: not freed */
-	uint64_t size, pages;
-	size_t site;		/* index into the caller's sites[]; NONE: not listed */
-	bool inherited, freed, populated;
-	uint64_t first_lo, first_hi, last_lo, last_hi;	/* first touches; first_hi UINT64_MAX: none */
-	uint64_t touched;
-	uint32_t nrec;		/* touch events that brought its pages */
-};
-
-struct site_idx {
-	struct pfs_site_key key;
-	size_t idx;
-	UT_hash_handle hh;
-};
-
-/*
- * Lookups without a hash handle per allocation (10 million blocks would
- * cost 1 GiB of handles): live blocks by address in an open-addressing
- * table of indices, allocations by seq by binary search over an index
- * sorted by seq, each site's allocations as one run of an index grouped by
- * site (the per-site passes visit their own blocks only).
- */
 #define EMPTY UINT32_MAX
 #define GONE (UINT32_MAX - 1)
 
-struct ctx {
-	const struct pfs_proc *p;
-	struct alloc *allocs;
-	size_t nallocs;
-	uint32_t *live;		/* open addressing: index into allocs, EMPTY or GONE */
-	size_t live_mask;
-	uint32_t *by_seq;	/* indices sorted by seq */
-	size_t seq_hint;	/* where alloc_by_seq last found one */
-	uint32_t *seq_map;	/* seq -> index + 1 (0: none), when seqs are dense enough; else NULL */
-	uint64_t seq_map_len;
-	uint32_t *members;	/* indices grouped by site */
-	size_t *site_start;	/* site i's members: [site_start[i], site_start[i + 1]) */
-	struct site_idx *sites;
-};
-
-static size_t addr_slot(const struct ctx *c, uint64_t addr)
-{
-	return (size_t)((addr >> 4) * 0x9E3779B97F4A7C15ull >> 20) & c->live_mask;
-}
-
-/* The slot holding the live block at addr, or NULL. */
-static uint32_t *live_find(struct ctx *c, uint64_t addr)
-{
-	for (size_t i = addr_slot(c, addr);; i = (i + 1) & c->live_mask) {
-		uint32_t v = c->live[i];
-		if (v == EMPTY)
-			return NULL;
-		if (v != GONE && c->allocs[v].addr == addr)
-			return &c->live[i];
-	}
-}
-
-static void live_put(struct ctx *c, uint32_t idx)
-{
-	size_t i = addr_slot(c, c->allocs[idx].addr);
-	while (c->live[i] != EMPTY && c->live[i] != GONE)
-		i = (i + 1) & c->live_mask;
-	c->live[i] = idx;
-}
+/*
+ * Streaming, so that memory grows with the live blocks and the values the
+ * medians need, not with every block of the log (10 M blocks with a record
+ * per block took 2 GB held at once): the touches are folded per allocation
+ * first (only touched ones have an entry), then the ALLOC/FREE/REMAP events
+ * are replayed in order; each block's figures go to its site when it ends
+ * (FREE, or the process's end).
+ */
 
 static uint64_t rel(uint64_t t, uint64_t origin)
 {
@@ -129,173 +72,100 @@ static uint64_t median(uint64_t *v, size_t n)
 	return v[k];
 }
 
-static size_t site_index(const struct ctx *c, uint32_t stack, uint32_t kind)
+/* One allocation's first touches: folded from the TOUCH events by its seq. */
+struct tagg {
+	uint64_t seq;		/* 0: empty slot */
+	uint64_t first_lo, first_hi, last_lo, last_hi;
+	uint64_t touched;
+	uint32_t nrec;		/* touch events that brought its pages */
+};
+
+/* A live block during the replay. */
+struct live {
+	uint64_t addr;
+	uint64_t seq;
+	uint64_t at;		/* ns from the process start */
+	uint64_t size;
+	uint32_t site;		/* index into sites[]; UINT32_MAX: not listed */
+	uint8_t inherited, populated;
+};
+
+/* A growing vector of values for one site's medians. */
+struct vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+struct site_acc {
+	struct vec life, flo, fhi, slo, shi, rate;
+	size_t ncoarse;
+};
+
+struct site_idx {
+	struct pfs_site_key key;
+	size_t idx;
+	UT_hash_handle hh;
+};
+
+struct ctx {
+	const struct pfs_proc *p;
+	struct tagg *tg;	/* open addressing by seq */
+	size_t tg_mask;
+	struct live *lv;	/* live blocks: a pool with a free list */
+	size_t nlv, lv_cap;
+	uint32_t *lv_free;
+	size_t nfree, free_cap;
+	uint32_t *slots;	/* open addressing by addr: index into lv, EMPTY or GONE */
+	size_t slot_mask, slots_used;
+	struct site_acc *acc;
+	struct pfs_evidence *ev;
+	size_t nsites;
+	uint64_t end;		/* the process's known end, from its start */
+	struct site_idx *sites;
+};
+
+static int vec_push(struct vec *v, uint64_t x)
 {
-	struct pfs_site_key key = {.stack = stack, .kind = kind};
-	struct site_idx *e;
-
-	HASH_FIND(hh, c->sites, &key, sizeof(key), e);
-	return e ? e->idx : NONE;
-}
-
-/* Where a mapping's life ends: its FREE; a munmap that starts inside a block ends it too. */
-static void end_at(struct ctx *c, uint64_t addr, uint64_t t)
-{
-	uint32_t *slot = live_find(c, addr);
-
-	if (!slot)
-		return;
-	c->allocs[*slot].freed = true;
-	c->allocs[*slot].end = t;
-	*slot = GONE;
-}
-
-static int replay(struct ctx *c)
-{
-	const struct pfs_proc *p = c->p;
-	const uint32_t ps = p->page_size ? p->page_size : 4096;
-
-	for (size_t i = 0; i < p->nevs; i++) {
-		const struct pfs_block_ev *ev = &p->evs[i];
-		struct alloc *a;
-		uint32_t *slot;
-
-		switch (ev->type) {
-		case PFS_REC_ALLOC:
-			a = &c->allocs[c->nallocs++];
-			memset(a, 0, sizeof(*a));
-			a->seq = ev->seq;
-			a->addr = ev->addr;
-			a->at = rel(ev->time_ns, p->start_ns);
-			a->size = ev->size;
-			a->pages = ev->size / ps + (ev->size % ps != 0);
-			a->site = site_index(c, ev->stack, ev->kind);
-			a->inherited = ev->inherited;
-			a->populated = ev->populated;
-			a->first_lo = a->first_hi = UINT64_MAX;
-			slot = live_find(c, a->addr);
-			if (slot)	/* its free went unrecorded: nothing more is known of it */
-				*slot = GONE;
-			live_put(c, (uint32_t)(c->nallocs - 1));
-			break;
-		case PFS_REC_FREE:
-			end_at(c, ev->addr, rel(ev->time_ns, p->start_ns));
-			break;
-		case PFS_REC_REMAP:
-			/* the block lives on at its new address */
-			slot = live_find(c, ev->addr);
-			if (slot && ev->new_length) {
-				uint32_t idx = *slot;
-
-				*slot = GONE;
-				end_at(c, ev->new_addr, rel(ev->time_ns, p->start_ns));
-				c->allocs[idx].addr = ev->new_addr;
-				live_put(c, idx);
-			}
-			break;
-		}
-	}
+	if (pfs_an_reserve((void **)&v->v, &v->cap, v->n + 1, sizeof(*v->v)))
+		return -ENOMEM;
+	v->v[v->n++] = x;
 	return 0;
 }
 
-static struct alloc *alloc_by_seq(struct ctx *c, uint64_t seq)
+static void vec_free(struct vec *v)
 {
-	size_t lo = 0, hi = c->nallocs;
-
-	if (c->seq_map) {
-		uint32_t v = seq < c->seq_map_len ? c->seq_map[seq] : 0;
-
-		return v ? &c->allocs[v - 1] : NULL;
-	}
-	/* touches come in runs of one allocation: try where the last one was found */
-	if (c->seq_hint < c->nallocs && c->allocs[c->by_seq[c->seq_hint]].seq == seq &&
-	    (c->seq_hint == 0 || c->allocs[c->by_seq[c->seq_hint - 1]].seq != seq))
-		return &c->allocs[c->by_seq[c->seq_hint]];
-
-	while (lo < hi) { /* the first with that seq: an earlier ALLOC wins, as before */
-		size_t mid = (lo + hi) / 2;
-
-		if (c->allocs[c->by_seq[mid]].seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < c->nallocs && c->allocs[c->by_seq[lo]].seq == seq) {
-		c->seq_hint = lo;
-		return &c->allocs[c->by_seq[lo]];
-	}
-	return NULL;
+	free(v->v);
 }
 
-static const struct alloc *sort_base;
-
-static int cmp_seq_idx(const void *x, const void *y)
+static uint64_t mix(uint64_t x)
 {
-	const struct alloc *a = &sort_base[*(const uint32_t *)x], *b = &sort_base[*(const uint32_t *)y];
-
-	if (a->seq != b->seq)
-		return a->seq < b->seq ? -1 : 1;
-	return *(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1;
+	return (x >> 4) * 0x9E3779B97F4A7C15ull >> 20;
 }
 
-/* by_seq and members; 0 or -ENOMEM. */
-static int index_allocs(struct ctx *c, size_t nsites)
-{
-	bool sorted = true;
+/* ---- touches, folded by allocation ------------------------------------------ */
 
-	c->by_seq = malloc((c->nallocs + 1) * sizeof(*c->by_seq));
-	c->members = malloc((c->nallocs + 1) * sizeof(*c->members));
-	c->site_start = calloc(nsites + 2, sizeof(*c->site_start));
-	if (!c->by_seq || !c->members || !c->site_start)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->nallocs; i++) {
-		c->by_seq[i] = (uint32_t)i;
-		if (i && c->allocs[i].seq < c->allocs[i - 1].seq)
-			sorted = false;
-	}
-	if (!sorted) {
-		sort_base = c->allocs;
-		qsort(c->by_seq, c->nallocs, sizeof(*c->by_seq), cmp_seq_idx);
-	}
-	/* seqs count every record of the process: usually dense, then a direct map beats a search */
-	uint64_t max_seq = c->nallocs ? c->allocs[c->by_seq[c->nallocs - 1]].seq : 0;
-	if (c->nallocs && max_seq < 8 * (uint64_t)c->nallocs + 65536) {
-		c->seq_map = calloc(max_seq + 1, sizeof(*c->seq_map));
-		if (c->seq_map) {
-			c->seq_map_len = max_seq + 1;
-			for (size_t i = c->nallocs; i-- > 0;) /* the earliest ALLOC of a seq wins */
-				c->seq_map[c->allocs[c->by_seq[i]].seq] = c->by_seq[i] + 1;
+static struct tagg *tagg_get(struct ctx *c, uint64_t seq, bool create)
+{
+	for (size_t i = mix(seq) & c->tg_mask;; i = (i + 1) & c->tg_mask) {
+		if (c->tg[i].seq == seq)
+			return &c->tg[i];
+		if (!c->tg[i].seq) {
+			if (!create)
+				return NULL;
+			c->tg[i].seq = seq;
+			c->tg[i].first_hi = UINT64_MAX;
+			return &c->tg[i];
 		}
 	}
-	/* counting sort by site; unlisted sites (NONE) last */
-	for (size_t i = 0; i < c->nallocs; i++) {
-		size_t s = c->allocs[i].site == NONE ? nsites : c->allocs[i].site;
-
-		c->site_start[s + 1]++;
-	}
-	for (size_t s = 0; s < nsites + 1; s++)
-		c->site_start[s + 1] += c->site_start[s];
-	size_t *fill = calloc(nsites + 1, sizeof(*fill));
-	if (!fill)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->nallocs; i++) {
-		size_t s = c->allocs[i].site == NONE ? nsites : c->allocs[i].site;
-
-		c->members[c->site_start[s] + fill[s]++] = (uint32_t)i;
-	}
-	free(fill);
-	return 0;
 }
 
 static void touch(struct ctx *c, const struct pfs_touch_ev *t, uint64_t lo, uint64_t hi)
 {
-	struct alloc *a;
+	struct tagg *a;
 
 	if (t->cow || !t->alloc_seq)
 		return;
-	a = alloc_by_seq(c, t->alloc_seq);
-	if (!a)
-		return;
+	a = tagg_get(c, t->alloc_seq, true);
 	a->touched += t->pages;
 	a->nrec++;
 	if (a->first_hi == UINT64_MAX) {
@@ -313,6 +183,221 @@ static void touch(struct ctx *c, const struct pfs_touch_ev *t, uint64_t lo, uint
 		a->last_lo = lo;
 	if (hi > a->last_hi)
 		a->last_hi = hi;
+}
+
+/* ---- live blocks ---------------------------------------------------------------- */
+
+static uint32_t *slot_find(struct ctx *c, uint64_t addr)
+{
+	for (size_t i = mix(addr) & c->slot_mask;; i = (i + 1) & c->slot_mask) {
+		uint32_t v = c->slots[i];
+		if (v == EMPTY)
+			return NULL;
+		if (v != GONE && c->lv[v].addr == addr)
+			return &c->slots[i];
+	}
+}
+
+/* Room for one more entry, the table at most half full (GONE slots counted): 0 or -ENOMEM. */
+static int slots_room(struct ctx *c)
+{
+	if (2 * (c->slots_used + 1) <= c->slot_mask + 1)
+		return 0;
+	size_t mask = c->slot_mask * 2 + 1, live = 0;
+	uint32_t *old = c->slots, *n = malloc((mask + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memset(n, 0xff, (mask + 1) * sizeof(*n));
+	for (size_t i = 0; i <= c->slot_mask; i++) {
+		if (old[i] == EMPTY || old[i] == GONE)
+			continue;
+		size_t j = mix(c->lv[old[i]].addr) & mask;
+		while (n[j] != EMPTY)
+			j = (j + 1) & mask;
+		n[j] = old[i];
+		live++;
+	}
+	free(old);
+	c->slots = n;
+	c->slot_mask = mask;
+	c->slots_used = live;
+	return 0;
+}
+
+static int slot_put(struct ctx *c, uint32_t idx)
+{
+	if (slots_room(c))
+		return -ENOMEM;
+	size_t i = mix(c->lv[idx].addr) & c->slot_mask;
+	while (c->slots[i] != EMPTY && c->slots[i] != GONE)
+		i = (i + 1) & c->slot_mask;
+	if (c->slots[i] == EMPTY)
+		c->slots_used++;
+	c->slots[i] = idx;
+	return 0;
+}
+
+static int live_new(struct ctx *c, uint32_t *idx)
+{
+	if (c->nfree) {
+		*idx = c->lv_free[--c->nfree];
+		return 0;
+	}
+	if (c->nlv >= GONE || pfs_an_reserve((void **)&c->lv, &c->lv_cap, c->nlv + 1, sizeof(*c->lv)))
+		return -ENOMEM;
+	*idx = (uint32_t)c->nlv++;
+	return 0;
+}
+
+/* ---- a block ends: its figures go to its site ------------------------------------ */
+
+static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
+{
+	const struct live *a = &c->lv[idx];
+	const uint32_t ps = c->p->page_size ? c->p->page_size : 4096;
+	int rc = 0;
+
+	if (pfs_an_reserve((void **)&c->lv_free, &c->free_cap, c->nfree + 1, sizeof(*c->lv_free)))
+		return -ENOMEM;
+	if (a->site != UINT32_MAX && !a->inherited) {
+		struct pfs_evidence *e = &c->ev[a->site];
+		struct site_acc *s = &c->acc[a->site];
+		const struct tagg *g = tagg_get(c, a->seq, false);
+		uint64_t pages = a->size / ps + (a->size % ps != 0), touched = g ? g->touched : 0;
+		uint64_t stop = freed ? t : c->end, life = stop > a->at ? stop - a->at : 0;
+
+		/* sizes */
+		e->tracked_allocs++;
+		e->requested_bytes += a->size;
+		if (a->populated) {	/* resident before any touch: neither sparse nor dense */
+			e->populated_allocs++;
+		} else {
+			e->requested_pages += pages;
+			e->tracked_touched_pages += touched < pages ? touched : pages;
+			if (!e->min_size || a->size < e->min_size)
+				e->min_size = a->size;
+		}
+		/* times */
+		rc |= vec_push(&s->life, life);
+		if (life > e->lifetime_max_ns)
+			e->lifetime_max_ns = life;
+		e->freed_allocs += freed;
+		if (g && g->first_hi != UINT64_MAX) {
+			uint64_t shi = g->last_hi - g->first_lo;
+
+			rc |= vec_push(&s->flo, g->first_lo > a->at ? g->first_lo - a->at : 0);
+			rc |= vec_push(&s->fhi, g->first_hi > a->at ? g->first_hi - a->at : 0);
+			rc |= vec_push(&s->slo, g->last_lo > g->first_hi ? g->last_lo - g->first_hi : 0);
+			rc |= vec_push(&s->shi, shi);
+			if (shi > e->spread_max_ns)
+				e->spread_max_ns = shi;
+			s->ncoarse += g->nrec == 1 && shi > PFS_EVIDENCE_COARSE_NS;
+			/* pages over the longest the touching can have taken (at least 1 us) */
+			rc |= vec_push(&s->rate, (uint64_t)((double)g->touched * 1e9 / (double)(shi > 1000 ? shi : 1000)));
+		}
+	}
+	c->lv_free[c->nfree++] = idx;
+	return rc ? -ENOMEM : 0;
+}
+
+static size_t site_index(const struct ctx *c, uint32_t stack, uint32_t kind)
+{
+	struct pfs_site_key key = {.stack = stack, .kind = kind};
+	struct site_idx *e;
+
+	HASH_FIND(hh, c->sites, &key, sizeof(key), e);
+	return e ? e->idx : NONE;
+}
+
+/* Where a mapping's life ends: its FREE; a munmap that starts inside a block ends it too. */
+static int end_at(struct ctx *c, uint64_t addr, uint64_t t)
+{
+	uint32_t *slot = slot_find(c, addr);
+	uint32_t idx;
+
+	if (!slot)
+		return 0;
+	idx = *slot;
+	*slot = GONE;
+	return finish(c, idx, true, t);
+}
+
+static int replay(struct ctx *c)
+{
+	const struct pfs_proc *p = c->p;
+	int rc = 0;
+
+	for (size_t i = 0; i < p->nevs && !rc; i++) {
+		const struct pfs_block_ev *ev = &p->evs[i];
+		uint32_t *slot, idx;
+		size_t site;
+
+		switch (ev->type) {
+		case PFS_REC_ALLOC:
+			slot = slot_find(c, ev->addr);
+			if (slot) {	/* its free went unrecorded: it lived to the end, as far as is known */
+				idx = *slot;
+				*slot = GONE;
+				if ((rc = finish(c, idx, false, 0)) != 0)
+					break;
+			}
+			if ((rc = live_new(c, &idx)) != 0)
+				break;
+			site = site_index(c, ev->stack, ev->kind);
+			c->lv[idx] = (struct live){
+				.addr = ev->addr, .seq = ev->seq, .at = rel(ev->time_ns, p->start_ns), .size = ev->size,
+				.site = site == NONE ? UINT32_MAX : (uint32_t)site, .inherited = ev->inherited,
+				.populated = ev->populated,
+			};
+			rc = slot_put(c, idx);
+			break;
+		case PFS_REC_FREE:
+			rc = end_at(c, ev->addr, rel(ev->time_ns, p->start_ns));
+			break;
+		case PFS_REC_REMAP:
+			/* the block lives on at its new address */
+			slot = slot_find(c, ev->addr);
+			if (slot && ev->new_length) {
+				idx = *slot;
+				*slot = GONE;
+				if ((rc = end_at(c, ev->new_addr, rel(ev->time_ns, p->start_ns))) != 0)
+					break;
+				c->lv[idx].addr = ev->new_addr;
+				rc = slot_put(c, idx);
+			}
+			break;
+		}
+	}
+	/* what is still live lived to the end */
+	for (size_t i = 0; i <= c->slot_mask && !rc; i++)
+		if (c->slots[i] != EMPTY && c->slots[i] != GONE)
+			rc = finish(c, c->slots[i], false, 0);
+	return rc;
+}
+
+/* The site's medians, from what its blocks left. */
+static void site_times(struct site_acc *s, struct pfs_evidence *e)
+{
+	size_t n = s->shi.n;
+
+	e->timed_allocs = n;
+	e->coarse = !e->exact && n && s->ncoarse == n;
+	e->first_touch_lo_ns = median(s->flo.v, n);
+	e->first_touch_hi_ns = median(s->fhi.v, n);
+	e->spread_lo_ns = median(s->slo.v, n);
+	e->spread_hi_ns = median(s->shi.v, n);
+	e->touch_rate = (double)median(s->rate.v, n);
+	e->lifetime_ns = median(s->life.v, s->life.n);
+}
+
+static void site_sizes(const struct pfs_site *s, struct pfs_evidence *e, uint64_t proc_touched)
+{
+	e->touched_pages = s->first_touch_faults;
+	e->touched_bytes = s->first_touch_faults * e->page_size;
+	e->cow_pages = s->cow_faults;
+	e->prefaulted_pages = s->prefaulted_pages;
+	pfs_evidence_density(e);
+	e->resident_share = proc_touched ? (double)s->first_touch_faults / (double)proc_touched : 0;
 }
 
 /* The last time the process is known to have lived, from its start. */
@@ -341,75 +426,6 @@ static uint64_t forks_of(const struct pfs_proc *p)
 	return n;
 }
 
-/* Medians over one site's touched allocations: `v` has room for 6 x nallocs. */
-static void site_times(struct ctx *c, size_t idx, struct pfs_evidence *e, uint64_t end,
-		       uint64_t *v)
-{
-	size_t m = c->nallocs, n = 0, nl = 0, ncoarse = 0;
-	uint64_t *flo = v, *fhi = v + m, *slo = v + 2 * m, *shi = v + 3 * m, *life = v + 4 * m;
-	uint64_t *rate = v + 5 * m;
-
-	for (size_t k = c->site_start[idx]; k < c->site_start[idx + 1]; k++) {
-		const struct alloc *a = &c->allocs[c->members[k]];
-		uint64_t stop = a->freed ? a->end : end;
-
-		if (a->inherited)
-			continue;
-		life[nl++] = stop > a->at ? stop - a->at : 0;
-		if (life[nl - 1] > e->lifetime_max_ns)
-			e->lifetime_max_ns = life[nl - 1];
-		e->freed_allocs += a->freed;
-		if (a->first_hi == UINT64_MAX)
-			continue;
-		flo[n] = a->first_lo > a->at ? a->first_lo - a->at : 0;
-		fhi[n] = a->first_hi > a->at ? a->first_hi - a->at : 0;
-		slo[n] = a->last_lo > a->first_hi ? a->last_lo - a->first_hi : 0;
-		shi[n] = a->last_hi - a->first_lo;
-		if (shi[n] > e->spread_max_ns)
-			e->spread_max_ns = shi[n];
-		ncoarse += a->nrec == 1 && shi[n] > PFS_EVIDENCE_COARSE_NS;
-		/* pages over the longest the touching can have taken (at least 1 us) */
-		rate[n] = (uint64_t)((double)a->touched * 1e9 / (double)(shi[n] > 1000 ? shi[n] : 1000));
-		n++;
-	}
-	e->timed_allocs = n;
-	e->coarse = !e->exact && n && ncoarse == n;
-	e->first_touch_lo_ns = median(flo, n);
-	e->first_touch_hi_ns = median(fhi, n);
-	e->spread_lo_ns = median(slo, n);
-	e->spread_hi_ns = median(shi, n);
-	e->touch_rate = (double)median(rate, n);
-	e->lifetime_ns = median(life, nl);
-}
-
-static void site_sizes(struct ctx *c, size_t idx, const struct pfs_site *s,
-		       struct pfs_evidence *e, uint64_t proc_touched)
-{
-	for (size_t k = c->site_start[idx]; k < c->site_start[idx + 1]; k++) {
-		const struct alloc *a = &c->allocs[c->members[k]];
-
-		if (a->inherited)
-			continue;
-		e->tracked_allocs++;
-		e->requested_bytes += a->size;
-		/* resident before any touch: neither sparse nor dense, and nothing to populate */
-		if (a->populated) {
-			e->populated_allocs++;
-			continue;
-		}
-		e->requested_pages += a->pages;
-		e->tracked_touched_pages += a->touched < a->pages ? a->touched : a->pages;
-		if (!e->min_size || a->size < e->min_size)
-			e->min_size = a->size;
-	}
-	e->touched_pages = s->first_touch_faults;
-	e->touched_bytes = s->first_touch_faults * e->page_size;
-	e->cow_pages = s->cow_faults;
-	e->prefaulted_pages = s->prefaulted_pages;
-	pfs_evidence_density(e);
-	e->resident_share = proc_touched ? (double)s->first_touch_faults / (double)proc_touched : 0;
-}
-
 void pfs_evidence_density(struct pfs_evidence *e)
 {
 	/* pages a policy prefaulted were resident all the same: a populated site is not sparse */
@@ -425,43 +441,42 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 			 const struct pfs_site *const *sites, size_t n,
 			 struct pfs_evidence **out)
 {
-	struct ctx c = {.p = p};
+	struct ctx c = {.p = p, .nsites = n};
 	struct site_idx *idx = NULL, *e, *tmp;
 	struct pfs_evidence *ev = NULL;
-	uint64_t *lo = NULL, *hi = NULL, *scratch = NULL, end, forks = forks_of(p);
+	uint64_t *lo = NULL, *hi = NULL, forks = forks_of(p);
+	size_t touched_allocs = 0;
 	int rc = -ENOMEM;
 
 	*out = NULL;
 	ev = calloc(n + 1, sizeof(*ev));
 	idx = calloc(n + 1, sizeof(*idx));
-	size_t nalloc_evs = 0;
-
-	for (size_t i = 0; i < p->nevs; i++)
-		nalloc_evs += p->evs[i].type == PFS_REC_ALLOC;
-	if (nalloc_evs >= GONE)
-		goto out;
-	for (c.live_mask = 15; c.live_mask < 2 * nalloc_evs; c.live_mask = c.live_mask * 2 + 1)
-		;
-	c.live = malloc((c.live_mask + 1) * sizeof(*c.live));
-	if (c.live)
-		memset(c.live, 0xff, (c.live_mask + 1) * sizeof(*c.live)); /* EMPTY */
-	c.allocs = calloc(nalloc_evs + 1, sizeof(*c.allocs));
+	c.acc = calloc(n + 1, sizeof(*c.acc));
 	lo = calloc(p->ntouches + 1, sizeof(*lo));
 	hi = calloc(p->ntouches + 1, sizeof(*hi));
-	scratch = calloc(6 * (nalloc_evs + 1), sizeof(*scratch));
-	if (!ev || !idx || !c.allocs || !c.live || !lo || !hi || !scratch)
+	/* at most one entry per touch event; half full at most */
+	for (size_t i = 0; i < p->ntouches; i++)
+		touched_allocs += !p->touches[i].cow && p->touches[i].alloc_seq;
+	for (c.tg_mask = 15; c.tg_mask < 2 * touched_allocs; c.tg_mask = c.tg_mask * 2 + 1)
+		;
+	c.tg = calloc(c.tg_mask + 1, sizeof(*c.tg));
+	c.slot_mask = 1023;
+	c.slots = malloc((c.slot_mask + 1) * sizeof(*c.slots));
+	if (!ev || !idx || !c.acc || !lo || !hi || !c.tg || !c.slots)
 		goto out;
+	memset(c.slots, 0xff, (c.slot_mask + 1) * sizeof(*c.slots)); /* EMPTY */
+	c.ev = ev;
 	for (size_t i = 0; i < n; i++) {
 		idx[i].key = sites[i]->key;
 		idx[i].idx = i;
 		HASH_FIND(hh, c.sites, &idx[i].key, sizeof(idx[i].key), e);
 		if (!e)
 			HASH_ADD(hh, c.sites, key, sizeof(idx[i].key), &idx[i]);
+		ev[i].page_size = p->page_size ? p->page_size : 4096;
+		ev[i].exact = p->mode == PFS_MODE_EXACT;
+		ev[i].forks = forks;
 	}
-	rc = replay(&c);
-	if (!rc)
-		rc = index_allocs(&c, n);
-	if (!rc) {
+	{
 		/*
 		 * Without the storms' "one scan interval before" bound: a program
 		 * whose scans come at its allocator calls can touch for 100 ms
@@ -483,15 +498,15 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	 */
 	for (size_t i = 0; i < p->ntouches; i++)
 		touch(&c, &p->touches[i], lo[i], hi[i]);
-	end = known_end(p, hi);
+	c.end = known_end(p, hi);
+	rc = replay(&c);
+	if (rc)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct pfs_evidence *x = &ev[i];
 
-		x->page_size = p->page_size ? p->page_size : 4096;
-		x->exact = p->mode == PFS_MODE_EXACT;
-		x->forks = forks;
-		site_sizes(&c, i, sites[i], x, p->totals.first_touch_faults);
-		site_times(&c, i, x, end, scratch);
+		site_sizes(sites[i], x, p->totals.first_touch_faults);
+		site_times(&c.acc[i], x);
 		x->cow_per_fork = forks ? (double)x->cow_pages / (double)forks : 0;
 	}
 	for (size_t i = 0; i < series->nstorms; i++) {
@@ -506,18 +521,24 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	ev = NULL;
 	rc = 0;
 out:
-	free(c.live);
-	free(c.by_seq);
-	free(c.seq_map);
-	free(c.members);
-	free(c.site_start);
+	for (size_t i = 0; c.acc && i < n; i++) {
+		vec_free(&c.acc[i].life);
+		vec_free(&c.acc[i].flo);
+		vec_free(&c.acc[i].fhi);
+		vec_free(&c.acc[i].slo);
+		vec_free(&c.acc[i].shi);
+		vec_free(&c.acc[i].rate);
+	}
+	free(c.acc);
+	free(c.tg);
+	free(c.lv);
+	free(c.lv_free);
+	free(c.slots);
 	HASH_ITER(hh, c.sites, e, tmp)
 		HASH_DEL(c.sites, e);
 	free(idx);
-	free(c.allocs);
 	free(lo);
 	free(hi);
-	free(scratch);
 	free(ev);
 	return rc;
 }
