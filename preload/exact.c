@@ -82,14 +82,9 @@ struct xheap {
 
 static int enabled;
 static int uffd = -1;		/* the program's copy, until the handler has its own */
-static int handler_uffd = -1;	/* its number in the handler's table */
-static pid_t handler_pid;
-static int hpidfd = -1;		/* the program's pidfd of the handler, to borrow the descriptor */
-static int hpipe = -1;		/* the program's write end of the handler's pipe */
-static dev_t hpipe_dev;
-static ino_t hpipe_ino;
+static int handler_uffd = -1;	/* its number in the handlers' tables */
 static int handler_gone;	/* said once: the handler stopped, or the program took our descriptors */
-static int handler_stop_err;	/* atomic: why the handler stopped (errno), 0 while it runs */
+
 static uint64_t features;
 static int can_wp;
 static uint64_t page_size = 4096;
@@ -103,7 +98,7 @@ static unsigned nheaps;
 static uint64_t first_touches, cow_faults; /* atomic */
 
 /*
- * A batch of events being encoded.  The handler owns one (hb); carving
+ * A batch of events being encoded.  Each handler owns one; carving
  * makes short ones on its stack.  No lock: nothing the handler does may
  * wait for a program thread, which may itself be waiting for the handler.
  */
@@ -113,8 +108,39 @@ struct fbatch {
 	uint32_t base_tid, cur_tid;
 	uint8_t buf[BATCH_BYTES + 64];
 };
-static struct fbatch hb;
-static uint64_t flush_req, flush_done; /* atomic: the program asks the handler to write hb */
+static uint64_t flush_req; /* atomic: the program asks the handlers to write their batches */
+
+/*
+ * The handlers: one per CPU the program may run on (up to HANDLERS_MAX),
+ * each pinned to its CPU, all reading the one descriptor.  A fault wakes
+ * them all; the one on the faulting thread's CPU, which that thread just
+ * left idle, wins the read almost always, so the fault is served on the
+ * thread's own CPU whichever thread it is (one handler that followed the
+ * threads cost 20-40x with several threads faulting, measured).
+ */
+#define HANDLERS_MAX 8
+struct handler_args {
+	struct pfs_thread *t;
+	int ufd, rd;
+	int cpu;		/* pinned to it; -1 none */
+	pid_t pid;		/* the handler's, filled by the middle process */
+	void *stack;		/* the handler's stack top */
+	void *tls;		/* its thread pointer */
+	pid_t program;
+};
+struct hslot {
+	struct handler_args args;
+	struct fbatch hb;	/* the handler's own */
+	char *mem;		/* its stack, the middle process's, its TLS */
+	int pipe_w;		/* the program's write end of its pipe */
+	dev_t pipe_dev;
+	ino_t pipe_ino;
+	int pidfd;		/* the program's pidfd of it, to borrow the descriptor */
+	uint64_t flush_done;	/* atomic */
+	int stop_err;		/* atomic: why it stopped (errno), 0 while it runs */
+};
+static struct hslot hs[HANDLERS_MAX];
+static unsigned nh;
 
 unsigned pfs_leb128_put(uint8_t *p, uint64_t v)
 {
@@ -213,13 +239,16 @@ void pfs_exact_flush(struct pfs_thread *t)
 	int saved = errno;
 	uint64_t want = __atomic_add_fetch(&flush_req, 1, __ATOMIC_ACQ_REL);
 	char one = 1;
-	if (!fd_is(hpipe, hpipe_dev, hpipe_ino) || write(hpipe, &one, 1) != 1) {
-		errno = saved;
-		return;
-	}
-	for (int i = 0; i < 400; i++) { /* at most 200 ms */
-		if (__atomic_load_n(&flush_done, __ATOMIC_ACQUIRE) >= want ||
-		    __atomic_load_n(&handler_stop_err, __ATOMIC_ACQUIRE))
+	unsigned asked = 0;
+	for (unsigned i = 0; i < nh; i++)
+		if (fd_is(hs[i].pipe_w, hs[i].pipe_dev, hs[i].pipe_ino) && write(hs[i].pipe_w, &one, 1) == 1)
+			asked |= 1u << i;
+	for (int k = 0; k < 400 && asked; k++) { /* at most 200 ms */
+		for (unsigned i = 0; i < nh; i++)
+			if ((asked >> i & 1) && (__atomic_load_n(&hs[i].flush_done, __ATOMIC_ACQUIRE) >= want ||
+						 __atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE)))
+				asked &= ~(1u << i);
+		if (!asked)
 			break;
 		struct timespec ts = {0, 500000};
 		nanosleep(&ts, NULL);
@@ -289,27 +318,24 @@ static void say_gone(const char *what)
  */
 static int uffd_borrow(void)
 {
-	int err = __atomic_load_n(&handler_stop_err, __ATOMIC_ACQUIRE);
-	if (err) {
-		say_gone("the fault handler stopped");
-		return -1;
-	}
-	int fd = (int)syscall(SYS_pidfd_getfd, hpidfd, handler_uffd, 0);
-	if (fd < 0 && errno == EBADF) { /* the program closed our pidfd: open another */
-		int pfd = (int)syscall(SYS_pidfd_open, handler_pid, 0);
-		if (pfd >= 0) {
-			int hi = fcntl(pfd, F_DUPFD_CLOEXEC, UFFD_FD_MIN);
-			if (hi >= 0) {
-				close(pfd);
-				pfd = hi;
+	for (unsigned i = 0; i < nh; i++) {
+		if (__atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE))
+			continue;
+		int fd = (int)syscall(SYS_pidfd_getfd, hs[i].pidfd, handler_uffd, 0);
+		if (fd < 0 && errno == EBADF) { /* the program closed our pidfd: open another */
+			int pfd = (int)syscall(SYS_pidfd_open, hs[i].args.pid, 0);
+			if (pfd >= 0) {
+				dev_t d;
+				ino_t n;
+				hs[i].pidfd = fd_keep(pfd, &d, &n);
+				fd = (int)syscall(SYS_pidfd_getfd, hs[i].pidfd, handler_uffd, 0);
 			}
-			hpidfd = pfd;
-			fd = (int)syscall(SYS_pidfd_getfd, hpidfd, handler_uffd, 0);
 		}
+		if (fd >= 0)
+			return fd;
 	}
-	if (fd < 0)
-		say_gone("the shim cannot reach its fault handler");
-	return fd;
+	say_gone("the shim cannot reach its fault handlers");
+	return -1;
 }
 
 /* ---- the handler ----------------------------------------------------------- */
@@ -374,23 +400,6 @@ static int parse_num(const char *p, const char **end, int64_t *out)
 	return any;
 }
 
-/* The CPU a thread last ran on: field 39 of /proc/PID/task/TID/stat. */
-static int thread_cpu(uint32_t tid)
-{
-	char buf[1024];
-	if (read_task_file(tid, "stat", buf, sizeof(buf)))
-		return -1;
-	const char *p = strrchr(buf, ')'); /* the command may contain spaces */
-	if (!p)
-		return -1;
-	int field = 2;
-	for (; *p && field < 39; p++)
-		if (*p == ' ')
-			field++;
-	int64_t cpu;
-	return parse_num(p, &p, &cpu) ? (int)cpu : -1;
-}
-
 /* Where a thread blocked in a fault is: /proc/PID/task/TID/syscall is "NR args... sp pc", or "-1 sp pc". */
 static void thread_site(uint32_t tid, uint64_t *pc, long *sys)
 {
@@ -417,6 +426,12 @@ struct hctx {
 	struct pfs_thread *t;
 	int ufd;	/* the userfaultfd, in the handler's table */
 	int rd;		/* the read end of its pipe */
+	int cpu;	/* its CPU, -1 none */
+	struct hslot *slot;
+	struct fbatch *hb;
+	uint64_t plain_until;	/* placement off until then (contention) */
+	unsigned contended;	/* long windows lately */
+	unsigned since_check;
 };
 
 static void wake(const struct hctx *h, uint64_t addr)
@@ -453,22 +468,34 @@ static void idle_policy(int on)
 #define CONTENDED_NS 1000000u
 #define CONTENDED_MAX 4
 #define BACKOFF_NS 200000000u
-#define MIXED_NS 20000000u /* threads faulting together: unpinned until a window of one thread */
-static uint64_t plain_until; /* handler only */
-static unsigned contended;   /* long windows lately; halved every CPU_CHECK_EVERY faults */
 
-static int placement_on(uint64_t now)
+static void pin(int cpu)
 {
-	return now >= plain_until;
+	cpu_set_t set;
+	if (cpu < 0)
+		memset(&set, 0xff, sizeof(set));
+	else {
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+	}
+	syscall(SYS_sched_setaffinity, 0, sizeof(set), &set);
 }
 
-static void placement_off(uint64_t now, uint64_t ns)
+/* Placement is on (pinned, SCHED_IDLE around wake-ups) unless contention turned it off a while ago. */
+static int placement_on(struct hctx *h, uint64_t now)
 {
-	cpu_set_t all;
-	memset(&all, 0xff, sizeof(all));
-	if (now >= plain_until) /* pinned until now: unpin */
-		syscall(SYS_sched_setaffinity, 0, sizeof(all), &all);
-	plain_until = now + ns;
+	if (h->plain_until && now >= h->plain_until) {
+		h->plain_until = 0;
+		pin(h->cpu);
+	}
+	return !h->plain_until;
+}
+
+static void placement_off(struct hctx *h, uint64_t now)
+{
+	if (!h->plain_until)
+		pin(-1);
+	h->plain_until = now + BACKOFF_NS;
 }
 
 /*
@@ -476,7 +503,7 @@ static void placement_off(uint64_t now, uint64_t ns)
  * thread is still blocked then (its /proc state shows the fault), and
  * whatever it does next (a free, say) is logged later than its fault.
  */
-static void handle_fault(const struct hctx *h, const struct uffd_msg *m)
+static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 {
 	uint64_t addr = m->arg.pagefault.address & ~(page_size - 1);
 	uint64_t flags = m->arg.pagefault.flags;
@@ -489,7 +516,7 @@ static void handle_fault(const struct hctx *h, const struct uffd_msg *m)
 		ev |= PFS_FEV_SITE;
 	}
 	uint64_t now = pfs_now_ns();
-	int rc, placed = placement_on(now);
+	int rc, placed = placement_on(h, now);
 	if (placed)
 		idle_policy(1);
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
@@ -507,55 +534,41 @@ static void handle_fault(const struct hctx *h, const struct uffd_msg *m)
 	if (placed) {
 		idle_policy(0);
 		uint64_t back = pfs_now_ns();
-		if (back - now > CONTENDED_NS && ++contended >= CONTENDED_MAX) {
-			contended = 0;
-			placement_off(back, BACKOFF_NS);
+		if (back - now > CONTENDED_NS && ++h->contended >= CONTENDED_MAX) {
+			h->contended = 0;
+			placement_off(h, back);
+		}
+		if (++h->since_check >= CPU_CHECK_EVERY) { /* long windows count when they come close together */
+			h->since_check = 0;
+			h->contended /= 2;
 		}
 	}
 	if (rc) { /* EEXIST: another thread's fault or a populate got there first; not a first touch */
 		wake(h, addr);
 		return;
 	}
-	fb_add(&hb, h->t, addr, tid, ev, pc, sys, now);
+	fb_add(h->hb, h->t, addr, tid, ev, pc, sys, now);
 }
 
-static void handler_serve_flush(const struct hctx *h)
+static void handler_serve_flush(struct hctx *h)
 {
 	char v[64];
 	ssize_t n = read(h->rd, v, sizeof(v));
 	(void)n;
 	uint64_t want = __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE);
-	fb_flush(&hb, h->t);
-	__atomic_store_n(&flush_done, want, __ATOMIC_RELEASE);
-}
-
-static void follow_cpu(uint32_t tid)
-{
-	contended /= 2;
-	if (!placement_on(pfs_now_ns()))
-		return;
-	int cpu = thread_cpu(tid);
-	unsigned now = 0;
-	if (cpu < 0 || cpu >= CPU_SETSIZE || syscall(SYS_getcpu, &now, NULL, NULL) || (int)now == cpu)
-		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	fb_flush(h->hb, h->t);
+	__atomic_store_n(&h->slot->flush_done, want, __ATOMIC_RELEASE);
 }
 
 /* Returns the errno that ended it (EPIPE: the program ended or exec'd). */
-static int handler_main(const struct hctx *h)
+static int handler_main(struct hctx *h)
 {
-	uint32_t window_tid = 0;
-	unsigned since_check = 0;
-	int mixed = 0, started = 0;
 	struct uffd_msg msgs[MSGS_PER_READ];
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = h->ufd, .events = POLLIN}, {.fd = h->rd, .events = POLLIN}};
-		int n = poll(pfd, 2, hb.count ? BATCH_IDLE_MS : -1);
+		int n = poll(pfd, 2, h->hb->count ? BATCH_IDLE_MS : -1);
 		if (n == 0) {
-			fb_flush(&hb, h->t);
+			fb_flush(h->hb, h->t);
 			continue;
 		}
 		if (n < 0) {
@@ -566,37 +579,13 @@ static int handler_main(const struct hctx *h)
 		if (pfd[0].revents & (POLLERR | POLLNVAL))
 			return EBADF;
 		if (pfd[0].revents & POLLIN) {
+			/* another handler may have taken it: EAGAIN */
 			ssize_t got = read(h->ufd, msgs, sizeof(msgs));
 			if (got < 0 && errno != EAGAIN && errno != EINTR)
 				return errno;
-			for (ssize_t i = 0; i < got / (ssize_t)sizeof(msgs[0]); i++) {
-				if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
-					continue;
-				uint32_t tid = msgs[i].arg.pagefault.feat.ptid;
-				/*
-				 * Same CPU as the faulting thread, when one thread faults:
-				 * a wake-up across CPUs costs far more here (KERNEL-FACTS).
-				 * Several threads faulting at once on several CPUs: no
-				 * CPU is the right one; the scheduler places the handler
-				 * (pinning it to each in turn cost 20-40x, measured).
-				 */
-				if (since_check == 0)
-					window_tid = tid, mixed = 0;
-				else if (tid != window_tid)
-					mixed = 1;
-				if (!started) {
-					started = 1;
-					follow_cpu(tid);
-				}
-				if (++since_check >= CPU_CHECK_EVERY) {
-					since_check = 0;
-					if (mixed)
-						placement_off(pfs_now_ns(), MIXED_NS);
-					else
-						follow_cpu(tid);
-				}
-				handle_fault(h, &msgs[i]);
-			}
+			for (ssize_t i = 0; i < got / (ssize_t)sizeof(msgs[0]); i++)
+				if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+					handle_fault(h, &msgs[i]);
 			continue; /* faults first: a flush or an end can wait for them */
 		}
 		if (pfd[1].revents & POLLIN)
@@ -605,15 +594,6 @@ static int handler_main(const struct hctx *h)
 			return EPIPE; /* the program's end closed: it exited or exec'd */
 	}
 }
-
-struct handler_args {
-	struct pfs_thread *t;
-	int ufd, rd;
-	pid_t pid;		/* the handler's, filled by the middle process */
-	void *stack;		/* the handler's stack top */
-	void *tls;		/* its thread pointer */
-	pid_t program;
-};
 
 /*
  * The handler: signals blocked, every descriptor closed but its two, the
@@ -624,7 +604,8 @@ struct handler_args {
 static int handler_proc(void *arg)
 {
 	const struct handler_args *a = arg;
-	const struct hctx h = {.t = a->t, .ufd = a->ufd, .rd = a->rd};
+	struct hslot *slot = (struct hslot *)(void *)((char *)arg - offsetof(struct hslot, args));
+	struct hctx h = {.t = a->t, .ufd = a->ufd, .rd = a->rd, .cpu = a->cpu, .slot = slot, .hb = &slot->hb};
 	sigset_t all;
 	sigfillset(&all);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(uint64_t));
@@ -633,11 +614,12 @@ static int handler_proc(void *arg)
 	syscall(SYS_close_range, lo + 1, hi - 1, 0);
 	syscall(SYS_close_range, hi + 1, ~0u, 0);
 	prctl(PR_SET_PTRACER, a->program, 0, 0, 0);
+	pin(h.cpu);
 	int err = handler_main(&h);
-	fb_flush(&hb, h.t);
-	__atomic_store_n(&flush_done, __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+	fb_flush(h.hb, h.t);
+	__atomic_store_n(&slot->flush_done, __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 	close(h.ufd);
-	__atomic_store_n(&handler_stop_err, err ? err : EPIPE, __ATOMIC_RELEASE);
+	__atomic_store_n(&slot->stop_err, err ? err : EPIPE, __ATOMIC_RELEASE);
 	syscall(SYS_exit, 0);
 	return 0;
 }
@@ -676,32 +658,32 @@ static void *handler_tls(char *area)
 #endif
 }
 
-static struct handler_args hargs;
-static char *handler_mem;
-
-static int handler_start(const char **why)
+/* Starts handler i on `cpu`; 0 or -errno. */
+static int handler_start_one(unsigned i, int cpu, const char **why)
 {
+	struct hslot *h = &hs[i];
 	int pfd[2];
-	if (!handler_mem) {
-		handler_mem = pfs_sys_mmap(NULL, HANDLER_STACK + MIDDLE_STACK + HANDLER_TLS, PROT_READ | PROT_WRITE,
-					   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-		if (handler_mem == MAP_FAILED) {
-			handler_mem = NULL;
+	if (!h->mem) {
+		h->mem = pfs_sys_mmap(NULL, HANDLER_STACK + MIDDLE_STACK + HANDLER_TLS, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (h->mem == MAP_FAILED) {
+			h->mem = NULL;
 			*why = "no memory for the fault handler";
 			return -ENOMEM;
 		}
 	}
-	if (!hargs.t) {
-		hargs.t = pfs_arena_alloc(sizeof(*hargs.t));
-		if (!hargs.t) {
+	if (!h->args.t) {
+		h->args.t = pfs_arena_alloc(sizeof(*h->args.t));
+		if (!h->args.t) {
 			*why = "no memory for the fault handler";
 			return -ENOMEM;
 		}
 	}
-	hargs.t->w.cur = hargs.t->w.end = NULL;
-	memset(handler_mem + HANDLER_STACK + MIDDLE_STACK, 0, HANDLER_TLS);
-	hargs.tls = handler_tls(handler_mem + HANDLER_STACK + MIDDLE_STACK);
-	if (!hargs.tls) {
+	h->args.t->w.cur = h->args.t->w.end = NULL;
+	h->hb.count = h->hb.len = 0;
+	memset(h->mem + HANDLER_STACK + MIDDLE_STACK, 0, HANDLER_TLS);
+	h->args.tls = handler_tls(h->mem + HANDLER_STACK + MIDDLE_STACK);
+	if (!h->args.tls) {
 		*why = "the fault handler is not built for this architecture";
 		return -ENOSYS;
 	}
@@ -709,42 +691,69 @@ static int handler_start(const char **why)
 		*why = "no pipe for the fault handler";
 		return -errno;
 	}
-	hpipe = fd_keep(pfd[1], &hpipe_dev, &hpipe_ino);
+	h->pipe_w = fd_keep(pfd[1], &h->pipe_dev, &h->pipe_ino);
 	dev_t d;
-	ino_t i;
-	hargs.rd = fd_keep(pfd[0], &d, &i);
-	hargs.ufd = handler_uffd = uffd;
-	hargs.stack = handler_mem + HANDLER_STACK;
-	hargs.program = pfs_proc.pid;
-	hargs.pid = -1;
-	handler_stop_err = 0;
-	flush_req = flush_done = 0;
-	pid_t mid = real_clone ? real_clone(handler_middle, handler_mem + HANDLER_STACK + MIDDLE_STACK,
-					    CLONE_VM | CLONE_VFORK | CLONE_UNTRACED, &hargs)
+	ino_t n;
+	h->args.rd = fd_keep(pfd[0], &d, &n);
+	h->args.ufd = uffd;
+	h->args.cpu = cpu;
+	h->args.stack = h->mem + HANDLER_STACK;
+	h->args.program = pfs_proc.pid;
+	h->args.pid = -1;
+	h->stop_err = 0;
+	h->flush_done = 0;
+	pid_t mid = real_clone ? real_clone(handler_middle, h->mem + HANDLER_STACK + MIDDLE_STACK,
+					    CLONE_VM | CLONE_VFORK | CLONE_UNTRACED, &h->args)
 			       : -1;
 	int err = mid < 0 ? errno : 0;
 	if (mid > 0)
 		while (waitpid(mid, NULL, __WALL) < 0 && errno == EINTR)
 			;
-	close(hargs.rd); /* the handler's now */
-	if (err || hargs.pid <= 0) {
-		close(hpipe);
-		hpipe = -1;
+	close(h->args.rd); /* the handler's now */
+	if (err || h->args.pid <= 0) {
+		close(h->pipe_w);
+		h->pipe_w = -1;
 		*why = "the fault handler could not start";
 		return -(err ? err : EAGAIN);
 	}
-	hargs.t->tid = (uint32_t)hargs.pid;
-	handler_pid = hargs.pid;
-	int pidfd = (int)syscall(SYS_pidfd_open, handler_pid, 0);
-	hpidfd = pidfd >= 0 ? fd_keep(pidfd, &d, &i) : -1;
-	handler_gone = 0;
-	/* The program keeps no copy: the handler's is the only one. */
-	close(uffd);
-	uffd = -1;
-	if (hpidfd < 0) {
+	h->args.t->tid = (uint32_t)h->args.pid;
+	int pidfd = (int)syscall(SYS_pidfd_open, h->args.pid, 0);
+	h->pidfd = pidfd >= 0 ? fd_keep(pidfd, &d, &n) : -1;
+	if (h->pidfd < 0) {
 		*why = "no pidfd for the fault handler (Linux 5.6 or newer is needed)";
 		return -ENOSYS;
 	}
+	return 0;
+}
+
+static int handler_start(const char **why)
+{
+	cpu_set_t allowed;
+	int cpus[HANDLERS_MAX], ncpu = 0;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+		for (int c = 0; c < CPU_SETSIZE && ncpu < HANDLERS_MAX; c++)
+			if (CPU_ISSET(c, &allowed))
+				cpus[ncpu++] = c;
+	if (ncpu <= 1) { /* one CPU, or unknown: one handler, unpinned */
+		cpus[0] = -1;
+		ncpu = 1;
+	}
+	flush_req = 0;
+	handler_uffd = uffd;
+	nh = 0;
+	for (int i = 0; i < ncpu; i++) {
+		int err = handler_start_one((unsigned)i, cpus[i], why);
+		if (err) {
+			if (!nh)
+				return err;
+			break; /* fewer handlers: still correct */
+		}
+		nh++;
+	}
+	handler_gone = 0;
+	/* The program keeps no copy: the handlers' are the only ones. */
+	close(uffd);
+	uffd = -1;
 	int probe = uffd_borrow();
 	if (probe < 0) {
 		*why = "the shim cannot borrow its fault handler's descriptor (pidfd_getfd)";
@@ -758,11 +767,15 @@ static void close_fds(void)
 {
 	if (uffd >= 0)
 		close(uffd);
-	if (hpipe >= 0)
-		close(hpipe); /* the handler, if any, ends */
-	if (hpidfd >= 0)
-		close(hpidfd);
-	uffd = hpipe = hpidfd = -1;
+	uffd = -1;
+	for (unsigned i = 0; i < nh; i++) {
+		if (hs[i].pipe_w >= 0)
+			close(hs[i].pipe_w); /* the handler, if any, ends */
+		if (hs[i].pidfd >= 0)
+			close(hs[i].pidfd);
+		hs[i].pipe_w = hs[i].pidfd = -1;
+	}
+	nh = 0;
 }
 
 static int open_fds(const char **why)
@@ -1186,8 +1199,7 @@ void pfs_exact_after_fork_parent(void)
 void pfs_exact_child(struct pfs_thread *t)
 {
 	pthread_mutex_init(&xlock, NULL);
-	hb.count = hb.len = 0; /* the parent's handler writes its own */
-	flush_req = flush_done = 0;
+	flush_req = 0; /* the parent's handlers write their own batches */
 	first_touches = cow_faults = 0;
 	if (!enabled)
 		return;
