@@ -540,11 +540,7 @@ static void json_pside(struct pfs_json *w, const char *k, const struct pside *s,
 	pfs_json_begin_object(w);
 	ju(w, "pid", rp->proc->pid);
 	json_counts(w, &s->t);
-	pfs_json_key(w, "wall_ns");
-	if (s->have_wall)
-		pfs_json_uint(w, s->wall_ns);
-	else
-		pfs_json_null(w);
+	pfs_json_kv_uint_or_null(w, "wall_ns", s->have_wall, s->wall_ns);
 	ju(w, "storms", s->storms);
 	ju(w, "storm_faults", s->storm_faults);
 	ju(w, "storm_ns", s->storm_ns);
@@ -563,11 +559,7 @@ static void json_dside(struct pfs_json *w, const char *k, const struct dside *s)
 	pfs_json_begin_object(w);
 	ju(w, "id", s->id);
 	json_counts(w, &t);
-	pfs_json_key(w, "policy");
-	if (s->policy)
-		pfs_json_string(w, s->policy);
-	else
-		pfs_json_null(w);
+	pfs_json_kv_string(w, "policy", s->policy); /* null: none */
 	if (s->touched) {
 		ju(w, "touch_first_ns", s->touch_first_ns);
 		ju(w, "touch_last_ns", s->touch_last_ns);

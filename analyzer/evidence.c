@@ -588,11 +588,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	jbounds(w, "first_touch_after_ns", e->first_touch_lo_ns, e->first_touch_hi_ns, timed);
 	jbounds(w, "touch_spread_ns", e->spread_lo_ns, e->spread_hi_ns, timed);
 	pfs_json_kv_uint(w, "touch_spread_max_ns", e->spread_max_ns);
-	pfs_json_key(w, "lifetime_ns");
-	if (e->tracked_allocs)
-		pfs_json_uint(w, e->lifetime_ns);
-	else
-		pfs_json_null(w);
+	pfs_json_kv_uint_or_null(w, "lifetime_ns", e->tracked_allocs, e->lifetime_ns);
 	pfs_json_kv_uint(w, "lifetime_max_ns", e->lifetime_max_ns);
 	pfs_json_kv_uint(w, "freed_allocations", e->freed_allocs);
 	pfs_json_kv_uint(w, "timed_allocations", e->timed_allocs);

@@ -269,6 +269,15 @@ void pfs_json_kv_string(struct pfs_json *w, const char *key, const char *s)
 	pfs_json_string(w, s);
 }
 
+void pfs_json_kv_uint_or_null(struct pfs_json *w, const char *key, bool known, uint64_t v)
+{
+	pfs_json_key(w, key);
+	if (known)
+		pfs_json_uint(w, v);
+	else
+		pfs_json_null(w);
+}
+
 void pfs_json_kv_double(struct pfs_json *w, const char *key, double v)
 {
 	pfs_json_key(w, key);

@@ -47,6 +47,8 @@ void pfs_json_double(struct pfs_json *w, double v);
 void pfs_json_kv_uint(struct pfs_json *w, const char *key, uint64_t v);
 void pfs_json_kv_string(struct pfs_json *w, const char *key, const char *s);
 void pfs_json_kv_double(struct pfs_json *w, const char *key, double v);
+/* key: v where `known`, else key: null. */
+void pfs_json_kv_uint_or_null(struct pfs_json *w, const char *key, bool known, uint64_t v);
 /* Ends the document with a newline; 0, -EINVAL (misuse, unbalanced) or -EIO. */
 int pfs_json_finish(struct pfs_json *w);
 

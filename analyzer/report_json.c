@@ -35,11 +35,7 @@ void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f)
 	pfs_json_begin_object(w);
 	json_str(w, "function", f->function);
 	json_str(w, "file", f->file);
-	pfs_json_key(w, "line");
-	if (f->line)
-		pfs_json_uint(w, f->line);
-	else
-		pfs_json_null(w);
+	pfs_json_kv_uint_or_null(w, "line", f->line, f->line);
 	json_str(w, "module", f->module);
 	json_address(w, "address", f->address);
 	/* extras */
@@ -156,11 +152,7 @@ static void json_storm(struct pfs_json *w, const struct pfs_storm *st)
 	json_u64(w, "start_ns", st->start_ns);
 	json_u64(w, "end_ns", st->end_ns);
 	json_u64(w, "faults", st->faults);
-	pfs_json_key(w, "top_site");
-	if (st->top_id)
-		pfs_json_uint(w, st->top_id);
-	else
-		pfs_json_null(w);
+	pfs_json_kv_uint_or_null(w, "top_site", st->top_id, st->top_id);
 	/* extras */
 	pfs_json_key(w, "rate");
 	pfs_json_double(w, st->rate);
