@@ -914,7 +914,8 @@ void pfs_exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t a
 {
 	if (!enabled || !len)
 		return;
-	uint64_t start = addr & ~(page_size - 1), end = (addr + len + page_size - 1) & ~(page_size - 1);
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
 	int saved = errno, wp;
 	pthread_mutex_lock(&xlock);
 	struct xrange *r, *tmp;
@@ -945,7 +946,8 @@ void pfs_exact_note_hugepage(uint64_t addr, uint64_t len)
 		thp_mode = read_thp_mode();
 	if (thp_mode != THP_MADVISE)
 		return; /* "always": flagged when registered; "never": nothing to lose */
-	uint64_t start = addr & ~(page_size - 1), end = (addr + len + page_size - 1) & ~(page_size - 1);
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
 	pthread_mutex_lock(&xlock);
 	advised[advised_next % ADVISED_MAX].start = start;
 	advised[advised_next % ADVISED_MAX].end = end;
@@ -962,15 +964,22 @@ void pfs_exact_note_hugepage(uint64_t addr, uint64_t len)
 	pthread_mutex_unlock(&xlock);
 }
 
+/* The allocation's range starting in the page of `addr` (heaps are not allocations); xlock held. */
+static struct xrange *range_at(uint64_t addr)
+{
+	uint64_t start = addr & ~(page_size - 1);
+	struct xrange *r;
+	HASH_FIND(hh, ranges, &start, sizeof(start), r);
+	return r && !r->heap ? r : NULL;
+}
+
 void pfs_exact_free_at(uint64_t addr)
 {
 	if (!enabled)
 		return;
-	uint64_t start = addr & ~(page_size - 1);
 	pthread_mutex_lock(&xlock);
-	struct xrange *r;
-	HASH_FIND(hh, ranges, &start, sizeof(start), r);
-	if (r && !r->heap)
+	struct xrange *r = range_at(addr);
+	if (r)
 		range_drop(r);
 	pthread_mutex_unlock(&xlock);
 }
@@ -979,7 +988,8 @@ void pfs_exact_unmap(uint64_t addr, uint64_t len)
 {
 	if (!enabled || !len)
 		return;
-	uint64_t start = addr & ~(page_size - 1), end = (addr + len + page_size - 1) & ~(page_size - 1);
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
 	pthread_mutex_lock(&xlock);
 	struct xrange *r, *tmp;
 	HASH_ITER(hh, ranges, r, tmp)
@@ -1012,20 +1022,17 @@ void pfs_exact_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint6
 	(void)old_len;
 	if (!enabled)
 		return;
-	uint64_t start = old & ~(page_size - 1);
 	pthread_mutex_lock(&xlock);
-	struct xrange *r;
-	HASH_FIND(hh, ranges, &start, sizeof(start), r);
-	int found = r && !r->heap;
-	uint64_t seq = found ? r->alloc_seq : 0;
-	uint32_t stack = found ? r->stack : 0;
-	int kind = found ? r->kind : 0, cowable = found ? r->cowable : 0;
-	if (found)
+	struct xrange *r = range_at(old), moved;
+	int found = r != NULL;
+	if (found) {
+		moved = *r;
 		range_drop(r);
+	}
 	pthread_mutex_unlock(&xlock);
 	/* The pages that moved are present at the new place: only the rest can fault. */
 	if (found)
-		pfs_exact_add(t, new_addr, new_len, seq, stack, kind, cowable);
+		pfs_exact_add(t, new_addr, new_len, moved.alloc_seq, moved.stack, moved.kind, moved.cowable);
 }
 
 /* ---- heaps ------------------------------------------------------------------- */

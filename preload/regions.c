@@ -405,11 +405,9 @@ static void region_free(struct region *r)
 	pfs_pool_free(r, sizeof(*r));
 }
 
-/* The whole pages that [addr, addr + len) touches. */
 static void page_span(uint64_t addr, uint64_t len, uint64_t *start, uint64_t *end)
 {
-	*start = addr & ~(page_size - 1);
-	*end = (addr + len + page_size - 1) & ~(page_size - 1);
+	pfs_page_span(addr, len, page_size, start, end);
 }
 
 static int overlaps(const struct region *r, uint64_t start, uint64_t end)

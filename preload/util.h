@@ -109,6 +109,13 @@ void pfs_msg_fd_init(void);
 		r_;                                                                        \
 	})
 
+/* The whole pages that [addr, addr + len) touches, for a page size `ps` (a power of two). */
+static inline void pfs_page_span(uint64_t addr, uint64_t len, uint64_t ps, uint64_t *start, uint64_t *end)
+{
+	*start = addr & ~(ps - 1);
+	*end = (addr + len + ps - 1) & ~(ps - 1);
+}
+
 /* One line on stderr, written whole with write(2); no stdio, no allocation. */
 void pfs_raw_msg(const char *s);
 /* "pfshim: " + formatted text + "\n"; also kept for the log's MESSAGE records. */
