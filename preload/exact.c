@@ -6,13 +6,13 @@
  * make those system calls fail with EFAULT).  Asked for THREAD_ID (the
  * faulting thread) and PAGEFAULT_FLAG_WP (copy-on-write after fork).
  *
- * The handler: a process of its own that shares the program's memory
- * (clone with CLONE_VM, not CLONE_THREAD), so that the program stays
+ * The handlers: processes of their own, one per CPU (see struct hslot),
+ * that share the program's memory (clone with CLONE_VM, not CLONE_THREAD), so that the program stays
  * single-threaded for glibc (a handler thread would switch malloc to its
  * locking paths, and a program that allocates in a signal handler would
  * deadlock; tested), and has a descriptor table of its own (a program that
- * closes every descriptor cannot take the handler's away).  It holds the
- * only copy of the userfaultfd: if it dies, the kernel releases the
+ * closes every descriptor cannot take the handlers' away).  They hold the
+ * only copies of the userfaultfd: if they die, the kernel releases the
  * registrations and no faulting thread waits for ever.  The program
  * borrows a copy for the moment of a registration (pidfd_getfd).  The
  * handler resolves a read of a missing page with the zero page and a write
@@ -20,8 +20,8 @@
  * write-protected at a fork by lifting the protection (the kernel then
  * copies it), and appends one event per fault to a batch that becomes a
  * FAULTS record when full, after 10 ms without faults, or when the program
- * asks (exit, exec) through a pipe, whose end of file (the program exited
- * or exec'd) ends the handler.  It runs with a thread-local storage block
+ * asks (exit, exec) through its pipe, whose end of file (the program exited
+ * or exec'd) ends the handler.  Each runs with a thread-local storage block
  * of its own (a copy of the creating thread's control block over zeroed
  * storage): errno and the shim's thread variables of the program's threads
  * are never written by it.  It calls no libc function that reads locale
@@ -441,8 +441,8 @@ static void wake(const struct hctx *h, uint64_t addr)
 }
 
 /*
- * Where the woken thread runs.  The handler runs on the faulting thread's
- * CPU (follow_cpu); when it wakes the thread, the scheduler sees that CPU
+ * Where the woken thread runs.  The handler that serves a fault runs on the
+ * faulting thread's CPU (pinned there); when it wakes the thread, the scheduler sees that CPU
  * busy (the handler is on it) and moves the thread to an idle CPU, so every
  * fault then costs two wake-ups across CPUs (55 us here instead of 5:
  * 3.5 s instead of 0.33 s for 65,536 faults, measured).  A CPU that runs
