@@ -58,7 +58,7 @@
 #define BATCH_BYTES 4000u
 #define BATCH_IDLE_MS 10
 #define MSGS_PER_READ 16
-#define CPU_CHECK_EVERY 64
+#define CONTENDED_DECAY 64 /* faults after which the count of long windows is halved */
 
 /* A range registered with the descriptor: what a fork must protect, and register again in the child. */
 struct xrange {
@@ -538,7 +538,7 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 			h->contended = 0;
 			placement_off(h, back);
 		}
-		if (++h->since_check >= CPU_CHECK_EVERY) { /* long windows count when they come close together */
+		if (++h->since_check >= CONTENDED_DECAY) { /* long windows count when they come close together */
 			h->since_check = 0;
 			h->contended /= 2;
 		}
