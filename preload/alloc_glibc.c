@@ -1,22 +1,65 @@
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "pfs.h"
 #include "alloc_glibc.h"
 
 int pfs_alloc_is_glibc;
-static uint64_t main_heap_lo; /* the program break when the shim started */
+/*
+ * The start of the brk heap: the kernel's start_brk (field 47 of
+ * /proc/self/stat), not the break when the shim starts: a program or a
+ * library may have grown the heap before the shim's constructor ran.
+ */
+static uint64_t main_heap_lo;
+
+static uint64_t read_start_brk(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* The command (field 2) may hold spaces and parentheses: count fields after its last ')'. */
+	const char *q = strrchr(buf, ')');
+	if (!q)
+		return 0;
+	unsigned field = 2;
+	for (; *q && field < 47; q++)
+		if (*q == ' ')
+			field++;
+	return field == 47 ? strtoull(q, NULL, 10) : 0;
+}
 
 void pfs_alloc_detect(void)
 {
 	Dl_info info;
 	pfs_alloc_is_glibc = real_malloc && dladdr((void *)real_malloc, &info) && info.dli_fname &&
 			     strstr(info.dli_fname, "/libc.so") != NULL;
-	main_heap_lo = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
+	main_heap_lo = read_start_brk();
+	if (!main_heap_lo && real_sbrk)
+		main_heap_lo = (uint64_t)(uintptr_t)real_sbrk(0);
 }
 
+/*
+ * glibc's own rule, read from the chunk: NON_MAIN_ARENA (bit 2 of the size
+ * word) set means the chunk lies in a thread arena's heap, whose heap_info
+ * glibc itself finds at the 64 MiB boundary below it; clear means the main
+ * arena, which is the brk heap unless brk failed and the arena fell back to
+ * mmap (then no heap the shim knows: 0, nothing is carved).  Nothing is
+ * guessed from an address's alignment alone.
+ */
 uint64_t pfs_heap_key(uint64_t p, uint64_t *brk_now)
 {
 	*brk_now = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
-	return p >= main_heap_lo && p < *brk_now ? PFS_HEAP_MAIN : p & ~(PFS_HEAP_MAX - 1);
+	size_t sz = ((const size_t *)(uintptr_t)p)[-1];
+	if (sz & 4)
+		return p & ~(PFS_HEAP_MAX - 1);
+	return p >= main_heap_lo && p < *brk_now ? PFS_HEAP_MAIN : 0;
 }

@@ -20,7 +20,8 @@ void pfs_alloc_detect(void);
 /*
  * glibc's heaps: the brk heap (key PFS_HEAP_MAIN) and the thread arenas'
  * heaps, aligned to HEAP_MAX_SIZE (64 MiB on 64-bit; the key is the base).
- * The heap that holds block p; *brk_now is the program break.
+ * The heap that holds block p (a glibc chunk), 0 when it lies in none the
+ * shim knows; *brk_now is the program break.
  */
 #define PFS_HEAP_MAIN 1ull
 #define PFS_HEAP_MAX (64ull << 20)

@@ -1129,6 +1129,8 @@ void pfs_exact_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t st
 	if (!enabled)
 		return;
 	uint64_t brk_now, key = pfs_heap_key(p, &brk_now);
+	if (!key)
+		return;
 	int is_main = key == PFS_HEAP_MAIN;
 	int saved = errno;
 	pthread_mutex_lock(&xlock);

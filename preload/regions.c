@@ -672,6 +672,8 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
 	if (!enabled)
 		return;
 	uint64_t brk_now, key = pfs_heap_key(p, &brk_now);
+	if (!key)
+		return;
 	int is_main = key == PFS_HEAP_MAIN;
 	int saved = errno;
 	pthread_mutex_lock(&regions_mutex);
