@@ -16,30 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int get_leb(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (unsigned shift = 0; shift < 64; shift += 7) {
-		if (*p >= end)
-			return -1;
-		uint8_t b = *(*p)++;
-		x |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = x;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 int pfs_faults_decode(struct pfs_proc *p, const struct pfs_rec *rec, const char **why)
 {
 	const struct pfs_rec_faults *r = &rec->u.faults;
 	const uint8_t *q = rec->items, *end = rec->items + rec->nitems;
-	uint64_t page = 0, time = r->time_ns;
-	uint32_t tid = r->tid;
 	uint32_t psize = p->page_size ? p->page_size : 4096;
+	struct pfs_fev_cursor c;
 
+	pfs_fev_start(&c, r->time_ns, r->tid);
 	p->fault_bytes += rec->h.size;
 	if ((uint64_t)r->count * 2 > rec->nitems) { /* each event takes two bytes at least */
 		*why = "FAULTS record counts more events than its bytes can hold";
@@ -48,25 +32,13 @@ int pfs_faults_decode(struct pfs_proc *p, const struct pfs_rec *rec, const char 
 	if (pfs_an_reserve((void **)&p->faults, &p->faults_cap, p->nfaults + r->count, sizeof(*p->faults)))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < r->count; i++) {
-		uint64_t v, dt, x, pc = 0, sys = 0;
+		struct pfs_fev ev;
 
-		if (get_leb(&q, end, &v) || get_leb(&q, end, &dt))
-			goto bad;
-		unsigned flags = v & 0xf;
-		uint64_t zz = v >> 4;
-		int64_t d = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
-		page += (uint64_t)d;
-		time += dt;
-		if (flags & PFS_FEV_TID) {
-			if (get_leb(&q, end, &x) || x > UINT32_MAX)
-				goto bad;
-			tid = (uint32_t)x;
-		}
-		if ((flags & PFS_FEV_SITE) && (get_leb(&q, end, &pc) || get_leb(&q, end, &sys)))
+		if (pfs_fev_decode(&q, end, &c, &ev))
 			goto bad;
 		p->faults[p->nfaults++] = (struct pfs_fault_ev){
-			.time_ns = time, .addr = page * psize, .pc = pc, .tid = tid,
-			.sys = (int32_t)sys - 1, .flags = (uint8_t)flags,
+			.time_ns = ev.time_ns, .addr = ev.page * psize, .pc = ev.pc, .tid = ev.tid,
+			.sys = (int32_t)ev.sys, .flags = (uint8_t)ev.flags,
 		};
 		p->fault_events++;
 	}

@@ -104,9 +104,10 @@ static uint64_t first_touches, cow_faults; /* atomic */
  */
 struct fbatch {
 	uint32_t len, count;
-	uint64_t base_time, prev_time, prev_page;
-	uint32_t base_tid, cur_tid;
-	uint8_t buf[BATCH_BYTES + 64];
+	uint64_t base_time;
+	uint32_t base_tid;
+	struct pfs_fev_cursor cur;
+	uint8_t buf[BATCH_BYTES + PFS_FEV_MAX_BYTES];
 };
 static uint64_t flush_req; /* atomic: the program asks the handlers to write their batches */
 
@@ -142,17 +143,6 @@ struct hslot {
 static struct hslot hs[HANDLERS_MAX];
 static unsigned nh;
 
-unsigned pfs_leb128_put(uint8_t *p, uint64_t v)
-{
-	unsigned n = 0;
-	do {
-		uint8_t b = v & 0x7f;
-		v >>= 7;
-		p[n++] = (uint8_t)(b | (v ? 0x80 : 0));
-	} while (v);
-	return n;
-}
-
 static void fb_flush(struct fbatch *b, struct pfs_thread *t)
 {
 	if (!b->count)
@@ -177,30 +167,14 @@ static void fb_add(struct fbatch *b, struct pfs_thread *t, uint64_t addr, uint32
 	if (b->len > BATCH_BYTES)
 		fb_flush(b, t);
 	if (!b->count) {
-		b->base_time = b->prev_time = now;
-		b->prev_page = 0;
-		b->base_tid = b->cur_tid = tid;
+		b->base_time = now;
+		b->base_tid = tid;
+		pfs_fev_start(&b->cur, now, tid);
 	}
-	if (tid != b->cur_tid)
-		flags |= PFS_FEV_TID;
-	uint64_t page = addr / page_size;
-	int64_t d = (int64_t)(page - b->prev_page);
-	uint64_t zz = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
-	uint8_t *p = b->buf + b->len;
-	p += pfs_leb128_put(p, zz << 4 | flags);
-	p += pfs_leb128_put(p, now >= b->prev_time ? now - b->prev_time : 0);
-	if (flags & PFS_FEV_TID)
-		p += pfs_leb128_put(p, tid);
-	if (flags & PFS_FEV_SITE) {
-		p += pfs_leb128_put(p, pc);
-		p += pfs_leb128_put(p, (uint64_t)(sys + 1));
-	}
-	b->len = (uint32_t)(p - b->buf);
+	const struct pfs_fev ev = {.page = addr / page_size, .time_ns = now, .pc = pc, .sys = sys, .tid = tid,
+				   .flags = flags};
+	b->len += pfs_fev_encode(b->buf + b->len, &b->cur, &ev);
 	b->count++;
-	b->prev_page = page;
-	if (now >= b->prev_time)
-		b->prev_time = now;
-	b->cur_tid = tid;
 	__atomic_add_fetch(flags & PFS_FEV_COW ? &cow_faults : &first_touches, 1, __ATOMIC_RELAXED);
 }
 

@@ -52,7 +52,4 @@ void pfs_exact_child(struct pfs_thread *t);
 uint64_t pfs_exact_first_touches(void);
 uint64_t pfs_exact_cow_faults(void);
 
-/* Event encoding, exposed for tests: appends `v` as LEB128 at p, returns the bytes written (<= 10). */
-unsigned pfs_leb128_put(uint8_t *p, uint64_t v);
-
 #endif

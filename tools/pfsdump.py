@@ -19,7 +19,7 @@ def leb(body, i):
             return v, i
 
 
-def faults(body):
+def faults(body, page_size):
     """Exact mode's events (log_format.h): (page delta, flags), dt, [tid], [pc, syscall + 1]."""
     t, tid, count, nbytes = struct.unpack_from("<QIII", body)
     i, page, out = 24, 0, []
@@ -36,7 +36,7 @@ def faults(body):
             pc, i = leb(body, i)
             sys1, i = leb(body, i)
             site = " pc=%#x sys=%d" % (pc, sys1 - 1)
-        out.append("%#x%s%s tid=%d t=%d%s" % (page * 4096, " w" if flags & 1 else " r", " cow" if flags & 2 else "", tid, t, site))
+        out.append("%#x%s%s tid=%d t=%d%s" % (page * page_size, " w" if flags & 1 else " r", " cow" if flags & 2 else "", tid, t, site))
     return "%d events, %d bytes: " % (count, nbytes) + "; ".join(out[:8]) + (" ..." if count > 8 else "")
 
 
@@ -59,8 +59,11 @@ def records(data):
 
 def main():
     data = open(sys.argv[1], "rb").read()
+    page_size = 4096
     for name, off, info, body in records(data):
         extra = ""
+        if name == "HEADER":
+            page_size = info["page"]
         if name == "STACK":
             seq, sid, n = struct.unpack_from("<QII", body)
             extra = "id=%d frames=%s" % (sid, [hex(x) for x in struct.unpack_from("<%dQ" % n, body, 16)])
@@ -85,7 +88,7 @@ def main():
             t, dur, new, regions, reason = struct.unpack_from("<QQQII", body)
             extra = "t=%d dur=%dns new=%d regions=%d reason=%d" % (t, dur, new, regions, reason)
         elif name == "FAULTS":
-            extra = faults(body)
+            extra = faults(body, page_size)
         elif name == "UREG":
             t, addr, length, seq, result, present = struct.unpack_from("<QQQQiI", body)
             extra = "addr=%#x len=%d alloc_seq=%d result=%d present=%d" % (addr, length, seq, result, present)

@@ -394,6 +394,109 @@ struct pfs_rec_faults {
 };
 
 /*
+ * The fault-event codec, written once for the shim (encoder), the analyzer
+ * and the tests (decoder).  `c` carries prev_page / prev_time / the thread
+ * from one event to the next; start it with pfs_fev_start() from the
+ * record's `time_ns` and `tid`.  The encoder sets PFS_FEV_TID itself when
+ * the thread changes.
+ */
+#define PFS_FEV_MAX_BYTES 50u /* five varints of at most 10 bytes */
+
+struct pfs_fev_cursor {
+	uint64_t page, time;
+	uint32_t tid;
+};
+
+struct pfs_fev {
+	uint64_t page;	/* address / page size */
+	uint64_t time_ns;
+	uint64_t pc;	/* PFS_FEV_SITE: the faulting instruction */
+	int64_t sys;	/* PFS_FEV_SITE: the system call that touched the page, -1 user code */
+	uint32_t tid;
+	unsigned flags;	/* PFS_FEV_* */
+};
+
+static inline void pfs_fev_start(struct pfs_fev_cursor *c, uint64_t time_ns, uint32_t tid)
+{
+	c->page = 0;
+	c->time = time_ns;
+	c->tid = tid;
+}
+
+static inline unsigned pfs_leb128_put(uint8_t *p, uint64_t v)
+{
+	unsigned n = 0;
+	do {
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		p[n++] = (uint8_t)(b | (v ? 0x80 : 0));
+	} while (v);
+	return n;
+}
+
+/* 0, or -1 when the varint runs past `end` or over 64 bits. */
+static inline int pfs_leb128_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p >= end)
+			return -1;
+		uint8_t b = *(*p)++;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Appends `ev` at p (room for PFS_FEV_MAX_BYTES); returns the bytes written. */
+static inline unsigned pfs_fev_encode(uint8_t *p, struct pfs_fev_cursor *c, const struct pfs_fev *ev)
+{
+	unsigned flags = ev->flags & ~(unsigned)PFS_FEV_TID, n = 0;
+	if (ev->tid != c->tid)
+		flags |= PFS_FEV_TID;
+	int64_t d = (int64_t)(ev->page - c->page);
+	uint64_t zz = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+	n += pfs_leb128_put(p + n, zz << 4 | flags);
+	n += pfs_leb128_put(p + n, ev->time_ns >= c->time ? ev->time_ns - c->time : 0);
+	if (flags & PFS_FEV_TID)
+		n += pfs_leb128_put(p + n, ev->tid);
+	if (flags & PFS_FEV_SITE) {
+		n += pfs_leb128_put(p + n, ev->pc);
+		n += pfs_leb128_put(p + n, (uint64_t)(ev->sys + 1));
+	}
+	c->page = ev->page;
+	if (ev->time_ns >= c->time)
+		c->time = ev->time_ns;
+	c->tid = ev->tid;
+	return n;
+}
+
+/* Reads one event at *p (advanced past it); 0, or -1 when it is cut short or malformed. */
+static inline int pfs_fev_decode(const uint8_t **p, const uint8_t *end, struct pfs_fev_cursor *c, struct pfs_fev *ev)
+{
+	uint64_t v, dt, x, pc = 0, sys1 = 0;
+	if (pfs_leb128_get(p, end, &v) || pfs_leb128_get(p, end, &dt))
+		return -1;
+	unsigned flags = (unsigned)(v & 0xf);
+	uint64_t zz = v >> 4;
+	c->page += (uint64_t)((int64_t)(zz >> 1) ^ -(int64_t)(zz & 1));
+	c->time += dt;
+	if (flags & PFS_FEV_TID) {
+		if (pfs_leb128_get(p, end, &x) || x > UINT32_MAX)
+			return -1;
+		c->tid = (uint32_t)x;
+	}
+	if ((flags & PFS_FEV_SITE) && (pfs_leb128_get(p, end, &pc) || pfs_leb128_get(p, end, &sys1)))
+		return -1;
+	*ev = (struct pfs_fev){.page = c->page, .time_ns = c->time, .pc = pc, .sys = (int64_t)sys1 - 1,
+			       .tid = c->tid, .flags = flags};
+	return 0;
+}
+
+/*
  * UREG (exact mode): what became of a range the shim tried to register.
  * `result` 0: registered (faults in it are events from now on); -errno:
  * the kernel refused it, the range is unobservable (file mappings, memory
