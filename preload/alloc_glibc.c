@@ -4,7 +4,7 @@
 #include <unistd.h>
 #include <string.h>
 
-#include "pfs.h"
+#include "proc.h"
 #include "alloc_glibc.h"
 
 int pfs_alloc_is_glibc;
@@ -62,4 +62,14 @@ uint64_t pfs_heap_key(uint64_t p, uint64_t *brk_now)
 	if (sz & 4)
 		return p & ~(PFS_HEAP_MAX - 1);
 	return p >= main_heap_lo && p < *brk_now ? PFS_HEAP_MAIN : 0;
+}
+
+uint64_t pfs_heap_top(uint64_t key, uint64_t brk_now)
+{
+	uint64_t page = pfs_proc.page_size;
+	if (key == PFS_HEAP_MAIN)
+		return (brk_now + page - 1) & ~(page - 1);
+	/* A thread heap's heap_info (ar_ptr, prev, size, ...), found by glibc's own rule (pfs_heap_key). */
+	uint64_t size = ((const uint64_t *)(uintptr_t)key)[2];
+	return size > PFS_HEAP_MAX ? 0 : key + size;
 }

@@ -26,6 +26,8 @@ void pfs_alloc_detect(void);
 #define PFS_HEAP_MAIN 1ull
 #define PFS_HEAP_MAX (64ull << 20)
 uint64_t pfs_heap_key(uint64_t p, uint64_t *brk_now);
+/* The end of heap `key` now: the program break, or a thread heap's size (its heap_info); 0 unknown. */
+uint64_t pfs_heap_top(uint64_t key, uint64_t brk_now);
 
 static inline size_t pfs_alloc_usable(void *p)
 {
@@ -47,6 +49,16 @@ static inline size_t pfs_alloc_usable(void *p)
 static inline int pfs_alloc_is_mmapped(void *p)
 {
 	return PFS_LIKELY(pfs_alloc_is_glibc) && (((size_t *)p)[-1] & 2) != 0;
+}
+
+/*
+ * The end of what malloc wrote for a heap block of `usable` bytes at p: the
+ * block, and the next chunk's size word, which malloc writes when it splits
+ * the top chunk.
+ */
+static inline uint64_t pfs_alloc_block_end(const void *p, size_t usable)
+{
+	return (uint64_t)(uintptr_t)p + usable + 2 * sizeof(size_t);
 }
 
 #endif

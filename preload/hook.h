@@ -4,8 +4,10 @@
 
 #include <errno.h>
 
-#include "pfs.h"
+#include "core.h"
+#include "proc.h"
 #include "real.h"
+#include "thread.h"
 #include "track.h"
 
 #define PFS_EXPORT __attribute__((visibility("default")))

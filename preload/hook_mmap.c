@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "hook.h"
+#include "modules.h"
 
 static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void *addr, size_t len, int prot,
 			 int flags, int fd, off_t off, uintptr_t ret, uintptr_t sp)

@@ -10,9 +10,8 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 
-#include "alloc_glibc.h"
 #include "hook.h"
-#include "regions.h"
+#include "tracker.h"
 
 __attribute__((constructor(101))) static void pfs_ctor(int argc, char **argv, char **envp)
 {
@@ -95,6 +94,7 @@ PFS_HIDDEN void pfs_vfork_prepare(void)
 		note_fork(0, PFS_VFORK);
 }
 
+#if defined(__x86_64__)
 __asm__(".text\n"
 	".globl vfork\n"
 	".type vfork, @function\n"
@@ -104,6 +104,9 @@ __asm__(".text\n"
 	"	add $8, %rsp\n"
 	"	jmp *real_vfork(%rip)\n"
 	".size vfork, .-vfork\n");
+#else
+/* Elsewhere vfork is not interposed (the stub is x86-64 assembly): its children log as their parent's. */
+#endif
 
 struct clone_tramp {
 	int (*fn)(void *);
@@ -292,7 +295,8 @@ PFS_EXPORT int execle(const char *path, const char *arg, ...)
 
 /*
  * pthread_create passes through; once the program has a second thread,
- * fast mode's scanner thread may start (see regions.c: not before).
+ * the tracker may start a helper thread of its own (fast mode's scanner,
+ * see regions.c: not before).
  */
 PFS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
@@ -303,7 +307,7 @@ PFS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(
 	if (r == 0 && pfs_hook_tracking()) {
 		int saved = errno;
 		pfs_tls_busy = 1;
-		pfs_regions_tick(pfs_thread_get());
+		pfs_tracker->tick(pfs_thread_get());
 		pfs_tls_busy = 0;
 		errno = saved;
 	}

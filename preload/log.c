@@ -9,6 +9,9 @@
 
 #include "arena.h"
 #include "log.h"
+#include "msg.h"
+
+struct pfs_log pfs_log_proc;
 
 /* Keep the log's descriptor out of the way of programs that dup2 onto low numbers. */
 #define PFS_LOG_FD_MIN 500
@@ -36,26 +39,10 @@ static int create_file(struct pfs_log *log, const char *dir, uint64_t pid)
 	return -EEXIST;
 }
 
-/* The program may have closed or replaced our descriptor: check before using it. */
-static int log_fd_ok(struct pfs_log *log)
+/* The program may have closed or replaced our descriptor: checked (and reopened) before each use. */
+static int log_fd(struct pfs_log *log)
 {
-	struct stat st;
-	if (fstat(log->fd, &st) == 0 && st.st_dev == log->dev && st.st_ino == log->ino)
-		return 1;
-	int fd = PFS_NO_EINTR(open(log->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC));
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) || st.st_dev != log->dev || st.st_ino != log->ino) {
-		close(fd);
-		return 0;
-	}
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PFS_LOG_FD_MIN);
-	if (hi >= 0) {
-		close(fd);
-		fd = hi;
-	}
-	log->fd = fd;
-	return 1;
+	return pfs_fd_get(&log->fd);
 }
 
 /*
@@ -67,18 +54,16 @@ static int log_fd_ok(struct pfs_log *log)
 static int reserve_block(struct pfs_log *log, uint64_t block)
 {
 	off_t off = (off_t)(block * PFS_LOG_BLOCK_SIZE);
-	pfs_spin_lock(&log->lock);
-	int ok = log_fd_ok(log);
-	pfs_spin_unlock(&log->lock);
-	if (!ok)
+	int fd = log_fd(log);
+	if (fd < 0)
 		return -EBADF;
-	if (PFS_NO_EINTR(fallocate(log->fd, 0, off, PFS_LOG_BLOCK_SIZE)) == 0)
+	if (PFS_NO_EINTR(fallocate(fd, 0, off, PFS_LOG_BLOCK_SIZE)) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -errno;
 	static const char zero[4096];
 	for (uint32_t done = 0; done < PFS_LOG_BLOCK_SIZE; done += sizeof(zero))
-		if (PFS_NO_EINTR(pwrite(log->fd, zero, sizeof(zero), off + done)) != (ssize_t)sizeof(zero))
+		if (PFS_NO_EINTR(pwrite(fd, zero, sizeof(zero), off + done)) != (ssize_t)sizeof(zero))
 			return -ENOSPC;
 	return 0;
 }
@@ -90,14 +75,15 @@ static char *map_segment(struct pfs_log *log, uint64_t seg)
 		return p;
 	pfs_spin_lock(&log->lock);
 	p = log->segs[seg];
-	if (!p && log_fd_ok(log)) {
+	int fd = p ? -1 : log_fd(log);
+	if (!p && fd >= 0) {
 		/*
 		 * The mapping may reach past the end of the file: only blocks that
 		 * reserve_block allocated, which extends the file, are ever touched.
 		 * No holes are made, so a reader never faults on one (a hole of a
 		 * file on a full tmpfs is SIGBUS to whoever reads it).
 		 */
-		void *m = pfs_sys_mmap(NULL, PFS_LOG_SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, log->fd,
+		void *m = pfs_sys_mmap(NULL, PFS_LOG_SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 				       (off_t)(seg * PFS_LOG_SEG_SIZE));
 		if (m != MAP_FAILED) {
 			/* A forked child writes its own log; it must not inherit this one. */
@@ -174,28 +160,15 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 		 const struct pfs_file_header *hdr)
 {
 	memset(log, 0, sizeof(*log));
-	log->fd = -1;
+	log->fd = (struct pfs_fd)PFS_FD_INIT(PFS_LOG_FD_MIN, log->path, O_RDWR | O_NOFOLLOW);
+	log->fd.same = 1;
 	w0->cur = w0->end = NULL;
 	log->segs = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(char *));
 	if (!log->segs)
 		return -ENOMEM;
-	int fd = create_file(log, dir, hdr->pid);
+	int fd = pfs_fd_keep(&log->fd, create_file(log, dir, hdr->pid));
 	if (fd < 0)
 		return fd;
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PFS_LOG_FD_MIN);
-	if (hi >= 0) {
-		close(fd);
-		fd = hi;
-	}
-	struct stat st;
-	if (fstat(fd, &st)) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	log->fd = fd;
-	log->dev = st.st_dev;
-	log->ino = st.st_ino;
 	log->next_block = 1;
 	char *base = map_segment(log, 0);
 	int err = base ? reserve_block(log, 0) : -ENOMEM;
@@ -213,9 +186,7 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 void pfs_log_forget(struct pfs_log *log)
 {
 	/* The segments were MADV_DONTFORK: nothing of them is mapped in the child. */
-	if (log->fd >= 0)
-		close(log->fd);
-	log->fd = -1;
+	pfs_fd_drop(&log->fd);
 	log->segs = NULL;
 	log->failed = 1;
 }
@@ -227,9 +198,7 @@ void pfs_log_close(struct pfs_log *log)
 		for (uint32_t i = 0; i < PFS_LOG_MAX_SEGS; i++)
 			if (log->segs[i])
 				pfs_sys_munmap(log->segs[i], PFS_LOG_SEG_SIZE);
-	if (log->fd >= 0)
-		close(log->fd);
-	log->fd = -1;
+	pfs_fd_drop(&log->fd);
 	log->segs = NULL;
 	log->failed = 1;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fdkeep.h"
 #include "pfshim/log_format.h"
 #include "util.h"
 
@@ -21,9 +22,7 @@
 #define PFS_LOG_MAX_SEGS 16384u /* 64 GiB */
 
 struct pfs_log {
-	int fd;
-	dev_t dev;
-	ino_t ino;
+	struct pfs_fd fd;	/* reopened by path, as the same file, when the program closed or replaced it */
 	char path[PATH_MAX];
 	uint64_t next_block;	/* atomic: next block to hand out */
 	pfs_spin_t lock;	/* segment mapping */
@@ -31,6 +30,7 @@ struct pfs_log {
 	uint64_t lost;		/* atomic: records dropped */
 	int failed;		/* no more blocks can be had */
 	uint32_t gen;		/* file name suffix: images of one pid */
+	uint64_t seq;		/* atomic: the records' sequence (log_format.h) */
 };
 
 struct pfs_writer {
@@ -70,6 +70,29 @@ static inline void pfs_log_commit(void *rec, uint16_t type, uint16_t flags, uint
 {
 	uint64_t h = (uint64_t)type | (uint64_t)flags << 16 | (uint64_t)size << 32;
 	__atomic_store_n((uint64_t *)rec, h, __ATOMIC_RELEASE);
+}
+
+/*
+ * The traced process's log.  Every module writes its records there, each
+ * through its own thread's writer: pfs_rec_begin, fill the fields,
+ * pfs_rec_end.
+ */
+extern struct pfs_log pfs_log_proc;
+
+static inline void *pfs_rec_begin(struct pfs_writer *w, uint32_t size)
+{
+	return pfs_log_reserve(&pfs_log_proc, w, size);
+}
+
+static inline void pfs_rec_end(void *rec, uint16_t type, uint16_t flags, uint32_t size)
+{
+	pfs_log_commit(rec, type, flags, size);
+}
+
+/* The next `seq` of the process's records. */
+static inline uint64_t pfs_next_seq(void)
+{
+	return __atomic_fetch_add(&pfs_log_proc.seq, 1, __ATOMIC_RELAXED);
 }
 
 #endif

@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "arena.h"
-#include "pfs.h"
+#include "modules.h"
+#include "thread.h"
 
 struct module {
 	uint64_t base, start, end;
@@ -39,7 +40,7 @@ static uintptr_t self_start, self_end;
 static void emit_module(struct pfs_thread *t, const struct module *m)
 {
 	uint32_t size = PFS_ALIGN8(sizeof(struct pfs_rec_module) + m->path_len);
-	struct pfs_rec_module *r = t ? pfs_rec_begin(t, size) : NULL;
+	struct pfs_rec_module *r = t ? pfs_rec_begin(&t->w, size) : NULL;
 	if (!r)
 		return;
 	r->seq = pfs_next_seq();
@@ -56,7 +57,7 @@ static void emit_module(struct pfs_thread *t, const struct module *m)
 
 static void emit_unload(struct pfs_thread *t, const struct module *m)
 {
-	struct pfs_rec_module_unload *r = t ? pfs_rec_begin(t, sizeof(*r)) : NULL;
+	struct pfs_rec_module_unload *r = t ? pfs_rec_begin(&t->w, sizeof(*r)) : NULL;
 	if (!r)
 		return;
 	r->seq = pfs_next_seq();

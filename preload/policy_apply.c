@@ -18,12 +18,14 @@
 
 #include "alloc_glibc.h"
 #include "arena.h"
-#include "pfs.h"
+#include "heap.h"
+#include "msg.h"
+#include "pagemap.h"
 #include "policy.h"
-#include "exact.h"
 #include "policy_apply.h"
-#include "regions.h"
+#include "sites.h"
 #include "symtab.h"
+#include "tracker.h"
 
 int pfs_policy_on;
 static struct pfs_policy policy;
@@ -128,89 +130,6 @@ static const struct pfs_rule *match(uint64_t size, int kind, uint32_t stack)
 	return NULL;
 }
 
-/* ---- counting present pages --------------------------------------------- */
-
-#define PAGEMAP_FD_MIN 530
-#define PM_PRESENT (1ull << 63)
-static int pm_fd = -1;
-static pid_t pm_pid;
-
-static pid_t my_pid(void)
-{
-	return pfs_proc.pid ? pfs_proc.pid : pfs_sys_getpid();
-}
-
-/* This process's /proc/self/pagemap: a forked child's inherited descriptor describes its parent. */
-static int pagemap_fd(int reopen)
-{
-	int fd = __atomic_load_n(&pm_fd, __ATOMIC_ACQUIRE);
-	if (fd >= 0 && pm_pid == my_pid() && !reopen)
-		return fd;
-	int nfd = PFS_NO_EINTR(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-	if (nfd < 0)
-		return -1;
-	int hi = fcntl(nfd, F_DUPFD_CLOEXEC, PAGEMAP_FD_MIN);
-	if (hi >= 0) {
-		close(nfd);
-		nfd = hi;
-	}
-	/* A descriptor that went bad may be the program's now: it is not closed, only forgotten. */
-	if (!__atomic_compare_exchange_n(&pm_fd, &fd, nfd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		close(nfd);
-		return fd;
-	}
-	pm_pid = my_pid();
-	return nfd;
-}
-
-static int64_t present_pagemap(uint64_t start, uint64_t npages, uint64_t page)
-{
-	uint64_t buf[512];
-	int64_t n = 0;
-	int reopened = 0;
-	for (uint64_t i = 0; i < npages;) {
-		int fd = pagemap_fd(0);
-		if (fd < 0)
-			return -1;
-		uint64_t k = npages - i < 512 ? npages - i : 512;
-		ssize_t got = PFS_NO_EINTR(pread(fd, buf, k * sizeof(uint64_t), (off_t)((start / page + i) * 8)));
-		if (got <= 0) {
-			if (reopened++ || pagemap_fd(1) < 0)
-				return -1;
-			continue;
-		}
-		k = (uint64_t)got / sizeof(uint64_t);
-		for (uint64_t j = 0; j < k; j++)
-			n += (buf[j] & PM_PRESENT) != 0;
-		i += k;
-	}
-	return n;
-}
-
-static int64_t present_mincore(uint64_t start, uint64_t npages, uint64_t page)
-{
-	unsigned char vec[4096];
-	int64_t n = 0;
-	for (uint64_t i = 0; i < npages;) {
-		uint64_t k = npages - i < sizeof(vec) ? npages - i : sizeof(vec);
-		if (mincore((void *)(uintptr_t)(start + i * page), k * page, vec))
-			return -1;
-		for (uint64_t j = 0; j < k; j++)
-			n += vec[j] & 1;
-		i += k;
-	}
-	return n;
-}
-
-/* Pages of [start, start + len) mapped in this process now; -1 if it cannot be told. */
-static int64_t present_pages(uint64_t start, uint64_t len)
-{
-	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
-	int64_t n = present_pagemap(start, len / page, page);
-	/* mincore tells page-cache residency for files, not this mapping's: second best. */
-	return n >= 0 ? n : present_mincore(start, len / page, page);
-}
-
 /* ---- the actions -------------------------------------------------------- */
 
 static int sys_madvise(void *addr, size_t len, int advice)
@@ -262,7 +181,7 @@ void pfs_policy_act(uint64_t start, uint64_t len, unsigned actions, int anon_wri
 		    uint64_t *prefaulted)
 {
 	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
-	int64_t before = actions & (PFS_ACT_POPULATE | PFS_ACT_POPULATE_READ | PFS_ACT_MLOCK) ? present_pages(start, len)
+	int64_t before = actions & (PFS_ACT_POPULATE | PFS_ACT_POPULATE_READ | PFS_ACT_MLOCK) ? pfs_pagemap_present(start, len)
 											       : -1;
 	*prefaulted = 0;
 	for (size_t i = 0; i < PFS_ARRAY_SIZE(act_order); i++) {
@@ -278,11 +197,11 @@ void pfs_policy_act(uint64_t start, uint64_t len, unsigned actions, int anon_wri
 			rc = 0;
 		}
 		result[__builtin_ctz(act)] = (int16_t)(rc < -32768 ? -EINVAL : rc);
-		if (act == PFS_ACT_HUGEPAGE && rc == 0)
-			pfs_exact_note_hugepage(start, len);
+		if (rc == 0 && act_order[i].advice >= 0)
+			pfs_tracker->advised(pfs_tls_thread, start, len, act_order[i].advice);
 	}
 	if (before >= 0) {
-		int64_t after = present_pages(start, len);
+		int64_t after = pfs_pagemap_present(start, len);
 		*prefaulted = after > before ? (uint64_t)(after - before) : 0;
 	}
 }
@@ -308,7 +227,7 @@ static void write_policy(struct pfs_thread *t, const struct pfs_rule *r, int kin
 {
 	uint32_t len = r->len;
 	uint32_t size = PFS_ALIGN8((uint32_t)sizeof(struct pfs_rec_policy) + len);
-	struct pfs_rec_policy *rec = t ? pfs_rec_begin(t, size) : NULL;
+	struct pfs_rec_policy *rec = t ? pfs_rec_begin(&t->w, size) : NULL;
 	if (!rec)
 		return;
 	rec->alloc_seq = alloc_seq;
@@ -346,9 +265,10 @@ void pfs_policy_apply_slow(struct pfs_thread *t, int kind, uint32_t stack, uint6
 	if (end > start)
 		pfs_policy_act(start, end - start, r->actions, anon_writable, result, &prefaulted);
 	/* A heap block's pages belong to fast mode's heap tracking: populated ones are its baseline. */
-	if (prefaulted && !mapping && kind != PFS_KIND_BRK && pfs_carving &&
+	if (prefaulted && !mapping && kind != PFS_KIND_BRK && pfs_heap_on &&
 	    !pfs_alloc_is_mmapped((void *)(uintptr_t)addr))
-		pfs_heap_prefaulted(t, addr, addr + pfs_alloc_usable((void *)(uintptr_t)addr) + 2 * sizeof(size_t),
+		pfs_heap_prefaulted(t, addr, pfs_alloc_block_end((void *)(uintptr_t)addr,
+								 pfs_alloc_usable((void *)(uintptr_t)addr)),
 				    stack, kind, start, end);
 	write_policy(t, r, kind, stack, alloc_seq, t0, pfs_now_ns(), result, prefaulted);
 	say_failures(result, end > start ? end - start : 0, kind);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "real.h"
+#include "msg.h"
 #include "util.h"
 
 #define PFS_REAL_DEF(name, ret, args, req) ret(*real_##name) args;

@@ -2,20 +2,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/single_threaded.h>
 
-#include "alloc_glibc.h"
 #include "arena.h"
+#include "fdkeep.h"
+#include "heap.h"
 #include "kcompat.h"
-#include "pfs.h"
+#include "msg.h"
+#include "pagemap.h"
+#include "periodic.h"
+#include "probe.h"
 #include "real.h"
 #include "regions.h"
-#include "config.h"
-#include "track.h"
+#include "sites.h"
+#include "tracker.h"
 
 #include <uthash.h>
 
@@ -24,18 +27,16 @@ struct region {
 	uint64_t start;
 	uint64_t npages;
 	uint64_t alloc_seq;
+	uint64_t wp_gen;	/* registered (MODE_WP) with the write-protect descriptor of this generation */
 	uint32_t stack;
 	uint8_t kind;
-	uint8_t wp_registered; /* registered with this process's userfaultfd (MODE_WP) */
 	uint8_t cowable;       /* private anonymous memory: a write after fork copies it */
 	uint8_t huge;          /* the last scan found transparent huge pages in it */
 	uint64_t cap;   /* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	uint64_t *bits; /* pages held at the last scan */
 	uint64_t *cow;  /* pages held at the last fork and not written since; NULL before a fork */
-	/* Heaps (brk heap, thread arenas) only: the site that carved each page, the carving mark. */
+	/* Heaps (brk heap, thread arenas) only: the site that carved each page (heap.c). */
 	struct owner *owner;
-	uint64_t hwm;	/* highest byte handed out (plus the next chunk's header) */
-	uint64_t key;	/* PFS_HEAP_MAIN, or the 64 MiB-aligned base of a thread arena's heap */
 };
 
 struct owner {
@@ -52,21 +53,15 @@ struct owner {
  */
 static pthread_mutex_t regions_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct region *regions;
-static int pagemap_fd = -1;
 static int enabled;
 static uint64_t first_touches; /* atomic */
 static uint64_t page_size = 4096;
 static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
-static int use_read; /* PAGEMAP_SCAN is not used: pagemap entries are read */
-int pfs_carving;
-static int uffd = -1;	/* asynchronous write-protect, for copy-on-write after fork */
+static struct pfs_fd uffd = PFS_FD_INIT(521, NULL, 0); /* asynchronous write-protect, for copy-on-write after fork */
+static uint64_t uffd_gen = 1; /* of that descriptor; a region's wp_gen 0 is never registered */
 static int cow_failed; /* said once: copy-on-write is not counted */
 static uint64_t cow_faults; /* atomic */
-static unsigned scan_ms = PFS_SCAN_MS_DEFAULT;
-static uint64_t last_tick;
-static int scanner_running;
 
-#define PAGEMAP_FD_MIN 520
 /*
  * Ranges per PAGEMAP_SCAN call.  After a fork with scattered writes a region
  * is thousands of ranges: 128 made a 1 GiB region's scan ~600 calls
@@ -76,36 +71,37 @@ static int scanner_running;
 #define SCAN_VEC 4096
 static struct page_region scan_vec[SCAN_VEC];
 
-static int open_pagemap(void)
+static int fast_init(const char **why)
 {
-	int fd = PFS_NO_EINTR(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-	if (fd < 0)
-		return -errno;
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PAGEMAP_FD_MIN);
-	if (hi >= 0) {
-		close(fd);
-		fd = hi;
-	}
-	return fd;
-}
-
-int pfs_regions_init(int read_entries)
-{
-	use_read = read_entries;
 	page_size = pfs_proc.page_size ? pfs_proc.page_size : 4096;
-	int fd = open_pagemap();
-	if (fd < 0)
-		return fd;
-	pagemap_fd = fd;
-	enabled = 1;
-	/* Carving knows glibc's heaps; another allocator's mappings are tracked as mmaps (alloc_glibc.h). */
-	pfs_carving = pfs_alloc_is_glibc;
-	return 0;
+	int how = pfs_proc.cfg.pagemap;
+	int first = pfs_proc.cfg.run_pid == 0;
+	int scan_ok = how != PFS_PAGEMAP_READ && pfs_probe_pagemap_scan() == 1;
+	if (how == PFS_PAGEMAP_SCAN && !scan_ok) {
+		if (first)
+			pfs_warn("PFSHIM_PAGEMAP=scan: PAGEMAP_SCAN on /proc/self/pagemap is not usable here (it needs "
+				 "Linux 6.7 or newer); reading page map entries instead");
+	} else if (how == PFS_PAGEMAP_AUTO && !scan_ok && first) {
+		pfs_warn("PAGEMAP_SCAN is not usable here (it needs Linux 6.7 or newer): fast mode reads page map "
+			 "entries, slower, same counts");
+	}
+	int err = pfs_pagemap_init(!scan_ok);
+	if (err)
+		*why = "needs /proc/self/pagemap, which cannot be opened here";
+	return err;
 }
 
-int pfs_regions_enabled(void)
+static void periodic_scan(struct pfs_thread *t)
 {
-	return enabled;
+	pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
+}
+
+static int fast_start(const char **why)
+{
+	(void)why;
+	pfs_periodic_set(periodic_scan, pfs_proc.cfg.scan_ms);
+	enabled = 1;
+	return 0;
 }
 
 uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to)
@@ -138,122 +134,31 @@ static size_t bits_bytes(uint64_t npages)
 	return (size_t)((npages + 63) / 64) * sizeof(uint64_t);
 }
 
-/*
- * Compares the region with what the kernel holds now: pages held and not
- * in the bitmap are first touches (counted, set), pages in the bitmap and
- * no longer held were dropped (cleared: touching them again is a new first
- * touch).  A /proc/self/pagemap descriptor that went bad (closed or replaced
- * by the program) is reopened once.
- */
-/*
- * One PAGEMAP_SCAN walk over the region for pages with any of `cats`,
- * handing each range (as page indices) to fn.  A /proc/self/pagemap
- * descriptor that went bad (closed or replaced by the program) is reopened
- * once.
- */
-/*
- * The fallback for kernels without PAGEMAP_SCAN (before 6.7), or when asked
- * (PFSHIM_PAGEMAP=read): read the 8-byte pagemap entries of the range and
- * build the same category ranges the ioctl reports.  Bit 63: present, bit
- * 62: swapped, bit 57: write-protected by userfaultfd (so "written" is its
- * absence, as PAGEMAP_SCAN reports it).  Slower (8 bytes per page read
- * through the file), counts the same.
- */
-#define PM_PRESENT (1ull << 63)
-#define PM_SWAPPED (1ull << 62)
-#define PM_UFFD_WP (1ull << 57)
+/* One page-map walk over the region for pages with any of `cats`, handing fn each run as page indices. */
+struct walk_ctx {
+	struct region *r;
+	void (*fn)(struct region *, uint64_t, uint64_t, uint64_t, void *);
+	void *arg;
+};
 
-static uint64_t entry_cats(uint64_t e)
+static void walk_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 {
-	uint64_t c = 0;
-	if (e & PM_PRESENT)
-		c |= PAGE_IS_PRESENT;
-	if (e & PM_SWAPPED)
-		c |= PAGE_IS_SWAPPED;
-	if (!(e & PM_UFFD_WP))
-		c |= PAGE_IS_WRITTEN;
-	return c;
-}
-
-static int walk_pages_read(struct region *r, uint64_t cats, uint64_t ret_cats,
-			   void (*fn)(struct region *, uint64_t, uint64_t, uint64_t, void *), void *arg)
-{
-	uint64_t buf[512];
-	uint64_t run_from = 0, run_cats = 0, i = 0;
-	int in_run = 0;
-	while (i < r->npages) {
-		uint64_t n = r->npages - i < 512 ? r->npages - i : 512;
-		off_t off = (off_t)((r->start / page_size + i) * sizeof(uint64_t));
-		ssize_t got = PFS_NO_EINTR(pread(pagemap_fd, buf, n * sizeof(uint64_t), off));
-		if (got <= 0)
-			return got < 0 ? -errno : -EIO;
-		n = (uint64_t)got / sizeof(uint64_t);
-		for (uint64_t k = 0; k < n; k++, i++) {
-			uint64_t c = entry_cats(buf[k]);
-			int match = (c & cats) != 0;
-			c &= ret_cats;
-			if (in_run && (!match || c != run_cats)) {
-				fn(r, run_from, i, run_cats, arg);
-				in_run = 0;
-			}
-			if (match && !in_run) {
-				in_run = 1;
-				run_from = i;
-				run_cats = c;
-			}
-		}
-	}
-	if (in_run)
-		fn(r, run_from, i, run_cats, arg);
-	return 0;
+	struct walk_ctx *w = arg;
+	w->fn(w->r, (from - w->r->start) / page_size, (to - w->r->start) / page_size, cats, w->arg);
 }
 
 static int walk_pages(struct region *r, uint64_t cats, uint64_t ret_cats,
 		      void (*fn)(struct region *, uint64_t, uint64_t, uint64_t, void *), void *arg)
 {
-	if (use_read)
-		return walk_pages_read(r, cats, ret_cats, fn, arg);
-	struct page_region *vec = scan_vec; /* regions_mutex held */
-	uint64_t end = r->start + r->npages * page_size;
-	uint64_t addr = r->start;
-	int reopened = 0;
-	while (addr < end) {
-		struct pm_scan_arg a;
-		memset(&a, 0, sizeof(a));
-		a.size = sizeof(a);
-		a.start = addr;
-		a.end = end;
-		a.vec = (uint64_t)(uintptr_t)vec;
-		a.vec_len = SCAN_VEC;
-		a.category_anyof_mask = cats;
-		a.return_mask = ret_cats;
-		long n = PFS_NO_EINTR(ioctl(pagemap_fd, PAGEMAP_SCAN, &a));
-		if (n < 0) {
-			int err = errno;
-			if (!reopened && (err == EBADF || err == ENOTTY || err == EINVAL)) {
-				reopened = 1;
-				int fd = open_pagemap();
-				if (fd >= 0) {
-					pagemap_fd = fd; /* the old number is the program's now: not closed */
-					continue;
-				}
-			}
-			return -err;
-		}
-		for (long i = 0; i < n; i++)
-			fn(r, (vec[i].start - r->start) / page_size, (vec[i].end - r->start) / page_size,
-			   vec[i].categories, arg);
-		if (a.walk_end <= addr || a.walk_end >= end)
-			break;
-		addr = a.walk_end;
-	}
-	return 0;
+	struct walk_ctx w = {r, fn, arg};
+	return pfs_pagemap_walk(r->start, r->start + r->npages * page_size, cats, ret_cats, scan_vec, SCAN_VEC,
+				walk_run, &w); /* scan_vec: regions_mutex held */
 }
 
 static void write_touch(struct pfs_thread *t, uint64_t alloc_seq, uint32_t stack, int kind, uint64_t pages,
 			uint64_t now, uint16_t flags)
 {
-	struct pfs_rec_touch *rec = t ? pfs_rec_begin(t, sizeof(*rec)) : NULL;
+	struct pfs_rec_touch *rec = t ? pfs_rec_begin(&t->w, sizeof(*rec)) : NULL;
 	__atomic_add_fetch(flags & PFS_TOUCH_COW ? &cow_faults : &first_touches, pages, __ATOMIC_RELAXED);
 	if (!rec)
 		return;
@@ -385,7 +290,7 @@ static uint64_t scan_region(struct region *r, struct pfs_thread *t, uint64_t now
 
 static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uint32_t nregions, int reason)
 {
-	struct pfs_rec_scan *rec = t ? pfs_rec_begin(t, sizeof(*rec)) : NULL;
+	struct pfs_rec_scan *rec = t ? pfs_rec_begin(&t->w, sizeof(*rec)) : NULL;
 	if (!rec)
 		return;
 	rec->time_ns = start;
@@ -437,7 +342,7 @@ static struct region *region_new(uint64_t start, uint64_t npages, uint64_t alloc
 	return r;
 }
 
-void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
+static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
 		     int kind, int cowable)
 {
 	(void)t;
@@ -458,7 +363,7 @@ void pfs_regions_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
 	errno = saved;
 }
 
-void pfs_regions_free_at(struct pfs_thread *t, uint64_t addr)
+static void fast_free_at(struct pfs_thread *t, uint64_t addr)
 {
 	if (!enabled)
 		return;
@@ -475,7 +380,7 @@ void pfs_regions_free_at(struct pfs_thread *t, uint64_t addr)
 	errno = saved;
 }
 
-void pfs_regions_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
+static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 {
 	if (!enabled || !len)
 		return;
@@ -514,7 +419,7 @@ void pfs_regions_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 	errno = saved;
 }
 
-void pfs_regions_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
+static void fast_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
 {
 	(void)old_len;
 	if (!enabled)
@@ -540,10 +445,10 @@ void pfs_regions_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uin
 	errno = saved;
 	/* The moved pages are held at the new place: the new baseline, not first touches. */
 	if (found)
-		pfs_regions_add(t, new_addr, new_len, seq, stack, kind, cowable);
+		fast_add(t, new_addr, new_len, seq, stack, kind, cowable);
 }
 
-void pfs_regions_scan_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason)
+static void fast_sync(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason)
 {
 	if (!enabled || !len)
 		return;
@@ -585,42 +490,27 @@ uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason)
 	return fresh;
 }
 
-uint64_t pfs_regions_first_touches(void)
+static void fast_counts(uint64_t *first, uint64_t *cow)
 {
-	return __atomic_load_n(&first_touches, __ATOMIC_RELAXED);
+	*first = __atomic_load_n(&first_touches, __ATOMIC_RELAXED);
+	*cow = __atomic_load_n(&cow_faults, __ATOMIC_RELAXED);
 }
 
-void pfs_regions_lock(void)
+static void fast_lock(void)
 {
 	pthread_mutex_lock(&regions_mutex);
 }
 
-void pfs_regions_unlock(void)
+static void fast_unlock(void)
 {
 	pthread_mutex_unlock(&regions_mutex);
 }
 
 /*
- * Heaps: glibc's brk heap and its thread arenas' heaps, where blocks under
- * the mmap threshold live.  They are never the program's mappings, so they
- * are tracked by carving (IDEAS.md): each heap keeps a mark of the highest
- * byte handed out; a block that ends past it carves the pages up to its end
- * (and the next chunk's header, which malloc writes there), and those pages
- * belong to the block's site from then on.  The heap is one region that
- * grows with the mark; a scan charges each page that became held to its
- * owner.  Pages that glibc trims and hands out again keep their first owner
- * (the mark never goes down).
+ * Heaps (heap.c carves them): each is one region that grows with its mark,
+ * with the site that carved each page; a scan charges each page that became
+ * held to its owner.
  */
-
-
-static struct region *heap_find(uint64_t key)
-{
-	struct region *r, *tmp;
-	HASH_ITER(hh, regions, r, tmp)
-	if (r->owner && r->key == key)
-		return r;
-	return NULL;
-}
 
 /* Room for `pages` pages in a heap's tables; 0 or -ENOMEM. */
 static int heap_grow(struct region *r, uint64_t pages)
@@ -651,73 +541,52 @@ static int heap_grow(struct region *r, uint64_t pages)
 	return 0;
 }
 
-static struct region *heap_new(uint64_t key, uint64_t first)
+static struct region *heap_region(struct pfs_heap *h)
 {
-	uint64_t start = first & ~(page_size - 1);
-	struct region *r = region_new(start, 0, 0, 0, PFS_KIND_MALLOC, 1);
+	if (h->priv)
+		return h->priv;
+	struct region *r = region_new(h->start, 0, 0, 0, PFS_KIND_MALLOC, 1);
 	if (!r)
 		return NULL;
-	r->key = key;
-	r->hwm = start;
 	r->owner = pfs_pool_alloc(sizeof(*r->owner)); /* grown on the first carve */
 	if (!r->owner) {
 		region_free(r);
 		return NULL;
 	}
+	h->priv = r;
 	return r;
 }
 
-void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind)
+static void fast_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, uint64_t to, uint64_t top,
+			     uint32_t stack, int kind)
 {
-	if (!enabled)
+	(void)t;
+	(void)top;
+	if (!enabled || from >= to)
 		return;
-	uint64_t brk_now, key = pfs_heap_key(p, &brk_now);
-	if (!key)
-		return;
-	int is_main = key == PFS_HEAP_MAIN;
-	int saved = errno;
 	pthread_mutex_lock(&regions_mutex);
-	struct region *r = heap_find(key);
-	if (!r)
-		r = heap_new(key, p);
-	if (r && p >= r->start && end > r->hwm) {
-		uint64_t from = (r->hwm + page_size - 1) / page_size - r->start / page_size;
-		uint64_t to = (end + page_size - 1) / page_size - r->start / page_size;
-		if (heap_grow(r, to) == 0) {
-			for (uint64_t i = from; i < to; i++) {
-				r->owner[i].stack = stack;
-				r->owner[i].kind = (uint8_t)kind;
-			}
-			r->npages = to;
-			r->hwm = end;
+	struct region *r = heap_region(h);
+	uint64_t i = (from - h->start) / page_size, n = (to - h->start) / page_size;
+	if (r && heap_grow(r, n) == 0) {
+		for (; i < n; i++) {
+			r->owner[i].stack = stack;
+			r->owner[i].kind = (uint8_t)kind;
 		}
-	}
-	if (r) {
-		/* This thread's window: blocks inside it carve nothing (two compares on the fast path). */
-		t->carve_lo = is_main ? 0 : key;
-		t->carve_hi = (r->hwm + page_size - 1) & ~(page_size - 1);
+		r->npages = n;
 	}
 	pthread_mutex_unlock(&regions_mutex);
-	errno = saved;
 }
 
-void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
-			 uint64_t start, uint64_t end)
+static void fast_heap_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t end)
 {
 	if (!enabled)
 		return;
-	pfs_heap_carve(t, p, block_end, stack, kind);
-	int saved = errno;
 	pthread_mutex_lock(&regions_mutex);
-	struct region *r, *tmp;
-	HASH_ITER(hh, regions, r, tmp)
-	if (r->owner && start >= r->start && end <= r->start + r->npages * page_size) {
-		/* Held now, so not first touches; a page the policy did not make present is cleared by the next scan. */
+	struct region *r = h->priv;
+	/* Held now, so not first touches; a page the policy did not make present is cleared by the next scan. */
+	if (r && start >= r->start && end <= r->start + r->npages * page_size)
 		pfs_bits_set_count(r->bits, (start - r->start) / page_size, (end - r->start) / page_size);
-		break;
-	}
 	pthread_mutex_unlock(&regions_mutex);
-	errno = saved;
 }
 
 /*
@@ -739,13 +608,9 @@ static int cow_open(void)
 		close(fd);
 		return err;
 	}
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, PAGEMAP_FD_MIN + 1);
-	if (hi >= 0) {
-		close(fd);
-		fd = hi;
-	}
-	uffd = fd;
-	return 0;
+	fd = pfs_fd_keep(&uffd, fd);
+	uffd_gen++; /* a new descriptor: every region registers again */
+	return fd < 0 ? fd : 0;
 }
 
 /* At a fork, in both processes: what a region holds now is shared; protect it. regions_mutex held. */
@@ -768,7 +633,7 @@ static void cow_arm(struct region *r)
 		}
 		return;
 	}
-	if (uffd < 0) {
+	if (!pfs_fd_ok(&uffd)) {
 		int err = cow_open();
 		if (err) {
 			cow_failed = 1;
@@ -779,11 +644,12 @@ static void cow_arm(struct region *r)
 		}
 	}
 	struct uffdio_range range = {.start = r->start, .len = r->npages * page_size};
-	if (!r->wp_registered || r->owner) { /* a heap has grown since: register all of it again */
+	int registered = r->wp_gen == uffd_gen;
+	if (!registered || r->owner) { /* a heap has grown since: register all of it again */
 		struct uffdio_register reg = {.range = range, .mode = UFFDIO_REGISTER_MODE_WP};
-		if (PFS_NO_EINTR(ioctl(uffd, UFFDIO_REGISTER, &reg)) && !r->wp_registered)
+		if (PFS_NO_EINTR(ioctl(uffd.fd, UFFDIO_REGISTER, &reg)) && !registered)
 			return; /* not a kind of memory the kernel protects: its writes are not counted */
-		r->wp_registered = 1;
+		r->wp_gen = uffd_gen;
 	}
 	if (!r->cow)
 		r->cow = pfs_pool_alloc(bits_bytes(r->cap));
@@ -791,7 +657,7 @@ static void cow_arm(struct region *r)
 		return;
 	memcpy(r->cow, r->bits, bits_bytes(r->cap));
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-	if (PFS_NO_EINTR(ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))) {
+	if (PFS_NO_EINTR(ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
 		pfs_pool_free(r->cow, bits_bytes(r->cap));
 		r->cow = NULL;
 	}
@@ -806,7 +672,7 @@ static void cow_note_huge(void)
 }
 
 /* The parent after a fork: its touches so far are counted, then every region is armed. */
-void pfs_regions_after_fork_parent(struct pfs_thread *t)
+static void fast_fork_parent(struct pfs_thread *t)
 {
 	if (!enabled)
 		return;
@@ -825,121 +691,85 @@ void pfs_regions_after_fork_parent(struct pfs_thread *t)
 	errno = saved;
 }
 
-uint64_t pfs_regions_cow_faults(void)
-{
-	return __atomic_load_n(&cow_faults, __ATOMIC_RELAXED);
-}
-
 /*
  * In a forked child: the parent's pagemap descriptor describes the parent,
- * so the child opens its own; every inherited region is announced in the
- * child's log (ALLOC with PFS_ALLOC_INHERITED) and takes a new baseline:
- * pages present at the fork are the parent's touches, not the child's.
+ * so the child reads its own (fdkeep reopens it); every inherited region is
+ * announced in the child's log (ALLOC with PFS_ALLOC_INHERITED) and takes a
+ * new baseline: pages present at the fork are the parent's touches, not the
+ * child's.
  */
-void pfs_regions_child(struct pfs_thread *t)
+static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 {
 	pthread_mutex_init(&regions_mutex, NULL);
 	first_touches = 0;
 	cow_faults = 0;
 	last_scan_found = 0;
-	scanner_running = 0; /* it did not survive the fork; pfs_regions_tick starts one when needed */
-	last_tick = 0;
+	pfs_periodic_child();
+	/* The inherited userfaultfd acts on the parent's memory, and the child's mappings lost their registration. */
+	pfs_fd_drop(&uffd);
 	if (!enabled)
 		return;
-	int fd = open_pagemap();
-	if (fd < 0) {
+	if (pfs_pagemap_fd() < 0) {
 		enabled = 0;
 		pfs_warn("fork: cannot open /proc/self/pagemap in the child (%s); first touches are not counted in process %d",
-			 strerror(-fd), (int)pfs_proc.pid);
+			 strerror(errno), (int)pfs_proc.pid);
 		return;
 	}
-	close(pagemap_fd);
-	pagemap_fd = fd;
-	/* The inherited userfaultfd acts on the parent's memory, and the child's mappings lost their registration. */
-	if (uffd >= 0)
-		close(uffd);
-	uffd = -1;
 	struct region *r, *tmp;
 	huge_skipped_pages = 0;
 	HASH_ITER(hh, regions, r, tmp)
 	{
 		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
-			r->alloc_seq = pfs_track_write_alloc(t, r->kind, r->stack, r->start, r->npages * page_size,
-							     r->npages * page_size, 0, 0, PFS_ALLOC_INHERITED);
-		r->wp_registered = 0;
+			r->alloc_seq = announce(t, r->kind, r->stack, r->start, r->npages * page_size);
 		scan_region(r, NULL, 0);
 		cow_arm(r);
 	}
 	cow_note_huge();
 }
 
-/*
- * Periodic scans.  A helper thread would make a single-threaded program
- * multi-threaded, and glibc changes behaviour then: malloc starts locking
- * its arenas (a program that allocates in a signal handler, harmless while
- * single-threaded, then deadlocks), unshare(CLONE_NEWUSER) refuses.  So
- * while the program is single-threaded (__libc_single_threaded), scans ride
- * on its own calls into the shim once the interval has passed; the thread
- * starts when the program has threads of its own.  Counts stay exact
- * either way (free, munmap, exec and exit scan what they end); only the
- * time resolution of a single-threaded program's touches is coarser.
- */
-
-static void *scanner_main(void *arg)
+static void fast_tick(struct pfs_thread *t)
 {
-	(void)arg;
-	pfs_tls_busy = 1; /* for life: nothing this thread does is the program's */
-	for (;;) {
-		struct timespec ts = {(time_t)(scan_ms / 1000), (long)(scan_ms % 1000) * 1000000L};
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
-		if (!pfs_active())
-			continue;
-		struct pfs_thread *t = pfs_thread_get();
-		if (t)
-			pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
-	}
-	return NULL;
+	if (enabled)
+		pfs_periodic_tick(t);
 }
 
-static void scanner_start(void)
+/* Advice after which pages of the range may no longer be held: a later touch is a first touch again. */
+static int drops_pages(int advice)
 {
-	pthread_attr_t attr;
-	pthread_t th;
-	sigset_t all, old;
-	scanner_running = 1; /* also on failure: one attempt, one message */
-	sigfillset(&all);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	/* The thread starts with every signal blocked: the program's handlers never run on it. */
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	/* The real one: inside the library, pthread_create would bind to the shim's own hook. */
-	int err = real_pthread_create ? real_pthread_create(&th, &attr, scanner_main, NULL) : ENOSYS;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (err)
-		pfs_warn("cannot start the scanner thread (%s); first touches are counted when the program calls "
-			 "the allocator and at exit",
-			 strerror(err));
+	return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE ||
+	       advice == 24 /* MADV_DONTNEED_LOCKED */;
 }
 
-void pfs_regions_set_interval(unsigned ms)
+/* Before and after advice that drops pages: what they held is counted, then what was dropped forgotten. */
+static void fast_advised(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice)
 {
-	scan_ms = ms ? ms : PFS_SCAN_MS_DEFAULT;
+	if (drops_pages(advice))
+		fast_sync(t, addr, len, PFS_SCAN_MADVISE);
 }
 
-void pfs_regions_tick(struct pfs_thread *t)
+static void fast_end(struct pfs_thread *t)
 {
-	if (!enabled || scanner_running || !t)
-		return;
-	if (!__libc_single_threaded) {
-		scanner_start();
-		return;
-	}
-	uint64_t now = pfs_now_ns();
-	if (now - last_tick < (uint64_t)scan_ms * 1000000u)
-		return;
-	last_tick = now;
-	pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
+	pfs_regions_scan_all(t, PFS_SCAN_END); /* touches since the last scan */
 }
+
+const struct pfs_tracker pfs_tracker_fast = {
+	.name = "fast",
+	.init = fast_init,
+	.start = fast_start,
+	.add = fast_add,
+	.free_at = fast_free_at,
+	.unmap = fast_unmap,
+	.remap = fast_remap,
+	.sync = fast_sync,
+	.advising = fast_advised,
+	.advised = fast_advised,
+	.tick = fast_tick,
+	.heap_carved = fast_heap_carved,
+	.heap_prefaulted = fast_heap_prefaulted,
+	.lock = fast_lock,
+	.unlock = fast_unlock,
+	.fork_parent = fast_fork_parent,
+	.fork_child = fast_fork_child,
+	.end = fast_end,
+	.counts = fast_counts,
+};

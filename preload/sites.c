@@ -17,7 +17,8 @@
 #include <string.h>
 
 #include "arena.h"
-#include "pfs.h"
+#include "modules.h"
+#include "sites.h"
 
 #include <uthash.h>
 
@@ -114,7 +115,7 @@ int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
 static void emit_stack(struct pfs_thread *t, const struct stack_ent *s)
 {
 	uint32_t size = (uint32_t)(sizeof(struct pfs_rec_stack) + s->n * sizeof(uint64_t));
-	struct pfs_rec_stack *r = t ? pfs_rec_begin(t, size) : NULL;
+	struct pfs_rec_stack *r = t ? pfs_rec_begin(&t->w, size) : NULL;
 	if (!r)
 		return;
 	r->seq = pfs_next_seq();
@@ -156,33 +157,13 @@ uint32_t pfs_stacks_count(void)
 	return HASH_COUNT(stacks);
 }
 
-void pfs_stacks_rewrite(struct pfs_thread *t)
+void pfs_sites_rewrite(struct pfs_thread *t)
 {
 	struct stack_ent *s, *tmp;
 	pfs_spin_lock(&stacks_lock);
 	HASH_ITER(hh, stacks, s, tmp)
 	emit_stack(t, s);
 	pfs_spin_unlock(&stacks_lock);
-}
-
-void pfs_stacks_lock(void)
-{
-	pfs_spin_lock(&stacks_lock);
-	pfs_spin_lock(&counters_lock);
-}
-
-void pfs_stacks_unlock(void)
-{
-	pfs_spin_unlock(&counters_lock);
-	pfs_spin_unlock(&stacks_lock);
-}
-
-void pfs_stacks_child_reset(void)
-{
-	stacks_lock = (pfs_spin_t)PFS_SPIN_INIT;
-	counters_lock = (pfs_spin_t)PFS_SPIN_INIT;
-	/* The parent's COUNTERS records are in the parent's log; the child counts afresh. */
-	counters = NULL;
 }
 
 /*
@@ -220,7 +201,7 @@ static void unwind_leave(void)
 	__atomic_sub_fetch(&unwind_active, 1, __ATOMIC_SEQ_CST);
 }
 
-void pfs_unwind_fork_prepare(void)
+void pfs_unwind_gate_close(void)
 {
 	__atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
 	/* A fork from a signal handler that interrupted this thread's own unwind must not wait for itself. */
@@ -229,15 +210,40 @@ void pfs_unwind_fork_prepare(void)
 		sched_yield();
 }
 
-void pfs_unwind_fork_parent(void)
+void pfs_unwind_gate_open(void)
 {
 	__atomic_store_n(&fork_pending, 0, __ATOMIC_SEQ_CST);
 }
 
-void pfs_unwind_fork_child(void)
+/* Not inside libunwind at the fork (first of the fork locks), then the tables. */
+void pfs_sites_fork_prepare(void)
 {
+	pfs_unwind_gate_close();
+	pfs_spin_lock(&stacks_lock);
+	pfs_spin_lock(&counters_lock);
+}
+
+void pfs_sites_fork_parent(void)
+{
+	pfs_spin_unlock(&counters_lock);
+	pfs_spin_unlock(&stacks_lock);
+	pfs_unwind_gate_open();
+}
+
+/* The parent's COUNTERS records are in the parent's log: every thread's cache and slots start afresh. */
+void pfs_sites_fork_child(void)
+{
+	stacks_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	counters_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	counters = NULL;
 	unwind_active = in_unwind;
 	fork_pending = 0;
+	for (struct pfs_thread *t = pfs_thread_all(); t; t = t->next_all) {
+		memset(t->cache, 0, sizeof(t->cache));
+		t->slots = NULL; /* entries stay in the arena: they pointed into another log */
+		t->free_slots = NULL;
+		t->free_slots_left = 0;
+	}
 }
 
 /* The stack that charges allocations whose stack could not be taken; interned at start. */
@@ -294,7 +300,7 @@ static struct pfs_counter_slot *new_slot(struct pfs_thread *t, uint32_t stack, i
 {
 	if (!t->free_slots_left) {
 		uint32_t size = sizeof(struct pfs_rec_counters) + PFS_COUNTER_SLOTS * sizeof(struct pfs_counter_slot);
-		struct pfs_rec_counters *r = pfs_rec_begin(t, size);
+		struct pfs_rec_counters *r = pfs_rec_begin(&t->w, size);
 		struct counters_ref *ref = r ? pfs_arena_alloc(sizeof(*ref)) : NULL;
 		if (!ref)
 			return NULL;
@@ -352,14 +358,6 @@ void pfs_site_count_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind
 	}
 	slot->count++;
 	slot->bytes += size;
-}
-
-void pfs_thread_reset_sites(struct pfs_thread *t)
-{
-	memset(t->cache, 0, sizeof(t->cache));
-	t->slots = NULL; /* entries stay in the arena: they pointed into another log */
-	t->free_slots = NULL;
-	t->free_slots_left = 0;
 }
 
 void pfs_counters_total(uint64_t *count, uint64_t *bytes)

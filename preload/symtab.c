@@ -22,8 +22,9 @@
 #include <unistd.h>
 
 #include "arena.h"
-#include "pfs.h"
+#include "modules.h"
 #include "symtab.h"
+#include "util.h"
 
 struct sym {
 	uint64_t start;

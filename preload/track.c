@@ -1,21 +1,22 @@
 /*
  * Allocation tracking: what a hook saw becomes a counter increment (small
- * blocks) or a record (blocks of a page or more, every mapping).
+ * blocks) or a record (blocks of a page or more, every mapping), and is
+ * handed to the tracker in force (tracker.h) and the heaps (heap.c).
  */
 #include <string.h>
 #include <sys/mman.h>
 
 #include "alloc_glibc.h"
-#include "exact.h"
-#include "pfs.h"
+#include "heap.h"
 #include "policy_apply.h"
-#include "regions.h"
+#include "sites.h"
 #include "track.h"
+#include "tracker.h"
 
-uint64_t pfs_track_write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
-			       uint64_t length, int prot, int mflags, uint16_t flags)
+static uint64_t write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
+			    uint64_t length, int prot, int mflags, uint16_t flags)
 {
-	struct pfs_rec_alloc *r = pfs_rec_begin(t, sizeof(*r));
+	struct pfs_rec_alloc *r = pfs_rec_begin(&t->w, sizeof(*r));
 	uint64_t seq = pfs_next_seq();
 	if (!(flags & PFS_ALLOC_INHERITED)) {
 		__atomic_add_fetch(&pfs_proc.big_allocs, 1, __ATOMIC_RELAXED);
@@ -37,9 +38,14 @@ uint64_t pfs_track_write_alloc(struct pfs_thread *t, int kind, uint32_t stack, u
 	return seq;
 }
 
+uint64_t pfs_track_announce(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len)
+{
+	return write_alloc(t, kind, stack, addr, len, len, 0, 0, PFS_ALLOC_INHERITED);
+}
+
 static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t length, int kind)
 {
-	struct pfs_rec_free *r = pfs_rec_begin(t, sizeof(*r));
+	struct pfs_rec_free *r = pfs_rec_begin(&t->w, sizeof(*r));
 	if (!r)
 		return;
 	r->seq = seq;
@@ -51,20 +57,13 @@ static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t len
 	pfs_rec_end(r, PFS_REC_FREE, 0, sizeof(*r));
 }
 
-/*
- * Fast mode: a heap block ending past the thread's window may carve fresh
- * heap pages (regions.c).  The end includes the next chunk's size word,
- * which malloc writes when it splits the top chunk.
- */
+/* A heap block ending past the thread's window may carve fresh heap pages (heap.c). */
 static inline void carve_check(struct pfs_thread *t, void *p, size_t usable, int kind, uintptr_t ret, uintptr_t sp)
 {
-	uint64_t a = (uint64_t)(uintptr_t)p, end = a + usable + 2 * sizeof(size_t);
-	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi) || !pfs_carving)
+	uint64_t a = (uint64_t)(uintptr_t)p, end = pfs_alloc_block_end(p, usable);
+	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi) || !pfs_heap_on)
 		return;
-	if (pfs_proc.mode == PFS_MODE_EXACT)
-		pfs_exact_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
-	else
-		pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
+	pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
 }
 
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
@@ -78,15 +77,13 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 		carve_check(t, p, usable, kind, ret, sp);
 		return;
 	}
-	pfs_regions_tick(t);
+	pfs_tracker->tick(t);
 	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
-	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, size, usable, 0, 0, 0);
+	uint64_t seq = write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, size, usable, 0, 0, 0);
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, size, PROT_READ | PROT_WRITE, seq);
-	/* Only chunks with mappings of their own are regions; heap chunks share pages with their neighbours. */
-	if (pfs_regions_enabled() && pfs_alloc_is_mmapped(p))
-		pfs_regions_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
-	else if (pfs_exact_enabled() && pfs_alloc_is_mmapped(p))
-		pfs_exact_add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
+	/* Only chunks with mappings of their own are tracked alone; heap chunks share pages with their neighbours. */
+	if (pfs_alloc_is_mmapped(p))
+		pfs_tracker->add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
 	else
 		carve_check(t, p, usable, kind, ret, sp);
 }
@@ -98,9 +95,8 @@ void pfs_track_free(void *p, int kind)
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
 		return;
-	pfs_regions_tick(t);
-	pfs_regions_free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
-	pfs_exact_free_at((uint64_t)(uintptr_t)p);
+	pfs_tracker->tick(t);
+	pfs_tracker->free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
 	write_free(t, pfs_next_seq(), p, 0, kind);
 }
 
@@ -108,8 +104,7 @@ void pfs_track_realloc_before(void *old)
 {
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
-		pfs_regions_free_at(t, (uint64_t)(uintptr_t)old);
-	pfs_exact_free_at((uint64_t)(uintptr_t)old);
+		pfs_tracker->free_at(t, (uint64_t)(uintptr_t)old);
 }
 
 void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p, size_t size, uintptr_t ret,
@@ -129,15 +124,14 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	if (!t)
 		return;
 	int kind = (flags & MAP_ANONYMOUS) || fd < 0 ? PFS_KIND_MMAP : PFS_KIND_MMAP_FILE;
-	pfs_regions_tick(t);
+	pfs_tracker->tick(t);
 	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
-	uint64_t seq = pfs_track_write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
+	uint64_t seq = write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, len, prot, seq);
 	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
 	int cowable = kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE;
-	pfs_regions_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
-	pfs_exact_add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
+	pfs_tracker->add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
 }
 
 void pfs_track_munmap(void *p, size_t len)
@@ -145,9 +139,8 @@ void pfs_track_munmap(void *p, size_t len)
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
 		return;
-	pfs_regions_tick(t);
-	pfs_regions_unmap(t, (uint64_t)(uintptr_t)p, len);
-	pfs_exact_unmap((uint64_t)(uintptr_t)p, len);
+	pfs_tracker->tick(t);
+	pfs_tracker->unmap(t, (uint64_t)(uintptr_t)p, len);
 	write_free(t, pfs_next_seq(), p, len, PFS_KIND_MMAP);
 }
 
@@ -155,7 +148,7 @@ void pfs_track_mremap_before(void *old, size_t old_len)
 {
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
-		pfs_regions_scan_range(t, (uint64_t)(uintptr_t)old, old_len, PFS_SCAN_REMAP);
+		pfs_tracker->sync(t, (uint64_t)(uintptr_t)old, old_len, PFS_SCAN_REMAP);
 }
 
 void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t ret, uintptr_t sp)
@@ -164,7 +157,7 @@ void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t 
 	if (!t)
 		return;
 	uint32_t stack = pfs_site_lookup_record(t, PFS_KIND_MMAP, ret, sp);
-	struct pfs_rec_remap *r = pfs_rec_begin(t, sizeof(*r));
+	struct pfs_rec_remap *r = pfs_rec_begin(&t->w, sizeof(*r));
 	if (!r)
 		return;
 	r->seq = pfs_next_seq();
@@ -176,29 +169,20 @@ void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t 
 	r->tid = t->tid;
 	r->stack = stack;
 	pfs_rec_end(r, PFS_REC_REMAP, 0, sizeof(*r));
-	pfs_regions_remap(t, (uint64_t)(uintptr_t)old, old_len, (uint64_t)(uintptr_t)p, len);
-	pfs_exact_remap(t, (uint64_t)(uintptr_t)old, old_len, (uint64_t)(uintptr_t)p, len);
-}
-
-/* Advice after which pages of the range may no longer be held: a later touch is a first touch again. */
-static int drops_pages(int advice)
-{
-	return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE || advice == 24 /* MADV_DONTNEED_LOCKED */;
+	pfs_tracker->remap(t, (uint64_t)(uintptr_t)old, old_len, (uint64_t)(uintptr_t)p, len);
 }
 
 void pfs_track_madvise_before(void *p, size_t len, int advice)
 {
 	struct pfs_thread *t = pfs_thread_get();
-	if (t && drops_pages(advice))
-		pfs_regions_scan_range(t, (uint64_t)(uintptr_t)p, len, PFS_SCAN_MADVISE);
+	if (t)
+		pfs_tracker->advising(t, (uint64_t)(uintptr_t)p, len, advice);
 }
 
 void pfs_track_madvise(void *p, size_t len, int advice, int result)
 {
-	if (advice == MADV_HUGEPAGE && result == 0)
-		pfs_exact_note_hugepage((uint64_t)(uintptr_t)p, len);
 	struct pfs_thread *t = pfs_thread_get();
-	struct pfs_rec_madvise *r = t ? pfs_rec_begin(t, sizeof(*r)) : NULL;
+	struct pfs_rec_madvise *r = t ? pfs_rec_begin(&t->w, sizeof(*r)) : NULL;
 	if (!r)
 		return;
 	r->seq = pfs_next_seq();
@@ -209,8 +193,8 @@ void pfs_track_madvise(void *p, size_t len, int advice, int result)
 	r->result = result;
 	r->tid = t->tid;
 	pfs_rec_end(r, PFS_REC_MADVISE, 0, sizeof(*r));
-	if (drops_pages(advice) && result == 0)
-		pfs_regions_scan_range(t, (uint64_t)(uintptr_t)p, len, PFS_SCAN_MADVISE); /* forgets what was dropped */
+	if (result == 0)
+		pfs_tracker->advised(t, (uint64_t)(uintptr_t)p, len, advice);
 }
 
 void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
@@ -219,8 +203,8 @@ void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
 	if (!t)
 		return;
 	uint32_t stack = pfs_site_lookup_record(t, PFS_KIND_BRK, ret, sp);
-	uint64_t seq = pfs_track_write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow,
-					     PROT_READ | PROT_WRITE, 0, 0);
+	uint64_t seq = write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow,
+				   PROT_READ | PROT_WRITE, 0, 0);
 	pfs_policy_apply(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, PROT_READ | PROT_WRITE, seq);
-	pfs_exact_add(t, (uint64_t)(uintptr_t)old_end, grow, seq, stack, PFS_KIND_BRK, 1);
+	pfs_tracker->add(t, (uint64_t)(uintptr_t)old_end, grow, seq, stack, PFS_KIND_BRK, 1);
 }

@@ -7,9 +7,11 @@
 
 struct pfs_thread;
 
-/* Writes an ALLOC record (flags: PFS_ALLOC_*); returns its seq. */
-uint64_t pfs_track_write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
-			       uint64_t length, int prot, int mflags, uint16_t flags);
+/* A malloc block of at least this many usable bytes gets its own ALLOC record. */
+#define PFS_BIG_BYTES 4096u
+
+/* The ALLOC record of memory a forked child inherited (a tracker's pfs_announce_fn); returns its seq. */
+uint64_t pfs_track_announce(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len);
 /* Before a realloc: the old block's last touches, while its pages are still where they were. */
 void pfs_track_realloc_before(void *old);
 void pfs_track_mremap_before(void *old, size_t old_len);

@@ -93,8 +93,6 @@ static inline void pfs_spin_unlock(pfs_spin_t *l)
 	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
 }
 
-/* Keeps a checked copy of the program's stderr for the shim's messages. */
-void pfs_msg_fd_init(void);
 /*
  * The shim's own system calls run in the program's threads, where the
  * program's signal handlers may interrupt them (a 200 us timer, say): a
@@ -115,13 +113,6 @@ static inline void pfs_page_span(uint64_t addr, uint64_t len, uint64_t ps, uint6
 	*start = addr & ~(ps - 1);
 	*end = (addr + len + ps - 1) & ~(ps - 1);
 }
-
-/* One line on stderr, written whole with write(2); no stdio, no allocation. */
-void pfs_raw_msg(const char *s);
-/* "pfshim: " + formatted text + "\n"; also kept for the log's MESSAGE records. */
-void pfs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Where pfs_warn sends its text besides stderr (the log, once open). */
-void pfs_set_warn_sink(void (*sink)(const char *text, size_t len));
 
 size_t pfs_strlcpy(char *dst, const char *src, size_t size);
 

@@ -10,7 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pfs.h"
+#include "log.h"
+#include "modules.h"
+#include "msg.h"
+#include "proc.h"
+#include "sites.h"
+#include "thread.h"
 
 static char fixture_dir[64];
 
@@ -29,15 +34,15 @@ static inline int fixture_open(void)
 		return -1;
 	struct pfs_file_header h;
 	pfs_log_header_init(&h, (uint64_t)getpid(), 4096, 0, 0, 0);
-	return pfs_log_open(&pfs_proc.log, &t->w, fixture_dir, &h);
+	return pfs_log_open(&pfs_log_proc, &t->w, fixture_dir, &h);
 }
 
 static inline void fixture_close(void)
 {
 	char cmd[128];
-	pfs_log_close(&pfs_proc.log);
+	pfs_log_close(&pfs_log_proc);
 	/* The log is unmapped: forget the counters that pointed into it, as a forked child does. */
-	pfs_stacks_child_reset();
+	pfs_sites_fork_child();
 	pfs_tls_thread = NULL;
 	pfs_proc.enabled = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fixture_dir);

@@ -80,7 +80,7 @@ static int read_back(struct pfs_logread_stats *st)
 	char err[256];
 	memset(&seen, 0, sizeof(seen));
 	memset(st, 0, sizeof(*st));
-	if (pfs_logread_open(&lf, pfs_proc.log.path, err, sizeof(err)))
+	if (pfs_logread_open(&lf, pfs_log_proc.path, err, sizeof(err)))
 		return -1;
 	int r = pfs_logread_walk(&lf, &tool, st);
 	pfs_logread_close(&lf);
@@ -159,7 +159,7 @@ static void test_madvise_and_message(void **state)
 	pfs_set_warn_sink(NULL);
 	struct pfs_thread *t = pfs_thread_get();
 	uint32_t size = PFS_ALIGN8(sizeof(struct pfs_rec_message) + 5);
-	struct pfs_rec_message *m = pfs_rec_begin(t, size);
+	struct pfs_rec_message *m = pfs_rec_begin(&t->w, size);
 	m->len = 5;
 	memcpy(m + 1, "hello", 5);
 	pfs_rec_end(m, PFS_REC_MESSAGE, 0, size);

@@ -19,7 +19,7 @@ struct test_rec {
 
 static void put(struct pfs_thread *t, uint64_t writer, uint64_t n)
 {
-	struct test_rec *r = pfs_rec_begin(t, sizeof(*r));
+	struct test_rec *r = pfs_rec_begin(&t->w, sizeof(*r));
 	assert_non_null(r);
 	r->writer = writer;
 	r->n = n;
@@ -31,13 +31,13 @@ static void test_file_created_private(void **state)
 	(void)state;
 	assert_int_equal(fixture_open(), 0);
 	struct stat st, dst;
-	assert_int_equal(stat(pfs_proc.log.path, &st), 0);
+	assert_int_equal(stat(pfs_log_proc.path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	char expect[128];
 	snprintf(expect, sizeof(expect), "%s/pfshim.%d.pfslog", fixture_dir, (int)getpid());
-	assert_string_equal(pfs_proc.log.path, expect);
+	assert_string_equal(pfs_log_proc.path, expect);
 	assert_int_equal(stat(fixture_dir, &dst), 0);
-	struct walked w = fixture_map(pfs_proc.log.path);
+	struct walked w = fixture_map(pfs_log_proc.path);
 	assert_non_null(w.data);
 	const struct pfs_file_header *h = (const void *)w.data;
 	assert_memory_equal(h->magic, PFS_LOG_MAGIC, 8);
@@ -53,7 +53,7 @@ static void test_second_image_gets_suffix_and_symlink_not_followed(void **state)
 	assert_int_equal(fixture_open(), 0);
 	/* A symlink planted where the next image's log would go must not be followed. */
 	char first[PATH_MAX], link[PATH_MAX + 16], target[PATH_MAX + 16];
-	snprintf(first, sizeof(first), "%s", pfs_proc.log.path);
+	snprintf(first, sizeof(first), "%s", pfs_log_proc.path);
 	snprintf(target, sizeof(target), "%s/victim", fixture_dir);
 	snprintf(link, sizeof(link), "%s/pfshim.%d.1.pfslog", fixture_dir, (int)getpid());
 	assert_int_equal(symlink(target, link), 0);
@@ -77,7 +77,7 @@ static void test_records_span_blocks_in_order(void **state)
 	const uint64_t n = 3000; /* 64-byte records: about 12 blocks */
 	for (uint64_t i = 0; i < n; i++)
 		put(t, 0, i);
-	struct walked w = fixture_map(pfs_proc.log.path);
+	struct walked w = fixture_map(pfs_log_proc.path);
 	uint64_t next = 0, bad = 0;
 	size_t off = sizeof(struct pfs_file_header);
 	while (off + 8 <= w.len) {
@@ -92,7 +92,7 @@ static void test_records_span_blocks_in_order(void **state)
 	}
 	assert_int_equal(next, n);
 	assert_int_equal(bad, 0);
-	assert_true(pfs_proc.log.next_block > 10);
+	assert_true(pfs_log_proc.next_block > 10);
 	munmap(w.data, w.len);
 	fixture_close();
 }
@@ -102,8 +102,8 @@ static void test_oversized_record_is_lost_not_written(void **state)
 	(void)state;
 	assert_int_equal(fixture_open(), 0);
 	struct pfs_thread *t = pfs_thread_get();
-	assert_null(pfs_rec_begin(t, PFS_LOG_BLOCK_SIZE + 8));
-	assert_int_equal(pfs_proc.log.lost, 1);
+	assert_null(pfs_rec_begin(&t->w, PFS_LOG_BLOCK_SIZE + 8));
+	assert_int_equal(pfs_log_proc.lost, 1);
 	fixture_close();
 }
 
@@ -115,7 +115,7 @@ static void *writer_main(void *arg)
 	uint64_t id = (uint64_t)(uintptr_t)arg;
 	struct pfs_thread *t = pfs_thread_get();
 	for (uint64_t i = 0; i < PER_WRITER; i++) {
-		struct test_rec *r = pfs_rec_begin(t, sizeof(*r));
+		struct test_rec *r = pfs_rec_begin(&t->w, sizeof(*r));
 		if (!r)
 			continue;
 		r->writer = id;
@@ -142,7 +142,7 @@ static void test_concurrent_writers_lose_nothing(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, writer_main, (void *)(i + 1)), 0);
 	for (int i = 0; i < NWRITERS; i++)
 		pthread_join(th[i], NULL);
-	struct walked w = fixture_map(pfs_proc.log.path);
+	struct walked w = fixture_map(pfs_log_proc.path);
 	uint64_t counts[NWRITERS] = {0};
 	fixture_walk(&w, count_by_writer, counts);
 	for (int i = 0; i < NWRITERS; i++)

@@ -183,7 +183,7 @@ static void test_apply_writes_a_policy_record(void **state)
 	char *m = anon(32);
 	pfs_policy_apply(t, PFS_KIND_MMAP, 5, (uint64_t)(uintptr_t)m, 32 * PAGE - 100, PROT_READ | PROT_WRITE, 77);
 	assert_int_equal(resident(m, 32), 32); /* a mapping's last page is its own */
-	struct walked w = fixture_map(pfs_proc.log.path);
+	struct walked w = fixture_map(pfs_log_proc.path);
 	struct found_policy f = {0};
 	fixture_walk(&w, on_rec, &f);
 	munmap(w.data, w.len);

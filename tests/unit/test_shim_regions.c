@@ -8,6 +8,7 @@
 
 #include "probe.h"
 #include "regions.h"
+#include "tracker.h"
 #include "shim_fixture.h"
 
 #define PAGE 4096
@@ -29,7 +30,7 @@ static void test_bits_set_count_and_clear(void **state)
 
 static uint64_t touches_in_log(void)
 {
-	struct walked w = fixture_map(pfs_proc.log.path);
+	struct walked w = fixture_map(pfs_log_proc.path);
 	uint64_t pages = 0;
 	size_t off = sizeof(struct pfs_file_header);
 	while (off + 8 <= w.len) {
@@ -53,13 +54,16 @@ static void test_first_touches_on_a_mapping(void **state)
 	if (pfs_probe_pagemap_scan() != 1)
 		skip();
 	assert_int_equal(fixture_open(), 0);
-	assert_int_equal(pfs_regions_init(0), 0);
+	const struct pfs_tracker *fast = &pfs_tracker_fast;
+	const char *why = "";
+	assert_int_equal(fast->init(&why), 0);
+	assert_int_equal(fast->start(&why), 0);
 	struct pfs_thread *t = pfs_thread_get();
 	char *m = pfs_sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);
 	pfs_sys_madvise(m, 64 * PAGE, MADV_NOHUGEPAGE);
 	m[0] = 1; /* present before the region starts: baseline, not a first touch */
-	pfs_regions_add(t, (uint64_t)(uintptr_t)m, 64 * PAGE, 1, 7, PFS_KIND_MMAP, 1);
+	fast->add(t, (uint64_t)(uintptr_t)m, 64 * PAGE, 1, 7, PFS_KIND_MMAP, 1);
 	for (int i = 10; i < 15; i++)
 		m[i * PAGE] = 1;
 	assert_int_equal(pfs_regions_scan_all(t, PFS_SCAN_PERIODIC), 5);
@@ -71,11 +75,13 @@ static void test_first_touches_on_a_mapping(void **state)
 	m[11 * PAGE] = 2;
 	/* Partial unmap: the final scan counts the last touches; the rest stays tracked. */
 	m[40 * PAGE] = 3;
-	pfs_regions_unmap(t, (uint64_t)(uintptr_t)(m + 32 * PAGE), 32 * PAGE);
+	fast->unmap(t, (uint64_t)(uintptr_t)(m + 32 * PAGE), 32 * PAGE);
 	pfs_sys_munmap(m + 32 * PAGE, 32 * PAGE);
 	m[20 * PAGE] = 4;
-	pfs_regions_free_at(t, (uint64_t)(uintptr_t)m);
-	assert_int_equal(pfs_regions_first_touches(), 5 + 2 + 1 + 1);
+	fast->free_at(t, (uint64_t)(uintptr_t)m);
+	uint64_t first, cow;
+	fast->counts(&first, &cow);
+	assert_int_equal(first, 5 + 2 + 1 + 1);
 	assert_int_equal(touches_in_log(), 9);
 	pfs_sys_munmap(m, 32 * PAGE);
 	fixture_close();

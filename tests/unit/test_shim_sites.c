@@ -40,7 +40,7 @@ static struct tally tally_log(void)
 	memset(&t, 0, sizeof(t));
 	ssize_t n = readlink("/proc/self/exe", t.exe_path, sizeof(t.exe_path) - 1);
 	t.exe_path[n > 0 ? n : 0] = 0;
-	struct walked w = fixture_map(pfs_proc.log.path);
+	struct walked w = fixture_map(pfs_log_proc.path);
 	fixture_walk(&w, tally_rec, &t);
 	munmap(w.data, w.len);
 	return t;
@@ -135,10 +135,10 @@ static void test_fork_pending_charges_unknown_stack(void **state)
 	struct pfs_thread *t = pfs_thread_get();
 	uint32_t unknown = pfs_stacks_unknown(t);
 	assert_true(unknown != 0);
-	pfs_unwind_fork_prepare(); /* no unwinder is active: returns at once */
+	pfs_unwind_gate_close(); /* no unwinder is active: returns at once */
 	assert_int_equal(pfs_site_lookup(t, PFS_KIND_MALLOC, 0x600000, 0x7ffd2000), unknown);
 	pfs_site_count(t, PFS_KIND_MALLOC, 0x600000, 0x7ffd2000, 8);
-	pfs_unwind_fork_parent();
+	pfs_unwind_gate_open();
 	/* The unknown result was not cached: the same key now gets a real stack. */
 	uint32_t real = pfs_site_lookup(t, PFS_KIND_MALLOC, 0x600000, 0x7ffd2000);
 	assert_true(real != 0 && real != unknown);

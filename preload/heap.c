@@ -1,0 +1,92 @@
+/* Heap pages charged by carving (heap.h). */
+#include <errno.h>
+#include <pthread.h>
+
+#include "alloc_glibc.h"
+#include "heap.h"
+#include "proc.h"
+#include "thread.h"
+#include "tracker.h"
+
+#define HEAPS_MAX 64
+
+int pfs_heap_on;
+static pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct pfs_heap heaps[HEAPS_MAX];
+static unsigned nheaps;
+
+/* The heap of `key`, made on first sight at the page of p; NULL when the table is full. */
+static struct pfs_heap *heap_get(uint64_t key, uint64_t p)
+{
+	for (unsigned i = 0; i < nheaps; i++)
+		if (heaps[i].key == key)
+			return &heaps[i];
+	if (nheaps == HEAPS_MAX)
+		return NULL;
+	struct pfs_heap *h = &heaps[nheaps++];
+	h->key = key;
+	h->start = h->hwm = p & ~(uint64_t)(pfs_proc.page_size - 1);
+	h->limit = UINT64_MAX;
+	h->priv = NULL;
+	return h;
+}
+
+/* Carves [p, end) in its heap; heap_mutex held.  Returns the heap, NULL when none. */
+static struct pfs_heap *carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind)
+{
+	uint64_t brk_now, key = pfs_heap_key(p, &brk_now);
+	if (!key)
+		return NULL;
+	struct pfs_heap *h = heap_get(key, p);
+	if (!h || p < h->start)
+		return NULL;
+	uint64_t page = pfs_proc.page_size;
+	uint64_t from = (h->hwm + page - 1) & ~(page - 1), to = (end + page - 1) & ~(page - 1);
+	if (end > h->hwm)
+		h->hwm = end;
+	else
+		from = to; /* nothing new: the tracker may still follow the heap's growth */
+	pfs_tracker->heap_carved(t, h, from, to, pfs_heap_top(key, brk_now), stack, kind);
+	/* This thread's window: blocks inside it carve nothing (two compares on the fast path). */
+	t->carve_lo = key == PFS_HEAP_MAIN ? 0 : key;
+	t->carve_hi = (h->hwm + page - 1) & ~(page - 1);
+	if (t->carve_hi > h->limit)
+		t->carve_hi = h->limit;
+	return h;
+}
+
+void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind)
+{
+	int saved = errno;
+	pthread_mutex_lock(&heap_mutex);
+	carve(t, p, end, stack, kind);
+	pthread_mutex_unlock(&heap_mutex);
+	errno = saved;
+}
+
+void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
+			 uint64_t start, uint64_t end)
+{
+	int saved = errno;
+	pthread_mutex_lock(&heap_mutex);
+	struct pfs_heap *h = carve(t, p, block_end, stack, kind);
+	if (h)
+		pfs_tracker->heap_prefaulted(h, start, end);
+	pthread_mutex_unlock(&heap_mutex);
+	errno = saved;
+}
+
+void pfs_heap_lock(void)
+{
+	pthread_mutex_lock(&heap_mutex);
+}
+
+void pfs_heap_unlock(void)
+{
+	pthread_mutex_unlock(&heap_mutex);
+}
+
+void pfs_heap_child(void)
+{
+	pthread_mutex_init(&heap_mutex, NULL);
+}

@@ -1,0 +1,87 @@
+/*
+ * A tracker's periodic work (periodic.h).  Counts stay exact whichever way
+ * it runs (free, munmap, exec and exit do the work for what they end);
+ * only the time resolution of a single-threaded program's events is
+ * coarser.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/single_threaded.h>
+
+#include "msg.h"
+#include "periodic.h"
+#include "real.h"
+#include "thread.h"
+
+static void (*work)(struct pfs_thread *t);
+static unsigned interval_ms = PFS_SCAN_MS_DEFAULT;
+static uint64_t last_run;
+static int thread_started;
+
+void pfs_periodic_set(void (*fn)(struct pfs_thread *t), unsigned ms)
+{
+	work = fn;
+	interval_ms = ms ? ms : PFS_SCAN_MS_DEFAULT;
+}
+
+static void *periodic_main(void *arg)
+{
+	(void)arg;
+	pfs_tls_busy = 1; /* for life: nothing this thread does is the program's */
+	for (;;) {
+		struct timespec ts = {(time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		if (!pfs_active())
+			continue;
+		struct pfs_thread *t = pfs_thread_get();
+		if (t)
+			work(t);
+	}
+	return NULL;
+}
+
+static void thread_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	sigset_t all, old;
+	thread_started = 1; /* also on failure: one attempt, one message */
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* The thread starts with every signal blocked: the program's handlers never run on it. */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* The real one: inside the library, pthread_create would bind to the shim's own hook. */
+	int err = real_pthread_create ? real_pthread_create(&th, &attr, periodic_main, NULL) : ENOSYS;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (err)
+		pfs_warn("cannot start the scanner thread (%s); first touches are counted when the program calls "
+			 "the allocator and at exit",
+			 strerror(err));
+}
+
+void pfs_periodic_tick(struct pfs_thread *t)
+{
+	if (!work || thread_started || !t)
+		return;
+	if (!__libc_single_threaded) {
+		thread_start();
+		return;
+	}
+	uint64_t now = pfs_now_ns();
+	if (now - last_run < (uint64_t)interval_ms * 1000000u)
+		return;
+	last_run = now;
+	work(t);
+}
+
+void pfs_periodic_child(void)
+{
+	thread_started = 0;
+	last_run = 0;
+}

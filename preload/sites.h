@@ -1,0 +1,88 @@
+/*
+ * Call sites: stacks captured with libunwind, deduplicated into ids (one
+ * STACK record each), and the per-thread cache that keeps small
+ * allocations cheap (see sites.c).
+ */
+#ifndef PFS_SITES_H
+#define PFS_SITES_H
+
+#include <stdint.h>
+
+#include "thread.h"
+
+/* Every this many hits a cached site is unwound again, to catch keys that two stacks share. */
+#define PFS_VERIFY_EVERY 4096u
+/* Slots per COUNTERS record. */
+#define PFS_COUNTER_SLOTS 64u
+
+int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated);
+uint32_t pfs_stacks_intern(struct pfs_thread *t, const uint64_t *frames, uint32_t n, uint16_t flags);
+uint32_t pfs_stacks_count(void);
+/* The frames of stack `id` (valid for the process's life): their number, or -1 if unknown. */
+int pfs_stacks_frames(uint32_t id, const uint64_t **frames);
+/* The stack that charges allocations whose stack could not be taken; interned at start. */
+uint32_t pfs_stacks_unknown(struct pfs_thread *t);
+/* Small allocations counted in this process so far (the summary). */
+void pfs_counters_total(uint64_t *count, uint64_t *bytes);
+
+/*
+ * fork: prepare waits until no thread is inside libunwind and takes the
+ * locks; in the child every thread's cache and counters start afresh, and
+ * the inherited stacks are written again into the child's log.
+ */
+void pfs_sites_fork_prepare(void);
+void pfs_sites_fork_parent(void);
+void pfs_sites_fork_child(void);
+void pfs_sites_rewrite(struct pfs_thread *t);
+/* The fork's gate alone: closed, no unwind starts (allocations are charged to the unknown stack). */
+void pfs_unwind_gate_close(void);
+void pfs_unwind_gate_open(void);
+
+uint32_t pfs_site_lookup_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
+			      uintptr_t sp);
+void pfs_site_count_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
+			 uintptr_t sp, uint64_t size);
+
+static inline struct pfs_cache_ent *pfs_cache_ent(struct pfs_thread *t, uintptr_t ret, uintptr_t sp,
+						  int kind)
+{
+	uintptr_t h = (ret ^ (sp >> 4) ^ ((uintptr_t)kind << 7)) * 0x9E3779B97F4A7C15ull;
+	return &t->cache[h >> (64 - PFS_CACHE_BITS)];
+}
+
+/* The stack id of a call site, from the cache when it can. */
+static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
+{
+	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
+	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && !e->always_unwind &&
+		       --e->verify != 0))
+		return e->stack;
+	return pfs_site_lookup_slow(t, e, kind, ret, sp);
+}
+
+/*
+ * The stack id for an allocation that gets a record of its own (large
+ * blocks, mappings): always unwound, since two call paths can share a
+ * cache key (a wrapper called from two callers at the same stack depth)
+ * and a record's site is what policies match and reports name.  A few
+ * microseconds, paid by allocations that cost far more themselves.
+ */
+static inline uint32_t pfs_site_lookup_record(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
+{
+	return pfs_site_lookup_slow(t, pfs_cache_ent(t, ret, sp, kind), kind, ret, sp);
+}
+
+/* Counts one small allocation at its call site. */
+static inline void pfs_site_count(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size)
+{
+	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
+	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && e->slot && !e->always_unwind &&
+		       --e->verify != 0)) {
+		e->slot->count++;
+		e->slot->bytes += size;
+		return;
+	}
+	pfs_site_count_slow(t, e, kind, ret, sp, size);
+}
+
+#endif

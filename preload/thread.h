@@ -1,0 +1,64 @@
+/*
+ * Per-thread state: the thread's log writer, its site cache, its heap
+ * carving window.  Taken from a pool on a thread's first call into the
+ * shim, given back when the thread ends; never freed (its log block and
+ * counters stay valid).
+ */
+#ifndef PFS_THREAD_H
+#define PFS_THREAD_H
+
+#include <stdint.h>
+
+#include "log.h"
+#include "proc.h"
+
+/* Per-thread cache of call sites: (return address, stack pointer, kind) -> stack id. */
+#define PFS_CACHE_BITS 10u
+#define PFS_CACHE_SIZE (1u << PFS_CACHE_BITS)
+
+struct pfs_slotmap; /* per-thread (stack, kind) -> counter slot, uthash (sites.c) */
+
+struct pfs_cache_ent {
+	uintptr_t ret;
+	uintptr_t sp;
+	uint32_t stack;
+	uint8_t kind;
+	uint8_t always_unwind; /* this key was seen with two stacks */
+	uint16_t verify;       /* hits left before the next check */
+	struct pfs_counter_slot *slot;
+};
+
+struct pfs_thread {
+	struct pfs_writer w;
+	uint32_t tid;
+	int in_use;
+	struct pfs_counter_slot *free_slots; /* unused slots of the current COUNTERS record */
+	uint32_t free_slots_left;
+	struct pfs_slotmap *slots;
+	uint64_t carve_lo, carve_hi; /* heap blocks inside [lo, hi) carve no new page (heap.c) */
+	struct pfs_thread *next_all;
+	struct pfs_thread *next_free;
+	struct pfs_cache_ent cache[PFS_CACHE_SIZE];
+};
+
+extern __thread struct pfs_thread *pfs_tls_thread __attribute__((tls_model("initial-exec")));
+
+struct pfs_thread *pfs_thread_get_slow(void);
+/* The calling thread's state, made on first use; NULL when not tracing or out of memory. */
+static inline struct pfs_thread *pfs_thread_get(void)
+{
+	struct pfs_thread *t = pfs_tls_thread;
+	return PFS_LIKELY(t != NULL) ? t : pfs_thread_get_slow();
+}
+
+/* The pthread key that gives a thread's state back at its end (after the process's start). */
+void pfs_thread_key_init(void);
+/* Every thread's state, live or pooled (for the fork child's reset and the summary). */
+struct pfs_thread *pfs_thread_all(void);
+
+/* fork: the pool's lock across fork; in the child, the other threads' states go back to the pool. */
+void pfs_thread_lock(void);
+void pfs_thread_unlock(void);
+void pfs_thread_child(void);
+
+#endif

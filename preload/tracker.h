@@ -1,0 +1,94 @@
+/*
+ * The ways of observing page faults, behind one interface chosen once at
+ * start (mimalloc's prim layer, heaptrack's track API):
+ *   fast  page-map scans for first touches, asynchronous write-protect for
+ *         copy-on-write after fork (regions.c);
+ *   exact every fault trapped with userfaultfd (exact.c, uffd.c,
+ *         uffd_handler.c);
+ *   off   nothing observed (tracker.c).
+ * The hooks' tracking (track.c), the heaps (heap.c), policies and the
+ * process core (core.c) call these operations and never name a mode; a new
+ * way of observing is one new file with one table.
+ */
+#ifndef PFS_TRACKER_H
+#define PFS_TRACKER_H
+
+#include <stdint.h>
+
+struct pfs_thread;
+struct pfs_heap;
+
+/*
+ * Writes the ALLOC record of memory a forked child inherited (the tracker
+ * hands each of its live ranges to it after a fork); returns its seq.
+ */
+typedef uint64_t (*pfs_announce_fn)(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len);
+
+struct pfs_tracker {
+	const char *name;
+	/* Can it run here: 0, or -errno with *why saying what is missing (before any thread state). */
+	int (*init)(const char **why);
+	/* Starts it once the process's state exists (its log is not open yet): 0 or -errno, *why. */
+	int (*start)(const char **why);
+
+	/*
+	 * Memory with pages of its own (a mapping, a block with a mapping of
+	 * its own, growth of the break): [addr, addr + len), page-rounded
+	 * outwards.  `cowable`: private anonymous, so a write after a fork copies.
+	 */
+	void (*add)(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack, int kind,
+		    int cowable);
+	/* The allocation starting in the page of `addr` goes away. */
+	void (*free_at)(struct pfs_thread *t, uint64_t addr);
+	/* [addr, addr + len) is unmapped; what stays mapped stays tracked. */
+	void (*unmap)(struct pfs_thread *t, uint64_t addr, uint64_t len);
+	/* After a successful mremap: the range at `old` lives at `new_addr` now. */
+	void (*remap)(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len);
+	/* [addr, addr + len) is about to lose or move pages (madvise, mremap): account for it as it is. */
+	void (*sync)(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason);
+	/* madvise(advice) on [addr, addr + len) is about to run / succeeded (the program's or a policy's). */
+	void (*advising)(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice);
+	void (*advised)(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice);
+	/* The program called into the shim (an allocation, a thread start): periodic work. */
+	void (*tick)(struct pfs_thread *t);
+
+	/*
+	 * Heaps (heap.c): a block reached pages [from, to) of heap h for the
+	 * first time, for site (stack, kind); `top` is the heap's end now.  The
+	 * tracker may lower h->limit (the carving window's end).
+	 */
+	void (*heap_carved)(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, uint64_t to, uint64_t top,
+			    uint32_t stack, int kind);
+	/* A policy made heap pages [start, end) present before the block returned. */
+	void (*heap_prefaulted)(struct pfs_heap *h, uint64_t start, uint64_t end);
+
+	/* fork: the tracker's lock across it; then each side's own work. */
+	void (*lock)(void);
+	void (*unlock)(void);
+	void (*fork_parent)(struct pfs_thread *t);
+	void (*fork_child)(struct pfs_thread *t, pfs_announce_fn announce);
+	/* The process exits or execs: everything pending is written. */
+	void (*end)(struct pfs_thread *t);
+	/* First-touch and copy-on-write faults counted in this process so far. */
+	void (*counts)(uint64_t *first_touch, uint64_t *cow);
+};
+
+/* Operations that do nothing, for trackers that have nothing to do there. */
+void pfs_nop_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int what);
+void pfs_nop_thread(struct pfs_thread *t);
+void pfs_nop_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t end);
+
+/* The one in force; the off tracker until pfs_tracker_choose. */
+extern const struct pfs_tracker *pfs_tracker;
+
+extern const struct pfs_tracker pfs_tracker_off, pfs_tracker_fast, pfs_tracker_exact;
+
+/*
+ * Picks the tracker for pfs_proc.cfg.mode (exact, else fast, else off; a
+ * fallback said once by the run's first process) and sets pfs_proc.mode.
+ */
+void pfs_tracker_choose(void);
+/* Starts the chosen tracker; if it cannot start, says why and falls back the same way. */
+void pfs_tracker_start(void);
+
+#endif

@@ -1,0 +1,625 @@
+/*
+ * Exact mode's fault handlers (uffd_handler.h): processes of their own, one
+ * per CPU, that share the program's memory (clone with CLONE_VM, not
+ * CLONE_THREAD), so that the program stays single-threaded for glibc (a
+ * handler thread would switch malloc to its locking paths, and a program
+ * that allocates in a signal handler would deadlock; tested), and has a
+ * descriptor table of its own (a program that closes every descriptor
+ * cannot take the handlers' away).  They hold the only copies of the
+ * userfaultfd: if they die, the kernel releases the registrations and no
+ * faulting thread waits for ever.  The program borrows a copy for the
+ * moment of a registration (pidfd_getfd).  A handler resolves a read of a
+ * missing page with the zero page and a write with a zeroed page (what the
+ * kernel does), a write to a page write-protected at a fork by lifting the
+ * protection (the kernel then copies it), and appends one event per fault
+ * to a batch that becomes a FAULTS record when full, after 10 ms without
+ * faults, or when the program asks (exit, exec) through its pipe, whose end
+ * of file (the program exited or exec'd) ends the handler.  Each runs with
+ * a thread-local storage block of its own (a copy of the creating thread's
+ * control block over zeroed storage, its layout checked at start): errno
+ * and the shim's thread variables of the program's threads are never
+ * written by it.  It calls no libc function that reads locale or other
+ * thread-local state (its /proc parsing is by hand).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "arena.h"
+#include "fdkeep.h"
+#include "kcompat.h"
+#include "msg.h"
+#include "real.h"
+#include "thread.h"
+#include "uffd_handler.h"
+
+#define FD_MIN 540
+#define BATCH_IDLE_MS 10
+#define MSGS_PER_READ 16
+#define CONTENDED_DECAY 64 /* faults after which the count of long windows is halved */
+
+static uint64_t page_size = 4096;
+static void *zero_page;
+static int handler_uffd = -1;	/* the descriptor's number in the handlers' tables */
+static int handlers_gone;	/* said once: the handlers stopped, or the program took our descriptors */
+static uint64_t first_touches, cow_faults; /* atomic */
+static uint64_t flush_req; /* atomic: the program asks the handlers to write their batches */
+
+/*
+ * The handlers: one per CPU the program may run on (up to HANDLERS_MAX),
+ * each pinned to its CPU, all reading the one descriptor.  A fault wakes
+ * them all; the one on the faulting thread's CPU, which that thread just
+ * left idle, wins the read almost always, so the fault is served on the
+ * thread's own CPU whichever thread it is (one handler that followed the
+ * threads cost 20-40x with several threads faulting, measured).
+ */
+#define HANDLERS_MAX 8
+struct handler_args {
+	struct pfs_thread *t;
+	int ufd, rd;
+	int cpu;		/* pinned to it; -1 none */
+	pid_t pid;		/* the handler's, filled by the middle process */
+	void *stack;		/* the handler's stack top */
+	void *tls;		/* its thread pointer */
+	pid_t program;
+};
+struct hslot {
+	struct handler_args args;
+	struct pfs_fbatch hb;	/* the handler's own */
+	char *mem;		/* its stack, the middle process's, its TLS */
+	struct pfs_fd pipe_w;	/* the program's write end of its pipe */
+	struct pfs_fd pidfd;	/* the program's pidfd of it, to borrow the descriptor */
+	uint64_t flush_done;	/* atomic */
+	int stop_err;		/* atomic: why it stopped (errno), 0 while it runs */
+};
+static struct hslot hs[HANDLERS_MAX];
+static unsigned nh;
+
+void pfs_fbatch_flush(struct pfs_fbatch *b, struct pfs_thread *t)
+{
+	if (!b->count)
+		return;
+	uint32_t size = PFS_ALIGN8((uint32_t)sizeof(struct pfs_rec_faults) + b->len);
+	struct pfs_rec_faults *r = t ? pfs_rec_begin(&t->w, size) : NULL;
+	if (r) {
+		r->time_ns = b->base_time;
+		r->tid = b->base_tid;
+		r->count = b->count;
+		r->bytes = b->len;
+		memcpy(r + 1, b->buf, b->len);
+		pfs_rec_end(r, PFS_REC_FAULTS, 0, size);
+	}
+	b->count = 0;
+	b->len = 0;
+}
+
+void pfs_fbatch_add(struct pfs_fbatch *b, struct pfs_thread *t, uint64_t addr, uint32_t tid, unsigned flags, uint64_t pc,
+		   long sys, uint64_t now)
+{
+	if (b->len > PFS_FBATCH_BYTES)
+		pfs_fbatch_flush(b, t);
+	if (!b->count) {
+		b->base_time = now;
+		b->base_tid = tid;
+		pfs_fev_start(&b->cur, now, tid);
+	}
+	const struct pfs_fev ev = {.page = addr / page_size, .time_ns = now, .pc = pc, .sys = sys, .tid = tid,
+				   .flags = flags};
+	b->len += pfs_fev_encode(b->buf + b->len, &b->cur, &ev);
+	b->count++;
+	__atomic_add_fetch(flags & PFS_FEV_COW ? &cow_faults : &first_touches, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * The handler writes its batch when asked (exit, exec): woken by a byte on
+ * its pipe, acknowledged through flush_done.  Where the program closed the
+ * pipe, the handler has ended and written what it had.
+ */
+void pfs_uffd_handlers_flush(void)
+{
+	int saved = errno;
+	uint64_t want = __atomic_add_fetch(&flush_req, 1, __ATOMIC_ACQ_REL);
+	char one = 1;
+	unsigned asked = 0;
+	for (unsigned i = 0; i < nh; i++)
+		if (pfs_fd_ok(&hs[i].pipe_w) && write(hs[i].pipe_w.fd, &one, 1) == 1)
+			asked |= 1u << i;
+	for (int k = 0; k < 400 && asked; k++) { /* at most 200 ms */
+		for (unsigned i = 0; i < nh; i++)
+			if ((asked >> i & 1) && (__atomic_load_n(&hs[i].flush_done, __ATOMIC_ACQUIRE) >= want ||
+						 __atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE)))
+				asked &= ~(1u << i);
+		if (!asked)
+			break;
+		struct timespec ts = {0, 500000};
+		nanosleep(&ts, NULL);
+	}
+	errno = saved;
+}
+
+static void say_gone(const char *what)
+{
+	if (handlers_gone)
+		return;
+	handlers_gone = 1;
+	pfs_warn("exact mode: %s; memory allocated from now on in process %d is not tracked", what,
+		 (int)pfs_proc.pid);
+}
+
+/*
+ * A copy of the handler's descriptor for one registration (closed at
+ * once: a program that held one would hang in its faults if the handler
+ * died).  -1 when the handler is gone.
+ */
+int pfs_uffd_borrow(void)
+{
+	for (unsigned i = 0; i < nh; i++) {
+		if (__atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE))
+			continue;
+		if (!pfs_fd_ok(&hs[i].pidfd)) /* the program closed or replaced our pidfd: open another */
+			pfs_fd_keep(&hs[i].pidfd, (int)syscall(SYS_pidfd_open, hs[i].args.pid, 0));
+		int fd = (int)syscall(SYS_pidfd_getfd, hs[i].pidfd.fd, handler_uffd, 0);
+		if (fd >= 0)
+			return fd;
+	}
+	say_gone("the shim cannot reach its fault handlers");
+	return -1;
+}
+
+/* "/proc/PID/task/TID/NAME" without snprintf (the handler keeps off locale state). */
+static char *put_uint(char *p, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static int read_task_file(uint32_t tid, const char *name, char *buf, size_t size)
+{
+	char path[96], *p = path;
+	memcpy(p, "/proc/", 6);
+	p = put_uint(p + 6, (uint64_t)pfs_proc.pid);
+	memcpy(p, "/task/", 6);
+	p = put_uint(p + 6, tid);
+	*p++ = '/';
+	size_t len = strlen(name);
+	memcpy(p, name, len + 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+/* A number in base 10, or 16 after "0x"; *end past it.  Returns 0 when there is none. */
+static int parse_num(const char *p, const char **end, int64_t *out)
+{
+	int neg = 0, base = 10, any = 0;
+	uint64_t v = 0;
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p[0] == '0' && p[1] == 'x') {
+		base = 16;
+		p += 2;
+	}
+	for (;; p++, any = 1) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0'
+			: base == 16 && *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+								 : -1;
+		if (d < 0)
+			break;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	*end = p;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return any;
+}
+
+/* Where a thread blocked in a fault is: /proc/PID/task/TID/syscall is "NR args... sp pc", or "-1 sp pc". */
+static void thread_site(uint32_t tid, uint64_t *pc, long *sys)
+{
+	char buf[256];
+	const char *end;
+	int64_t nr, v;
+	*pc = 0;
+	*sys = -1;
+	if (read_task_file(tid, "syscall", buf, sizeof(buf)) || !parse_num(buf, &end, &nr))
+		return;
+	const char *last = strrchr(buf, ' ');
+	if (!last || !parse_num(last + 1, &end, &v))
+		return;
+	*pc = (uint64_t)v;
+	*sys = (long)nr;
+}
+
+/*
+ * What the handler works with, on its own stack: the statics of this file
+ * are the program's memory too, and the program changes them (the next
+ * handler after a fork, for one).
+ */
+struct hctx {
+	struct pfs_thread *t;
+	int ufd;	/* the userfaultfd, in the handler's table */
+	int rd;		/* the read end of its pipe */
+	int cpu;	/* its CPU, -1 none */
+	struct hslot *slot;
+	struct pfs_fbatch *hb;
+	uint64_t plain_until;	/* placement off until then (contention) */
+	unsigned contended;	/* long windows lately */
+	unsigned since_check;
+};
+
+static void wake(const struct hctx *h, uint64_t addr)
+{
+	struct uffdio_range r = {.start = addr, .len = page_size};
+	ioctl(h->ufd, UFFDIO_WAKE, &r);
+}
+
+/*
+ * Where the woken thread runs.  The handler that serves a fault runs on the
+ * faulting thread's CPU (pinned there); when it wakes the thread, the scheduler sees that CPU
+ * busy (the handler is on it) and moves the thread to an idle CPU, so every
+ * fault then costs two wake-ups across CPUs (55 us here instead of 5:
+ * 3.5 s instead of 0.33 s for 65,536 faults, measured).  A CPU that runs
+ * only SCHED_IDLE tasks counts as free, so the handler is SCHED_IDLE for
+ * the moment of the wake-up: the thread stays, preempts the handler at
+ * once, and the handler is back to normal policy when it runs again
+ * (never starved for longer than that window).
+ */
+static void idle_policy(int on)
+{
+	struct sched_param sp = {0};
+	syscall(SYS_sched_setscheduler, 0, on ? SCHED_IDLE : SCHED_OTHER, &sp);
+}
+
+/*
+ * Under CPU contention that window is where the handler starves (a
+ * SCHED_IDLE task runs only on an idle CPU: 8 s instead of 0.1 s for the
+ * storm with two busy loops running, measured).  So the handler times it:
+ * a few windows over 1 ms among recent faults mean others want this CPU
+ * (one alone is a tick or an interrupt), and for the next 200 ms the
+ * handler runs as an ordinary task on any CPU, the scheduler's choice.
+ */
+#define CONTENDED_NS 1000000u
+#define CONTENDED_MAX 4
+#define BACKOFF_NS 200000000u
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+	if (cpu < 0)
+		memset(&set, 0xff, sizeof(set));
+	else {
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+	}
+	syscall(SYS_sched_setaffinity, 0, sizeof(set), &set);
+}
+
+/* Placement is on (pinned, SCHED_IDLE around wake-ups) unless contention turned it off a while ago. */
+static int placement_on(struct hctx *h, uint64_t now)
+{
+	if (h->plain_until && now >= h->plain_until) {
+		h->plain_until = 0;
+		pin(h->cpu);
+	}
+	return !h->plain_until;
+}
+
+static void placement_off(struct hctx *h, uint64_t now)
+{
+	if (!h->plain_until)
+		pin(-1);
+	h->plain_until = now + BACKOFF_NS;
+}
+
+/*
+ * The event's time and site are taken before the fault is resolved: the
+ * thread is still blocked then (its /proc state shows the fault), and
+ * whatever it does next (a free, say) is logged later than its fault.
+ */
+static void handle_fault(struct hctx *h, const struct uffd_msg *m)
+{
+	uint64_t addr = m->arg.pagefault.address & ~(page_size - 1);
+	uint64_t flags = m->arg.pagefault.flags;
+	uint32_t tid = m->arg.pagefault.feat.ptid;
+	unsigned ev = 0;
+	uint64_t pc = 0;
+	long sys = -1;
+	if (pfs_proc.cfg.touch_site) {
+		thread_site(tid, &pc, &sys);
+		ev |= PFS_FEV_SITE;
+	}
+	uint64_t now = pfs_now_ns();
+	int rc, placed = placement_on(h, now);
+	if (placed)
+		idle_policy(1);
+	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+		struct uffdio_writeprotect wp = {.range = {.start = addr, .len = page_size}, .mode = 0};
+		rc = ioctl(h->ufd, UFFDIO_WRITEPROTECT, &wp); /* wakes the thread */
+		ev |= PFS_FEV_COW | PFS_FEV_WRITE;
+	} else if (flags & UFFD_PAGEFAULT_FLAG_WRITE) {
+		struct uffdio_copy c = {.dst = addr, .src = (uint64_t)(uintptr_t)zero_page, .len = page_size};
+		rc = ioctl(h->ufd, UFFDIO_COPY, &c);
+		ev |= PFS_FEV_WRITE;
+	} else {
+		struct uffdio_zeropage z = {.range = {.start = addr, .len = page_size}};
+		rc = ioctl(h->ufd, UFFDIO_ZEROPAGE, &z);
+	}
+	if (placed) {
+		idle_policy(0);
+		uint64_t back = pfs_now_ns();
+		if (back - now > CONTENDED_NS && ++h->contended >= CONTENDED_MAX) {
+			h->contended = 0;
+			placement_off(h, back);
+		}
+		if (++h->since_check >= CONTENDED_DECAY) { /* long windows count when they come close together */
+			h->since_check = 0;
+			h->contended /= 2;
+		}
+	}
+	if (rc) { /* EEXIST: another thread's fault or a populate got there first; not a first touch */
+		wake(h, addr);
+		return;
+	}
+	pfs_fbatch_add(h->hb, h->t, addr, tid, ev, pc, sys, now);
+}
+
+static void handler_serve_flush(struct hctx *h)
+{
+	char v[64];
+	ssize_t n = read(h->rd, v, sizeof(v));
+	(void)n;
+	uint64_t want = __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE);
+	pfs_fbatch_flush(h->hb, h->t);
+	__atomic_store_n(&h->slot->flush_done, want, __ATOMIC_RELEASE);
+}
+
+/* Returns the errno that ended it (EPIPE: the program ended or exec'd). */
+static int handler_main(struct hctx *h)
+{
+	struct uffd_msg msgs[MSGS_PER_READ];
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = h->ufd, .events = POLLIN}, {.fd = h->rd, .events = POLLIN}};
+		int n = poll(pfd, 2, h->hb->count ? BATCH_IDLE_MS : -1);
+		if (n == 0) {
+			pfs_fbatch_flush(h->hb, h->t);
+			continue;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (pfd[0].revents & (POLLERR | POLLNVAL))
+			return EBADF;
+		if (pfd[0].revents & POLLIN) {
+			/* another handler may have taken it: EAGAIN */
+			ssize_t got = read(h->ufd, msgs, sizeof(msgs));
+			if (got < 0 && errno != EAGAIN && errno != EINTR)
+				return errno;
+			for (ssize_t i = 0; i < got / (ssize_t)sizeof(msgs[0]); i++)
+				if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+					handle_fault(h, &msgs[i]);
+			continue; /* faults first: a flush or an end can wait for them */
+		}
+		if (pfd[1].revents & POLLIN)
+			handler_serve_flush(h);
+		else if (pfd[1].revents & (POLLHUP | POLLERR))
+			return EPIPE; /* the program's end closed: it exited or exec'd */
+	}
+}
+
+/*
+ * The handler: signals blocked, every descriptor closed but its two, the
+ * program allowed to borrow its descriptor (Yama), then the loop.  At the
+ * end its batch is written and the descriptor closed: the kernel releases
+ * every registration, and waiting faults complete as if never registered.
+ */
+static int handler_proc(void *arg)
+{
+	const struct handler_args *a = arg;
+	struct hslot *slot = (struct hslot *)(void *)((char *)arg - offsetof(struct hslot, args));
+	struct hctx h = {.t = a->t, .ufd = a->ufd, .rd = a->rd, .cpu = a->cpu, .slot = slot, .hb = &slot->hb};
+	sigset_t all;
+	sigfillset(&all);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(uint64_t));
+	int lo = h.ufd < h.rd ? h.ufd : h.rd, hi = h.ufd ^ h.rd ^ lo;
+	syscall(SYS_close_range, 0, lo - 1, 0);
+	syscall(SYS_close_range, lo + 1, hi - 1, 0);
+	syscall(SYS_close_range, hi + 1, ~0u, 0);
+	prctl(PR_SET_PTRACER, a->program, 0, 0, 0);
+	pin(h.cpu);
+	int err = handler_main(&h);
+	pfs_fbatch_flush(h.hb, h.t);
+	__atomic_store_n(&slot->flush_done, __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+	close(h.ufd);
+	__atomic_store_n(&slot->stop_err, err ? err : EPIPE, __ATOMIC_RELEASE);
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+/* The middle process: starts the handler and exits, so that the handler is nobody's child to wait for. */
+static int handler_middle(void *arg)
+{
+	struct handler_args *a = arg;
+	a->pid = real_clone(handler_proc, a->stack, CLONE_VM | CLONE_SETTLS | CLONE_UNTRACED, a, NULL, a->tls, NULL);
+	return 0;
+}
+
+#define HANDLER_STACK (256u << 10)
+#define MIDDLE_STACK (64u << 10)
+#define HANDLER_TLS (64u << 10)
+#define TCB_COPY 0x700u
+
+/*
+ * The handler's thread pointer: a copy of the creating thread's control
+ * block (x86-64: the thread pointer points at it, thread-local variables
+ * lie below) over zeroed storage for the variables, with its self pointers
+ * set to the copy.  The stack-protector canary comes with the copy.  What
+ * it relies on is checked first, on the creating thread: glibc's tcbhead_t
+ * starts with a pointer to itself and has its `self` pointer two words in.
+ * NULL when that does not hold (another C library, another layout).
+ */
+static void *handler_tls(char *area)
+{
+#if defined(__x86_64__)
+	char *old, *tp = area + HANDLER_TLS - 2 * TCB_COPY;
+	__asm__("mov %%fs:0, %0" : "=r"(old));
+	if (((void **)old)[0] != old || ((void **)old)[2] != old)
+		return NULL;
+	memcpy(tp, old, TCB_COPY);
+	((void **)tp)[0] = tp; /* tcb */
+	((void **)tp)[2] = tp; /* self */
+	return tp;
+#else
+	(void)area;
+	return NULL;
+#endif
+}
+
+/* Starts handler i on `cpu` for descriptor `ufd`; 0 or -errno. */
+static int handler_start_one(unsigned i, int cpu, int ufd, const char **why)
+{
+	struct hslot *h = &hs[i];
+	int pfd[2];
+	if (!h->mem) {
+		h->mem = pfs_sys_mmap(NULL, HANDLER_STACK + MIDDLE_STACK + HANDLER_TLS, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (h->mem == MAP_FAILED) {
+			h->mem = NULL;
+			*why = "no memory for the fault handler";
+			return -ENOMEM;
+		}
+	}
+	if (!h->args.t) {
+		h->args.t = pfs_arena_alloc(sizeof(*h->args.t));
+		if (!h->args.t) {
+			*why = "no memory for the fault handler";
+			return -ENOMEM;
+		}
+	}
+	h->args.t->w.cur = h->args.t->w.end = NULL;
+	h->hb.count = h->hb.len = 0;
+	memset(h->mem + HANDLER_STACK + MIDDLE_STACK, 0, HANDLER_TLS);
+	h->args.tls = handler_tls(h->mem + HANDLER_STACK + MIDDLE_STACK);
+	if (!h->args.tls) {
+		*why = "the fault handler needs glibc's thread control block on x86-64, which is not what runs here";
+		return -ENOSYS;
+	}
+	if (pipe2(pfd, O_CLOEXEC)) {
+		*why = "no pipe for the fault handler";
+		return -errno;
+	}
+	h->pipe_w = (struct pfs_fd)PFS_FD_INIT(FD_MIN, NULL, 0);
+	h->pidfd = (struct pfs_fd)PFS_FD_INIT(FD_MIN, NULL, 0);
+	struct pfs_fd rd = PFS_FD_INIT(FD_MIN, NULL, 0);
+	pfs_fd_keep(&h->pipe_w, pfd[1]);
+	h->args.rd = pfs_fd_keep(&rd, pfd[0]);
+	h->args.ufd = ufd;
+	h->args.cpu = cpu;
+	h->args.stack = h->mem + HANDLER_STACK;
+	h->args.program = pfs_proc.pid;
+	h->args.pid = -1;
+	h->stop_err = 0;
+	h->flush_done = 0;
+	pid_t mid = real_clone ? real_clone(handler_middle, h->mem + HANDLER_STACK + MIDDLE_STACK,
+					    CLONE_VM | CLONE_VFORK | CLONE_UNTRACED, &h->args)
+			       : -1;
+	int err = mid < 0 ? errno : 0;
+	if (mid > 0)
+		while (waitpid(mid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+	pfs_fd_drop(&rd); /* the handler's now */
+	if (err || h->args.pid <= 0) {
+		pfs_fd_drop(&h->pipe_w);
+		*why = "the fault handler could not start";
+		return -(err ? err : EAGAIN);
+	}
+	h->args.t->tid = (uint32_t)h->args.pid;
+	if (pfs_fd_keep(&h->pidfd, (int)syscall(SYS_pidfd_open, h->args.pid, 0)) < 0) {
+		*why = "no pidfd for the fault handler (Linux 5.6 or newer is needed)";
+		return -ENOSYS;
+	}
+	return 0;
+}
+
+int pfs_uffd_handlers_start(int ufd, const char **why)
+{
+	page_size = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	if (!zero_page) {
+		zero_page = pfs_sys_mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (zero_page == MAP_FAILED) {
+			zero_page = NULL;
+			*why = "no memory for the zero page";
+			return -ENOMEM;
+		}
+	}
+	cpu_set_t allowed;
+	int cpus[HANDLERS_MAX], ncpu = 0;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+		for (int c = 0; c < CPU_SETSIZE && ncpu < HANDLERS_MAX; c++)
+			if (CPU_ISSET(c, &allowed))
+				cpus[ncpu++] = c;
+	if (ncpu <= 1) { /* one CPU, or unknown: one handler, unpinned */
+		cpus[0] = -1;
+		ncpu = 1;
+	}
+	flush_req = 0;
+	handler_uffd = ufd;
+	nh = 0;
+	for (int i = 0; i < ncpu; i++) {
+		int err = handler_start_one((unsigned)i, cpus[i], ufd, why);
+		if (err) {
+			if (!nh)
+				return err;
+			break; /* fewer handlers: still correct */
+		}
+		nh++;
+	}
+	handlers_gone = 0;
+	int probe = pfs_uffd_borrow();
+	if (probe < 0) {
+		*why = "the shim cannot borrow its fault handler's descriptor (pidfd_getfd)";
+		return -EPERM;
+	}
+	close(probe);
+	return 0;
+}
+
+void pfs_uffd_handlers_forget(void)
+{
+	for (unsigned i = 0; i < nh; i++) {
+		pfs_fd_drop(&hs[i].pipe_w); /* the handler, if any, ends */
+		pfs_fd_drop(&hs[i].pidfd);
+	}
+	nh = 0;
+	flush_req = 0; /* a forked child's: the parent's handlers write their own batches */
+	first_touches = cow_faults = 0;
+}
+
+void pfs_uffd_counts(uint64_t *first, uint64_t *cow)
+{
+	*first = __atomic_load_n(&first_touches, __ATOMIC_RELAXED);
+	*cow = __atomic_load_n(&cow_faults, __ATOMIC_RELAXED);
+}
