@@ -2,7 +2,7 @@
  * The analyzer's model of a run: one struct pfs_proc per log file (one per
  * process image), holding what its records say: identity, modules, stacks,
  * allocation sites with their counters, large blocks, children.  Filled by
- * the record handlers in model.c while logread walks the files, then
+ * the record handlers in model_load.c while logread walks the files, then
  * completed by pfs_model_finish() (seq-ordered replay, ranking, totals,
  * process tree).
  */
@@ -237,6 +237,8 @@ int pfs_model_load_buffer(struct pfs_run *run, const void *buf, size_t len, cons
 /* Replay, rank, totals, tree: once, after all loads.  0 or -ENOMEM. */
 int pfs_model_finish(struct pfs_run *run);
 void pfs_model_free(struct pfs_run *run);
+/* One process of a run, freed with everything it holds (model_load.c on a failed load). */
+void pfs_model_proc_free(struct pfs_proc *p);
 
 struct pfs_site *pfs_model_site(const struct pfs_proc *p, uint32_t stack, uint32_t kind);
 /* The same, created (zeroed) when missing; NULL when out of memory. */

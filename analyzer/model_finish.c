@@ -1,0 +1,196 @@
+/*
+ * Finishing a loaded run (model.h): modules unloaded in order, large blocks
+ * replayed, the process tree linked, exact mode's faults attributed (after
+ * the tree: owners may be in fork parents' heaps), sites ranked.
+ */
+#include "model.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "faults.h"
+
+/* ---- finish: modules, rank, totals, tree -------------------------------- */
+
+static int cmp_module(const void *a, const void *b)
+{
+	const struct pfs_module *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void apply_unloads(struct pfs_proc *p)
+{
+	if (p->nmodules)
+		qsort(p->modules, p->nmodules, sizeof(*p->modules), cmp_module);
+	for (size_t u = 0; u < p->nunloads; u++) {
+		/* the latest load of that id before the unload */
+		for (size_t i = p->nmodules; i-- > 0;) {
+			struct pfs_module *m = &p->modules[i];
+
+			if (m->id == p->unloads[u].id && m->seq <= p->unloads[u].seq) {
+				if (p->unloads[u].seq < m->unload_seq)
+					m->unload_seq = p->unloads[u].seq;
+				break;
+			}
+		}
+	}
+}
+
+static uint64_t site_faults(const struct pfs_site *s)
+{
+	return s->first_touch_faults + s->cow_faults;
+}
+
+static int cmp_site(const void *a, const void *b)
+{
+	const struct pfs_site *x = *(struct pfs_site *const *)a;
+	const struct pfs_site *y = *(struct pfs_site *const *)b;
+
+	if (site_faults(x) != site_faults(y))
+		return site_faults(x) > site_faults(y) ? -1 : 1;
+	if (x->bytes_allocated != y->bytes_allocated)
+		return x->bytes_allocated > y->bytes_allocated ? -1 : 1;
+	if (x->allocations != y->allocations)
+		return x->allocations > y->allocations ? -1 : 1;
+	if (x->key.stack != y->key.stack)
+		return x->key.stack < y->key.stack ? -1 : 1;
+	return x->key.kind < y->key.kind ? -1 : x->key.kind > y->key.kind;
+}
+
+static int rank_sites(struct pfs_proc *p)
+{
+	struct pfs_site *s, *tmp;
+	size_t n = 0;
+
+	p->nsites = HASH_COUNT(p->sites);
+	memset(&p->totals, 0, sizeof(p->totals));
+	if (!p->nsites)
+		return 0;
+	p->ranked = malloc(p->nsites * sizeof(*p->ranked));
+	if (!p->ranked)
+		return -ENOMEM;
+	HASH_ITER(hh, p->sites, s, tmp) {
+		p->ranked[n++] = s;
+		p->totals.first_touch_faults += s->first_touch_faults;
+		p->totals.cow_faults += s->cow_faults;
+		p->totals.allocations += s->allocations;
+		p->totals.bytes_allocated += s->bytes_allocated;
+		p->totals.prefaulted_pages += s->prefaulted_pages;
+		p->totals.bytes_live_at_end += s->bytes_live_at_end;
+	}
+	qsort(p->ranked, n, sizeof(*p->ranked), cmp_site);
+	return 0;
+}
+
+static int cmp_proc(const void *a, const void *b)
+{
+	const struct pfs_proc *x = *(struct pfs_proc *const *)a;
+	const struct pfs_proc *y = *(struct pfs_proc *const *)b;
+
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->exec_gen != y->exec_gen)
+		return x->exec_gen < y->exec_gen ? -1 : 1;
+	return strcmp(x->log_path, y->log_path);
+}
+
+static const struct pfs_child *fork_record(const struct pfs_proc *parent, uint64_t pid)
+{
+	for (size_t i = parent->nchildren; i-- > 0;)
+		if (parent->children[i].pid == pid)
+			return &parent->children[i];
+	return NULL;
+}
+
+/*
+ * Parents come earlier in start order, so a link always points back and the
+ * tree has no cycles whatever pids the logs claim.
+ */
+static int link_tree(struct pfs_run *run)
+{
+	for (size_t i = 0; i < run->nprocs; i++) {
+		struct pfs_proc *p = run->procs[i], *parent = NULL;
+		const struct pfs_child *fr = NULL;
+
+		for (size_t j = i; j-- > 0;) {
+			struct pfs_proc *q = run->procs[j];
+
+			if (p->exec_gen > 0) {
+				/* this pid's image before the exec */
+				if (q->pid == p->pid && q->exec_gen < p->exec_gen &&
+				    (!parent || q->exec_gen > parent->exec_gen))
+					parent = q;
+				continue;
+			}
+			if (q->pid != p->ppid)
+				continue;
+			/* the image that logged the fork, else the latest one of that pid */
+			if ((fr = fork_record(q, p->pid)) != NULL) {
+				parent = q;
+				break;
+			}
+			if (!parent)
+				parent = q;
+		}
+		if (!parent)
+			continue;
+		p->parent = parent;
+		p->via_exec = p->exec_gen > 0;
+		if (!p->via_exec && (fr || (p->file_flags & PFS_FILE_FORKED))) {
+			p->fork_parent = parent;
+			p->fork_seq = fr ? fr->seq : UINT64_MAX;
+		}
+		if (pfs_an_reserve((void **)&parent->kids, &parent->kids_cap, parent->nkids + 1,
+				    sizeof(*parent->kids)))
+			return -ENOMEM;
+		parent->kids[parent->nkids++] = p;
+	}
+	return 0;
+}
+
+int pfs_model_finish(struct pfs_run *run)
+{
+	int rc = 0;
+
+	if (run->nprocs)
+		qsort(run->procs, run->nprocs, sizeof(*run->procs), cmp_proc);
+	for (size_t i = 0; i < run->nprocs && !rc; i++) {
+		struct pfs_proc *p = run->procs[i];
+
+		apply_unloads(p);
+		rc = pfs_blocks_replay(p);
+		if ((!p->command || !*p->command) && p->exe) {
+			/* no argv logged: the executable names it best */
+			free(p->command);
+			p->command = strdup(p->exe);
+			if (!p->command)
+				return -ENOMEM;
+		}
+		if (!p->have_start)
+			pfs_an_warn(&run->warnings, "%s: no PROC_START record: pid %" PRIu64
+				     " (from the file header), command unknown", p->log_path, p->pid);
+		if (p->lost_records)
+			pfs_an_warn(&run->warnings, "pid %" PRIu64 " (%s): the shim lost %" PRIu32 " records"
+				     " (its log could not grow: disk full?); counts are incomplete", p->pid,
+				     p->command && *p->command ? p->command : "?", p->lost_records);
+		if (!p->ended)
+			pfs_an_warn(&run->warnings, "pid %" PRIu64 " (%s) did not end normally:"
+				     " no PROC_END (killed, or still running)", p->pid,
+				     p->command && *p->command ? p->command : "?");
+	}
+	if (!rc)
+		rc = link_tree(run);
+	/* Exact mode's faults find their owners in the fork parents' heaps too: after the tree. */
+	for (size_t i = 0; i < run->nprocs && !rc; i++) {
+		rc = pfs_faults_attribute(run->procs[i], &run->warnings);
+		if (!rc)
+			rc = rank_sites(run->procs[i]);
+	}
+	return rc;
+}
