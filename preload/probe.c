@@ -115,6 +115,46 @@ out:
 	return ret;
 }
 
+/*
+ * Reads two untouched pages and asks what they became: the shared zero page
+ * (PAGE_IS_PFNZERO, or the same page frame twice in the pagemap entries
+ * where the ioctl is missing and frame numbers are visible), or a fresh page
+ * each.  Machines of our kind differ (KERNEL-FACTS.md).
+ */
+int pfs_probe_read_maps_zero_page(void)
+{
+	int saved = errno, ret = 1;
+	size_t psz = (size_t)getpagesize(), len = PROBE_PAGES * psz;
+	char *p = probe_map(len);
+	if (!p) {
+		ret = -errno;
+		goto out;
+	}
+	(void)*(volatile char *)p;
+	(void)*(volatile char *)(p + psz);
+	int pm = probe_open_pagemap();
+	if (pm < 0)
+		goto out_unmap; /* cannot tell: the kernel's traditional answer */
+	struct page_region r[PROBE_PAGES];
+	int n = probe_scan(pm, p, 2 * psz, 0, PAGE_IS_PFNZERO, r, PROBE_PAGES, NULL);
+	if (n >= 0) {
+		ret = n > 0;
+	} else {
+		uint64_t e[2];
+		if (pread(pm, e, sizeof(e), (off_t)((uintptr_t)p / psz * sizeof(uint64_t))) == (ssize_t)sizeof(e)) {
+			uint64_t f0 = e[0] & ((1ull << 55) - 1), f1 = e[1] & ((1ull << 55) - 1);
+			if (f0 && f1) /* frame numbers are shown (CAP_SYS_ADMIN) */
+				ret = f0 == f1;
+		}
+	}
+	close(pm);
+out_unmap:
+	pfs_sys_munmap(p, len);
+out:
+	errno = saved;
+	return ret;
+}
+
 /* ---- userfaultfd ------------------------------------------------------------ */
 
 #define PROBE_UFFD_FLAGS (O_CLOEXEC | O_NONBLOCK)

@@ -27,6 +27,13 @@
  */
 int pfs_probe_pagemap_scan(void);
 
+/*
+ * 1 when a read of an untouched private anonymous page maps the shared zero
+ * page (a later write takes a second fault), 0 when it maps a fresh page of
+ * its own; 1 also when it cannot be told; -errno when the probe could not run.
+ */
+int pfs_probe_read_maps_zero_page(void);
+
 /* How a userfaultfd descriptor was obtained. */
 enum pfs_uffd_kind {
 	PFS_UFFD_NONE = 0,

@@ -38,6 +38,7 @@
 #include "fdkeep.h"
 #include "kcompat.h"
 #include "msg.h"
+#include "probe.h"
 #include "real.h"
 #include "thread.h"
 #include "uffd_handler.h"
@@ -49,6 +50,13 @@
 
 static uint64_t page_size = 4096;
 static void *zero_page;
+/*
+ * A read of a missing page is resolved as this kernel resolves it natively
+ * (probed at start): with the zero page, or with a page of its own (a copy
+ * of zeroes), so that the program takes the faults it takes without the
+ * shim: a zero-page read here then a write would be a second fault.
+ */
+static int read_maps_zero_page = 1;
 static int handler_uffd = -1;	/* the descriptor's number in the handlers' tables */
 static int handlers_gone;	/* said once: the handlers stopped, or the program took our descriptors */
 static uint64_t first_touches, cow_faults; /* atomic */
@@ -362,9 +370,12 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 		struct uffdio_copy c = {.dst = addr, .src = (uint64_t)(uintptr_t)zero_page, .len = page_size};
 		rc = ioctl(h->ufd, UFFDIO_COPY, &c);
 		ev |= PFS_FEV_WRITE;
-	} else {
+	} else if (read_maps_zero_page) {
 		struct uffdio_zeropage z = {.range = {.start = addr, .len = page_size}};
 		rc = ioctl(h->ufd, UFFDIO_ZEROPAGE, &z);
+	} else {
+		struct uffdio_copy c = {.dst = addr, .src = (uint64_t)(uintptr_t)zero_page, .len = page_size};
+		rc = ioctl(h->ufd, UFFDIO_COPY, &c);
 	}
 	if (placed) {
 		idle_policy(0);
@@ -567,6 +578,7 @@ static int handler_start_one(unsigned i, int cpu, int ufd, const char **why)
 int pfs_uffd_handlers_start(int ufd, const char **why)
 {
 	page_size = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	read_maps_zero_page = pfs_probe_read_maps_zero_page() != 0;
 	if (!zero_page) {
 		zero_page = pfs_sys_mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (zero_page == MAP_FAILED) {
