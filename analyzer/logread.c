@@ -20,6 +20,7 @@
 struct rec_desc {
 	const char *name;
 	uint32_t fixed;	/* size of the fixed part this reader knows */
+	uint32_t min;	/* the shortest a writer made it (fields appended since read as 0); 0: fixed */
 	/* checks and points at the trailing data; -EINVAL with a message in why */
 	int (*decode)(struct pfs_rec *r, char *why, size_t whylen);
 };
@@ -130,7 +131,9 @@ static int decode_policy(struct pfs_rec *r, char *why, size_t whylen)
 	return take_string(r, &pos, r->u.policy.rule_len, 0, "POLICY rule", why, whylen);
 }
 
-#define REC(type, st, fn) [PFS_REC_##type] = {#type, sizeof(struct st), fn}
+#define REC(type, st, fn) [PFS_REC_##type] = {#type, sizeof(struct st), 0, fn}
+/* A record whose writers appended fields: `min` is its size before them. */
+#define REC_GREW(type, st, min, fn) [PFS_REC_##type] = {#type, sizeof(struct st), min, fn}
 static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(PROC_START, pfs_rec_proc_start, decode_proc_start),
 	REC(MODULE, pfs_rec_module, decode_module),
@@ -143,7 +146,7 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(COUNTERS, pfs_rec_counters, decode_counters),
 	REC(FORK, pfs_rec_fork, decode_fixed),
 	REC(EXEC, pfs_rec_exec, decode_exec),
-	REC(PROC_END, pfs_rec_proc_end, decode_fixed),
+	REC_GREW(PROC_END, pfs_rec_proc_end, 32, decode_fixed), /* minflt, majflt appended */
 	REC(MESSAGE, pfs_rec_message, decode_message),
 	REC(TOUCH, pfs_rec_touch, decode_fixed),
 	REC(SCAN, pfs_rec_scan, decode_fixed),
@@ -378,15 +381,16 @@ static int walk_block(struct pfs_logfile *lf, struct pfs_logread_tool *tool,
 			off += rec.h.size;
 			continue;
 		}
-		if (rec.h.size < d->fixed) {
+		uint32_t min = d->min ? d->min : d->fixed;
+		if (rec.h.size < min) {
 			st->bad++;
 			report_problem(tool, lf, off, "%s record of %" PRIu32 " bytes is shorter than its %"
 				       PRIu32 "-byte layout; skipping to the next block",
-				       d->name, rec.h.size, d->fixed);
+				       d->name, rec.h.size, min);
 			return 0;
 		}
-		/* only the part this reader knows; newer fields past it are ignored */
-		memcpy(&rec.u, rec.raw, d->fixed);
+		/* only the part this reader knows; newer fields past it are ignored, older records lack some */
+		memcpy(&rec.u, rec.raw, rec.h.size < d->fixed ? rec.h.size : d->fixed);
 		why[0] = '\0';
 		if (d->decode(&rec, why, sizeof(why))) {
 			st->bad++;

@@ -177,6 +177,17 @@ struct pfs_proc {
 	int32_t exit_status;
 	uint32_t end_reason;	/* enum pfs_end_reason */
 	char *exec_path;	/* EXEC: the image that replaced this one */
+	bool have_rusage;	/* PROC_END carried the kernel's fault count */
+	uint64_t minflt_end;	/* the kernel's count of the process's minor faults at the end (since its fork) */
+	/*
+	 * Coverage, after finish: the kernel's minor faults of this image (its
+	 * count at the end, less the previous image's at the exec) and the faults
+	 * the report accounts for (first touches and copy-on-write of every site,
+	 * the shim's own apart); self_faults: the shim's own memory's.
+	 */
+	uint64_t kernel_minor_faults;
+	uint64_t accounted_faults;
+	uint64_t self_faults;
 
 	struct pfs_child *children;
 	size_t nchildren, children_cap;

@@ -75,6 +75,10 @@ static int rank_sites(struct pfs_proc *p)
 		return -ENOMEM;
 	HASH_ITER(hh, p->sites, s, tmp) {
 		p->ranked[n++] = s;
+		if (s->key.kind == PFS_KIND_SELF) { /* the shim's own: shown apart, never in the program's totals */
+			p->self_faults += site_faults(s);
+			continue;
+		}
 		p->totals.first_touch_faults += s->first_touch_faults;
 		p->totals.cow_faults += s->cow_faults;
 		p->totals.allocations += s->allocations;
@@ -84,6 +88,16 @@ static int rank_sites(struct pfs_proc *p)
 	}
 	qsort(p->ranked, n, sizeof(*p->ranked), cmp_site);
 	return 0;
+}
+
+/* The kernel's count for this image: its process's count at the end, less the previous image's at its exec. */
+static void coverage(struct pfs_proc *p)
+{
+	p->accounted_faults = p->totals.first_touch_faults + p->totals.cow_faults;
+	if (!p->have_rusage)
+		return;
+	uint64_t base = p->via_exec && p->parent && p->parent->have_rusage ? p->parent->minflt_end : 0;
+	p->kernel_minor_faults = p->minflt_end >= base ? p->minflt_end - base : 0;
 }
 
 static int cmp_proc(const void *a, const void *b)
@@ -191,6 +205,8 @@ int pfs_model_finish(struct pfs_run *run)
 		rc = pfs_faults_attribute(run->procs[i], &run->warnings);
 		if (!rc)
 			rc = rank_sites(run->procs[i]);
+		if (!rc)
+			coverage(run->procs[i]);
 	}
 	return rc;
 }

@@ -217,8 +217,12 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	s = pfs_model_site_get(ld->proc, r->stack, r->kind);
 	if (!s)
 		return -ENOMEM;
-	/* An allocation a forked child inherited is tracked there, but it is the parent's allocation. */
-	if (!(rec->h.flags & PFS_ALLOC_INHERITED)) {
+	/*
+	 * An allocation a forked child inherited is tracked there, but it is the
+	 * parent's allocation; a category range (a stack, .data/.bss, ...) is
+	 * memory accounted by kind, no allocation at all.
+	 */
+	if (!(rec->h.flags & (PFS_ALLOC_INHERITED | PFS_ALLOC_CATEGORY)) && !pfs_kind_is_category(r->kind)) {
 		s->allocations++;
 		s->bytes_allocated += r->size;
 	}
@@ -426,6 +430,8 @@ static int on_proc_end(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	p->end_reason = r->reason;
 	p->exit_status = r->status;
 	p->have_status = r->reason != PFS_END_EXEC;
+	p->have_rusage = rec->h.size >= sizeof(*r);
+	p->minflt_end = r->minflt;
 	return 0;
 }
 

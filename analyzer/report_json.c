@@ -187,6 +187,12 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned t
 	json_u64(w, "ppid", p->ppid);
 	json_str(w, "command", p->command ? p->command : "");
 	json_totals(w, &p->totals);
+	pfs_json_key(w, "coverage");
+	pfs_json_begin_object(w);
+	pfs_json_kv_uint_or_null(w, "kernel_minor_faults", p->have_rusage, p->kernel_minor_faults);
+	json_u64(w, "accounted_faults", p->accounted_faults);
+	json_u64(w, "pfshim_faults", p->self_faults); /* extra: the shim's own memory, apart */
+	pfs_json_end_object(w);
 	pfs_json_key(w, "sites");
 	pfs_json_begin_array(w);
 	for (size_t i = 0; i < n; i++)

@@ -231,8 +231,17 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp, unsigne
 	fprintf(t->f, "\n#   %zu sites, %" PRIu64 " allocations, %s allocated, %s of large blocks"
 		" live at the end\n", rp->nsites, tot->allocations, bytes, live);
 	fprintf(t->f, "#   faults: %" PRIu64 " first-touch, %" PRIu64 " copy-on-write, %" PRIu64
-		" pages prefaulted\n#\n", tot->first_touch_faults, tot->cow_faults,
+		" pages prefaulted\n", tot->first_touch_faults, tot->cow_faults,
 		tot->prefaulted_pages);
+	/* Coverage: what the kernel counted for the process beside what the report accounts for. */
+	if (p->have_rusage)
+		fprintf(t->f, "#   coverage: the kernel counted %" PRIu64 " minor faults, the report accounts for %" PRIu64
+			" (%.0f%%)\n", p->kernel_minor_faults, p->accounted_faults,
+			p->kernel_minor_faults ? 100.0 * (double)p->accounted_faults / (double)p->kernel_minor_faults : 100.0);
+	if (p->self_faults)
+		fprintf(t->f, "#   the shim's own memory took %" PRIu64 " of them ([pfshim], not in the totals)\n",
+			p->self_faults);
+	fputs("#\n", t->f);
 	storm_lines(t, rp);
 	if (!rp->nsites) {
 		fputs("#   (no allocations recorded)\n", t->f);

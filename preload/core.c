@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "alloc_glibc.h"
@@ -354,6 +355,11 @@ static void write_end(int reason, int status)
 	r->time_ns = pfs_now_ns();
 	r->status = status;
 	r->reason = (uint32_t)reason;
+	struct rusage u;
+	if (getrusage(RUSAGE_SELF, &u) == 0) {
+		r->minflt = (uint64_t)u.ru_minflt;
+		r->majflt = (uint64_t)u.ru_majflt;
+	}
 	pfs_rec_end(r, PFS_REC_PROC_END, 0, sizeof(*r));
 }
 

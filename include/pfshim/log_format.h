@@ -111,14 +111,34 @@ enum pfs_kind {
 	PFS_KIND_MMAP = 5,    /* anonymous mmap */
 	PFS_KIND_MMAP_FILE = 6,
 	PFS_KIND_BRK = 7,     /* brk / sbrk called by the program */
-	PFS_KIND_MAX = 8
+	/*
+	 * Memory that is no allocation, accounted by kind (ALLOC records with
+	 * PFS_ALLOC_CATEGORY): the main thread's stack, threads' stacks, the
+	 * writable segments (.data/.bss) of a loaded object, anonymous memory
+	 * no hook saw being mapped (another runtime, a raw system call),
+	 * memory mapped before the shim started, and the shim's own.
+	 */
+	PFS_KIND_STACK = 8,
+	PFS_KIND_THREAD_STACK = 9,
+	PFS_KIND_DATA = 10,
+	PFS_KIND_UNHOOKED = 11,
+	PFS_KIND_PRESTART = 12,
+	PFS_KIND_SELF = 13,
+	PFS_KIND_MAX = 14
 };
 
 static inline const char *pfs_kind_name(unsigned k)
 {
 	static const char *const names[PFS_KIND_MAX] = {
-		"unknown", "malloc", "calloc", "realloc", "aligned", "mmap", "mmap-file", "brk"};
+		"unknown", "malloc",	   "calloc", "realloc",	 "aligned",   "mmap",	"mmap-file",
+		"brk",	   "stack", "thread-stack", "data", "unhooked", "pre-start", "pfshim"};
 	return k < PFS_KIND_MAX ? names[k] : "unknown";
+}
+
+/* Memory accounted by kind, not an allocation of the program's (see enum pfs_kind). */
+static inline int pfs_kind_is_category(unsigned k)
+{
+	return k >= PFS_KIND_STACK && k <= PFS_KIND_SELF;
 }
 
 enum pfs_mode { PFS_MODE_OFF = 0, PFS_MODE_FAST = 1, PFS_MODE_EXACT = 2 };
@@ -218,6 +238,11 @@ struct pfs_rec_alloc {
  * not an allocation of the child's, so not counted as one.
  */
 #define PFS_ALLOC_INHERITED 0x1
+/*
+ * PFS_ALLOC_CATEGORY: memory that is no allocation (kind STACK ... SELF), a
+ * range whose faults are accounted by kind; `stack` is 0 (none).
+ */
+#define PFS_ALLOC_CATEGORY 0x2
 
 /* FREE: free of a block that had an ALLOC record, or munmap of [addr, addr+length). */
 struct pfs_rec_free {
@@ -310,6 +335,13 @@ struct pfs_rec_proc_end {
 	uint64_t time_ns;
 	int32_t status;		/* exit status, when known */
 	uint32_t reason;	/* enum pfs_end_reason */
+	/*
+	 * The kernel's own count of the process's faults so far (getrusage:
+	 * the process's since its fork, across execs).  Appended: a shorter
+	 * record (older logs) has none.
+	 */
+	uint64_t minflt;
+	uint64_t majflt;
 };
 
 /* MESSAGE: a warning the shim printed (or would have), for the report. Followed by the text. */
@@ -583,7 +615,7 @@ _Static_assert(sizeof(struct pfs_counter_slot) == 24, "counter slot layout");
 _Static_assert(sizeof(struct pfs_rec_counters) == 16, "counters layout");
 _Static_assert(sizeof(struct pfs_rec_fork) == 40, "fork layout");
 _Static_assert(sizeof(struct pfs_rec_exec) == 40, "exec layout");
-_Static_assert(sizeof(struct pfs_rec_proc_end) == 32, "proc_end layout");
+_Static_assert(sizeof(struct pfs_rec_proc_end) == 48, "proc_end layout");
 _Static_assert(sizeof(struct pfs_rec_message) == 32, "message layout");
 _Static_assert(sizeof(struct pfs_rec_touch) == 40, "touch layout");
 _Static_assert(sizeof(struct pfs_rec_scan) == 40, "scan layout");
