@@ -121,7 +121,7 @@ static int replay_ev(struct replay *r, const struct pfs_block_ev *ev)
 
 		mapping = ev->kind == PFS_KIND_MMAP || ev->kind == PFS_KIND_MMAP_FILE;
 		length = ev->length ? ev->length : ev->size;
-		if (!s || length == 0)
+		if (!s || length == 0 || ev->category) /* a stack or .data is no block of the program's */
 			return 0;
 		return live_add(r, ev->addr, length, range_end(ev->addr, ev->size), mapping, s);
 	}

@@ -346,7 +346,8 @@ static int replay(struct ctx *c)
 			site = site_index(c, ev->stack, ev->kind);
 			c->lv[idx] = (struct live){
 				.addr = ev->addr, .seq = ev->seq, .at = rel(ev->time_ns, p->start_ns), .size = ev->size,
-				.site = site == NONE ? UINT32_MAX : (uint32_t)site, .inherited = ev->inherited,
+				.site = site == NONE ? UINT32_MAX : (uint32_t)site,
+				.inherited = ev->inherited || ev->category, /* no allocation of this process */
 				.populated = ev->populated,
 			};
 			rc = slot_put(c, idx);

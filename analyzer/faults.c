@@ -288,10 +288,13 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 
 	if (!s)
 		return -ENOMEM;
-	if (cow)
+	if (cow) {
 		s->cow_faults++;
-	else
+		s->cow_pages++;
+	} else {
 		s->first_touch_faults++;
+		s->first_touch_pages++;
+	}
 	if (f->flags & PFS_FEV_SITE) {
 		struct pfs_touch_pc_key key = {.pc = f->pc, .sys = f->sys};
 		struct pfs_touch_pc *tp;
@@ -319,6 +322,7 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 		    last->cow == cow && f->time_ns >= last->time_ns && f->time_ns - bucket_start < TOUCH_BUCKET_NS &&
 		    last->pages < UINT32_MAX) {
 			last->pages++;
+			last->faults++;
 			last->time_ns = f->time_ns;
 			return 0;
 		}
@@ -326,7 +330,7 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 	if (pfs_an_reserve((void **)&p->touches, &p->touches_cap, p->ntouches + 1, sizeof(*p->touches)))
 		return -ENOMEM;
 	p->touches[p->ntouches++] = (struct pfs_touch_ev){
-		.time_ns = f->time_ns, .alloc_seq = alloc_seq, .stack = stack, .pages = 1, .kind = kind,
+		.time_ns = f->time_ns, .alloc_seq = alloc_seq, .stack = stack, .pages = 1, .faults = 1, .kind = kind,
 		.cow = cow,
 	};
 	bucket_start = f->time_ns;

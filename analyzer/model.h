@@ -62,9 +62,11 @@ struct pfs_site {
 	struct pfs_site_key key;
 	uint64_t allocations;	/* ALLOC records + COUNTERS slot counts */
 	uint64_t bytes_allocated;
-	/* filled once fault records exist (a later log version / issue) */
+	/* faults as the kernel took them (a huge page mapped by one fault is one), and the base pages */
 	uint64_t first_touch_faults;
 	uint64_t cow_faults;
+	uint64_t first_touch_pages;
+	uint64_t cow_pages;
 	uint64_t prefaulted_pages;
 	struct pfs_touch_pc *touch_pcs;	/* uthash; NULL unless touch sites were logged (exact mode) */
 	/* POLICY records: the rules applied here ("; "-joined when several), how often, what failed */
@@ -105,6 +107,7 @@ struct pfs_block_ev {
 	uint16_t type;		/* PFS_REC_ALLOC, _FREE, _REMAP */
 	uint8_t kind;
 	bool inherited;		/* ALLOC: a forked child's record of its parent's allocation */
+	bool category;		/* ALLOC: memory accounted by kind (a stack, .data, ...), no allocation */
 	bool populated;		/* ALLOC: mmap with MAP_POPULATE, resident before any touch */
 	uint32_t stack;
 	uint64_t addr, size, length;	/* REMAP: old_addr, -, old_length */
@@ -117,7 +120,8 @@ struct pfs_touch_ev {
 	uint64_t time_ns;	/* the scan that found the pages; they came before it */
 	uint64_t alloc_seq;	/* 0: heap pages (no ALLOC record of their own) */
 	uint32_t stack;
-	uint32_t pages;
+	uint32_t pages;		/* base pages */
+	uint32_t faults;	/* as the kernel took them: a huge page is one */
 	uint8_t kind;
 	bool cow;
 };

@@ -208,6 +208,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		.seq = r->seq, .order = ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
 		.stack = r->stack, .addr = r->addr, .size = r->size, .length = r->length,
 		.time_ns = r->time_ns, .inherited = rec->h.flags & PFS_ALLOC_INHERITED,
+		.category = (rec->h.flags & PFS_ALLOC_CATEGORY) || pfs_kind_is_category(r->kind),
 		.populated = (r->kind == PFS_KIND_MMAP || r->kind == PFS_KIND_MMAP_FILE) &&
 			     (r->mflags & MAP_POPULATE),
 	};
@@ -246,19 +247,24 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 			return -ENOMEM;
 		*slot = s;
 	}
+	/* a shim before the faults field wrote one fault per page */
+	uint32_t faults = r->faults ? r->faults : r->pages;
 	if (r->pages) {
 		if (pfs_an_reserve((void **)&p->touches, &p->touches_cap, p->ntouches + 1,
 				    sizeof(*p->touches)))
 			return -ENOMEM;
 		p->touches[p->ntouches++] = (struct pfs_touch_ev){
 			.time_ns = r->time_ns, .alloc_seq = r->alloc_seq, .stack = r->stack,
-			.pages = r->pages, .kind = r->kind, .cow = rec->h.flags & PFS_TOUCH_COW,
+			.pages = r->pages, .faults = faults, .kind = r->kind, .cow = rec->h.flags & PFS_TOUCH_COW,
 		};
 	}
-	if (rec->h.flags & PFS_TOUCH_COW)
-		s->cow_faults += r->pages;
-	else
-		s->first_touch_faults += r->pages;
+	if (rec->h.flags & PFS_TOUCH_COW) {
+		s->cow_faults += faults;
+		s->cow_pages += r->pages;
+	} else {
+		s->first_touch_faults += faults;
+		s->first_touch_pages += r->pages;
+	}
 	return 0;
 }
 

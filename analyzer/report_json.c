@@ -82,7 +82,9 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
 		pfs_report_json_frame(w, &rs->frames[i]);
 	pfs_json_end_array(w);
 	json_u64(w, "first_touch_faults", s->first_touch_faults);
+	json_u64(w, "first_touch_pages", s->first_touch_pages);
 	json_u64(w, "cow_faults", s->cow_faults);
+	json_u64(w, "cow_pages", s->cow_pages);
 	json_u64(w, "allocations", s->allocations);
 	json_u64(w, "bytes_allocated", s->bytes_allocated);
 	json_u64(w, "prefaulted_pages", s->prefaulted_pages);

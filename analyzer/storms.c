@@ -272,7 +272,7 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 		if (a > b)
 			a = b;
 		ivs[i] = (struct iv){.a = rel(a, s->origin_ns), .b = rel(b, s->origin_ns),
-				     .pages = t->pages, .key = {t->stack, t->kind}};
+				     .pages = t->faults ? t->faults : t->pages, .key = {t->stack, t->kind}};
 		ivs[i].point = ivs[i].a / s->bucket_ns == ivs[i].b / s->bucket_ns;
 	}
 	free(times);

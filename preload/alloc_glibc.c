@@ -1,4 +1,5 @@
 #include <dlfcn.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -72,4 +73,12 @@ uint64_t pfs_heap_top(uint64_t key, uint64_t brk_now)
 	/* A thread heap's heap_info (ar_ptr, prev, size, ...), found by glibc's own rule (pfs_heap_key). */
 	uint64_t size = ((const uint64_t *)(uintptr_t)key)[2];
 	return size > PFS_HEAP_MAX ? 0 : key + size;
+}
+
+uint64_t pfs_heap_used_end(uint64_t brk_now)
+{
+	if (!pfs_alloc_is_glibc)
+		return brk_now;
+	struct mallinfo2 mi = mallinfo2();
+	return mi.keepcost && mi.keepcost < brk_now ? brk_now - mi.keepcost + 2 * sizeof(size_t) : brk_now;
 }

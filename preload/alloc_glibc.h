@@ -26,6 +26,12 @@ void pfs_alloc_detect(void);
 #define PFS_HEAP_MAIN 1ull
 #define PFS_HEAP_MAX (64ull << 20)
 uint64_t pfs_heap_key(uint64_t p, uint64_t *brk_now);
+/*
+ * Where the brk heap's used part ends now: the start of malloc's top chunk
+ * (the break less mallinfo2's keepcost), its header's words included; the
+ * break when that cannot be told.  Memory above it is untouched.
+ */
+uint64_t pfs_heap_used_end(uint64_t brk_now);
 /* The end of heap `key` now: the program break, or a thread heap's size (its heap_info); 0 unknown. */
 uint64_t pfs_heap_top(uint64_t key, uint64_t brk_now);
 

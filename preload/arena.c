@@ -13,10 +13,66 @@ static pfs_spin_t arena_lock = PFS_SPIN_INIT;
 static char *arena_cur, *arena_end;
 static size_t arena_total;
 
+/* The shim's own mappings: a small table, searched only when a scan meets memory no region holds. */
+#define SELF_MAX 512
+static struct {
+	uint64_t start, end;
+} self[SELF_MAX];
+static pfs_spin_t self_lock = PFS_SPIN_INIT;
+
+void pfs_self_note(uint64_t addr, uint64_t len)
+{
+	pfs_spin_lock(&self_lock);
+	for (unsigned i = 0; i < SELF_MAX; i++)
+		if (!self[i].end) {
+			self[i].start = addr;
+			self[i].end = addr + len;
+			break;
+		}
+	pfs_spin_unlock(&self_lock);
+}
+
+void pfs_self_forget(uint64_t addr)
+{
+	pfs_spin_lock(&self_lock);
+	for (unsigned i = 0; i < SELF_MAX; i++)
+		if (self[i].start == addr)
+			self[i].start = self[i].end = 0;
+	pfs_spin_unlock(&self_lock);
+}
+
+int pfs_self_find(uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	int found = 0;
+	pfs_spin_lock(&self_lock);
+	for (unsigned i = 0; i < SELF_MAX && !found; i++)
+		if (addr >= self[i].start && addr < self[i].end) {
+			*start = self[i].start;
+			*end = self[i].end;
+			found = 1;
+		}
+	pfs_spin_unlock(&self_lock);
+	return found;
+}
+
+uint64_t pfs_self_next(uint64_t addr)
+{
+	uint64_t next = UINT64_MAX;
+	pfs_spin_lock(&self_lock);
+	for (unsigned i = 0; i < SELF_MAX; i++)
+		if (self[i].end && self[i].start > addr && self[i].start < next)
+			next = self[i].start;
+	pfs_spin_unlock(&self_lock);
+	return next;
+}
+
 static void *map_anon(size_t size)
 {
 	void *p = pfs_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	pfs_self_note((uint64_t)(uintptr_t)p, size);
+	return p;
 }
 
 void *pfs_arena_alloc(size_t size)
@@ -94,6 +150,7 @@ void pfs_arena_free(void *p, size_t size)
 	size = (size + 15) & ~(size_t)15;
 	if (p && size >= ARENA_BIG) {
 		size_t len = (size + 4095) & ~(size_t)4095;
+		pfs_self_forget((uint64_t)(uintptr_t)p);
 		pfs_sys_munmap(p, len);
 		__atomic_sub_fetch(&arena_total, len, __ATOMIC_RELAXED);
 	}
@@ -117,4 +174,5 @@ void pfs_arena_unlock(void)
 void pfs_arena_child_reset(void)
 {
 	arena_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	self_lock = (pfs_spin_t)PFS_SPIN_INIT;
 }

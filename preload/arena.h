@@ -3,6 +3,7 @@
 #define PFS_ARENA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Zeroed, 16-byte aligned memory; NULL when the kernel refuses more. */
 void *pfs_arena_alloc(size_t size);
@@ -22,6 +23,17 @@ size_t pfs_arena_bytes(void);
 void pfs_arena_lock(void);
 void pfs_arena_unlock(void);
 void pfs_arena_child_reset(void);
+
+/*
+ * The shim's own mappings (the arena's, a handler's stack, a helper
+ * thread's stack): noted so that their faults are told apart from the
+ * program's ([pfshim]).  pfs_self_find: 1 and the range holding addr, else 0.
+ */
+void pfs_self_note(uint64_t addr, uint64_t len);
+void pfs_self_forget(uint64_t addr);
+int pfs_self_find(uint64_t addr, uint64_t *start, uint64_t *end);
+/* The lowest start of the shim's own ranges above addr (UINT64_MAX: none). */
+uint64_t pfs_self_next(uint64_t addr);
 
 /* uthash allocates through the arena and survives an out-of-memory. */
 #define uthash_malloc(sz) pfs_arena_alloc(sz)

@@ -13,11 +13,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "addrspace.h"
 #include "alloc_glibc.h"
 #include "arena.h"
 #include "core.h"
 #include "heap.h"
 #include "modules.h"
+#include "pagemap.h"
 #include "msg.h"
 #include "policy_apply.h"
 #include "real.h"
@@ -198,6 +200,76 @@ void pfs_core_fini(void)
 		pfs_core_end(PFS_END_EXIT, 0);
 }
 
+void pfs_core_thread_started(void)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	pthread_attr_t a;
+	void *stack = NULL;
+	size_t size = 0;
+	if (!t || pthread_getattr_np(pthread_self(), &a))
+		return;
+	if (pthread_attr_getstack(&a, &stack, &size))
+		stack = NULL;
+	pthread_attr_destroy(&a);
+	if (stack && size) {
+		t->stack_lo = (uint64_t)(uintptr_t)stack;
+		t->stack_hi = t->stack_lo + size;
+		pfs_track_category(t, PFS_KIND_THREAD_STACK, t->stack_lo, size);
+	}
+}
+
+/* A thread ends: its stack is read once more before glibc drops the pages below its last frame. */
+static void thread_ended(struct pfs_thread *t)
+{
+	if (pfs_active())
+		pfs_tracker->sync(t, t->stack_lo, t->stack_hi - t->stack_lo, PFS_SCAN_FREE);
+}
+
+/*
+ * What the address space holds when the shim starts is tracked from then
+ * on by its kind (addrspace.c): the main stack, objects' .data/.bss, and
+ * memory mapped before the shim (the brk heap so far, another allocator's
+ * first regions, the loader's).  The brk heap malloc grows later is carved
+ * from the break on (heap.c).
+ */
+struct adopt {
+	struct pfs_thread *t;
+	uint64_t heap_floor; /* the brk heap's used part ends here: malloc's top chunk above is carved */
+};
+
+static int adopt_one(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
+{
+	struct adopt *a = arg;
+	int kind = pfs_addrspace_kind(m, prev, 1);
+	uint64_t end = m->end;
+	if (kind == PFS_KIND_DATA && pfs_addr_in_self(m->start))
+		kind = PFS_KIND_SELF; /* the shim's own .data and .bss */
+	if (!strcmp(m->name, "[heap]") && a->heap_floor > m->start && a->heap_floor < end)
+		end = a->heap_floor;
+	/* The kernel merges neighbouring anonymous mappings: the shim's own ranges inside are its own. */
+	for (uint64_t at = m->start, lo, hi; kind && at < end; at = hi) {
+		int k = kind;
+		if (pfs_self_find(at, &lo, &hi))
+			k = PFS_KIND_SELF;
+		else if ((hi = pfs_self_next(at)) > end)
+			hi = end;
+		if (hi > end)
+			hi = end;
+		pfs_track_category(a->t, k, at, hi - at);
+	}
+	return 0;
+}
+
+static void adopt_address_space(struct pfs_thread *t)
+{
+	uint64_t brk_now = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
+	struct adopt a = {t, pfs_heap_used_end(brk_now)};
+	a.heap_floor = (a.heap_floor + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
+	pfs_heap_set_floor(a.heap_floor);
+	if (pfs_proc.mode != PFS_MODE_OFF)
+		pfs_addrspace_each(adopt_one, &a);
+}
+
 int pfs_core_init(int argc, char **argv, char **envp)
 {
 	pfs_real_resolve();
@@ -270,7 +342,8 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	 */
 	unw_set_caching_policy(unw_local_addr_space, __tsan_acquire ? UNW_CACHE_GLOBAL : UNW_CACHE_PER_THREAD);
 	pfs_modules_sync(1);
-	pfs_thread_key_init();
+	adopt_address_space(pfs_tls_thread);
+	pfs_thread_key_init(thread_ended);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	on_exit_ok = on_exit(on_exit_status, NULL) == 0;
 	return 0;

@@ -14,5 +14,7 @@ void pfs_core_exec_failed(int err);
 void pfs_core_end(int reason, int status);
 void pfs_core_fini(void);
 void pfs_core_note_fork(pid_t child, int how);
+/* A new thread of the program, before its code runs: its stack is tracked (the shim made it; not one the program gave). */
+void pfs_core_thread_started(void);
 
 #endif

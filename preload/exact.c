@@ -138,7 +138,14 @@ static void range_drop(struct xrange *r)
 static void exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
 		      int kind, int cowable)
 {
-	if (!enabled || !len)
+	/*
+	 * Stacks grow and take signal frames, an object's .data is a file
+	 * mapping the kernel will not register: exact mode by userfaultfd leaves
+	 * them to fast mode's scans and to fault events.  The shim's own memory
+	 * never: the handlers write it, and would wait for themselves.
+	 */
+	if (!enabled || !len || kind == PFS_KIND_STACK || kind == PFS_KIND_THREAD_STACK || kind == PFS_KIND_DATA ||
+	    kind == PFS_KIND_SELF)
 		return;
 	uint64_t start, end;
 	pfs_page_span(addr, len, page_size, &start, &end);

@@ -14,6 +14,12 @@ int pfs_heap_on;
 static pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct pfs_heap heaps[HEAPS_MAX];
 static unsigned nheaps;
+static uint64_t main_floor;
+
+void pfs_heap_set_floor(uint64_t used_end)
+{
+	main_floor = (used_end + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
+}
 
 /* The heap of `key`, made on first sight at the page of p; NULL when the table is full. */
 static struct pfs_heap *heap_get(uint64_t key, uint64_t p)
@@ -26,6 +32,8 @@ static struct pfs_heap *heap_get(uint64_t key, uint64_t p)
 	struct pfs_heap *h = &heaps[nheaps++];
 	h->key = key;
 	h->start = h->hwm = p & ~(uint64_t)(pfs_proc.page_size - 1);
+	if (key == PFS_HEAP_MAIN && h->start < main_floor)
+		h->start = h->hwm = main_floor; /* what lies below is pre-start memory */
 	h->limit = UINT64_MAX;
 	h->priv = NULL;
 	return h;
@@ -38,8 +46,14 @@ static struct pfs_heap *carve(struct pfs_thread *t, uint64_t p, uint64_t end, ui
 	if (!key)
 		return NULL;
 	struct pfs_heap *h = heap_get(key, p);
-	if (!h || p < h->start)
+	if (!h)
 		return NULL;
+	if (end <= h->start) {
+		/* Wholly below what is carved (the brk heap's pre-start memory): carves nothing. */
+		t->carve_lo = key == PFS_HEAP_MAIN ? 0 : key;
+		t->carve_hi = h->start;
+		return NULL;
+	}
 	uint64_t page = pfs_proc.page_size;
 	uint64_t from = (h->hwm + page - 1) & ~(page - 1), to = (end + page - 1) & ~(page - 1);
 	if (end > h->hwm)

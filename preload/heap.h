@@ -36,6 +36,14 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
 void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
 			 uint64_t start, uint64_t end);
 
+/*
+ * The brk heap's used part when the shim started ends at `used_end`: below
+ * it, memory malloc handed out before the shim is pre-start memory; above
+ * it (malloc's top chunk then) pages are carved by the blocks that reach
+ * them, like any new heap memory.
+ */
+void pfs_heap_set_floor(uint64_t used_end);
+
 /* fork: the heaps' lock, taken before the tracker's; reset in the child. */
 void pfs_heap_lock(void);
 void pfs_heap_unlock(void);

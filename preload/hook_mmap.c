@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#include "arena.h"
 #include "hook.h"
 #include "modules.h"
 
@@ -11,8 +12,15 @@ static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void
 {
 	if (PFS_UNLIKELY(!fn))
 		return pfs_sys_mmap(addr, len, prot, flags, fd, off);
-	if (!pfs_hook_tracking() || pfs_addr_in_unwinder(ret))
+	if (!pfs_active())
 		return fn(addr, len, prot, flags, fd, off);
+	/* Mapped for the shim's own work (libunwind's caches, the loader for dlsym): the shim's own memory. */
+	if (pfs_tls_busy || pfs_addr_in_unwinder(ret)) {
+		void *p = fn(addr, len, prot, flags, fd, off);
+		if (p != MAP_FAILED)
+			pfs_self_note((uint64_t)(uintptr_t)p, len);
+		return p;
+	}
 	pfs_tls_busy = 1;
 	void *p = fn(addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED) {
@@ -41,8 +49,12 @@ PFS_EXPORT int munmap(void *addr, size_t len)
 	PFS_ENSURE(munmap);
 	if (PFS_UNLIKELY(!real_munmap))
 		return pfs_sys_munmap(addr, len);
-	if (!pfs_hook_tracking() || pfs_addr_in_unwinder(PFS_RET()))
+	if (!pfs_active())
 		return real_munmap(addr, len);
+	if (pfs_tls_busy || pfs_addr_in_unwinder(PFS_RET())) {
+		pfs_self_forget((uint64_t)(uintptr_t)addr);
+		return real_munmap(addr, len);
+	}
 	pfs_tls_busy = 1;
 	int saved = errno;
 	pfs_track_munmap(addr, len); /* before: the range may be mapped again at once */

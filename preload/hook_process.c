@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 
+#include "arena.h"
 #include "hook.h"
+#include "pagemap.h"
 #include "tracker.h"
 
 __attribute__((constructor(101))) static void pfs_ctor(int argc, char **argv, char **envp)
@@ -294,17 +296,56 @@ PFS_EXPORT int execle(const char *path, const char *arg, ...)
 }
 
 /*
- * pthread_create passes through; once the program has a second thread,
- * the tracker may start a helper thread of its own (fast mode's scanner,
- * see regions.c: not before).
+ * pthread_create: the new thread starts in a trampoline that tracks its own
+ * stack before the program's code touches it (a parent that looked after
+ * pthread_create returned would find the first pages touched already);
+ * once the program has a second thread, the tracker may start a helper
+ * thread of its own (fast mode's scanner, see periodic.c: not before).
  */
+struct thread_tramp {
+	void *(*fn)(void *);
+	void *arg;
+	int user_stack; /* the program gave the thread its stack: its own allocation */
+};
+
+static void *thread_start(void *p)
+{
+	struct thread_tramp tr = *(struct thread_tramp *)p;
+	int saved = errno;
+	pfs_tls_busy = 1;
+	pfs_pool_free(p, sizeof(tr));
+	if (!tr.user_stack)
+		pfs_core_thread_started();
+	pfs_tls_busy = 0;
+	errno = saved;
+	return tr.fn(tr.arg);
+}
+
+/* glibc's attribute without a stack reports its address as 0 less the size: not a user address. */
+static int gives_stack(const pthread_attr_t *attr)
+{
+	void *stack = NULL;
+	size_t size = 0;
+	return attr && pthread_attr_getstack(attr, &stack, &size) == 0 && stack &&
+	       (uint64_t)(uintptr_t)stack < PFS_USER_END;
+}
+
 PFS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	PFS_ENSURE(pthread_create);
 	if (!real_pthread_create)
 		return EAGAIN;
-	int r = real_pthread_create(th, attr, fn, arg);
-	if (r == 0 && pfs_hook_tracking()) {
+	if (!pfs_hook_tracking())
+		return real_pthread_create(th, attr, fn, arg);
+	pfs_tls_busy = 1;
+	struct thread_tramp *tr = pfs_pool_alloc(sizeof(*tr));
+	if (tr)
+		*tr = (struct thread_tramp){fn, arg, gives_stack(attr)};
+	pfs_tls_busy = 0;
+	int r = tr ? real_pthread_create(th, attr, thread_start, tr) : real_pthread_create(th, attr, fn, arg);
+	if (r != 0 && tr)
+		pfs_pool_free(tr, sizeof(*tr));
+	if (r == 0) {
 		int saved = errno;
 		pfs_tls_busy = 1;
 		pfs_tracker->tick(pfs_thread_get());

@@ -95,4 +95,29 @@ static inline uint64_t pfs_next_seq(void)
 	return __atomic_fetch_add(&pfs_log_proc.seq, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * An ALLOC record (flags PFS_ALLOC_*): from the hooks' tracking, a forked
+ * child's inherited ranges, and the memory accounted by kind.  Its seq.
+ */
+static inline uint64_t pfs_rec_alloc(struct pfs_writer *w, uint32_t tid, int kind, uint32_t stack, uint64_t addr,
+				     uint64_t size, uint64_t length, int prot, int mflags, uint16_t flags)
+{
+	struct pfs_rec_alloc *r = pfs_rec_begin(w, sizeof(*r));
+	uint64_t seq = pfs_next_seq();
+	if (!r)
+		return seq;
+	r->seq = seq;
+	r->time_ns = pfs_now_ns();
+	r->addr = addr;
+	r->size = size;
+	r->length = length;
+	r->tid = tid;
+	r->stack = stack;
+	r->kind = (uint8_t)kind;
+	r->prot = (uint16_t)prot;
+	r->mflags = (uint32_t)mflags;
+	pfs_rec_end(r, PFS_REC_ALLOC, flags, sizeof(*r));
+	return seq;
+}
+
 #endif

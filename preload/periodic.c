@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/single_threaded.h>
 
+#include "arena.h"
 #include "msg.h"
 #include "periodic.h"
 #include "real.h"
@@ -59,6 +60,14 @@ static void thread_start(void)
 	int err = real_pthread_create ? real_pthread_create(&th, &attr, periodic_main, NULL) : ENOSYS;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
+	pthread_attr_t a;
+	if (!err && pthread_getattr_np(th, &a) == 0) { /* its stack is the shim's own memory */
+		void *stack;
+		size_t size;
+		if (pthread_attr_getstack(&a, &stack, &size) == 0)
+			pfs_self_note((uint64_t)(uintptr_t)stack, size);
+		pthread_attr_destroy(&a);
+	}
 	if (err)
 		pfs_warn("cannot start the scanner thread (%s); first touches are counted when the program calls "
 			 "the allocator and at exit",

@@ -1,15 +1,22 @@
 /*
- * Fast mode (pfs_tracker_fast, tracker.h): the program's memory as
- * regions, each with a bitmap of the pages it holds (present or swapped),
- * compared with this process's page map (pagemap.h).  A page that is held
- * now and was not at the previous scan was touched for the first time
- * since the allocation returned (or since it was dropped): one first
- * touch, written as a TOUCH record charged to the allocation's site.  No
- * registration with the kernel, so transparent huge pages are untouched.
- * After a fork, what each region holds is write-protected asynchronously
- * (UFFD_FEATURE_WP_ASYNC) and the first write to each such page is a
- * copy-on-write fault.  Scans ride on the program's own calls while it is
- * single-threaded, else on a scanner thread (PFSHIM_SCAN_MS).
+ * Fast mode's table of regions (pfs_tracker_fast, fast.c, is the tracker):
+ * the program's memory as regions sorted by address, each with a bitmap of
+ * the pages it held at the last scan, compared with this process's page map
+ * (pagemap.h).  A page held now and not at the previous scan was touched
+ * for the first time since the region began (or since it was dropped): a
+ * first touch, written as a TOUCH record charged to the region's site, or
+ * for a heap to the site that carved the page.  After a fork the pages held
+ * then are write-protected asynchronously and the first write to each is a
+ * copy-on-write fault.  No registration is needed for first touches, so
+ * transparent huge pages are untouched, and a huge page mapped by one fault
+ * counts as one fault.
+ *
+ * One pass reads the anonymous pages of the whole address space with one
+ * walk, and hands each run to the regions it falls in; a run in no region
+ * is memory no hook saw being mapped, handed to `unknown`.  Regions of
+ * files and shared memory (whose pages the anonymous walk skips) are read
+ * one by one.  Every function here is called with the table's lock held
+ * (pfs_regions_lock), except the lock's own.
  */
 #ifndef PFS_REGIONS_H
 #define PFS_REGIONS_H
@@ -18,11 +25,81 @@
 
 struct pfs_thread;
 
-/* Scans every region now; returns the first touches found (the ops' periodic work, and tests). */
-uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason);
+struct owner {
+	uint32_t stack;
+	uint8_t kind;
+	uint8_t pad[3];
+};
+
+struct region {
+	uint64_t start;
+	uint64_t npages;
+	uint64_t alloc_seq;
+	uint64_t wp_gen;	/* registered (MODE_WP) with the write-protect descriptor of this generation */
+	uint64_t span_end;	/* heaps: their memory reaches this far (pages beyond npages are malloc's own) */
+	uint32_t stack;
+	uint8_t kind;
+	uint8_t cowable;	/* private anonymous memory: a write after fork copies it */
+	uint8_t huge;		/* the last scan found transparent huge pages in it */
+	uint8_t alone;		/* file-backed or shared: read by a walk of its own, not the anonymous pass */
+	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
+	uint64_t *bits;		/* pages held at the last scan */
+	uint64_t *cow;		/* pages held at the last fork and not written since; NULL before a fork */
+	uint64_t cow_left;	/* bits set in cow: the written walk is skipped when none is left */
+	struct owner *owner;	/* heaps only: the site that carved each page (heap.c) */
+};
+
+void pfs_regions_lock(void);
+void pfs_regions_unlock(void);
+void pfs_regions_child(void);
+
+/* A new region, inserted in address order (its bitmap empty); NULL when out of memory. */
+struct region *pfs_region_new(uint64_t start, uint64_t npages, uint64_t alloc_seq, uint32_t stack, int kind,
+			      int cowable);
+void pfs_region_free(struct region *r);
+/* The regions in address order: how many, and the i-th. */
+uint64_t pfs_regions_count(void);
+struct region *pfs_region_at(uint64_t i);
+/* The index of the first region that ends after addr (pfs_regions_count() when none). */
+uint64_t pfs_regions_from(uint64_t addr);
+/* The region that starts in the page of addr, or NULL. */
+struct region *pfs_region_starting(uint64_t addr);
+uint64_t pfs_region_end(const struct region *r);
+/* Room for `pages` pages in a region's tables (heaps grow); 0 or -ENOMEM. */
+int pfs_region_grow(struct region *r, uint64_t pages);
+
+/*
+ * One region read now against its bitmap.  `t` NULL: a baseline, nothing
+ * counted or logged.  Returns the faults counted (first touches and copies).
+ */
+uint64_t pfs_region_scan(struct region *r, struct pfs_thread *t, uint64_t now);
+
+/*
+ * Pages [from, to) of r, found held by a pass before r existed (memory no
+ * hook saw): counted as first touches now, no page map read (a pass is
+ * walking).  Returns the faults counted.
+ */
+uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
+
+/*
+ * A pass over every region: the anonymous walk over the address space, the
+ * regions read alone, the written walks of regions armed at a fork.  A run
+ * of anonymous pages that no region holds goes to `unknown` (fast.c makes a
+ * region of its mapping, or leaves it), which returns the faults it counted.
+ * Returns the faults counted.
+ */
+typedef uint64_t (*pfs_unknown_fn)(struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
+uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown);
+
+/* The faults counted in this process so far (TOUCH records), and their reset in a child. */
+void pfs_regions_counts(uint64_t *first, uint64_t *cow);
 
 /* Bitmap helpers, exposed for tests: set [from, to) and return how many were clear; clear [from, to). */
 uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to);
 void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to);
+uint64_t pfs_bits_bytes(uint64_t npages);
+
+/* A fast-mode scan of everything now (fast.c); returns the first touches found: its periodic work, and tests. */
+uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason);
 
 #endif

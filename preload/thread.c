@@ -11,6 +11,7 @@ static pfs_spin_t threads_lock = PFS_SPIN_INIT;
 static struct pfs_thread *threads_all, *threads_free;
 static pthread_key_t thread_key;
 static int thread_key_ok;
+static void (*exit_fn)(struct pfs_thread *t);
 
 /* A thread's state goes back to the pool when the thread ends; its log block and counters stay valid. */
 static void thread_release(void *p)
@@ -18,6 +19,14 @@ static void thread_release(void *p)
 	struct pfs_thread *t = p;
 	if (!t)
 		return;
+	if (exit_fn && t->stack_hi && pfs_tls_thread == t) {
+		int busy = pfs_tls_busy, saved = errno;
+		pfs_tls_busy = 1;
+		exit_fn(t);
+		pfs_tls_busy = busy;
+		errno = saved;
+	}
+	t->stack_lo = t->stack_hi = 0;
 	if (pfs_tls_thread == t)
 		pfs_tls_thread = NULL;
 	pfs_spin_lock(&threads_lock);
@@ -63,8 +72,9 @@ struct pfs_thread *pfs_thread_get_slow(void)
 	return t;
 }
 
-void pfs_thread_key_init(void)
+void pfs_thread_key_init(void (*at_exit)(struct pfs_thread *t))
 {
+	exit_fn = at_exit;
 	thread_key_ok = pthread_key_create(&thread_key, thread_release) == 0;
 	if (thread_key_ok && pfs_tls_thread)
 		pthread_setspecific(thread_key, pfs_tls_thread);

@@ -36,6 +36,7 @@ struct pfs_thread {
 	uint32_t free_slots_left;
 	struct pfs_slotmap *slots;
 	uint64_t carve_lo, carve_hi; /* heap blocks inside [lo, hi) carve no new page (heap.c) */
+	uint64_t stack_lo, stack_hi; /* a thread the shim saw start: its stack */
 	struct pfs_thread *next_all;
 	struct pfs_thread *next_free;
 	struct pfs_cache_ent cache[PFS_CACHE_SIZE];
@@ -51,8 +52,12 @@ static inline struct pfs_thread *pfs_thread_get(void)
 	return PFS_LIKELY(t != NULL) ? t : pfs_thread_get_slow();
 }
 
-/* The pthread key that gives a thread's state back at its end (after the process's start). */
-void pfs_thread_key_init(void);
+/*
+ * The pthread key that gives a thread's state back at its end (after the
+ * process's start); `at_exit` runs first, in the ending thread, while its
+ * stack still holds what it touched (glibc drops the stack's pages after).
+ */
+void pfs_thread_key_init(void (*at_exit)(struct pfs_thread *t));
 /* Every thread's state, live or pooled (for the fork child's reset and the summary). */
 struct pfs_thread *pfs_thread_all(void);
 

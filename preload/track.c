@@ -16,31 +16,30 @@
 static uint64_t write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
 			    uint64_t length, int prot, int mflags, uint16_t flags)
 {
-	struct pfs_rec_alloc *r = pfs_rec_begin(&t->w, sizeof(*r));
-	uint64_t seq = pfs_next_seq();
-	if (!(flags & PFS_ALLOC_INHERITED)) {
+	if (!(flags & (PFS_ALLOC_INHERITED | PFS_ALLOC_CATEGORY))) {
 		__atomic_add_fetch(&pfs_proc.big_allocs, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&pfs_proc.big_bytes, size, __ATOMIC_RELAXED);
 	}
-	if (!r)
-		return seq;
-	r->seq = seq;
-	r->time_ns = pfs_now_ns();
-	r->addr = addr;
-	r->size = size;
-	r->length = length;
-	r->tid = t->tid;
-	r->stack = stack;
-	r->kind = (uint8_t)kind;
-	r->prot = (uint16_t)prot;
-	r->mflags = (uint32_t)mflags;
-	pfs_rec_end(r, PFS_REC_ALLOC, flags, sizeof(*r));
-	return seq;
+	return pfs_rec_alloc(&t->w, t->tid, kind, stack, addr, size, length, prot, mflags, flags);
 }
 
 uint64_t pfs_track_announce(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len)
 {
-	return write_alloc(t, kind, stack, addr, len, len, 0, 0, PFS_ALLOC_INHERITED);
+	return write_alloc(t, kind, stack, addr, len, len, 0, 0,
+			   (uint16_t)(PFS_ALLOC_INHERITED | (pfs_kind_is_category((unsigned)kind) ? PFS_ALLOC_CATEGORY : 0)));
+}
+
+/*
+ * Memory that is no allocation (a stack, an object's .data, memory mapped
+ * before the shim started, ...): logged as a range of its kind and tracked
+ * like an allocation.  An object's writable segment gets a one-frame stack
+ * (the segment's start) so that the report can name the object.
+ */
+void pfs_track_category(struct pfs_thread *t, int kind, uint64_t addr, uint64_t len)
+{
+	uint32_t stack = kind == PFS_KIND_DATA ? pfs_stacks_intern(t, &addr, 1, 0) : 0;
+	uint64_t seq = write_alloc(t, kind, stack, addr, len, len, PROT_READ | PROT_WRITE, 0, PFS_ALLOC_CATEGORY);
+	pfs_tracker->add(t, addr, len, seq, stack, kind, 1);
 }
 
 static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t length, int kind)
@@ -77,7 +76,6 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 		carve_check(t, p, usable, kind, ret, sp);
 		return;
 	}
-	pfs_tracker->tick(t);
 	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
 	uint64_t seq = write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, size, usable, 0, 0, 0);
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, size, PROT_READ | PROT_WRITE, seq);
@@ -86,6 +84,7 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 		pfs_tracker->add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
 	else
 		carve_check(t, p, usable, kind, ret, sp);
+	pfs_tracker->tick(t); /* after: a scan must not meet the new mapping before it is tracked */
 }
 
 void pfs_track_free(void *p, int kind)
@@ -124,7 +123,6 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	if (!t)
 		return;
 	int kind = (flags & MAP_ANONYMOUS) || fd < 0 ? PFS_KIND_MMAP : PFS_KIND_MMAP_FILE;
-	pfs_tracker->tick(t);
 	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
 	uint64_t seq = write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
@@ -132,6 +130,7 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
 	int cowable = kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE;
 	pfs_tracker->add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
+	pfs_tracker->tick(t);
 }
 
 void pfs_track_munmap(void *p, size_t len)

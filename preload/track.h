@@ -12,6 +12,8 @@ struct pfs_thread;
 
 /* The ALLOC record of memory a forked child inherited (a tracker's pfs_announce_fn); returns its seq. */
 uint64_t pfs_track_announce(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len);
+/* Memory that is no allocation, accounted by kind (PFS_KIND_STACK ... PFS_KIND_SELF): logged and tracked. */
+void pfs_track_category(struct pfs_thread *t, int kind, uint64_t addr, uint64_t len);
 /* Before a realloc: the old block's last touches, while its pages are still where they were. */
 void pfs_track_realloc_before(void *old);
 void pfs_track_mremap_before(void *old, size_t old_len);

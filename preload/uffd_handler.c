@@ -522,6 +522,7 @@ static int handler_start_one(unsigned i, int cpu, int ufd, const char **why)
 			*why = "no memory for the fault handler";
 			return -ENOMEM;
 		}
+		pfs_self_note((uint64_t)(uintptr_t)h->mem, HANDLER_STACK + MIDDLE_STACK + HANDLER_TLS);
 	}
 	if (!h->args.t) {
 		h->args.t = pfs_arena_alloc(sizeof(*h->args.t));

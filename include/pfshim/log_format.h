@@ -367,9 +367,15 @@ struct pfs_rec_touch {
 	uint64_t time_ns;
 	uint64_t alloc_seq;	/* seq of the allocation's ALLOC record in this log */
 	uint32_t stack;
-	uint32_t pages;
+	uint32_t pages;		/* base pages that became present (or were copied) */
 	uint8_t kind;
-	uint8_t pad[7];
+	uint8_t pad[3];
+	/*
+	 * Faults as the kernel took them: a transparent huge page mapped by one
+	 * fault is one fault for its 512 pages.  0 in logs of shims before this
+	 * field: one fault per page then.
+	 */
+	uint32_t faults;
 };
 
 enum pfs_scan_reason {

@@ -9,3 +9,37 @@ t_exact_read_then_write_faults_as_native() {
 	report xrw || return 1
 	$Q "$WORK/xrw.json" 'site(proc(r), "read_write_site")["first_touch_faults"] == 2000'
 }
+
+# Memory that is no allocation is accounted by kind: an object's .bss (data), memory mapped with
+# the raw system call (unhooked), a thread's stack and the main stack.  The program prints the
+# kernel's own count of each phase's faults (getrusage); pfshim's count of each kind is that, give
+# or take the few pages a phase's own code and frames touch.
+t_fidelity_memory_by_kind() {
+	run_both cats $T/categories || return 1
+	report cats || return 1
+	local k
+	k=$(grep '^faults ' "$WORK/cats.err") || { echo "  the program's counts are missing"; return 1; }
+	echo "$k" | {
+		read -r _ _ bss _ raw _ thread _ stack
+		$Q "$WORK/cats.json" \
+			"abs(kind_faults(proc(r), 'data', 'categories') - $bss) <= 4" \
+			"abs(kind_faults(proc(r), 'unhooked') - $raw) <= 4" \
+			"abs(kind_faults(proc(r), 'thread-stack') - $thread) <= 4" \
+			"abs(kind_faults(proc(r), 'stack') - $stack) <= 4" \
+			"$bss >= 300 and $raw >= 200 and $thread >= 90 and $stack >= 80"
+	}
+}
+
+# Every report says what the kernel counted for the process beside what it accounts for; on a
+# program whose faults are nearly all in its memory, nearly all of them.
+t_fidelity_coverage_line() {
+	run_both cov $BUILD/examples/storm || return 1
+	report cov || return 1
+	report cov text || return 1
+	$Q "$WORK/cov.json" \
+		'proc(r)["coverage"]["kernel_minor_faults"] >= 16384' \
+		'proc(r)["coverage"]["accounted_faults"] == proc(r)["totals"]["first_touch_faults"] + proc(r)["totals"]["cow_faults"]' \
+		'proc(r)["coverage"]["accounted_faults"] >= 0.95 * proc(r)["coverage"]["kernel_minor_faults"]' || return 1
+	grep -q '^#   coverage: the kernel counted [0-9]* minor faults, the report accounts for [0-9]*' "$WORK/cov.text" ||
+		{ echo "  no coverage line"; return 1; }
+}

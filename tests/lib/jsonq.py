@@ -33,9 +33,15 @@ def site(p, function):
     return ss[0]
 
 
+def kind_faults(p, kind, module=None):
+    """First-touch faults of process p's sites of `kind` (memory accounted by kind), of one module's if given."""
+    return sum(s["first_touch_faults"] for s in p["sites"] if s["kind"] == kind and (
+        module is None or (s["frames"] and (s["frames"][0].get("module") or "") == module)))
+
+
 def main():
     r = json.load(open(sys.argv[1]))
-    env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, len=len, sum=sum, any=any, all=all)
+    env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, kind_faults=kind_faults, abs=abs, len=len, sum=sum, any=any, all=all)
     for expr in sys.argv[2:]:
         try:
             ok = eval(expr, env)

@@ -1,0 +1,142 @@
+/* This process's address space (addrspace.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "addrspace.h"
+#include "pfshim/log_format.h"
+#include "util.h"
+
+static uint64_t hex(const char **p)
+{
+	uint64_t v = 0;
+	for (;; (*p)++) {
+		int c = **p, d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v << 4 | (uint64_t)d;
+	}
+}
+
+static uint64_t dec(const char **p)
+{
+	uint64_t v = 0;
+	for (; **p >= '0' && **p <= '9'; (*p)++)
+		v = v * 10 + (uint64_t)(**p - '0');
+	return v;
+}
+
+/* "start-end perms offset dev inode   name": 0, or -1 for a line this does not understand. */
+static int parse_line(const char *p, struct pfs_mapping *m)
+{
+	m->start = hex(&p);
+	if (*p++ != '-')
+		return -1;
+	m->end = hex(&p);
+	if (*p++ != ' ' || !p[0] || !p[1] || !p[2] || !p[3])
+		return -1;
+	m->prot = (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) | (p[2] == 'x' ? PROT_EXEC : 0);
+	m->shared = p[3] == 's';
+	p += 4;
+	while (*p == ' ')
+		p++;
+	hex(&p); /* offset */
+	while (*p == ' ')
+		p++;
+	while (*p && *p != ' ')
+		p++; /* device */
+	while (*p == ' ')
+		p++;
+	m->inode = dec(&p);
+	while (*p == ' ')
+		p++;
+	pfs_strlcpy(m->name, p, sizeof(m->name));
+	return 0;
+}
+
+int pfs_addrspace_each(int (*fn)(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg), void *arg)
+{
+	int fd = PFS_NO_EINTR(open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
+	if (fd < 0)
+		return -errno;
+	char buf[4096 + 512];
+	size_t have = 0;
+	struct pfs_mapping cur, prev;
+	memset(&prev, 0, sizeof(prev));
+	int stop = 0, err = 0;
+	while (!stop) {
+		ssize_t n = PFS_NO_EINTR(read(fd, buf + have, sizeof(buf) - 1 - have));
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		have += (size_t)n;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while (!stop && (nl = strchr(line, '\n')) != NULL) {
+			*nl = 0;
+			if (parse_line(line, &cur) == 0) {
+				stop = fn(&cur, &prev, arg);
+				prev = cur;
+			}
+			line = nl + 1;
+		}
+		size_t rest = have - (size_t)(line - buf);
+		if (n == 0 || rest == sizeof(buf) - 1)
+			break; /* the end, or a line longer than the buffer (a path of 4 KiB): the rest is dropped */
+		memmove(buf, line, rest);
+		have = rest;
+	}
+	close(fd);
+	return err;
+}
+
+struct find_ctx {
+	uint64_t addr;
+	struct pfs_mapping *m, *prev;
+	int found;
+};
+
+static int find_cb(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
+{
+	struct find_ctx *c = arg;
+	if (m->end <= c->addr)
+		return 0;
+	if (m->start <= c->addr) {
+		*c->m = *m;
+		*c->prev = *prev;
+		c->found = 1;
+	}
+	return 1;
+}
+
+int pfs_addrspace_find(uint64_t addr, struct pfs_mapping *m, struct pfs_mapping *prev)
+{
+	struct find_ctx c = {addr, m, prev, 0};
+	int err = pfs_addrspace_each(find_cb, &c);
+	return err ? err : c.found ? 0 : -ENOENT;
+}
+
+int pfs_addrspace_kind(const struct pfs_mapping *m, const struct pfs_mapping *prev, int at_start)
+{
+	if (m->shared || !(m->prot & PROT_WRITE))
+		return 0;
+	if (!strcmp(m->name, "[stack]"))
+		return PFS_KIND_STACK;
+	if (!strcmp(m->name, "[heap]"))
+		return at_start ? PFS_KIND_PRESTART : 0;
+	if (m->inode)
+		return PFS_KIND_DATA; /* a private writable mapping of a file: an object's .data */
+	if (m->name[0])
+		return 0; /* [vvar] and the like */
+	/* The .bss past an object's last file page lies right after its writable file mapping. */
+	if (prev->end == m->start && prev->inode && (prev->prot & PROT_WRITE) && !prev->shared)
+		return PFS_KIND_DATA;
+	/*
+	 * Threads' stacks are known from pthread_create, not guessed from the
+	 * maps: the kernel merges neighbouring anonymous mappings, so a stack
+	 * and the memory next to it may read as one.
+	 */
+	return at_start ? PFS_KIND_PRESTART : PFS_KIND_UNHOOKED;
+}

@@ -1,0 +1,566 @@
+/*
+ * Fast mode (pfs_tracker_fast, tracker.h): page-map scans of the regions
+ * (regions.c) for first touches, asynchronous write-protect after a fork
+ * for copy-on-write, scans on the program's own calls or a thread
+ * (periodic.c).  Memory no hook saw being mapped is found by the scans
+ * themselves (an anonymous run in no region) and tracked by its kind from
+ * then on (addrspace.c): a thread's stack, another runtime's heap, the
+ * shim's own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "addrspace.h"
+#include "alloc_glibc.h"
+#include "arena.h"
+#include "fdkeep.h"
+#include "heap.h"
+#include "kcompat.h"
+#include "msg.h"
+#include "pagemap.h"
+#include "periodic.h"
+#include "probe.h"
+#include "real.h"
+#include "regions.h"
+#include "thread.h"
+#include "tracker.h"
+
+static int enabled;
+static uint64_t page_size = 4096;
+static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
+static struct pfs_fd uffd = PFS_FD_INIT(521, NULL, 0); /* asynchronous write-protect, for copy-on-write after fork */
+static uint64_t uffd_gen = 1; /* of that descriptor; a region's wp_gen 0 is never registered */
+static int cow_failed; /* said once: copy-on-write is not counted */
+
+static int fast_init(const char **why)
+{
+	page_size = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	int how = pfs_proc.cfg.pagemap;
+	int first = pfs_proc.cfg.run_pid == 0;
+	int scan_ok = how != PFS_PAGEMAP_READ && pfs_probe_pagemap_scan() == 1;
+	if (how == PFS_PAGEMAP_SCAN && !scan_ok) {
+		if (first)
+			pfs_warn("PFSHIM_PAGEMAP=scan: PAGEMAP_SCAN on /proc/self/pagemap is not usable here (it needs "
+				 "Linux 6.7 or newer); reading page map entries instead");
+	} else if (how == PFS_PAGEMAP_AUTO && !scan_ok && first) {
+		pfs_warn("PAGEMAP_SCAN is not usable here (it needs Linux 6.7 or newer): fast mode reads page map "
+			 "entries, slower, same counts");
+	}
+	int err = pfs_pagemap_init(!scan_ok);
+	if (err)
+		*why = "needs /proc/self/pagemap, which cannot be opened here";
+	return err;
+}
+
+static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uint32_t nregions, int reason)
+{
+	struct pfs_rec_scan *rec = t ? pfs_rec_begin(&t->w, sizeof(*rec)) : NULL;
+	if (!rec)
+		return;
+	rec->time_ns = start;
+	rec->duration_ns = pfs_now_ns() - start;
+	rec->new_pages = fresh;
+	rec->regions = nregions;
+	rec->reason = (uint32_t)reason;
+	pfs_rec_end(rec, PFS_REC_SCAN, 0, sizeof(*rec));
+}
+
+/*
+ * A region of its own for [addr, addr + len), page-rounded outwards, its
+ * pages held now its baseline.  Older regions it overlaps (stale ones whose
+ * end the shim did not see, MAP_FIXED over them) are dropped; heaps stay.
+ * Regions of files and shared memory are read alone (the anonymous walk
+ * passes over them).  regions lock held.
+ */
+static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack, int kind,
+				 int cowable, int baseline)
+{
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count();) {
+		struct region *r = pfs_region_at(i);
+		if (r->start >= end)
+			break;
+		if (!r->owner)
+			pfs_region_free(r);
+		else
+			i++;
+	}
+	struct region *r = pfs_region_new(start, (end - start) / page_size, alloc_seq, stack, kind, cowable);
+	if (!r)
+		return NULL;
+	r->alone = kind == PFS_KIND_MMAP_FILE || kind == PFS_KIND_DATA || !cowable;
+	if (baseline)
+		pfs_region_scan(r, NULL, 0); /* pages held before the program touched anything */
+	return r;
+}
+
+static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
+		     int kind, int cowable)
+{
+	(void)t;
+	if (!enabled || !len)
+		return;
+	int saved = errno;
+	pfs_regions_lock();
+	add_region(addr, len, alloc_seq, stack, kind, cowable, 1);
+	pfs_regions_unlock();
+	errno = saved;
+}
+
+static void fast_free_at(struct pfs_thread *t, uint64_t addr)
+{
+	if (!enabled)
+		return;
+	int saved = errno;
+	pfs_regions_lock();
+	struct region *r = pfs_region_starting(addr);
+	if (r && !r->owner) { /* a heap block in a heap's first page: the heap stays */
+		pfs_region_scan(r, t, pfs_now_ns());
+		pfs_region_free(r);
+	}
+	pfs_regions_unlock();
+	errno = saved;
+}
+
+/* A new region for [from, to) of r, with what r held there. */
+static void keep_part(const struct region *r, uint64_t from, uint64_t to)
+{
+	uint64_t first = (from - r->start) / page_size;
+	struct region *p = pfs_region_new(from, (to - from) / page_size, r->alloc_seq, r->stack, r->kind, r->cowable);
+	if (!p)
+		return;
+	p->alone = r->alone;
+	for (uint64_t k = 0; k < p->npages; k++)
+		if (r->bits[(first + k) / 64] >> ((first + k) % 64) & 1)
+			pfs_bits_set_count(p->bits, k, k + 1);
+}
+
+/* [start, end) goes: the regions it covers are read a last time; the parts outside stay, with what they held. */
+static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
+{
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	uint64_t now = pfs_now_ns();
+	int saved = errno;
+	pfs_regions_lock();
+	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count();) {
+		struct region *r = pfs_region_at(i);
+		if (r->start >= end)
+			break;
+		if (r->owner) { /* heaps are glibc's: not unmapped by the program */
+			i++;
+			continue;
+		}
+		pfs_region_scan(r, t, now);
+		uint64_t rend = pfs_region_end(r);
+		if (r->start < start)
+			keep_part(r, r->start, start);
+		if (rend > end)
+			keep_part(r, end, rend);
+		pfs_region_free(r);
+		i = pfs_regions_from(start); /* the parts kept lie outside [start, end) */
+	}
+	pfs_regions_unlock();
+	errno = saved;
+}
+
+static void fast_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
+{
+	(void)t, (void)old_len;
+	if (!enabled)
+		return;
+	int saved = errno;
+	pfs_regions_lock();
+	struct region *r = pfs_region_starting(old);
+	if (r && !r->owner) {
+		struct region moved = *r;
+		pfs_region_free(r);
+		/* The moved pages are held at the new place: the new baseline, not first touches. */
+		add_region(new_addr, new_len, moved.alloc_seq, moved.stack, moved.kind, moved.cowable, 1);
+	}
+	pfs_regions_unlock();
+	errno = saved;
+}
+
+static void fast_sync(struct pfs_thread *t, uint64_t addr, uint64_t len, int reason)
+{
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	uint64_t now = pfs_now_ns(), fresh = 0;
+	uint32_t n = 0;
+	int saved = errno;
+	pfs_regions_lock();
+	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count() && pfs_region_at(i)->start < end; i++) {
+		fresh += pfs_region_scan(pfs_region_at(i), t, now);
+		n++;
+	}
+	if (fresh)
+		write_scan(t, now, fresh, n, reason);
+	pfs_regions_unlock();
+	errno = saved;
+}
+
+/*
+ * An anonymous run [from, to) that no region holds: memory no hook saw
+ * being mapped.  Its mapping tells what it is (addrspace.c); a region of
+ * that kind is made of the part no region covers, logged (ALLOC of its
+ * kind), and the run counted as its first touches.  Runs inside a heap's
+ * reach are malloc's own (its top chunk, an arena's header): left alone.
+ */
+static int in_heap_reach(uint64_t addr)
+{
+	for (uint64_t i = pfs_regions_from(0); i < pfs_regions_count(); i++) {
+		struct region *r = pfs_region_at(i);
+		if (r->start > addr)
+			break;
+		uint64_t end = r->span_end == UINT64_MAX && real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : r->span_end;
+		if (r->owner && addr < end)
+			return 1;
+	}
+	return 0;
+}
+
+static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to)
+{
+	uint64_t faults = 0;
+	while (from < to) {
+		struct pfs_mapping m, prev;
+		uint64_t lo, hi;
+		int kind;
+		if (in_heap_reach(from)) {
+			from += page_size;
+			continue;
+		}
+		if (pfs_self_find(from, &lo, &hi)) { /* the shim's own: by its own range, not the kernel's merged mapping */
+			memset(&m, 0, sizeof(m));
+			m.start = lo;
+			m.end = hi;
+			m.prot = PROT_READ | PROT_WRITE;
+			kind = PFS_KIND_SELF;
+		} else if (pfs_addrspace_find(from, &m, &prev) == 0) {
+			kind = pfs_addrspace_kind(&m, &prev, 0);
+			if (pfs_self_next(from) < m.end) /* a range of the shim's own in the same merged mapping */
+				m.end = pfs_self_next(from);
+		} else {
+			from += page_size;
+			continue;
+		}
+		uint64_t end = m.end < to ? m.end : to;
+		if (kind) {
+			/* the mapping's part that no region covers, around the run */
+			uint64_t i = pfs_regions_from(from);
+			lo = m.start;
+			hi = m.end;
+			if (i < pfs_regions_count() && pfs_region_at(i)->start < hi)
+				hi = pfs_region_at(i)->start;
+			if (i > 0 && pfs_region_end(pfs_region_at(i - 1)) > lo)
+				lo = pfs_region_end(pfs_region_at(i - 1));
+			if (lo < hi && from >= lo && end <= hi) {
+				uint64_t seq = t ? pfs_rec_alloc(&t->w, t->tid, kind, 0, lo, hi - lo, hi - lo, m.prot, 0,
+								 PFS_ALLOC_CATEGORY)
+						 : 0;
+				struct region *r = add_region(lo, hi - lo, seq, 0, kind, 1, 0);
+				if (r)
+					faults += pfs_region_found(r, t, now, from, end);
+			}
+		}
+		from = end;
+	}
+	return faults;
+}
+
+uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason)
+{
+	if (!enabled)
+		return 0;
+	uint64_t now = pfs_now_ns();
+	int saved = errno;
+	pfs_regions_lock();
+	uint64_t fresh = pfs_regions_pass(t, now, found_unknown);
+	uint32_t n = (uint32_t)pfs_regions_count();
+	/* Empty periodic passes are written only where they end a burst: rates over time need the edges. */
+	if (n && (fresh || last_scan_found || reason != PFS_SCAN_PERIODIC))
+		write_scan(t, now, fresh, n, reason);
+	last_scan_found = fresh != 0;
+	pfs_regions_unlock();
+	errno = saved;
+	return fresh;
+}
+
+static void fast_counts(uint64_t *first, uint64_t *cow)
+{
+	pfs_regions_counts(first, cow);
+}
+
+/*
+ * Heaps (heap.c carves them): each is one region that grows with its mark,
+ * with the site that carved each page; a scan charges each page that became
+ * held to its owner.  Its reach: a thread arena's heap is 64 MiB at most,
+ * the brk heap ends at the break.
+ */
+static struct region *heap_region(struct pfs_heap *h)
+{
+	if (h->priv)
+		return h->priv;
+	struct region *r = pfs_region_new(h->start, 0, 0, 0, PFS_KIND_MALLOC, 1);
+	if (!r)
+		return NULL;
+	r->owner = pfs_pool_alloc(r->cap * sizeof(*r->owner));
+	if (!r->owner) {
+		pfs_region_free(r);
+		return NULL;
+	}
+	r->span_end = h->key == PFS_HEAP_MAIN ? UINT64_MAX /* the break */ : h->key + PFS_HEAP_MAX;
+	h->priv = r;
+	return r;
+}
+
+static void fast_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, uint64_t to, uint64_t top,
+			     uint32_t stack, int kind)
+{
+	(void)t;
+	(void)top;
+	if (!enabled || from >= to)
+		return;
+	pfs_regions_lock();
+	struct region *r = heap_region(h);
+	uint64_t i = (from - h->start) / page_size, n = (to - h->start) / page_size;
+	if (r && pfs_region_grow(r, n) == 0) {
+		for (; i < n; i++) {
+			r->owner[i].stack = stack;
+			r->owner[i].kind = (uint8_t)kind;
+		}
+		if (n > r->npages)
+			r->npages = n;
+	}
+	pfs_regions_unlock();
+}
+
+static void fast_heap_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t end)
+{
+	if (!enabled)
+		return;
+	pfs_regions_lock();
+	struct region *r = h->priv;
+	/* Held now, so not first touches; a page the policy did not make present is cleared by the next scan. */
+	if (r && start >= r->start && end <= pfs_region_end(r))
+		pfs_bits_set_count(r->bits, (start - r->start) / page_size, (end - r->start) / page_size);
+	pfs_regions_unlock();
+}
+
+/*
+ * Copy-on-write after fork: asynchronous write-protect (UFFD_FEATURE_WP_ASYNC).
+ * The kernel resolves a write to a protected page itself, no message and no
+ * thread, and PAGEMAP_SCAN then reports the page as written.  A descriptor
+ * of user-mode-only kind is enough (nothing is ever delivered), so this
+ * works unprivileged.  Without WP_UNPOPULATED only pages present at the
+ * fork are protected: pages first touched later are first touches.
+ */
+static int cow_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return -errno;
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC};
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	fd = pfs_fd_keep(&uffd, fd);
+	uffd_gen++; /* a new descriptor: every region registers again */
+	return fd < 0 ? fd : 0;
+}
+
+/* At a fork, in both processes: what a region holds now is shared; protect it. regions lock held. */
+static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is not counted */
+
+static void cow_arm(struct region *r)
+{
+	if (!r->cowable || cow_failed)
+		return;
+	/*
+	 * Write-protecting a transparent huge page splits it at its first write
+	 * (measured): arming would change the program's memory.  Its
+	 * copy-on-write is not counted; said once per fork (cow_note_huge).
+	 */
+	if (r->huge) {
+		huge_skipped_pages += r->npages;
+		if (r->cow) {
+			pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
+			r->cow = NULL;
+		}
+		return;
+	}
+	if (!pfs_fd_ok(&uffd)) {
+		int err = cow_open();
+		if (err) {
+			cow_failed = 1;
+			pfs_warn("copy-on-write after fork is not counted in process %d: asynchronous write-protect is "
+				 "not available (%s)",
+				 (int)pfs_proc.pid, strerror(-err));
+			return;
+		}
+	}
+	struct uffdio_range range = {.start = r->start, .len = r->npages * page_size};
+	if (!range.len)
+		return;
+	int registered = r->wp_gen == uffd_gen;
+	if (!registered || r->owner) { /* a heap has grown since: register all of it again */
+		struct uffdio_register reg = {.range = range, .mode = UFFDIO_REGISTER_MODE_WP};
+		if (PFS_NO_EINTR(ioctl(uffd.fd, UFFDIO_REGISTER, &reg)) && !registered)
+			return; /* not a kind of memory the kernel protects: its writes are not counted */
+		r->wp_gen = uffd_gen;
+	}
+	if (!r->cow)
+		r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
+	if (!r->cow)
+		return;
+	memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
+	r->cow_left = 0;
+	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
+		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
+	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+	if (PFS_NO_EINTR(ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
+		pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
+		r->cow = NULL;
+		r->cow_left = 0;
+	}
+}
+
+static void cow_note_huge(void)
+{
+	if (huge_skipped_pages)
+		pfs_warn("fork: copy-on-write of %llu MiB of transparent huge pages is not counted in process %d "
+			 "(write-protecting them would split them)",
+			 (unsigned long long)(huge_skipped_pages * page_size >> 20), (int)pfs_proc.pid);
+}
+
+/* The parent after a fork: its touches so far are counted, then every region is armed. */
+static void fast_fork_parent(struct pfs_thread *t)
+{
+	if (!enabled)
+		return;
+	uint64_t now = pfs_now_ns();
+	int saved = errno;
+	pfs_regions_lock();
+	pfs_regions_pass(t, now, found_unknown);
+	huge_skipped_pages = 0;
+	for (uint64_t i = 0; i < pfs_regions_count(); i++)
+		cow_arm(pfs_region_at(i));
+	cow_note_huge();
+	pfs_regions_unlock();
+	errno = saved;
+}
+
+/*
+ * In a forked child: the parent's pagemap descriptor describes the parent,
+ * so the child reads its own (fdkeep reopens it); every inherited region is
+ * announced in the child's log (ALLOC with PFS_ALLOC_INHERITED) and takes a
+ * new baseline: pages present at the fork are the parent's touches, not the
+ * child's.
+ */
+static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
+{
+	pfs_regions_child();
+	last_scan_found = 0;
+	pfs_periodic_child();
+	/* The inherited userfaultfd acts on the parent's memory, and the child's mappings lost their registration. */
+	pfs_fd_drop(&uffd);
+	if (!enabled)
+		return;
+	if (pfs_pagemap_fd() < 0) {
+		enabled = 0;
+		pfs_warn("fork: cannot open /proc/self/pagemap in the child (%s); first touches are not counted in process %d",
+			 strerror(errno), (int)pfs_proc.pid);
+		return;
+	}
+	huge_skipped_pages = 0;
+	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
+		struct region *r = pfs_region_at(i);
+		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
+			r->alloc_seq = announce(t, r->kind, r->stack, r->start, r->npages * page_size);
+		pfs_region_scan(r, NULL, 0);
+		cow_arm(r);
+	}
+	cow_note_huge();
+}
+
+static void periodic_scan(struct pfs_thread *t)
+{
+	pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
+}
+
+static int fast_start(const char **why)
+{
+	(void)why;
+	pfs_periodic_set(periodic_scan, pfs_proc.cfg.scan_ms);
+	enabled = 1;
+	return 0;
+}
+
+static void fast_tick(struct pfs_thread *t)
+{
+	if (enabled)
+		pfs_periodic_tick(t);
+}
+
+/* Advice after which pages of the range may no longer be held: a later touch is a first touch again. */
+static int drops_pages(int advice)
+{
+	return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE ||
+	       advice == 24 /* MADV_DONTNEED_LOCKED */;
+}
+
+/* Before and after advice that drops pages: what they held is counted, then what was dropped forgotten. */
+static void fast_advised(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice)
+{
+	if (drops_pages(advice))
+		fast_sync(t, addr, len, PFS_SCAN_MADVISE);
+}
+
+static void fast_end(struct pfs_thread *t)
+{
+	pfs_regions_scan_all(t, PFS_SCAN_END); /* touches since the last scan */
+}
+
+static void fast_lock(void)
+{
+	pfs_regions_lock();
+}
+
+static void fast_unlock(void)
+{
+	pfs_regions_unlock();
+}
+
+const struct pfs_tracker pfs_tracker_fast = {
+	.name = "fast",
+	.init = fast_init,
+	.start = fast_start,
+	.add = fast_add,
+	.free_at = fast_free_at,
+	.unmap = fast_unmap,
+	.remap = fast_remap,
+	.sync = fast_sync,
+	.advising = fast_advised,
+	.advised = fast_advised,
+	.tick = fast_tick,
+	.heap_carved = fast_heap_carved,
+	.heap_prefaulted = fast_heap_prefaulted,
+	.lock = fast_lock,
+	.unlock = fast_unlock,
+	.fork_parent = fast_fork_parent,
+	.fork_child = fast_fork_child,
+	.end = fast_end,
+	.counts = fast_counts,
+};
