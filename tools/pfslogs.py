@@ -14,14 +14,16 @@ import pfsdump
 PAGE = 4096
 SMALL_PAGES = 16          # blocks up to this many pages are indexed per page
 GRANULE = 512             # larger ones per 2 MiB granule
-KINDS = {1: "malloc", 2: "calloc", 3: "realloc", 4: "aligned", 5: "mmap", 6: "mmap-file", 7: "brk"}
+KINDS = {1: "malloc", 2: "calloc", 3: "realloc", 4: "aligned", 5: "mmap", 6: "mmap-file", 7: "brk",
+         8: "stack", 9: "thread-stack", 10: "data", 11: "unhooked", 12: "pre-start", 13: "pfshim"}
+CATEGORY = 0x2  # ALLOC flag: memory accounted by kind, no allocation (stack 0)
 
 
 class Alloc:
-    __slots__ = ("t", "lo", "hi", "stack", "kind", "t_free")
+    __slots__ = ("t", "lo", "hi", "stack", "kind", "t_free", "category")
 
-    def __init__(self, t, addr, length, stack, kind):
-        self.t, self.stack, self.kind = t, stack, kind
+    def __init__(self, t, addr, length, stack, kind, category=False):
+        self.t, self.stack, self.kind, self.category = t, stack, kind, category
         self.lo, self.hi = addr // PAGE, (addr + max(length, 1) + PAGE - 1) // PAGE
         self.t_free = None
 
@@ -78,7 +80,7 @@ def read_log(path):
     data = open(path, "rb").read()
     im = None
     live = {}  # addr -> [Alloc] not yet freed
-    for name, _off, info, body in pfsdump.records(data):
+    for name, _off, info, body in pfsdump.records(data):  # info: the record header's flags
         if name == "PROC_START":
             pid, _ppid, _root, start = struct.unpack_from("<QQQQ", body)
             gen, = struct.unpack_from("<I", body, 36)
@@ -87,7 +89,7 @@ def read_log(path):
             continue
         elif name == "ALLOC":
             _seq, t, addr, size, length, _tid, stack, kind = struct.unpack_from("<QQQQQIIB", body)
-            a = Alloc(t, addr, length or size, stack, kind)
+            a = Alloc(t, addr, length or size, stack, kind, bool(info["flags"] & CATEGORY))
             im.add(a)
             live.setdefault(addr, []).append(a)
         elif name == "REMAP":
