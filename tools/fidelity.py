@@ -118,6 +118,16 @@ def judged(p, programs):
         (p["anon"]["ft"] >= MIN_FT or p["anon"]["cow"] >= MIN_COW)
 
 
+def judged_processes(results):
+    """(program name, mode, process) of each judged process of the runs under the shim."""
+    for name, res in results:
+        for mode, run in res.get("runs", {}).items():
+            if mode != "native":
+                for p in run["processes"]:
+                    if judged(p, res.get("judge")):
+                        yield name, mode, p
+
+
 def n(x):
     return "–" if x is None else "{:,}".format(x)
 
@@ -141,33 +151,33 @@ def verdict(p, ratio):
     return "**off: %s**" % ", ".join(bad) if bad else "yes"
 
 
+def table(title, note, columns):
+    """A section's title, its note and a table's header; columns starting with a space are numbers."""
+    return ["", "### " + title, "", note, "", "| %s |" % " | ".join(c.strip() for c in columns),
+            "| %s |" % " | ".join("---:" if c.startswith(" ") else "---" for c in columns)]
+
+
 def markdown(results, ratio, header):
-    out = [header, ""]
-    out += ["### Per process: private anonymous memory", "",
-            "kernel = the kernel's faults there in that run; pfshim = its totals plus its own; "
-            "native = the kernel's count for the same process without the shim.", "",
-            "| program | process | mode | kernel ft | pfshim ft | ratio | kernel cow | pfshim cow | ratio | native ft / cow | within %g %% |" % (ratio * 100),
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    within = "within %g %%" % (ratio * 100)
+    out = [header]
+    out += table("Per process: private anonymous memory",
+                 "kernel = the kernel's faults there in that run; pfshim = its totals plus its own; "
+                 "native = the kernel's count for the same process without the shim.",
+                 ["program", "process", "mode", " kernel ft", " pfshim ft", " ratio", " kernel cow", " pfshim cow",
+                  " ratio", " native ft / cow", within])
     for name, res in results:
         if "error" in res:
             out.append("| %s | – | – | %s |" % (name, res["error"]) + " |" * 8)
-            continue
-        for mode, run in res["runs"].items():
-            if mode == "native":
-                continue
-            for p in run["processes"]:
-                if not judged(p, res.get("judge")):
-                    continue
-                ps, nat = p["pfshim"], p.get("native") or {}
-                out.append("| %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
-                    name, p["command"], p["key"], mode, n(p["anon"]["ft"]), n(ps["anon"]["ft"]) if ps else "–",
-                    r((p["ratio"] or {}).get("ft")), n(p["anon"]["cow"]), n(ps["anon"]["cow"]) if ps else "–",
-                    r((p["ratio"] or {}).get("cow")), n(nat.get("ft")), n(nat.get("cow")), verdict(p, ratio)))
-    out += ["", "### Run totals: the kernel's faults in all memory, summed over the run", "",
-            "not-present / write to a present page; \"shim's own\": faults whose instruction lies in an object "
-            "only the shim loads, plus its helper processes.", "",
-            "| program | native | fast | exact | shim's own fast / exact | exact within %g %% |" % (ratio * 100),
-            "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for name, mode, p in judged_processes(results):
+        ps, nat = p["pfshim"], p.get("native") or {}
+        out.append("| %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+            name, p["command"], p["key"], mode, n(p["anon"]["ft"]), n(ps["anon"]["ft"]) if ps else "–",
+            r((p["ratio"] or {}).get("ft")), n(p["anon"]["cow"]), n(ps["anon"]["cow"]) if ps else "–",
+            r((p["ratio"] or {}).get("cow")), n(nat.get("ft")), n(nat.get("cow")), verdict(p, ratio)))
+    out += table("Run totals: the kernel's faults in all memory, summed over the run",
+                 "not-present / write to a present page; \"shim's own\": faults whose instruction lies in an object "
+                 "only the shim loads, plus its helper processes.",
+                 ["program", " native", " fast", " exact", " shim's own fast / exact", "exact " + within])
     for name, res in results:
         if "error" in res:
             continue
@@ -185,26 +195,18 @@ def markdown(results, ratio, header):
             "allocations (kind, size, kernel ft/cow, of which on pages of logged allocations, the objects "
             "whose code faulted), and the sites whose logged allocations the kernel counts differently "
             "(kernel ft/cow against pfshim's).", ""]
-    for name, res in results:
-        if "error" in res:
-            continue
-        for mode, run in res["runs"].items():
-            if mode == "native":
-                continue
-            for p in run["processes"]:
-                if not judged(p, res.get("judge")):
-                    continue
-                out.append("- **%s, %s (%s), %s**: " % (name, p["command"], p["key"], mode) + "; ".join(
-                    "%s %s at %s: %s/%s (%s/%s in allocations; %s%s)" % (
-                        g["kind"], size_s(g["size"]), g["start"], n(g["ft"]), n(g["cow"]), n(g["in_allocations"]["ft"]),
-                        n(g["in_allocations"]["cow"]), ", ".join("%s %d" % (os.path.basename(d), v) for d, v in g["code"]),
-                        ", mapped before pfshim started" if g["before_pfshim"] else "")
-                    for g in p["regions"][:3]))
-                sites = [s for s in p["sites"] if s["difference"]][:3]
-                if sites:
-                    out.append("  sites: " + "; ".join("`%s` (%s) %s/%s against %s" % (
-                        s["site"], s["kind"], n(s["kernel"]["ft"]), n(s["kernel"]["cow"]),
-                        "%s/%s" % (n(s["pfshim"]["ft"]), n(s["pfshim"]["cow"])) if s["pfshim"] else "no site") for s in sites))
+    for name, mode, p in judged_processes(results):
+        out.append("- **%s, %s (%s), %s**: " % (name, p["command"], p["key"], mode) + "; ".join(
+            "%s %s at %s: %s/%s (%s/%s in allocations; %s%s)" % (
+                g["kind"], size_s(g["size"]), g["start"], n(g["ft"]), n(g["cow"]), n(g["in_allocations"]["ft"]),
+                n(g["in_allocations"]["cow"]), ", ".join("%s %d" % (os.path.basename(d), v) for d, v in g["code"]),
+                ", mapped before pfshim started" if g["before_pfshim"] else "")
+            for g in p["regions"][:3]))
+        sites = [s for s in p["sites"] if s["difference"]][:3]
+        if sites:
+            out.append("  sites: " + "; ".join("`%s` (%s) %s/%s against %s" % (
+                s["site"], s["kind"], n(s["kernel"]["ft"]), n(s["kernel"]["cow"]),
+                "%s/%s" % (n(s["pfshim"]["ft"]), n(s["pfshim"]["cow"])) if s["pfshim"] else "no site") for s in sites))
     return "\n".join(out) + "\n"
 
 
@@ -257,9 +259,8 @@ def main():
     for name, res in results:
         # faultcheck judges every process; here only the program's own (not a driving script's)
         fails += [(name, f) for f in (res.get("check") or {}).get("failures", []) if "summed over the run" in f or "perf lost" in f]
-        fails += [(name, "%s: %s (%s, pid %d): %s" % (mode, p["command"], p["key"], p["pid"], verdict(p, a.ratio).strip("*")))
-                  for mode, run in res.get("runs", {}).items() if mode != "native"
-                  for p in run["processes"] if judged(p, res["judge"]) and verdict(p, a.ratio) != "yes"]
+    fails += [(name, "%s: %s (%s, pid %d): %s" % (mode, p["command"], p["key"], p["pid"], verdict(p, a.ratio).strip("*")))
+              for name, mode, p in judged_processes(results) if verdict(p, a.ratio) != "yes"]
     for name, f in fails:
         sys.stderr.write("fidelity: %s: %s\n" % (name, f))
     sys.stderr.write("fidelity: %d programs, %d findings beyond %g %%\n" % (len(results), len(fails), a.ratio * 100))
