@@ -120,6 +120,11 @@ demo: $(LIB) $(CLI) $(BUILD)/examples/storm
 bench: $(LIB) $(CLI)
 	@bash bench/run.sh $(BUILD)
 
+# pfshim's fault counts against the kernel's on real programs; rewrites docs/fidelity.md's figures.
+.PHONY: fidelity
+fidelity: $(LIB) $(CLI)
+	@python3 tools/fidelity.py --build $(BUILD) --doc docs/fidelity.md
+
 install: $(LIB) $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/include/pfshim $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -1,0 +1,96 @@
+# The fault oracle (tools/faultcheck, docs/fidelity.md): the kernel's own count of the faults in
+# each allocation of a test program whose faults follow from its code, set beside pfshim's.
+# Both sides must give the program's numbers: the oracle is tested, and the shim against it.
+
+# faultcheck_run NAME ARGS...: tools/faultcheck --json into $WORK/NAME.fc; returns 2 when the
+# kernel's tracepoints cannot be used here (the reason in $WORK/NAME.fc.err).
+faultcheck_run() {
+	local name=$1
+	shift
+	(cd "$WORK" && "$ROOT/tools/faultcheck" --json --min 0 --lib "$LIB" --cli "$CLI" "$@" \
+		>"$WORK/$name.fc" 2>"$WORK/$name.fc.err")
+	case $? in
+	0) return 0 ;;
+	3) return 2 ;;
+	*) echo "  faultcheck failed:"; tail -5 "$WORK/$name.fc.err"; return 1 ;;
+	esac
+}
+
+# faultcheck_sites FILE MODE PROCESS FUNCTION...: for each function's site in that run and
+# process ("1" the command, "1.1" its first child), "kernel ft/cow pfshim ft/cow".
+faultcheck_sites() {
+	python3 - "$@" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+procs = [p for p in r["runs"][sys.argv[2]]["processes"] if p["key"] == sys.argv[3]]
+for f in sys.argv[4:]:
+    s = [s for p in procs for s in p["sites"] if s["site"].startswith(f + " ")]
+    print(f, " ".join("%d/%d %s" % (x["kernel"]["ft"], x["kernel"]["cow"],
+                                    "%d/%d" % (x["pfshim"]["ft"], x["pfshim"]["cow"]) if x["pfshim"] else "-") for x in s) or "none")
+PY
+}
+
+# faultcheck_expect FILE MODE PROCESS "FUNCTION KERNEL PFSHIM"...: each site as expected.
+faultcheck_expect() {
+	local file=$1 mode=$2 proc=$3 line got
+	shift 3
+	for line in "$@"; do
+		got=$(faultcheck_sites "$file" "$mode" "$proc" "${line%% *}")
+		[ "$got" = "$line" ] || { echo "  $mode, process $proc: expected '$line', got '$got'"; return 1; }
+	done
+}
+
+faultcheck_skip() {
+	echo "SKIP: faultcheck: $(sed 's/^faultcheck: //' "$WORK/$1.fc.err" | head -1)"
+}
+
+# First touches, both modes: 100 pages of a malloc'd block, 37 + 10 of a mapping (read and
+# written, dropped and touched again), 25 of a block freed at once (tests/preload/touch_pages.c).
+t_faultcheck_first_touch_per_site() {
+	faultcheck_run fcpages -- "$T/touch_pages" 100 37
+	case $? in 2) faultcheck_skip fcpages; return 0 ;; 1) return 1 ;; esac
+	local m
+	for m in fast exact; do
+		faultcheck_expect "$WORK/fcpages.fc" $m 1 "malloc_site 100/0 100/0" "mmap_site 47/0 47/0" \
+			"quick_site 25/0 25/0" || return 1
+	done
+	# The native run is there too, with the same process, and the output was the same in each run.
+	$Q "$WORK/fcpages.fc" 'r["same_output"]' 'r["runs"]["native"]["processes"][0]["anon"]["ft"] >= 100 + 47 + 25' \
+		'r["runs"]["fast"]["processes"][0]["native"] is not None'
+}
+
+# Copy-on-write after fork (tests/preload/touch_cow.c): the parent touches 20 + 4 pages of a
+# mapping and writes 3 present at the fork; the child touches 5, writes 7 of the mapping and 4
+# of a malloc'd block, all present at the fork.
+t_faultcheck_cow_per_site() {
+	faultcheck_run fccow -- "$T/touch_cow"
+	case $? in 2) faultcheck_skip fccow; return 0 ;; 1) return 1 ;; esac
+	local m
+	for m in fast exact; do
+		faultcheck_expect "$WORK/fccow.fc" $m 1 "cow_site 24/3 24/3" "cow_malloc_site 8/0 8/0" || return 1
+		faultcheck_expect "$WORK/fccow.fc" $m 1.1 "cow_site 5/7 5/7" "cow_malloc_site 0/4 0/4" || return 1
+	done
+}
+
+# --check names each judged process that is off, and judges none below its thresholds.
+t_faultcheck_check_names_the_process() {
+	python3 - "$ROOT/tools/faultcheck" <<'PY'
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("faultcheck", sys.argv[1])
+fc = importlib.util.module_from_spec(importlib.util.spec_from_loader("faultcheck", loader))
+loader.exec_module(fc)
+def proc(pid, kft, kcow, pft, pcow):
+    return {"pid": pid, "command": "prog%d" % pid, "helper": False, "anon": {"ft": kft, "cow": kcow},
+            "pfshim": {"anon": {"ft": pft, "cow": pcow}}}
+tot = {"not_present": 1000, "write_present": 100, "by_shim_code": 0, "helpers": 0}
+runs = {"native": {"lost_events": 0, "totals": tot, "processes": []},
+        "fast": {"lost_events": 0, "totals": tot, "processes": [
+            proc(1, 1000, 100, 1000, 100),  # exact
+            proc(2, 1000, 100, 940, 100),   # 6 % short of first touches
+            proc(3, 499, 49, 0, 0),         # too few faults to be judged
+            proc(4, 1000, 100, 1000, 90)]}} # 10 % short of copy-on-write
+fails = fc.check(runs, 0.05)
+assert len(fails) == 2 and "pid 2 (prog2): first-touch" in fails[0] and "pid 4 (prog4): copy-on-write" in fails[1], fails
+assert fc.check(runs, 0.11) == [], fc.check(runs, 0.11)
+PY
+}
