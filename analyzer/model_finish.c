@@ -45,13 +45,19 @@ static uint64_t site_faults(const struct pfs_site *s)
 	return s->first_touch_faults + s->cow_faults;
 }
 
+/* A site's weight in the ranking: its faults, and the pages a policy populated for it (faults moved, not gone). */
+static uint64_t site_weight(const struct pfs_site *s)
+{
+	return site_faults(s) + s->prefaulted_pages;
+}
+
 static int cmp_site(const void *a, const void *b)
 {
 	const struct pfs_site *x = *(struct pfs_site *const *)a;
 	const struct pfs_site *y = *(struct pfs_site *const *)b;
 
-	if (site_faults(x) != site_faults(y))
-		return site_faults(x) > site_faults(y) ? -1 : 1;
+	if (site_weight(x) != site_weight(y))
+		return site_weight(x) > site_weight(y) ? -1 : 1;
 	if (x->bytes_allocated != y->bytes_allocated)
 		return x->bytes_allocated > y->bytes_allocated ? -1 : 1;
 	if (x->allocations != y->allocations)

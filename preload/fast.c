@@ -248,6 +248,9 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			kind = PFS_KIND_SELF;
 		} else if (pfs_addrspace_find(from, &m, &prev) == 0) {
 			kind = pfs_addrspace_kind(&m, &prev, 0);
+			/* A thread arena's heap (64 MiB-aligned) before its first block is carved: malloc's own. */
+			if (pfs_alloc_is_glibc && !(m.start & (PFS_HEAP_MAX - 1)) && m.end - m.start <= PFS_HEAP_MAX)
+				kind = 0;
 			if (pfs_self_next(from) < m.end) /* a range of the shim's own in the same merged mapping */
 				m.end = pfs_self_next(from);
 		} else {

@@ -229,7 +229,7 @@ t_fast_first_touch_unprivileged() {
 	check_touch_pages "$d/r.json" || return 1
 	run_as_nobody "$d" heap $T/heap_small || return 1
 	"$CLI" report --format json "$d/heap" >"$d/h.json" || return 1
-	$Q "$d/h.json" 'r["mode"] == "fast"' '391 <= site(proc(r), "small_site")["first_touch_faults"] <= 392'
+	$Q "$d/h.json" 'r["mode"] == "fast"' '390 <= site(proc(r), "small_site")["first_touch_faults"] <= 392'
 }
 
 t_fast_fork_each_process_counts_its_own() {
@@ -280,10 +280,11 @@ t_fast_heap_pages_charged_to_carving_site() {
 	run_both heap $T/heap_small || return 1
 	report heap || return 1
 	# 20,000 blocks of 64 B are 80 B chunks: 1,600,000 B of fresh heap, 391 or 392 pages by where the
-	# first lands in its page; blocks reusing freed chunks carve nothing; 1000 chunks of 208 B in a
+	# first lands in its page, less that page when malloc had used it before the shim started (pre-start
+	# memory, present already); blocks reusing freed chunks carve nothing; 1000 chunks of 208 B in a
 	# thread's arena: 51 pages, 52-53 with the arena's header page that the first block's malloc touched.
 	$Q "$WORK/heap.json" \
-		'391 <= site(proc(r), "small_site")["first_touch_faults"] <= 392' \
+		'390 <= site(proc(r), "small_site")["first_touch_faults"] <= 392' \
 		'site(proc(r), "small_site")["allocations"] == 20000' \
 		'site(proc(r), "reuse_site")["first_touch_faults"] == 0' \
 		'site(proc(r), "reuse_site")["allocations"] == 10000' \
@@ -313,10 +314,15 @@ t_fast_pagemap_read_fallback() {
 
 # THP-eligible memory keeps its huge pages under the shim (the output says whether it has them);
 # a huge page appearing is 512 first touches: the whole 64 MiB region, touched, is 16384.
+# ... and counts the faults as the kernel takes them: one per huge page, every base page in the pages.
 t_fast_keeps_transparent_huge_pages() {
 	run_both thp $T/thp || return 1
 	report thp || return 1
-	$Q "$WORK/thp.json" 'site(proc(r), "huge_site")["first_touch_faults"] == 16384'
+	local k
+	k=$(awk '$1 == "faults" {print $2}' "$WORK/thp.err")
+	[ -n "$k" ] || { echo "  the program's fault count is missing"; return 1; }
+	$Q "$WORK/thp.json" 'site(proc(r), "huge_site")["first_touch_pages"] == 16384' \
+		"abs(site(proc(r), \"huge_site\")[\"first_touch_faults\"] - $k) <= 2"
 }
 
 # Copy-on-write tracking must not split huge pages: natively the parent's writes after the child is

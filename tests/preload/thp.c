@@ -1,12 +1,15 @@
 /*
  * A MADV_HUGEPAGE region touched whole: with THP enabled ("always" or
  * "madvise") it is backed by huge pages natively, and must be under the
- * shim too (fast mode registers nothing).  Prints whether it is.
+ * shim too (fast mode registers nothing).  Prints whether it is, and on
+ * stderr the faults the kernel took for the touch (getrusage): one per huge
+ * page where it gave them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "smaps.h"
 
@@ -21,11 +24,20 @@ char *huge_site(void)
 	return p;
 }
 
+static long minflt(void)
+{
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return u.ru_minflt;
+}
+
 int main(void)
 {
 	char *p = huge_site();
+	long before = minflt();
 	for (unsigned long off = 0; off < SIZE; off += 4096)
 		p[off] = 1;
+	fprintf(stderr, "faults %ld\n", minflt() - before);
 	long kb = anon_huge_kb();
 	printf("huge pages: %s\n", kb >= (long)(SIZE / 2 / 1024) ? "yes" : "no");
 	return 0;
