@@ -18,6 +18,8 @@
 
 #include <uthash.h>
 
+#include <pfshim/demangle.h>
+
 struct sym_entry {
 	uint64_t vaddr;
 	struct pfs_sym_result res;
@@ -81,6 +83,7 @@ static void result_free(struct pfs_sym_result *res)
 {
 	for (size_t i = 0; i < res->n; i++) {
 		free(res->frames[i].function);
+		free(res->frames[i].symbol);
 		free(res->frames[i].file);
 	}
 	free(res->frames);
@@ -299,43 +302,60 @@ static void object_open(struct pfs_sym *sym, struct sym_object *o, const char *p
 		o->mod = NULL;	/* out of memory: unnamed frames rather than none */
 }
 
-static int push_frame(struct pfs_sym_result *res, size_t *cap, const char *function,
+/*
+ * One frame: `name` as the symbol table or DWARF spells it; the frame keeps
+ * it as `symbol` and its demangled form (pfshim/demangle.h) as `function`.
+ */
+static int push_frame(struct pfs_sym_result *res, size_t *cap, const char *name,
 		      const char *file, int line, bool inlined)
 {
 	struct pfs_sym_frame *f;
+	char demangled[8192];
 	const char *at;
 
 	if (pfs_an_reserve((void **)&res->frames, cap, res->n + 1, sizeof(*res->frames)))
 		return -ENOMEM;
 	f = &res->frames[res->n];
 	memset(f, 0, sizeof(*f));
+	if (name && !*name)
+		name = NULL;
 	/*
 	 * Symbol tables name versioned symbols "printf@@GLIBC_2.2.5": the
 	 * version says nothing about the call site, drop it.
 	 */
-	at = function ? strchr(function + 1, '@') : NULL;
-	if (function && !*function)
-		function = NULL;
+	at = name ? strchr(name + 1, '@') : NULL;
 	if (at)
-		f->function = strndup(function, (size_t)(at - function));
+		f->symbol = strndup(name, (size_t)(at - name));
 	else
-		f->function = function ? strdup(function) : NULL;
+		f->symbol = name ? strdup(name) : NULL;
+	if (f->symbol)
+		f->function = strdup(pfs_demangle(f->symbol, demangled, sizeof(demangled))
+				     ? demangled : f->symbol);
 	f->file = file ? strdup(file) : NULL;
 	f->line = line > 0 ? (unsigned)line : 0;
 	f->inlined = inlined;
 	res->n++;	/* counted now so result_free() releases what was copied */
-	if ((function && !f->function) || (file && !f->file))
+	if ((name && (!f->symbol || !f->function)) || (file && !f->file))
 		return -ENOMEM;
 	return 0;
 }
 
+/*
+ * A function's name from its DIE (an inlined instance's through its
+ * abstract origin): a C++ linkage name, which demangles to the qualified
+ * name, else the plain name (C, whose linkage names are only aliases like
+ * glibc's "__GI_" ones).
+ */
 static const char *die_name(Dwarf_Die *die)
 {
 	Dwarf_Attribute attr;
-	const char *name = dwarf_diename(die);	/* follows abstract_origin */
+	const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
 
 	if (!name)
-		name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+		name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+	if (name && name[0] == '_' && name[1] == 'Z')
+		return name;
+	name = dwarf_diename(die);	/* follows abstract_origin */
 	return name;
 }
 
@@ -357,14 +377,41 @@ static void call_site(Dwarf_Die *inl, const char **file, int *line)
 		*line = (int)val;
 }
 
+/*
+ * The scopes around `addr`, innermost first, down to the function it is in.
+ * dwarf_getscopes() goes on, past the innermost inlined instance, into that
+ * instance's abstract definition (where its own code is written), not into
+ * the function it was inlined into; eu-addr2line -i therefore asks again
+ * from the innermost scope's DIE, whose parents are the concrete chain:
+ * inlined instance in inlined instance ... in the real function.
+ */
+static int scopes_at(struct sym_object *o, uint64_t addr, Dwarf_Die **scopes)
+{
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cudie = dwfl_module_addrdie(o->mod, addr, &bias);
+	Dwarf_Die innermost;
+	int n;
+
+	*scopes = NULL;
+	if (!cudie)
+		return 0;
+	n = dwarf_getscopes(cudie, addr - bias, scopes);
+	if (n <= 0)
+		return 0;
+	innermost = (*scopes)[0];
+	free(*scopes);
+	*scopes = NULL;
+	n = dwarf_getscopes_die(&innermost, scopes);
+	return n > 0 ? n : 0;
+}
+
 static int resolve(struct sym_object *o, uint64_t addr, struct pfs_sym_result *res)
 {
 	const char *symname = NULL, *file = NULL;
-	Dwarf_Die *scopes = NULL, *cudie;
+	Dwarf_Die *scopes = NULL;
 	size_t cap = 0;
 	bool done = false;
-	int line = 0, nscopes = 0, rc = 0;
-	Dwarf_Addr bias = 0;
+	int line = 0, nscopes, rc = 0;
 	Dwfl_Line *dl;
 
 	if (!o->mod)
@@ -377,9 +424,11 @@ static int resolve(struct sym_object *o, uint64_t addr, struct pfs_sym_result *r
 
 		file = dwfl_lineinfo(dl, &la, &line, NULL, NULL, NULL);
 	}
-	cudie = dwfl_module_addrdie(o->mod, addr, &bias);
-	if (cudie)
-		nscopes = dwarf_getscopes(cudie, addr - bias, &scopes);
+	/*
+	 * Innermost first: each inlined instance has the current file:line,
+	 * then its call site is the file:line of the frame it was inlined into.
+	 */
+	nscopes = scopes_at(o, addr, &scopes);
 	for (int i = 0; i < nscopes && !done && !rc; i++) {
 		switch (dwarf_tag(&scopes[i])) {
 		case DW_TAG_inlined_subroutine:

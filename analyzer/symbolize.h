@@ -14,7 +14,8 @@
 #include "an_common.h"
 
 struct pfs_sym_frame {
-	char *function;		/* NULL: no symbol covers the address */
+	char *function;		/* demangled (pfshim/demangle.h); NULL: no symbol covers the address */
+	char *symbol;		/* as the symbol table or DWARF spells it (mangled); NULL with function */
 	char *file;		/* as DWARF names it; NULL: no line information */
 	unsigned line;		/* 0: unknown */
 	bool inlined;		/* code of this function inlined into the next frame */
