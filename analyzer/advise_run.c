@@ -428,7 +428,7 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 		struct verdict v = {0};
 
 		judge(it, base, pol, n, k, &v);
-		pfs_report_site_name(&it->rp->sites[it->index], name, sizeof(name));
+		pfs_report_site_label(&it->rp->sites[it->index], name, sizeof(name));
 		fprintf(out, "site #%" PRIu32 " %s (%s)%s%s\n", it->id, name,
 			pfs_kind_name(it->in.kind), v.has_rule ? ": " : "",
 			v.has_rule ? it->adv.rule : "");

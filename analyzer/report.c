@@ -11,6 +11,8 @@
 
 #include <uthash.h>
 
+#include "label.h"
+
 struct pfs_site_id {
 	char *key;
 	uint32_t id;
@@ -91,6 +93,7 @@ static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struc
 			return -ENOMEM;
 		for (size_t j = 0; j < res->n; j++) {
 			f.function = res->frames[j].function;
+			f.symbol = res->frames[j].symbol;
 			f.source_path = res->frames[j].file;
 			f.file = f.source_path ? pfs_an_basename(f.source_path) : NULL;
 			f.line = res->frames[j].line;
@@ -179,6 +182,7 @@ static int resolve_touches(struct pfs_sym *sym, const struct pfs_proc *p, struct
 		}
 		if (res->n) {
 			t->frame.function = res->frames[0].function;
+			t->frame.symbol = res->frames[0].symbol;
 			t->frame.source_path = res->frames[0].file;
 			t->frame.file = t->frame.source_path ? pfs_an_basename(t->frame.source_path) : NULL;
 			t->frame.line = res->frames[0].line;
@@ -248,9 +252,14 @@ static int evidence_of(struct pfs_rproc *rp)
 	return rc;
 }
 
+const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs)
+{
+	return rs->label < rs->nframes ? &rs->frames[rs->label] : NULL;
+}
+
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
 {
-	const struct pfs_rframe *f = rs->nframes ? &rs->frames[0] : NULL;
+	const struct pfs_rframe *f = pfs_report_label(rs);
 
 	if (!f)
 		snprintf(buf, len, "?");
@@ -260,6 +269,17 @@ void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
 		snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
 	else
 		snprintf(buf, len, "0x%" PRIx64, f->address);
+}
+
+void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
+{
+	const struct pfs_rframe *f = pfs_report_label(rs);
+	size_t n;
+
+	pfs_report_site_name(rs, buf, len);
+	n = strlen(buf);
+	if (f && f->file && n < len)
+		snprintf(buf + n, len - n, f->line ? " (%s:%u)" : " (%s)", f->file, f->line);
 }
 
 bool pfs_report_has_faults(const struct pfs_report *rep)
@@ -309,6 +329,7 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 			if (!kf)
 				return -ENOMEM;
 			rc = resolve_site(rep, sym, p, rs, kf);
+			rs->label = pfs_label_site(rs->frames, &rs->nframes);
 			if (!rc)
 				rc = resolve_touches(sym, p, rs);
 			if (fclose(kf) != 0 || !key) {
