@@ -9,9 +9,11 @@
  * "operator new"): what a user types in site=, and short enough for a
  * label; overloads differ by file and line, and the raw symbol is kept.
  *
- * Its stack use grows with the name (about 64 bytes per character of the
- * mangled name): names longer than PFS_DEMANGLE_MAX_MANGLED are left
- * mangled, by both sides alike.
+ * Its stack use grows with the name: up to 425 bytes per character of the
+ * mangled name measured (a pack of 1000 template arguments: 420 KiB), and
+ * libiberty gives up on names much over 1000 characters.  Names longer
+ * than PFS_DEMANGLE_MAX_MANGLED are left mangled, by both sides alike; the
+ * shim demangles on a stack of PFS_DEMANGLE_STACK bytes of its own.
  */
 #ifndef PFSHIM_DEMANGLE_H
 #define PFSHIM_DEMANGLE_H
@@ -21,9 +23,9 @@
 
 #include <libiberty/demangle.h>
 
-#define PFS_DEMANGLE_MAX_MANGLED 2048
-/* Stack the demangler may need for the longest name it is given, with room to spare. */
-#define PFS_DEMANGLE_STACK (PFS_DEMANGLE_MAX_MANGLED * 160)
+#define PFS_DEMANGLE_MAX_MANGLED 1024
+/* Stack for the longest name it is given: 1 KiB per character, more than twice the worst measured. */
+#define PFS_DEMANGLE_STACK (PFS_DEMANGLE_MAX_MANGLED * 1024)
 
 struct pfs_demangle_out {
 	char *buf;
