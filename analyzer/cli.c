@@ -289,6 +289,8 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 		status = PFS_EXIT_BAD_LOGS;
 		goto out;
 	}
+	if (opts->policy)
+		pfs_report_warn_unmatched(&rep, opts->policy);
 	rc = writers[fmt](&rep, out, opts);
 	if (rc) {
 		fprintf(stderr, "pfshim: report: cannot write the report: %s\n", strerror(-rc));
@@ -617,7 +619,7 @@ static int record_run(const struct record_args *a, unsigned top)
 	}
 	if (dir_has_logs(outdir)) {
 		struct pfs_report_opts opts = {.top = top, .color = want_color(stderr),
-					       .source = outdir};
+					       .source = outdir, .policy = a->policy};
 
 		/* the program's status is what record returns, bad logs or not */
 		report_paths(&outdir, 1, stderr, FMT_TEXT, &opts);

@@ -282,6 +282,66 @@ void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
 		snprintf(buf + n, len - n, f->line ? " (%s:%u)" : " (%s)", f->file, f->line);
 }
 
+/* Whether `rule` is one of the "; "-joined rules of a site's policy. */
+static bool rule_applied(const char *applied, const char *rule, size_t len)
+{
+	for (const char *p = applied; p && (p = strstr(p, rule)) != NULL; p++)
+		if ((p == applied || !strncmp(p - 2, "; ", 2)) && (p[len] == '\0' || p[len] == ';'))
+			return true;
+	return false;
+}
+
+int pfs_report_unmatched_rules(const struct pfs_report *rep, const char *policy, char **out)
+{
+	size_t len = 0;
+	FILE *f = open_memstream(out, &len);
+	bool first = true;
+
+	if (!f)
+		return -ENOMEM;
+	for (const char *p = policy; p && *p;) {
+		size_t n = strcspn(p, ";");
+		const char *r = p;
+		char *rule;
+		bool applied = false;
+
+		p += n + (p[n] == ';');
+		while (n && strchr(" \t\n\r", *r))	/* the rule as the shim logs it: blanks trimmed */
+			r++, n--;
+		while (n && strchr(" \t\n\r", r[n - 1]))
+			n--;
+		if (!n || !(rule = strndup(r, n)))
+			continue;
+		for (size_t i = 0; i < rep->nprocs && !applied; i++)
+			for (size_t j = 0; j < rep->procs[i].nsites && !applied; j++)
+				applied = rule_applied(rep->procs[i].sites[j].site->policy, rule, n);
+		if (!applied) {
+			fprintf(f, "%s%s", first ? "" : "; ", rule);
+			first = false;
+		}
+		free(rule);
+	}
+	if (fclose(f) || !*out) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int pfs_report_warn_unmatched(struct pfs_report *rep, const char *policy)
+{
+	char *un = NULL;
+	int rc = pfs_report_unmatched_rules(rep, policy, &un);
+
+	if (!rc && *un)
+		rc = pfs_an_warn(&rep->run->warnings, "policy: no allocation of the run matched '%s' "
+				 "(site= matches a frame's function as reports name it, its symbol, or a "
+				 "function inlined there: docs/policy.md)", un);
+	free(un);
+	return rc;
+}
+
 bool pfs_report_has_faults(const struct pfs_report *rep)
 {
 	for (size_t i = 0; i < rep->nprocs; i++) {

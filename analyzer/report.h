@@ -73,6 +73,7 @@ struct pfs_report_opts {
 	unsigned top;		/* sites per process; 0 = all */
 	bool color;		/* ANSI colour in text */
 	const char *source;	/* what was read, for the text header */
+	const char *policy;	/* the run's PFSHIM_POLICY when known (record): rules that matched nothing are said */
 };
 
 /* 0 or -ENOMEM.  Warnings (missing stacks, unreadable objects) go to run->warnings. */
@@ -108,6 +109,15 @@ const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs);
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);
 /* The same with the label's place: "load_records (names.cpp:44)". */
 void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len);
+/*
+ * The rules of `policy` (PFSHIM_POLICY's text) that no site of the run
+ * applied (POLICY records), "; "-joined into *out (malloc'd, "" when every
+ * rule applied somewhere); 0 or -ENOMEM.
+ */
+int pfs_report_unmatched_rules(const struct pfs_report *rep, const char *policy, char **out);
+/* The same as one warning of the run's ("policy: no allocation matched ..."), when there are such rules. */
+int pfs_report_warn_unmatched(struct pfs_report *rep, const char *policy);
+
 /* "folded" when there are faults in the run, else every site counts its allocations. */
 bool pfs_report_has_faults(const struct pfs_report *rep);
 
