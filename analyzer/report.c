@@ -87,6 +87,8 @@ static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struc
 		f.module = pfs_an_basename(m->path);
 		f.module_path = m->path;
 		fprintf(key, "|%s+0x%" PRIx64, m->path, f.offset);
+		if (pfs_label_role(&f) == PFS_FRAME_SHIM)
+			continue;	/* never shown: not worth reading the shim's symbols */
 		/* a return address: the call is the instruction before it */
 		res = pfs_sym_lookup(sym, m->path, m->build_id, m->build_id_len, f.offset - 1);
 		if (!res)
@@ -353,6 +355,37 @@ bool pfs_report_has_faults(const struct pfs_report *rep)
 	return false;
 }
 
+/* The objects whose shown frames lack names or lines, explained once (symbolize.h). */
+static int explain_missing(const struct pfs_report *rep, struct pfs_sym *sym)
+{
+	struct pfs_sym_missing m[64];
+	size_t n = 0;
+	int rc;
+
+	for (size_t i = 0; i < rep->nprocs; i++)
+		for (size_t j = 0; j < rep->procs[i].nsites; j++) {
+			const struct pfs_rsite *rs = &rep->procs[i].sites[j];
+
+			for (size_t k = 0; k < rs->nframes; k++) {
+				const struct pfs_rframe *f = &rs->frames[k];
+				size_t e = 0;
+
+				/* a path names a file to get symbols for (not the vdso) */
+				if ((f->function && f->file) || !f->module_path || f->module_path[0] != '/')
+					continue;
+				while (e < n && strcmp(m[e].path, f->module_path))
+					e++;
+				if (e == n && n == PFS_AN_ARRAY_SIZE(m))
+					continue;
+				if (e == n)
+					m[n++] = (struct pfs_sym_missing){.path = f->module_path};
+				m[e].no_names |= !f->function;
+			}
+		}
+	rc = pfs_sym_explain_missing(sym, m, n);
+	return rc;
+}
+
 int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
 {
 	int rc = 0;
@@ -408,6 +441,8 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 		if (!rc)
 			rc = evidence_of(rp);
 	}
+	if (!rc)
+		rc = explain_missing(rep, sym);
 	return rc;
 }
 

@@ -12,9 +12,14 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <uthash.h>
 
@@ -508,4 +513,116 @@ const struct pfs_sym_result *pfs_sym_lookup(struct pfs_sym *sym, const char *pat
 	}
 	HASH_ADD(hh, o->cache, vaddr, sizeof(e->vaddr), e);
 	return &e->res;
+}
+
+/* ---- objects without symbols ----------------------------------------------- */
+
+extern char **environ;
+
+/* The Debian package that installed `path` (dpkg-query -S), into pkg; 0, or -1. */
+static int debian_package(const char *path, char *pkg, size_t len)
+{
+	char *argv[] = {"dpkg-query", "-S", (char *)path, NULL};
+	posix_spawn_file_actions_t fa;
+	char out[1024];
+	int fds[2], st = 0, rc = -1;
+	size_t got = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -1;
+	if (posix_spawn_file_actions_init(&fa)) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	if (posix_spawnp(&pid, "dpkg-query", &fa, NULL, argv, environ) == 0) {
+		close(fds[1]);
+		fds[1] = -1;
+		for (ssize_t r; got < sizeof(out) - 1 &&
+		     ((r = read(fds[0], out + got, sizeof(out) - 1 - got)) > 0 || (r < 0 && errno == EINTR));)
+			got += r > 0 ? (size_t)r : 0;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		out[got] = '\0';
+		/* "libjemalloc2:amd64: /usr/lib/x86_64-linux-gnu/libjemalloc.so.2" */
+		size_t n = strcspn(out, ":,\n");
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && n && out[n] == ':' && n < len) {
+			memcpy(pkg, out, n);
+			pkg[n] = '\0';
+			rc = 0;
+		}
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	return rc;
+}
+
+/* Whether the object at `path` was read and has no DWARF (its own or a separate debug file). */
+static bool lacks_dwarf(struct pfs_sym *sym, const char *path)
+{
+	struct sym_object *o, *tmp;
+	Dwarf_Addr bias;
+
+	HASH_ITER(hh, sym->objects, o, tmp)
+		if (!strcmp(o->key, path))
+			return !o->mod || !dwfl_module_getdwarf(o->mod, &bias);
+	return false;
+}
+
+int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m, size_t n)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	char *text = NULL;
+	size_t len = 0, k = 0;
+	FILE *f;
+	int rc;
+
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char pkg[256], real[PATH_MAX];
+		bool known;
+
+		/* frames of an object with DWARF lack names or lines only in its assembly (_start) */
+		if (!lacks_dwarf(sym, m[i].path))
+			continue;
+		known = !debian_package(m[i].path, pkg, sizeof(pkg)) ||
+			(realpath(m[i].path, real) && !debian_package(real, pkg, sizeof(pkg)));
+		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", m[i].path,
+			m[i].no_names ? "frames unnamed" : "no source lines");
+		if (known)
+			fprintf(f, "package %s: its %s-dbgsym)", pkg, pkg);
+		else
+			fputs("not from a Debian package: build it with -g)", f);
+	}
+	if (!k) {
+		fclose(f);
+		free(text);
+		return 0;
+	}
+	fputs(". Debian's -dbgsym packages come from the debian-debug archive (deb "
+	      "http://deb.debian.org/debian-debug bookworm-debug main; a few packages ship -dbg "
+	      "ones instead, libc6-dbg)", f);
+	if (urls && *urls)
+		fprintf(f, "; DEBUGINFOD_URLS is set (%s) and libdw asked there: no answer for these", urls);
+	else
+		fputs("; or set DEBUGINFOD_URLS=https://debuginfod.debian.net and pfshim fetches "
+		      "them through libdw", f);
+	if (fclose(f) || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	rc = sym->warn ? pfs_an_warn(sym->warn, "no debugging symbols for %zu object%s:%s", k,
+				     k == 1 ? "" : "s", text) : 0;
+	if (sym->diag)
+		fprintf(sym->diag, "pfshim: no debugging symbols for %zu object%s:%s\n", k,
+			k == 1 ? "" : "s", text);
+	free(text);
+	return rc;
 }

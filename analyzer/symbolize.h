@@ -43,4 +43,17 @@ const struct pfs_sym_result *pfs_sym_lookup(struct pfs_sym *sym, const char *pat
 					    const uint8_t *build_id, unsigned build_id_len,
 					    uint64_t vaddr);
 
+/* An object whose frames in a report lack names (no symbol at all) or only source lines. */
+struct pfs_sym_missing {
+	const char *path;
+	bool no_names;
+};
+
+/*
+ * One warning for them all: which objects lack symbols, and how to get
+ * them on Debian (the package's -dbgsym, from the debian-debug archive;
+ * DEBUGINFOD_URLS, which libdw follows when it is set).  0 or -ENOMEM.
+ */
+int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m, size_t n);
+
 #endif
