@@ -19,6 +19,7 @@
 #include <link.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -239,39 +240,16 @@ static void read_object(struct collect *c, const struct obj *o)
 	close(fd);
 }
 
-/* Heapsort by start: no allocation (glibc's qsort may call malloc). */
-static void sift(struct inl *s, size_t root, size_t n)
+/* By start: in the child, whose heap qsort may use. */
+static int by_start(const void *a, const void *b)
 {
-	for (;;) {
-		size_t ch = 2 * root + 1;
-		if (ch >= n)
-			return;
-		if (ch + 1 < n && s[ch + 1].start > s[ch].start)
-			ch++;
-		if (s[root].start >= s[ch].start)
-			return;
-		struct inl t = s[root];
-		s[root] = s[ch];
-		s[ch] = t;
-		root = ch;
-	}
-}
-
-static void sort_by_start(struct inl *s, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift(s, i, n);
-	for (size_t end = n; end-- > 1;) {
-		struct inl t = s[0];
-		s[0] = s[end];
-		s[end] = t;
-		sift(s, 0, end);
-	}
+	const struct inl *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 /*
- * What the reading child hands back, in a shared mapping: the ranges, then
- * their names (offsets into the text after them).
+ * What the reading child hands back, in a shared mapping: the ranges, sorted
+ * by start, then their names (offsets into the text after them).
  */
 #define RESULT_BYTES (16u << 20)
 struct result {
@@ -299,6 +277,8 @@ static int read_all(struct result *r, int (*want)(const char *name, void *arg), 
 	dl_iterate_phdr(note_object, &objs);
 	for (unsigned i = 0; i < objs.n; i++)
 		read_object(&c, &objs.v[i]);
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), by_start);
 	size_t room = RESULT_BYTES - sizeof(*r);
 	char *text = (char *)&r->e[c.n];
 	for (unsigned i = 0; i < c.n && (i + 1) * sizeof(r->e[0]) < room; i++) {
@@ -368,7 +348,6 @@ unsigned pfs_inlines_load(int (*want)(const char *name, void *arg), void *arg)
 	pfs_sys_munmap(r, RESULT_BYTES);
 	if (!text)
 		return 0;
-	sort_by_start(v, n);
 	for (unsigned i = 0; i < n; i++)
 		v[i].max_end = i && v[i - 1].max_end > v[i].end ? v[i - 1].max_end : v[i].end;
 	table = v;
