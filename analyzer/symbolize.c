@@ -618,11 +618,9 @@ int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m
 		free(text);
 		return -ENOMEM;
 	}
+	/* a note for the report's end, not a problem to print as found */
 	rc = sym->warn ? pfs_an_warn(sym->warn, "no debugging symbols for %zu object%s:%s", k,
 				     k == 1 ? "" : "s", text) : 0;
-	if (sym->diag)
-		fprintf(sym->diag, "pfshim: no debugging symbols for %zu object%s:%s\n", k,
-			k == 1 ? "" : "s", text);
 	free(text);
 	return rc;
 }

@@ -50,9 +50,10 @@ struct pfs_sym_missing {
 };
 
 /*
- * One warning for them all: which objects lack symbols, and how to get
- * them on Debian (the package's -dbgsym, from the debian-debug archive;
- * DEBUGINFOD_URLS, which libdw follows when it is set).  0 or -ENOMEM.
+ * One warning for them all, in the report (not on diag): which objects
+ * lack symbols, and how to get them on Debian (the package's -dbgsym, from
+ * the debian-debug archive; DEBUGINFOD_URLS, which libdw follows when it is
+ * set).  0 or -ENOMEM.
  */
 int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m, size_t n);
 
