@@ -23,19 +23,21 @@ PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/%.o)
 PRELOAD_CORE_OBJ := $(PRELOAD_CORE_SRC:%.c=$(BUILD)/%.o)
 PRELOAD_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-strict-aliasing -DUNW_LOCAL_ONLY
-PRELOAD_LIBS := -lunwind -ldl -lpthread
+PRELOAD_LIBS := -lunwind -ldl -lpthread -liberty
 
 ANALYZER_SRC := $(wildcard analyzer/*.c)
 ANALYZER_CORE_SRC := $(filter-out analyzer/main.c,$(ANALYZER_SRC))
 ANALYZER_OBJ := $(ANALYZER_SRC:%.c=$(BUILD)/%.o)
 ANALYZER_CORE_OBJ := $(ANALYZER_CORE_SRC:%.c=$(BUILD)/%.o)
 ANALYZER_CFLAGS := $(ALL_CFLAGS) $(SAN_FLAGS)
-ANALYZER_LIBS := -ldw -lelf -lz -lm
+ANALYZER_LIBS := -ldw -lelf -lz -lm -liberty
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PRELOAD_TEST_SRC := $(wildcard tests/preload/*.c)
 PRELOAD_TEST_BIN := $(PRELOAD_TEST_SRC:tests/preload/%.c=$(BUILD)/tests/preload/%)
+PRELOAD_TEST_CXX_SRC := $(wildcard tests/preload/*.cpp)
+PRELOAD_TEST_BIN += $(PRELOAD_TEST_CXX_SRC:tests/preload/%.cpp=$(BUILD)/tests/preload/%)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
@@ -96,6 +98,18 @@ $(BUILD)/tests/preload/%: tests/preload/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')
 	$(Q)$(CC) -std=gnu11 -O1 -g -fno-inline -fno-builtin -fno-omit-frame-pointer -Wall -Wextra -Werror -MMD -MP -o $@ $< -lpthread -ldl
+
+# Built as users build theirs (-O2 -g, inlining on): C as opt_*.c, and C++.
+CXX ?= g++
+$(BUILD)/tests/preload/opt_%: tests/preload/opt_%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  PROG    $@')
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -MMD -MP -o $@ $< $(OPT_LIBS)
+$(BUILD)/tests/preload/opt_jemalloc: OPT_LIBS := -ljemalloc
+$(BUILD)/tests/preload/%: tests/preload/%.cpp
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  PROG    $@')
+	$(Q)$(CXX) -std=gnu++17 -O2 -g -Wall -Wextra -Werror -MMD -MP -o $@ $<
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(@D)

@@ -46,18 +46,39 @@ static void fmt_size_cond(char *buf, size_t len, uint64_t n)
 		snprintf(buf, len, "%" PRIu64, n);
 }
 
-/* A name the grammar can carry as a glob that matches only itself. */
-static bool nameable(const char *fn)
+/*
+ * The site= glob for a label's function: the name itself, glob characters
+ * escaped, and what the grammar cannot carry (blanks, ',' and ';', as in
+ * "Pool<int, 4>::grab") matched by '?'; a name longer than a glob may be is
+ * cut and ends in '*'.  False when there is no name.
+ */
+static bool site_glob(const char *fn, char *glob, size_t len)
 {
-	return fn && *fn && !strpbrk(fn, ";, \t\n*?[]\\");
+	size_t n = 0;
+
+	if (!fn || !*fn || len < 8)
+		return false;
+	for (; *fn; fn++) {
+		bool esc = strchr("*?[]\\", *fn) != NULL;
+
+		if (n + 1 + esc + 1 >= len) {	/* room for '*' and the NUL */
+			glob[n++] = '*';
+			break;
+		}
+		if (esc)
+			glob[n++] = '\\';
+		glob[n++] = strchr(";, \t\n", *fn) || (unsigned char)*fn < 0x20 ? '?' : *fn;
+	}
+	glob[n] = '\0';
+	return true;
 }
 
-/* "ACTIONS if site=FN[,size>=N][,kind=K]", or "" when the site has no usable name. */
+/* "ACTIONS if site=GLOB[,size>=N][,kind=K]", or "" when the site has no name. */
 static void make_rule(char *buf, size_t len, const struct pfs_adv_site *s, const char *actions)
 {
-	char size[32] = "";
+	char size[32] = "", glob[PFS_ADV_GLOB_MAX];
 
-	if (!nameable(s->function)) {
+	if (!site_glob(s->function, glob, sizeof(glob))) {
 		buf[0] = '\0';
 		return;
 	}
@@ -67,7 +88,7 @@ static void make_rule(char *buf, size_t len, const struct pfs_adv_site *s, const
 		fmt_size_cond(n, sizeof(n), s->ev->min_size);
 		snprintf(size, sizeof(size), ",size>=%s", n);
 	}
-	snprintf(buf, len, "%s if site=%s%s%s", actions, s->function, size,
+	snprintf(buf, len, "%s if site=%s%s%s", actions, glob, size,
 		 s->kind == PFS_KIND_MMAP_FILE ? ",kind=mmap-file" : "");
 }
 
@@ -282,9 +303,12 @@ void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_adv
 
 /* ---- a report's sites --------------------------------------------------- */
 
-static const char *first_function(const struct pfs_rsite *rs)
+/* Rules name the site's label: never an allocator's or a runtime's function (label.h). */
+static const char *label_function(const struct pfs_rsite *rs)
 {
-	return rs->nframes ? rs->frames[0].function : NULL;
+	const struct pfs_rframe *l = pfs_report_label(rs);
+
+	return l ? l->function : NULL;
 }
 
 static void merge(struct pfs_evidence *to, const struct pfs_evidence *from)
@@ -400,6 +424,7 @@ int pfs_adv_build(const struct pfs_report *rep, enum pfs_thp thp, struct pfs_adv
 {
 	uint64_t forks = 0, proc_touched = 0;
 	size_t cap = 0, keep = 0, plen = 0;
+	char glob[PFS_ADV_GLOB_MAX];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -425,9 +450,9 @@ int pfs_adv_build(const struct pfs_report *rep, enum pfs_thp thp, struct pfs_adv
 		e->cow_per_fork = forks ? (double)e->cow_pages / (double)forks : 0;
 		it->in.ev = e;
 		it->in.kind = rs->site->key.kind;
-		it->in.function = first_function(rs);
-		it->in.name_shared = nameable(it->in.function) &&
-				     shared_name(rep, it->id, it->in.function);
+		it->in.function = label_function(rs);
+		it->in.name_shared = site_glob(it->in.function, glob, sizeof(glob)) &&
+				     shared_name(rep, it->id, glob);
 		/* a site matters by its faults, or by a large allocation it barely touches */
 		if (item_faults(it) < PFS_ADV_MIN_PAGES &&
 		    !(e->density >= 0 && e->density < PFS_ADV_SPARSE_SHARE &&
@@ -496,7 +521,7 @@ int pfs_adv_print_text(const struct pfs_report *rep, const struct pfs_adv_list *
 		const struct pfs_adv_item *it = &l->items[k];
 		char name[256], line[640];
 
-		pfs_report_site_name(&it->rp->sites[it->index], name, sizeof(name));
+		pfs_report_site_label(&it->rp->sites[it->index], name, sizeof(name));
 		pfs_evidence_summary(line, sizeof(line), &it->ev);
 		fprintf(out, "site #%" PRIu32 " ", it->id);
 		put_clean(out, name);

@@ -47,11 +47,14 @@ enum pfs_adv_what {
 /* What the machine's transparent huge pages do (/sys/kernel/mm/transparent_hugepage/enabled). */
 enum pfs_thp { PFS_THP_UNKNOWN, PFS_THP_ALWAYS, PFS_THP_MADVISE, PFS_THP_NEVER };
 
+/* A site= glob's longest (preload/policy.h's PFS_POLICY_GLOB_MAX, with its NUL). */
+#define PFS_ADV_GLOB_MAX 64
+
 /* One site as the rules see it: its evidence, kind, and how a rule can name it. */
 struct pfs_adv_site {
 	const struct pfs_evidence *ev;
 	uint32_t kind;			/* enum pfs_kind */
-	const char *function;		/* frames[0]'s; NULL: none */
+	const char *function;		/* its label's (label.h); NULL: none */
 	bool name_shared;		/* the function is in another site's stack too */
 	uint64_t first_touch_faults, cow_faults;
 	uint64_t child_cow_faults;	/* of cow_faults, those in forked children */

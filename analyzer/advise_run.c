@@ -110,6 +110,7 @@ struct measure {
 	uint64_t first_touch, cow, prefaulted;
 	uint64_t *site_faults, *site_prefaulted, *site_phase_ns;
 	bool *site_phase_known;
+	char *unmatched;	/* a run with the policy: its rules that matched nothing ("; "-joined) */
 };
 
 static uint64_t now_ns(void)
@@ -250,6 +251,11 @@ static int run_once(const struct pfs_verify_opts *o, const char *dir, const char
 		if (pfs_adv_load(dir, &r, &bad))
 			return -EINVAL;
 		measure_logs(pfs_adv_report(r), l, m);
+		if (policy && !m->unmatched &&
+		    pfs_report_unmatched_rules(pfs_adv_report(r), policy, &m->unmatched)) {
+			pfs_adv_run_free(r);
+			return -ENOMEM;
+		}
 		pfs_adv_run_free(r);
 	}
 	m->ran = true;
@@ -307,6 +313,7 @@ static void free_measures(struct measure *ms, unsigned n)
 		free(ms[i].site_prefaulted);
 		free(ms[i].site_phase_ns);
 		free(ms[i].site_phase_known);
+		free(ms[i].unmatched);
 	}
 	free(ms);
 }
@@ -414,7 +421,10 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 	for (char **a = o->cmd; *a; a++)
 		fprintf(out, " %s", *a);
 	fprintf(out, "\n# %u runs without and %u with the policy, alternating; medians\n", n, n);
-	fprintf(out, "# policy: %s\n#\n", policy);
+	fprintf(out, "# policy: %s\n", policy);
+	if (pol[0].unmatched && pol[0].unmatched[0])
+		fprintf(out, "# matched no allocation (docs/policy.md): %s\n", pol[0].unmatched);
+	fputs("#\n", out);
 	fprintf(out, "    %-22s %12s %12s %9s\n", "", "without", "with", "change");
 	for (size_t k = 0; k < l->n; k++) {
 		const struct pfs_adv_item *it = &l->items[k];
@@ -428,7 +438,7 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 		struct verdict v = {0};
 
 		judge(it, base, pol, n, k, &v);
-		pfs_report_site_name(&it->rp->sites[it->index], name, sizeof(name));
+		pfs_report_site_label(&it->rp->sites[it->index], name, sizeof(name));
 		fprintf(out, "site #%" PRIu32 " %s (%s)%s%s\n", it->id, name,
 			pfs_kind_name(it->in.kind), v.has_rule ? ": " : "",
 			v.has_rule ? it->adv.rule : "");
@@ -502,6 +512,9 @@ static int print_json(FILE *out, const struct pfs_verify_opts *o, const char *po
 	pfs_json_end_array(&w);
 	pfs_json_kv_uint(&w, "runs", n);
 	pfs_json_kv_string(&w, "policy", policy);
+	/* the rules that matched no allocation in the first run with the policy; null: none */
+	pfs_json_kv_string(&w, "unmatched_rules",
+			   pol[0].unmatched && pol[0].unmatched[0] ? pol[0].unmatched : NULL);
 	pfs_json_key(&w, "sites");
 	pfs_json_begin_array(&w);
 	for (size_t k = 0; k < l->n; k++) {

@@ -22,6 +22,7 @@
 
 #include "advise_run.h"
 #include "diff.h"
+#include "label.h"
 #include "model.h"
 #include "report.h"
 #include "symbolize.h"
@@ -48,6 +49,7 @@ static const struct cli_opt report_opts[] = {
 	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg"},
 	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
 	{"output", 'o', "FILE", "write the report to FILE instead of standard output"},
+	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
 	{0},
 };
@@ -57,6 +59,7 @@ static const struct cli_opt record_opts[] = {
 	{"mode", 'm', "MODE", "fast, exact or off (PFSHIM_MODE; default: the shim's)"},
 	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see docs/policy.md"},
 	{"top", 'n', "N", "sites listed per process in the summary (default 10; 0: all)"},
+	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
 	{0},
 };
@@ -67,6 +70,7 @@ static const struct cli_opt advise_opts[] = {
 	{"runs", 'n', "N", "--verify: runs of each, alternating (default 3)"},
 	{"policy", 'p', "RULES", "--verify: measure these rules instead of the advice"},
 	{"output", 'o', "DIR", "--verify: keep the runs' logs and output in DIR"},
+	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
 	{0},
 };
@@ -75,6 +79,7 @@ static const struct cli_opt diff_opts[] = {
 	{"format", 'f', "FMT", "text (default) or json"},
 	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
 	{"output", 'o', "FILE", "write the comparison to FILE instead of standard output"},
+	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
 	{0},
 };
@@ -284,6 +289,8 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 		status = PFS_EXIT_BAD_LOGS;
 		goto out;
 	}
+	if (opts->policy)
+		pfs_report_warn_unmatched(&rep, opts->policy);
 	rc = writers[fmt](&rep, out, opts);
 	if (rc) {
 		fprintf(stderr, "pfshim: report: cannot write the report: %s\n", strerror(-rc));
@@ -341,6 +348,10 @@ static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, stru
 			break;
 		case 'o':
 			a->output = optarg;
+			break;
+		case 'R':
+			if (pfs_label_add_runtime(optarg))
+				return usage_error(cmd->name, "%s", strerror(ENOMEM));
 			break;
 		case 'h':
 			usage_cmd(stdout, cmd);
@@ -608,7 +619,7 @@ static int record_run(const struct record_args *a, unsigned top)
 	}
 	if (dir_has_logs(outdir)) {
 		struct pfs_report_opts opts = {.top = top, .color = want_color(stderr),
-					       .source = outdir};
+					       .source = outdir, .policy = a->policy};
 
 		/* the program's status is what record returns, bad logs or not */
 		report_paths(&outdir, 1, stderr, FMT_TEXT, &opts);
@@ -643,6 +654,10 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'p':
 			a.policy = optarg;
+			break;
+		case 'R':
+			if (pfs_label_add_runtime(optarg))
+				return usage_error(cmd->name, "%s", strerror(ENOMEM));
 			break;
 		case 'n':
 			if (parse_top(cmd->name, optarg, &top))
@@ -704,6 +719,10 @@ static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'o':
 			v.keep = optarg;
+			break;
+		case 'R':
+			if (pfs_label_add_runtime(optarg))
+				return usage_error(cmd->name, "%s", strerror(ENOMEM));
 			break;
 		case 'h':
 			usage_cmd(stdout, cmd);

@@ -338,10 +338,10 @@ static void text_site(struct tout *t, const struct dsite *ds, size_t rank)
 	put_safe(t, name);
 	if (t->color)
 		fputs(C_RESET, t->f);
-	if (rs->nframes && rs->frames[0].file) {
+	if (pfs_report_label(rs) && pfs_report_label(rs)->file) {
 		fputs(" (", t->f);
-		put_safe(t, rs->frames[0].file);
-		fprintf(t->f, ":%u)", rs->frames[0].line);
+		put_safe(t, pfs_report_label(rs)->file);
+		fprintf(t->f, ":%u)", pfs_report_label(rs)->line);
 	}
 	fprintf(t->f, " [%s]\n", pfs_kind_name(rs->site->key.kind));
 	fprintf(t->f, "        first-touch %" PRIu64 " -> %" PRIu64 ", copy-on-write %" PRIu64
@@ -369,7 +369,7 @@ static void text_site(struct tout *t, const struct dsite *ds, size_t rank)
 		fputc('\n', t->f);
 	}
 	/* the caller's caller too: a site is best told apart by two frames */
-	for (size_t i = 1; i < rs->nframes && i < 3; i++) {
+	for (size_t i = rs->label + 1; i < rs->nframes && i < rs->label + 3; i++) {
 		const struct pfs_rframe *f = &rs->frames[i];
 
 		fputs("          <- ", t->f);

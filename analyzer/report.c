@@ -11,6 +11,8 @@
 
 #include <uthash.h>
 
+#include "label.h"
+
 struct pfs_site_id {
 	char *key;
 	uint32_t id;
@@ -85,12 +87,15 @@ static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struc
 		f.module = pfs_an_basename(m->path);
 		f.module_path = m->path;
 		fprintf(key, "|%s+0x%" PRIx64, m->path, f.offset);
+		if (pfs_label_role(&f) == PFS_FRAME_SHIM)
+			continue;	/* never shown: not worth reading the shim's symbols */
 		/* a return address: the call is the instruction before it */
 		res = pfs_sym_lookup(sym, m->path, m->build_id, m->build_id_len, f.offset - 1);
 		if (!res)
 			return -ENOMEM;
 		for (size_t j = 0; j < res->n; j++) {
 			f.function = res->frames[j].function;
+			f.symbol = res->frames[j].symbol;
 			f.source_path = res->frames[j].file;
 			f.file = f.source_path ? pfs_an_basename(f.source_path) : NULL;
 			f.line = res->frames[j].line;
@@ -179,6 +184,7 @@ static int resolve_touches(struct pfs_sym *sym, const struct pfs_proc *p, struct
 		}
 		if (res->n) {
 			t->frame.function = res->frames[0].function;
+			t->frame.symbol = res->frames[0].symbol;
 			t->frame.source_path = res->frames[0].file;
 			t->frame.file = t->frame.source_path ? pfs_an_basename(t->frame.source_path) : NULL;
 			t->frame.line = res->frames[0].line;
@@ -248,9 +254,14 @@ static int evidence_of(struct pfs_rproc *rp)
 	return rc;
 }
 
+const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs)
+{
+	return rs->label < rs->nframes ? &rs->frames[rs->label] : NULL;
+}
+
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
 {
-	const struct pfs_rframe *f = rs->nframes ? &rs->frames[0] : NULL;
+	const struct pfs_rframe *f = pfs_report_label(rs);
 
 	if (!f)
 		snprintf(buf, len, "?");
@@ -262,6 +273,77 @@ void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
 		snprintf(buf, len, "0x%" PRIx64, f->address);
 }
 
+void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
+{
+	const struct pfs_rframe *f = pfs_report_label(rs);
+	size_t n;
+
+	pfs_report_site_name(rs, buf, len);
+	n = strlen(buf);
+	if (f && f->file && n < len)
+		snprintf(buf + n, len - n, f->line ? " (%s:%u)" : " (%s)", f->file, f->line);
+}
+
+/* Whether `rule` is one of the "; "-joined rules of a site's policy. */
+static bool rule_applied(const char *applied, const char *rule, size_t len)
+{
+	for (const char *p = applied; p && (p = strstr(p, rule)) != NULL; p++)
+		if ((p == applied || !strncmp(p - 2, "; ", 2)) && (p[len] == '\0' || p[len] == ';'))
+			return true;
+	return false;
+}
+
+int pfs_report_unmatched_rules(const struct pfs_report *rep, const char *policy, char **out)
+{
+	size_t len = 0;
+	FILE *f = open_memstream(out, &len);
+	bool first = true;
+
+	if (!f)
+		return -ENOMEM;
+	for (const char *p = policy; p && *p;) {
+		size_t n = strcspn(p, ";");
+		const char *r = p;
+		char *rule;
+		bool applied = false;
+
+		p += n + (p[n] == ';');
+		while (n && strchr(" \t\n\r", *r))	/* the rule as the shim logs it: blanks trimmed */
+			r++, n--;
+		while (n && strchr(" \t\n\r", r[n - 1]))
+			n--;
+		if (!n || !(rule = strndup(r, n)))
+			continue;
+		for (size_t i = 0; i < rep->nprocs && !applied; i++)
+			for (size_t j = 0; j < rep->procs[i].nsites && !applied; j++)
+				applied = rule_applied(rep->procs[i].sites[j].site->policy, rule, n);
+		if (!applied) {
+			fprintf(f, "%s%s", first ? "" : "; ", rule);
+			first = false;
+		}
+		free(rule);
+	}
+	if (fclose(f) || !*out) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int pfs_report_warn_unmatched(struct pfs_report *rep, const char *policy)
+{
+	char *un = NULL;
+	int rc = pfs_report_unmatched_rules(rep, policy, &un);
+
+	if (!rc && *un)
+		rc = pfs_an_warn(&rep->run->warnings, "policy: no allocation of the run matched '%s' "
+				 "(site= matches a frame's function as reports name it, its symbol, or a "
+				 "function inlined there: docs/policy.md)", un);
+	free(un);
+	return rc;
+}
+
 bool pfs_report_has_faults(const struct pfs_report *rep)
 {
 	for (size_t i = 0; i < rep->nprocs; i++) {
@@ -271,6 +353,37 @@ bool pfs_report_has_faults(const struct pfs_report *rep)
 			return true;
 	}
 	return false;
+}
+
+/* The objects whose shown frames lack names or lines, explained once (symbolize.h). */
+static int explain_missing(const struct pfs_report *rep, struct pfs_sym *sym)
+{
+	struct pfs_sym_missing m[64];
+	size_t n = 0;
+	int rc;
+
+	for (size_t i = 0; i < rep->nprocs; i++)
+		for (size_t j = 0; j < rep->procs[i].nsites; j++) {
+			const struct pfs_rsite *rs = &rep->procs[i].sites[j];
+
+			for (size_t k = 0; k < rs->nframes; k++) {
+				const struct pfs_rframe *f = &rs->frames[k];
+				size_t e = 0;
+
+				/* a path names a file to get symbols for (not the vdso) */
+				if ((f->function && f->file) || !f->module_path || f->module_path[0] != '/')
+					continue;
+				while (e < n && strcmp(m[e].path, f->module_path))
+					e++;
+				if (e == n && n == PFS_AN_ARRAY_SIZE(m))
+					continue;
+				if (e == n)
+					m[n++] = (struct pfs_sym_missing){.path = f->module_path};
+				m[e].no_names |= !f->function;
+			}
+		}
+	rc = pfs_sym_explain_missing(sym, m, n);
+	return rc;
 }
 
 int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
@@ -309,6 +422,7 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 			if (!kf)
 				return -ENOMEM;
 			rc = resolve_site(rep, sym, p, rs, kf);
+			rs->label = pfs_label_site(rs->frames, &rs->nframes);
 			if (!rc)
 				rc = resolve_touches(sym, p, rs);
 			if (fclose(kf) != 0 || !key) {
@@ -327,6 +441,8 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 		if (!rc)
 			rc = evidence_of(rp);
 	}
+	if (!rc)
+		rc = explain_missing(rep, sym);
 	return rc;
 }
 

@@ -16,7 +16,8 @@
 #include "symbolize.h"
 
 struct pfs_rframe {
-	const char *function;	/* NULL: no symbol */
+	const char *function;	/* demangled; NULL: no symbol */
+	const char *symbol;	/* the raw (mangled) symbol; NULL: no symbol */
 	const char *file;	/* basename of the source file; NULL: unknown */
 	const char *source_path; /* the source file as DWARF names it */
 	unsigned line;		/* 0: unknown */
@@ -39,8 +40,9 @@ struct pfs_rtouch {
 struct pfs_rsite {
 	const struct pfs_site *site;
 	uint32_t id;		/* same stack (module + offsets) and kind: same id */
-	struct pfs_rframe *frames;
+	struct pfs_rframe *frames;	/* no shim or allocator frame (label.h) */
 	size_t nframes;
+	size_t label;		/* the frame that names the site (label.h); nframes: none */
 	bool stack_missing;	/* its stack id was never recorded */
 	bool stack_truncated;
 	struct pfs_rtouch *touches;	/* the most frequent first, at most PFS_REPORT_TOUCH_SITES */
@@ -71,6 +73,7 @@ struct pfs_report_opts {
 	unsigned top;		/* sites per process; 0 = all */
 	bool color;		/* ANSI colour in text */
 	const char *source;	/* what was read, for the text header */
+	const char *policy;	/* the run's PFSHIM_POLICY when known (record): rules that matched nothing are said */
 };
 
 /* 0 or -ENOMEM.  Warnings (missing stacks, unreadable objects) go to run->warnings. */
@@ -100,8 +103,21 @@ struct pfs_json;
 /* One frame as the JSON report writes it (function, file, line, module, address, ...). */
 void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f);
 
-/* A site's name for one-line use: its first frame's function, module+0xoff, 0xaddr, or "?". */
+/* The frame that names the site (label.h), or NULL when it has none. */
+const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs);
+/* A site's name for one-line use: its label's function, module+0xoff, 0xaddr, or "?". */
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);
+/* The same with the label's place: "load_records (names.cpp:44)". */
+void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len);
+/*
+ * The rules of `policy` (PFSHIM_POLICY's text) that no site of the run
+ * applied (POLICY records), "; "-joined into *out (malloc'd, "" when every
+ * rule applied somewhere); 0 or -ENOMEM.
+ */
+int pfs_report_unmatched_rules(const struct pfs_report *rep, const char *policy, char **out);
+/* The same as one warning of the run's ("policy: no allocation matched ..."), when there are such rules. */
+int pfs_report_warn_unmatched(struct pfs_report *rep, const char *policy);
+
 /* "folded" when there are faults in the run, else every site counts its allocations. */
 bool pfs_report_has_faults(const struct pfs_report *rep);
 

@@ -38,9 +38,10 @@ void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f)
 	pfs_json_kv_uint_or_null(w, "line", f->line, f->line);
 	json_str(w, "module", f->module);
 	json_address(w, "address", f->address);
-	/* extras */
 	pfs_json_key(w, "inlined");
 	pfs_json_bool(w, f->inlined);
+	/* extras */
+	json_str(w, "symbol", f->symbol);
 	if (f->module) {
 		json_address(w, "offset", f->offset);
 		json_str(w, "module_path", f->module_path);
@@ -76,6 +77,19 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
 	pfs_json_begin_object(w);
 	json_u64(w, "id", rs->id);
 	json_str(w, "kind", pfs_kind_name(s->key.kind));
+	pfs_json_key(w, "label");
+	if (pfs_report_label(rs)) {
+		const struct pfs_rframe *l = pfs_report_label(rs);
+
+		pfs_json_begin_object(w);
+		json_str(w, "function", l->function);
+		json_str(w, "file", l->file);
+		pfs_json_kv_uint_or_null(w, "line", l->line, l->line);
+		json_str(w, "module", l->module);
+		pfs_json_end_object(w);
+	} else {
+		pfs_json_null(w);
+	}
 	pfs_json_key(w, "frames");
 	pfs_json_begin_array(w);
 	for (size_t i = 0; i < rs->nframes; i++)

@@ -88,7 +88,7 @@ static void proc_events(struct pfs_json *w, const struct pfs_rproc *rp, uint64_t
 		char site[256] = "?";
 
 		if (st->top_index != SIZE_MAX)
-			pfs_report_site_name(&rp->sites[st->top_index], site, sizeof(site));
+			pfs_report_site_label(&rp->sites[st->top_index], site, sizeof(site));
 		snprintf(sname, sizeof(sname), "storm: %s", site);
 		event_head(w, "X", p->pid, TID_STORMS, sname, base + (double)st->start_ns / 1e3);
 		pfs_json_key(w, "dur");

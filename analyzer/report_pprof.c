@@ -249,7 +249,7 @@ static uint64_t mapping(struct pprof *pp, const struct pfs_proc *p, const struct
 static uint64_t function(struct pprof *pp, const struct pfs_rframe *fr)
 {
 	char name[512], key[128];
-	uint64_t name_idx, file_idx, id;
+	uint64_t name_idx, sys_idx, file_idx, id;
 	bool fresh;
 
 	if (fr->function)
@@ -259,14 +259,16 @@ static uint64_t function(struct pprof *pp, const struct pfs_rframe *fr)
 	else
 		snprintf(name, sizeof(name), "0x%" PRIx64, fr->address);
 	name_idx = str(pp, name);
+	/* system_name: the symbol as the object spells it (mangled) */
+	sys_idx = fr->symbol ? str(pp, fr->symbol) : name_idx;
 	file_idx = str(pp, fr->source_path);
-	snprintf(key, sizeof(key), "%" PRIu64 "|%" PRIu64, name_idx, file_idx);
+	snprintf(key, sizeof(key), "%" PRIu64 "|%" PRIu64 "|%" PRIu64, name_idx, sys_idx, file_idx);
 	id = intern(pp, &pp->funcs, &pp->nfuncs, key, &fresh);
 	if (!fresh)
 		return id;
 	pb_uint(&pp->msg, FUNCTION_ID, id);
 	pb_uint(&pp->msg, FUNCTION_NAME, name_idx);
-	pb_uint(&pp->msg, FUNCTION_SYSTEM_NAME, name_idx);
+	pb_uint(&pp->msg, FUNCTION_SYSTEM_NAME, sys_idx);
 	pb_uint(&pp->msg, FUNCTION_FILENAME, file_idx);
 	pb_msg(&pp->prof, PROFILE_FUNCTION, &pp->msg);
 	return id;
@@ -379,6 +381,12 @@ static void sample(struct pprof *pp, const struct pfs_rproc *rp, const struct pf
 	}
 	label(pp, "pid", NULL, rp->proc->pid);
 	label(pp, "kind", pfs_kind_name(s->key.kind), 0);
+	{
+		char site[512];
+
+		pfs_report_site_label(rs, site, sizeof(site));
+		label(pp, "site", site, 0);
+	}
 	evidence_labels(pp, rp->evidence ? &rp->evidence[rs - rp->sites] : NULL);
 	pb_msg(&pp->prof, PROFILE_SAMPLE, &pp->msg);
 }

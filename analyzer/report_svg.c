@@ -110,7 +110,7 @@ static void panel(FILE *f, const struct pfs_rproc *rp, int y0)
 		char name[256] = "?";
 
 		if (st->top_index != SIZE_MAX)
-			pfs_report_site_name(&rp->sites[st->top_index], name, sizeof(name));
+			pfs_report_site_label(&rp->sites[st->top_index], name, sizeof(name));
 		fprintf(f, "<rect class=\"storm\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
 			"fill=\"#d62728\" fill-opacity=\"0.2\"><title>storm %zu: %" PRIu64
 			" faults, ", x0, top, w, h, i + 1, st->faults);
@@ -215,11 +215,11 @@ int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_rep
 		double w = 400.0 * (double)bars[i].n / (double)bars[0].n;
 		char name[256];
 
-		pfs_report_site_name(bars[i].rs, name, sizeof(name));
+		pfs_report_site_label(bars[i].rs, name, sizeof(name));
 		fprintf(out, "<g class=\"site\"><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
 			"fill=\"#ff7f0e\"/>\n<text x=\"%.1f\" y=\"%d\">", 10, y + 2, fmax(w, 1.0),
 			BAR_H - 6, 16 + fmax(w, 1.0), y + BAR_H - 7);
-		put_xml(out, name, 60);
+		put_xml(out, name, 80);
 		fprintf(out, " #%" PRIu32 " (pid %" PRIu64 ", %s): %" PRIu64 "</text>",
 			bars[i].rs->id, bars[i].rp->proc->pid, pfs_kind_name(bars[i].rs->site->key.kind),
 			bars[i].n);

@@ -132,9 +132,19 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 	color_on(t, pct >= 5.0 ? C_RED : pct >= 0.5 ? C_GREEN : "");
 	fprintf(t->f, "%7.2f%%", pct);
 	color_off(t);
-	fprintf(t->f, "  %10" PRIu64 "  %11s  %9" PRIu64 "  %9" PRIu64 "  %-9s  #%" PRIu32 "\n",
+	fprintf(t->f, "  %10" PRIu64 "  %11s  %9" PRIu64 "  %9" PRIu64 "  %-9s  #%" PRIu32,
 		s->allocations, bytes, s->first_touch_faults, s->cow_faults,
 		pfs_kind_name(s->key.kind), rs->id);
+	if (pfs_report_label(rs)) {
+		char label[512];
+
+		pfs_report_site_label(rs, label, sizeof(label));
+		fputs("  ", t->f);
+		color_on(t, C_BOLD);
+		put_safe(t, label, 0);
+		color_off(t);
+	}
+	fputc('\n', t->f);
 	if (s->key.stack == 0)
 		fputs("            (no stack recorded)\n", t->f);
 	else if (rs->stack_missing)
@@ -190,9 +200,9 @@ static void storm_lines(struct text_out *t, const struct pfs_rproc *rp)
 		fprintf(t->f, "#     %zu. %.1f-%.1f ms, %" PRIu64 " faults (%s)", i + 1,
 			(double)st->start_ns / 1e6, (double)st->end_ns / 1e6, st->faults, rate);
 		if (st->top_index != SIZE_MAX) {
-			pfs_report_site_name(&rp->sites[st->top_index], name, sizeof(name));
+			pfs_report_site_label(&rp->sites[st->top_index], name, sizeof(name));
 			fprintf(t->f, ", site #%" PRIu32 " ", st->top_id);
-			put_safe(t, name, 64);
+			put_safe(t, name, 80);
 		}
 		fputc('\n', t->f);
 	}

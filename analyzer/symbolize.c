@@ -12,11 +12,18 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <uthash.h>
+
+#include <pfshim/demangle.h>
 
 struct sym_entry {
 	uint64_t vaddr;
@@ -81,6 +88,7 @@ static void result_free(struct pfs_sym_result *res)
 {
 	for (size_t i = 0; i < res->n; i++) {
 		free(res->frames[i].function);
+		free(res->frames[i].symbol);
 		free(res->frames[i].file);
 	}
 	free(res->frames);
@@ -299,43 +307,60 @@ static void object_open(struct pfs_sym *sym, struct sym_object *o, const char *p
 		o->mod = NULL;	/* out of memory: unnamed frames rather than none */
 }
 
-static int push_frame(struct pfs_sym_result *res, size_t *cap, const char *function,
+/*
+ * One frame: `name` as the symbol table or DWARF spells it; the frame keeps
+ * it as `symbol` and its demangled form (pfshim/demangle.h) as `function`.
+ */
+static int push_frame(struct pfs_sym_result *res, size_t *cap, const char *name,
 		      const char *file, int line, bool inlined)
 {
 	struct pfs_sym_frame *f;
+	char demangled[8192];
 	const char *at;
 
 	if (pfs_an_reserve((void **)&res->frames, cap, res->n + 1, sizeof(*res->frames)))
 		return -ENOMEM;
 	f = &res->frames[res->n];
 	memset(f, 0, sizeof(*f));
+	if (name && !*name)
+		name = NULL;
 	/*
 	 * Symbol tables name versioned symbols "printf@@GLIBC_2.2.5": the
 	 * version says nothing about the call site, drop it.
 	 */
-	at = function ? strchr(function + 1, '@') : NULL;
-	if (function && !*function)
-		function = NULL;
+	at = name ? strchr(name + 1, '@') : NULL;
 	if (at)
-		f->function = strndup(function, (size_t)(at - function));
+		f->symbol = strndup(name, (size_t)(at - name));
 	else
-		f->function = function ? strdup(function) : NULL;
+		f->symbol = name ? strdup(name) : NULL;
+	if (f->symbol)
+		f->function = strdup(pfs_demangle(f->symbol, demangled, sizeof(demangled))
+				     ? demangled : f->symbol);
 	f->file = file ? strdup(file) : NULL;
 	f->line = line > 0 ? (unsigned)line : 0;
 	f->inlined = inlined;
 	res->n++;	/* counted now so result_free() releases what was copied */
-	if ((function && !f->function) || (file && !f->file))
+	if ((name && (!f->symbol || !f->function)) || (file && !f->file))
 		return -ENOMEM;
 	return 0;
 }
 
+/*
+ * A function's name from its DIE (an inlined instance's through its
+ * abstract origin): a C++ linkage name, which demangles to the qualified
+ * name, else the plain name (C, whose linkage names are only aliases like
+ * glibc's "__GI_" ones).
+ */
 static const char *die_name(Dwarf_Die *die)
 {
 	Dwarf_Attribute attr;
-	const char *name = dwarf_diename(die);	/* follows abstract_origin */
+	const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
 
 	if (!name)
-		name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+		name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+	if (name && name[0] == '_' && name[1] == 'Z')
+		return name;
+	name = dwarf_diename(die);	/* follows abstract_origin */
 	return name;
 }
 
@@ -357,14 +382,41 @@ static void call_site(Dwarf_Die *inl, const char **file, int *line)
 		*line = (int)val;
 }
 
+/*
+ * The scopes around `addr`, innermost first, down to the function it is in.
+ * dwarf_getscopes() goes on, past the innermost inlined instance, into that
+ * instance's abstract definition (where its own code is written), not into
+ * the function it was inlined into; eu-addr2line -i therefore asks again
+ * from the innermost scope's DIE, whose parents are the concrete chain:
+ * inlined instance in inlined instance ... in the real function.
+ */
+static int scopes_at(struct sym_object *o, uint64_t addr, Dwarf_Die **scopes)
+{
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cudie = dwfl_module_addrdie(o->mod, addr, &bias);
+	Dwarf_Die innermost;
+	int n;
+
+	*scopes = NULL;
+	if (!cudie)
+		return 0;
+	n = dwarf_getscopes(cudie, addr - bias, scopes);
+	if (n <= 0)
+		return 0;
+	innermost = (*scopes)[0];
+	free(*scopes);
+	*scopes = NULL;
+	n = dwarf_getscopes_die(&innermost, scopes);
+	return n > 0 ? n : 0;
+}
+
 static int resolve(struct sym_object *o, uint64_t addr, struct pfs_sym_result *res)
 {
 	const char *symname = NULL, *file = NULL;
-	Dwarf_Die *scopes = NULL, *cudie;
+	Dwarf_Die *scopes = NULL;
 	size_t cap = 0;
 	bool done = false;
-	int line = 0, nscopes = 0, rc = 0;
-	Dwarf_Addr bias = 0;
+	int line = 0, nscopes, rc = 0;
 	Dwfl_Line *dl;
 
 	if (!o->mod)
@@ -377,9 +429,11 @@ static int resolve(struct sym_object *o, uint64_t addr, struct pfs_sym_result *r
 
 		file = dwfl_lineinfo(dl, &la, &line, NULL, NULL, NULL);
 	}
-	cudie = dwfl_module_addrdie(o->mod, addr, &bias);
-	if (cudie)
-		nscopes = dwarf_getscopes(cudie, addr - bias, &scopes);
+	/*
+	 * Innermost first: each inlined instance has the current file:line,
+	 * then its call site is the file:line of the frame it was inlined into.
+	 */
+	nscopes = scopes_at(o, addr, &scopes);
 	for (int i = 0; i < nscopes && !done && !rc; i++) {
 		switch (dwarf_tag(&scopes[i])) {
 		case DW_TAG_inlined_subroutine:
@@ -459,4 +513,114 @@ const struct pfs_sym_result *pfs_sym_lookup(struct pfs_sym *sym, const char *pat
 	}
 	HASH_ADD(hh, o->cache, vaddr, sizeof(e->vaddr), e);
 	return &e->res;
+}
+
+/* ---- objects without symbols ----------------------------------------------- */
+
+extern char **environ;
+
+/* The Debian package that installed `path` (dpkg-query -S), into pkg; 0, or -1. */
+static int debian_package(const char *path, char *pkg, size_t len)
+{
+	char *argv[] = {"dpkg-query", "-S", (char *)path, NULL};
+	posix_spawn_file_actions_t fa;
+	char out[1024];
+	int fds[2], st = 0, rc = -1;
+	size_t got = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -1;
+	if (posix_spawn_file_actions_init(&fa)) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	if (posix_spawnp(&pid, "dpkg-query", &fa, NULL, argv, environ) == 0) {
+		close(fds[1]);
+		fds[1] = -1;
+		for (ssize_t r; got < sizeof(out) - 1 &&
+		     ((r = read(fds[0], out + got, sizeof(out) - 1 - got)) > 0 || (r < 0 && errno == EINTR));)
+			got += r > 0 ? (size_t)r : 0;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		out[got] = '\0';
+		/* "libjemalloc2:amd64: /usr/lib/x86_64-linux-gnu/libjemalloc.so.2" */
+		size_t n = strcspn(out, ":,\n");
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && n && out[n] == ':' && n < len) {
+			memcpy(pkg, out, n);
+			pkg[n] = '\0';
+			rc = 0;
+		}
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	return rc;
+}
+
+/* Whether the object at `path` was read and has no DWARF (its own or a separate debug file). */
+static bool lacks_dwarf(struct pfs_sym *sym, const char *path)
+{
+	struct sym_object *o, *tmp;
+	Dwarf_Addr bias;
+
+	HASH_ITER(hh, sym->objects, o, tmp)
+		if (!strcmp(o->key, path))
+			return !o->mod || !dwfl_module_getdwarf(o->mod, &bias);
+	return false;
+}
+
+int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m, size_t n)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	char *text = NULL;
+	size_t len = 0, k = 0;
+	FILE *f;
+	int rc;
+
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char pkg[256], real[PATH_MAX];
+		bool known;
+
+		/* frames of an object with DWARF lack names or lines only in its assembly (_start) */
+		if (!lacks_dwarf(sym, m[i].path))
+			continue;
+		known = !debian_package(m[i].path, pkg, sizeof(pkg)) ||
+			(realpath(m[i].path, real) && !debian_package(real, pkg, sizeof(pkg)));
+		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", m[i].path,
+			m[i].no_names ? "frames unnamed" : "no source lines");
+		if (known)
+			fprintf(f, "package %s: its %s-dbgsym)", pkg, pkg);
+		else
+			fputs("not from a Debian package: build it with -g)", f);
+	}
+	if (!k) {
+		fclose(f);
+		free(text);
+		return 0;
+	}
+	fputs(". Debian's -dbgsym packages come from the debian-debug archive (deb "
+	      "http://deb.debian.org/debian-debug bookworm-debug main; a few packages ship -dbg "
+	      "ones instead, libc6-dbg)", f);
+	if (urls && *urls)
+		fprintf(f, "; DEBUGINFOD_URLS is set (%s) and libdw asked there: no answer for these", urls);
+	else
+		fputs("; or set DEBUGINFOD_URLS=https://debuginfod.debian.net and pfshim fetches "
+		      "them through libdw", f);
+	if (fclose(f) || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	/* a note for the report's end, not a problem to print as found */
+	rc = sym->warn ? pfs_an_warn(sym->warn, "no debugging symbols for %zu object%s:%s", k,
+				     k == 1 ? "" : "s", text) : 0;
+	free(text);
+	return rc;
 }

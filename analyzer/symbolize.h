@@ -14,7 +14,8 @@
 #include "an_common.h"
 
 struct pfs_sym_frame {
-	char *function;		/* NULL: no symbol covers the address */
+	char *function;		/* demangled (pfshim/demangle.h); NULL: no symbol covers the address */
+	char *symbol;		/* as the symbol table or DWARF spells it (mangled); NULL with function */
 	char *file;		/* as DWARF names it; NULL: no line information */
 	unsigned line;		/* 0: unknown */
 	bool inlined;		/* code of this function inlined into the next frame */
@@ -41,5 +42,19 @@ void pfs_sym_free(struct pfs_sym *sym);
 const struct pfs_sym_result *pfs_sym_lookup(struct pfs_sym *sym, const char *path,
 					    const uint8_t *build_id, unsigned build_id_len,
 					    uint64_t vaddr);
+
+/* An object whose frames in a report lack names (no symbol at all) or only source lines. */
+struct pfs_sym_missing {
+	const char *path;
+	bool no_names;
+};
+
+/*
+ * One warning for them all, in the report (not on diag): which objects
+ * lack symbols, and how to get them on Debian (the package's -dbgsym, from
+ * the debian-debug archive; DEBUGINFOD_URLS, which libdw follows when it is
+ * set).  0 or -ENOMEM.
+ */
+int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m, size_t n);
 
 #endif

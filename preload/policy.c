@@ -338,6 +338,22 @@ static int site_holds(const char *glob, const char *const *fns, unsigned nfns)
 	return 0;
 }
 
+static int site_holds_any(const struct pfs_rule *r, const char *name)
+{
+	for (unsigned g = 0; g < r->nsite; g++)
+		if (site_holds(r->site[g], &name, 1))
+			return 1;
+	return 0;
+}
+
+int pfs_policy_wants_site(const struct pfs_policy *p, const char *name)
+{
+	for (unsigned i = 0; i < p->nrules && i < PFS_POLICY_MAX_RULES; i++)
+		if (site_holds_any(&p->rules[i], name))
+			return 1;
+	return 0;
+}
+
 int pfs_rule_alloc_holds(const struct pfs_rule *r, uint64_t size, int kind)
 {
 	if ((r->flags & PFS_RULE_HAS_MIN) && size < r->min_size)

@@ -83,6 +83,8 @@ const struct pfs_rule *pfs_policy_match(const struct pfs_policy *p, uint64_t siz
  * module=), which depend on the stack only and can be cached per stack.
  */
 int pfs_rule_alloc_holds(const struct pfs_rule *r, uint64_t size, int kind);
+/* Whether some rule's site= glob matches `name`: which inlined functions are worth knowing. */
+int pfs_policy_wants_site(const struct pfs_policy *p, const char *name);
 int pfs_rule_stack_holds(const struct pfs_rule *r, const char *const *site_functions,
 			 unsigned nsite_functions, const char *module_path);
 

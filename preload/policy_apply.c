@@ -19,6 +19,7 @@
 #include "alloc_glibc.h"
 #include "arena.h"
 #include "heap.h"
+#include "inlines.h"
 #include "msg.h"
 #include "pagemap.h"
 #include "policy.h"
@@ -30,6 +31,11 @@
 int pfs_policy_on;
 static struct pfs_policy policy;
 static int need_symbols, need_modules;
+
+static int wants_site(const char *name, void *arg)
+{
+	return pfs_policy_wants_site(arg, name);
+}
 
 void pfs_policy_init(void)
 {
@@ -46,6 +52,9 @@ void pfs_policy_init(void)
 		need_symbols |= policy.rules[i].nsite != 0;
 		need_modules |= policy.rules[i].nmodule != 0;
 	}
+	/* inlined functions have no symbol: their ranges, from DWARF, now (not inside a hook) */
+	if (need_symbols)
+		pfs_inlines_load(wants_site, &policy);
 	pfs_policy_on = policy.nrules > 0;
 }
 
@@ -55,7 +64,9 @@ void pfs_policy_init(void)
 #define MASK_CHUNK 1024u
 #define MASK_CHUNKS 4096u
 #define MASK_VALID (1ull << 63)
-#define NAMES_PER_FRAME 4
+#define NAMES_PER_FRAME 4	/* a symbol and its aliases */
+#define INLINED_PER_FRAME 8	/* inlined functions around one address */
+#define DEMANGLED_BYTES (64u << 10)
 static uint64_t *mask_cache[MASK_CHUNKS];
 
 static uint64_t *mask_slot(uint32_t stack)
@@ -76,20 +87,47 @@ static uint64_t *mask_slot(uint32_t stack)
 	return &chunk[stack % MASK_CHUNK];
 }
 
+/*
+ * The names site= matches for one stack: each frame's symbols and the
+ * inlined functions around it, each also demangled (the names reports
+ * show), into names[] (pool memory, `cap` entries) and the text buffer.
+ */
+static unsigned stack_names(const uint64_t *frames, int n, const char **names, unsigned cap, char *text)
+{
+	unsigned nn = 0;
+	size_t used = 0;
+	for (int i = 0; i < n && i < PFS_MAX_FRAMES; i++) {
+		unsigned first = nn;
+		/* Return addresses: the call instruction is the byte before. */
+		nn += pfs_symtab_names(frames[i] - 1, names + nn, NAMES_PER_FRAME);
+		nn += pfs_inlines_names(frames[i] - 1, names + nn, INLINED_PER_FRAME);
+		for (unsigned k = first, end = nn; k < end && nn < cap; k++) {
+			size_t room = DEMANGLED_BYTES - used;
+			if (text && room > 1 && pfs_symtab_demangle(names[k], text + used, room)) {
+				names[nn++] = text + used;
+				used += strlen(text + used) + 1;
+			}
+		}
+	}
+	return nn;
+}
+
 static uint32_t compute_mask(uint32_t stack)
 {
 	const uint64_t *frames = NULL;
 	int n = pfs_stacks_frames(stack, &frames);
-	const char *names[PFS_MAX_FRAMES * NAMES_PER_FRAME];
-	unsigned nn = 0;
-	/* Return addresses: the call instruction is the byte before. */
-	for (int i = 0; need_symbols && i < n && i < PFS_MAX_FRAMES; i++)
-		nn += pfs_symtab_names(frames[i] - 1, names + nn, NAMES_PER_FRAME);
+	unsigned cap = PFS_MAX_FRAMES * (NAMES_PER_FRAME + INLINED_PER_FRAME) * 2, nn = 0;
+	const char **names = need_symbols ? pfs_pool_alloc(cap * sizeof(*names)) : NULL;
+	char *text = names ? pfs_pool_alloc(DEMANGLED_BYTES) : NULL;
+	if (names)
+		nn = stack_names(frames, n, names, cap, text);
 	const char *module = need_modules && n > 0 ? pfs_symtab_object(frames[0] - 1) : NULL;
 	uint32_t mask = 0;
 	for (unsigned i = 0; i < policy.nrules; i++)
 		if (pfs_rule_stack_holds(&policy.rules[i], names, nn, module))
 			mask |= 1u << i;
+	pfs_pool_free(text, DEMANGLED_BYTES);
+	pfs_pool_free(names, cap * sizeof(*names));
 	return mask;
 }
 

@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <ucontext.h>
 #include <unistd.h>
+
+#include <pfshim/demangle.h>
 
 #include "arena.h"
 #include "modules.h"
@@ -444,4 +447,66 @@ uint32_t pfs_symtab_epoch(void)
 {
 	const struct table *t = __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
 	return t ? t->epoch : 0;
+}
+
+/* ---- demangling on the shim's own stack ---------------------------------- */
+
+/*
+ * One stack for the demangler, taken by one thread at a time.  The lock
+ * word holds the taker's pid: a child forked while another thread held it
+ * finds its parent's pid there, and takes it (that thread is not in the
+ * child).
+ */
+static pid_t dm_owner;
+static void *dm_stack;
+static ucontext_t dm_caller, dm_callee;
+static struct dm_job {
+	const char *sym;
+	char *buf;
+	size_t len;
+	int ok;
+} dm_job;
+
+static void dm_run(void)
+{
+	dm_job.ok = pfs_demangle(dm_job.sym, dm_job.buf, dm_job.len);
+	/* uc_link returns to dm_caller */
+}
+
+static int dm_lock(void)
+{
+	pid_t me = pfs_sys_getpid();
+	for (unsigned spins = 0;; spins++) {
+		pid_t o = __atomic_load_n(&dm_owner, __ATOMIC_ACQUIRE);
+		if ((o == 0 || o != me) && __atomic_compare_exchange_n(&dm_owner, &o, me, 0, __ATOMIC_ACQ_REL,
+								      __ATOMIC_ACQUIRE))
+			return 0;
+		if (spins > 64)
+			sched_yield();
+	}
+}
+
+int pfs_symtab_demangle(const char *sym, char *buf, size_t len)
+{
+	if (!sym || sym[0] != '_' || sym[1] != 'Z')
+		return 0; /* C names: the common case, no switch */
+	dm_lock();
+	if (!dm_stack) {
+		/* a big arena block is a mapping of its own: its lowest page is the guard */
+		dm_stack = pfs_arena_alloc(PFS_DEMANGLE_STACK + 4096);
+		if (dm_stack)
+			mprotect(dm_stack, 4096, PROT_NONE);
+	}
+	int ok = 0;
+	if (dm_stack && getcontext(&dm_callee) == 0) {
+		dm_callee.uc_stack.ss_sp = (char *)dm_stack + 4096;
+		dm_callee.uc_stack.ss_size = PFS_DEMANGLE_STACK;
+		dm_callee.uc_link = &dm_caller;
+		makecontext(&dm_callee, dm_run, 0);
+		dm_job = (struct dm_job){.sym = sym, .buf = buf, .len = len};
+		if (swapcontext(&dm_caller, &dm_callee) == 0)
+			ok = dm_job.ok;
+	}
+	__atomic_store_n(&dm_owner, 0, __ATOMIC_RELEASE);
+	return ok;
 }

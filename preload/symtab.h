@@ -9,6 +9,7 @@
 #ifndef PFS_SYMTAB_H
 #define PFS_SYMTAB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -30,5 +31,15 @@ const char *pfs_symtab_object(uint64_t addr);
 
 /* Changes whenever an object was unloaded: answers cached by address are stale then. */
 uint32_t pfs_symtab_epoch(void);
+
+/*
+ * The demangled form of a C++ symbol (pfshim/demangle.h, the analyzer's
+ * form) into buf: 1, or 0 when it is not one, too long, or cannot be done
+ * now.  The demangler's stack use grows with the name: it runs on a stack
+ * of the shim's own (mapped once), one thread at a time, so that a thread
+ * with a small stack is never overrun.  Safe inside hooks (the caller holds
+ * the busy flag: no signal handler's allocation comes back in here).
+ */
+int pfs_symtab_demangle(const char *sym, char *buf, size_t len);
 
 #endif

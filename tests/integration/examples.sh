@@ -138,7 +138,7 @@ t_example_demo() {
 	thp_always && storm='>= 15800'
 	sh "$ROOT/examples/demo.sh" "$BUILD" "$WORK/demo" >"$WORK/demo.out" 2>&1 || { tail -20 "$WORK/demo.out"; return 1; }
 	local n
-	n=$(awk '/^== the report/ {on = 1} on && / storm_site \(storm.c:/ {print prev; exit} {prev = $6}' "$WORK/demo.out")
+	n=$(awk '/^== the report/ {on = 1} on && /#[0-9]+  storm_site \(storm.c:/ {print $6; exit}' "$WORK/demo.out")
 	[ -n "$n" ] && python3 -c "import sys; sys.exit(0 if $n $storm else 1)" || {
 		echo "  the demo's report does not show storm_site with $storm first touches (found '$n')"; return 1; }
 	local pre=$n

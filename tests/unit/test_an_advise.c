@@ -98,9 +98,18 @@ static void test_burst_edges(void **state)
 	assert_int_equal(a.what, PFS_ADVICE_FINE);
 	assert_non_null(strstr(a.reason, "in one scan, up to 2000.0 ms after the allocation"));
 	assert_non_null(strstr(a.reason, "--mode exact"));
-	/* a function name the grammar cannot carry: the advice stands, without a rule */
+	/* blanks and glob characters in a name: a glob that matches only it */
 	e = dense_burst();
 	s.function = "operator new[]";
+	pfs_adv_site(&s, PFS_THP_MADVISE, &a);
+	assert_int_equal(a.what, PFS_ADVICE_POPULATE);
+	assert_string_equal(a.rule, "populate if site=operator?new\\[\\]");
+	/* a name longer than a glob may be: cut, ending in '*' */
+	s.function = "Pool<std::basic_string<char, std::char_traits<char>, std::allocator<char> > >::grab";
+	pfs_adv_site(&s, PFS_THP_MADVISE, &a);
+	assert_string_equal(a.rule, "populate if site=Pool<std::basic_string<char??std::char_traits<char>??std::allo*");
+	/* no name at all: the advice stands, without a rule */
+	s.function = NULL;
 	pfs_adv_site(&s, PFS_THP_MADVISE, &a);
 	assert_int_equal(a.what, PFS_ADVICE_POPULATE);
 	assert_string_equal(a.rule, "");

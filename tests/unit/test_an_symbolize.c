@@ -52,6 +52,33 @@ static __attribute__((noinline)) uintptr_t pfs_an_outer_function(void)
 	return r;
 }
 
+/* Three levels: inner inlined into middle inlined into the real function. */
+static volatile int inner_call_line, middle_call_line, chain_call_line;
+
+static inline __attribute__((always_inline)) uintptr_t pfs_an_chain_inner(void)
+{
+	uintptr_t r = (inner_call_line = __LINE__, return_address());
+
+	__asm__ volatile("" : "+r"(r));
+	return r;
+}
+
+static inline __attribute__((always_inline)) uintptr_t pfs_an_chain_middle(void)
+{
+	uintptr_t r = (middle_call_line = __LINE__, pfs_an_chain_inner());
+
+	__asm__ volatile("" : "+r"(r));
+	return r;
+}
+
+static __attribute__((noinline)) uintptr_t pfs_an_chain_outer(void)
+{
+	uintptr_t r = (chain_call_line = __LINE__, pfs_an_chain_middle());
+
+	__asm__ volatile("" : "+r"(r));
+	return r;
+}
+
 static void test_static_function_of_this_binary(void **state)
 {
 	const struct pfs_sym_result *res;
@@ -91,32 +118,55 @@ static void test_static_function_of_this_binary(void **state)
 	pfs_an_warn_free(&warn);
 }
 
-static void test_inlined_frames_expanded(void **state)
+/*
+ * The frames of this binary's return address `ret` (minus one: the call)
+ * are `n` functions at `lines`, innermost first, all inlined but the last.
+ */
+static void assert_chain(uint64_t ret, const char *const *functions, const volatile int *const *lines,
+			 size_t n)
 {
 	const struct pfs_sym_result *res;
 	struct pfs_an_warnings warn = {0};
 	struct lb_self m;
 	struct pfs_sym *sym;
-	uint64_t ret;
 
-	(void)state;
 	assert_int_equal(lb_self_module(&m), 0);
-	ret = pfs_an_outer_function();
 	assert_int_equal(pfs_sym_new(&sym, &warn, NULL), 0);
 	res = pfs_sym_lookup(sym, m.path, m.build_id, m.build_id_len, ret - m.base - 1);
 	assert_non_null(res);
-	assert_int_equal(res->n, 2);
-	/* innermost first: the inlined helper at its call of return_address() */
-	assert_string_equal(res->frames[0].function, "pfs_an_inlined_helper");
-	assert_true(res->frames[0].inlined);
-	assert_int_equal(res->frames[0].line, helper_call_line);
-	/* then the function it was inlined into, at the line that called the helper */
-	assert_string_equal(res->frames[1].function, "pfs_an_outer_function");
-	assert_false(res->frames[1].inlined);
-	assert_int_equal(res->frames[1].line, outer_call_line);
-	assert_non_null(strstr(res->frames[1].file, "test_an_symbolize.c"));
+	assert_int_equal(res->n, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(res->frames[i].function, functions[i]);
+		/* C names: the symbol is the function */
+		assert_string_equal(res->frames[i].symbol, functions[i]);
+		assert_int_equal(res->frames[i].inlined, i + 1 < n);
+		assert_int_equal(res->frames[i].line, *lines[i]);
+	}
+	assert_non_null(strstr(res->frames[n - 1].file, "test_an_symbolize.c"));
 	pfs_sym_free(sym);
 	pfs_an_warn_free(&warn);
+}
+
+/* The inlined helper at its call of return_address(), then its caller at the line that called it. */
+static void test_inlined_frames_expanded(void **state)
+{
+	static const char *const functions[] = {"pfs_an_inlined_helper", "pfs_an_outer_function"};
+	static const volatile int *const lines[] = {&helper_call_line, &outer_call_line};
+
+	(void)state;
+	assert_chain(pfs_an_outer_function(), functions, lines, 2);
+}
+
+/* The whole chain, as eu-addr2line -i gives it, not one level and then the real function. */
+static void test_inline_chain_whole(void **state)
+{
+	static const char *const functions[] = {"pfs_an_chain_inner", "pfs_an_chain_middle",
+						"pfs_an_chain_outer"};
+	static const volatile int *const lines[] = {&inner_call_line, &middle_call_line,
+						    &chain_call_line};
+
+	(void)state;
+	assert_chain(pfs_an_chain_outer(), functions, lines, 3);
 }
 
 static void test_build_id_mismatch_and_missing_file(void **state)
@@ -170,6 +220,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_static_function_of_this_binary),
 		cmocka_unit_test(test_inlined_frames_expanded),
+		cmocka_unit_test(test_inline_chain_whole),
 		cmocka_unit_test(test_build_id_mismatch_and_missing_file),
 	};
 

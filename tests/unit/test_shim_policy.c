@@ -359,6 +359,19 @@ static void test_small_err_buffer(void **state)
 	assert_int_equal(pfs_policy_parse(&pol, "bogus", NULL, 0), -EINVAL);
 }
 
+/* Which inlined functions the shim keeps: those some rule's site= names. */
+static void test_wants_site(void **state)
+{
+	(void)state;
+	assert_int_equal(pfs_policy_parse(&pol, "populate if site=load_*; hugepage if size>=1M, site='x'; "
+						"mlock if site=app::Loader::*", NULL, 0), 0);
+	assert_true(pfs_policy_wants_site(&pol, "load_records"));
+	assert_true(pfs_policy_wants_site(&pol, "app::Loader::load"));
+	assert_false(pfs_policy_wants_site(&pol, "main"));
+	assert_int_equal(pfs_policy_parse(&pol, "populate if size>=1M", NULL, 0), 0);
+	assert_false(pfs_policy_wants_site(&pol, "load_records"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_rule_count),
 		cmocka_unit_test(test_format_actions),
 		cmocka_unit_test(test_small_err_buffer),
+		cmocka_unit_test(test_wants_site),
 	};
 	return cmocka_run_group_tests_name("shim_policy", tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* Policies applied: the actions on real mappings, the old-kernel populate, symbol lookups, POLICY records. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "inlines.h"
 #include "policy.h"
 #include "policy_apply.h"
 #include "shim_fixture.h"
@@ -204,6 +207,92 @@ static void test_apply_writes_a_policy_record(void **state)
 	fixture_close();
 }
 
+/*
+ * C++ names demangled as the analyzer shows them, on the shim's own stack:
+ * a thread with a 64 KiB stack demangles a name that needs more than that.
+ */
+struct dm_case {
+	char *sym;
+	char *out;
+	int ok;
+};
+
+static void *demangle_thread(void *arg)
+{
+	struct dm_case *c = arg;
+	c->ok = pfs_symtab_demangle(c->sym, c->out, 65536);
+	return NULL;
+}
+
+static void test_symtab_demangles_on_its_own_stack(void **state)
+{
+	(void)state;
+	char buf[256];
+	assert_true(pfs_symtab_demangle("_ZN3app6Loader4loadEm", buf, sizeof(buf)));
+	assert_string_equal(buf, "app::Loader::load");
+	assert_false(pfs_symtab_demangle("load_records", buf, sizeof(buf)));
+	/* func<int, int, ...> with 1000 ints: about 420 KiB of the demangler's stack */
+	struct dm_case c = {.sym = malloc(1100), .out = malloc(65536)};
+	assert_non_null(c.sym);
+	assert_non_null(c.out);
+	strcpy(c.sym, "_Z4funcIJ");
+	memset(c.sym + 9, 'i', 1000);
+	strcpy(c.sym + 1009, "EEvv");
+	pthread_attr_t attr;
+	pthread_t th;
+	assert_int_equal(pthread_attr_init(&attr), 0);
+	assert_int_equal(pthread_attr_setstacksize(&attr, 64 << 10), 0);
+	assert_int_equal(pthread_create(&th, &attr, demangle_thread, &c), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(c.ok);
+	assert_int_equal(strncmp(c.out, "func<int, int, ", 15), 0);
+	assert_int_equal(strlen(c.out), strlen("func<>") + 1000 * strlen("int, ") - 2);
+	free(c.sym);
+	free(c.out);
+}
+
+/* An inlined function has no symbol: its ranges come from DWARF, read at start. */
+static volatile int inlined_piece_runs;
+
+static inline __attribute__((always_inline)) uintptr_t pfs_test_inlined_piece(void)
+{
+	uintptr_t r = (uintptr_t)__builtin_return_address(0);
+	inlined_piece_runs++;
+	__asm__ volatile("" : "+r"(r));
+	return r;
+}
+
+static __attribute__((noinline)) uintptr_t pfs_test_around_inlined_piece(void)
+{
+	uintptr_t r = pfs_test_inlined_piece();
+	__asm__ volatile("" : "+r"(r));
+	return r;
+}
+
+static int want_piece(const char *name, void *arg)
+{
+	(void)arg;
+	return !strcmp(name, "pfs_test_inlined_piece");
+}
+
+static void test_inlines_of_this_binary(void **state)
+{
+	(void)state;
+	assert_true(pfs_inlines_load(want_piece, NULL) >= 1);
+	/* every address of the function's instances: find one inside this binary's text */
+	const char *names[8];
+	int found = 0;
+	uint64_t f = (uint64_t)(uintptr_t)&pfs_test_around_inlined_piece;
+	for (uint64_t a = f; a < f + 256 && !found; a++) {
+		unsigned n = pfs_inlines_names(a, names, 8);
+		for (unsigned i = 0; i < n; i++)
+			found |= !strcmp(names[i], "pfs_test_inlined_piece");
+	}
+	assert_true(found);
+	assert_int_equal(pfs_inlines_names(4096, names, 8), 0);
+	(void)pfs_test_around_inlined_piece();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +301,8 @@ int main(void)
 		cmocka_unit_test(test_symtab_names_static_functions_and_objects),
 		cmocka_unit_test(test_symtab_follows_dlopen_and_dlclose),
 		cmocka_unit_test(test_apply_writes_a_policy_record),
+		cmocka_unit_test(test_symtab_demangles_on_its_own_stack),
+		cmocka_unit_test(test_inlines_of_this_binary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,183 @@
+# Sites named where the user's code is (issue 17): whole inlined chains, C++ names demangled,
+# labels past the allocator and the language runtimes, no shim or allocator frame in any format;
+# policies' site= on what the reports show.  Programs built -O2 -g as users build theirs:
+# tests/preload/opt_*.c and names.cpp.
+
+# line_of FILE MARKER: the line of tests/preload/FILE holding /* MARKER */
+line_of() {
+	grep -n "/\* $2 \*/" "$ROOT/tests/preload/$1" | cut -d: -f1
+}
+
+# The site with the most faults: the report ranks them, first.
+TOP='proc(r)["sites"][0]'
+# every frame of every site of every process
+FRAMES='[f for p in r["processes"] for s in p["sites"] for f in s["frames"]]'
+# no frame of the shim or of an allocator library, anywhere in a JSON report
+NO_SHIM_ALLOC='not any((f["module"] or "").startswith(("libpfshim", "libjemalloc")) for f in '"$FRAMES"')'
+
+# formats_clean NAME: every export of $WORK/NAME free of the shim's and the allocator's frames,
+# sites named by their labels (the JSON report's), stacks complete
+formats_clean() {
+	local n=$1 f
+	for f in text folded perfetto svg; do
+		report "$n" $f || return 1
+		if grep -Eq 'libpfshim|hook_malloc|libjemalloc|_Znwm' "$WORK/$n.$f"; then
+			echo "  the $f report shows the shim, the allocator or a mangled name:"
+			grep -Eo '.{0,60}(libpfshim|hook_malloc|libjemalloc|_Znwm).{0,20}' "$WORK/$n.$f" | head -3
+			return 1
+		fi
+	done
+	"$CLI" report --format pprof -o "$WORK/$n.pprof" "$WORK/$n" 2>/dev/null || { echo "  pprof failed"; return 1; }
+	python3 - "$WORK/$n.json" "$WORK/$n.text" "$WORK/$n.perfetto" "$WORK/$n.svg" "$WORK/$n.pprof" <<'EOF' || return 1
+import gzip, json, sys
+r = json.load(open(sys.argv[1]))
+text, svg = open(sys.argv[2]).read(), open(sys.argv[4]).read()
+pprof = gzip.decompress(open(sys.argv[5], "rb").read())
+labels = set()
+for p in r["processes"]:
+    for s in p["sites"]:
+        l = s["label"]
+        if l and l["function"]:
+            labels.add("%s (%s:%d)" % (l["function"], l["file"], l["line"]) if l["file"] else l["function"])
+top = r["processes"][0]["sites"][0]["label"]
+name = "%s (%s:%d)" % (top["function"], top["file"], top["line"])
+# text: the site's line names it by its label; svg: its bar; pprof: its "site" label
+assert "#1  " + name in text, ("text", name)
+assert name + " #1 " in svg, ("svg", name)
+assert name.encode() in pprof and b"libpfshim" not in pprof and b"libjemalloc" not in pprof, "pprof"
+# perfetto: every storm slice is named by a site's label
+for e in json.load(open(sys.argv[3]))["traceEvents"]:
+    if e["ph"] == "X":
+        assert e["name"].startswith("storm: ") and e["name"][7:] in labels, ("perfetto", e["name"], labels)
+EOF
+}
+
+# C: static inline helpers at -O2, main -> middle_load -> inner_alloc -> malloc, all inlined.
+# The chain is whole (as eu-addr2line -i gives it), each frame at its own line; the label is
+# inner_alloc at its malloc.
+t_names_c_inline_chain() {
+	command -v eu-addr2line >/dev/null || { echo "  eu-addr2line (elfutils) is missing"; return 1; }
+	local inner middle mainl off
+	inner=$(line_of opt_inline.c INNER_LINE)
+	middle=$(line_of opt_inline.c MIDDLE_LINE)
+	mainl=$(line_of opt_inline.c MAIN_LINE)
+	run_both inl $T/opt_inline || return 1
+	report inl || return 1
+	$Q "$WORK/inl.json" \
+		"$TOP[\"label\"] == {\"function\": \"inner_alloc\", \"file\": \"opt_inline.c\", \"line\": $inner, \"module\": \"opt_inline\"}" \
+		"[(f[\"function\"], f[\"line\"], f[\"inlined\"]) for f in $TOP[\"frames\"][:3]] == [(\"inner_alloc\", $inner, True), (\"middle_load\", $middle, True), (\"main\", $mainl, False)]" \
+		"len(set(f[\"address\"] for f in $TOP[\"frames\"][:3])) == 1" || return 1
+	# elfutils' own answer for the call instruction (the return address minus one)
+	off=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(hex(int(r["processes"][0]["sites"][0]["frames"][0]["offset"], 16) - 1))' "$WORK/inl.json")
+	eu-addr2line -i -f -e $T/opt_inline "$off" >"$WORK/inl.addr2line" || return 1
+	python3 - "$WORK/inl.addr2line" "$WORK/inl.json" <<'EOF' || { cat "$WORK/inl.addr2line"; return 1; }
+import json, sys
+lines = open(sys.argv[1]).read().split("\n")
+truth = [(lines[i].split()[0], int(lines[i + 1].split(":")[1])) for i in range(0, len(lines) - 1, 2)]
+r = json.load(open(sys.argv[2]))
+ours = [(f["function"], f["line"]) for f in r["processes"][0]["sites"][0]["frames"][:len(truth)]]
+assert ours == truth, (ours, truth)
+EOF
+	formats_clean inl
+}
+
+# C++ at -O2: a vector, a push_back loop, an unordered_map, new[] in a class method and in a
+# template.  Each site's label is the user's function and line, demangled; operator new and the
+# containers' frames stay in the stack below it, demangled too, the raw symbol kept.
+t_names_cpp_labels() {
+	run_both cpp $T/names || return 1
+	report cpp || return 1
+	local v r l t m
+	v=$(line_of names.cpp VECTOR_LINE)
+	r=$(line_of names.cpp RECORDS_LINE)
+	l=$(line_of names.cpp LOADER_LINE)
+	t=$(line_of names.cpp TEMPLATE_LINE)
+	m=$(line_of names.cpp MAP_LINE)
+	$Q "$WORK/cpp.json" \
+		"$TOP[\"label\"] == {\"function\": \"main\", \"file\": \"names.cpp\", \"line\": $v, \"module\": \"names\"}" \
+		"set((s[\"label\"][\"function\"], s[\"label\"][\"line\"]) for s in proc(r)[\"sites\"][:5]) == {(\"main\", $v), (\"load_records\", $r), (\"app::Loader::load\", $l), (\"make_table<long>\", $t), (\"index_keys\", $m)}" \
+		"all(s[\"frames\"][0][\"function\"] == \"operator new\" for s in proc(r)[\"sites\"][:5])" \
+		"[f[\"symbol\"] for f in $FRAMES if f[\"function\"] == \"app::Loader::load\"] == [\"_ZN3app6Loader4loadEm\"]" \
+		"any(f[\"function\"] == \"std::vector<Record, std::allocator<Record> >::push_back\" and f[\"inlined\"] for f in $FRAMES)" \
+		"not any((f[\"function\"] or \"\").startswith(\"_Z\") for f in $FRAMES if f[\"module\"] in (\"names\", \"libstdc++.so.6\"))" \
+		"$NO_SHIM_ALLOC" || return 1
+	formats_clean cpp
+}
+
+# A program linked with jemalloc: jemalloc maps memory itself, from inside the shim's malloc
+# hook.  No jemalloc or shim frame is shown; the label is the user's function.
+t_names_jemalloc_label() {
+	local fill
+	fill=$(line_of opt_jemalloc.c FILL_LINE)
+	run_both jem $T/opt_jemalloc || return 1
+	ldd $T/opt_jemalloc | grep -q libjemalloc || { echo "  not linked with jemalloc"; return 1; }
+	report jem || return 1
+	$Q "$WORK/jem.json" \
+		"$TOP[\"label\"] == {\"function\": \"fill_buffer\", \"file\": \"opt_jemalloc.c\", \"line\": $fill, \"module\": \"opt_jemalloc\"}" \
+		"$TOP[\"frames\"][0][\"function\"] == \"fill_buffer\"" \
+		"$NO_SHIM_ALLOC" || return 1
+	formats_clean jem
+}
+
+# Allocation wrappers: xmalloc (built in) is passed over; the program's own pool_grab is the
+# label until --runtime-frames or PFSHIM_RUNTIME_FRAMES names it.
+t_names_wrappers() {
+	local table index grab
+	table=$(line_of opt_wrapper.c TABLE_LINE)
+	index=$(line_of opt_wrapper.c INDEX_LINE)
+	run_both wrapx $T/opt_wrapper || return 1
+	report wrapx || return 1
+	LABELS='[(s["label"]["function"], s["label"]["line"]) for s in proc(r)["sites"][:2]]'
+	grab=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s["label"]["line"] for s in r["processes"][0]["sites"] if s["label"]["function"] == "pool_grab"][0])' "$WORK/wrapx.json") || return 1
+	$Q "$WORK/wrapx.json" "$LABELS == [(\"load_table\", $table), (\"pool_grab\", $grab)]" \
+		"$TOP[\"frames\"][0][\"function\"] == \"xmalloc\"" || return 1
+	"$CLI" report --format json --runtime-frames 'pool_*' "$WORK/wrapx" >"$WORK/wrapx.rf.json" || return 1
+	$Q "$WORK/wrapx.rf.json" "$LABELS == [(\"load_table\", $table), (\"load_index\", $index)]" || return 1
+	PFSHIM_RUNTIME_FRAMES='arena_*:pool_grab' "$CLI" report --format json "$WORK/wrapx" >"$WORK/wrapx.env.json" || return 1
+	$Q "$WORK/wrapx.env.json" "$LABELS == [(\"load_table\", $table), (\"load_index\", $index)]"
+}
+
+# advise on the C++ program: every rule names a user function (a label), never operator new,
+# std:: or a mangled name.
+t_names_advise_cpp_user_functions() {
+	run_both cppadv $T/names || return 1
+	"$CLI" advise --format json "$WORK/cppadv" >"$WORK/cppadv.adv.json" 2>"$WORK/cppadv.adv.err" ||
+		{ echo "  pfshim advise failed:"; head -3 "$WORK/cppadv.adv.err"; return 1; }
+	$Q "$WORK/cppadv.adv.json" \
+		'len([a for a in r["advice"] if a["rule"]]) >= 3' \
+		'all(a["function"] in ("main", "load_records", "app::Loader::load", "make_table<long>", "index_keys") for a in r["advice"])' \
+		'all(" if site=" + a["function"] in a["rule"] for a in r["advice"] if a["rule"])' \
+		'not any(w in r["policy"] for w in ("operator", "std::", "_Z", "malloc"))'
+}
+
+# site= on a demangled name (C++) and on an inlined function (C): both apply, and their
+# pages are prefaulted.  A rule that matched nothing is said by record.
+t_names_policy_demangled_and_inlined() {
+	(export PFSHIM_POLICY='populate if site=app::Loader::*' && run_both cpppol $T/names) || return 1
+	report cpppol || return 1
+	$Q "$WORK/cpppol.json" \
+		'[s["prefaulted_pages"] >= 4000 for s in proc(r)["sites"] if s["label"]["function"] == "app::Loader::load"] == [True]' \
+		'[s["policy"] for s in proc(r)["sites"] if s["policy"]] == ["populate if site=app::Loader::*"]' || return 1
+	(export PFSHIM_POLICY='populate if site=middle_load' && run_both inlpol $T/opt_inline) || return 1
+	report inlpol || return 1
+	$Q "$WORK/inlpol.json" \
+		'[s["prefaulted_pages"] >= 8000 for s in proc(r)["sites"] if s["label"]["function"] == "inner_alloc"] == [True]' \
+		'[s["policy"] for s in proc(r)["sites"] if s["policy"]] == ["populate if site=middle_load"]' || return 1
+	(cd "$WORK" && "$CLI" record -o "$WORK/recpol" -p 'populate if site=no_such_function; populate if site=inner_alloc' \
+		-- $T/opt_inline >/dev/null 2>"$WORK/recpol.err") || return 1
+	grep -q "no allocation of the run matched 'populate if site=no_such_function'" "$WORK/recpol.err" || {
+		echo "  record did not say which rule matched nothing:"; grep -i policy "$WORK/recpol.err"; return 1; }
+	grep -q "populate if site=inner_alloc (1 applied" "$WORK/recpol.err" ||
+		{ echo "  the other rule did not apply"; return 1; }
+}
+
+# An object without symbols (a stripped copy of a test program): said once, with how to get them.
+t_names_missing_symbols_explained() {
+	cp $T/opt_wrapper "$WORK/opt_wrapper_stripped" && strip --strip-all "$WORK/opt_wrapper_stripped" || return 1
+	run_both stripped "$WORK/opt_wrapper_stripped" || return 1
+	report stripped text || return 1
+	[ "$(grep -c 'no debugging symbols' "$WORK/stripped.text")" = 1 ] &&
+		grep -q "opt_wrapper_stripped (frames unnamed; not from a Debian package: build it with -g)" "$WORK/stripped.text" &&
+		grep -q 'DEBUGINFOD_URLS' "$WORK/stripped.text" || {
+		echo "  no single explanation of the missing symbols:"; grep -n 'symbols' "$WORK/stripped.text"; return 1; }
+}

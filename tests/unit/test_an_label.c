@@ -1,0 +1,162 @@
+/*
+ * A site's label (analyzer/label.c) on made-up stacks: the shim's frames
+ * never shown, the allocator's dropped at the top, runtime frames kept but
+ * passed over, the user's own list from --runtime-frames and the
+ * environment; and the demangled form both sides use (pfshim/demangle.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <pfshim/demangle.h>
+
+#include "../../analyzer/label.h"
+
+#define FR(fn, mod) {.function = fn, .symbol = fn, .module = mod, .module_path = "/x/" mod}
+#define FRS(fn, mod, src) \
+	{.function = fn, .symbol = fn, .module = mod, .module_path = "/x/" mod, .source_path = src}
+
+static int setup(void **state)
+{
+	(void)state;
+	unsetenv("PFSHIM_RUNTIME_FRAMES");
+	pfs_label_reset();
+	return 0;
+}
+
+/* jemalloc under the shim: its frames, the shim's hook between them and the program */
+static void test_jemalloc_and_shim_dropped(void **state)
+{
+	struct pfs_rframe f[] = {
+		FR(NULL, "libjemalloc.so.2"), FR("je_malloc_default", "libjemalloc.so.2"),
+		FR("malloc", "libjemalloc.so.2"), FR("malloc", "libpfshim.so"),
+		FRS("fill_buffer", "opt_jemalloc", "/src/opt_jemalloc.c"),
+		FRS("main", "opt_jemalloc", "/src/opt_jemalloc.c"),
+		FR("__libc_start_call_main", "libc.so.6"),
+	};
+	size_t n = 7, label;
+
+	(void)state;
+	label = pfs_label_site(f, &n);
+	assert_int_equal(n, 3);
+	assert_int_equal(label, 0);
+	/* a source file named after the allocator is still the user's */
+	assert_string_equal(f[0].function, "fill_buffer");
+	assert_string_equal(f[1].function, "main");
+}
+
+/* C++: operator new and the containers stay in the stack; the label is the user's function */
+static void test_cpp_runtime_passed_over(void **state)
+{
+	struct pfs_rframe f[] = {
+		FR("operator new", "libstdc++.so.6"),
+		FR("std::__new_allocator<Record>::allocate", "names"),
+		FR("std::vector<Record, std::allocator<Record> >::_M_realloc_insert<Record const&>", "names"),
+		FR("load_records", "names"), FR("main", "names"),
+	};
+	size_t n = 5, label;
+
+	(void)state;
+	f[1].inlined = true;
+	label = pfs_label_site(f, &n);
+	assert_int_equal(n, 5);
+	assert_int_equal(label, 3);
+	assert_int_equal(pfs_label_role(&f[0]), PFS_FRAME_RUNTIME);
+}
+
+/* libc's own allocations (printf's buffer) are named by the program's call */
+static void test_libc_then_user(void **state)
+{
+	struct pfs_rframe f[] = {
+		FR("_IO_file_doallocate", "libc.so.6"), FR("printf", "libc.so.6"),
+		FR("main", "prog"),
+	};
+	size_t n = 3;
+
+	(void)state;
+	assert_int_equal(pfs_label_site(f, &n), 2);
+	assert_int_equal(n, 3);
+}
+
+/* an allocator's own thread: nothing of the program below, its frames are the story */
+static void test_allocator_alone_kept(void **state)
+{
+	struct pfs_rframe f[] = {
+		FR(NULL, "libjemalloc.so.2"), FR(NULL, "libjemalloc.so.2"),
+		FR("start_thread", "libc.so.6"), FR("clone3", "libc.so.6"),
+	};
+	size_t n = 4;
+
+	(void)state;
+	assert_int_equal(pfs_label_site(f, &n), 0);
+	assert_int_equal(n, 4);
+	assert_null(f[0].function);
+	/* and a stack of the shim only: nothing left */
+	struct pfs_rframe g[] = {FR("malloc", "libpfshim.so")};
+	n = 1;
+	assert_int_equal(pfs_label_site(g, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+/* wrappers: built-in names (GCC clone suffixes too), the user's list, the environment */
+static void test_wrappers(void **state)
+{
+	struct pfs_rframe f[] = {
+		FR("xmalloc.constprop.0", "prog"), FR("pool_grab", "prog"), FR("load_index", "prog"),
+		FR("main", "prog"),
+	};
+	size_t n = 4;
+
+	(void)state;
+	assert_int_equal(pfs_label_site(f, &n), 1);
+	assert_int_equal(pfs_label_add_runtime("arena_*,pool_*"), 0);
+	n = 4;
+	assert_int_equal(pfs_label_site(f, &n), 2);
+	/* the environment, read once, on top of the options */
+	pfs_label_reset();
+	setenv("PFSHIM_RUNTIME_FRAMES", "pool_grab:load_*", 1);
+	n = 4;
+	assert_int_equal(pfs_label_site(f, &n), 3);
+	/* a module's file name is a glob target too */
+	pfs_label_reset();
+	unsetenv("PFSHIM_RUNTIME_FRAMES");
+	assert_int_equal(pfs_label_add_runtime("prog"), 0);
+	n = 4;
+	assert_int_equal(pfs_label_site(f, &n), 0);	/* nothing is the user's: the first frame */
+}
+
+static void test_demangle(void **state)
+{
+	char buf[256];
+
+	(void)state;
+	assert_true(pfs_demangle("_ZN3app6Loader4loadEm", buf, sizeof(buf)));
+	assert_string_equal(buf, "app::Loader::load");
+	assert_true(pfs_demangle("_Z10make_tableIlEPT_m", buf, sizeof(buf)));
+	assert_string_equal(buf, "make_table<long>");
+	assert_true(pfs_demangle("_Znwm", buf, sizeof(buf)));
+	assert_string_equal(buf, "operator new");
+	/* C names, garbage, a buffer too small: not demangled */
+	assert_false(pfs_demangle("load_records", buf, sizeof(buf)));
+	assert_false(pfs_demangle("_Zjunk", buf, sizeof(buf)));
+	assert_false(pfs_demangle("_ZN3app6Loader4loadEm", buf, 8));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_jemalloc_and_shim_dropped, setup),
+		cmocka_unit_test_setup(test_cpp_runtime_passed_over, setup),
+		cmocka_unit_test_setup(test_libc_then_user, setup),
+		cmocka_unit_test_setup(test_allocator_alone_kept, setup),
+		cmocka_unit_test_setup(test_wrappers, setup),
+		cmocka_unit_test_setup(test_demangle, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
