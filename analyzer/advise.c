@@ -245,7 +245,10 @@ static void advise_fine(const struct pfs_adv_site *s, struct pfs_advice *o)
 	const struct pfs_evidence *e = s->ev;
 
 	o->what = PFS_ADVICE_FINE;
-	if (!e->tracked_allocs)
+	if (pfs_kind_is_category(s->kind))
+		snprintf(o->reason, sizeof(o->reason), "no allocation: memory accounted by its kind (%s); "
+			 "no policy acts on it", pfs_kind_name(s->kind));
+	else if (!e->tracked_allocs)
 		snprintf(o->reason, sizeof(o->reason), "fine: small blocks on shared heap pages; no "
 			 "per-allocation action reaches them (a rule acts on whole pages)");
 	else if (e->populated_allocs == e->tracked_allocs)
@@ -280,7 +283,9 @@ void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_adv
 	const struct pfs_evidence *e = s->ev;
 
 	memset(out, 0, sizeof(*out));
-	if (e->forks && e->cow_per_fork >= PFS_ADV_COW_PAGES)
+	if (pfs_kind_is_category(s->kind))
+		advise_fine(s, out);
+	else if (e->forks && e->cow_per_fork >= PFS_ADV_COW_PAGES)
 		advise_cow(s, out);
 	else if (s->kind == PFS_KIND_MMAP_FILE && e->density >= PFS_ADV_DENSE &&
 		 e->tracked_touched_pages >= PFS_ADV_MIN_PAGES)

@@ -256,7 +256,26 @@ static int evidence_of(struct pfs_rproc *rp)
 
 const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs)
 {
+	if (rs->category.function)
+		return &rs->category;
 	return rs->label < rs->nframes ? &rs->frames[rs->label] : NULL;
+}
+
+/* The name of memory accounted by kind: "[stack]", "[data of MODULE]" (its one frame's object), ... */
+static void category_label(struct pfs_rsite *rs)
+{
+	unsigned k = rs->site->key.kind;
+	if (!pfs_kind_is_category(k))
+		return;
+	if (k == PFS_KIND_DATA && rs->nframes && rs->frames[0].module)
+		snprintf(rs->category_name, sizeof(rs->category_name), "[data of %s]", rs->frames[0].module);
+	else
+		snprintf(rs->category_name, sizeof(rs->category_name), "[%s]",
+			 k == PFS_KIND_THREAD_STACK ? "thread stack"
+			 : k == PFS_KIND_PRESTART  ? "before pfshim started"
+			 : k == PFS_KIND_UNHOOKED  ? "mapped without libc"
+						   : pfs_kind_name(k));
+	rs->category = (struct pfs_rframe){.function = rs->category_name};
 }
 
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
@@ -423,6 +442,7 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 				return -ENOMEM;
 			rc = resolve_site(rep, sym, p, rs, kf);
 			rs->label = pfs_label_site(rs->frames, &rs->nframes);
+			category_label(rs);
 			if (!rc)
 				rc = resolve_touches(sym, p, rs);
 			if (fclose(kf) != 0 || !key) {

@@ -43,6 +43,12 @@ struct pfs_rsite {
 	struct pfs_rframe *frames;	/* no shim or allocator frame (label.h) */
 	size_t nframes;
 	size_t label;		/* the frame that names the site (label.h); nframes: none */
+	/*
+	 * Memory accounted by kind (a stack, .data, ...): named by its kind,
+	 * "[stack]", "[data of MODULE]", ...: the label, with no file or line.
+	 */
+	struct pfs_rframe category;
+	char category_name[128];
 	bool stack_missing;	/* its stack id was never recorded */
 	bool stack_truncated;
 	struct pfs_rtouch *touches;	/* the most frequent first, at most PFS_REPORT_TOUCH_SITES */

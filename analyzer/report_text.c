@@ -145,7 +145,7 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 		color_off(t);
 	}
 	fputc('\n', t->f);
-	if (s->key.stack == 0)
+	if (s->key.stack == 0 && !pfs_kind_is_category(s->key.kind))
 		fputs("            (no stack recorded)\n", t->f);
 	else if (rs->stack_missing)
 		fprintf(t->f, "            (stack %" PRIu32 " missing from the log)\n", s->key.stack);
@@ -171,7 +171,8 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 		fprintf(t->f, "          touched (%" PRIu64 " faults) elsewhere\n", rs->touches_other);
 	if (s->policy)
 		policy_line(t, s);
-	if (ev && (ev->touched_pages || ev->cow_pages || ev->tracked_allocs)) {
+	/* Evidence is about allocations: memory accounted by kind has none. */
+	if (ev && !pfs_kind_is_category(s->key.kind) && (ev->touched_pages || ev->cow_pages || ev->tracked_allocs)) {
 		char line[512];
 
 		pfs_evidence_summary(line, sizeof(line), ev);
