@@ -385,7 +385,8 @@ static int explain_missing(const struct pfs_report *rep, struct pfs_sym *sym)
 		for (size_t j = 0; j < rep->procs[i].nsites; j++) {
 			const struct pfs_rsite *rs = &rep->procs[i].sites[j];
 
-			for (size_t k = 0; k < rs->nframes; k++) {
+			/* memory accounted by kind: its one frame is a segment's start, not code */
+			for (size_t k = 0; k < rs->nframes && !pfs_kind_is_category(rs->site->key.kind); k++) {
 				const struct pfs_rframe *f = &rs->frames[k];
 				size_t e = 0;
 

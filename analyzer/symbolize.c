@@ -519,26 +519,38 @@ const struct pfs_sym_result *pfs_sym_lookup(struct pfs_sym *sym, const char *pat
 
 extern char **environ;
 
-/* The Debian package that installed `path` (dpkg-query -S), into pkg; 0, or -1. */
-static int debian_package(const char *path, char *pkg, size_t len)
+/*
+ * The Debian packages that installed `paths` (system paths only: a program
+ * of the user's is no package's), with one dpkg-query -S for all of them
+ * (it reads the whole package database: one process, not one per object);
+ * pkgs[i] "" where none.
+ */
+#define PKG_LEN 256
+static void debian_packages(const char *const *paths, size_t n, char (*pkgs)[PKG_LEN])
 {
-	char *argv[] = {"dpkg-query", "-S", (char *)path, NULL};
+	const char *argv[2 + 64 + 1] = {"dpkg-query", "-S"};
+	size_t argc = 2;
 	posix_spawn_file_actions_t fa;
-	char out[1024];
-	int fds[2], st = 0, rc = -1;
+	char out[16384];
+	int fds[2], st = 0;
 	size_t got = 0;
 	pid_t pid;
 
-	if (pipe2(fds, O_CLOEXEC))
-		return -1;
+	for (size_t i = 0; i < n; i++) {
+		pkgs[i][0] = '\0';
+		if (argc < 2 + 64 && (!strncmp(paths[i], "/usr/", 5) || !strncmp(paths[i], "/lib", 4)))
+			argv[argc++] = paths[i];
+	}
+	if (argc == 2 || pipe2(fds, O_CLOEXEC))
+		return;
 	if (posix_spawn_file_actions_init(&fa)) {
 		close(fds[0]);
 		close(fds[1]);
-		return -1;
+		return;
 	}
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-	if (posix_spawnp(&pid, "dpkg-query", &fa, NULL, argv, environ) == 0) {
+	if (posix_spawnp(&pid, "dpkg-query", &fa, NULL, (char *const *)argv, environ) == 0) {
 		close(fds[1]);
 		fds[1] = -1;
 		for (ssize_t r; got < sizeof(out) - 1 &&
@@ -547,19 +559,26 @@ static int debian_package(const char *path, char *pkg, size_t len)
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		out[got] = '\0';
-		/* "libjemalloc2:amd64: /usr/lib/x86_64-linux-gnu/libjemalloc.so.2" */
-		size_t n = strcspn(out, ":,\n");
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && n && out[n] == ':' && n < len) {
-			memcpy(pkg, out, n);
-			pkg[n] = '\0';
-			rc = 0;
+		/* one line a path: "libjemalloc2:amd64: /usr/lib/x86_64-linux-gnu/libjemalloc.so.2" */
+		for (char *line = out, *nl; *line; line = nl) {
+			nl = line + strcspn(line, "\n");
+			if (*nl)
+				*nl++ = '\0';
+			char *sep = strstr(line, ": /");
+			size_t plen = strcspn(line, ":,");
+			if (!sep || !plen || plen >= PKG_LEN)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (!pkgs[i][0] && !strcmp(sep + 2, paths[i])) {
+					memcpy(pkgs[i], line, plen);
+					pkgs[i][plen] = '\0';
+				}
 		}
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
-	return rc;
 }
 
 /* Whether the object at `path` was read and has no DWARF (its own or a separate debug file). */
@@ -585,22 +604,35 @@ int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m
 	f = open_memstream(&text, &len);
 	if (!f)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		char pkg[256], real[PATH_MAX];
-		bool known;
-
+	/* the objects without DWARF, and the packages of those (by their own path, or the one it links to) */
+	const char *paths[64] = {0}, *reals[64] = {0};
+	char real[64][PATH_MAX], (*pkg)[PKG_LEN] = calloc(2 * 64, PKG_LEN);
+	size_t np = 0;
+	bool unnamed[64];
+	if (!pkg) {
+		fclose(f);
+		free(text);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && np < 64; i++) {
 		/* frames of an object with DWARF lack names or lines only in its assembly (_start) */
 		if (!lacks_dwarf(sym, m[i].path))
 			continue;
-		known = !debian_package(m[i].path, pkg, sizeof(pkg)) ||
-			(realpath(m[i].path, real) && !debian_package(real, pkg, sizeof(pkg)));
-		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", m[i].path,
-			m[i].no_names ? "frames unnamed" : "no source lines");
-		if (known)
-			fprintf(f, "package %s: its %s-dbgsym)", pkg, pkg);
+		paths[np] = m[i].path;
+		reals[np] = realpath(m[i].path, real[np]) ? real[np] : m[i].path;
+		unnamed[np++] = m[i].no_names;
+	}
+	debian_packages(paths, np, pkg);
+	debian_packages(reals, np, pkg + 64);
+	for (size_t i = 0; i < np; i++) {
+		const char *p = pkg[i][0] ? pkg[i] : pkg[64 + i];
+		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", paths[i], unnamed[i] ? "frames unnamed" : "no source lines");
+		if (p[0])
+			fprintf(f, "package %s: its %s-dbgsym)", p, p);
 		else
 			fputs("not from a Debian package: build it with -g)", f);
 	}
+	free(pkg);
 	if (!k) {
 		fclose(f);
 		free(text);

@@ -242,8 +242,8 @@ static int adopt_one(const struct pfs_mapping *m, const struct pfs_mapping *prev
 	struct adopt *a = arg;
 	int kind = pfs_addrspace_kind(m, prev, 1);
 	uint64_t end = m->end;
-	if (kind == PFS_KIND_DATA && pfs_addr_in_self(m->start))
-		kind = PFS_KIND_SELF; /* the shim's own .data and .bss */
+	if (kind == PFS_KIND_DATA && (pfs_addr_in_self(m->start) || pfs_addr_in_unwinder(m->start)))
+		kind = PFS_KIND_SELF; /* the shim's own .data and .bss, and its unwinder's */
 	if (!strcmp(m->name, "[heap]") && a->heap_floor > m->start && a->heap_floor < end)
 		end = a->heap_floor;
 	/* The kernel merges neighbouring anonymous mappings: the shim's own ranges inside are its own. */
