@@ -267,15 +267,17 @@ static void category_label(struct pfs_rsite *rs)
 	unsigned k = rs->site->key.kind;
 	if (!pfs_kind_is_category(k))
 		return;
-	if (k == PFS_KIND_DATA && rs->nframes && rs->frames[0].module)
-		snprintf(rs->category_name, sizeof(rs->category_name), "[data of %s]", rs->frames[0].module);
+	const char *module = k == PFS_KIND_DATA && rs->nframes ? rs->frames[0].module : NULL;
+	if (module)
+		snprintf(rs->category_name, sizeof(rs->category_name), "[data of %s]", module);
 	else
 		snprintf(rs->category_name, sizeof(rs->category_name), "[%s]",
 			 k == PFS_KIND_THREAD_STACK ? "thread stack"
 			 : k == PFS_KIND_PRESTART  ? "before pfshim started"
 			 : k == PFS_KIND_UNHOOKED  ? "mapped without libc"
 						   : pfs_kind_name(k));
-	rs->category = (struct pfs_rframe){.function = rs->category_name};
+	rs->category = (struct pfs_rframe){.function = rs->category_name, .module = module};
+	rs->nframes = 0; /* no call stack: the label says what the memory is */
 }
 
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)

@@ -31,8 +31,8 @@ t_policy_storm_site_populated() {
 	$Q "$base" "site(proc(r), \"storm_site\")[\"first_touch_faults\"] $exact" \
 		'site(proc(r), "quiet_site")["first_touch_faults"] == 100' || return 1
 	local storm_ft quiet_ft
-	storm_ft=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s for s in r["processes"][0]["sites"] if s["frames"][0]["function"] == "storm_site"][0]["first_touch_faults"])' "$base")
-	quiet_ft=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s for s in r["processes"][0]["sites"] if s["frames"][0]["function"] == "quiet_site"][0]["first_touch_faults"])' "$base")
+	storm_ft=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s for s in r["processes"][0]["sites"] if s["frames"] and s["frames"][0]["function"] == "storm_site"][0]["first_touch_faults"])' "$base")
+	quiet_ft=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s for s in r["processes"][0]["sites"] if s["frames"] and s["frames"][0]["function"] == "quiet_site"][0]["first_touch_faults"])' "$base")
 	$Q "$WORK/pstorm.json" \
 		'r["mode"] == "fast"' \
 		'site(proc(r), "storm_site")["first_touch_faults"] == 0' \
@@ -57,7 +57,7 @@ t_policy_heap_blocks() {
 	run_policy pheap 'populate if site=heap_site' $T/policy_storm || return 1
 	report pheap || return 1
 	local ft
-	ft=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s for s in r["processes"][0]["sites"] if s["frames"][0]["function"] == "heap_site"][0]["first_touch_faults"])' "$WORK/phnone.json")
+	ft=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s for s in r["processes"][0]["sites"] if s["frames"] and s["frames"][0]["function"] == "heap_site"][0]["first_touch_faults"])' "$WORK/phnone.json")
 	$Q "$WORK/pheap.json" \
 		"site(proc(r), \"heap_site\")[\"first_touch_faults\"] + site(proc(r), \"heap_site\")[\"prefaulted_pages\"] == $ft" \
 		'site(proc(r), "heap_site")["prefaulted_pages"] >= 8 * 15' \

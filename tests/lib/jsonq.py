@@ -36,7 +36,7 @@ def site(p, function):
 def kind_faults(p, kind, module=None):
     """First-touch faults of process p's sites of `kind` (memory accounted by kind), of one module's if given."""
     return sum(s["first_touch_faults"] for s in p["sites"] if s["kind"] == kind and (
-        module is None or (s["frames"] and (s["frames"][0].get("module") or "") == module)))
+        module is None or ((s.get("label") or {}).get("module") or "") == module))
 
 
 def main():
