@@ -55,7 +55,8 @@ static const struct cli_opt report_opts[] = {
 };
 
 static const struct cli_opt record_opts[] = {
-	{"output", 'o', "DIR", "log directory (default ./pfshim.<pid of the program>)"},
+	{"output", 'o', "DIR", "log directory, made with its parents (default ./pfshim.<pid>)"},
+	{"force", 'F', NULL, "replace the logs of an earlier run in the directory"},
 	{"mode", 'm', "MODE", "fast, exact or off (PFSHIM_MODE; default: the shim's)"},
 	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see docs/policy.md"},
 	{"top", 'n', "N", "sites listed per process in the summary (default 10; 0: all)"},
@@ -426,241 +427,70 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 	return status;
 }
 
-/* ---- record -------------------------------------------------------------- */
-
-/* The one piece of global state: the child that SIGTERM / SIGHUP are passed to. */
-static volatile sig_atomic_t record_child;
-
-static void forward_signal(int sig)
-{
-	if (record_child > 0)
-		kill((pid_t)record_child, sig);
-}
-
-static int find_lib(char *buf, size_t len)
-{
-	const char *env = getenv("PFSHIM_LIB");
-	char exe[PATH_MAX], cand[PATH_MAX + 32], *slash;
-	static const char *const rel[] = {"/libpfshim.so", "/../lib/libpfshim.so"};
-	ssize_t n;
-
-	if (len < PATH_MAX)	/* realpath() writes up to PATH_MAX bytes */
-		return -EINVAL;
-	if (env && *env) {
-		if (!realpath(env, buf) || access(buf, R_OK)) {
-			fprintf(stderr, "pfshim: record: PFSHIM_LIB '%s': %s\n", env, strerror(errno));
-			return -ENOENT;
-		}
-		return 0;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0) {
-		fprintf(stderr, "pfshim: record: cannot find myself (/proc/self/exe): %s\n",
-			strerror(errno));
-		return -ENOENT;
-	}
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = '\0';
-	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
-		if (realpath(cand, buf) && !access(buf, R_OK))
-			return 0;
-	}
-	fprintf(stderr, "pfshim: record: cannot find libpfshim.so in %s or %s/../lib; "
-		"set PFSHIM_LIB\n", exe, exe);
-	return -ENOENT;
-}
-
-/* `dir` made absolute, without resolving links (it may not exist yet). */
-static char *absolute(const char *dir)
-{
-	char cwd[PATH_MAX], *s;
-
-	if (dir[0] == '/')
-		return strdup(dir);
-	if (!getcwd(cwd, sizeof(cwd)))
-		return NULL;
-	if (asprintf(&s, "%s/%s", cwd, dir) < 0)
-		return NULL;
-	return s;
-}
-
-static bool dir_has_logs(const char *dir)
-{
-	struct pfs_run run;
-	bool any;
-
-	/* a quiet load: the report that follows says what is wrong */
-	pfs_model_init(&run, NULL);
-	pfs_model_load_path(&run, dir);
-	any = run.nprocs > 0;
-	pfs_model_free(&run);
-	return any;
-}
+/* ---- record (launch.c) -------------------------------------------------- */
 
 struct record_args {
-	const char *out, *mode, *policy, *lib;
-	char **cmd;
+	struct pfs_launch l;
+	unsigned top;
 };
 
-/* In the child, between fork and exec: only the environment and the exec. */
-static void record_exec(const struct record_args *a, const char *outdir, int errfd)
+/* The run's logs read quietly: the untraced processes said, then the report. */
+static void record_report(const struct record_args *a, const char *outdir, int made)
 {
-	const char *old = getenv("LD_PRELOAD");
-	char *preload = NULL;
-	int msg[2] = {0, 0};	/* errno, and whether the directory was made here */
-	ssize_t n;
+	struct pfs_run run;
+	char *dir = (char *)outdir;
 
-	if (old && *old) {
-		if (asprintf(&preload, "%s:%s", a->lib, old) < 0)
-			preload = NULL;
-	} else {
-		preload = strdup(a->lib);
-	}
-	if (!preload || setenv("LD_PRELOAD", preload, 1) || setenv("PFSHIM_OUT", outdir, 1) ||
-	    setenv("PFSHIM_QUIET", "1", 1) || (a->mode && setenv("PFSHIM_MODE", a->mode, 1)) ||
-	    (a->policy && setenv("PFSHIM_POLICY", a->policy, 1))) {
-		msg[0] = ENOMEM;
-		goto fail;
-	}
-	/*
-	 * PFSHIM_LIB is record's own setting: the shim checks the PFSHIM_*
-	 * names it knows and would warn about it in every process.
-	 */
-	unsetenv("PFSHIM_LIB");
-	/* the shim would create it too; made here so the summary can point at it */
-	msg[1] = mkdir(outdir, 0777) == 0;
-	execvp(a->cmd[0], a->cmd);
-	msg[0] = errno;
-fail:
-	/*
-	 * The parent reads this from the close-on-exec pipe: exec did not
-	 * happen.  Should the write fail, the status 127 still says it.
-	 */
-	n = write(errfd, msg, sizeof(msg));
-	(void)n;
-	_exit(PFS_EXIT_CANNOT_RUN);
-}
-
-static int record_run(const struct record_args *a, unsigned top)
-{
-	struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal};
-	struct sigaction old_int, old_quit, old_term, old_hup;
-	char *outdir = NULL, name[32];
-	int pfd[2], msg[2] = {0, 0}, wst = 0, status;
-	pid_t pid;
-	ssize_t n;
-
-	if (a->out && !(outdir = absolute(a->out))) {
-		fprintf(stderr, "pfshim: record: cannot resolve '%s': %s\n", a->out, strerror(errno));
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		fprintf(stderr, "pfshim: record: pipe: %s\n", strerror(errno));
-		free(outdir);
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	fflush(NULL);	/* nothing buffered may be written twice */
-	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "pfshim: record: fork: %s\n", strerror(errno));
-		close(pfd[0]);
-		close(pfd[1]);
-		free(outdir);
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	if (!outdir) {
-		/* ./pfshim.<pid of the first traced process>, which is the child */
-		snprintf(name, sizeof(name), "pfshim.%d", (int)(pid ? pid : getpid()));
-		outdir = absolute(name);
-	}
-	if (pid == 0) {
-		close(pfd[0]);
-		if (!outdir)
-			_exit(PFS_EXIT_CANNOT_RUN);
-		record_exec(a, outdir, pfd[1]);
-	}
-	close(pfd[1]);
-	/* like system(): the terminal's ^C and ^\ are the program's to handle */
-	record_child = pid;
-	sigaction(SIGINT, &ign, &old_int);
-	sigaction(SIGQUIT, &ign, &old_quit);
-	sigaction(SIGTERM, &fwd, &old_term);
-	sigaction(SIGHUP, &fwd, &old_hup);
-	do
-		n = read(pfd[0], msg, sizeof(msg));
-	while (n < 0 && errno == EINTR);
-	close(pfd[0]);
-	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-		;
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
-	record_child = 0;
-	if (n == (ssize_t)sizeof(msg)) {
-		fprintf(stderr, "pfshim: record: cannot run '%s': %s\n", a->cmd[0], strerror(msg[0]));
-		if (msg[1] && outdir)	/* nothing ran: leave no empty directory of ours */
-			rmdir(outdir);
-		free(outdir);
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	if (WIFEXITED(wst))
-		status = WEXITSTATUS(wst);
-	else if (WIFSIGNALED(wst))
-		status = 128 + WTERMSIG(wst);
-	else
-		status = PFS_EXIT_CANNOT_RUN;
-	if (!outdir) {
-		fprintf(stderr, "pfshim: record: %s\n", strerror(ENOMEM));
-		return status;
-	}
-	if (dir_has_logs(outdir)) {
-		struct pfs_report_opts opts = {.top = top, .color = want_color(stderr),
-					       .source = outdir, .policy = a->policy};
+	/* a quiet load: the report that follows says what is wrong with the logs */
+	pfs_model_init(&run, NULL);
+	pfs_model_load_path(&run, outdir);
+	pfs_model_finish(&run);
+	if (run.nprocs) {
+		struct pfs_report_opts opts = {.top = a->top, .color = want_color(stderr),
+					       .source = outdir, .policy = a->l.policy};
 
 		/* the program's status is what record returns, bad logs or not */
-		report_paths(&outdir, 1, stderr, FMT_TEXT, &opts);
-	} else {
-		fprintf(stderr, "pfshim: record: no logs were written: was '%s' traced? (static and "
-			"setuid programs ignore LD_PRELOAD)\n", a->cmd[0]);
+		report_paths(&dir, 1, stderr, FMT_TEXT, &opts);
 	}
-	fprintf(stderr, "pfshim: logs in %s\n", outdir);
-	free(outdir);
-	return status;
+	pfs_launch_untraced(&run, a->l.argv[0], "record", stderr);
+	if (run.nprocs)
+		fprintf(stderr, "pfshim: logs in %s\n", outdir);
+	else if (made)	/* made for nothing: not left behind */
+		pfs_launch_unmake(outdir, made);
+	pfs_model_free(&run);
 }
 
 static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct option lo[MAX_OPTS + 1];
 	char so[2 * MAX_OPTS + 3], lib[PATH_MAX];
-	struct record_args a = {0};
-	unsigned top = 10;
-	int c;
+	struct record_args a = {.l = {.who = "record", .like_system = true}, .top = 10};
+	struct pfs_launch_result res;
+	int c, rc;
 
 	getopt_start(cmd->opts, true, lo, so);
 	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			a.out = optarg;
+			a.l.outdir = optarg;
+			break;
+		case 'F':
+			a.l.force = true;
 			break;
 		case 'm':
 			if (strcmp(optarg, "fast") && strcmp(optarg, "exact") && strcmp(optarg, "off"))
 				return usage_error(cmd->name, "--mode is fast, exact or off, not '%s'",
 						   optarg);
-			a.mode = optarg;
+			a.l.mode = optarg;
 			break;
 		case 'p':
-			a.policy = optarg;
+			a.l.policy = optarg;
 			break;
 		case 'R':
 			if (pfs_label_add_runtime(optarg))
 				return usage_error(cmd->name, "%s", strerror(ENOMEM));
 			break;
 		case 'n':
-			if (parse_top(cmd->name, optarg, &top))
+			if (parse_top(cmd->name, optarg, &a.top))
 				return PFS_EXIT_USAGE;
 			break;
 		case 'h':
@@ -672,16 +502,16 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no command to run");
-	if (find_lib(lib, sizeof(lib)))
+	if (pfs_launch_find_lib(lib, sizeof(lib), cmd->name))
 		return PFS_EXIT_CANNOT_RUN;
-	a.lib = lib;
-	a.cmd = argv + optind;
-	return record_run(&a, top);
-}
-
-int pfs_cli_find_lib(char *buf, size_t len)
-{
-	return find_lib(buf, len);
+	a.l.lib = lib;
+	a.l.argv = argv + optind;
+	rc = pfs_launch_run(&a.l, &res);
+	if (rc)
+		return rc;
+	record_report(&a, res.outdir, res.made_dirs);
+	free(res.outdir);
+	return res.status;
 }
 
 /* ---- advise (advise.c, advise_run.c) ----------------------------------- */
@@ -740,7 +570,7 @@ static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv)
 			return usage_error(cmd->name, "one run directory, not '%s' too", argv[optind + 1]);
 		return pfs_adv_dir(argv[optind], v.json, stdout);
 	}
-	if (pfs_cli_find_lib(lib, sizeof(lib)))
+	if (pfs_launch_find_lib(lib, sizeof(lib), cmd->name))
 		return PFS_EXIT_CANNOT_RUN;
 	v.lib = lib;
 	v.cmd = argv + optind;

@@ -333,6 +333,28 @@ static void test_record(void **state)
 	assert_int_equal(CLI("record", "sh", "-c",
 			     "test \"$PFSHIM_OUT\" = \"$(pwd)/pfshim.$$\" && test -z \"$PFSHIM_MODE\" "
 			     "|| exit 9"), 0);
+	/* a missing parent is made, 0700; a directory with logs in it is refused unless --force */
+	assert_int_equal(CLI("record", "-o", "new/deeper/logs", "--", "sh", "-c",
+			     "test -d \"$PFSHIM_OUT\" && test \"$(stat -c %a new/deeper)\" = 700"), 0);
+	{
+		struct stat st;
+
+		assert_int_equal(stat("new/deeper/logs", &st), -1);	/* nothing logged: removed */
+		assert_int_equal(mkdir("old", 0700), 0);
+		fd = open("old/pfshim.1.pfslog", O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(CLI("record", "-o", "old", "--", "touch", "ran"), PFS_EXIT_USAGE);
+		assert_int_equal(stat("ran", &st), -1);	/* not run */
+		assert_int_equal(stat("old/pfshim.1.pfslog", &st), 0);
+		assert_int_equal(CLI("record", "--force", "-o", "old", "--", "touch", "ran"), 0);
+		assert_int_equal(stat("ran", &st), 0);
+		assert_int_equal(stat("old/pfshim.1.pfslog", &st), -1);
+		/* a file where a directory should be: cannot run */
+		assert_int_equal(CLI("record", "-o", "ran/logs", "--", "true"), PFS_EXIT_CANNOT_RUN);
+	}
+	/* a program that exits 127 itself is a status, as any other */
+	assert_int_equal(CLI("record", "--", "sh", "-c", "exit 127"), 127);
 	/* killed by a signal: 128 + the signal */
 	assert_int_equal(CLI("record", "--", "sh", "-c", "kill -TERM $$"), 128 + 15);
 	/* cannot be run */
