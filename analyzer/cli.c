@@ -252,6 +252,45 @@ static bool want_color(FILE *f)
 	return isatty(fileno(f)) && !getenv("NO_COLOR") && !(term && !strcmp(term, "dumb"));
 }
 
+/*
+ * -o FILE, opened for writing without following a symbolic link (another
+ * user's link in a shared directory would aim the report at a file of
+ * ours), and truncated only once it is known to be the user's own regular
+ * file with no other name; a device (/dev/null) is written as it is.
+ * NULL when refused or impossible, said on stderr.
+ */
+static FILE *open_output(const char *path, const char *who)
+{
+	const char *why = NULL;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		fprintf(stderr, "pfshim: %s: cannot write '%s': %s\n", who, path,
+			errno == ELOOP ? "it is a symbolic link, which is not followed" : strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && st.st_uid != geteuid())
+		why = "it is not a regular file and not yours";
+	else if (S_ISREG(st.st_mode) && st.st_uid != geteuid())
+		why = "the file belongs to another user";
+	else if (S_ISREG(st.st_mode) && st.st_nlink > 1)
+		why = "the file has other names (hard links)";
+	else if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+		why = strerror(errno);
+	if (why || !(f = fdopen(fd, "w"))) {
+		fprintf(stderr, "pfshim: %s: cannot write '%s': %s\n", who, path,
+			why ? why : strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
 /* ---- report -------------------------------------------------------------- */
 
 enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED, FMT_PERFETTO, FMT_SVG, FMT_PPROF };
@@ -407,14 +446,8 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 				   "redirect standard output");
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no run directory or log file given");
-	if (output) {
-		out = fopen(output, "w");
-		if (!out) {
-			fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", output,
-				strerror(errno));
-			return PFS_EXIT_BAD_LOGS;
-		}
-	}
+	if (output && !(out = open_output(output, cmd->name)))
+		return PFS_EXIT_BAD_LOGS;
 	opts.color = !output && fmt == FMT_TEXT && want_color(stdout);
 	source = join_args(argv + optind, argc - optind);
 	opts.source = source;
@@ -597,10 +630,8 @@ static int cmd_diff(const struct cli_cmd *cmd, int argc, char **argv)
 	opts.json = !strcmp(a.format, "json");
 	opts.top = a.top_given || opts.json ? a.top : 10;
 	output = a.output;
-	if (output && !(out = fopen(output, "w"))) {
-		fprintf(stderr, "pfshim: diff: cannot write '%s': %s\n", output, strerror(errno));
+	if (output && !(out = open_output(output, cmd->name)))
 		return PFS_EXIT_BAD_LOGS;
-	}
 	opts.color = !output && !opts.json && want_color(stdout);
 	status = pfs_diff_paths(argv[optind], argv[optind + 1], out, &opts);
 	if (output && fclose(out) != 0) {

@@ -256,6 +256,44 @@ static void test_report_text(void **state)
 	remove_run(&r);
 }
 
+/* -o FILE: never through a symbolic link, never a file with other names; the user's own replaced. */
+static void test_output_file(void **state)
+{
+	struct rundir r;
+	char target[128], sym[128], other[128], buf[64] = "";
+	FILE *f;
+
+	(void)state;
+	make_run(&r, false);
+	snprintf(target, sizeof(target), "%s.target", r.dir);
+	snprintf(sym, sizeof(sym), "%s.link", r.dir);
+	snprintf(other, sizeof(other), "%s.other", r.dir);
+	f = fopen(target, "w");
+	assert_non_null(f);
+	fputs("keep me\n", f);
+	fclose(f);
+	assert_int_equal(symlink(target, sym), 0);
+	assert_int_equal(CLI("report", "-o", sym, r.dir), PFS_EXIT_BAD_LOGS);
+	assert_int_equal(CLI("diff", "-o", sym, r.dir, r.dir), PFS_EXIT_BAD_LOGS);
+	assert_int_equal(link(target, other), 0);	/* a second name: not truncated either */
+	assert_int_equal(CLI("report", "-o", target, r.dir), PFS_EXIT_BAD_LOGS);
+	f = fopen(target, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "keep me\n");
+	unlink(other);
+	assert_int_equal(CLI("report", "-o", target, r.dir), PFS_EXIT_OK);
+	f = fopen(target, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "# pfshim report\n");
+	unlink(sym);
+	unlink(target);
+	remove_run(&r);
+}
+
 static void test_exit_codes(void **state)
 {
 	int saved = dup(1), saved_err = dup(2), null = open("/dev/null", O_WRONLY);
@@ -377,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_report_json_schema),
 		cmocka_unit_test(test_report_corrupt_still_reports),
 		cmocka_unit_test(test_report_text),
+		cmocka_unit_test(test_output_file),
 		cmocka_unit_test(test_exit_codes),
 		cmocka_unit_test(test_record),
 	};
