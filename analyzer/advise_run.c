@@ -62,7 +62,7 @@ int pfs_adv_load(const char *dir, struct pfs_adv_run **out, bool *bad)
 	if (!rc)
 		rc = pfs_sym_new(&r->sym, &r->run.warnings, stderr);
 	if (!rc)
-		rc = pfs_report_build(&r->rep, &r->run, r->sym);
+		rc = pfs_report_build(&r->rep, &r->run, r->sym, NULL);
 	if (!rc && !r->run.nprocs)
 		rc = -EINVAL;	/* the loader said why */
 	*bad = r->run.errors > 0;

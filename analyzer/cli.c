@@ -29,7 +29,7 @@
 
 struct cli_opt {
 	const char *name;	/* long name */
-	int key;		/* short letter, also what getopt returns */
+	int key;		/* short letter, also what getopt returns; >= LONG_ONLY: none */
 	const char *arg;	/* argument name; NULL: a flag */
 	const char *help;
 };
@@ -43,11 +43,21 @@ struct cli_cmd {
 	bool coming;		/* in the contract, not implemented yet */
 };
 
-#define MAX_OPTS 8
+#define MAX_OPTS 16
+#define LONG_ONLY 256
+
+enum { OPT_MODULE = LONG_ONLY, OPT_SINCE, OPT_UNTIL };
 
 static const struct cli_opt report_opts[] = {
 	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg"},
-	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
+	{"top", 'n', "N", "the N sites with the most faults in the run (text: 10; 0: all)"},
+	{"pid", 'p', "PID,...", "only these processes"},
+	{"comm", 'c', "GLOB", "only processes whose command matches"},
+	{"site", 's', "GLOB", "only sites with a frame whose function matches"},
+	{"module", OPT_MODULE, "GLOB", "only sites whose label lies in a matching module"},
+	{"since", OPT_SINCE, "TIME", "only faults from TIME after each process's start (2s, 150ms)"},
+	{"until", OPT_UNTIL, "TIME", "only faults until TIME after each process's start"},
+	{"depth", 'd', "N|all", "frames shown per site from the label (text: 5; others: all)"},
 	{"output", 'o', "FILE", "write the report to FILE instead of standard output"},
 	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
@@ -128,6 +138,8 @@ static void build_getopt(const struct cli_opt *opts, bool stop, struct option *l
 	for (const struct cli_opt *o = opts; o->name && n < MAX_OPTS; o++, n++) {
 		lo[n] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL,
 					o->key};
+		if (o->key >= LONG_ONLY)
+			continue;
 		*so++ = (char)o->key;
 		if (o->arg)
 			*so++ = ':';
@@ -149,8 +161,12 @@ static void print_opts(FILE *f, const struct cli_opt *opts)
 	for (const struct cli_opt *o = opts; o->name; o++) {
 		char left[40];
 
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->key, o->name, o->arg ? " " : "",
-			 o->arg ? o->arg : "");
+		if (o->key >= LONG_ONLY)
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->key, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
 		fprintf(f, "    %-24s %s\n", left, o->help);
 	}
 }
@@ -293,21 +309,32 @@ static FILE *open_output(const char *path, const char *who)
 
 /* ---- report -------------------------------------------------------------- */
 
-enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED, FMT_PERFETTO, FMT_SVG, FMT_PPROF };
+typedef int (*report_writer)(const struct pfs_report *, FILE *, const struct pfs_report_opts *);
 
-static int (*const writers[])(const struct pfs_report *, FILE *, const struct pfs_report_opts *) = {
-	[FMT_TEXT] = pfs_report_text, [FMT_JSON] = pfs_report_json,
-	[FMT_FOLDED] = pfs_report_folded, [FMT_PERFETTO] = pfs_report_perfetto,
-	[FMT_SVG] = pfs_report_svg, [FMT_PPROF] = pfs_report_pprof,
+/* The formats, with what --top and --depth are when not given (0: all). */
+static const struct report_format {
+	const char *name;
+	report_writer write;
+	unsigned top, depth;
+	bool binary;
+} formats[] = {
+	{"text", pfs_report_text, 10, PFS_REPORT_DEPTH_TEXT, false},
+	{"json", pfs_report_json, 0, 0, false},
+	{"folded", pfs_report_folded, 0, 0, false},
+	{"pprof", pfs_report_pprof, 0, 0, true},
+	{"perfetto", pfs_report_perfetto, 0, 0, false},
+	{"svg", pfs_report_svg, 0, 0, false},
+	{0},
 };
 
 /*
  * Read `paths`, print the report to `out`: PFS_EXIT_OK, or PFS_EXIT_BAD_LOGS
  * when a log was unreadable or corrupt (the report is printed all the same)
- * or the output failed.
+ * or the output failed (but not a pager the user closed early).
  */
-static int report_paths(char **paths, int npaths, FILE *out, enum report_format fmt,
-			const struct pfs_report_opts *opts)
+static int report_paths(char **paths, int npaths, FILE *out, report_writer write,
+			const struct pfs_report_opts *opts, const struct pfs_report_filter *filter,
+			bool paged)
 {
 	struct pfs_report rep = {0};
 	struct pfs_sym *sym = NULL;
@@ -323,7 +350,7 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 
 	/* on a terminal only; erased before the report is written */
 	pfs_an_progress_init(&progress, STDERR_FILENO);
-	rc = pfs_report_load(&rep, &run, &sym, paths, npaths, diag, &progress);
+	rc = pfs_report_load(&rep, &run, &sym, paths, npaths, diag, &progress, filter);
 	if (rc) {
 		fprintf(stderr, "pfshim: report: %s\n", strerror(-rc));
 		status = PFS_EXIT_BAD_LOGS;
@@ -331,8 +358,8 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 	}
 	if (opts->policy)
 		pfs_report_warn_unmatched(&rep, opts->policy);
-	rc = writers[fmt](&rep, out, opts);
-	if (rc) {
+	rc = write(&rep, out, opts);
+	if (rc && !paged) {	/* a pager the user quit early is no failure */
 		fprintf(stderr, "pfshim: report: cannot write the report: %s\n", strerror(-rc));
 		status = PFS_EXIT_BAD_LOGS;
 	} else if (run.errors) {
@@ -360,21 +387,68 @@ static char *join_args(char **v, int n)
 	return s;
 }
 
-/* The options report and diff share: --format, --top, --output, --help. */
+/* The options of report and diff (diff's table has only --format, --top, --output, --help). */
 struct out_args {
 	const char *format, *output;
-	unsigned top;
-	bool top_given;
+	unsigned top, depth;
+	bool top_given, depth_given;
+	struct pfs_report_filter filter;
+	uint64_t pids[64];
 };
+
+/* "2s", "150ms", "1.5", "20us", "300ns", "1min": a time (seconds without a unit) in ns; -1 if not. */
+static int parse_time(const char *s, uint64_t *ns)
+{
+	static const struct {
+		const char *unit;
+		double ns;
+	} units[] = {{"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"ns", 1}, {"min", 60e9}};
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !(v >= 0) || *s == '-' || *s == '+')
+		return -1;
+	for (size_t i = 0; i < PFS_AN_ARRAY_SIZE(units); i++)
+		if (!strcmp(end, units[i].unit) && v * units[i].ns < 1.8e19) {
+			*ns = (uint64_t)(v * units[i].ns + 0.5);
+			return 0;
+		}
+	return -1;
+}
+
+/* "123,456": more pids for the filter; -1 if not such a list. */
+static int parse_pids(const char *s, struct out_args *a)
+{
+	const char *p = s;
+
+	do {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (end == p || errno || *p == '-' || *p == '+' || (*end && *end != ',') ||
+		    a->filter.npids >= PFS_AN_ARRAY_SIZE(a->pids))
+			return -1;
+		a->pids[a->filter.npids++] = v;
+		p = *end ? end + 1 : end;
+	} while (*p);
+	return p[-1] == ',' ? -1 : 0;
+}
 
 /* -1: go on (optind at the operands); else the exit status. */
 static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, struct out_args *a)
 {
 	struct option lo[MAX_OPTS + 1];
-	char so[2 * MAX_OPTS + 3];
+	char so[3 * MAX_OPTS + 3];
+	struct pfs_report_filter *f = &a->filter;
 	int c;
 
-	*a = (struct out_args){.format = "text"};
+	memset(a, 0, sizeof(*a));
+	a->format = "text";
+	f->pids = a->pids;
 	getopt_start(cmd->opts, false, lo, so);
 	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
@@ -385,6 +459,35 @@ static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, stru
 			if (parse_top(cmd->name, optarg, &a->top))
 				return PFS_EXIT_USAGE;
 			a->top_given = true;
+			break;
+		case 'd':
+			a->depth_given = true;
+			if (!strcmp(optarg, "all"))
+				a->depth = 0;
+			else if (parse_top(cmd->name, optarg, &a->depth) || !a->depth)
+				return usage_error(cmd->name, "--depth is a number of frames from 1, or "
+						   "'all', not '%s'", optarg);
+			break;
+		case 'p':
+			if (parse_pids(optarg, a))
+				return usage_error(cmd->name, "--pid needs process ids separated by commas, "
+						   "not '%s'", optarg);
+			break;
+		case 'c':
+			f->comm = optarg;
+			break;
+		case 's':
+			f->site = optarg;
+			break;
+		case OPT_MODULE:
+			f->module = optarg;
+			break;
+		case OPT_SINCE:
+		case OPT_UNTIL:
+			if (parse_time(optarg, c == OPT_SINCE ? &f->since_ns : &f->until_ns))
+				return usage_error(cmd->name, "a time is a number with a unit (s, ms, us, ns, "
+						   "min; seconds without), not '%s'", optarg);
+			*(c == OPT_SINCE ? &f->since_set : &f->until_set) = true;
 			break;
 		case 'o':
 			a->output = optarg;
@@ -400,16 +503,18 @@ static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, stru
 			return getopt_error(cmd->name, c, argv);
 		}
 	}
+	if (f->since_set && f->until_set && f->until_ns < f->since_ns)
+		return usage_error(cmd->name, "%s", "--until comes before --since");
 	return -1;
 }
 
 static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct out_args a;
-	const char *format, *output;
+	const struct report_format *fmt;
 	struct pfs_report_opts opts = {0};
-	enum report_format fmt;
-	bool top_given;
+	struct pfs_launch_pager pager = {0};
+	const struct pfs_report_filter *filter;
+	struct out_args a;
 	FILE *out = stdout;
 	char *source;
 	int status;
@@ -417,44 +522,36 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 	status = parse_out_args(cmd, argc, argv, &a);
 	if (status >= 0)
 		return status;
-	format = a.format;
-	output = a.output;
-	opts.top = a.top;
-	top_given = a.top_given;
-	if (!strcmp(format, "text")) {
-		fmt = FMT_TEXT;
-		if (!top_given)
-			opts.top = 10;
-	} else if (!strcmp(format, "json")) {
-		fmt = FMT_JSON;	/* every site unless --top was given */
-	} else if (!strcmp(format, "folded")) {
-		fmt = FMT_FOLDED;
-	} else if (!strcmp(format, "perfetto")) {
-		fmt = FMT_PERFETTO;
-	} else if (!strcmp(format, "svg")) {
-		fmt = FMT_SVG;
-	} else if (!strcmp(format, "pprof")) {
-		fmt = FMT_PPROF;
-	} else {
-		return usage_error(cmd->name,
-				   "unknown format '%s' (text, json, folded, pprof, perfetto, svg)",
-				   format);
-	}
+	for (fmt = formats; fmt->name && strcmp(fmt->name, a.format); fmt++)
+		;
+	if (!fmt->name)
+		return usage_error(cmd->name, "unknown format '%s' (text, json, folded, pprof, "
+				   "perfetto, svg)", a.format);
+	opts.top = a.top_given ? a.top : fmt->top;
+	opts.depth = a.depth_given ? a.depth : fmt->depth;
 	/* gzipped protobuf would only garble a terminal (gzip and curl refuse too) */
-	if (fmt == FMT_PPROF && !output && isatty(STDOUT_FILENO))
-		return usage_error(cmd->name, "%s", "pprof output is binary: give -o FILE or "
-				   "redirect standard output");
+	if (fmt->binary && !a.output && isatty(STDOUT_FILENO))
+		return usage_error(cmd->name, "%s output is binary: give -o FILE or redirect standard "
+				   "output", fmt->name);
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no run directory or log file given");
-	if (output && !(out = open_output(output, cmd->name)))
+	if (a.output && !(out = open_output(a.output, cmd->name)))
 		return PFS_EXIT_BAD_LOGS;
-	opts.color = !output && fmt == FMT_TEXT && want_color(stdout);
+	opts.color = !a.output && fmt->write == pfs_report_text && want_color(stdout);
+	/* a text report to a terminal pages through $PAGER, as git does */
+	if (!a.output && fmt->write == pfs_report_text)
+		out = pfs_launch_pager(&pager);
+	filter = a.filter.npids || a.filter.comm || a.filter.site || a.filter.module ||
+		 a.filter.since_set || a.filter.until_set ? &a.filter : NULL;
 	source = join_args(argv + optind, argc - optind);
 	opts.source = source;
-	status = report_paths(argv + optind, argc - optind, out, fmt, &opts);
+	status = report_paths(argv + optind, argc - optind, out, fmt->write, &opts, filter,
+			      pager.pid > 0);
 	free(source);
-	if (output && fclose(out) != 0) {
-		fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", output, strerror(errno));
+	if (pager.pid > 0)
+		pfs_launch_pager_end(&pager);
+	else if (a.output && fclose(out) != 0) {
+		fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", a.output, strerror(errno));
 		status = PFS_EXIT_BAD_LOGS;
 	}
 	return status;
@@ -478,11 +575,12 @@ static void record_report(const struct record_args *a, const char *outdir, int m
 	pfs_model_load_path(&run, outdir);
 	pfs_model_finish(&run);
 	if (run.nprocs) {
-		struct pfs_report_opts opts = {.top = a->top, .color = want_color(stderr),
-					       .source = outdir, .policy = a->l.policy};
+		struct pfs_report_opts opts = {.top = a->top, .depth = PFS_REPORT_DEPTH_TEXT,
+					       .color = want_color(stderr), .source = outdir,
+					       .policy = a->l.policy};
 
 		/* the program's status is what record returns, bad logs or not */
-		report_paths(&dir, 1, stderr, FMT_TEXT, &opts);
+		report_paths(&dir, 1, stderr, pfs_report_text, &opts, NULL, false);
 	}
 	pfs_launch_untraced(&run, a->l.argv[0], "record", stderr);
 	if (run.nprocs)
@@ -495,7 +593,7 @@ static void record_report(const struct record_args *a, const char *outdir, int m
 static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct option lo[MAX_OPTS + 1];
-	char so[2 * MAX_OPTS + 3], lib[PATH_MAX];
+	char so[3 * MAX_OPTS + 3], lib[PATH_MAX];
 	struct record_args a = {.l = {.who = "record", .like_system = true}, .top = 10};
 	struct pfs_launch_result res;
 	int c, rc;
@@ -552,7 +650,7 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct option lo[MAX_OPTS + 1];
-	char so[2 * MAX_OPTS + 3], lib[PATH_MAX];
+	char so[3 * MAX_OPTS + 3], lib[PATH_MAX];
 	struct pfs_verify_opts v = {.runs = 3};
 	bool verify = false, runs_given = false;
 	unsigned runs = 3;

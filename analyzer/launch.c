@@ -412,7 +412,7 @@ int pfs_launch_run(const struct pfs_launch *l, struct pfs_launch_result *r)
 	return 0;
 }
 
-/* ---- who was not traced -------------------------------------------------- */
+/* ---- finding programs ---------------------------------------------------- */
 
 /* argv0 as execvp finds it: with a '/' as is, else the first executable in PATH. */
 static char *which(const char *argv0)
@@ -436,6 +436,63 @@ static char *which(const char *argv0)
 	free(dirs);
 	return cand;
 }
+
+/* ---- the pager ---------------------------------------------------------- */
+
+FILE *pfs_launch_pager(struct pfs_launch_pager *pg)
+{
+	const char *pager = getenv("PAGER");
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	char *found = NULL;
+	int pfd[2];
+
+	memset(pg, 0, sizeof(*pg));
+	if (!isatty(STDOUT_FILENO))
+		return stdout;
+	if (!pager && (found = which("less")) == NULL)
+		found = which("more");
+	if (!pager)
+		pager = found;
+	if (!pager || !*pager || !strcmp(pager, "cat") || pipe2(pfd, O_CLOEXEC) < 0) {
+		free(found);
+		return stdout;
+	}
+	fflush(stdout);
+	pg->pid = fork();
+	if (pg->pid == 0) {
+		dup2(pfd[0], STDIN_FILENO);
+		/* git's defaults: quit if one screen, raw colours, no init; lv's colours */
+		setenv("LESS", "FRX", 0);
+		setenv("LV", "-c", 0);
+		execl("/bin/sh", "sh", "-c", pager, (char *)NULL);
+		_exit(PFS_EXIT_CANNOT_RUN);
+	}
+	free(found);
+	close(pfd[0]);
+	if (pg->pid < 0 || !(pg->f = fdopen(pfd[1], "w"))) {
+		if (pg->pid > 0)
+			waitpid(pg->pid, NULL, 0);
+		close(pfd[1]);
+		pg->pid = 0;
+		return stdout;
+	}
+	/* the user may quit before the end: the writes then fail, quietly */
+	sigaction(SIGPIPE, &ign, &pg->old_pipe);
+	return pg->f;
+}
+
+void pfs_launch_pager_end(struct pfs_launch_pager *pg)
+{
+	if (pg->pid <= 0)
+		return;
+	fclose(pg->f);
+	while (waitpid(pg->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	sigaction(SIGPIPE, &pg->old_pipe, NULL);
+	pg->pid = 0;
+}
+
+/* ---- who was not traced -------------------------------------------------- */
 
 /* What an ELF file says: a dynamic linker wanted, a sanitizer's runtime, Go's build notes. */
 struct elf_facts {

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 
 /* Exit statuses of pfshim itself (record passes its program's through). */
 enum pfs_exit {
@@ -70,6 +72,22 @@ struct pfs_launch_result {
  * refused directory's), with nothing left to free.
  */
 int pfs_launch_run(const struct pfs_launch *l, struct pfs_launch_result *r);
+
+/* A pager for a text report ($PAGER, as git runs it). */
+struct pfs_launch_pager {
+	pid_t pid;		/* > 0: running */
+	FILE *f;
+	struct sigaction old_pipe;
+};
+
+/*
+ * Standard output, or when it is a terminal a pipe to $PAGER (`less`, with
+ * LESS=FRX unless set, when PAGER is unset; none when it is empty or "cat",
+ * or no pager can be found).  SIGPIPE is ignored while it runs.
+ */
+FILE *pfs_launch_pager(struct pfs_launch_pager *pg);
+/* Closes the pipe and waits for the pager (the user reads, then quits). */
+void pfs_launch_pager_end(struct pfs_launch_pager *pg);
 
 struct pfs_run;
 /*

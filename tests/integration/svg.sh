@@ -68,9 +68,10 @@ t_text_colour_only_on_a_terminal() {
 	run_both colour $T/three_sites || return 1
 	report colour text || return 1
 	! grep -q $'\033' "$WORK/colour.text" || { echo "  colour in a file"; return 1; }
-	TERM=xterm script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.tty" 2>&1
+	# PAGER=cat: a terminal would get less, waiting for keys nobody presses
+	PAGER=cat TERM=xterm script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.tty" 2>&1
 	grep -q $'\033\\[1m# pfshim report' "$WORK/colour.tty" || {
 		echo "  no colour on a terminal:"; head -3 "$WORK/colour.tty" | od -c | head -5; return 1; }
-	TERM=xterm NO_COLOR=1 script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.nc" 2>&1
+	PAGER=cat TERM=xterm NO_COLOR=1 script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.nc" 2>&1
 	! grep -q $'\033\\[' "$WORK/colour.nc" || { echo "  colour despite NO_COLOR"; return 1; }
 }

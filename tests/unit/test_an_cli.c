@@ -191,10 +191,16 @@ static void test_report_json_schema(void **state)
 		"assert g['frames'][0]['function'] is None and g['frames'][0]['module'] == 'libgone.so'\n"
 		"assert any('libgone.so' in w for w in d['warnings'])\n"
 		"assert any('did not end' in w for w in d['warnings'])\n"), 0);
-	/* --top limits the JSON too */
+	/* --top N: the run's N sites with the most faults (here bytes: no faults), with their process */
 	assert_int_equal(CLI("report", "--format=json", "--top", "1", "-o", r.out, r.dir), 0);
-	assert_int_equal(python_check(&r, "assert all(len(p['sites']) == 1 for p in d['processes'])"),
-			 0);
+	assert_int_equal(python_check(&r,
+		"P = d['processes']\n"
+		"assert [len(p['sites']) for p in P] == [1, 0], [len(p['sites']) for p in P]\n"
+		"s = P[0]['sites'][0]\n"
+		"assert s['kind'] == 'mmap' and s['rank'] == 1\n"
+		"assert d['top_sites'] == [{'pid': 500, 'exec_gen': 0, 'id': s['id'], "
+		"'first_touch_faults': 0, 'cow_faults': 0, 'bytes_allocated': 1 << 20}], d['top_sites']\n"
+		"assert P[1]['sites_total'] == 2 and P[1]['sites_shown'] == 2\n"), 0);
 	remove_run(&r);
 }
 
