@@ -49,8 +49,8 @@ struct cli_cmd {
 enum { OPT_MODULE = LONG_ONLY, OPT_SINCE, OPT_UNTIL };
 
 static const struct cli_opt report_opts[] = {
-	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg"},
-	{"top", 'n', "N", "the N sites with the most faults in the run (text: 10; 0: all)"},
+	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg, html"},
+	{"top", 'n', "N", "the N sites with the most faults in the run (text: 10, html: 1000; 0: all)"},
 	{"pid", 'p', "PID,...", "only these processes"},
 	{"comm", 'c', "GLOB", "only processes whose command matches"},
 	{"site", 's', "GLOB", "only sites with a frame whose function matches"},
@@ -324,6 +324,7 @@ static const struct report_format {
 	{"pprof", pfs_report_pprof, 0, 0, true},
 	{"perfetto", pfs_report_perfetto, 0, 0, false},
 	{"svg", pfs_report_svg, 0, 0, false},
+	{"html", pfs_report_html, 1000, 0, false},	/* a table a browser scrolls */
 	{0},
 };
 
@@ -526,7 +527,7 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 		;
 	if (!fmt->name)
 		return usage_error(cmd->name, "unknown format '%s' (text, json, folded, pprof, "
-				   "perfetto, svg)", a.format);
+				   "perfetto, svg, html)", a.format);
 	opts.top = a.top_given ? a.top : fmt->top;
 	opts.depth = a.depth_given ? a.depth : fmt->depth;
 	/* gzipped protobuf would only garble a terminal (gzip and curl refuse too) */
