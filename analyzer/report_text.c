@@ -314,7 +314,7 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp,
 
 		site_row(t, rs, i + 1, share(part, by_faults ? faults_of(tot) : tot->bytes_allocated));
 		fputc('\n', t->f);
-		if (run_wide && pfs_report_in_top(rs, o->top))	/* its frames are in the top sites */
+		if (run_wide && rs->rank && pfs_report_in_top(rs, o->top))	/* its frames are in the top sites */
 			fprintf(t->f, "            (frames above: the run's site %zu)\n\n", rs->rank);
 		else
 			site_body(t, rs, o->depth, evidence(rp, i));
