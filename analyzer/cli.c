@@ -68,7 +68,7 @@ static const struct cli_opt record_opts[] = {
 	{"output", 'o', "DIR", "log directory, made with its parents (default ./pfshim.<pid>)"},
 	{"force", 'F', NULL, "replace the logs of an earlier run in the directory"},
 	{"mode", 'm', "MODE", "fast, exact or off (PFSHIM_MODE; default: the shim's)"},
-	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see docs/policy.md"},
+	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see policy.md"},
 	{"top", 'n', "N", "sites listed per process in the summary (default 10; 0: all)"},
 	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
@@ -186,7 +186,9 @@ static void usage(FILE *f)
 	fputs("usage: pfshim COMMAND [OPTIONS] [ARGS...]\n"
 	      "       pfshim --help | --version\n\n"
 	      "pfshim profiles page faults by allocation site: `record` runs a program under\n"
-	      "the LD_PRELOAD shim (libpfshim.so), `report` reads the logs it writes.\n\n"
+	      "the LD_PRELOAD shim (libpfshim.so), `report` reads the logs it writes.\n"
+	      "Manuals: pfshim(1), libpfshim.so(7); the documents named (policy.md, ...) are\n"
+	      "in docs/ of the source and share/doc/pfshim/ where pfshim is installed.\n\n"
 	      "commands:\n", f);
 	for (const struct cli_cmd *c = commands; c->name; c++) {
 		char left[48];
@@ -204,17 +206,19 @@ static void usage(FILE *f)
 	      "    -h, --help               this help\n"
 	      "    -V, --version            the version and log format\n\n"
 	      "environment:\n"
-	      "    PFSHIM_LIB     record: the libpfshim.so to preload (default: next to pfshim,\n"
-	      "                   or ../lib/ from it)\n"
+	      "    PFSHIM_LIB     record, advise --verify: the libpfshim.so to preload\n"
+	      "                   (default: next to pfshim, or ../lib/ from it)\n"
 	      "    PFSHIM_MODE, PFSHIM_POLICY, PFSHIM_SCAN_MS, PFSHIM_TOUCH_SITE\n"
 	      "                   record: passed on to the shim\n"
+	      "    PAGER          report: the pager for text on a terminal (default less;\n"
+	      "                   empty or cat: none)\n"
 	      "    NO_COLOR       set: no colour even on a terminal\n\n"
 	      "exit status:\n"
 	      "    report: 0 ok, 1 a log was unreadable or had corrupt records (the report\n"
 	      "            is still printed), 2 bad usage (pprof: also to a terminal)\n"
 	      "    diff:   as report, for either run\n"
 	      "    record: the program's status (128+N if killed by signal N), 127 if it\n"
-	      "            could not be run, 2 bad usage\n"
+	      "            could not be run, 2 bad usage or a log directory with logs\n"
 	      "    advise: 0 ok, 1 unreadable or corrupt logs, 2 bad usage; --verify: 0 when\n"
 	      "            every run was made, 127 if the program could not be run\n", f);
 }
