@@ -255,6 +255,13 @@ static void test_other_formats(void **state)
 	assert_int_equal(REPORT("--format", "perfetto", "--pid", "78"), 0);
 	CHECK("ev = json.load(open(path))['traceEvents']\n"
 	      "assert {e['pid'] for e in ev} == {78}, {e['pid'] for e in ev}\n");
+	/* a time window: the counter's buckets in it (and the drop to 0 where the series ends) */
+	assert_int_equal(REPORT("--format", "perfetto", "--pid", "77", "--since", "500ms", "--until",
+				"540ms"), 0);
+	CHECK("ev = json.load(open(path))['traceEvents']\n"
+	      "ts = [e['ts'] for e in ev if e['ph'] == 'C']\n"
+	      "assert ts[:-1] == [500000, 510000, 520000, 530000, 540000], ts\n"
+	      "assert [e['name'] for e in ev if e['ph'] == 'X'] == ['storm: pfs_flt_storm_site']\n");
 	assert_int_equal(REPORT("--format", "svg", "--comm", "app", "--top", "1"), 0);
 	CHECK("ns = '{http://www.w3.org/2000/svg}'\n"
 	      "root = ET.parse(path).getroot()\n"
