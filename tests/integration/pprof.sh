@@ -1,17 +1,8 @@
 # The pprof profile as `go tool pprof` reads it (Debian's golang-go).
 
-# go_ready: the go tool, installed from Debian when missing (as root); else a loud skip (1).
+# go_ready: the go tool, from Debian's golang-go (tool_ready: svg.sh).
 go_ready() {
-	command -v go >/dev/null 2>&1 && return 0
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "  SKIP: go is not installed and installing it needs root (apt-get install golang-go)"
-		return 1
-	fi
-	echo "  installing Debian's golang-go for go tool pprof (apt-get)"
-	{ DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go; } \
-		>"$WORK/apt-go.log" 2>&1
-	command -v go >/dev/null 2>&1 || { echo "  SKIP: golang-go could not be installed:"; tail -3 "$WORK/apt-go.log"; return 1; }
+	tool_ready go golang-go
 }
 
 t_pprof_opens_on_first_touch_faults() {

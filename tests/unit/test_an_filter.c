@@ -203,9 +203,7 @@ static void test_time_window(void **state)
 
 static void test_top_and_depth(void **state)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *text;
 
 	(void)state;
 	assert_int_equal(REPORT("--format", "json", "--top", "3", "--depth", "3"), 0);
@@ -217,10 +215,7 @@ static void test_top_and_depth(void **state)
 	      "assert deep['frames_cut'] == 5\n");
 	/* text: the run's top sites with their processes, then per process a pointer back to them */
 	assert_int_equal(REPORT("--top", "2"), 0);
-	f = fopen(out, "r");
-	assert_non_null(f);
-	assert_true(getdelim(&text, &len, '\0', f) > 0);
-	fclose(f);
+	assert_non_null(text = lb_read_text(out));
 	assert_non_null(strstr(text, "# Processes by faults"));
 	assert_non_null(strstr(text, "# Top sites of the run, by faults:"));
 	assert_non_null(strstr(text, "  pid 77 app --storm\n            pfs_flt_storm_site ("));
@@ -231,12 +226,8 @@ static void test_top_and_depth(void **state)
 	assert_null(strstr(text, "pfs_flt_d5 ("));
 	assert_non_null(strstr(text, "... (3 more frames; --depth all shows them)"));
 	free(text);
-	text = NULL;
 	assert_int_equal(REPORT("--depth", "all", "--pid", "78"), 0);
-	f = fopen(out, "r");
-	assert_non_null(f);
-	assert_true(getdelim(&text, &len, '\0', f) > 0);
-	fclose(f);
+	assert_non_null(text = lb_read_text(out));
 	assert_non_null(strstr(text, "pfs_flt_d7 ("));
 	assert_non_null(strstr(text, "# processes: 1 of 2\n# filter:    --pid 78\n"));
 	assert_null(strstr(text, "# Top sites of the run"));	/* one process: its own list says it */
