@@ -2,7 +2,8 @@
  * What `pfshim report` is asked to show, on a hand-built run of two
  * processes: --pid, --comm, --site, --module, --since/--until, --top (the
  * run's top sites, each with its process) and --depth, in the JSON, the
- * text, the folded stacks and the Perfetto trace; and the options' errors.
+ * text, the folded stacks, the Perfetto trace, the SVG and the HTML page;
+ * and the options' errors.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -262,6 +264,49 @@ static void test_other_formats(void **state)
 	      "assert 'pid 78' not in text and 'pfs_flt_storm_site' in text, text\n");
 }
 
+/* The HTML page: its rows and flame graph follow the filters; text from the logs is escaped. */
+static void test_html(void **state)
+{
+	static const char cmd[] = "<script>alert(1)</script>\0&\0\"q\"\0";
+	char hostile[96], path[128], *argv[] = {"pfshim", "report", "--format", "html", "-o", out,
+						hostile, NULL};
+	struct lb b;
+
+	(void)state;
+	assert_int_equal(REPORT("--format", "html"), 0);
+	CHECK("import html.parser\n"
+	      "s = open(path).read()\n"
+	      "assert '://' not in s and \"Content-Security-Policy\" in s\n"
+	      "rows = re.findall(r'<tr data-rank=\"(\\d+)\">.*?<span class=\"label\">([^<]*)</span>', s)\n"
+	      "assert [r[1] for r in rows] == ['pfs_flt_storm_site', 'pfs_flt_quiet_site', 'pfs_flt_d0',"
+	      " 'libfake.so+0x1234'], rows\n"
+	      "flame = re.findall(r'<g data-x=\"[0-9.]+\" data-w=\"([0-9.]+)\" data-d=\"(\\d+)\" data-n=\"([^\"]*)\"', s)\n"
+	      "w = {n: float(x) for x, d, n in flame}\n"
+	      "assert w['all'] == 1000 and abs(w['pfs_flt_storm_site'] - 1000 * 2000 / 2650) < 0.1, w\n"
+	      "class P(html.parser.HTMLParser): pass\n"
+	      "P().feed(s)\n");
+	assert_int_equal(REPORT("--format", "html", "--pid", "78", "--depth", "2"), 0);
+	CHECK("s = open(path).read()\n"
+	      "rows = re.findall(r'<tr data-rank=\"\\d+\">.*?</tr>', s)\n"
+	      "assert len(rows) == 2 and all('>78</td>' in r for r in rows), rows\n"
+	      "assert 'data-n=\"[...]\"' in s and 'data-n=\"pfs_flt_d1\"' in s and 'data-n=\"pfs_flt_d2\"' not in s\n"
+	      "assert 'pfs_flt_storm_site' not in s\n");
+	/* a command that is markup */
+	snprintf(hostile, sizeof(hostile), "%s.hostile", dir);
+	assert_int_equal(mkdir(hostile, 0700), 0);
+	lb_init(&b, 90, T0);
+	lb_proc_start(&b, 90, 1, T0, 0, "/usr/bin/<b>x</b>", cmd, sizeof(cmd) - 1);
+	snprintf(path, sizeof(path), "%s/h.pfslog", hostile);
+	assert_int_equal(lb_write(&b, path, b.len), 0);
+	lb_release(&b);
+	fflush(NULL);
+	assert_int_equal(pfs_cli_main(7, argv), 0);
+	CHECK("s = open(path).read()\n"
+	      "assert '<script>alert' not in s and '<b>x' not in s\n"
+	      "assert '&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;' in s\n");
+	assert_int_equal(lb_remove(hostile, ""), 0);
+}
+
 static void test_bad_options(void **state)
 {
 	int saved = dup(2), null = open("/dev/null", O_WRONLY);
@@ -293,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_time_window),
 		cmocka_unit_test(test_top_and_depth),
 		cmocka_unit_test(test_other_formats),
+		cmocka_unit_test(test_html),
 		cmocka_unit_test(test_bad_options),
 	};
 
