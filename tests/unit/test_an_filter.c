@@ -186,8 +186,9 @@ static void test_time_window(void **state)
 	      "assert [(fn(x), x['first_touch_faults']) for x in s] == "
 	      "[('pfs_flt_storm_site', 2000), ('pfs_flt_quiet_site', 25)], s\n"
 	      "assert P[77]['totals']['first_touch_faults'] == 2025\n"
-	      "# allocations stay the whole run's\n"
+	      "# allocations and evidence stay the whole run's\n"
 	      "assert s[0]['allocations'] == 1 and s[1]['allocations'] == 0\n"
+	      "assert s[1]['evidence']['touched_pages'] == 500, s[1]['evidence']\n"
 	      "assert len(P[77]['storms']) == 1\n"
 	      "assert P[78]['sites'] == [] and P[78]['totals']['first_touch_faults'] == 0\n"
 	      "assert d['filter']['since_ns'] == 500000000 and d['filter']['until_ns'] == 540000000\n");
