@@ -1,8 +1,9 @@
 /*
  * `pfshim report --format html`: one self-contained page, for a browser
- * with no network: a summary, the process tree, the table of sites (every
- * column sortable, each site's frames folded under its label), a flame
- * graph of the sites' stacks and the fault rate over time with its storms.
+ * with no network: a summary, the process tree, a flame graph of the
+ * sites' stacks, the fault rate over time with its storms, and the table
+ * of sites (every column sortable, each site's frames folded under its
+ * label).
  *
  * Everything is drawn here, as HTML and inline SVG, so the page reads the
  * same without JavaScript; the small script at the end only sorts the table
@@ -523,16 +524,17 @@ int pfs_report_html(const struct pfs_report *rep, FILE *out, const struct pfs_re
 	for (size_t i = 0; i < rep->run->nprocs; i++)
 		if (!rep->run->procs[i]->parent)
 			tree(out, rep, rep->run->procs[i]);
-	fprintf(out, "</ul>\n<h2>Sites, by %s</h2>\n", rep->by_faults ? "faults" : "bytes");
-	if (rep->nranked)
-		site_table(out, rep, o);
-	else
-		fputs("<p class=\"muted\">no sites</p>\n", out);
-	fputs("<h2>Flame graph</h2>\n", out);
+	/* the pictures first: the table is the long part */
+	fputs("</ul>\n<h2>Flame graph</h2>\n", out);
 	rc = flame(out, rep, o);
 	fputs("<h2>Faults over time, storms shaded</h2>\n", out);
 	if (!rc)
 		rc = timeline(out, rep);
+	fprintf(out, "<h2>Sites, by %s</h2>\n", rep->by_faults ? "faults" : "bytes");
+	if (rep->nranked)
+		site_table(out, rep, o);
+	else
+		fputs("<p class=\"muted\">no sites</p>\n", out);
 	if (w->n) {
 		fprintf(out, "<h2>Warnings (%zu)</h2>\n<ul>\n", w->n);
 		for (size_t i = 0; i < w->n; i++) {

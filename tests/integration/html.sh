@@ -24,7 +24,7 @@ print([s for s in p["sites"] if s["id"] == t["id"]][0]["frames"][0]["function"])
 	[ "$label" = storm_site ] || { echo "  the JSON's top site is $label"; return 1; }
 	html_dom htmlrun "" || return 1
 	HOME=$WORK timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
-		--no-first-run --proxy-server=127.0.0.1:9 --hide-scrollbars --window-size=1000,2000 \
+		--no-first-run --proxy-server=127.0.0.1:9 --hide-scrollbars --window-size=1000,3000 \
 		--screenshot="$WORK/htmlrun.png" "file://$WORK/htmlrun.html" >"$WORK/chromium.log" 2>&1
 	[ -s "$WORK/htmlrun.png" ] || { echo "  no screenshot:"; tail -5 "$WORK/chromium.log"; return 1; }
 	python3 "$ROOT/tests/lib/htmlcheck.py" "$WORK/htmlrun.html" "$WORK/htmlrun.dom" top "$label" "$WORK/htmlrun.png" \

@@ -186,6 +186,7 @@ static void test_time_window(void **state)
 	      "assert [(fn(x), x['first_touch_faults']) for x in s] == "
 	      "[('pfs_flt_storm_site', 2000), ('pfs_flt_quiet_site', 25)], s\n"
 	      "assert P[77]['totals']['first_touch_faults'] == 2025\n"
+	      "assert [x['first_touch_pages'] for x in s] == [2000, 25], s\n"
 	      "# allocations and evidence stay the whole run's\n"
 	      "assert s[0]['allocations'] == 1 and s[1]['allocations'] == 0\n"
 	      "assert s[1]['evidence']['touched_pages'] == 500, s[1]['evidence']\n"
