@@ -10,7 +10,8 @@
  * (a click on a column, or #sort=COLUMN-asc|desc in the address) and zooms
  * the flame graph (a click on a frame; a click on the root zooms out).  A
  * Content-Security-Policy forbids every load from elsewhere, and the page
- * names no address.  Text from the logs is escaped (pfs_report_xml).
+ * has nothing to load (no src, href, url()).  Text from the logs is
+ * escaped (pfs_report_xml).
  */
 #include "report.h"
 

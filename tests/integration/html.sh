@@ -2,7 +2,7 @@
 
 # html_dom NAME URL-SUFFIX: the document after the page's script ran, into $WORK/NAME.dom
 html_dom() {
-	# a proxy nobody answers: whatever the page tried to fetch would fail (it names no address anyway)
+	# a proxy nobody answers: whatever the page tried to fetch would fail (it has nothing to load anyway)
 	HOME=$WORK timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
 		--no-first-run --proxy-server=127.0.0.1:9 --dump-dom "file://$WORK/$1.html$2" \
 		>"$WORK/$1.dom" 2>"$WORK/chromium.log"

@@ -9,7 +9,7 @@ t_reading_big_run_answer_first() {
 	top=$(grep -n '^# Top sites of the run' "$WORK/bigrun.text" | cut -d: -f1)
 	[ -n "$top" ] && [ "$top" -lt 40 ] || { echo "  the run's top sites come at line ${top:-never}"; head -40 "$WORK/bigrun.text"; return 1; }
 	# the first site of the run is the storm, with its process, in the first lines after the heading
-	sed -n "$((top + 1)),$((top + 6))p" "$WORK/bigrun.text" | grep -Eq '^ +1 .*#[0-9]+  pid [0-9]+ .*storm' &&
+	sed -n "$((top + 1)),$((top + 6))p" "$WORK/bigrun.text" | grep -Eq '^ +1 .*#[0-9]+ .*  pid [0-9]+ .*storm' &&
 		sed -n "$((top + 1)),$((top + 8))p" "$WORK/bigrun.text" | grep -q 'storm_site (storm.c:' || {
 		echo "  the run's first site is not the storm:"; sed -n "$top,$((top + 10))p" "$WORK/bigrun.text"; return 1; }
 	# the busiest process first in the summary

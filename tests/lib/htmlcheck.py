@@ -5,8 +5,8 @@ usage: htmlcheck.py page.html DOM.html top LABEL [SHOT.png]
        htmlcheck.py page.html DOM.html sorted KEY asc|desc
 
 page.html is the file pfshim wrote, DOM.html the document after Chromium ran
-its script (--dump-dom).  `top`: the page names no address and forbids loads
-(its Content-Security-Policy), the table's first row is labelled LABEL, the
+its script (--dump-dom).  `top`: the page loads nothing (no src or href, no
+url() or @import) and forbids loads (its Content-Security-Policy), the table's first row is labelled LABEL, the
 flame graph holds a frame named LABEL, and in SHOT.png (a screenshot) that
 frame's colour covers a bar.  `sorted`: the column KEY is marked sorted that
 way and its values run so.  Exit 1 with what was wrong.
@@ -76,8 +76,10 @@ def main():
         problems.append("no site rows in the document Chromium built")
     if what == "top":
         label = sys.argv[4]
-        if "://" in raw:
-            problems.append("the page names an address: %s" % re.findall(r"\S*://\S*", raw)[:3])
+        # nothing that would load: no src or href attribute, no url() or @import in a style
+        loads = re.findall(r"\b(?:src|href)\s*=\s*\S+|url\([^)]*\)|@import\s+\S+", raw)
+        if loads:
+            problems.append("the page would load something: %s" % loads[:3])
         if not re.search(r"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';", raw):
             problems.append("no Content-Security-Policy forbidding loads")
         first = dom.rows[0]["label"] if dom.rows else None
