@@ -190,6 +190,18 @@ static void tree(FILE *f, const struct pfs_report *rep, const struct pfs_proc *p
 
 /* ---- the site table ------------------------------------------------------ */
 
+/* " file:line" of a frame, when known. */
+static void where(FILE *f, const struct pfs_rframe *fr)
+{
+	if (!fr->file)
+		return;
+	fputs(" <span class=\"where\">", f);
+	esc(f, fr->file);
+	if (fr->line)
+		fprintf(f, ":%u", fr->line);
+	fputs("</span>", f);
+}
+
 static void frame_item(FILE *f, const struct pfs_rframe *fr, bool label)
 {
 	char name[4096];
@@ -198,13 +210,7 @@ static void frame_item(FILE *f, const struct pfs_rframe *fr, bool label)
 	fprintf(f, "<li><span class=\"%s\">", label ? "label" : "fn");
 	esc(f, name);
 	fputs("</span>", f);
-	if (fr->file) {
-		fputs(" <span class=\"where\">", f);
-		esc(f, fr->file);
-		if (fr->line)
-			fprintf(f, ":%u", fr->line);
-		fputs("</span>", f);
-	}
+	where(f, fr);
 	fputs(" <span class=\"muted\">[", f);
 	esc(f, fr->module);
 	fputs("]</span>", f);
@@ -224,13 +230,8 @@ static void site_cell(FILE *f, const struct pfs_rsite *rs, unsigned depth)
 	fputs("<td><details><summary><span class=\"label\">", f);
 	esc(f, name);
 	fputs("</span>", f);
-	if (label && label->file) {
-		fputs(" <span class=\"where\">", f);
-		esc(f, label->file);
-		if (label->line)
-			fprintf(f, ":%u", label->line);
-		fputs("</span>", f);
-	}
+	if (label)
+		where(f, label);
 	fputs("</summary><ol>", f);
 	for (size_t i = 0; i < end; i++)
 		frame_item(f, &rs->frames[i], &rs->frames[i] == label);
