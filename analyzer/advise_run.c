@@ -4,15 +4,15 @@
  * --verify runs the program under the shim without a policy, takes the
  * advice from that first run, then alternates runs with and without the
  * policy (plain, advised, plain, advised, ...) so that a machine growing
- * busier or a cache warming up favours neither.  Each run is timed around
- * fork and wait4 (whose rusage gives the peak RSS), its stdout kept in a
+ * busier or a cache warming up favours neither.  Each run is made by the
+ * launcher (launch.c), timed from fork to wait (whose rusage gives the peak
+ * RSS), its stdout kept in a
  * file and compared with the first run's, and its logs read like `pfshim
  * report` reads them.  Medians over the runs are printed.
  */
 #include "advise_run.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
@@ -20,11 +20,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "launch.h"
 #include "json.h"
 #include "symbolize.h"
 
@@ -64,7 +62,7 @@ int pfs_adv_load(const char *dir, struct pfs_adv_run **out, bool *bad)
 	if (!rc)
 		rc = pfs_sym_new(&r->sym, &r->run.warnings, stderr);
 	if (!rc)
-		rc = pfs_report_build(&r->rep, &r->run, r->sym);
+		rc = pfs_report_build(&r->rep, &r->run, r->sym, NULL);
 	if (!rc && !r->run.nprocs)
 		rc = -EINVAL;	/* the loader said why */
 	*bad = r->run.errors > 0;
@@ -112,47 +110,6 @@ struct measure {
 	bool *site_phase_known;
 	char *unmatched;	/* a run with the policy: its rules that matched nothing ("; "-joined) */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* In the child: the shim's environment, stdout and stderr to files, stdin empty. */
-static void verify_child(const struct pfs_verify_opts *o, const char *dir, const char *policy)
-{
-	char *path = NULL, *preload = NULL;
-	const char *old = getenv("LD_PRELOAD");
-	int fd;
-
-	if (old && *old ? asprintf(&preload, "%s:%s", o->lib, old) < 0
-			: !(preload = strdup(o->lib)))
-		_exit(PFS_EXIT_CANNOT_RUN);
-	if (setenv("LD_PRELOAD", preload, 1) || setenv("PFSHIM_OUT", dir, 1) ||
-	    setenv("PFSHIM_QUIET", "1", 1))
-		_exit(PFS_EXIT_CANNOT_RUN);
-	/* the plain runs must not inherit a policy from the caller's environment */
-	if (policy ? setenv("PFSHIM_POLICY", policy, 1) : unsetenv("PFSHIM_POLICY"))
-		_exit(PFS_EXIT_CANNOT_RUN);
-	unsetenv("PFSHIM_LIB");
-	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		dup2(fd, STDIN_FILENO);
-	if (asprintf(&path, "%s.out", dir) < 0 ||
-	    (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		_exit(PFS_EXIT_CANNOT_RUN);
-	dup2(fd, STDOUT_FILENO);
-	free(path);
-	if (asprintf(&path, "%s.err", dir) < 0 ||
-	    (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		_exit(PFS_EXIT_CANNOT_RUN);
-	dup2(fd, STDERR_FILENO);
-	execvp(o->cmd[0], o->cmd);
-	_exit(PFS_EXIT_CANNOT_RUN);
-}
 
 static bool same_file(const char *a, const char *b)
 {
@@ -217,33 +174,34 @@ static void measure_logs(const struct pfs_report *rep, const struct pfs_adv_list
 static int run_once(const struct pfs_verify_opts *o, const char *dir, const char *policy,
 		    const char *first_out, const struct pfs_adv_list *l, struct measure *m)
 {
-	struct rusage ru;
-	uint64_t t0;
-	int wst = 0;
-	pid_t pid;
+	struct pfs_launch_result res;
+	char *out = NULL, *err = NULL;
+	int rc;
 
-	fflush(NULL);
-	t0 = now_ns();
-	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "pfshim: advise: fork: %s\n", strerror(errno));
-		return -errno;
+	if (asprintf(&out, "%s.out", dir) < 0 || asprintf(&err, "%s.err", dir) < 0) {
+		free(out);
+		return -ENOMEM;
 	}
-	if (pid == 0)
-		verify_child(o, dir, policy);
-	while (wait4(pid, &wst, 0, &ru) < 0 && errno == EINTR)
-		;
-	m->wall_ns = now_ns() - t0;
-	m->rss_bytes = (uint64_t)ru.ru_maxrss * 1024;
-	m->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : WIFSIGNALED(wst) ? 128 + WTERMSIG(wst) : -1;
-	if (first_out) {
-		char *path = NULL;
+	{
+		/* the plain runs must not inherit a policy from the caller's environment */
+		struct pfs_launch ln = {.who = "advise", .lib = o->lib, .argv = o->cmd, .outdir = dir,
+					.force = true, .policy = policy, .no_policy = !policy,
+					.stdout_path = out, .stderr_path = err, .null_stdin = true};
 
-		if (asprintf(&path, "%s.out", dir) < 0)
-			return -ENOMEM;
-		m->same_out = same_file(first_out, path);
-		free(path);
+		rc = pfs_launch_run(&ln, &res);
 	}
+	free(err);
+	if (rc) {
+		free(out);
+		return rc == PFS_EXIT_CANNOT_RUN ? -ENOEXEC : -EINVAL;
+	}
+	free(res.outdir);
+	m->wall_ns = res.wall_ns;
+	m->rss_bytes = (uint64_t)res.ru.ru_maxrss * 1024;
+	m->status = res.status;
+	if (first_out)
+		m->same_out = same_file(first_out, out);
+	free(out);
 	if (l) {
 		struct pfs_adv_run *r;
 		bool bad;
@@ -580,13 +538,10 @@ int pfs_adv_verify(const struct pfs_verify_opts *o, FILE *out)
 		goto nomem;
 	/* the first plain run: where the advice comes from (measured again below, with the rest) */
 	rc = run_once(o, dir, NULL, NULL, NULL, &base[0]);
+	if (rc == -ENOEXEC)	/* the launcher said why */
+		status = PFS_EXIT_CANNOT_RUN;
 	if (rc)
 		goto out;
-	if (base[0].status == PFS_EXIT_CANNOT_RUN) {
-		fprintf(stderr, "pfshim: advise: cannot run '%s' (status 127)\n", o->cmd[0]);
-		status = PFS_EXIT_CANNOT_RUN;
-		goto out;
-	}
 	if (pfs_adv_load(dir, &r, &bad))
 		goto out;
 	rc = pfs_adv_build(pfs_adv_report(r), pfs_adv_thp(), &l);
@@ -614,6 +569,8 @@ int pfs_adv_verify(const struct pfs_verify_opts *o, FILE *out)
 			if (asprintf(&dir, "%s/%s-%u", work, with ? "policy" : "plain", i) < 0)
 				goto nomem;
 			rc = run_once(o, dir, with ? policy : NULL, first_out, &l, m);
+			if (rc == -ENOEXEC)
+				status = PFS_EXIT_CANNOT_RUN;
 			if (rc)
 				goto out;
 			s.out_same &= m->same_out;

@@ -29,7 +29,7 @@
 
 struct cli_opt {
 	const char *name;	/* long name */
-	int key;		/* short letter, also what getopt returns */
+	int key;		/* short letter, also what getopt returns; >= LONG_ONLY: none */
 	const char *arg;	/* argument name; NULL: a flag */
 	const char *help;
 };
@@ -43,11 +43,21 @@ struct cli_cmd {
 	bool coming;		/* in the contract, not implemented yet */
 };
 
-#define MAX_OPTS 8
+#define MAX_OPTS 16
+#define LONG_ONLY 256
+
+enum { OPT_MODULE = LONG_ONLY, OPT_SINCE, OPT_UNTIL };
 
 static const struct cli_opt report_opts[] = {
-	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg"},
-	{"top", 'n', "N", "sites listed per process (text: 10, json: all; 0: all)"},
+	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg, html"},
+	{"top", 'n', "N", "the N sites with the most faults in the run (text: 10, html: 1000; 0: all)"},
+	{"pid", 'p', "PID,...", "only these processes"},
+	{"comm", 'c', "GLOB", "only processes whose command matches"},
+	{"site", 's', "GLOB", "only sites with a frame whose function matches"},
+	{"module", OPT_MODULE, "GLOB", "only sites whose label lies in a matching module"},
+	{"since", OPT_SINCE, "TIME", "only faults from TIME after each process's start (2s, 150ms)"},
+	{"until", OPT_UNTIL, "TIME", "only faults until TIME after each process's start"},
+	{"depth", 'd', "N|all", "frames shown per site from the label (text: 5; others: all)"},
 	{"output", 'o', "FILE", "write the report to FILE instead of standard output"},
 	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
@@ -55,9 +65,10 @@ static const struct cli_opt report_opts[] = {
 };
 
 static const struct cli_opt record_opts[] = {
-	{"output", 'o', "DIR", "log directory (default ./pfshim.<pid of the program>)"},
+	{"output", 'o', "DIR", "log directory, made with its parents (default ./pfshim.<pid>)"},
+	{"force", 'F', NULL, "replace the logs of an earlier run in the directory"},
 	{"mode", 'm', "MODE", "fast, exact or off (PFSHIM_MODE; default: the shim's)"},
-	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see docs/policy.md"},
+	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see policy.md"},
 	{"top", 'n', "N", "sites listed per process in the summary (default 10; 0: all)"},
 	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
 	{"help", 'h', NULL, "this help"},
@@ -127,6 +138,8 @@ static void build_getopt(const struct cli_opt *opts, bool stop, struct option *l
 	for (const struct cli_opt *o = opts; o->name && n < MAX_OPTS; o++, n++) {
 		lo[n] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL,
 					o->key};
+		if (o->key >= LONG_ONLY)
+			continue;
 		*so++ = (char)o->key;
 		if (o->arg)
 			*so++ = ':';
@@ -148,8 +161,12 @@ static void print_opts(FILE *f, const struct cli_opt *opts)
 	for (const struct cli_opt *o = opts; o->name; o++) {
 		char left[40];
 
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->key, o->name, o->arg ? " " : "",
-			 o->arg ? o->arg : "");
+		if (o->key >= LONG_ONLY)
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->key, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
 		fprintf(f, "    %-24s %s\n", left, o->help);
 	}
 }
@@ -169,7 +186,9 @@ static void usage(FILE *f)
 	fputs("usage: pfshim COMMAND [OPTIONS] [ARGS...]\n"
 	      "       pfshim --help | --version\n\n"
 	      "pfshim profiles page faults by allocation site: `record` runs a program under\n"
-	      "the LD_PRELOAD shim (libpfshim.so), `report` reads the logs it writes.\n\n"
+	      "the LD_PRELOAD shim (libpfshim.so), `report` reads the logs it writes.\n"
+	      "Manuals: pfshim(1), libpfshim.so(7); the documents named (policy.md, ...) are\n"
+	      "in docs/ of the source and share/doc/pfshim/ where pfshim is installed.\n\n"
 	      "commands:\n", f);
 	for (const struct cli_cmd *c = commands; c->name; c++) {
 		char left[48];
@@ -187,17 +206,19 @@ static void usage(FILE *f)
 	      "    -h, --help               this help\n"
 	      "    -V, --version            the version and log format\n\n"
 	      "environment:\n"
-	      "    PFSHIM_LIB     record: the libpfshim.so to preload (default: next to pfshim,\n"
-	      "                   or ../lib/ from it)\n"
+	      "    PFSHIM_LIB     record, advise --verify: the libpfshim.so to preload\n"
+	      "                   (default: next to pfshim, or ../lib/ from it)\n"
 	      "    PFSHIM_MODE, PFSHIM_POLICY, PFSHIM_SCAN_MS, PFSHIM_TOUCH_SITE\n"
 	      "                   record: passed on to the shim\n"
+	      "    PAGER          report: the pager for text on a terminal (default less;\n"
+	      "                   empty or cat: none)\n"
 	      "    NO_COLOR       set: no colour even on a terminal\n\n"
 	      "exit status:\n"
 	      "    report: 0 ok, 1 a log was unreadable or had corrupt records (the report\n"
 	      "            is still printed), 2 bad usage (pprof: also to a terminal)\n"
 	      "    diff:   as report, for either run\n"
 	      "    record: the program's status (128+N if killed by signal N), 127 if it\n"
-	      "            could not be run, 2 bad usage\n"
+	      "            could not be run, 2 bad usage or a log directory with logs\n"
 	      "    advise: 0 ok, 1 unreadable or corrupt logs, 2 bad usage; --verify: 0 when\n"
 	      "            every run was made, 127 if the program could not be run\n", f);
 }
@@ -251,23 +272,74 @@ static bool want_color(FILE *f)
 	return isatty(fileno(f)) && !getenv("NO_COLOR") && !(term && !strcmp(term, "dumb"));
 }
 
+/*
+ * -o FILE, opened for writing without following a symbolic link (another
+ * user's link in a shared directory would aim the report at a file of
+ * ours), and truncated only once it is known to be the user's own regular
+ * file with no other name; a device (/dev/null) is written as it is.
+ * NULL when refused or impossible, said on stderr.
+ */
+static FILE *open_output(const char *path, const char *who)
+{
+	const char *why = NULL;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		fprintf(stderr, "pfshim: %s: cannot write '%s': %s\n", who, path,
+			errno == ELOOP ? "it is a symbolic link, which is not followed" : strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && st.st_uid != geteuid())
+		why = "it is not a regular file and not yours";
+	else if (S_ISREG(st.st_mode) && st.st_uid != geteuid())
+		why = "the file belongs to another user";
+	else if (S_ISREG(st.st_mode) && st.st_nlink > 1)
+		why = "the file has other names (hard links)";
+	else if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+		why = strerror(errno);
+	if (why || !(f = fdopen(fd, "w"))) {
+		fprintf(stderr, "pfshim: %s: cannot write '%s': %s\n", who, path,
+			why ? why : strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
 /* ---- report -------------------------------------------------------------- */
 
-enum report_format { FMT_TEXT, FMT_JSON, FMT_FOLDED, FMT_PERFETTO, FMT_SVG, FMT_PPROF };
+typedef int (*report_writer)(const struct pfs_report *, FILE *, const struct pfs_report_opts *);
 
-static int (*const writers[])(const struct pfs_report *, FILE *, const struct pfs_report_opts *) = {
-	[FMT_TEXT] = pfs_report_text, [FMT_JSON] = pfs_report_json,
-	[FMT_FOLDED] = pfs_report_folded, [FMT_PERFETTO] = pfs_report_perfetto,
-	[FMT_SVG] = pfs_report_svg, [FMT_PPROF] = pfs_report_pprof,
+/* The formats, with what --top and --depth are when not given (0: all). */
+static const struct report_format {
+	const char *name;
+	report_writer write;
+	unsigned top, depth;
+	bool binary;
+} formats[] = {
+	{"text", pfs_report_text, 10, PFS_REPORT_DEPTH_TEXT, false},
+	{"json", pfs_report_json, 0, 0, false},
+	{"folded", pfs_report_folded, 0, 0, false},
+	{"pprof", pfs_report_pprof, 0, 0, true},
+	{"perfetto", pfs_report_perfetto, 0, 0, false},
+	{"svg", pfs_report_svg, 0, 0, false},
+	{"html", pfs_report_html, 1000, 0, false},	/* a table a browser scrolls */
+	{0},
 };
 
 /*
  * Read `paths`, print the report to `out`: PFS_EXIT_OK, or PFS_EXIT_BAD_LOGS
  * when a log was unreadable or corrupt (the report is printed all the same)
- * or the output failed.
+ * or the output failed (but not a pager the user closed early).
  */
-static int report_paths(char **paths, int npaths, FILE *out, enum report_format fmt,
-			const struct pfs_report_opts *opts)
+static int report_paths(char **paths, int npaths, FILE *out, report_writer write,
+			const struct pfs_report_opts *opts, const struct pfs_report_filter *filter,
+			bool paged)
 {
 	struct pfs_report rep = {0};
 	struct pfs_sym *sym = NULL;
@@ -283,7 +355,7 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 
 	/* on a terminal only; erased before the report is written */
 	pfs_an_progress_init(&progress, STDERR_FILENO);
-	rc = pfs_report_load(&rep, &run, &sym, paths, npaths, diag, &progress);
+	rc = pfs_report_load(&rep, &run, &sym, paths, npaths, diag, &progress, filter);
 	if (rc) {
 		fprintf(stderr, "pfshim: report: %s\n", strerror(-rc));
 		status = PFS_EXIT_BAD_LOGS;
@@ -291,8 +363,8 @@ static int report_paths(char **paths, int npaths, FILE *out, enum report_format 
 	}
 	if (opts->policy)
 		pfs_report_warn_unmatched(&rep, opts->policy);
-	rc = writers[fmt](&rep, out, opts);
-	if (rc) {
+	rc = write(&rep, out, opts);
+	if (rc && !paged) {	/* a pager the user quit early is no failure */
 		fprintf(stderr, "pfshim: report: cannot write the report: %s\n", strerror(-rc));
 		status = PFS_EXIT_BAD_LOGS;
 	} else if (run.errors) {
@@ -320,21 +392,68 @@ static char *join_args(char **v, int n)
 	return s;
 }
 
-/* The options report and diff share: --format, --top, --output, --help. */
+/* The options of report and diff (diff's table has only --format, --top, --output, --help). */
 struct out_args {
 	const char *format, *output;
-	unsigned top;
-	bool top_given;
+	unsigned top, depth;
+	bool top_given, depth_given;
+	struct pfs_report_filter filter;
+	uint64_t pids[64];
 };
+
+/* "2s", "150ms", "1.5", "20us", "300ns", "1min": a time (seconds without a unit) in ns; -1 if not. */
+static int parse_time(const char *s, uint64_t *ns)
+{
+	static const struct {
+		const char *unit;
+		double ns;
+	} units[] = {{"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"ns", 1}, {"min", 60e9}};
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !(v >= 0) || *s == '-' || *s == '+')
+		return -1;
+	for (size_t i = 0; i < PFS_AN_ARRAY_SIZE(units); i++)
+		if (!strcmp(end, units[i].unit) && v * units[i].ns < 1.8e19) {
+			*ns = (uint64_t)(v * units[i].ns + 0.5);
+			return 0;
+		}
+	return -1;
+}
+
+/* "123,456": more pids for the filter; -1 if not such a list. */
+static int parse_pids(const char *s, struct out_args *a)
+{
+	const char *p = s;
+
+	do {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (end == p || errno || *p == '-' || *p == '+' || (*end && *end != ',') ||
+		    a->filter.npids >= PFS_AN_ARRAY_SIZE(a->pids))
+			return -1;
+		a->pids[a->filter.npids++] = v;
+		p = *end ? end + 1 : end;
+	} while (*p);
+	return p[-1] == ',' ? -1 : 0;
+}
 
 /* -1: go on (optind at the operands); else the exit status. */
 static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, struct out_args *a)
 {
 	struct option lo[MAX_OPTS + 1];
-	char so[2 * MAX_OPTS + 3];
+	char so[3 * MAX_OPTS + 3];
+	struct pfs_report_filter *f = &a->filter;
 	int c;
 
-	*a = (struct out_args){.format = "text"};
+	memset(a, 0, sizeof(*a));
+	a->format = "text";
+	f->pids = a->pids;
 	getopt_start(cmd->opts, false, lo, so);
 	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
@@ -345,6 +464,35 @@ static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, stru
 			if (parse_top(cmd->name, optarg, &a->top))
 				return PFS_EXIT_USAGE;
 			a->top_given = true;
+			break;
+		case 'd':
+			a->depth_given = true;
+			if (!strcmp(optarg, "all"))
+				a->depth = 0;
+			else if (parse_top(cmd->name, optarg, &a->depth) || !a->depth)
+				return usage_error(cmd->name, "--depth is a number of frames from 1, or "
+						   "'all', not '%s'", optarg);
+			break;
+		case 'p':
+			if (parse_pids(optarg, a))
+				return usage_error(cmd->name, "--pid needs process ids separated by commas, "
+						   "not '%s'", optarg);
+			break;
+		case 'c':
+			f->comm = optarg;
+			break;
+		case 's':
+			f->site = optarg;
+			break;
+		case OPT_MODULE:
+			f->module = optarg;
+			break;
+		case OPT_SINCE:
+		case OPT_UNTIL:
+			if (parse_time(optarg, c == OPT_SINCE ? &f->since_ns : &f->until_ns))
+				return usage_error(cmd->name, "a time is a number with a unit (s, ms, us, ns, "
+						   "min; seconds without), not '%s'", optarg);
+			*(c == OPT_SINCE ? &f->since_set : &f->until_set) = true;
 			break;
 		case 'o':
 			a->output = optarg;
@@ -360,16 +508,18 @@ static int parse_out_args(const struct cli_cmd *cmd, int argc, char **argv, stru
 			return getopt_error(cmd->name, c, argv);
 		}
 	}
+	if (f->since_set && f->until_set && f->until_ns < f->since_ns)
+		return usage_error(cmd->name, "%s", "--until comes before --since");
 	return -1;
 }
 
 static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct out_args a;
-	const char *format, *output;
+	const struct report_format *fmt;
 	struct pfs_report_opts opts = {0};
-	enum report_format fmt;
-	bool top_given;
+	struct pfs_launch_pager pager = {0};
+	const struct pfs_report_filter *filter;
+	struct out_args a;
 	FILE *out = stdout;
 	char *source;
 	int status;
@@ -377,290 +527,106 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 	status = parse_out_args(cmd, argc, argv, &a);
 	if (status >= 0)
 		return status;
-	format = a.format;
-	output = a.output;
-	opts.top = a.top;
-	top_given = a.top_given;
-	if (!strcmp(format, "text")) {
-		fmt = FMT_TEXT;
-		if (!top_given)
-			opts.top = 10;
-	} else if (!strcmp(format, "json")) {
-		fmt = FMT_JSON;	/* every site unless --top was given */
-	} else if (!strcmp(format, "folded")) {
-		fmt = FMT_FOLDED;
-	} else if (!strcmp(format, "perfetto")) {
-		fmt = FMT_PERFETTO;
-	} else if (!strcmp(format, "svg")) {
-		fmt = FMT_SVG;
-	} else if (!strcmp(format, "pprof")) {
-		fmt = FMT_PPROF;
-	} else {
-		return usage_error(cmd->name,
-				   "unknown format '%s' (text, json, folded, pprof, perfetto, svg)",
-				   format);
-	}
+	for (fmt = formats; fmt->name && strcmp(fmt->name, a.format); fmt++)
+		;
+	if (!fmt->name)
+		return usage_error(cmd->name, "unknown format '%s' (text, json, folded, pprof, "
+				   "perfetto, svg, html)", a.format);
+	opts.top = a.top_given ? a.top : fmt->top;
+	opts.depth = a.depth_given ? a.depth : fmt->depth;
 	/* gzipped protobuf would only garble a terminal (gzip and curl refuse too) */
-	if (fmt == FMT_PPROF && !output && isatty(STDOUT_FILENO))
-		return usage_error(cmd->name, "%s", "pprof output is binary: give -o FILE or "
-				   "redirect standard output");
+	if (fmt->binary && !a.output && isatty(STDOUT_FILENO))
+		return usage_error(cmd->name, "%s output is binary: give -o FILE or redirect standard "
+				   "output", fmt->name);
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no run directory or log file given");
-	if (output) {
-		out = fopen(output, "w");
-		if (!out) {
-			fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", output,
-				strerror(errno));
-			return PFS_EXIT_BAD_LOGS;
-		}
-	}
-	opts.color = !output && fmt == FMT_TEXT && want_color(stdout);
+	if (a.output && !(out = open_output(a.output, cmd->name)))
+		return PFS_EXIT_BAD_LOGS;
+	opts.color = !a.output && fmt->write == pfs_report_text && want_color(stdout);
+	/* a text report to a terminal pages through $PAGER, as git does */
+	if (!a.output && fmt->write == pfs_report_text)
+		out = pfs_launch_pager(&pager);
+	filter = a.filter.npids || a.filter.comm || a.filter.site || a.filter.module ||
+		 a.filter.since_set || a.filter.until_set ? &a.filter : NULL;
 	source = join_args(argv + optind, argc - optind);
 	opts.source = source;
-	status = report_paths(argv + optind, argc - optind, out, fmt, &opts);
+	status = report_paths(argv + optind, argc - optind, out, fmt->write, &opts, filter,
+			      pager.pid > 0);
 	free(source);
-	if (output && fclose(out) != 0) {
-		fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", output, strerror(errno));
+	if (pager.pid > 0)
+		pfs_launch_pager_end(&pager);
+	else if (a.output && fclose(out) != 0) {
+		fprintf(stderr, "pfshim: report: cannot write '%s': %s\n", a.output, strerror(errno));
 		status = PFS_EXIT_BAD_LOGS;
 	}
 	return status;
 }
 
-/* ---- record -------------------------------------------------------------- */
-
-/* The one piece of global state: the child that SIGTERM / SIGHUP are passed to. */
-static volatile sig_atomic_t record_child;
-
-static void forward_signal(int sig)
-{
-	if (record_child > 0)
-		kill((pid_t)record_child, sig);
-}
-
-static int find_lib(char *buf, size_t len)
-{
-	const char *env = getenv("PFSHIM_LIB");
-	char exe[PATH_MAX], cand[PATH_MAX + 32], *slash;
-	static const char *const rel[] = {"/libpfshim.so", "/../lib/libpfshim.so"};
-	ssize_t n;
-
-	if (len < PATH_MAX)	/* realpath() writes up to PATH_MAX bytes */
-		return -EINVAL;
-	if (env && *env) {
-		if (!realpath(env, buf) || access(buf, R_OK)) {
-			fprintf(stderr, "pfshim: record: PFSHIM_LIB '%s': %s\n", env, strerror(errno));
-			return -ENOENT;
-		}
-		return 0;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0) {
-		fprintf(stderr, "pfshim: record: cannot find myself (/proc/self/exe): %s\n",
-			strerror(errno));
-		return -ENOENT;
-	}
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = '\0';
-	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
-		if (realpath(cand, buf) && !access(buf, R_OK))
-			return 0;
-	}
-	fprintf(stderr, "pfshim: record: cannot find libpfshim.so in %s or %s/../lib; "
-		"set PFSHIM_LIB\n", exe, exe);
-	return -ENOENT;
-}
-
-/* `dir` made absolute, without resolving links (it may not exist yet). */
-static char *absolute(const char *dir)
-{
-	char cwd[PATH_MAX], *s;
-
-	if (dir[0] == '/')
-		return strdup(dir);
-	if (!getcwd(cwd, sizeof(cwd)))
-		return NULL;
-	if (asprintf(&s, "%s/%s", cwd, dir) < 0)
-		return NULL;
-	return s;
-}
-
-static bool dir_has_logs(const char *dir)
-{
-	struct pfs_run run;
-	bool any;
-
-	/* a quiet load: the report that follows says what is wrong */
-	pfs_model_init(&run, NULL);
-	pfs_model_load_path(&run, dir);
-	any = run.nprocs > 0;
-	pfs_model_free(&run);
-	return any;
-}
+/* ---- record (launch.c) -------------------------------------------------- */
 
 struct record_args {
-	const char *out, *mode, *policy, *lib;
-	char **cmd;
+	struct pfs_launch l;
+	unsigned top;
 };
 
-/* In the child, between fork and exec: only the environment and the exec. */
-static void record_exec(const struct record_args *a, const char *outdir, int errfd)
+/* The run's logs read quietly: the untraced processes said, then the report. */
+static void record_report(const struct record_args *a, const char *outdir, int made)
 {
-	const char *old = getenv("LD_PRELOAD");
-	char *preload = NULL;
-	int msg[2] = {0, 0};	/* errno, and whether the directory was made here */
-	ssize_t n;
+	struct pfs_run run;
+	char *dir = (char *)outdir;
 
-	if (old && *old) {
-		if (asprintf(&preload, "%s:%s", a->lib, old) < 0)
-			preload = NULL;
-	} else {
-		preload = strdup(a->lib);
-	}
-	if (!preload || setenv("LD_PRELOAD", preload, 1) || setenv("PFSHIM_OUT", outdir, 1) ||
-	    setenv("PFSHIM_QUIET", "1", 1) || (a->mode && setenv("PFSHIM_MODE", a->mode, 1)) ||
-	    (a->policy && setenv("PFSHIM_POLICY", a->policy, 1))) {
-		msg[0] = ENOMEM;
-		goto fail;
-	}
-	/*
-	 * PFSHIM_LIB is record's own setting: the shim checks the PFSHIM_*
-	 * names it knows and would warn about it in every process.
-	 */
-	unsetenv("PFSHIM_LIB");
-	/* the shim would create it too; made here so the summary can point at it */
-	msg[1] = mkdir(outdir, 0777) == 0;
-	execvp(a->cmd[0], a->cmd);
-	msg[0] = errno;
-fail:
-	/*
-	 * The parent reads this from the close-on-exec pipe: exec did not
-	 * happen.  Should the write fail, the status 127 still says it.
-	 */
-	n = write(errfd, msg, sizeof(msg));
-	(void)n;
-	_exit(PFS_EXIT_CANNOT_RUN);
-}
-
-static int record_run(const struct record_args *a, unsigned top)
-{
-	struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal};
-	struct sigaction old_int, old_quit, old_term, old_hup;
-	char *outdir = NULL, name[32];
-	int pfd[2], msg[2] = {0, 0}, wst = 0, status;
-	pid_t pid;
-	ssize_t n;
-
-	if (a->out && !(outdir = absolute(a->out))) {
-		fprintf(stderr, "pfshim: record: cannot resolve '%s': %s\n", a->out, strerror(errno));
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		fprintf(stderr, "pfshim: record: pipe: %s\n", strerror(errno));
-		free(outdir);
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	fflush(NULL);	/* nothing buffered may be written twice */
-	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "pfshim: record: fork: %s\n", strerror(errno));
-		close(pfd[0]);
-		close(pfd[1]);
-		free(outdir);
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	if (!outdir) {
-		/* ./pfshim.<pid of the first traced process>, which is the child */
-		snprintf(name, sizeof(name), "pfshim.%d", (int)(pid ? pid : getpid()));
-		outdir = absolute(name);
-	}
-	if (pid == 0) {
-		close(pfd[0]);
-		if (!outdir)
-			_exit(PFS_EXIT_CANNOT_RUN);
-		record_exec(a, outdir, pfd[1]);
-	}
-	close(pfd[1]);
-	/* like system(): the terminal's ^C and ^\ are the program's to handle */
-	record_child = pid;
-	sigaction(SIGINT, &ign, &old_int);
-	sigaction(SIGQUIT, &ign, &old_quit);
-	sigaction(SIGTERM, &fwd, &old_term);
-	sigaction(SIGHUP, &fwd, &old_hup);
-	do
-		n = read(pfd[0], msg, sizeof(msg));
-	while (n < 0 && errno == EINTR);
-	close(pfd[0]);
-	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-		;
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
-	record_child = 0;
-	if (n == (ssize_t)sizeof(msg)) {
-		fprintf(stderr, "pfshim: record: cannot run '%s': %s\n", a->cmd[0], strerror(msg[0]));
-		if (msg[1] && outdir)	/* nothing ran: leave no empty directory of ours */
-			rmdir(outdir);
-		free(outdir);
-		return PFS_EXIT_CANNOT_RUN;
-	}
-	if (WIFEXITED(wst))
-		status = WEXITSTATUS(wst);
-	else if (WIFSIGNALED(wst))
-		status = 128 + WTERMSIG(wst);
-	else
-		status = PFS_EXIT_CANNOT_RUN;
-	if (!outdir) {
-		fprintf(stderr, "pfshim: record: %s\n", strerror(ENOMEM));
-		return status;
-	}
-	if (dir_has_logs(outdir)) {
-		struct pfs_report_opts opts = {.top = top, .color = want_color(stderr),
-					       .source = outdir, .policy = a->policy};
+	/* a quiet load: the report that follows says what is wrong with the logs */
+	pfs_model_init(&run, NULL);
+	pfs_model_load_path(&run, outdir);
+	pfs_model_finish(&run);
+	if (run.nprocs) {
+		struct pfs_report_opts opts = {.top = a->top, .depth = PFS_REPORT_DEPTH_TEXT,
+					       .color = want_color(stderr), .source = outdir,
+					       .policy = a->l.policy};
 
 		/* the program's status is what record returns, bad logs or not */
-		report_paths(&outdir, 1, stderr, FMT_TEXT, &opts);
-	} else {
-		fprintf(stderr, "pfshim: record: no logs were written: was '%s' traced? (static and "
-			"setuid programs ignore LD_PRELOAD)\n", a->cmd[0]);
+		report_paths(&dir, 1, stderr, pfs_report_text, &opts, NULL, false);
 	}
-	fprintf(stderr, "pfshim: logs in %s\n", outdir);
-	free(outdir);
-	return status;
+	pfs_launch_untraced(&run, a->l.argv[0], "record", stderr);
+	if (run.nprocs)
+		fprintf(stderr, "pfshim: logs in %s\n", outdir);
+	else if (made)	/* made for nothing: not left behind */
+		pfs_launch_unmake(outdir, made);
+	pfs_model_free(&run);
 }
 
 static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct option lo[MAX_OPTS + 1];
-	char so[2 * MAX_OPTS + 3], lib[PATH_MAX];
-	struct record_args a = {0};
-	unsigned top = 10;
-	int c;
+	char so[3 * MAX_OPTS + 3], lib[PATH_MAX];
+	struct record_args a = {.l = {.who = "record", .like_system = true}, .top = 10};
+	struct pfs_launch_result res;
+	int c, rc;
 
 	getopt_start(cmd->opts, true, lo, so);
 	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			a.out = optarg;
+			a.l.outdir = optarg;
+			break;
+		case 'F':
+			a.l.force = true;
 			break;
 		case 'm':
 			if (strcmp(optarg, "fast") && strcmp(optarg, "exact") && strcmp(optarg, "off"))
 				return usage_error(cmd->name, "--mode is fast, exact or off, not '%s'",
 						   optarg);
-			a.mode = optarg;
+			a.l.mode = optarg;
 			break;
 		case 'p':
-			a.policy = optarg;
+			a.l.policy = optarg;
 			break;
 		case 'R':
 			if (pfs_label_add_runtime(optarg))
 				return usage_error(cmd->name, "%s", strerror(ENOMEM));
 			break;
 		case 'n':
-			if (parse_top(cmd->name, optarg, &top))
+			if (parse_top(cmd->name, optarg, &a.top))
 				return PFS_EXIT_USAGE;
 			break;
 		case 'h':
@@ -672,16 +638,16 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no command to run");
-	if (find_lib(lib, sizeof(lib)))
+	if (pfs_launch_find_lib(lib, sizeof(lib), cmd->name))
 		return PFS_EXIT_CANNOT_RUN;
-	a.lib = lib;
-	a.cmd = argv + optind;
-	return record_run(&a, top);
-}
-
-int pfs_cli_find_lib(char *buf, size_t len)
-{
-	return find_lib(buf, len);
+	a.l.lib = lib;
+	a.l.argv = argv + optind;
+	rc = pfs_launch_run(&a.l, &res);
+	if (rc)
+		return rc;
+	record_report(&a, res.outdir, res.made_dirs);
+	free(res.outdir);
+	return res.status;
 }
 
 /* ---- advise (advise.c, advise_run.c) ----------------------------------- */
@@ -689,7 +655,7 @@ int pfs_cli_find_lib(char *buf, size_t len)
 static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct option lo[MAX_OPTS + 1];
-	char so[2 * MAX_OPTS + 3], lib[PATH_MAX];
+	char so[3 * MAX_OPTS + 3], lib[PATH_MAX];
 	struct pfs_verify_opts v = {.runs = 3};
 	bool verify = false, runs_given = false;
 	unsigned runs = 3;
@@ -740,7 +706,7 @@ static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv)
 			return usage_error(cmd->name, "one run directory, not '%s' too", argv[optind + 1]);
 		return pfs_adv_dir(argv[optind], v.json, stdout);
 	}
-	if (pfs_cli_find_lib(lib, sizeof(lib)))
+	if (pfs_launch_find_lib(lib, sizeof(lib), cmd->name))
 		return PFS_EXIT_CANNOT_RUN;
 	v.lib = lib;
 	v.cmd = argv + optind;
@@ -767,10 +733,8 @@ static int cmd_diff(const struct cli_cmd *cmd, int argc, char **argv)
 	opts.json = !strcmp(a.format, "json");
 	opts.top = a.top_given || opts.json ? a.top : 10;
 	output = a.output;
-	if (output && !(out = fopen(output, "w"))) {
-		fprintf(stderr, "pfshim: diff: cannot write '%s': %s\n", output, strerror(errno));
+	if (output && !(out = open_output(output, cmd->name)))
 		return PFS_EXIT_BAD_LOGS;
-	}
 	opts.color = !output && !opts.json && want_color(stdout);
 	status = pfs_diff_paths(argv[optind], argv[optind + 1], out, &opts);
 	if (output && fclose(out) != 0) {

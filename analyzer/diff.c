@@ -394,7 +394,7 @@ int pfs_diff_paths(const char *a, const char *b, FILE *out, const struct pfs_dif
 		char *path = (char *)d.side[s].path;
 
 		rc = pfs_report_load(&d.side[s].rep, &d.side[s].run, &d.side[s].sym, &path, 1,
-				     stderr, &progress);
+				     stderr, &progress, NULL);
 		if (!rc && !d.side[s].run.nprocs) {
 			fprintf(stderr, "pfshim: diff: no logs read from '%s'\n", path);
 			status = PFS_EXIT_BAD_LOGS;

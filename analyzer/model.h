@@ -251,6 +251,10 @@ int pfs_model_load_file(struct pfs_run *run, const char *path);
 int pfs_model_load_buffer(struct pfs_run *run, const void *buf, size_t len, const char *name);
 /* Replay, rank, totals, tree: once, after all loads.  0 or -ENOMEM. */
 int pfs_model_finish(struct pfs_run *run);
+/* The ranking rule: most faults first, then bytes, then allocations (<0: x first). */
+int pfs_model_cmp_site(const struct pfs_site *x, const struct pfs_site *y);
+/* p->ranked and p->totals again from the sites' counters (after changing them).  0 or -ENOMEM. */
+int pfs_model_rank(struct pfs_proc *p);
 void pfs_model_free(struct pfs_run *run);
 /* One process of a run, freed with everything it holds (model_load.c on a failed load). */
 void pfs_model_proc_free(struct pfs_proc *p);

@@ -51,11 +51,8 @@ static uint64_t site_weight(const struct pfs_site *s)
 	return site_faults(s) + s->prefaulted_pages;
 }
 
-static int cmp_site(const void *a, const void *b)
+int pfs_model_cmp_site(const struct pfs_site *x, const struct pfs_site *y)
 {
-	const struct pfs_site *x = *(struct pfs_site *const *)a;
-	const struct pfs_site *y = *(struct pfs_site *const *)b;
-
 	if (site_weight(x) != site_weight(y))
 		return site_weight(x) > site_weight(y) ? -1 : 1;
 	if (x->bytes_allocated != y->bytes_allocated)
@@ -67,13 +64,21 @@ static int cmp_site(const void *a, const void *b)
 	return x->key.kind < y->key.kind ? -1 : x->key.kind > y->key.kind;
 }
 
-static int rank_sites(struct pfs_proc *p)
+static int cmp_site(const void *a, const void *b)
+{
+	return pfs_model_cmp_site(*(struct pfs_site *const *)a, *(struct pfs_site *const *)b);
+}
+
+int pfs_model_rank(struct pfs_proc *p)
 {
 	struct pfs_site *s, *tmp;
 	size_t n = 0;
 
 	p->nsites = HASH_COUNT(p->sites);
 	memset(&p->totals, 0, sizeof(p->totals));
+	p->self_faults = 0;
+	free(p->ranked);
+	p->ranked = NULL;
 	if (!p->nsites)
 		return 0;
 	p->ranked = malloc(p->nsites * sizeof(*p->ranked));
@@ -210,7 +215,7 @@ int pfs_model_finish(struct pfs_run *run)
 	for (size_t i = 0; i < run->nprocs && !rc; i++) {
 		rc = pfs_faults_attribute(run->procs[i], &run->warnings);
 		if (!rc)
-			rc = rank_sites(run->procs[i]);
+			rc = pfs_model_rank(run->procs[i]);
 		if (!rc)
 			coverage(run->procs[i]);
 	}

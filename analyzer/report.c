@@ -5,6 +5,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,18 +281,46 @@ static void category_label(struct pfs_rsite *rs)
 	rs->nframes = 0; /* no call stack: the label says what the memory is */
 }
 
-void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
+size_t pfs_report_label_index(const struct pfs_rsite *rs)
 {
-	const struct pfs_rframe *f = pfs_report_label(rs);
+	return rs->label < rs->nframes ? rs->label : 0;
+}
 
-	if (!f)
-		snprintf(buf, len, "?");
-	else if (f->function)
+size_t pfs_report_depth_end(const struct pfs_rsite *rs, unsigned depth)
+{
+	size_t end = pfs_report_label_index(rs) + depth;
+
+	return depth && end < rs->nframes ? end : rs->nframes;
+}
+
+uint64_t pfs_report_site_faults(const struct pfs_rsite *rs)
+{
+	return rs->site->first_touch_faults + rs->site->cow_faults;
+}
+
+uint64_t pfs_report_site_weight(const struct pfs_report *rep, const struct pfs_rsite *rs)
+{
+	return rep->by_faults ? pfs_report_site_faults(rs) : rs->site->bytes_allocated;
+}
+
+void pfs_report_frame_name(const struct pfs_rframe *f, char *buf, size_t len)
+{
+	if (f->function)
 		snprintf(buf, len, "%s", f->function);
 	else if (f->module)
 		snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
 	else
 		snprintf(buf, len, "0x%" PRIx64, f->address);
+}
+
+void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
+{
+	const struct pfs_rframe *f = pfs_report_label(rs);
+
+	if (f)
+		pfs_report_frame_name(f, buf, len);
+	else
+		snprintf(buf, len, "?");
 }
 
 void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
@@ -367,13 +396,7 @@ int pfs_report_warn_unmatched(struct pfs_report *rep, const char *policy)
 
 bool pfs_report_has_faults(const struct pfs_report *rep)
 {
-	for (size_t i = 0; i < rep->nprocs; i++) {
-		const struct pfs_totals *t = &rep->procs[i].proc->totals;
-
-		if (t->first_touch_faults || t->cow_faults)
-			return true;
-	}
-	return false;
+	return rep->by_faults;
 }
 
 /* The objects whose shown frames lack names or lines, explained once (symbolize.h). */
@@ -408,19 +431,11 @@ static int explain_missing(const struct pfs_report *rep, struct pfs_sym *sym)
 	return rc;
 }
 
-int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
+/* Resolve every site of every process and give ids, in report order: processes by start, sites by rank. */
+static int build_sites(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym)
 {
 	int rc = 0;
 
-	memset(rep, 0, sizeof(*rep));
-	rep->run = run;
-	rep->mode = run->nprocs ? pfs_mode_name(run->procs[0]->mode) : pfs_mode_name(PFS_MODE_OFF);
-	if (run->nprocs) {
-		rep->procs = calloc(run->nprocs, sizeof(*rep->procs));
-		if (!rep->procs)
-			return -ENOMEM;
-	}
-	/* ids in report order: processes by start time, sites by rank */
 	for (size_t i = 0; i < run->nprocs && !rc; i++) {
 		const struct pfs_proc *p = run->procs[i];
 		struct pfs_rproc *rp = &rep->procs[rep->nprocs++];
@@ -458,14 +473,281 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 			}
 			rc = assign_id(rep, rs, key);
 		}
-		pfs_an_progress_update(run->progress, "finding storms", i, run->nprocs);
+	}
+	return rc;
+}
+
+/* ---- the filter ---------------------------------------------------------- */
+
+static bool glob(const char *pattern, const char *s)
+{
+	return s && !fnmatch(pattern, s, 0);
+}
+
+static bool want_proc(const struct pfs_report_filter *f, const struct pfs_proc *p)
+{
+	bool pid = !f->npids;
+
+	for (size_t i = 0; i < f->npids && !pid; i++)
+		pid = f->pids[i] == p->pid;
+	if (!pid)
+		return false;
+	if (!f->comm)
+		return true;
+	return glob(f->comm, p->command) || (p->argc && glob(f->comm, pfs_an_basename(p->argv[0]))) ||
+	       (p->exe && glob(f->comm, pfs_an_basename(p->exe)));
+}
+
+static bool want_site(const struct pfs_report_filter *f, const struct pfs_rsite *rs)
+{
+	if (f->module) {
+		const struct pfs_rframe *l = pfs_report_label(rs);
+
+		if (!l || !glob(f->module, l->module))
+			return false;
+	}
+	if (f->site) {
+		char name[256];
+		bool any = false;
+
+		for (size_t i = 0; i < rs->nframes && !any; i++)
+			any = glob(f->site, rs->frames[i].function);
+		if (!any) {	/* a frame without a symbol is matched by its one-line name */
+			pfs_report_site_name(rs, name, sizeof(name));
+			any = glob(f->site, name);
+		}
+		if (!any)
+			return false;
+	}
+	if ((f->since_set || f->until_set) && !pfs_report_site_faults(rs))
+		return false;	/* nothing of it in the window */
+	return true;
+}
+
+/*
+ * The time window: each site's faults counted again from its touch events
+ * (a fast-mode touch at the scan that found it, an exact-mode one at the
+ * fault), those from since to until after the process start; then the
+ * model's ranking and totals again.  Allocations and bytes stay the run's.
+ */
+static int window_faults(struct pfs_proc *p, const struct pfs_report_filter *f)
+{
+	struct pfs_site *s, *tmp;
+
+	HASH_ITER(hh, p->sites, s, tmp)
+		s->first_touch_faults = s->cow_faults = s->first_touch_pages = s->cow_pages = 0;
+	for (size_t i = 0; i < p->ntouches; i++) {
+		const struct pfs_touch_ev *t = &p->touches[i];
+		uint64_t at = t->time_ns > p->start_ns ? t->time_ns - p->start_ns : 0;
+
+		if ((f->since_set && at < f->since_ns) || (f->until_set && at > f->until_ns))
+			continue;
+		s = pfs_model_site(p, t->stack, t->kind);
+		if (!s)
+			continue;
+		if (t->cow) {
+			s->cow_faults += t->faults;
+			s->cow_pages += t->pages;
+		} else {
+			s->first_touch_faults += t->faults;
+			s->first_touch_pages += t->pages;
+		}
+	}
+	return pfs_model_rank(p);
+}
+
+/* Sites by the model's ranking rule, through an index array (their evidence moves with them). */
+static int cmp_index(const void *a, const void *b, void *arg)
+{
+	const struct pfs_rsite *sites = arg;
+
+	return pfs_model_cmp_site(sites[*(const size_t *)a].site, sites[*(const size_t *)b].site);
+}
+
+static void free_rsite(struct pfs_rsite *rs)
+{
+	free(rs->frames);
+	free(rs->touches);
+}
+
+static void drop_proc(struct pfs_rproc *rp)
+{
+	for (size_t j = 0; j < rp->nsites; j++)
+		free_rsite(&rp->sites[j]);
+	free(rp->sites);
+	pfs_storms_free(&rp->series);
+	free(rp->evidence);
+}
+
+/*
+ * A storm is shown when it overlaps the window, and (with a site filter)
+ * its top site is shown; top_index follows the sites' new places (pos[]).
+ */
+static void keep_storms(struct pfs_rproc *rp, const struct pfs_report_filter *f, const size_t *pos)
+{
+	struct pfs_series *s = &rp->series;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nstorms; i++) {
+		struct pfs_storm st = s->storms[i];
+
+		if (st.top_index != SIZE_MAX)
+			st.top_index = pos[st.top_index];
+		if ((f->since_set && st.end_ns < f->since_ns) ||
+		    (f->until_set && st.start_ns > f->until_ns) ||
+		    ((f->site || f->module) && st.top_index == SIZE_MAX))
+			continue;
+		s->storms[n++] = st;
+	}
+	s->nstorms = n;
+}
+
+/*
+ * One process's sites as the filter wants them: under a time window their
+ * faults counted again and ranked again; those it does not want dropped;
+ * evidence and storms kept in step.  0 or -ENOMEM.
+ */
+static int filter_sites(struct pfs_rproc *rp, const struct pfs_report_filter *f)
+{
+	size_t n = rp->nsites, kept = 0, *order = malloc((n + 1) * sizeof(*order));
+	size_t *pos = malloc((n + 1) * sizeof(*pos));
+	struct pfs_rsite *sites = malloc((n + 1) * sizeof(*sites));
+	struct pfs_evidence *ev = rp->evidence ? malloc((n + 1) * sizeof(*ev)) : NULL;
+	int rc = 0;
+
+	if (!order || !pos || !sites || (rp->evidence && !ev)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t j = 0; j < n; j++)
+		order[j] = j;
+	if (f->since_set || f->until_set) {
+		/* the model is the report's to change: loaded for it alone */
+		rc = window_faults((struct pfs_proc *)rp->proc, f);
+		if (rc)
+			goto out;
+		qsort_r(order, n, sizeof(*order), cmp_index, rp->sites);
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t j = order[k];
+
+		pos[j] = SIZE_MAX;
+		if (!want_site(f, &rp->sites[j])) {
+			free_rsite(&rp->sites[j]);
+			continue;
+		}
+		pos[j] = kept;
+		if (ev)
+			ev[kept] = rp->evidence[j];
+		sites[kept] = rp->sites[j];
+		if (sites[kept].category.function)	/* it names its own array: moved with it */
+			sites[kept].category.function = sites[kept].category_name;
+		kept++;
+	}
+	keep_storms(rp, f, pos);
+	free(rp->sites);
+	free(rp->evidence);
+	rp->sites = sites;
+	rp->evidence = ev;
+	rp->nsites = kept;
+	sites = NULL;
+	ev = NULL;
+out:
+	free(order);
+	free(pos);
+	free(sites);
+	free(ev);
+	return rc;
+}
+
+/* The processes and sites the filter keeps, in place. */
+static int apply_filter(struct pfs_report *rep, const struct pfs_report_filter *f)
+{
+	size_t kept = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		struct pfs_rproc *rp = &rep->procs[i];
+
+		if (rc || !want_proc(f, rp->proc)) {
+			drop_proc(rp);
+			continue;
+		}
+		rc = filter_sites(rp, f);
+		rep->procs[kept++] = *rp;
+	}
+	rep->nprocs = kept;
+	return rc;
+}
+
+/* The model's ranking rule across processes; equals in run order. */
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct pfs_rref *x = a, *y = b;
+	int c = pfs_model_cmp_site(x->rp->sites[x->index].site, y->rp->sites[y->index].site);
+
+	if (c)
+		return c;
+	if (x->rp != y->rp)
+		return x->rp < y->rp ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Every site shown, across processes, by the model's ranking rule (faults first). */
+static int rank_run(struct pfs_report *rep)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		const struct pfs_totals *t = &rep->procs[i].proc->totals;
+
+		n += rep->procs[i].nsites;
+		rep->by_faults |= t->first_touch_faults + t->cow_faults > 0;
+	}
+	if (!n)
+		return 0;
+	rep->ranked = malloc(n * sizeof(*rep->ranked));
+	if (!rep->ranked)
+		return -ENOMEM;
+	for (size_t i = 0; i < rep->nprocs; i++)
+		for (size_t j = 0; j < rep->procs[i].nsites; j++)
+			if (rep->procs[i].sites[j].site->key.kind != PFS_KIND_SELF)	/* apart, as in the totals */
+				rep->ranked[rep->nranked++] = (struct pfs_rref){&rep->procs[i], j};
+	qsort(rep->ranked, rep->nranked, sizeof(*rep->ranked), cmp_ref);
+	for (size_t k = 0; k < rep->nranked; k++)
+		((struct pfs_rproc *)rep->ranked[k].rp)->sites[rep->ranked[k].index].rank = k + 1;
+	return 0;
+}
+
+int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym *sym,
+		     const struct pfs_report_filter *filter)
+{
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->run = run;
+	rep->filter = filter;
+	rep->nprocs_run = run->nprocs;
+	rep->mode = run->nprocs ? pfs_mode_name(run->procs[0]->mode) : pfs_mode_name(PFS_MODE_OFF);
+	if (run->nprocs) {
+		rep->procs = calloc(run->nprocs, sizeof(*rep->procs));
+		if (!rep->procs)
+			return -ENOMEM;
+	}
+	rc = build_sites(rep, run, sym);
+	/* storms and evidence of the whole run, before a filter picks from them */
+	for (size_t i = 0; i < rep->nprocs && !rc; i++) {
+		pfs_an_progress_update(run->progress, "finding storms", i, rep->nprocs);
+		rc = storms_of(&rep->procs[i]);
 		if (!rc)
-			rc = storms_of(rp);
-		if (!rc)
-			rc = evidence_of(rp);
+			rc = evidence_of(&rep->procs[i]);
 	}
 	if (!rc)
 		rc = explain_missing(rep, sym);
+	if (!rc && filter)
+		rc = apply_filter(rep, filter);
+	if (!rc)
+		rc = rank_run(rep);
 	return rc;
 }
 
@@ -479,20 +761,20 @@ void pfs_report_free(struct pfs_report *rep)
 		free(e);
 	}
 	for (size_t i = 0; i < rep->nprocs; i++) {
-		for (size_t j = 0; j < rep->procs[i].nsites; j++) {
-			free(rep->procs[i].sites[j].frames);
-			free(rep->procs[i].sites[j].touches);
-		}
+		for (size_t j = 0; j < rep->procs[i].nsites; j++)
+			free_rsite(&rep->procs[i].sites[j]);
 		free(rep->procs[i].sites);
 		pfs_storms_free(&rep->procs[i].series);
 		free(rep->procs[i].evidence);
 	}
 	free(rep->procs);
+	free(rep->ranked);
 	memset(rep, 0, sizeof(*rep));
 }
 
 int pfs_report_load(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym **sym,
-		    char *const *paths, int npaths, FILE *diag, struct pfs_an_progress *progress)
+		    char *const *paths, int npaths, FILE *diag, struct pfs_an_progress *progress,
+		    const struct pfs_report_filter *filter)
 {
 	int rc = 0;
 
@@ -507,7 +789,7 @@ int pfs_report_load(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym 
 	if (!rc)
 		rc = pfs_sym_new(sym, &run->warnings, diag);
 	if (!rc)
-		rc = pfs_report_build(rep, run, *sym);
+		rc = pfs_report_build(rep, run, *sym, filter);
 	pfs_an_progress_end(progress);
 	return rc;
 }

@@ -8,6 +8,8 @@
  * left out; when the whole run has no faults (off mode, or nothing was
  * touched) it is the site's allocations instead, and every root frame says
  * so ("COMMAND (pid N) [allocations]"): the format has no comment lines.
+ * --top keeps the run's top sites, --depth the frames up to that far below
+ * the label, a "[...]" frame standing for those cut above them.
  */
 #include "report.h"
 
@@ -29,20 +31,17 @@ static void put_frame(FILE *f, const char *s, size_t max)
 
 static void frame_name(FILE *f, const struct pfs_rframe *fr)
 {
-	if (fr->function)
-		put_frame(f, fr->function, 0);
-	else if (fr->module) {
-		put_frame(f, fr->module, 0);
-		fprintf(f, "+0x%" PRIx64, fr->offset);
-	} else
-		fprintf(f, "0x%" PRIx64, fr->address);
+	char name[4096];
+
+	pfs_report_frame_name(fr, name, sizeof(name));
+	put_frame(f, name, 0);
 }
 
 int pfs_report_folded(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o)
 {
 	bool faults = pfs_report_has_faults(rep);
+	unsigned top = o ? o->top : 0, depth = o ? o->depth : 0;
 
-	(void)o;	/* --top does not apply: a flame graph wants every stack */
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		const struct pfs_rproc *rp = &rep->procs[i];
 
@@ -50,13 +49,16 @@ int pfs_report_folded(const struct pfs_report *rep, FILE *out, const struct pfs_
 			const struct pfs_rsite *rs = &rp->sites[j];
 			const struct pfs_site *s = rs->site;
 			uint64_t n = faults ? s->first_touch_faults + s->cow_faults : s->allocations;
+			size_t end = pfs_report_depth_end(rs, depth);
 
-			if (!n)
+			if (!n || !pfs_report_in_top(rs, top))
 				continue;
 			put_frame(out, rp->proc->command ? rp->proc->command : "?", 64);
 			fprintf(out, " (pid %" PRIu64 ")%s", rp->proc->pid,
 				faults ? "" : " [allocations]");
-			for (size_t k = rs->nframes; k-- > 0;) {
+			if (end < rs->nframes)
+				fputs(";[...]", out);
+			for (size_t k = end; k-- > 0;) {
 				fputc(';', out);
 				frame_name(out, &rs->frames[k]);
 			}

@@ -1,6 +1,6 @@
 /*
- * `pfshim report --format json`: the contract's schema (shared/CONTRACT.md),
- * stable fields first, extra fields after them in each object.
+ * `pfshim report --format json`: the schema of docs/json.md, stable fields
+ * first, extra fields after them in each object.
  */
 #include "report.h"
 
@@ -70,9 +70,10 @@ static void json_policy(struct pfs_json *w, const struct pfs_site *s)
 }
 
 static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
-		      const struct pfs_evidence *ev)
+		      const struct pfs_evidence *ev, unsigned depth)
 {
 	const struct pfs_site *s = rs->site;
+	size_t end = pfs_report_depth_end(rs, depth);
 
 	pfs_json_begin_object(w);
 	json_u64(w, "id", rs->id);
@@ -92,7 +93,7 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
 	}
 	pfs_json_key(w, "frames");
 	pfs_json_begin_array(w);
-	for (size_t i = 0; i < rs->nframes; i++)
+	for (size_t i = 0; i < end; i++)
 		pfs_report_json_frame(w, &rs->frames[i]);
 	pfs_json_end_array(w);
 	json_u64(w, "first_touch_faults", s->first_touch_faults);
@@ -133,6 +134,9 @@ static void json_site(struct pfs_json *w, const struct pfs_rsite *rs,
 	json_u64(w, "bytes_live_at_end", s->bytes_live_at_end);
 	json_u64(w, "blocks_live_at_end", s->live_blocks);
 	json_u64(w, "stack", s->key.stack);
+	json_u64(w, "rank", rs->rank);
+	if (end < rs->nframes)
+		json_u64(w, "frames_cut", rs->nframes - end);	/* --depth */
 	if (ev) {
 		pfs_json_key(w, "evidence");	/* docs/advisor.md */
 		pfs_evidence_json(w, ev);
@@ -193,10 +197,10 @@ static void json_series(struct pfs_json *w, const struct pfs_series *s)
 	pfs_json_end_object(w);
 }
 
-static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned top)
+static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp,
+		      const struct pfs_report_opts *o)
 {
 	const struct pfs_proc *p = rp->proc;
-	size_t n = top && top < rp->nsites ? top : rp->nsites;
 
 	pfs_json_begin_object(w);
 	json_u64(w, "pid", p->pid);
@@ -211,8 +215,9 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned t
 	pfs_json_end_object(w);
 	pfs_json_key(w, "sites");
 	pfs_json_begin_array(w);
-	for (size_t i = 0; i < n; i++)
-		json_site(w, &rp->sites[i], rp->evidence ? &rp->evidence[i] : NULL);
+	for (size_t i = 0; i < rp->nsites; i++)
+		if (pfs_report_in_top(&rp->sites[i], o->top))
+			json_site(w, &rp->sites[i], rp->evidence ? &rp->evidence[i] : NULL, o->depth);
 	pfs_json_end_array(w);
 	pfs_json_key(w, "storms");
 	pfs_json_begin_array(w);
@@ -251,18 +256,67 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp, unsigned t
 	for (size_t i = 0; i < p->nchildren; i++)
 		pfs_json_uint(w, p->children[i].pid);
 	pfs_json_end_array(w);
-	json_u64(w, "sites_total", rp->nsites);
+	json_u64(w, "sites_total", p->nsites);
+	json_u64(w, "sites_shown", rp->nsites);
 	json_str(w, "log", p->log_path);
 	json_u64(w, "bad_records", p->bad_records);
 	json_u64(w, "unknown_records", p->unknown_records);
 	pfs_json_end_object(w);
 }
 
+/* What the report was asked to show, as the options said it (no object when nothing). */
+static void json_filter(struct pfs_json *w, const struct pfs_report *rep)
+{
+	const struct pfs_report_filter *f = rep->filter;
+
+	if (!f)
+		return;
+	pfs_json_key(w, "filter");
+	pfs_json_begin_object(w);
+	pfs_json_key(w, "pids");
+	pfs_json_begin_array(w);
+	for (size_t i = 0; i < f->npids; i++)
+		pfs_json_uint(w, f->pids[i]);
+	pfs_json_end_array(w);
+	json_str(w, "comm", f->comm);
+	json_str(w, "site", f->site);
+	json_str(w, "module", f->module);
+	pfs_json_kv_uint_or_null(w, "since_ns", f->since_set, f->since_ns);
+	pfs_json_kv_uint_or_null(w, "until_ns", f->until_set, f->until_ns);
+	pfs_json_end_object(w);
+}
+
+/* The run-wide ranking: which process and site, most faults first. */
+static void json_top(struct pfs_json *w, const struct pfs_report *rep, unsigned top)
+{
+	size_t n = top && top < rep->nranked ? top : rep->nranked;
+
+	pfs_json_key(w, "top_sites");
+	pfs_json_begin_array(w);
+	for (size_t i = 0; i < n; i++) {
+		const struct pfs_rproc *rp = rep->ranked[i].rp;
+		const struct pfs_rsite *rs = &rp->sites[rep->ranked[i].index];
+
+		pfs_json_begin_object(w);
+		json_u64(w, "pid", rp->proc->pid);
+		json_u64(w, "exec_gen", rp->proc->exec_gen);
+		json_u64(w, "id", rs->id);
+		json_u64(w, "first_touch_faults", rs->site->first_touch_faults);
+		json_u64(w, "cow_faults", rs->site->cow_faults);
+		json_u64(w, "bytes_allocated", rs->site->bytes_allocated);
+		pfs_json_end_object(w);
+	}
+	pfs_json_end_array(w);
+}
+
 int pfs_report_json(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o)
 {
+	static const struct pfs_report_opts none;
 	struct pfs_json w;
 	int rc;
 
+	if (!o)
+		o = &none;
 	pfs_json_init(&w, out, 2);
 	pfs_json_begin_object(&w);
 	json_u64(&w, "version", 1);
@@ -270,8 +324,12 @@ int pfs_report_json(const struct pfs_report *rep, FILE *out, const struct pfs_re
 	pfs_json_key(&w, "processes");
 	pfs_json_begin_array(&w);
 	for (size_t i = 0; i < rep->nprocs; i++)
-		json_proc(&w, &rep->procs[i], o ? o->top : 0);
+		json_proc(&w, &rep->procs[i], o);
 	pfs_json_end_array(&w);
+	/* extras */
+	json_top(&w, rep, o->top);
+	json_u64(&w, "processes_in_run", rep->nprocs_run);
+	json_filter(&w, rep);
 	pfs_json_key(&w, "warnings");
 	pfs_json_begin_array(&w);
 	for (size_t i = 0; i < rep->run->warnings.n; i++)

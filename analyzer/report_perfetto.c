@@ -4,7 +4,8 @@
  * (metadata), a counter track "faults/s" with one "C" event per bucket of
  * the storm series, and on a "storms" thread one "X" slice per storm named
  * after its top site.  Times are microseconds from the start of the run's
- * first process, so processes line up.
+ * first process, so processes line up.  The filters choose the processes
+ * and storms (report.c); a time window also the counter's buckets.
  */
 #include "report.h"
 
@@ -52,7 +53,16 @@ static void event_head(struct pfs_json *w, const char *ph, uint64_t pid, uint64_
 	pfs_json_double(w, ts_us);
 }
 
-static void proc_events(struct pfs_json *w, const struct pfs_rproc *rp, uint64_t run_origin)
+/* Bucket i of s within the filter's time window (from the process start), or no window. */
+static bool in_window(const struct pfs_report_filter *f, const struct pfs_series *s, size_t i)
+{
+	uint64_t a = (uint64_t)i * s->bucket_ns, b = a + s->bucket_ns;
+
+	return !f || ((!f->since_set || b > f->since_ns) && (!f->until_set || a <= f->until_ns));
+}
+
+static void proc_events(struct pfs_json *w, const struct pfs_rproc *rp, uint64_t run_origin,
+			const struct pfs_report_filter *f)
 {
 	const struct pfs_proc *p = rp->proc;
 	const struct pfs_series *s = &rp->series;
@@ -64,6 +74,8 @@ static void proc_events(struct pfs_json *w, const struct pfs_rproc *rp, uint64_t
 	meta(w, p->pid, 0, "process_name", pname);
 	meta(w, p->pid, TID_STORMS, "thread_name", "storms");
 	for (size_t i = 0; i < s->nbuckets; i++) {
+		if (!in_window(f, s, i))
+			continue;
 		event_head(w, "C", p->pid, 0, "faults/s",
 			   base + (double)i * (double)s->bucket_ns / 1e3);
 		pfs_json_key(w, "args");
@@ -136,7 +148,7 @@ int pfs_report_perfetto(const struct pfs_report *rep, FILE *out, const struct pf
 	pfs_json_key(&w, "traceEvents");
 	pfs_json_begin_array(&w);
 	for (size_t i = 0; i < rep->nprocs; i++)
-		proc_events(&w, &rep->procs[i], origin);
+		proc_events(&w, &rep->procs[i], origin, rep->filter);
 	pfs_json_end_array(&w);
 	pfs_json_end_object(&w);
 	return pfs_json_finish(&w) ? -EIO : 0;

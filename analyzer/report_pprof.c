@@ -4,9 +4,12 @@
  * pprof`, speedscope and most profiling UIs read.
  *
  * Sample types, in this order: first_touch_faults (pages), cow_faults
- * (pages), bytes (bytes), allocations (count).  One Sample per site per
- * process, leaf (frames[0], the allocator's caller) first, labelled `pid`
- * (number) and `kind` (string); every process goes in the one profile.
+ * (pages), allocations (count), bytes (bytes); the default is the first
+ * (pprof opens on the last one otherwise), allocations when the run has no
+ * faults.  One Sample per site per process, leaf (frames[0], the
+ * allocator's caller) first, labelled `pid` (number), `command` and `kind`
+ * (strings); every process goes in the one profile.  --top keeps the run's
+ * top sites, --depth the frames up to that far below the label.
  * Locations are one per (module, address): the inlined frames of a return
  * address become its Line entries, innermost first.  Functions are one per
  * (name, file), the name "module+0xoff" or "0xaddr" where no symbol exists.
@@ -252,12 +255,7 @@ static uint64_t function(struct pprof *pp, const struct pfs_rframe *fr)
 	uint64_t name_idx, sys_idx, file_idx, id;
 	bool fresh;
 
-	if (fr->function)
-		snprintf(name, sizeof(name), "%s", fr->function);
-	else if (fr->module)
-		snprintf(name, sizeof(name), "%s+0x%" PRIx64, fr->module, fr->offset);
-	else
-		snprintf(name, sizeof(name), "0x%" PRIx64, fr->address);
+	pfs_report_frame_name(fr, name, sizeof(name));
 	name_idx = str(pp, name);
 	/* system_name: the symbol as the object spells it (mangled) */
 	sys_idx = fr->symbol ? str(pp, fr->symbol) : name_idx;
@@ -345,18 +343,20 @@ static void evidence_labels(struct pprof *pp, const struct pfs_evidence *e)
 		num_label(pp, "first_touch_after_ns", e->first_touch_hi_ns, "nanoseconds");
 }
 
-static void sample(struct pprof *pp, const struct pfs_rproc *rp, const struct pfs_rsite *rs)
+static void sample(struct pprof *pp, const struct pfs_rproc *rp, const struct pfs_rsite *rs,
+		   unsigned depth)
 {
 	const struct pfs_site *s = rs->site;
-	const uint64_t values[] = {s->first_touch_faults, s->cow_faults, s->bytes_allocated,
-				   s->allocations};
+	const uint64_t values[] = {s->first_touch_faults, s->cow_faults, s->allocations,
+				   s->bytes_allocated};
+	size_t end = pfs_report_depth_end(rs, depth);
 	struct pb ids = {0};
 
 	/* locations (and their functions, mappings) first, one per return address */
-	for (size_t i = 0; i < rs->nframes;) {
+	for (size_t i = 0; i < end;) {
 		size_t n = 1;
 
-		while (i + n - 1 < rs->nframes - 1 && rs->frames[i + n - 1].inlined &&
+		while (i + n - 1 < end - 1 && rs->frames[i + n - 1].inlined &&
 		       rs->frames[i + n].address == rs->frames[i].address)
 			n++;
 		pb_varint(&ids, location(pp, rp->proc, &rs->frames[i], n));
@@ -380,6 +380,7 @@ static void sample(struct pprof *pp, const struct pfs_rproc *rp, const struct pf
 		free(v.buf);
 	}
 	label(pp, "pid", NULL, rp->proc->pid);
+	label(pp, "command", rp->proc->command ? rp->proc->command : "?", 0);
 	label(pp, "kind", pfs_kind_name(s->key.kind), 0);
 	{
 		char site[512];
@@ -443,19 +444,19 @@ int pfs_report_pprof(const struct pfs_report *rep, FILE *out, const struct pfs_r
 	struct pprof pp = {0};
 	int rc;
 
-	(void)o;	/* --top does not apply: pprof does its own ranking */
 	str(&pp, "");	/* string_table[0] must be "" */
 	value_type(&pp, PROFILE_SAMPLE_TYPE, "first_touch_faults", "pages");
 	value_type(&pp, PROFILE_SAMPLE_TYPE, "cow_faults", "pages");
-	value_type(&pp, PROFILE_SAMPLE_TYPE, "bytes", "bytes");
 	value_type(&pp, PROFILE_SAMPLE_TYPE, "allocations", "count");
-	/* off mode, or nothing touched: open on what there is */
-	if (!pfs_report_has_faults(rep))
-		pb_uint(&pp.prof, PROFILE_DEFAULT_SAMPLE_TYPE, str(&pp, "allocations"));
+	value_type(&pp, PROFILE_SAMPLE_TYPE, "bytes", "bytes");
+	/* pprof's default is the last type: name it (off mode, or nothing touched: what there is) */
+	pb_uint(&pp.prof, PROFILE_DEFAULT_SAMPLE_TYPE,
+		str(&pp, pfs_report_has_faults(rep) ? "first_touch_faults" : "allocations"));
 	pb_uint(&pp.prof, PROFILE_DURATION_NANOS, duration(rep));
 	for (size_t i = 0; i < rep->nprocs; i++)
 		for (size_t j = 0; j < rep->procs[i].nsites; j++)
-			sample(&pp, &rep->procs[i], &rep->procs[i].sites[j]);
+			if (!o || pfs_report_in_top(&rep->procs[i].sites[j], o->top))
+				sample(&pp, &rep->procs[i], &rep->procs[i].sites[j], o ? o->depth : 0);
 	for (size_t i = 0; i < pp.nstr; i++)
 		pb_bytes(&pp.prof, PROFILE_STRING_TABLE, pp.strtab[i], strlen(pp.strtab[i]));
 	if (pp.prof.oom || pp.msg.oom || pp.sub.oom)

@@ -2,7 +2,7 @@
  * `pfshim report --format svg`: one self-contained picture, readable in any
  * browser without other tools: per process (the busiest few) the fault rate
  * over time with its storms shaded and numbered, then the top sites of the
- * run as bars labelled with their function and count.
+ * run as bars labelled with their function and count (ten, or --top's).
  */
 #include "report.h"
 
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SVG_W 1000
-#define PANEL_H 150
+#define SVG_W PFS_REPORT_SVG_W
+#define PANEL_H PFS_REPORT_SVG_PANEL_H
 #define PLOT_X 80
 #define PLOT_W (SVG_W - PLOT_X - 20)
 #define MAX_PANELS 4
@@ -21,12 +21,8 @@
 #define BAR_H 22
 #define MAX_POINTS 2000		/* polyline points per panel; buckets are merged beyond */
 
-/*
- * Text from logs and objects as XML character data: markup escaped,
- * control bytes (not allowed in XML 1.0) and bytes that are not valid
- * UTF-8 become '?'.  At most `max` characters (0: all).
- */
-static void put_xml(FILE *f, const char *s, size_t max)
+/* Control bytes are not allowed in XML 1.0, nor bytes that are not UTF-8: see report.h. */
+void pfs_report_xml(FILE *f, const char *s, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = 0;
@@ -76,7 +72,7 @@ static int cmp_busy(const void *a, const void *b)
 	return faults_of(x->proc) > faults_of(y->proc) ? -1 : faults_of(x->proc) < faults_of(y->proc);
 }
 
-static void panel(FILE *f, const struct pfs_rproc *rp, int y0)
+void pfs_report_svg_panel(FILE *f, const struct pfs_rproc *rp, int y0)
 {
 	const struct pfs_series *s = &rp->series;
 	double span_ms = (double)s->nbuckets * (double)s->bucket_ns / 1e6, maxr = 0;
@@ -93,7 +89,7 @@ static void panel(FILE *f, const struct pfs_rproc *rp, int y0)
 	}
 	fprintf(f, "<g class=\"proc\"><text x=\"10\" y=\"%d\" font-weight=\"bold\">pid %" PRIu64 ": ",
 		y0 + 16, rp->proc->pid);
-	put_xml(f, rp->proc->command ? rp->proc->command : "?", 80);
+	pfs_report_xml(f, rp->proc->command ? rp->proc->command : "?", 80);
 	fprintf(f, " (%" PRIu64 " faults, %zu storm%s)</text>\n", faults_of(rp->proc), s->nstorms,
 		s->nstorms == 1 ? "" : "s");
 	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#f8f8f8\" "
@@ -114,7 +110,7 @@ static void panel(FILE *f, const struct pfs_rproc *rp, int y0)
 		fprintf(f, "<rect class=\"storm\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
 			"fill=\"#d62728\" fill-opacity=\"0.2\"><title>storm %zu: %" PRIu64
 			" faults, ", x0, top, w, h, i + 1, st->faults);
-		put_xml(f, name, 80);
+		pfs_report_xml(f, name, 80);
 		fprintf(f, "</title></rect>\n<text x=\"%.1f\" y=\"%d\" fill=\"#d62728\" "
 			"font-size=\"11\">%zu</text>\n", x0 + 2, top + 12, i + 1);
 	}
@@ -164,7 +160,6 @@ int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_rep
 	size_t npanels, nbars = 0, nsites = 0, nb;
 	int y, height, rc = 0;
 
-	(void)o;
 	if (rep->nprocs) {
 		busy = malloc(rep->nprocs * sizeof(*busy));
 		if (!busy)
@@ -189,12 +184,13 @@ int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_rep
 			const struct pfs_site *s = rep->procs[i].sites[j].site;
 			uint64_t n = faults ? s->first_touch_faults + s->cow_faults : s->allocations;
 
-			if (n)
+			if (n && (!o || pfs_report_in_top(&rep->procs[i].sites[j], o->top)))
 				bars[nbars++] = (struct bar){&rep->procs[i], &rep->procs[i].sites[j], n};
 		}
 	if (nbars)
 		qsort(bars, nbars, sizeof(*bars), cmp_bar);
-	nb = nbars < MAX_BARS ? nbars : MAX_BARS;
+	/* --top N: N bars; else the ten first */
+	nb = o && o->top ? nbars : nbars < MAX_BARS ? nbars : MAX_BARS;
 	height = 40 + (int)npanels * PANEL_H + 30 + (int)(nb ? nb : 1) * BAR_H + 20;
 
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -205,7 +201,7 @@ int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_rep
 		"over time (storms shaded red)</text>\n", SVG_W, height, SVG_W, height);
 	y = 40;
 	for (size_t i = 0; i < npanels; i++, y += PANEL_H)
-		panel(out, busy[i], y);
+		pfs_report_svg_panel(out, busy[i], y);
 	fprintf(out, "<text x=\"10\" y=\"%d\" font-weight=\"bold\">top sites by %s</text>\n", y + 20,
 		faults ? "faults (first-touch + copy-on-write)" : "allocations (no faults recorded)");
 	y += 30;
@@ -219,7 +215,7 @@ int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_rep
 		fprintf(out, "<g class=\"site\"><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
 			"fill=\"#ff7f0e\"/>\n<text x=\"%.1f\" y=\"%d\">", 10, y + 2, fmax(w, 1.0),
 			BAR_H - 6, 16 + fmax(w, 1.0), y + BAR_H - 7);
-		put_xml(out, name, 80);
+		pfs_report_xml(out, name, 80);
 		fprintf(out, " #%" PRIu32 " (pid %" PRIu64 ", %s): %" PRIu64 "</text>",
 			bars[i].rs->id, bars[i].rp->proc->pid, pfs_kind_name(bars[i].rs->site->key.kind),
 			bars[i].n);
@@ -229,7 +225,7 @@ int pfs_report_svg(const struct pfs_report *rep, FILE *out, const struct pfs_rep
 			pfs_evidence_summary(line, sizeof(line),
 					     &bars[i].rp->evidence[bars[i].rs - bars[i].rp->sites]);
 			fputs("<title>", out);
-			put_xml(out, line, 0);
+			pfs_report_xml(out, line, 0);
 			fputs("</title>", out);
 		}
 		fputs("</g>\n", out);

@@ -1,12 +1,15 @@
 /*
  * `pfshim report` (text), in the manner of `perf report --stdio`: '#'
- * header lines, the process tree, then per process the ranked sites with
- * their frames, warnings at the end.
+ * header lines; for a run of several processes the processes by faults,
+ * the process tree and the run's top sites with their frames; then per
+ * process its ranked sites; warnings at the end.  Every word it prints is
+ * in docs/analyzer.md's glossary (tests/integration/glossary.sh checks).
  */
 #include "report.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define C_RESET "\033[0m"
@@ -59,23 +62,37 @@ static uint64_t faults_of(const struct pfs_totals *t)
 	return t->first_touch_faults + t->cow_faults;
 }
 
-static void tree_line(struct text_out *t, const struct pfs_proc *p, unsigned depth)
+/* The report's entry for p, when the filter kept it. */
+static const struct pfs_rproc *shown(const struct pfs_report *rep, const struct pfs_proc *p)
+{
+	for (size_t i = 0; i < rep->nprocs; i++)
+		if (rep->procs[i].proc == p)
+			return &rep->procs[i];
+	return NULL;
+}
+
+/* p and its descendants; those the filter left out are skipped, their children moved up. */
+static void tree_line(struct text_out *t, const struct pfs_report *rep, const struct pfs_proc *p,
+		      unsigned depth)
 {
 	char bytes[24];
 	unsigned indent = depth > 16 ? 16 : depth;
 
-	pfs_an_fmt_bytes(bytes, sizeof(bytes), p->totals.bytes_allocated);
-	fprintf(t->f, "  %*s%-7" PRIu64 " ", indent * 2, "", p->pid);
-	if (p->via_exec)
-		fprintf(t->f, "[exec %" PRIu32 "] ", p->exec_gen);
-	put_safe(t, p->command, 48);
-	fprintf(t->f, "  (%" PRIu64 " allocs, %s, %" PRIu64 " faults", p->totals.allocations,
-		bytes, faults_of(&p->totals));
-	if (!p->ended)
-		fputs(", did not end", t->f);
-	fputs(")\n", t->f);
+	if (shown(rep, p)) {
+		pfs_an_fmt_bytes(bytes, sizeof(bytes), p->totals.bytes_allocated);
+		fprintf(t->f, "  %*s%-7" PRIu64 " ", indent * 2, "", p->pid);
+		if (p->via_exec)
+			fprintf(t->f, "[exec %" PRIu32 "] ", p->exec_gen);
+		put_safe(t, p->command, 48);
+		fprintf(t->f, "  (%" PRIu64 " allocs, %s, %" PRIu64 " faults", p->totals.allocations,
+			bytes, faults_of(&p->totals));
+		if (!p->ended)
+			fputs(", did not end", t->f);
+		fputs(")\n", t->f);
+		depth++;
+	}
 	for (size_t i = 0; i < p->nkids; i++)
-		tree_line(t, p->kids[i], depth + 1);
+		tree_line(t, rep, p->kids[i], depth);
 }
 
 static void frame_line(struct text_out *t, const struct pfs_rframe *f)
@@ -120,8 +137,21 @@ static void policy_line(struct text_out *t, const struct pfs_site *s)
 	fputs(")\n", t->f);
 }
 
-static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t rank,
-		       double pct, const struct pfs_evidence *ev)
+/* The site's frames to `depth` below its label (0: all); a runtime's frames above it too. */
+static void frame_lines(struct text_out *t, const struct pfs_rsite *rs, unsigned depth)
+{
+	size_t end = pfs_report_depth_end(rs, depth);
+
+	for (size_t i = 0; i < end; i++)
+		frame_line(t, &rs->frames[i]);
+	if (end < rs->nframes)
+		fprintf(t->f, "            ... (%zu more frame%s; --depth all shows them)\n",
+			rs->nframes - end, rs->nframes - end == 1 ? "" : "s");
+	else if (rs->stack_truncated)
+		fputs("            ... (deeper frames not recorded)\n", t->f);
+}
+
+static void site_row(struct text_out *t, const struct pfs_rsite *rs, size_t rank, double pct)
 {
 	const struct pfs_site *s = rs->site;
 	char bytes[24];
@@ -144,15 +174,19 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 		put_safe(t, label, 0);
 		color_off(t);
 	}
-	fputc('\n', t->f);
+}
+
+/* Under the row: frames, touch sites, policy, evidence. */
+static void site_body(struct text_out *t, const struct pfs_rsite *rs, unsigned depth,
+		      const struct pfs_evidence *ev)
+{
+	const struct pfs_site *s = rs->site;
+
 	if (s->key.stack == 0 && !pfs_kind_is_category(s->key.kind))
 		fputs("            (no stack recorded)\n", t->f);
 	else if (rs->stack_missing)
 		fprintf(t->f, "            (stack %" PRIu32 " missing from the log)\n", s->key.stack);
-	for (size_t i = 0; i < rs->nframes; i++)
-		frame_line(t, &rs->frames[i]);
-	if (rs->stack_truncated)
-		fputs("            ... (deeper frames cut)\n", t->f);
+	frame_lines(t, rs, depth);
 	for (size_t i = 0; i < rs->ntouches; i++) {
 		const struct pfs_rtouch *tc = &rs->touches[i];
 		const char *name = tc->sys >= 0 ? pfs_report_syscall_name(tc->sys) : NULL;
@@ -179,6 +213,16 @@ static void site_lines(struct text_out *t, const struct pfs_rsite *rs, size_t ra
 		fprintf(t->f, "            = %s\n", line);
 	}
 	fputc('\n', t->f);
+}
+
+static const struct pfs_evidence *evidence(const struct pfs_rproc *rp, size_t j)
+{
+	return rp->evidence ? &rp->evidence[j] : NULL;
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
 #define TEXT_STORMS 5
@@ -212,11 +256,14 @@ static void storm_lines(struct text_out *t, const struct pfs_rproc *rp)
 	fputs("#\n", t->f);
 }
 
-static void proc_section(struct text_out *t, const struct pfs_rproc *rp, unsigned top)
+#define COLUMNS "# Rank  %8s  %10s  %11s  %9s  %9s  %-9s  Site%s\n#\n"
+
+static void proc_section(struct text_out *t, const struct pfs_rproc *rp,
+			 const struct pfs_report_opts *o, bool run_wide)
 {
 	const struct pfs_proc *p = rp->proc;
 	const struct pfs_totals *tot = &p->totals;
-	size_t n = top && top < rp->nsites ? top : rp->nsites;
+	size_t n = o->top && o->top < rp->nsites ? o->top : rp->nsites;
 	bool by_faults = faults_of(tot) > 0;
 	char bytes[24], live[24];
 
@@ -240,7 +287,7 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp, unsigne
 	else
 		fprintf(t->f, "exited with status %" PRId32, p->exit_status);
 	fprintf(t->f, "\n#   %zu sites, %" PRIu64 " allocations, %s allocated, %s of large blocks"
-		" live at the end\n", rp->nsites, tot->allocations, bytes, live);
+		" live at the end\n", p->nsites, tot->allocations, bytes, live);
 	fprintf(t->f, "#   faults: %" PRIu64 " first-touch, %" PRIu64 " copy-on-write, %" PRIu64
 		" pages prefaulted\n", tot->first_touch_faults, tot->cow_faults,
 		tot->prefaulted_pages);
@@ -255,47 +302,176 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp, unsigne
 	fputs("#\n", t->f);
 	storm_lines(t, rp);
 	if (!rp->nsites) {
-		fputs("#   (no allocations recorded)\n", t->f);
+		fputs(p->nsites ? "#   (no site matches the filter)\n" : "#   (no allocations recorded)\n",
+		      t->f);
 		return;
 	}
-	fprintf(t->f, "# Rank  %8s  %10s  %11s  %9s  %9s  %-9s  Site\n#\n",
-		by_faults ? "Faults%" : "Bytes%", "Allocs", "Bytes", "1st-touch", "CoW", "Kind");
+	fprintf(t->f, COLUMNS, by_faults ? "Faults%" : "Bytes%", "Allocs", "Bytes", "1st-touch", "CoW",
+		"Kind", "");
 	for (size_t i = 0; i < n; i++) {
-		const struct pfs_site *s = rp->sites[i].site;
-		uint64_t part = by_faults ? s->first_touch_faults + s->cow_faults : s->bytes_allocated;
-		uint64_t whole = by_faults ? faults_of(tot) : tot->bytes_allocated;
+		const struct pfs_rsite *rs = &rp->sites[i];
+		uint64_t part = by_faults ? pfs_report_site_faults(rs) : rs->site->bytes_allocated;
 
-		site_lines(t, &rp->sites[i], i + 1, whole ? 100.0 * (double)part / (double)whole : 0.0,
-			   rp->evidence ? &rp->evidence[i] : NULL);
+		site_row(t, rs, i + 1, share(part, by_faults ? faults_of(tot) : tot->bytes_allocated));
+		fputc('\n', t->f);
+		if (run_wide && rs->rank && pfs_report_in_top(rs, o->top))	/* its frames are in the top sites */
+			fprintf(t->f, "            (frames above: the run's site %zu)\n\n", rs->rank);
+		else
+			site_body(t, rs, o->depth, evidence(rp, i));
 	}
 	if (n < rp->nsites)
 		fprintf(t->f, "#   (%zu more site%s; --top 0 lists all)\n", rp->nsites - n,
 			rp->nsites - n == 1 ? "" : "s");
 }
 
+#define TEXT_PROCS 20
+
+static int cmp_busy(const void *a, const void *b)
+{
+	const struct pfs_rproc *x = *(const struct pfs_rproc *const *)a;
+	const struct pfs_rproc *y = *(const struct pfs_rproc *const *)b;
+	uint64_t fx = faults_of(&x->proc->totals), fy = faults_of(&y->proc->totals);
+
+	if (fx != fy)
+		return fx > fy ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* The processes, those with the most faults first (the run's order among equals). */
+static void proc_summary(struct text_out *t, const struct pfs_report *rep)
+{
+	const struct pfs_rproc **by = malloc(rep->nprocs * sizeof(*by));
+	uint64_t all = 0, rest = 0;
+	size_t n = rep->nprocs < TEXT_PROCS ? rep->nprocs : TEXT_PROCS;
+
+	if (!by)
+		return;
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		by[i] = &rep->procs[i];
+		all += faults_of(&rep->procs[i].proc->totals);
+	}
+	qsort(by, rep->nprocs, sizeof(*by), cmp_busy);
+	fputs("#\n# Processes by faults (first-touch + copy-on-write), the busiest first:\n#\n",
+	      t->f);
+	fprintf(t->f, "# %7s  %10s  %10s  %11s  %-7s  Command\n", "Faults%", "Faults", "Allocs",
+		"Bytes", "Pid");
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		const struct pfs_proc *p = by[i]->proc;
+		char bytes[24];
+
+		if (i >= n) {
+			rest += faults_of(&p->totals);
+			continue;
+		}
+		pfs_an_fmt_bytes(bytes, sizeof(bytes), p->totals.bytes_allocated);
+		fprintf(t->f, "  %7.2f%%  %10" PRIu64 "  %10" PRIu64 "  %11s  %-7" PRIu64 "  ",
+			share(faults_of(&p->totals), all), faults_of(&p->totals), p->totals.allocations,
+			bytes, p->pid);
+		put_safe(t, p->command, 60);
+		fputc('\n', t->f);
+	}
+	if (n < rep->nprocs)
+		fprintf(t->f, "#   (%zu more processes: %.2f%% of the faults; --pid or --comm chooses)\n",
+			rep->nprocs - n, share(rest, all));
+	free(by);
+}
+
+/* The run's top sites across processes, each with its process, frames and evidence. */
+static void top_sites(struct text_out *t, const struct pfs_report *rep,
+		      const struct pfs_report_opts *o)
+{
+	size_t n = o->top && o->top < rep->nranked ? o->top : rep->nranked;
+	uint64_t all = 0;
+
+	for (size_t i = 0; i < rep->nranked; i++)
+		all += pfs_report_site_weight(rep, &rep->ranked[i].rp->sites[rep->ranked[i].index]);
+	fprintf(t->f, "#\n# Top sites of the run, by %s:\n#\n", rep->by_faults ? "faults" : "bytes");
+	fprintf(t->f, COLUMNS, rep->by_faults ? "Faults%" : "Bytes%", "Allocs", "Bytes", "1st-touch",
+		"CoW", "Kind", ", process");
+	for (size_t i = 0; i < n; i++) {
+		const struct pfs_rproc *rp = rep->ranked[i].rp;
+		const struct pfs_rsite *rs = &rp->sites[rep->ranked[i].index];
+
+		site_row(t, rs, i + 1, share(pfs_report_site_weight(rep, rs), all));
+		fprintf(t->f, "  pid %" PRIu64 " ", rp->proc->pid);
+		put_safe(t, rp->proc->command, 40);
+		fputc('\n', t->f);
+		site_body(t, rs, o->depth, evidence(rp, rep->ranked[i].index));
+	}
+	if (n < rep->nranked)
+		fprintf(t->f, "#   (%zu more site%s in the run; --top 0 lists all)\n", rep->nranked - n,
+			rep->nranked - n == 1 ? "" : "s");
+}
+
+/* "# filter: ..." as the options were given, and what a time window counts. */
+static void filter_lines(struct text_out *t, const struct pfs_report *rep)
+{
+	const struct pfs_report_filter *f = rep->filter;
+
+	if (!f)
+		return;
+	const struct {
+		const char *name, *glob;
+	} globs[] = {{"comm", f->comm}, {"site", f->site}, {"module", f->module}};
+
+	fputs("# filter:   ", t->f);
+	if (f->npids) {
+		fputs(" --pid ", t->f);
+		for (size_t i = 0; i < f->npids; i++)
+			fprintf(t->f, "%s%" PRIu64, i ? "," : "", f->pids[i]);
+	}
+	for (size_t i = 0; i < PFS_AN_ARRAY_SIZE(globs); i++) {
+		if (!globs[i].glob)
+			continue;
+		fprintf(t->f, " --%s '", globs[i].name);
+		put_safe(t, globs[i].glob, 0);
+		fputc('\'', t->f);
+	}
+	if (f->since_set)
+		fprintf(t->f, " --since %gs", (double)f->since_ns / 1e9);
+	if (f->until_set)
+		fprintf(t->f, " --until %gs", (double)f->until_ns / 1e9);
+	fputc('\n', t->f);
+	if (f->since_set || f->until_set)
+		fputs("# window:    the faults in it, from each process's start; allocations, bytes and"
+		      " evidence of the whole run\n", t->f);
+}
+
 int pfs_report_text(const struct pfs_report *rep, FILE *out, const struct pfs_report_opts *o)
 {
+	static const struct pfs_report_opts none;
 	struct text_out t = {.f = out, .color = o && o->color};
 	const struct pfs_an_warnings *w = &rep->run->warnings;
-	unsigned top = o ? o->top : 0;
+	bool run_wide = rep->nprocs > 1;
 
+	if (!o)
+		o = &none;
 	color_on(&t, C_BOLD);
 	fputs("# pfshim report\n", out);
 	color_off(&t);
 	fputs("# logs:      ", out);
-	put_safe(&t, o && o->source ? o->source : "?", 0);
-	fprintf(out, "\n# mode:      %s\n# processes: %zu\n", rep->mode, rep->nprocs);
+	put_safe(&t, o->source ? o->source : "?", 0);
+	fprintf(out, "\n# mode:      %s\n# processes: %zu", rep->mode, rep->nprocs);
+	if (rep->nprocs != rep->nprocs_run)
+		fprintf(out, " of %zu", rep->nprocs_run);
+	fputc('\n', out);
+	filter_lines(&t, rep);
 	if (w->n)
 		fprintf(out, "# warnings:  %zu (at the end)\n", w->n);
-	if (rep->nprocs) {
+	if (rep->filter && !rep->nranked)
+		fputs("#\n# (nothing matches the filter)\n", out);
+	if (run_wide) {
+		proc_summary(&t, rep);
+		if (rep->nranked)
+			top_sites(&t, rep, o);
 		fputs("#\n# Process tree: pid, command (allocations, bytes allocated, faults)\n#\n",
 		      out);
-		for (size_t i = 0; i < rep->nprocs; i++)
-			if (!rep->procs[i].proc->parent)
-				tree_line(&t, rep->procs[i].proc, 0);
+		for (size_t i = 0; i < rep->run->nprocs; i++)
+			if (!rep->run->procs[i]->parent)
+				tree_line(&t, rep, rep->run->procs[i], 0);
 	}
 	for (size_t i = 0; i < rep->nprocs; i++)
-		proc_section(&t, &rep->procs[i], top);
+		proc_section(&t, &rep->procs[i], o, run_wide);
 	if (w->n) {
 		fputs("#\n", out);
 		color_on(&t, C_YELLOW);

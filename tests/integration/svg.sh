@@ -1,21 +1,27 @@
 # What a person sees: the SVG as Chromium draws it, the text report's warnings, colour.
 
-# chromium_ready: the chromium binary, installed from Debian when missing (as root).
-chromium_ready() {
-	command -v chromium >/dev/null 2>&1 && return 0
+# tool_ready CMD PACKAGE: CMD, installed from Debian's PACKAGE when missing (as root); else a loud
+# skip (1): the tests that need it say so and pass no judgement.
+tool_ready() {
+	command -v "$1" >/dev/null 2>&1 && return 0
 	if [ "$(id -u)" -ne 0 ]; then
-		echo "  SKIP: chromium is not installed and installing it needs root (apt-get install chromium)"
+		echo "  SKIP: $1 is not installed and installing it needs root (apt-get install $2)"
 		return 1
 	fi
-	echo "  installing Debian's chromium for the screenshot test (apt-get)"
+	echo "  installing Debian's $2 for this test (apt-get)"
 	{ DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
-		>"$WORK/apt.log" 2>&1
-	command -v chromium >/dev/null 2>&1 || {
-		echo "  SKIP: chromium could not be installed:"
-		tail -3 "$WORK/apt.log"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2"; } \
+		>"$WORK/apt-$2.log" 2>&1
+	command -v "$1" >/dev/null 2>&1 || {
+		echo "  SKIP: $2 could not be installed:"
+		tail -3 "$WORK/apt-$2.log"
 		return 1
 	}
+}
+
+# chromium_ready: the chromium binary (tool_ready).
+chromium_ready() {
+	tool_ready chromium chromium
 }
 
 t_svg_renders_in_headless_chromium() {
@@ -68,9 +74,10 @@ t_text_colour_only_on_a_terminal() {
 	run_both colour $T/three_sites || return 1
 	report colour text || return 1
 	! grep -q $'\033' "$WORK/colour.text" || { echo "  colour in a file"; return 1; }
-	TERM=xterm script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.tty" 2>&1
+	# PAGER=cat: a terminal would get less, waiting for keys nobody presses
+	PAGER=cat TERM=xterm script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.tty" 2>&1
 	grep -q $'\033\\[1m# pfshim report' "$WORK/colour.tty" || {
 		echo "  no colour on a terminal:"; head -3 "$WORK/colour.tty" | od -c | head -5; return 1; }
-	TERM=xterm NO_COLOR=1 script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.nc" 2>&1
+	PAGER=cat TERM=xterm NO_COLOR=1 script -qec "$CLI report $WORK/colour" /dev/null >"$WORK/colour.nc" 2>&1
 	! grep -q $'\033\\[' "$WORK/colour.nc" || { echo "  colour despite NO_COLOR"; return 1; }
 }

@@ -191,10 +191,16 @@ static void test_report_json_schema(void **state)
 		"assert g['frames'][0]['function'] is None and g['frames'][0]['module'] == 'libgone.so'\n"
 		"assert any('libgone.so' in w for w in d['warnings'])\n"
 		"assert any('did not end' in w for w in d['warnings'])\n"), 0);
-	/* --top limits the JSON too */
+	/* --top N: the run's N sites with the most faults (here bytes: no faults), with their process */
 	assert_int_equal(CLI("report", "--format=json", "--top", "1", "-o", r.out, r.dir), 0);
-	assert_int_equal(python_check(&r, "assert all(len(p['sites']) == 1 for p in d['processes'])"),
-			 0);
+	assert_int_equal(python_check(&r,
+		"P = d['processes']\n"
+		"assert [len(p['sites']) for p in P] == [1, 0], [len(p['sites']) for p in P]\n"
+		"s = P[0]['sites'][0]\n"
+		"assert s['kind'] == 'mmap' and s['rank'] == 1\n"
+		"assert d['top_sites'] == [{'pid': 500, 'exec_gen': 0, 'id': s['id'], "
+		"'first_touch_faults': 0, 'cow_faults': 0, 'bytes_allocated': 1 << 20}], d['top_sites']\n"
+		"assert P[1]['sites_total'] == 2 and P[1]['sites_shown'] == 2\n"), 0);
 	remove_run(&r);
 }
 
@@ -230,17 +236,12 @@ static void test_report_corrupt_still_reports(void **state)
 static void test_report_text(void **state)
 {
 	struct rundir r;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *text;
 
 	(void)state;
 	make_run(&r, false);
 	assert_int_equal(CLI("report", "-o", r.out, "--top", "1", r.dir), 0);
-	f = fopen(r.out, "r");
-	assert_non_null(f);
-	assert_true(getdelim(&text, &len, '\0', f) > 0);
-	fclose(f);
+	assert_non_null(text = lb_read_text(r.out));
 	assert_non_null(strstr(text, "# processes: 2"));
 	assert_non_null(strstr(text, "# mode:      fast"));
 	/* the child indented under its parent in the tree */
@@ -253,6 +254,40 @@ static void test_report_text(void **state)
 	assert_non_null(strstr(text, "# Warnings"));
 	assert_null(strstr(text, "\033["));	/* a file gets no colour */
 	free(text);
+	remove_run(&r);
+}
+
+/* -o FILE: never through a symbolic link, never a file with other names; the user's own replaced. */
+static void test_output_file(void **state)
+{
+	struct rundir r;
+	char target[128], sym[128], other[128], *text;
+	FILE *f;
+
+	(void)state;
+	make_run(&r, false);
+	snprintf(target, sizeof(target), "%s.target", r.dir);
+	snprintf(sym, sizeof(sym), "%s.link", r.dir);
+	snprintf(other, sizeof(other), "%s.other", r.dir);
+	f = fopen(target, "w");
+	assert_non_null(f);
+	fputs("keep me\n", f);
+	fclose(f);
+	assert_int_equal(symlink(target, sym), 0);
+	assert_int_equal(CLI("report", "-o", sym, r.dir), PFS_EXIT_BAD_LOGS);
+	assert_int_equal(CLI("diff", "-o", sym, r.dir, r.dir), PFS_EXIT_BAD_LOGS);
+	assert_int_equal(link(target, other), 0);	/* a second name: not truncated either */
+	assert_int_equal(CLI("report", "-o", target, r.dir), PFS_EXIT_BAD_LOGS);
+	assert_non_null(text = lb_read_text(target));
+	assert_string_equal(text, "keep me\n");
+	free(text);
+	unlink(other);
+	assert_int_equal(CLI("report", "-o", target, r.dir), PFS_EXIT_OK);
+	assert_non_null(text = lb_read_text(target));
+	assert_int_equal(strncmp(text, "# pfshim report\n", 16), 0);
+	free(text);
+	unlink(sym);
+	unlink(target);
 	remove_run(&r);
 }
 
@@ -333,6 +368,28 @@ static void test_record(void **state)
 	assert_int_equal(CLI("record", "sh", "-c",
 			     "test \"$PFSHIM_OUT\" = \"$(pwd)/pfshim.$$\" && test -z \"$PFSHIM_MODE\" "
 			     "|| exit 9"), 0);
+	/* a missing parent is made, 0700; a directory with logs in it is refused unless --force */
+	assert_int_equal(CLI("record", "-o", "new/deeper/logs", "--", "sh", "-c",
+			     "test -d \"$PFSHIM_OUT\" && test \"$(stat -c %a new/deeper)\" = 700"), 0);
+	{
+		struct stat st;
+
+		assert_int_equal(stat("new/deeper/logs", &st), -1);	/* nothing logged: removed */
+		assert_int_equal(mkdir("old", 0700), 0);
+		fd = open("old/pfshim.1.pfslog", O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(CLI("record", "-o", "old", "--", "touch", "ran"), PFS_EXIT_USAGE);
+		assert_int_equal(stat("ran", &st), -1);	/* not run */
+		assert_int_equal(stat("old/pfshim.1.pfslog", &st), 0);
+		assert_int_equal(CLI("record", "--force", "-o", "old", "--", "touch", "ran"), 0);
+		assert_int_equal(stat("ran", &st), 0);
+		assert_int_equal(stat("old/pfshim.1.pfslog", &st), -1);
+		/* a file where a directory should be: cannot run */
+		assert_int_equal(CLI("record", "-o", "ran/logs", "--", "true"), PFS_EXIT_CANNOT_RUN);
+	}
+	/* a program that exits 127 itself is a status, as any other */
+	assert_int_equal(CLI("record", "--", "sh", "-c", "exit 127"), 127);
 	/* killed by a signal: 128 + the signal */
 	assert_int_equal(CLI("record", "--", "sh", "-c", "kill -TERM $$"), 128 + 15);
 	/* cannot be run */
@@ -355,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_report_json_schema),
 		cmocka_unit_test(test_report_corrupt_still_reports),
 		cmocka_unit_test(test_report_text),
+		cmocka_unit_test(test_output_file),
 		cmocka_unit_test(test_exit_codes),
 		cmocka_unit_test(test_record),
 	};

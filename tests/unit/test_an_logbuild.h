@@ -499,6 +499,23 @@ static inline int lb_python_check(const char *code, const char *path)
 		return x;                                       \
 	}
 
+/* The whole file at `path` as a string (free it); NULL when it cannot be read. */
+static inline char *lb_read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&text, &len, '\0', f) < 0) {
+		free(text);
+		text = NULL;
+	}
+	fclose(f);
+	return text;
+}
+
 /* A test's scratch directory and output file, removed: 0 or -1. */
 static inline int lb_remove(const char *dir, const char *out)
 {

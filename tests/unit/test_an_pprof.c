@@ -2,8 +2,9 @@
  * `pfshim report --format pprof` on a hand-built run of two processes: the
  * output is gunzipped and its protobuf walked by a small decoder in python3
  * (no pprof or protobuf library needed), then checked: the string table, the
- * four sample types, one sample per site per process with pid and kind
- * labels, the storm site's first-touch count and its leaf function.
+ * four sample types and the default one, one sample per site per process
+ * with pid, command and kind labels, the storm site's first-touch count and
+ * its leaf function.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -116,7 +117,9 @@ static const char decoder[] =
 	"assert st[0] == '', st[:3]\n"
 	"types = [(st[one(msg(t), 1)], st[one(msg(t), 2)]) for t in p[1]]\n"
 	"assert types == [('first_touch_faults', 'pages'), ('cow_faults', 'pages'),\n"
-	"                 ('bytes', 'bytes'), ('allocations', 'count')], types\n"
+	"                 ('allocations', 'count'), ('bytes', 'bytes')], types\n"
+	"# pprof opens on the last type unless told: told first_touch_faults\n"
+	"assert st[one(p, 14)] == 'first_touch_faults', st[one(p, 14)]\n"
 	"funcs = {one(f, 1): st[one(f, 2)] for f in map(msg, p[5])}\n"
 	"maps = {one(m, 1): (st[one(m, 5)], st[one(m, 6)]) for m in map(msg, p.get(3, []))}\n"
 	"locs = {one(l, 1): l for l in map(msg, p[4])}\n"
@@ -134,12 +137,13 @@ static const char decoder[] =
 	"storm = [x for x in samples if x[2] == 'pfs_pp_storm_site']\n"
 	"assert len(storm) == 1, [x[:4] for x in samples]\n"
 	"pid, kind, fn, vals, leaf, lab = storm[0]\n"
-	"assert (pid, kind) == (77, 'mmap') and vals == [2000, 0, 64 << 20, 1], storm[0][:4]\n"
+	"assert (pid, kind) == (77, 'mmap') and vals == [2000, 0, 1, 64 << 20], storm[0][:4]\n"
+	"assert lab['command'] == 'app --storm', lab\n"
 	"assert lab['requested_bytes'] == 64 << 20 and lab['touched_bytes'] == 2000 * 4096, lab\n"
 	"assert one(leaf, 3) == int(sys.argv[2], 16), hex(one(leaf, 3))\n"
 	"m = maps[one(leaf, 2)]\n"
 	"assert m[0] == sys.argv[3] and m[1] == sys.argv[4], m\n"
-	"quiet = sorted((x[0], x[1], x[3][0], x[3][3]) for x in samples if x[2] == 'pfs_pp_quiet_site')\n"
+	"quiet = sorted((x[0], x[1], x[3][0], x[3][2]) for x in samples if x[2] == 'pfs_pp_quiet_site')\n"
 	"assert quiet == [(77, 'malloc', 500, 0), (78, 'mmap', 0, 1)], quiet\n"
 	"assert len(locs) == 2, locs\n";
 
