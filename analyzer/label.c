@@ -334,3 +334,22 @@ size_t pfs_label_site(struct pfs_rframe *frames, size_t *n)
 			return label;
 	return 0 < k ? 0 : k;
 }
+
+/* The name of memory accounted by kind: "[stack]", "[data of MODULE]" (its one frame's object), ... */
+void pfs_label_category(struct pfs_rsite *rs)
+{
+	unsigned k = rs->site->key.kind;
+	if (!pfs_kind_is_category(k))
+		return;
+	const char *module = k == PFS_KIND_DATA && rs->nframes ? rs->frames[0].module : NULL;
+	if (module)
+		snprintf(rs->category_name, sizeof(rs->category_name), "[data of %s]", module);
+	else
+		snprintf(rs->category_name, sizeof(rs->category_name), "[%s]",
+			 k == PFS_KIND_THREAD_STACK ? "thread stack"
+			 : k == PFS_KIND_PRESTART  ? "before pfshim started"
+			 : k == PFS_KIND_UNHOOKED  ? "mapped without libc"
+						   : pfs_kind_name(k));
+	rs->category = (struct pfs_rframe){.function = rs->category_name, .module = module};
+	rs->nframes = 0; /* no call stack: the label says what the memory is */
+}

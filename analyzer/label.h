@@ -39,6 +39,13 @@ enum pfs_frame_role pfs_label_role(const struct pfs_rframe *f);
 size_t pfs_label_site(struct pfs_rframe *frames, size_t *n);
 
 /*
+ * Memory accounted by kind (a stack, .data, ...) is named by its kind,
+ * "[stack]", "[data of MODULE]", ...: its label, with no call stack shown.
+ * Nothing for an allocation's site.
+ */
+void pfs_label_category(struct pfs_rsite *rs);
+
+/*
  * More runtime frames: `globs`, separated by ',' or ':' (fnmatch patterns
  * against a frame's function, its raw symbol or its module's file name).
  * The environment's PFSHIM_RUNTIME_FRAMES is added on first use.  0 or

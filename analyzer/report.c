@@ -262,24 +262,6 @@ const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs)
 	return rs->label < rs->nframes ? &rs->frames[rs->label] : NULL;
 }
 
-/* The name of memory accounted by kind: "[stack]", "[data of MODULE]" (its one frame's object), ... */
-static void category_label(struct pfs_rsite *rs)
-{
-	unsigned k = rs->site->key.kind;
-	if (!pfs_kind_is_category(k))
-		return;
-	const char *module = k == PFS_KIND_DATA && rs->nframes ? rs->frames[0].module : NULL;
-	if (module)
-		snprintf(rs->category_name, sizeof(rs->category_name), "[data of %s]", module);
-	else
-		snprintf(rs->category_name, sizeof(rs->category_name), "[%s]",
-			 k == PFS_KIND_THREAD_STACK ? "thread stack"
-			 : k == PFS_KIND_PRESTART  ? "before pfshim started"
-			 : k == PFS_KIND_UNHOOKED  ? "mapped without libc"
-						   : pfs_kind_name(k));
-	rs->category = (struct pfs_rframe){.function = rs->category_name, .module = module};
-	rs->nframes = 0; /* no call stack: the label says what the memory is */
-}
 
 size_t pfs_report_label_index(const struct pfs_rsite *rs)
 {
@@ -460,7 +442,7 @@ static int build_sites(struct pfs_report *rep, struct pfs_run *run, struct pfs_s
 				return -ENOMEM;
 			rc = resolve_site(rep, sym, p, rs, kf);
 			rs->label = pfs_label_site(rs->frames, &rs->nframes);
-			category_label(rs);
+			pfs_label_category(rs);
 			if (!rc)
 				rc = resolve_touches(sym, p, rs);
 			if (fclose(kf) != 0 || !key) {
