@@ -501,4 +501,11 @@ void pfs_core_end(int reason, int status)
 		 (unsigned long long)first, (unsigned long long)cow,
 		 (int)pfs_proc.pid, pfs_proc.dir);
 	pfs_raw_msg(line);
+	/* Many faults and no allocation at all: the program's allocator is not the one the hooks see. */
+	struct rusage u;
+	if (!count && getrusage(RUSAGE_SELF, &u) == 0 && u.ru_minflt >= 1000)
+		pfs_warn("process %d took %ld page faults but made no allocation through the shim's hooks: its "
+			 "allocator was found before the shim's (another preloaded library, a sanitizer, a runtime "
+			 "of its own); its faults are counted by the memory they hit, without call sites",
+			 (int)pfs_proc.pid, u.ru_minflt);
 }

@@ -43,3 +43,13 @@ t_fidelity_coverage_line() {
 	grep -q '^#   coverage: the kernel counted [0-9]* minor faults, the report accounts for [0-9]*' "$WORK/cov.text" ||
 		{ echo "  no coverage line"; return 1; }
 }
+
+# A process whose allocations never reach the hooks is told so in one line, and its faults are
+# still counted by the memory they hit ([mapped without libc]).
+t_fidelity_no_allocation_said() {
+	run_both noalloc $T/no_alloc || return 1
+	report noalloc || return 1
+	grep -q "made no allocation through the shim's hooks" "$WORK/noalloc.err" || {
+		echo "  no line about the missing allocations:"; cat "$WORK/noalloc.err"; return 1; }
+	$Q "$WORK/noalloc.json" "kind_faults(proc(r), 'unhooked') == 2000"
+}
