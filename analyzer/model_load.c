@@ -435,7 +435,7 @@ static int on_proc_end(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	p->end_ns = r->time_ns;
 	p->end_reason = r->reason;
 	p->exit_status = r->status;
-	p->have_status = r->reason != PFS_END_EXEC;
+	p->have_status = r->reason == PFS_END_EXIT || r->reason == PFS_END_UEXIT;
 	p->have_rusage = rec->h.size >= sizeof(*r);
 	p->minflt_end = r->minflt;
 	return 0;

@@ -284,6 +284,8 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp,
 		fputs("did not end (killed, or still running)", t->f);
 	else if (p->end_reason == PFS_END_EXEC)
 		fputs("replaced by exec", t->f);
+	else if (p->end_reason == PFS_END_SIGNAL)
+		fprintf(t->f, "killed by signal %" PRId32, p->exit_status);
 	else
 		fprintf(t->f, "exited with status %" PRId32, p->exit_status);
 	fprintf(t->f, "\n#   %zu sites, %" PRIu64 " allocations, %s allocated, %s of large blocks"

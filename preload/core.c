@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libunwind.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,71 @@ static void adopt_address_space(struct pfs_thread *t)
 		pfs_addrspace_each(adopt_one, &a);
 }
 
+/*
+ * A last pass before a fatal signal ends the process.  SIGTERM, SIGINT and
+ * SIGHUP left at their default action (terminate) get the shim's handler:
+ * it writes what is pending (the touches since the last scan, PROC_END
+ * "killed by signal"), the default is back (SA_RESETHAND), and the signal
+ * raised again is delivered when the handler returns: the process ends as
+ * it would have (its status, its parent's wait).  A pool's workers killed
+ * by SIGTERM lost their last touches without it (a third of one worker's,
+ * measured).  The program never sees the handler: sigaction reports the
+ * default for a signal the shim holds (hook_signal.c), and a disposition
+ * the program sets takes the signal back.
+ */
+static const int final_signals[] = {SIGTERM, SIGINT, SIGHUP};
+static unsigned final_held; /* bit i: final_signals[i] has the shim's handler */
+
+static void final_pass(int sig)
+{
+	int saved = errno;
+	if (!pfs_tls_busy && pfs_active()) {
+		pfs_tls_busy = 1;
+		pfs_core_end(PFS_END_SIGNAL, sig);
+	}
+	raise(sig); /* blocked while this runs: delivered, to the default action, on return */
+	errno = saved;
+}
+
+static int final_index(int sig)
+{
+	for (unsigned i = 0; i < PFS_ARRAY_SIZE(final_signals); i++)
+		if (final_signals[i] == sig)
+			return (int)i;
+	return -1;
+}
+
+static void final_pass_install(void)
+{
+	if (!real_sigaction)
+		return;
+	for (unsigned i = 0; i < PFS_ARRAY_SIZE(final_signals); i++) {
+		struct sigaction old, sa;
+		if (real_sigaction(final_signals[i], NULL, &old) || old.sa_handler != SIG_DFL ||
+		    (old.sa_flags & SA_SIGINFO))
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = final_pass;
+		sa.sa_flags = SA_RESETHAND | SA_RESTART;
+		if (real_sigaction(final_signals[i], &sa, NULL) == 0)
+			__atomic_or_fetch(&final_held, 1u << i, __ATOMIC_RELAXED);
+	}
+}
+
+void pfs_core_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int i = final_index(sig);
+	if (i < 0 || !(__atomic_load_n(&final_held, __ATOMIC_RELAXED) & (1u << i)))
+		return;
+	if (old && old->sa_handler == final_pass) {
+		old->sa_handler = SIG_DFL; /* what the program left there */
+		old->sa_flags = 0;
+		sigemptyset(&old->sa_mask);
+	}
+	if (act) /* the program's own disposition now: the signal is the program's */
+		__atomic_and_fetch(&final_held, ~(1u << i), __ATOMIC_RELAXED);
+}
+
 int pfs_core_init(int argc, char **argv, char **envp)
 {
 	pfs_real_resolve();
@@ -346,6 +412,8 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_thread_key_init(thread_ended);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	on_exit_ok = on_exit(on_exit_status, NULL) == 0;
+	if (pfs_proc.mode != PFS_MODE_OFF)
+		final_pass_install();
 	return 0;
 }
 

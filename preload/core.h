@@ -5,6 +5,7 @@
 #ifndef PFS_CORE_H
 #define PFS_CORE_H
 
+#include <signal.h>
 #include <sys/types.h>
 
 int pfs_core_init(int argc, char **argv, char **envp);
@@ -14,6 +15,12 @@ void pfs_core_exec_failed(int err);
 void pfs_core_end(int reason, int status);
 void pfs_core_fini(void);
 void pfs_core_note_fork(pid_t child, int how);
+/*
+ * After the program's sigaction(sig, act, old) succeeded: a signal whose
+ * default the shim holds (its last pass before a fatal signal) reads as the
+ * default in *old, and a disposition the program sets takes it back.
+ */
+void pfs_core_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 /* A new thread of the program, before its code runs: its stack is tracked (the shim made it; not one the program gave). */
 void pfs_core_thread_started(void);
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 
 /* X(name, return type, parameter list, required) */
@@ -47,6 +48,7 @@
 	X(fexecve, int, (int, char *const[], char *const[]), 0)                            \
 	X(execveat, int, (int, const char *, char *const[], char *const[], int), 0)        \
 	X(_exit, void, (int), 0)                                                           \
+	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), 0)          \
 	X(_Exit, void, (int), 0)                                                           \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), 0)
 

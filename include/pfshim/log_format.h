@@ -326,9 +326,10 @@ struct pfs_rec_exec {
 	uint32_t pad;
 };
 
-enum pfs_end_reason { PFS_END_EXIT = 1, PFS_END_UEXIT = 2 /* _exit */, PFS_END_EXEC = 3 };
+/* PFS_END_SIGNAL: killed by a signal whose default action ends the process; `status` is the signal. */
+enum pfs_end_reason { PFS_END_EXIT = 1, PFS_END_UEXIT = 2 /* _exit */, PFS_END_EXEC = 3, PFS_END_SIGNAL = 4 };
 
-/* PROC_END: the last record of an image that ended normally (not killed). */
+/* PROC_END: the last record of an image that ended (not by SIGKILL or a crash). */
 struct pfs_rec_proc_end {
 	struct pfs_rec_hdr h;
 	uint64_t seq;

@@ -53,3 +53,16 @@ t_fidelity_no_allocation_said() {
 		echo "  no line about the missing allocations:"; cat "$WORK/noalloc.err"; return 1; }
 	$Q "$WORK/noalloc.json" "kind_faults(proc(r), 'unhooked') == 2000"
 }
+
+# A child killed by SIGTERM (a pool's worker) still has its last touches counted (1000 pages, less
+# the first, which malloc's chunk header made present), ends as it would (the parent sees the
+# signal), and the program sees SIGTERM's default action.
+t_fidelity_killed_child_counted() {
+	run_both killedchild $T/killed_child || return 1
+	grep -qx 'child killed by signal 15' "$WORK/killedchild.out" && grep -qx 'SIGTERM default' "$WORK/killedchild.out" || {
+		cat "$WORK/killedchild.out"; return 1; }
+	report killedchild || return 1
+	$Q "$WORK/killedchild.json" \
+		'[p for p in r["processes"] if sites(p, "worker_site")][0]["end_reason"] == "signal"' \
+		'site([p for p in r["processes"] if sites(p, "worker_site")][0], "worker_site")["first_touch_faults"] == 999'
+}
