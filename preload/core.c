@@ -147,8 +147,21 @@ static void copy_cmdline(int argc, char **argv)
  * takes that lock to grow the log while this thread may wait for it (a
  * write to protected memory inside fork itself).
  */
+/*
+ * A fork from a signal handler that interrupted the shim's own work on this
+ * thread (the program forked inside its handler): the shim's locks may be
+ * this thread's already, and its tables half updated.  Nothing is taken or
+ * armed then, and the child is left untraced; the program runs on as it
+ * would.
+ */
+static int fork_inside_shim;
+
 static void fork_prepare(void)
 {
+	if (pfs_tls_busy) {
+		fork_inside_shim = 1;
+		return;
+	}
 	pfs_sites_fork_prepare();
 	pfs_thread_lock();
 	pfs_heap_lock();
@@ -158,6 +171,10 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
+	if (fork_inside_shim) {
+		fork_inside_shim = 0;
+		return;
+	}
 	pfs_arena_unlock();
 	pfs_tracker->unlock();
 	pfs_heap_unlock();
@@ -173,6 +190,11 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	if (fork_inside_shim) {
+		fork_inside_shim = 0;
+		pfs_proc.enabled = 0; /* the parent's log is not the child's (MADV_DONTFORK): nothing is written */
+		return;
+	}
 	int busy = pfs_tls_busy;
 	pfs_tls_busy = 1; /* the set-up may allocate (pthread_setspecific): not the program's */
 	pfs_core_child_after_fork(PFS_FORK);
@@ -286,15 +308,37 @@ static void adopt_address_space(struct pfs_thread *t)
 static const int final_signals[] = {SIGTERM, SIGINT, SIGHUP};
 static unsigned final_held; /* bit i: final_signals[i] has the shim's handler */
 
+int pfs_fatal_pending;
+
+/*
+ * A signal that lands inside the shim's own work (this thread busy: its
+ * locks or its log writer may be half way) is kept pending: the hook runs
+ * the last pass when it leaves (pfs_core_fatal_now), then raises it.
+ */
 static void final_pass(int sig)
 {
 	int saved = errno;
-	if (!pfs_tls_busy && pfs_active()) {
+	if (pfs_tls_busy && pfs_active()) {
+		__atomic_store_n(&pfs_fatal_pending, sig, __ATOMIC_RELEASE);
+		errno = saved;
+		return;
+	}
+	if (pfs_active()) {
 		pfs_tls_busy = 1;
 		pfs_core_end(PFS_END_SIGNAL, sig);
 	}
 	raise(sig); /* blocked while this runs: delivered, to the default action, on return */
 	errno = saved;
+}
+
+void pfs_core_fatal_now(void)
+{
+	int sig = __atomic_exchange_n(&pfs_fatal_pending, 0, __ATOMIC_ACQ_REL);
+	if (!sig)
+		return;
+	pfs_tls_busy = 1;
+	pfs_core_end(PFS_END_SIGNAL, sig);
+	raise(sig); /* its default action again (SA_RESETHAND): the process ends here */
 }
 
 static int final_index(int sig)
@@ -422,6 +466,7 @@ void pfs_core_child_after_fork(int how)
 	if (!pfs_proc.enabled)
 		return;
 	/* Other threads are gone: their locks and states are reset, not waited for. */
+	pfs_fatal_pending = 0; /* the parent's signal, not the child's */
 	pfs_log_proc.lock = (pfs_spin_t)PFS_SPIN_INIT;
 	pfs_arena_child_reset();
 	pfs_sites_fork_child();

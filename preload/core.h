@@ -21,6 +21,9 @@ void pfs_core_note_fork(pid_t child, int how);
  * default in *old, and a disposition the program sets takes it back.
  */
 void pfs_core_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* A fatal signal that arrived inside the shim's work: its last pass, then the signal again (hook.h). */
+extern int pfs_fatal_pending;
+void pfs_core_fatal_now(void);
 /* A new thread of the program, before its code runs: its stack is tracked (the shim made it; not one the program gave). */
 void pfs_core_thread_started(void);
 

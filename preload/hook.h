@@ -22,6 +22,17 @@
 			pfs_real_resolve();                                                \
 	} while (0)
 
+/*
+ * The end of the shim's work in a hook: the program's again.  A fatal
+ * signal that arrived meanwhile (core.c) ends the process here.
+ */
+static inline void pfs_hook_leave(void)
+{
+	pfs_tls_busy = 0;
+	if (PFS_UNLIKELY(__atomic_load_n(&pfs_fatal_pending, __ATOMIC_RELAXED)))
+		pfs_core_fatal_now();
+}
+
 /* True when this call should be tracked; the caller then sets pfs_tls_busy around its work. */
 static inline int pfs_hook_tracking(void)
 {

@@ -35,7 +35,7 @@ PFS_EXPORT void *malloc(size_t size)
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_MALLOC, p, size, PFS_RET(), PFS_SP());
-		pfs_tls_busy = 0;
+		pfs_hook_leave();
 	}
 	return p;
 }
@@ -54,7 +54,7 @@ PFS_EXPORT void *calloc(size_t n, size_t size)
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_CALLOC, p, n * size, PFS_RET(), PFS_SP());
-		pfs_tls_busy = 0;
+		pfs_hook_leave();
 	}
 	return p;
 }
@@ -73,7 +73,7 @@ PFS_EXPORT void free(void *p)
 	}
 	pfs_tls_busy = 1;
 	pfs_track_free(p, PFS_KIND_MALLOC);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	real_free(p);
 }
 
@@ -103,12 +103,12 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 		free_seq = pfs_next_seq();
 		pfs_track_realloc_before(old);
 	}
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	void *p = real_realloc(old, size);
 	if (p || (old && size == 0)) {
 		pfs_tls_busy = 1;
 		pfs_track_realloc(old, old_usable, free_seq, p, size, ret, sp);
-		pfs_tls_busy = 0;
+		pfs_hook_leave();
 	}
 	return p;
 }
@@ -140,7 +140,7 @@ static void *aligned_common(void *(*fn)(size_t, size_t), size_t align, size_t si
 	if (p) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_ALIGNED, p, size, ret, sp);
-		pfs_tls_busy = 0;
+		pfs_hook_leave();
 	}
 	return p;
 }
@@ -162,7 +162,7 @@ PFS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	if (r == 0) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_ALIGNED, *out, size, PFS_RET(), PFS_SP());
-		pfs_tls_busy = 0;
+		pfs_hook_leave();
 	}
 	return r;
 }

@@ -28,7 +28,7 @@ static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void
 		pfs_track_mmap(p, len, prot, flags, fd, ret, sp);
 		errno = saved;
 	}
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	return p;
 }
 
@@ -60,7 +60,7 @@ PFS_EXPORT int munmap(void *addr, size_t len)
 	pfs_track_munmap(addr, len); /* before: the range may be mapped again at once */
 	errno = saved;
 	int r = real_munmap(addr, len);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	return r;
 }
 
@@ -88,7 +88,7 @@ PFS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ..
 		pfs_track_mremap(old, old_len, p, new_len, PFS_RET(), PFS_SP());
 		errno = saved;
 	}
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	return p;
 }
 
@@ -105,7 +105,7 @@ PFS_EXPORT int madvise(void *addr, size_t len, int advice)
 	int saved = errno;
 	pfs_track_madvise(addr, len, advice, r ? -saved : 0);
 	errno = saved;
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	return r;
 }
 
@@ -126,7 +126,7 @@ PFS_EXPORT int brk(void *end)
 		pfs_track_brk(old, (size_t)((char *)end - old), PFS_RET(), PFS_SP());
 		errno = saved;
 	}
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	return r;
 }
 
@@ -146,6 +146,6 @@ PFS_EXPORT void *sbrk(intptr_t inc)
 		pfs_track_brk(p, (size_t)inc, PFS_RET(), PFS_SP());
 		errno = saved;
 	}
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	return p;
 }

@@ -19,14 +19,14 @@ __attribute__((constructor(101))) static void pfs_ctor(int argc, char **argv, ch
 {
 	pfs_tls_busy = 1;
 	pfs_core_init(argc, argv, envp);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 }
 
 __attribute__((destructor(101))) static void pfs_dtor(void)
 {
 	pfs_tls_busy = 1;
 	pfs_core_fini();
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 }
 
 /* Logs a new child from a hook: the shim's work is marked busy and errno is kept. */
@@ -35,7 +35,7 @@ static void note_fork(pid_t child, int how)
 	int saved = errno;
 	pfs_tls_busy = 1;
 	pfs_core_note_fork(child, how);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	errno = saved;
 }
 
@@ -44,7 +44,7 @@ static void ensure_thread_state(void)
 {
 	pfs_tls_busy = 1;
 	pfs_thread_get();
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 }
 
 PFS_EXPORT pid_t fork(void)
@@ -74,7 +74,7 @@ PFS_EXPORT pid_t _Fork(void)
 		int saved = errno;
 		pfs_tls_busy = 1;
 		pfs_core_child_after_fork(PFS_UFORK);
-		pfs_tls_busy = 0;
+		pfs_hook_leave();
 		errno = saved;
 	} else if (pid > 0) {
 		note_fork(pid, PFS_UFORK);
@@ -120,7 +120,7 @@ static int clone_child(void *p)
 	struct clone_tramp *tr = p;
 	pfs_tls_busy = 1;
 	pfs_core_child_after_fork(PFS_CLONE);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	return tr->fn(tr->arg);
 }
 
@@ -168,7 +168,7 @@ static int spawn_common(spawn_fn fn, pid_t *pid, const char *path, const posix_s
 	int r = fn(&child, path, fa, attr, argv, envp);
 	if (r == 0)
 		pfs_core_note_fork(child, PFS_SPAWN);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	if (pid && r == 0)
 		*pid = child;
 	return r;
@@ -194,7 +194,7 @@ static void exec_enter(const char *path)
 	int saved = errno;
 	pfs_tls_busy = 1;
 	pfs_core_before_exec(path);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	errno = saved;
 }
 
@@ -203,7 +203,7 @@ static int exec_leave(int r)
 	int saved = errno;
 	pfs_tls_busy = 1;
 	pfs_core_exec_failed(saved);
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	errno = saved;
 	return r;
 }
@@ -316,7 +316,7 @@ static void *thread_start(void *p)
 	pfs_pool_free(p, sizeof(tr));
 	if (!tr.user_stack)
 		pfs_core_thread_started();
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	errno = saved;
 	return tr.fn(tr.arg);
 }
@@ -341,7 +341,7 @@ PFS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(
 	struct thread_tramp *tr = pfs_pool_alloc(sizeof(*tr));
 	if (tr)
 		*tr = (struct thread_tramp){fn, arg, gives_stack(attr)};
-	pfs_tls_busy = 0;
+	pfs_hook_leave();
 	int r = tr ? real_pthread_create(th, attr, thread_start, tr) : real_pthread_create(th, attr, fn, arg);
 	if (r != 0 && tr)
 		pfs_pool_free(tr, sizeof(*tr));
@@ -349,7 +349,7 @@ PFS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(
 		int saved = errno;
 		pfs_tls_busy = 1;
 		pfs_tracker->tick(pfs_thread_get());
-		pfs_tls_busy = 0;
+		pfs_hook_leave();
 		errno = saved;
 	}
 	return r;
