@@ -36,6 +36,7 @@ struct xrange {
 	uint8_t kind;
 	uint8_t heap;
 	uint8_t cowable;
+	uint8_t not_inherited; /* MADV_DONTFORK or MADV_WIPEONFORK: a fork shares nothing of it */
 };
 
 static int enabled;
@@ -176,8 +177,24 @@ static void exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_
  * a policy's): where THP is "madvise", that memory could have had huge
  * pages, which registration stops; the report is told.
  */
+/* What a fork will do with the ranges [addr, addr + len) covers whole (DONTFORK, WIPEONFORK and their undoing). */
+static void fork_advice(uint64_t addr, uint64_t len, int advice)
+{
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	pthread_mutex_lock(&xlock);
+	struct xrange *r, *tmp;
+	HASH_ITER(hh, ranges, r, tmp)
+	if (!r->heap && r->start >= start && r->start + r->len <= end)
+		r->not_inherited = advice == MADV_DONTFORK || advice == MADV_WIPEONFORK;
+	pthread_mutex_unlock(&xlock);
+}
+
 static void exact_advised(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice)
 {
+	if (enabled && len &&
+	    (advice == MADV_DONTFORK || advice == MADV_DOFORK || advice == MADV_WIPEONFORK || advice == MADV_KEEPONFORK))
+		fork_advice(addr, len, advice);
 	if (!enabled || !len || advice != MADV_HUGEPAGE)
 		return;
 	if (thp_mode == THP_UNKNOWN)
@@ -382,7 +399,7 @@ static void protect_all(void)
 		return;
 	struct xrange *r, *tmp;
 	HASH_ITER(hh, ranges, r, tmp)
-	if (r->cowable) {
+	if (r->cowable && !r->not_inherited) {
 		struct uffdio_writeprotect wp = {.range = {.start = r->start, .len = r->len},
 						 .mode = UFFDIO_WRITEPROTECT_MODE_WP};
 		ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
@@ -430,6 +447,10 @@ static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	HASH_ITER(hh, ranges, r, tmp)
 	{
 		int wp;
+		if (r->not_inherited) { /* not in the child (DONTFORK), or wiped there (WIPEONFORK): not tracked */
+			range_drop(r);
+			continue;
+		}
 		if (!r->heap)
 			r->alloc_seq = announce(t, r->kind, r->stack, r->start, r->len);
 		int e = pfs_uffd_register(r->start, r->len, &wp);

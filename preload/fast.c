@@ -135,12 +135,42 @@ static void keep_part(const struct region *r, uint64_t from, uint64_t to)
 	if (!p)
 		return;
 	p->alone = r->alone;
+	p->onfork = r->onfork;
+	p->huge = r->huge;
 	for (uint64_t k = 0; k < p->npages; k++)
 		if (r->bits[(first + k) / 64] >> ((first + k) % 64) & 1)
 			pfs_bits_set_count(p->bits, k, k + 1);
 }
 
-/* [start, end) goes: the regions it covers are read a last time; the parts outside stay, with what they held. */
+/*
+ * The regions that [start, end) covers part of are cut at its edges (the
+ * parts outside keep what they held): afterwards every region overlapping
+ * [start, end) lies inside it.  Heaps are glibc's and stay whole.  regions
+ * lock held.
+ */
+static void cut_at(uint64_t start, uint64_t end)
+{
+	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count();) {
+		struct region *r = pfs_region_at(i);
+		uint64_t rend = pfs_region_end(r);
+		if (r->start >= end)
+			break;
+		if (r->owner || (r->start >= start && rend <= end)) {
+			i++;
+			continue;
+		}
+		uint64_t lo = r->start > start ? r->start : start, hi = rend < end ? rend : end;
+		if (r->start < start)
+			keep_part(r, r->start, start);
+		keep_part(r, lo, hi);
+		if (rend > end)
+			keep_part(r, end, rend);
+		pfs_region_free(r);
+		i = pfs_regions_from(start);
+	}
+}
+
+/* [start, end) goes: the regions it covers are read a last time and dropped; the parts outside stay. */
 static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 {
 	if (!enabled || !len)
@@ -150,6 +180,7 @@ static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 	uint64_t now = pfs_now_ns();
 	int saved = errno;
 	pfs_regions_lock();
+	cut_at(start, end);
 	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count();) {
 		struct region *r = pfs_region_at(i);
 		if (r->start >= end)
@@ -159,13 +190,7 @@ static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 			continue;
 		}
 		pfs_region_scan(r, t, now);
-		uint64_t rend = pfs_region_end(r);
-		if (r->start < start)
-			keep_part(r, r->start, start);
-		if (rend > end)
-			keep_part(r, end, rend);
 		pfs_region_free(r);
-		i = pfs_regions_from(start); /* the parts kept lie outside [start, end) */
 	}
 	pfs_regions_unlock();
 	errno = saved;
@@ -389,7 +414,7 @@ static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is n
 
 static void cow_arm(struct region *r)
 {
-	if (!r->cowable || cow_failed)
+	if (!r->cowable || cow_failed || r->onfork != PFS_ONFORK_SHARE)
 		return;
 	/*
 	 * Write-protecting a transparent huge page splits it at its first write
@@ -488,12 +513,17 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 		return;
 	}
 	huge_skipped_pages = 0;
-	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
+	for (uint64_t i = 0; i < pfs_regions_count();) {
 		struct region *r = pfs_region_at(i);
+		if (r->onfork == PFS_ONFORK_NONE) { /* not in the child at all */
+			pfs_region_free(r);
+			continue;
+		}
 		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
 			r->alloc_seq = announce(t, r->kind, r->stack, r->start, r->npages * page_size);
-		pfs_region_scan(r, NULL, 0);
+		pfs_region_scan(r, NULL, 0); /* a wiped region holds nothing here: its baseline is empty */
 		cow_arm(r);
+		i++;
 	}
 	cow_note_huge();
 }
@@ -525,10 +555,38 @@ static int drops_pages(int advice)
 }
 
 /* Before and after advice that drops pages: what they held is counted, then what was dropped forgotten. */
-static void fast_advised(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice)
+static void fast_advising(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice)
 {
 	if (drops_pages(advice))
 		fast_sync(t, addr, len, PFS_SCAN_MADVISE);
+}
+
+/*
+ * What a fork will do with the range: V8 marks its heap MADV_DONTFORK, and
+ * memory a fork does not share is not written as a copy afterwards (node's
+ * parent took 14 times its native write faults when the shim armed it).
+ */
+static void fast_advised(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice)
+{
+	int onfork = advice == MADV_DONTFORK ? PFS_ONFORK_NONE
+		     : advice == MADV_WIPEONFORK ? PFS_ONFORK_WIPE
+		     : advice == MADV_DOFORK || advice == MADV_KEEPONFORK ? PFS_ONFORK_SHARE : -1;
+	if (drops_pages(advice))
+		fast_sync(t, addr, len, PFS_SCAN_MADVISE);
+	if (onfork < 0 || !enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	pfs_regions_lock();
+	cut_at(start, end);
+	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count() && pfs_region_at(i)->start < end; i++) {
+		struct region *r = pfs_region_at(i);
+		/* DOFORK undoes DONTFORK only, KEEPONFORK WIPEONFORK only */
+		if (advice == MADV_DOFORK ? r->onfork == PFS_ONFORK_NONE
+		    : advice == MADV_KEEPONFORK ? r->onfork == PFS_ONFORK_WIPE : !r->owner)
+			r->onfork = (uint8_t)onfork;
+	}
+	pfs_regions_unlock();
 }
 
 static void fast_end(struct pfs_thread *t)
@@ -555,7 +613,7 @@ const struct pfs_tracker pfs_tracker_fast = {
 	.unmap = fast_unmap,
 	.remap = fast_remap,
 	.sync = fast_sync,
-	.advising = fast_advised,
+	.advising = fast_advising,
 	.advised = fast_advised,
 	.tick = fast_tick,
 	.heap_carved = fast_heap_carved,

@@ -31,6 +31,13 @@ struct owner {
 	uint8_t pad[3];
 };
 
+/* What a fork does with a region's memory (madvise MADV_DONTFORK, MADV_WIPEONFORK). */
+enum pfs_onfork {
+	PFS_ONFORK_SHARE = 0,	/* the child gets it, both copy on write */
+	PFS_ONFORK_NONE = 1,	/* the child has none of it; the parent's stays writable */
+	PFS_ONFORK_WIPE = 2,	/* the child gets it empty; the parent's stays writable */
+};
+
 struct region {
 	uint64_t start;
 	uint64_t npages;
@@ -42,6 +49,7 @@ struct region {
 	uint8_t cowable;	/* private anonymous memory: a write after fork copies it */
 	uint8_t huge;		/* the last scan found transparent huge pages in it */
 	uint8_t alone;		/* file-backed or shared: read by a walk of its own, not the anonymous pass */
+	uint8_t onfork;		/* enum pfs_onfork: what a fork does with it (madvise DONTFORK, WIPEONFORK) */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	uint64_t *bits;		/* pages held at the last scan */
 	uint64_t *cow;		/* pages held at the last fork and not written since; NULL before a fork */

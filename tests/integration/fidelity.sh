@@ -66,3 +66,21 @@ t_fidelity_killed_child_counted() {
 		'[p for p in r["processes"] if sites(p, "worker_site")][0]["end_reason"] == "signal"' \
 		'site([p for p in r["processes"] if sites(p, "worker_site")][0], "worker_site")["first_touch_faults"] == 999'
 }
+
+# Fork then exec: the parent's writes after the child is gone are counted as the kernel takes them
+# natively (one fault a page: the fork left them write-protected); memory marked MADV_DONTFORK is
+# not shared with the child and takes no copy-on-write fault at all.
+t_fidelity_fork_exec_and_dontfork() {
+	local ROOT_PROC='[p for p in r["processes"] if p["pid"] == p["root_pid"]][0]'
+	run_both forkexec $T/fork_exec_writes || return 1
+	report forkexec || return 1
+	local native
+	native=$(cd "$WORK" && $T/fork_exec_writes 2>&1 >/dev/null) || return 1
+	echo "$native" | {
+		read -r _ _ shared _ dontfork
+		$Q "$WORK/forkexec.json" \
+			"$dontfork == 0 and $shared >= 9500" \
+			"abs(site($ROOT_PROC, 'shared_site')['cow_faults'] - $shared) <= 0.05 * $shared" \
+			"site($ROOT_PROC, 'dontfork_site')['cow_faults'] == 0"
+	}
+}
