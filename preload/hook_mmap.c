@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 
 #include "arena.h"
 #include "hook.h"
@@ -148,4 +149,44 @@ PFS_EXPORT void *sbrk(intptr_t inc)
 	}
 	pfs_hook_leave();
 	return p;
+}
+
+/* SysV shared memory: an attached segment is shared memory of its size; a detach ends it. */
+PFS_EXPORT void *shmat(int id, const void *addr, int flags)
+{
+	PFS_ENSURE(shmat);
+	if (!real_shmat) {
+		errno = ENOSYS;
+		return (void *)-1;
+	}
+	if (!pfs_hook_tracking())
+		return real_shmat(id, addr, flags);
+	void *p = real_shmat(id, addr, flags);
+	if (p != (void *)-1) {
+		int saved = errno;
+		struct shmid_ds ds;
+		pfs_tls_busy = 1;
+		if (shmctl(id, IPC_STAT, &ds) == 0)
+			pfs_track_shm(p, ds.shm_segsz, PFS_RET(), PFS_SP());
+		pfs_hook_leave();
+		errno = saved;
+	}
+	return p;
+}
+
+PFS_EXPORT int shmdt(const void *addr)
+{
+	PFS_ENSURE(shmdt);
+	if (!real_shmdt) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!pfs_hook_tracking())
+		return real_shmdt(addr);
+	int saved = errno;
+	pfs_tls_busy = 1;
+	pfs_track_shmdt((void *)(uintptr_t)addr); /* before: the address may be attached again at once */
+	pfs_hook_leave();
+	errno = saved;
+	return real_shmdt(addr);
 }

@@ -21,7 +21,7 @@ _Static_assert(PFS_ACT_ALL == (1u << NACTIONS) - 1, "one action per bit the log 
 #define ACTIONS_EXPECTED \
 	"populate, populate_read, hugepage, nohugepage, willneed, sequential, random or mlock"
 #define CONDS_EXPECTED "size, site, module or kind"
-#define KINDS_EXPECTED "malloc, calloc, realloc, aligned, mmap, mmap-file or brk"
+#define KINDS_EXPECTED "malloc, calloc, realloc, aligned, mmap, mmap-file, shared or brk"
 
 /* Longest token quoted back in a message: enough to recognise it, bounded for err. */
 #define QUOTE_MAX 32

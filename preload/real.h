@@ -27,6 +27,8 @@
 	X(munmap, int, (void *, size_t), 1)                                                \
 	X(mremap, void *, (void *, size_t, size_t, int, ...), 0)                           \
 	X(madvise, int, (void *, size_t, int), 0)                                          \
+	X(shmat, void *, (int, const void *, int), 0)                                      \
+	X(shmdt, int, (const void *), 0)                                                   \
 	X(brk, int, (void *), 0)                                                           \
 	X(sbrk, void *, (intptr_t), 0)                                                     \
 	X(fork, pid_t, (void), 1)                                                          \

@@ -4,7 +4,9 @@
  * handed to the tracker in force (tracker.h) and the heaps (heap.c).
  */
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 
 #include "alloc_glibc.h"
 #include "heap.h"
@@ -117,12 +119,50 @@ void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p,
 	pfs_track_alloc(PFS_KIND_REALLOC, p, size, ret, sp);
 }
 
+/*
+ * Shared memory is its own kind: shared anonymous memory, and shared
+ * mappings of files that live in memory (POSIX shm under /dev/shm, memfd:
+ * tmpfs); other shared file mappings are files.
+ */
+static int mmap_kind(int flags, int fd)
+{
+	int anon = (flags & MAP_ANONYMOUS) || fd < 0;
+	if ((flags & MAP_TYPE) != MAP_SHARED && (flags & MAP_TYPE) != MAP_SHARED_VALIDATE)
+		return anon ? PFS_KIND_MMAP : PFS_KIND_MMAP_FILE;
+	struct statfs fs;
+	if (anon || (fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC))
+		return PFS_KIND_SHARED;
+	return PFS_KIND_MMAP_FILE;
+}
+
+void pfs_track_shm(void *p, size_t len, uintptr_t ret, uintptr_t sp)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	uint32_t stack = pfs_site_lookup_record(t, PFS_KIND_SHARED, ret, sp);
+	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
+	uint64_t seq = write_alloc(t, PFS_KIND_SHARED, stack, (uint64_t)(uintptr_t)p, len, length,
+				   PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	pfs_tracker->add(t, (uint64_t)(uintptr_t)p, len, seq, stack, PFS_KIND_SHARED, 0);
+	pfs_tracker->tick(t);
+}
+
+void pfs_track_shmdt(void *p)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (!t)
+		return;
+	pfs_tracker->free_at(t, (uint64_t)(uintptr_t)p);
+	write_free(t, pfs_next_seq(), p, 0, PFS_KIND_SHARED);
+}
+
 void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t ret, uintptr_t sp)
 {
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
 		return;
-	int kind = (flags & MAP_ANONYMOUS) || fd < 0 ? PFS_KIND_MMAP : PFS_KIND_MMAP_FILE;
+	int kind = mmap_kind(flags, fd);
 	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
 	uint64_t seq = write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);

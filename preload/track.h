@@ -28,6 +28,9 @@ void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p,
 		       uintptr_t sp);
 void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t ret, uintptr_t sp);
 void pfs_track_munmap(void *p, size_t len);
+/* A SysV shared memory segment attached at p (shmat); shmdt is an unmap. */
+void pfs_track_shm(void *p, size_t len, uintptr_t ret, uintptr_t sp);
+void pfs_track_shmdt(void *p);
 void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t ret, uintptr_t sp);
 void pfs_track_madvise(void *p, size_t len, int advice, int result);
 void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp);

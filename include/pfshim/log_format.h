@@ -124,14 +124,21 @@ enum pfs_kind {
 	PFS_KIND_UNHOOKED = 11,
 	PFS_KIND_PRESTART = 12,
 	PFS_KIND_SELF = 13,
-	PFS_KIND_MAX = 14
+	/*
+	 * Shared memory the program mapped: MAP_SHARED anonymous memory, SysV
+	 * shmat, POSIX shm and memfd mappings.  No copy-on-write; in fast mode
+	 * its first touches are pages that became mapped in this process (a
+	 * read maps up to 16 pages of what another process made at once).
+	 */
+	PFS_KIND_SHARED = 14,
+	PFS_KIND_MAX = 15
 };
 
 static inline const char *pfs_kind_name(unsigned k)
 {
 	static const char *const names[PFS_KIND_MAX] = {
 		"unknown", "malloc",	   "calloc", "realloc",	 "aligned",   "mmap",	"mmap-file",
-		"brk",	   "stack", "thread-stack", "data", "unhooked", "pre-start", "pfshim"};
+		"brk",	   "stack", "thread-stack", "data", "unhooked", "pre-start", "pfshim", "shared"};
 	return k < PFS_KIND_MAX ? names[k] : "unknown";
 }
 

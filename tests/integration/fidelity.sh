@@ -84,3 +84,24 @@ t_fidelity_fork_exec_and_dontfork() {
 			"site($ROOT_PROC, 'dontfork_site')['cow_faults'] == 0"
 	}
 }
+
+# Shared memory is its own kind, with no copy-on-write: a MAP_SHARED|MAP_ANONYMOUS mapping and a
+# SysV segment written by a parent, the mapping written again by 4 forked workers; each process's
+# count on it is the kernel's for its loop (the program prints them).  (Reads map up to 16 pages of
+# an existing segment per fault: fast mode counts pages mapped, docs/analyzer.md.)
+t_fidelity_shared_memory() {
+	run_both sharedw $T/shared_workers || return 1
+	report sharedw || return 1
+	local parent shm
+	read -r _ parent _ shm < <(grep '^parent ' "$WORK/sharedw.err")
+	[ -n "$shm" ] || { echo "  the program's counts are missing"; return 1; }
+	local workers
+	workers=$(awk '$1 == "worker" {printf "%s%s", sep, $2; sep = ","}' "$WORK/sharedw.err")
+	$Q "$WORK/sharedw.json" \
+		'len(r["processes"]) == 5' \
+		"abs(site([p for p in r['processes'] if p['pid'] == p['root_pid']][0], 'shared_site')['first_touch_faults'] - $parent) <= 0.05 * $parent" \
+		"site([p for p in r['processes'] if p['pid'] == p['root_pid']][0], 'sysv_site')['first_touch_faults'] == $shm" \
+		"all(abs(site(p, 'shared_site')['first_touch_faults'] - max([$workers])) <= 0.05 * max([$workers]) for p in r['processes'] if p['pid'] != p['root_pid'])" \
+		'all(s["cow_faults"] == 0 for p in r["processes"] for s in p["sites"] if s["kind"] == "shared")' \
+		'all(s["kind"] == "shared" for p in r["processes"] for s in sites(p, "shared_site"))'
+}

@@ -192,7 +192,7 @@ static void test_error_positions(void **state)
 		{"populate if module load*", "policy: position 20: 'module' needs ="},
 		{"populate if kind=heap",
 		 "policy: position 18: unknown kind 'heap' (expected malloc, calloc, realloc, aligned, "
-		 "mmap, mmap-file or brk)"},
+		 "mmap, mmap-file, shared or brk)"},
 		{"populate if size>=1M,",
 		 "policy: position 22: expected a condition (size, site, module or kind), found end of "
 		 "text"},
