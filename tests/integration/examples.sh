@@ -1,6 +1,6 @@
 # The examples (examples/, issue 9): each runs under the shim with the output it has without, and
 # the report shows its phenomenon at the example's named sites.  Fast mode, or the mode in EX_MODE
-# (t_example_exact runs the anonymous-memory examples again in exact mode: the same counts).  Where
+# (t_example_exact_* run the anonymous-memory examples again in exact mode: the same counts).  Where
 # transparent huge pages are "always", fast mode may see anonymous memory fault 512 pages at once:
 # only lower bounds hold then (exact mode's registration keeps huge pages away: exact counts).
 
@@ -139,7 +139,7 @@ t_example_demo() {
 	sh "$ROOT/examples/demo.sh" "$BUILD" "$WORK/demo" >"$WORK/demo.out" 2>&1 || { tail -20 "$WORK/demo.out"; return 1; }
 	local n
 	n=$(awk '/^== the report/ {on = 1} on && / storm_site \(storm.c:/ {print prev; exit} {prev = $6}' "$WORK/demo.out")
-	[ -n "$n" ] && python3 -c "import sys; sys.exit(0 if $n $storm else 1)" || {
+	[ -n "$n" ] && $PY -c "import sys; sys.exit(0 if $n $storm else 1)" || {
 		echo "  the demo's report does not show storm_site with $storm first touches (found '$n')"; return 1; }
 	local pre=$n
 	thp_always && pre='[0-9]*' # populated with huge pages where THP is "always"
@@ -150,10 +150,8 @@ t_example_demo() {
 }
 
 # Exact mode (userfaultfd, anonymous memory only: the file mapping example has no place here) counts
-# what fast mode counts on each example.
-t_example_exact() {
-	local t
-	for t in t_example_calloc t_example_cow_bgsave t_example_prefault t_example_threads t_example_forkpool; do
-		EX_MODE=exact $t || { echo "  ${t#t_} failed in exact mode"; return 1; }
-	done
-}
+# what fast mode counts on each example: t_example_exact_NAME.
+for ex in calloc cow_bgsave prefault threads forkpool; do
+	eval "t_example_exact_$ex() { EX_MODE=exact t_example_$ex; }"
+done
+unset ex

@@ -3,6 +3,8 @@
 
 usage: jsonq.py REPORT.json EXPR...   each EXPR is a Python expression over
 `r` (the report) and the helpers below; exit 1 with the failing expression.
+An EXPR written "=EXPR" is not checked: its value is printed (for a test to
+derive an expectation from, or to say what it found).
 """
 import json
 import sys
@@ -35,8 +37,12 @@ def site(p, function):
 
 def main():
     r = json.load(open(sys.argv[1]))
-    env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, len=len, sum=sum, any=any, all=all)
+    env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, len=len, sum=sum, any=any, all=all,
+               max=max, min=min, round=round)
     for expr in sys.argv[2:]:
+        if expr.startswith("="):
+            print(eval(expr[1:], env))
+            continue
         try:
             ok = eval(expr, env)
         except Exception as e:  # an assertion helper failing is a failed check
