@@ -6,6 +6,7 @@ usage: jsonq.py REPORT.json EXPR...   each EXPR is a Python expression over
 An EXPR written "=EXPR" is not checked: its value is printed (for a test to
 derive an expectation from, or to say what it found).
 """
+import ast
 import json
 import sys
 
@@ -35,6 +36,19 @@ def site(p, function):
     return ss[0]
 
 
+def found(expr, env):
+    """For a failed comparison: the values of its operands, as " (found: A, B)"."""
+    try:
+        tree = ast.parse(expr, mode="eval").body
+        if not isinstance(tree, ast.Compare):
+            return ""
+        parts = [tree.left] + tree.comparators
+        return " (found: %s)" % ", ".join(
+            repr(eval(compile(ast.Expression(p), "<expr>", "eval"), env)) for p in parts)
+    except Exception:  # only a help for the reader
+        return ""
+
+
 def main():
     r = json.load(open(sys.argv[1]))
     env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, len=len, sum=sum, any=any, all=all,
@@ -49,7 +63,7 @@ def main():
             print("  check failed: %s: %s" % (expr, e))
             sys.exit(1)
         if not ok:
-            print("  check failed: %s" % expr)
+            print("  check failed: %s%s" % (expr, found(expr, env)))
             sys.exit(1)
 
 
