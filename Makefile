@@ -164,9 +164,13 @@ smoke: $(LIB) | $(DEPS_TEST_OK)
 	@mkdir -p $(SUMMARY)
 	@/usr/bin/python3 tests/lib/smoke.py $(LIB) --summary $(SUMMARY)/4-smoke
 
+# quietly LOG, MAKE-ARGS: a sub-make whose output goes to LOG, shown only when it fails
+quietly = $(MAKE) --no-print-directory $(2) >$(1) 2>&1 || { cat $(1); echo "(log: $(1))"; exit 1; }
+
 check: $(DEPS_TEST_OK)
 	@rm -rf $(SUMMARY)
-	@$(MAKE) --no-print-directory -j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS)
+	@echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"
+	@$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS))
 	@rc=0; \
 	$(MAKE) --no-print-directory warnings || rc=1; \
 	$(MAKE) --no-print-directory unit || rc=1; \
@@ -258,15 +262,21 @@ $(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
 	done; echo "  SEEDS   $$i logs in $(FUZZ_DIR)/seeds"
 	@touch $@
 
-fuzz-build: $(FUZZ_BIN) $(FUZZ_SEEDS)
+fuzz-build:
+	@mkdir -p $(FUZZ_DIR)
+	@echo "  BUILD   the fuzzer and its seeds ($(FUZZ_DIR).log)"
+	@$(call quietly,$(FUZZ_DIR).log,-j$(NPROC) $(FUZZ_BIN) $(FUZZ_SEEDS))
 
 # A working corpus in the build dir grows from the seeds; crashes land there too.
-fuzz-run = @mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts && \
+# fuzz-run SECONDS: libFuzzer for so long; its totals in one line, also in the check's summary.
+fuzz-run = @mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts $(SUMMARY) && \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(FUZZ_BIN) -max_total_time=$(1) \
 	-max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds \
-	2>$(FUZZ_DIR)/last.log || { tail -40 $(FUZZ_DIR)/last.log; exit 1; }; \
-	grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/last.log | sed 's/^/  FUZZ    /'
+	2>$(FUZZ_DIR)/last.log || { tail -40 $(FUZZ_DIR)/last.log; echo "fuzz: FAILED (crash input in $(FUZZ_DIR)/artifacts)" \
+	>$(SUMMARY)/5-fuzz; exit 1; }; \
+	echo "fuzz: $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/last.log) inputs in $(1) s, no crash" \
+	| tee $(SUMMARY)/5-fuzz
 
 fuzz: fuzz-build $(CLI) $(BUILD)/examples/storm
 	$(call fuzz-run,$(FUZZ_SECONDS))
@@ -279,9 +289,10 @@ fuzz-check: fuzz-build
 # The unit tests (analyzer and shim core) built with ASan + UBSan in their own build dir.
 SAN_BUILD := $(BUILD)/san
 check-sanitize:
-	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=$(SAN_BUILD) SANITIZE=address,undefined \
-		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN))
-	@mkdir -p $(SUMMARY)
+	@mkdir -p $(SAN_BUILD) $(SUMMARY)
+	@echo "  BUILD   unit tests with ASan+UBSan ($(SAN_BUILD).log)"
+	@$(call quietly,$(SAN_BUILD).log,-j$(NPROC) BUILD=$(SAN_BUILD) SANITIZE=address,undefined CFLAGS="-O1 -g" \
+		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN)))
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		bash tests/lib/run-unit.sh "unit (ASan+UBSan)" $(SUMMARY)/2-unit-sanitized \
 		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN))

@@ -7,6 +7,7 @@
 #   PFS_TESTS="name ..."  only these tests (with or without the t_ prefix)
 #   PFS_JOBS=N            tests at once (default: the number of cores)
 #   PFS_SUMMARY=FILE      also write the totals and the skips there (make check's summary)
+#   PFS_VERBOSE=1         every test's output, not only a failed one's
 #
 # Tests run in parallel, each in a bash of its own with its own work directory ($WORK);
 # a program's native run is made once per run of the suite and reused (native_ref).  One
@@ -190,7 +191,11 @@ finish() {
 	echo "$t $secs ${cpu:-0}" >>"$BASE/times"
 	if [ "$rc" = 0 ]; then
 		pass=$((pass + 1))
-		echo "ok   $n (${secs} s)"
+		# what the test found of the machine (the facts its expectations came from), on its line
+		local found
+		found=$(sed -n 's/^ *found: //p' "$BASE/log/$t" | paste -sd ';')
+		echo "ok   $n (${secs} s)${found:+: found $found}"
+		[ -n "${PFS_VERBOSE:-}" ] && sed 's/^/  /' "$BASE/log/$t"
 		rm -rf "${BASE:?}/t/$n"
 	elif [ "$rc" = $SKIP_STATUS ]; then
 		nskip=$((nskip + 1))

@@ -39,7 +39,7 @@ t_advise_dense_burst_populate_that_site_only() {
 	# the burst block lives while slow_site runs: about 0.5 s, more on a loaded machine
 	local rule
 	rule=$(populate_rule advburst burst_site) || return 1
-	echo "  expected (from the run's lifetime and THP $(thp_mode)): $rule"
+	echo "  found: THP $(thp_mode) and the block's lifetime: expect $rule"
 	$Q "$WORK/advburst.adv.json" \
 		"$ADV(\"burst_site\")[\"advice\"] == \"populate\"" \
 		"$ADV(\"burst_site\")[\"rule\"] == \"$rule\"" \
@@ -141,6 +141,7 @@ t_advise_large_long_lived_hugepage() {
 	local want=None
 	[ "$(thp_mode)" = madvise ] &&
 		want='"hugepage if site=huge_site"'
+	echo "  found: THP $(thp_mode): expect the rule $want"
 	$Q "$WORK/advhuge.adv.json" \
 		"$ADV(\"huge_site\")[\"evidence\"][\"lifetime_ns\"] > 1e9" \
 		"$ADV(\"huge_site\")[\"evidence\"][\"coarse_times\"] is True" \
@@ -168,7 +169,7 @@ t_advise_exact_mode_times() {
 	local rate want='== "populate"'
 	rate=$($Q "$WORK/advexact.json" "=round(max($B[\"storm_rate\"], $B[\"touch_rate\"]))") || return 1
 	[ "$rate" -ge 10000 ] || want='!= "populate"'
-	echo "  burst measured at $rate pages/s: advice $want"
+	echo "  found: the burst touched at $rate pages/s: advice $want"
 	advise advexact || return 1
 	$Q "$WORK/advexact.adv.json" \
 		"$ADV(\"burst_site\")[\"advice\"] $want" \
@@ -190,7 +191,7 @@ t_advise_prefault_example_and_a_policy_run() {
 	advise advpre || return 1
 	local rule
 	rule=$(populate_rule advpre table_site) || return 1
-	echo "  expected (from the run's lifetime and THP $(thp_mode)): $rule"
+	echo "  found: THP $(thp_mode) and the block's lifetime: expect $rule"
 	$Q "$WORK/advpre.adv.json" \
 		"$ADV(\"table_site\")[\"advice\"] == \"populate\"" \
 		'all(a["advice"] != "sparse" for a in r["advice"])' \

@@ -119,6 +119,7 @@ t_fast_keeps_transparent_huge_pages() {
 # gone reuse them in place, and the program prints whether it still has them.
 t_fast_fork_keeps_huge_pages() {
 	run_both thpfork $T/thp_fork || return 1
+	echo "  found: THP $(thp_mode); natively $(tr '\n' ' ' <"$WORK/thpfork.native")"
 	# Where the machine gives huge pages at all, the shim names the memory it did not track.
 	if grep -q 'yes' "$WORK/thpfork.native"; then
 		grep -q 'copy-on-write of .* transparent huge pages is not counted' "$WORK/thpfork.err" || {

@@ -95,6 +95,7 @@ t_policy_each_action() {
 	local want line cut=cat
 	# THP eligibility and huge pages as listed hold where THP is "madvise"; elsewhere the rest does.
 	[ "$(thp_mode)" = madvise ] || cut="sed s/.thp.*//"
+	echo "  found: THP $(thp_mode)$([ "$cut" = cat ] || echo ': huge page columns not compared')"
 	$T/policy_actions "$WORK/pact.file" >"$WORK/pact.native" || return 1
 	# Natively nothing is present, no advice given.
 	[ "$($cut "$WORK/pact.native" | grep -c "present 0/[0-9]* flags - locked 0$(test "$cut" = cat && echo ' thp 0 huge no')$")" = 12 ] || {

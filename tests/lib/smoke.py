@@ -158,11 +158,15 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     by = collections.defaultdict(list)
-    for kind, what in results:
+    left_out = collections.defaultdict(list)
+    for prog, (kind, what) in zip(progs, results):
         by[kind].append(what)
+        if kind == "skip":
+            left_out[what].append(os.path.basename(prog))
     for f in by["fail"]:
         print("FAIL " + f)
-    skips = ["  SKIP %d programs: %s" % (n, why) for why, n in sorted(collections.Counter(by["skip"]).items())]
+    skips = ["  SKIP %d programs: %s (%s%s)" % (len(names), why, ", ".join(names[:6]), ", ..." if len(names) > 6 else "")
+             for why, names in sorted(left_out.items())]
     line = "smoke: %d passed, %d failed, %d skipped" % (len(by["pass"]), len(by["fail"]), len(by["skip"]))
     print("\n".join(skips + [line]))
     if a.summary:
