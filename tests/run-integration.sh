@@ -106,6 +106,16 @@ run_both() {
 	fi
 }
 
+# run_mode MODE NAME CMD...: run_both with PFSHIM_MODE=MODE (and $RUN_ENV), then the JSON report,
+# which must say that mode.
+run_mode() {
+	local mode=$1 name=$2
+	shift 2
+	RUN_ENV="PFSHIM_MODE=$mode ${RUN_ENV:-}" run_both "$name" "$@" || return 1
+	report "$name" || return 1
+	$Q "$WORK/$name.json" "r[\"mode\"] == \"$mode\""
+}
+
 # report NAME [FORMAT]: the analyzer's report of $WORK/NAME into $WORK/NAME.FORMAT
 report() {
 	local fmt=${2:-json}

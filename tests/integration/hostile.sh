@@ -14,12 +14,12 @@ signal_touch_check() {
 }
 
 t_signal_handler_touches() {
-	run_both sig $T/signal_touch || return 1
+	run_both sig $T/signal_handler touch || return 1
 	signal_touch_check sig
 }
 
 t_exact_signal_handler_touches() {
-	RUN_ENV=PFSHIM_MODE=exact run_both xsig $T/signal_touch || return 1
+	RUN_ENV=PFSHIM_MODE=exact run_both xsig $T/signal_handler touch || return 1
 	signal_touch_check xsig
 }
 
@@ -35,10 +35,10 @@ t_signal_handler_allocates_robustness() {
 		for m in native fast exact; do
 			(
 				if [ $m = native ]; then
-					timeout 2 $T/signal_alloc 20000
+					timeout 2 $T/signal_handler alloc 20000
 				else
 					PFSHIM_QUIET=1 PFSHIM_MODE=$m PFSHIM_OUT="$WORK/$m.$i" \
-						timeout 2 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" $T/signal_alloc 20000
+						timeout 2 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" $T/signal_handler alloc 20000
 				fi >/dev/null 2>&1
 				echo $? >"$WORK/$m.$i.rc"
 			) &

@@ -2,15 +2,6 @@
 # (t_NAME) and in exact mode (t_exact_NAME: every fault through the handler).  Each real_NAME
 # runs in mode $MODE; the inputs are shared, so both modes compare with one native run.
 
-# real_run NAME CMD...: run_both in mode $MODE, and the JSON report, which must say that mode.
-real_run() {
-	local name=$1
-	shift
-	RUN_ENV="PFSHIM_MODE=$MODE" run_both "$name" "$@" || return 1
-	report "$name" || return 1
-	$Q "$WORK/$name.json" "r[\"mode\"] == \"$MODE\""
-}
-
 real_python3() {
 	local prog
 	prog=$(shared_input prog.py cat <<'PY'
@@ -25,32 +16,32 @@ if __name__ == "__main__":
         print(sum(pool.map(sq, range(1000))))
 PY
 )
-	real_run py /usr/bin/python3 "$prog" || return 1
+	run_mode "$MODE" py /usr/bin/python3 "$prog" || return 1
 	$Q "$WORK/py.json" 'len(r["processes"]) >= 3' 'any(p["totals"]["allocations"] > 1000 for p in r["processes"])' \
 		'sum(p["totals"]["first_touch_faults"] for p in r["processes"]) > 1000'
 }
 
 real_bash_pipeline() {
-	real_run sh /bin/bash -c 'for i in $(seq 1 20); do echo $i; done | sort -n | tail -3 | tr 0-9 a-j; (exit 4)' || return 1
+	run_mode "$MODE" sh /bin/bash -c 'for i in $(seq 1 20); do echo $i; done | sort -n | tail -3 | tr 0-9 a-j; (exit 4)' || return 1
 	$Q "$WORK/sh.json" 'len(r["processes"]) >= 4'
 }
 
 real_sort_large() {
 	local nums
 	nums=$(shared_input nums.txt awk 'BEGIN {for (i = 1; i <= 200000; i++) print (i * 7919) % 100003}')
-	real_run sort sort -n "$nums"
+	run_mode "$MODE" sort sort -n "$nums"
 }
 
 real_gcc_compile() {
 	local hello
 	hello=$(shared_input hello.c printf '#include <stdio.h>\nint main(void){puts("compiled");return 0;}\n')
-	real_run gcc gcc -O2 -o /dev/null "$hello" || return 1
+	run_mode "$MODE" gcc gcc -O2 -o /dev/null "$hello" || return 1
 	$Q "$WORK/gcc.json" 'len(r["processes"]) >= 3'
 }
 
 # in the work directory (each run's own: the command line is the same)
 real_git() {
-	real_run git bash -c "rm -rf repo && git init -q repo && cd repo && echo hi > f && git add f && git -c user.name=t -c user.email=t@e commit -qm one && git log --format=%s"
+	run_mode "$MODE" git bash -c "rm -rf repo && git init -q repo && cd repo && echo hi > f && git add f && git -c user.name=t -c user.email=t@e commit -qm one && git log --format=%s"
 }
 
 real_perl() {
@@ -62,26 +53,26 @@ waitpid($pid, 0); print "parent ", length(join "", values %h), " child exit ", $
 my @w = sort { $b cmp $a } map { sprintf "%05d", ($_ * 7919) % 100003 } 1 .. 50000; print "$w[0] $w[-1]\n";
 PL
 )
-	real_run perl /usr/bin/perl "$prog" || return 1
+	run_mode "$MODE" perl /usr/bin/perl "$prog" || return 1
 	$Q "$WORK/perl.json" 'len(r["processes"]) == 2' 'sum(p["totals"]["cow_faults"] for p in r["processes"]) > 0'
 }
 
 real_awk() {
 	local in
 	in=$(shared_input awk.in awk 'BEGIN {for (i = 1; i <= 300000; i++) print i % 977, i}')
-	real_run awk gawk '{s[$1] += $2; n[$1]++} END {for (k in s) t += s[k] / n[k]; printf "%d %.3f\n", length(s), t}' "$in"
+	run_mode "$MODE" awk gawk '{s[$1] += $2; n[$1]++} END {for (k in s) t += s[k] / n[k]; printf "%d %.3f\n", length(s), t}' "$in"
 }
 
 real_xz_threads() {
 	local in
 	in=$(shared_input xz.in seq 1 2000000)
-	real_run xz bash -c "xz -T2 -3 -c $in | tee xz.out.xz | xz -d | sha256sum; sha256sum < xz.out.xz" || return 1
+	run_mode "$MODE" xz bash -c "xz -T2 -3 -c $in | tee xz.out.xz | xz -d | sha256sum; sha256sum < xz.out.xz" || return 1
 	$Q "$WORK/xz.json" 'any(p["totals"]["first_touch_faults"] > 100 for p in r["processes"])'
 }
 
 real_sqlite() {
 	need sqlite3 sqlite3
-	real_run sqlite sqlite3 :memory: "create table t(a integer, b text); with recursive c(x) as (select 1 union all select x + 1 from c where x < 200000) insert into t select x, hex(x * 7919 % 100003) from c; create index i on t(b); select count(*), sum(a), max(b) from t; select count(*) from t where a % 7 = 3;"
+	run_mode "$MODE" sqlite sqlite3 :memory: "create table t(a integer, b text); with recursive c(x) as (select 1 union all select x + 1 from c where x < 200000) insert into t select x, hex(x * 7919 % 100003) from c; create index i on t(b); select count(*), sum(a), max(b) from t; select count(*) from t where a % 7 = 3;"
 }
 
 # Redis saving in the background (fork) while a client writes: its children's copy-on-write.

@@ -7,15 +7,14 @@
 # ctor_heap_check MODE: the test in one mode
 ctor_heap_check() {
 	local mode=$1 name=ctor-$1
-	RUN_ENV="PFSHIM_MODE=$mode" run_both "$name" $T/ctor_heap || return 1
-	report "$name" || return 1
+	run_mode "$mode" "$name" $T/ctor_heap || return 1
 	# fresh_site: 20000 blocks of 64 B on fresh heap, the pages their chunks span, give or take
 	# the partly used pages at either end
 	local page chunk n
 	page=$(heap_fact page) chunk=$(heap_fact chunk 64)
 	n=$(((20000 * chunk + page - 1) / page))
 	echo "  found: page $page, 64 B take $chunk: fresh_site spans about $n pages"
-	$Q "$WORK/$name.json" "r[\"mode\"] == \"$mode\"" \
+	$Q "$WORK/$name.json" \
 		'site(proc(r), "reuse_site")["allocations"] == 2000' \
 		'site(proc(r), "reuse_site")["bytes_allocated"] == 2000 * 100' \
 		'site(proc(r), "fresh_site")["allocations"] == 20000' \
