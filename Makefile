@@ -148,7 +148,8 @@ warnings:
 # ---- the checks -------------------------------------------------------------
 # `make check`: the test tools, everything built with -Werror, then each part in
 # turn, all of them run whatever fails; the totals last.  Parts: `make unit`, `make
-# check-sanitize`, `make integration`, `make smoke`, `make fuzz-check`.
+# check-sanitize`, `make integration`, `make smoke` and `make fuzz-check` (at once: the
+# fuzzer takes one core, the smoke programs mostly wait).
 SUMMARY := $(BUILD)/tests/summary
 
 unit: $(UNIT_BIN)
@@ -176,8 +177,10 @@ check: $(DEPS_TEST_OK)
 	$(MAKE) --no-print-directory unit || rc=1; \
 	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; \
 	$(MAKE) --no-print-directory integration || rc=1; \
+	$(MAKE) --no-print-directory WERROR=1 fuzz-build || rc=1; \
+	{ $(MAKE) --no-print-directory fuzz-check >$(BUILD)/fuzz-check.out 2>&1 & }; \
 	$(MAKE) --no-print-directory smoke || rc=1; \
-	$(MAKE) --no-print-directory WERROR=1 fuzz-check || rc=1; \
+	wait $$! || rc=1; cat $(BUILD)/fuzz-check.out; \
 	echo "== make check:"; cat $(SUMMARY)/* 2>/dev/null; \
 	[ $$rc = 0 ] && echo "make check: all passed" || echo "make check: FAILED"; exit $$rc
 
