@@ -113,6 +113,7 @@ t_exact_spawn_exec_vfork() {
 
 # Exact mode needs a full userfaultfd: as nobody (vm.unprivileged_userfaultfd=0, no access to
 # /dev/userfaultfd) the program runs on in fast mode, and one line says why.
+needs_root t_exact_unprivileged_falls_back
 t_exact_unprivileged_falls_back() {
 	local d=$WORK/xnobody
 	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"

@@ -17,6 +17,7 @@ t_fast_first_touch_exact() {
 	check_touch_pages "$WORK/touch.json"
 }
 
+needs_root t_fast_first_touch_unprivileged t_fast_cow_unprivileged
 t_fast_first_touch_unprivileged() {
 	local d=$WORK/nobody
 	run_as_nobody "$d" logs $T/touch_pages 100 37 || return 1

@@ -109,6 +109,7 @@ t_hostile_dlopen_dlclose() {
 }
 
 # The disk fills up under the log: the program runs on, one line says what was lost.
+needs_root t_disk_full
 t_disk_full() {
 	local d=$WORK/tiny
 	mkdir -p "$d"

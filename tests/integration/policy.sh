@@ -157,6 +157,7 @@ t_policy_module_condition() {
 }
 
 # Unprivileged, mlock beyond RLIMIT_MEMLOCK fails: one line, a logged failure, the program runs on.
+needs_root t_policy_mlock_unprivileged_fails_logged
 t_policy_mlock_unprivileged_fails_logged() {
 	local d=$WORK/nobody-policy
 	mkdir -p "$d" && head -c $((64 * 4096)) /dev/urandom >"$d/f" && chmod 644 "$d/f"
