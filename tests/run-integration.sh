@@ -256,7 +256,7 @@ while [ ${#running[@]} -gt 0 ]; do
 done
 
 # keep the times of the tests that ran, for the next run's order
-{ cat "$BASE/times"; [ -f "$TIMES" ] && awk 'NR == FNR {seen[$1] = 1; next} !($1 in seen)' "$BASE/times" "$TIMES"; } \
+{ cat "$BASE/times"; [ ! -f "$TIMES" ] || awk 'NR == FNR {seen[$1] = 1; next} !($1 in seen)' "$BASE/times" "$TIMES"; } \
 	2>/dev/null >"$TIMES.new" && mv "$TIMES.new" "$TIMES"
 
 if [ $fail -gt 0 ]; then
