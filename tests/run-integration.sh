@@ -172,7 +172,7 @@ if [ "${1:-}" = --one ]; then
 fi
 
 # ---- the runner ----
-BASE=$(mktemp -d /tmp/pfshim-it.XXXXXX)
+BASE=$(mktemp -d /tmp/pfshim-tests.XXXXXX)
 # traversable: some tests run programs as nobody inside their work directories
 chmod 755 "$BASE"
 mkdir -p "$BASE/t" "$BASE/log" "$BASE/native" "$BASE/inputs"
