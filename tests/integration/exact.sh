@@ -199,3 +199,24 @@ t_exact_hostile_programs() {
 	[ -z "$left" ] || { echo "  a handler outlived its program: $left"; return 1; }
 }
 
+
+# A careless pkill kills exact mode's handler processes while the program runs: the program runs on
+# and exits as it would without the shim (docs/design.md: the kernel releases the registrations and
+# faulting threads go on).  The handlers are the processes with the program's environment, but for
+# the program itself.
+t_exact_handler_killed_program_runs_on() {
+	(cd "$WORK" && PFSHIM_MODE=exact PFSHIM_OUT="$WORK/logs" LD_PRELOAD=$LIB exec /usr/bin/sleep 1.5 2>"$WORK/err") &
+	local prog=$! p i killed=0 rc
+	for i in $(seq 100); do
+		for p in $(grep -l "PFSHIM_OUT=$WORK/logs" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+			[ "$p" = "$prog" ] || { kill -KILL "$p" 2>/dev/null && killed=$((killed + 1)); }
+		done
+		[ $killed -gt 0 ] && break
+		sleep 0.01
+	done
+	wait $prog
+	rc=$?
+	echo "  found: $killed handler processes, killed while the program ran"
+	[ $killed -gt 0 ] || { echo "  no handler process found"; return 1; }
+	[ $rc = 0 ] || { echo "  the program exited $rc (natively 0) once its handlers were killed:"; cat "$WORK/err"; return 1; }
+}
