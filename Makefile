@@ -1,4 +1,4 @@
-# pfshim: page-fault profiler.  `make`, `make check`, `make demo`, `make install`.
+# pfshim: page-fault profiler.  `make`, `make demo`, `make check`, `make install`.
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -6,10 +6,15 @@ BUILD ?= build
 SANITIZE ?=
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 
-WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
+# Warnings are errors in `make check` and CI (WERROR=1), not in a user's plain `make`:
+# a newer compiler's new warning must not stop a build.  Every compile keeps its
+# warnings in OBJ.warn, and `make check` fails on any, however old the object.
+WERROR ?=
+WARN := -Wall -Wextra -Wno-missing-field-initializers $(if $(filter 1,$(WERROR)),-Werror)
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -MMD -MP -D_GNU_SOURCE
+ALL_CFLAGS := -std=gnu11 -Iinclude -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -MMD -MP
 
 ifneq ($(SANITIZE),)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -38,40 +43,59 @@ PRELOAD_TEST_SRC := $(wildcard tests/preload/*.c)
 PRELOAD_TEST_BIN := $(PRELOAD_TEST_SRC:tests/preload/%.c=$(BUILD)/tests/preload/%)
 PRELOAD_TEST_CXX_SRC := $(wildcard tests/preload/*.cpp)
 PRELOAD_TEST_BIN += $(PRELOAD_TEST_CXX_SRC:tests/preload/%.cpp=$(BUILD)/tests/preload/%)
+PRELOAD_TEST_LIB_SRC := $(wildcard tests/preload/lib/*.c)
+PRELOAD_TEST_LIB := $(PRELOAD_TEST_LIB_SRC:tests/preload/lib/%.c=$(BUILD)/tests/preload/lib%.so)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+TEST_PROGS := $(PRELOAD_TEST_BIN) $(PRELOAD_TEST_LIB) $(EXAMPLE_BIN)
 
 LIB := $(BUILD)/libpfshim.so
 CLI := $(BUILD)/pfshim
-DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all check unit integration demo install bench clean deps
+# Flags in a file, rewritten only when they change: objects built with other
+# CFLAGS/CPPFLAGS/LDFLAGS are rebuilt (WERROR is left out: it changes no object).
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(filter-out -Werror,$(ALL_CFLAGS)) $(LDFLAGS) $(SAN_FLAGS)
+ifneq ($(filter-out clean deps deps-test deps-bench,$(or $(MAKECMDGOALS),all)),)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' >$(FLAGS_STAMP); })
+endif
+
+# compile CC, FLAGS: $< to $@, its warnings kept in $@.warn (and shown).
+compile = mkdir -p $(@D) && { $(1) $(2) -c $< -o $@ 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc; }
+
+.PHONY: all check unit integration smoke demo install bench clean deps deps-test deps-bench \
+	test-progs warnings
 all: $(LIB) $(CLI)
 
-# A fresh machine lacks the -dev packages: install them (root) or say which.
-$(DEPS_OK): tools/deps.sh
-	@sh tools/deps.sh
+# Each command installs only what it needs (tools/deps.sh): the build's -dev
+# packages for `make`/`make demo`, the test tools for `make check`.  As root
+# they are installed; otherwise one apt-get line is printed and make stops.
+DEPS_OK := $(BUILD)/.deps-build
+DEPS_TEST_OK := $(BUILD)/.deps-test
+DEPS_BENCH_OK := $(BUILD)/.deps-bench
+$(BUILD)/.deps-%: tools/deps.sh
+	@sh tools/deps.sh $*
 	@mkdir -p $(@D) && touch $@
 deps: $(DEPS_OK)
+deps-test: $(DEPS_TEST_OK)
+deps-bench: $(DEPS_BENCH_OK)
 
-$(BUILD)/preload/%.o: preload/%.c | $(DEPS_OK)
-	@mkdir -p $(@D)
+$(BUILD)/preload/%.o: preload/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 	@$(if $(Q),echo '  CC      $<')
-	$(Q)$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
+	$(Q)$(call compile,$(CC),$(PRELOAD_CFLAGS))
 
 $(LIB): $(PRELOAD_OBJ) preload/exports.map
 	@$(if $(Q),echo '  LD      $@')
-	$(Q)$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ \
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ \
 		$(PRELOAD_OBJ) $(PRELOAD_LIBS)
 
-$(BUILD)/analyzer/%.o: analyzer/%.c | $(DEPS_OK)
-	@mkdir -p $(@D)
+$(BUILD)/analyzer/%.o: analyzer/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 	@$(if $(Q),echo '  CC      $<')
-	$(Q)$(CC) $(ANALYZER_CFLAGS) -c $< -o $@
+	$(Q)$(call compile,$(CC),$(ANALYZER_CFLAGS))
 
 $(CLI): $(ANALYZER_OBJ)
 	@$(if $(Q),echo '  LD      $@')
-	$(Q)$(CC) $(SAN_FLAGS) -o $@ $(ANALYZER_OBJ) $(ANALYZER_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $(ANALYZER_OBJ) $(ANALYZER_LIBS)
 
 # Unit tests link the core modules of both sides directly.  With SANITIZE
 # set, the shim's core is built a second time, instrumented, for them only
@@ -79,75 +103,135 @@ $(CLI): $(ANALYZER_OBJ)
 ifneq ($(SANITIZE),)
 UNIT_CORE_OBJ := $(PRELOAD_CORE_SRC:%.c=$(BUILD)/unitcore/%.o)
 .SECONDARY: $(UNIT_CORE_OBJ)
-$(BUILD)/unitcore/preload/%.o: preload/%.c | $(DEPS_OK)
-	@mkdir -p $(@D)
+$(BUILD)/unitcore/preload/%.o: preload/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 	@$(if $(Q),echo '  CC      $< (sanitized)')
-	$(Q)$(CC) $(PRELOAD_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(Q)$(call compile,$(CC),$(PRELOAD_CFLAGS) $(SAN_FLAGS))
 else
 UNIT_CORE_OBJ := $(PRELOAD_CORE_OBJ)
 endif
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ) | $(DEPS_TEST_OK)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  TEST    $@')
-	$(Q)$(CC) $(ANALYZER_CFLAGS) -Ipreload -Ianalyzer -o $@ $< \
-		$(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ) $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka
+	$(Q)$(CC) $(ANALYZER_CFLAGS) -Ipreload -Ianalyzer $(LDFLAGS) -o $@ $< \
+		$(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ) $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka 2>$@.warn; \
+		rc=$$?; cat $@.warn >&2; exit $$rc
 
 # Target programs for the integration tests and the examples: plain C,
-# symbols and line tables kept so the reports can name them.
-$(BUILD)/tests/preload/%: tests/preload/%.c
+# symbols and line tables kept so the reports can name them.  A library of
+# tests/preload/lib/ is built as lib<name>.so beside them.
+PROG_CFLAGS := -std=gnu11 -O1 -g -fno-inline -fno-omit-frame-pointer $(WARN) $(CPPFLAGS) -MMD -MP
+$(BUILD)/tests/preload/lib%.so: tests/preload/lib/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	@$(if $(Q),echo '  PROG    $@')
-	$(Q)$(CC) -std=gnu11 -O1 -g -fno-inline -fno-builtin -fno-omit-frame-pointer -Wall -Wextra -Werror -MMD -MP -o $@ $< -lpthread -ldl
+	@$(if $(Q),echo '  PROGLIB $@')
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $< 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
 
 # Built as users build theirs (-O2 -g, inlining on): C as opt_*.c, and C++.
 CXX ?= g++
-$(BUILD)/tests/preload/opt_%: tests/preload/opt_%.c
+OPT_CFLAGS := -O2 -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) $(CPPFLAGS) -MMD -MP
+$(BUILD)/tests/preload/opt_%: tests/preload/opt_%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')
-	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -MMD -MP -o $@ $< $(OPT_LIBS)
+	$(Q)$(CC) -std=gnu11 $(OPT_CFLAGS) $(LDFLAGS) -o $@ $< $(OPT_LIBS) 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
 $(BUILD)/tests/preload/opt_jemalloc: OPT_LIBS := -ljemalloc
-$(BUILD)/tests/preload/%: tests/preload/%.cpp
+$(BUILD)/tests/preload/%: tests/preload/%.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')
-	$(Q)$(CXX) -std=gnu++17 -O2 -g -Wall -Wextra -Werror -MMD -MP -o $@ $<
+	$(Q)$(CXX) -std=gnu++17 $(OPT_CFLAGS) $(LDFLAGS) -o $@ $< 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
 
-$(BUILD)/examples/%: examples/%.c
+# ctor_heap links its library (found beside it at run time).
+$(BUILD)/tests/preload/ctor_heap: $(BUILD)/tests/preload/libctorheap.so
+$(BUILD)/tests/preload/ctor_heap: PROG_LIBS := -L$(BUILD)/tests/preload -lctorheap -Wl,-rpath,'$$ORIGIN'
+
+$(BUILD)/tests/preload/%: tests/preload/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')
-	$(Q)$(CC) -std=gnu11 -O1 -g -fno-inline -Wall -Wextra -Werror -o $@ $< -lpthread
+	$(Q)$(CC) $(PROG_CFLAGS) -fno-builtin $(LDFLAGS) -o $@ $< $(PROG_LIBS) -lpthread -ldl 2>$@.warn; \
+		rc=$$?; cat $@.warn >&2; exit $$rc
+
+$(BUILD)/examples/%: examples/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  PROG    $@')
+	$(Q)$(CC) $(PROG_CFLAGS) $(LDFLAGS) -o $@ $< -lpthread 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
+
+test-progs: $(TEST_PROGS)
+
+# Every compile's warnings, kept beside its object: none allowed in `make check`.
+warnings:
+	@w=$$(find $(BUILD) -name '*.warn' -size +0 2>/dev/null | sort); \
+	[ -z "$$w" ] || { echo "warnings (make check treats them as errors):"; for f in $$w; do cat $$f; done; exit 1; }
+
+# ---- the checks -------------------------------------------------------------
+# `make check`: the test tools, everything built with -Werror, then each part in
+# turn, all of them run whatever fails; the totals last.  Parts: `make unit`, `make
+# check-sanitize`, `make integration`, `make smoke` and `make fuzz-check` (at once: the
+# fuzzer takes one core, the smoke programs mostly wait).
+SUMMARY := $(BUILD)/tests/summary
 
 unit: $(UNIT_BIN)
-	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+	@mkdir -p $(SUMMARY)
+	@bash tests/lib/run-unit.sh unit $(SUMMARY)/1-unit $(UNIT_BIN)
 
-integration: $(LIB) $(CLI) $(PRELOAD_TEST_BIN) $(EXAMPLE_BIN)
-	@BUILD=$(BUILD) bash tests/run-integration.sh
+integration: $(LIB) $(CLI) $(TEST_PROGS) | $(DEPS_TEST_OK)
+	@mkdir -p $(SUMMARY)
+	@BUILD=$(BUILD) PFS_SUMMARY=$(SUMMARY)/3-integration bash tests/run-integration.sh
 
-check: all
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory integration
-	@$(MAKE) --no-print-directory check-sanitize
-	@$(MAKE) --no-print-directory fuzz-check
+# The smoke gauntlet (issue 24): the system's programs with --version under the shim, both modes.
+smoke: $(LIB) | $(DEPS_TEST_OK)
+	@mkdir -p $(SUMMARY)
+	@/usr/bin/python3 tests/lib/smoke.py $(LIB) --summary $(SUMMARY)/4-smoke
+
+# quietly LOG, MAKE-ARGS: a sub-make whose output goes to LOG, shown only when it fails
+quietly = $(MAKE) --no-print-directory $(2) >$(1) 2>&1 || { cat $(1); echo "(log: $(1))"; exit 1; }
+
+check: $(DEPS_TEST_OK)
+	@rm -rf $(SUMMARY)
+	@echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"
+	@$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS))
+	@rc=0; \
+	$(MAKE) --no-print-directory warnings || rc=1; \
+	$(MAKE) --no-print-directory unit || rc=1; \
+	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; \
+	$(MAKE) --no-print-directory integration || rc=1; \
+	$(MAKE) --no-print-directory WERROR=1 fuzz-build || rc=1; \
+	{ $(MAKE) --no-print-directory fuzz-check >$(BUILD)/fuzz-check.out 2>&1 & }; \
+	$(MAKE) --no-print-directory smoke || rc=1; \
+	wait $$! || rc=1; cat $(BUILD)/fuzz-check.out; \
+	echo "== make check:"; cat $(SUMMARY)/* 2>/dev/null; \
+	[ $$rc = 0 ] && echo "make check: all passed" || echo "make check: FAILED"; exit $$rc
 
 demo: $(LIB) $(CLI) $(BUILD)/examples/storm
 	@sh examples/demo.sh $(BUILD)
 
-bench: $(LIB) $(CLI)
+bench: $(LIB) $(CLI) | $(DEPS_BENCH_OK)
 	@bash bench/run.sh $(BUILD)
 
 # pfshim's fault counts against the kernel's on real programs; rewrites docs/fidelity.md's figures.
 .PHONY: fidelity
-fidelity: $(LIB) $(CLI)
+fidelity: $(LIB) $(CLI) | $(DEPS_TEST_OK)
 	@python3 tools/fidelity.py --build $(BUILD) --doc docs/fidelity.md
 
+# ---- install ----------------------------------------------------------------
+# pfshim.pc: the installed header's include path, and where the shim and the
+# analyzer are (`pkg-config --variable=preload pfshim`).
+LIBDIR := $(PREFIX)/lib
+DOCDIR := $(PREFIX)/share/doc/pfshim
+DOCS := README.md $(wildcard docs/*.md)
+VERSION = $(shell git describe --always --dirty 2>/dev/null || echo 0)
 install: $(LIB) $(CLI)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/include/pfshim $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/man/man7
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libpfshim.so
+		$(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libpfshim.so
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/pfshim
 	install -m 0644 include/pfshim/log_format.h $(DESTDIR)$(PREFIX)/include/pfshim/
-	for m in docs/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done; true
-	for m in docs/*.7; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man7/; done; true
+	install -m 0644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$(LIBDIR)' \
+		'preload=$${libdir}/libpfshim.so' 'analyzer=$${prefix}/bin/pfshim' '' \
+		'Name: pfshim' 'Description: page-fault profiler: the log format header (pfshim/log_format.h)' \
+		'Version: $(VERSION)' 'Cflags: -I$${includedir}' >$(DESTDIR)$(LIBDIR)/pkgconfig/pfshim.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/pfshim.pc
 
 clean:
 	rm -rf $(BUILD)
@@ -158,15 +242,18 @@ clean:
 # A libFuzzer harness for the log reader (clang), run briefly by `make check`
 # (FUZZ_CHECK_SECONDS) and for FUZZ_SECONDS by `make fuzz`, on a seed corpus
 # of real logs written at build time by example programs under the shim.
+# `make fuzz` also runs the full mutation sweep of real logs (tests/lib/mutate_logs.py);
+# `make check` runs a sample of it.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_CHECK_SECONDS ?= 20
+FUZZ_MUTANTS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_BIN := $(FUZZ_DIR)/fuzz_logread
 FUZZ_AN_SRC := analyzer/an_common.c analyzer/blocks.c analyzer/logread.c analyzer/model.c analyzer/model_load.c analyzer/model_finish.c \
 	analyzer/storms.c analyzer/faults.c
 FUZZ_AN_OBJ := $(FUZZ_AN_SRC:%.c=$(FUZZ_DIR)/%.o)
-FUZZ_CFLAGS := -std=gnu11 $(WARN) -g -O1 -Iinclude -MMD -MP -D_GNU_SOURCE \
+FUZZ_CFLAGS := -std=gnu11 -Iinclude -D_GNU_SOURCE $(WARN) $(CPPFLAGS) -g -O1 -MMD -MP \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 FUZZ_SEED_PROGS := $(BUILD)/examples/storm $(BUILD)/tests/preload/touch_threads \
@@ -175,14 +262,13 @@ FUZZ_SEED_PROGS := $(BUILD)/examples/storm $(BUILD)/tests/preload/touch_threads 
 FUZZ_SEEDS := $(FUZZ_DIR)/seeds/.done
 
 .PHONY: fuzz fuzz-build fuzz-check check-sanitize
-$(FUZZ_DIR)/%.o: %.c | $(DEPS_OK)
-	@mkdir -p $(@D)
+$(FUZZ_DIR)/%.o: %.c $(FLAGS_STAMP) | $(DEPS_TEST_OK)
 	@$(if $(Q),echo '  FUZZCC  $<')
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+	$(Q)$(call compile,$(FUZZ_CC),$(FUZZ_CFLAGS))
 
 $(FUZZ_BIN): $(FUZZ_DIR)/tests/fuzz/fuzz_logread.o $(FUZZ_AN_OBJ)
 	@$(if $(Q),echo '  FUZZLD  $@')
-	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ -lm
+	$(Q)$(FUZZ_CC) $(LDFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ -lm
 
 # Seeds: the logs of a few programs under the shim (nothing binary is committed).
 $(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
@@ -199,28 +285,37 @@ $(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
 	done; echo "  SEEDS   $$i logs in $(FUZZ_DIR)/seeds"
 	@touch $@
 
-fuzz-build: $(FUZZ_BIN) $(FUZZ_SEEDS)
+fuzz-build:
+	@mkdir -p $(FUZZ_DIR)
+	@echo "  BUILD   the fuzzer and its seeds ($(FUZZ_DIR).log)"
+	@$(call quietly,$(FUZZ_DIR).log,-j$(NPROC) $(FUZZ_BIN) $(FUZZ_SEEDS))
 
 # A working corpus in the build dir grows from the seeds; crashes land there too.
-fuzz-run = @mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts && \
+# fuzz-run SECONDS: libFuzzer for so long; its totals in one line, also in the check's summary.
+fuzz-run = @mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts $(SUMMARY) && \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(FUZZ_BIN) -max_total_time=$(1) \
 	-max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds \
-	2>$(FUZZ_DIR)/last.log || { tail -40 $(FUZZ_DIR)/last.log; exit 1; }; \
-	grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/last.log | sed 's/^/  FUZZ    /'
+	2>$(FUZZ_DIR)/last.log || { tail -40 $(FUZZ_DIR)/last.log; echo "fuzz: FAILED (crash input in $(FUZZ_DIR)/artifacts)" \
+	>$(SUMMARY)/5-fuzz; exit 1; }; \
+	echo "fuzz: $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/last.log) inputs in $(1) s, no crash" \
+	| tee $(SUMMARY)/5-fuzz
 
-fuzz: fuzz-build
+fuzz: fuzz-build $(CLI) $(BUILD)/examples/storm
 	$(call fuzz-run,$(FUZZ_SECONDS))
+	@BUILD=$(BUILD) PFS_MUTANTS=$(FUZZ_MUTANTS) PFS_TESTS=analyzer_survives_mutated_logs \
+		bash tests/run-integration.sh
 
 fuzz-check: fuzz-build
 	$(call fuzz-run,$(FUZZ_CHECK_SECONDS))
 
-# The analyzer's unit tests built with ASan + UBSan in their own build dir.
+# The unit tests (analyzer and shim core) built with ASan + UBSan in their own build dir.
 SAN_BUILD := $(BUILD)/san
 check-sanitize:
-	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE=address,undefined \
+	@mkdir -p $(SAN_BUILD) $(SUMMARY)
+	@echo "  BUILD   unit tests with ASan+UBSan ($(SAN_BUILD).log)"
+	@$(call quietly,$(SAN_BUILD).log,-j$(NPROC) BUILD=$(SAN_BUILD) SANITIZE=address,undefined CFLAGS="-O1 -g" \
+		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN)))
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		bash tests/lib/run-unit.sh "unit (ASan+UBSan)" $(SUMMARY)/2-unit-sanitized \
 		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN))
-	@fail=0; for t in $(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN)); do \
-		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-		$$t >/dev/null 2>$(SAN_BUILD)/$$(basename $$t).err || { cat $(SAN_BUILD)/$$(basename $$t).err; fail=1; }; \
-	done; [ $$fail = 0 ] && echo "  SAN     unit tests (analyzer and shim core) clean under ASan+UBSan"; exit $$fail

@@ -22,22 +22,28 @@ t_exact_first_touch_counts() {
 		'proc(r)["totals"]["first_touch_faults"] == sum(s["first_touch_faults"] for s in proc(r)["sites"] if s["kind"] != "pfshim")'
 }
 
-# Registration stops transparent huge pages (measured: KERNEL-FACTS).  A MADV_HUGEPAGE region that
-# has huge pages natively has none in exact mode, counts 4 KiB first touches, and the report says
-# that exact mode changed its fault pattern; memory that could not have had them draws no warning.
+# Exact mode's registration may keep transparent huge pages away (it does on the kernels measured,
+# KERNEL-FACTS; a kernel may differ: the program says what it got).  A MADV_HUGEPAGE region with huge
+# pages natively and none in exact mode counts its 4 KiB first touches, and the report says that exact
+# mode changed its fault pattern; memory that could not have had huge pages (no advice, THP
+# "madvise") draws no such warning.
 t_exact_thp_changed_and_said() {
-	local d=$WORK/xthp
-	mkdir -p "$d"
-	$T/thp >"$d/native" || return 1
-	(cd "$d" && PFSHIM_MODE=exact PFSHIM_OUT="$d/logs" LD_PRELOAD=$LIB $T/thp >"$d/out" 2>"$d/err") || return 1
-	"$CLI" report --format json "$d/logs" >"$d/r.json" && "$CLI" report "$d/logs" >"$d/r.text" || return 1
-	$Q "$d/r.json" 'site(proc(r), "huge_site")["first_touch_faults"] == 16384' || return 1
-	if grep -q yes "$d/native"; then
-		grep -qx 'huge pages: no' "$d/out" || { echo "  huge pages under exact mode?"; return 1; }
-		grep -q 'could have used transparent huge pages' "$d/r.text" || { echo "  no THP warning"; return 1; }
+	# not run_both: the program's line says whether it got huge pages, which exact mode may change
+	native_ref xthp $T/thp
+	(cd "$WORK" && PFSHIM_MODE=exact PFSHIM_OUT="$WORK/xthp" LD_PRELOAD=$LIB $T/thp >"$WORK/xthp.out" 2>"$WORK/xthp.err") ||
+		{ cat "$WORK/xthp.err"; return 1; }
+	report xthp || return 1
+	report xthp text || return 1
+	local native exact
+	native=$(cat "$WORK/xthp.native") exact=$(cat "$WORK/xthp.out")
+	echo "  found: THP $(thp_mode); natively $native, in exact mode $exact"
+	if [ "$native" = "huge pages: yes" ] && [ "$exact" = "huge pages: no" ]; then
+		$Q "$WORK/xthp.json" 'site(proc(r), "huge_site")["first_touch_faults"] == 16384' || return 1
+		grep -q 'could have used transparent huge pages' "$WORK/xthp.text" || { echo "  no THP warning"; return 1; }
 	fi
+	exact_run xtouch $T/touch_pages 100 37 || return 1
 	report xtouch text || return 1
-	if grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled; then
+	if [ "$(thp_mode)" = madvise ]; then
 		! grep -q 'transparent huge pages' "$WORK/xtouch.text" || { echo "  a THP warning for memory without advice"; return 1; }
 	fi
 }
@@ -108,6 +114,7 @@ t_exact_spawn_exec_vfork() {
 
 # Exact mode needs a full userfaultfd: as nobody (vm.unprivileged_userfaultfd=0, no access to
 # /dev/userfaultfd) the program runs on in fast mode, and one line says why.
+needs_root t_exact_unprivileged_falls_back
 t_exact_unprivileged_falls_back() {
 	local d=$WORK/xnobody
 	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"
@@ -120,19 +127,6 @@ t_exact_unprivileged_falls_back() {
 	grep -q 'CAP_SYS_PTRACE.*running in fast mode' "$d/err" || { cat "$d/err"; return 1; }
 	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
 	$Q "$d/r.json" 'r["mode"] == "fast"' 'site(proc(r), "malloc_site")["first_touch_faults"] == 100'
-}
-
-# Real programs: unchanged output in exact mode.
-t_exact_real_programs() {
-	exact_run xpy python3 -c 'import multiprocessing as m
-def f(x): return sum(range(x))
-if __name__ == "__main__":
-    with m.get_context("fork").Pool(2) as p: print(p.map(f, range(2000))[-3:])' || return 1
-	exact_run xsh bash -c 'for i in 1 2 3; do seq 1 20000 | sort -rn | head -2; done | wc -l' || return 1
-	exact_run xgit git --version || return 1
-	report xpy || return 1
-	$Q "$WORK/xpy.json" 'r["mode"] == "exact"' 'len(r["processes"]) >= 3' \
-		'sum(p["totals"]["first_touch_faults"] for p in r["processes"]) > 1000'
 }
 
 # Policies work in exact mode too: populate happens before registration, so the storm site's pages
@@ -184,11 +178,10 @@ t_exact_mremap_and_file_mapping() {
 	grep -q 'could not be registered with userfaultfd' "$WORK/xremap.text" || { echo "  no unobservable warning"; return 1; }
 }
 
-# The handler is a process of its own (the program gains no thread): programs that allocate in
-# signal handlers or fork from them behave as without the shim, and closing every descriptor or
+# The handler is a process of its own (the program gains no thread): programs that fork from signal
+# handlers, make process trees, or close every descriptor behave as without the shim; closing or
 # running out of them ends exact mode with one line, never the program.
 t_exact_hostile_programs() {
-	exact_run xsig $T/signal_alloc || return 1
 	exact_run xforksig $T/hostile forksig || return 1
 	exact_run xtree $T/hostile tree || return 1
 	exact_run xfds $T/fd_hostile 50000 || return 1
@@ -199,23 +192,32 @@ t_exact_hostile_programs() {
 		report x$c || return 1
 		$Q "$WORK/x$c.json" 'site(proc(r), "hostile_site")["allocations"] == 50' || return 1
 	done
-	# the handler does not outlive its program
+	# no handler outlives its program: no process left with this test's logs (the handler is a
+	# process forked from the program, with its environment)
 	sleep 0.2
-	if pgrep -f "$T/signal_alloc" >/dev/null; then echo "  a handler outlived its program"; return 1; fi
+	local left
+	left=$(grep -l "PFSHIM_OUT=$WORK/" /proc/[0-9]*/environ 2>/dev/null)
+	[ -z "$left" ] || { echo "  a handler outlived its program: $left"; return 1; }
 }
 
 
-# The gauntlet of real programs (python3 with a fork pool, bash pipelines, sort, gcc, git, perl
-# with fork, gawk, xz -T2, sqlite3, redis-server saving in the background) in exact mode: the same output and exit status as without the
-# shim, every fault through the handler.
-t_exact_gauntlet() {
-	local t
-	for t in t_python3 t_bash_pipeline t_sort_large t_gcc_compile t_git t_perl t_awk t_xz_threads t_sqlite \
-		t_redis_bgsave; do
-		RUN_ENV="PFSHIM_MODE=exact" $t || { echo "  ${t#t_} failed in exact mode"; return 1; }
+# A careless pkill kills exact mode's handler processes while the program runs: the program runs on
+# and exits as it would without the shim (docs/design.md: the kernel releases the registrations and
+# faulting threads go on).  The handlers are the processes with the program's environment, but for
+# the program itself.
+t_exact_handler_killed_program_runs_on() {
+	(cd "$WORK" && PFSHIM_MODE=exact PFSHIM_OUT="$WORK/logs" LD_PRELOAD=$LIB exec /usr/bin/sleep 1.5 2>"$WORK/err") &
+	local prog=$! p i killed=0 rc
+	for i in $(seq 100); do
+		for p in $(grep -l "PFSHIM_OUT=$WORK/logs" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+			[ "$p" = "$prog" ] || { kill -KILL "$p" 2>/dev/null && killed=$((killed + 1)); }
+		done
+		[ $killed -gt 0 ] && break
+		sleep 0.01
 	done
-	$Q "$WORK/py.json" 'r["mode"] == "exact"' 'sum(p["totals"]["first_touch_faults"] for p in r["processes"]) > 1000' &&
-		$Q "$WORK/xz.json" 'r["mode"] == "exact"' &&
-		$Q "$WORK/perl.json" 'r["mode"] == "exact"' 'sum(p["totals"]["cow_faults"] for p in r["processes"]) > 0' &&
-		$Q "$WORK/redis/r.json" 'r["mode"] == "exact"' 'sum(p["totals"]["cow_faults"] for p in r["processes"]) > 1000'
+	wait $prog
+	rc=$?
+	echo "  found: $killed handler processes, killed while the program ran"
+	[ $killed -gt 0 ] || { echo "  no handler process found"; return 1; }
+	[ $rc = 0 ] || { echo "  the program exited $rc (natively 0) once its handlers were killed:"; cat "$WORK/err"; return 1; }
 }

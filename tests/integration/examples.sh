@@ -1,17 +1,8 @@
 # The examples (examples/, issue 9): each runs under the shim with the output it has without, and
 # the report shows its phenomenon at the example's named sites.  Fast mode, or the mode in EX_MODE
-# (t_example_exact runs the anonymous-memory examples again in exact mode: the same counts).  Where
+# (t_example_exact_* run the anonymous-memory examples again in exact mode: the same counts).  Where
 # transparent huge pages are "always", fast mode may see anonymous memory fault 512 pages at once:
 # only lower bounds hold then (exact mode's registration keeps huge pages away: exact counts).
-
-# ex_run NAME PROG ARGS...: run_both and the JSON report, in mode ${EX_MODE:-fast}.
-ex_run() {
-	local name=$1
-	shift
-	RUN_ENV="PFSHIM_MODE=${EX_MODE:-fast}" run_both "$name" "$@" || return 1
-	report "$name" || return 1
-	$Q "$WORK/$name.json" "r[\"mode\"] == \"${EX_MODE:-fast}\""
-}
 
 # ex_policy NAME POLICY PROG: PROG under the shim with PFSHIM_POLICY=POLICY, its output as the plain
 # run's (run_both NAME before), and the JSON report of $WORK/NAME-policy.
@@ -32,7 +23,7 @@ ex_count() {
 # Demand paging and what calloc's zeroing costs: both 64 MiB blocks used a quarter; calloc takes
 # faults only there (fresh mmap pages are zero: glibc does not clear them), malloc+memset everywhere.
 t_example_calloc() {
-	ex_run calloc $BUILD/examples/calloc || return 1
+	run_mode "${EX_MODE:-fast}" calloc $BUILD/examples/calloc || return 1
 	grep -q '^calloc_site: 64 MiB, 4096 pages used, all zero: yes$' "$WORK/calloc.out" || return 1
 	# calloc: 4096 pages used, less the chunk header's page written inside calloc; memset: the
 	# 16385 pages the block spans, less the header's.
@@ -46,7 +37,7 @@ t_example_calloc() {
 # A background save: the parent's writes while the child shares the table are copy-on-write faults
 # in the parent (one per page written), none in the child, which only reads.
 t_example_cow_bgsave() {
-	ex_run bgsave $BUILD/examples/cow_bgsave || return 1
+	run_mode "${EX_MODE:-fast}" bgsave $BUILD/examples/cow_bgsave || return 1
 	grep -q '^child: snapshot matches the table at fork (exit 0)$' "$WORK/bgsave.out" || { cat "$WORK/bgsave.out"; return 1; }
 	local parent='[p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0]'
 	local child='[p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0]'
@@ -61,7 +52,7 @@ t_example_cow_bgsave() {
 # table_site's 65535 first touches (256 MiB less the header's page) into the allocation, and the
 # program's own MAP_POPULATE mapping has none in either run.
 t_example_prefault() {
-	ex_run prefault $BUILD/examples/prefault || return 1
+	run_mode "${EX_MODE:-fast}" prefault $BUILD/examples/prefault || return 1
 	grep -q '^table_site: allocation .* ms, touch phase .* ms$' "$WORK/prefault.err" || { cat "$WORK/prefault.err"; return 1; }
 	ex_policy prefault 'populate if site=table_site' $BUILD/examples/prefault || return 1
 	$Q "$WORK/prefault.json" \
@@ -87,7 +78,7 @@ t_example_prefault() {
 # read is a first touch of its mapping (the file is a whole number of pages: fault-around maps
 # nothing more); populate_read moves them into mmap; random advice changes no count, only major faults.
 t_example_filemap() {
-	ex_run filemap $BUILD/examples/filemap || return 1
+	run_mode "${EX_MODE:-fast}" filemap $BUILD/examples/filemap || return 1
 	grep -q '^random_map_site: 8192 pages read, sum of page numbers 33550336 (expected 33550336)$' "$WORK/filemap.out" || return 1
 	grep -q '^seq_map_site: [0-9]* major faults' "$WORK/filemap.err" || { cat "$WORK/filemap.err"; return 1; }
 	$Q "$WORK/filemap.json" \
@@ -108,7 +99,7 @@ t_example_filemap() {
 # 4 x 20000 allocations are counted exactly.  Their first touches are the arenas' heap pages:
 # 80000 blocks of 112 B need 2188 pages; arena headers and the partial last pages add a few.
 t_example_threads() {
-	ex_run threads $BUILD/examples/threads || return 1
+	run_mode "${EX_MODE:-fast}" threads $BUILD/examples/threads || return 1
 	$Q "$WORK/threads.json" \
 		"site(proc(r), \"worker_buffer_site\")[\"first_touch_faults\"] $(ex_count 16380)" \
 		'site(proc(r), "worker_buffer_site")["allocations"] == 4' \
@@ -119,7 +110,7 @@ t_example_threads() {
 # A fork-worker pool: the table is first-touched in the parent only; each worker's counter writes
 # are 8 copy-on-write faults in that worker, its 1 MiB result buffer 256 first touches.
 t_example_forkpool() {
-	ex_run forkpool $BUILD/examples/forkpool || return 1
+	run_mode "${EX_MODE:-fast}" forkpool $BUILD/examples/forkpool || return 1
 	grep -q '^parent: its table unchanged by the workers.* yes$' "$WORK/forkpool.out" || return 1
 	local parent='[p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0]'
 	local workers='[p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]]'
@@ -139,7 +130,7 @@ t_example_demo() {
 	sh "$ROOT/examples/demo.sh" "$BUILD" "$WORK/demo" >"$WORK/demo.out" 2>&1 || { tail -20 "$WORK/demo.out"; return 1; }
 	local n
 	n=$(awk '/^== the report/ {on = 1} on && /#[0-9]+  storm_site \(storm.c:/ {print $6; exit}' "$WORK/demo.out")
-	[ -n "$n" ] && python3 -c "import sys; sys.exit(0 if $n $storm else 1)" || {
+	[ -n "$n" ] && $PY -c "import sys; sys.exit(0 if $n $storm else 1)" || {
 		echo "  the demo's report does not show storm_site with $storm first touches (found '$n')"; return 1; }
 	local pre=$n
 	thp_always && pre='[0-9]*' # populated with huge pages where THP is "always"
@@ -150,10 +141,8 @@ t_example_demo() {
 }
 
 # Exact mode (userfaultfd, anonymous memory only: the file mapping example has no place here) counts
-# what fast mode counts on each example.
-t_example_exact() {
-	local t
-	for t in t_example_calloc t_example_cow_bgsave t_example_prefault t_example_threads t_example_forkpool; do
-		EX_MODE=exact $t || { echo "  ${t#t_} failed in exact mode"; return 1; }
-	done
-}
+# what fast mode counts on each example: t_example_exact_NAME.
+for ex in calloc cow_bgsave prefault threads forkpool; do
+	eval "t_example_exact_$ex() { EX_MODE=exact t_example_$ex; }"
+done
+unset ex

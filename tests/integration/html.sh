@@ -1,4 +1,4 @@
-# The HTML report as a browser shows it: headless Chromium with no network (chromium_ready: svg.sh).
+# The HTML report as a browser shows it: headless Chromium with no network.
 
 # html_dom NAME URL-SUFFIX: the document after the page's script ran, into $WORK/NAME.dom
 html_dom() {
@@ -13,7 +13,7 @@ t_html_report_in_headless_chromium() {
 	run_both htmlrun sh -c "$BUILD/examples/storm; $T/touch_fork >/dev/null" || return 1
 	report htmlrun html || return 1
 	report htmlrun json || return 1
-	chromium_ready || return 0
+	need chromium chromium
 	# the run's top site, as the JSON names it
 	local label
 	label=$(python3 -c '

@@ -1,14 +1,9 @@
 # The pprof profile as `go tool pprof` reads it (Debian's golang-go).
 
-# go_ready: the go tool, from Debian's golang-go (tool_ready: svg.sh).
-go_ready() {
-	tool_ready go golang-go
-}
-
 t_pprof_opens_on_first_touch_faults() {
 	run_both pprofrun sh -c "$BUILD/examples/storm; $T/touch_fork >/dev/null" || return 1
 	"$CLI" report --format pprof -o "$WORK/pprofrun.pb.gz" "$WORK/pprofrun" || return 1
-	go_ready || return 0
+	need go golang-go
 	# its cache and settings in the scratch directory
 	HOME=$WORK GOCACHE=$WORK/gocache go tool pprof -top "$WORK/pprofrun.pb.gz" >"$WORK/pprof.top" 2>&1 || {
 		cat "$WORK/pprof.top"; return 1; }

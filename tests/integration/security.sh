@@ -1,5 +1,6 @@
 # Security (issue 7, docs/security.md).
 # A setuid program is left alone (no log, unchanged output).
+needs_root t_setuid_program_left_alone
 t_setuid_program_left_alone() {
 	local d=$WORK/suid
 	mkdir -p "$d" && chmod 755 "$d"

@@ -1,4 +1,4 @@
 # tools/: the debugging dump reads fault events with the log's own page size.
 t_pfsdump_page_size() {
-	python3 "$ROOT/tests/lib/test_pfsdump.py"
+	$PY "$ROOT/tests/lib/test_pfsdump.py"
 }

@@ -3,7 +3,10 @@
 
 usage: jsonq.py REPORT.json EXPR...   each EXPR is a Python expression over
 `r` (the report) and the helpers below; exit 1 with the failing expression.
+An EXPR written "=EXPR" is not checked: its value is printed (for a test to
+derive an expectation from, or to say what it found).
 """
+import ast
 import json
 import sys
 
@@ -39,17 +42,34 @@ def kind_faults(p, kind, module=None):
         module is None or ((s.get("label") or {}).get("module") or "") == module))
 
 
+def found(expr, env):
+    """For a failed comparison: the values of its operands, as " (found: A, B)"."""
+    try:
+        tree = ast.parse(expr, mode="eval").body
+        if not isinstance(tree, ast.Compare):
+            return ""
+        parts = [tree.left] + tree.comparators
+        return " (found: %s)" % ", ".join(
+            repr(eval(compile(ast.Expression(p), "<expr>", "eval"), env)) for p in parts)
+    except Exception:  # only a help for the reader
+        return ""
+
+
 def main():
     r = json.load(open(sys.argv[1]))
-    env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, kind_faults=kind_faults, abs=abs, len=len, sum=sum, any=any, all=all)
+    env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, kind_faults=kind_faults, abs=abs,
+               len=len, sum=sum, any=any, all=all, max=max, min=min, round=round)
     for expr in sys.argv[2:]:
+        if expr.startswith("="):
+            print(eval(expr[1:], env))
+            continue
         try:
             ok = eval(expr, env)
         except Exception as e:  # an assertion helper failing is a failed check
             print("  check failed: %s: %s" % (expr, e))
             sys.exit(1)
         if not ok:
-            print("  check failed: %s" % expr)
+            print("  check failed: %s%s" % (expr, found(expr, env)))
             sys.exit(1)
 
 

@@ -21,9 +21,10 @@ import json
 import os
 import random
 import re
-import struct
 import subprocess
 import sys
+
+from pfslog import block_tails, records
 
 FILE_LEVEL = re.compile(r"not a pfshim log|truncated: \d+ bytes|bad (log format version|block size|header size)"
                         r"|log format version \d+ is newer")
@@ -39,18 +40,7 @@ def run(pfshim, path):
 
 def clean_cuts(data):
     """Offsets where a cut leaves whole records: record starts and blocks' zero tails, as [lo, hi) ranges."""
-    hs, bs = struct.unpack_from("<II", data, 12)
-    ranges = []
-    for start in range(0, len(data), bs):
-        off, end = start or hs, min(start + bs, len(data))
-        while off + 8 <= end:
-            typ, _, size = struct.unpack_from("<HHI", data, off)
-            if typ == 0 or size < 8:
-                break
-            ranges.append((off, off + 1))
-            off += size
-        ranges.append((off, start + bs))
-    return ranges
+    return [(off, off + 1) for off, _ in records(data)] + list(block_tails(data))
 
 
 def check(pfshim, path, kind, data, clean):

@@ -194,6 +194,7 @@ static void test_pprof_tty(void **state)
 	(void)state;
 	master = posix_openpt(O_RDWR | O_NOCTTY);
 	if (master < 0 || grantpt(master) || unlockpt(master)) {
+		print_message("no pseudo-terminal here (posix_openpt: %s)\n", strerror(errno));
 		skip();
 		return;
 	}

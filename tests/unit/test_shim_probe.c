@@ -202,8 +202,10 @@ static void test_pagemap_scan_probe_agrees(void **state)
 static void test_uffd_probe_privileged(void **state)
 {
 	(void)state;
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		print_message("needs root (a full userfaultfd)\n");
 		skip();
+	}
 	int hand = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	assert_true(hand >= 0);
 	uint64_t avail = 0;
@@ -310,8 +312,10 @@ static void run_child(struct child_result *r)
 static void test_uffd_probe_unprivileged(void **state)
 {
 	(void)state;
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		print_message("needs root (compares root with a user it becomes)\n");
 		skip();
+	}
 	int sysctl = read_sysctl("/proc/sys/vm/unprivileged_userfaultfd");
 	struct stat st;
 	int dev_exists = stat("/dev/userfaultfd", &st) == 0;
@@ -385,8 +389,10 @@ static void test_uffd_probe_unprivileged(void **state)
 static void test_present_scan_counts_touched_pages(void **state)
 {
 	(void)state;
-	if (pfs_probe_pagemap_scan() != 1)
+	if (pfs_probe_pagemap_scan() != 1) {
+		print_message("this kernel has no PAGEMAP_SCAN\n");
 		skip();
+	}
 	enum { N = 64 };
 	char *p = map_pages(N);
 	assert_non_null(p);

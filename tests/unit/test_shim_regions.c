@@ -52,8 +52,10 @@ static uint64_t touches_in_log(uint32_t stack)
 static void test_first_touches_on_a_mapping(void **state)
 {
 	(void)state;
-	if (pfs_probe_pagemap_scan() != 1)
+	if (pfs_probe_pagemap_scan() != 1) {
+		print_message("this kernel has no PAGEMAP_SCAN\n");
 		skip();
+	}
 	assert_int_equal(fixture_open(), 0);
 	const struct pfs_tracker *fast = &pfs_tracker_fast;
 	const char *why = "";
