@@ -76,7 +76,8 @@ static uint64_t median(uint64_t *v, size_t n)
 struct tagg {
 	uint64_t seq;		/* 0: empty slot */
 	uint64_t first_lo, first_hi, last_lo, last_hi;
-	uint64_t touched;
+	uint64_t touched;	/* pages */
+	uint64_t faults;	/* as the kernel took them */
 	uint32_t nrec;		/* touch events that brought its pages */
 };
 
@@ -167,6 +168,7 @@ static void touch(struct ctx *c, const struct pfs_touch_ev *t, uint64_t lo, uint
 		return;
 	a = tagg_get(c, t->alloc_seq, true);
 	a->touched += t->pages;
+	a->faults += t->faults ? t->faults : t->pages;	/* logs before the field: one per page */
 	a->nrec++;
 	if (a->first_hi == UINT64_MAX) {
 		a->first_lo = lo;
@@ -264,6 +266,7 @@ static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 		struct site_acc *s = &c->acc[a->site];
 		const struct tagg *g = tagg_get(c, a->seq, false);
 		uint64_t pages = a->size / ps + (a->size % ps != 0), touched = g ? g->touched : 0;
+		uint64_t faults = g ? g->faults : 0;
 		uint64_t stop = freed ? t : c->end, life = stop > a->at ? stop - a->at : 0;
 
 		/* sizes */
@@ -274,8 +277,11 @@ static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 		} else {
 			e->requested_pages += pages;
 			e->tracked_touched_pages += touched < pages ? touched : pages;
+			e->tracked_touch_faults += faults < pages ? faults : pages;
 			if (!e->min_size || a->size < e->min_size)
 				e->min_size = a->size;
+			if (a->size > e->max_size)
+				e->max_size = a->size;
 		}
 		/* times */
 		rc |= vec_push(&s->life, life);
@@ -391,14 +397,28 @@ static void site_times(struct site_acc *s, struct pfs_evidence *e)
 	e->lifetime_ns = median(s->life.v, s->life.n);
 }
 
+/* Memory in pages, faults as the kernel took them (a huge page mapped by one fault is one). */
 static void site_sizes(const struct pfs_site *s, struct pfs_evidence *e, uint64_t proc_touched)
 {
-	e->touched_pages = s->first_touch_faults;
-	e->touched_bytes = s->first_touch_faults * e->page_size;
-	e->cow_pages = s->cow_faults;
+	e->touched_pages = s->first_touch_pages;
+	e->touched_bytes = s->first_touch_pages * e->page_size;
+	e->touch_faults = s->first_touch_faults;
+	e->cow_pages = s->cow_pages;
+	e->cow_faults = s->cow_faults;
 	e->prefaulted_pages = s->prefaulted_pages;
 	pfs_evidence_density(e);
-	e->resident_share = proc_touched ? (double)s->first_touch_faults / (double)proc_touched : 0;
+	e->resident_share = proc_touched ? (double)s->first_touch_pages / (double)proc_touched : 0;
+}
+
+/* The process's first-touch pages: the sum of its sites' (the totals count faults). */
+static uint64_t proc_pages(const struct pfs_proc *p)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < p->nsites; i++)
+		if (p->ranked[i]->key.kind != PFS_KIND_SELF)	/* as the totals */
+			n += p->ranked[i]->first_touch_pages;
+	return n;
 }
 
 /* The last time the process is known to have lived, from its start. */
@@ -445,7 +465,7 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	struct ctx c = {.p = p, .nsites = n};
 	struct site_idx *idx = NULL, *e, *tmp;
 	struct pfs_evidence *ev = NULL;
-	uint64_t *lo = NULL, *hi = NULL, forks = forks_of(p);
+	uint64_t *lo = NULL, *hi = NULL, forks = forks_of(p), touched_total = proc_pages(p);
 	size_t touched_allocs = 0;
 	int rc = -ENOMEM;
 
@@ -506,7 +526,7 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	for (size_t i = 0; i < n; i++) {
 		struct pfs_evidence *x = &ev[i];
 
-		site_sizes(sites[i], x, p->totals.first_touch_faults);
+		site_sizes(sites[i], x, touched_total);
 		site_times(&c.acc[i], x);
 		x->cow_per_fork = forks ? (double)x->cow_pages / (double)forks : 0;
 	}
@@ -579,6 +599,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_kv_uint(w, "requested_bytes", e->requested_bytes);
 	pfs_json_kv_uint(w, "touched_pages", e->touched_pages);
 	pfs_json_kv_uint(w, "touched_bytes", e->touched_bytes);
+	pfs_json_kv_uint(w, "first_touch_faults", e->touch_faults);
 	pfs_json_key(w, "touched_share");
 	if (e->density >= 0)
 		pfs_json_double(w, e->density);
@@ -601,6 +622,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_kv_uint(w, "storm_faults", e->storm_faults);
 	pfs_json_kv_double(w, "touch_rate", e->touch_rate);
 	pfs_json_kv_uint(w, "cow_pages", e->cow_pages);
+	pfs_json_kv_uint(w, "cow_faults", e->cow_faults);
 	pfs_json_kv_uint(w, "forks", e->forks);
 	pfs_json_kv_double(w, "cow_per_fork", e->cow_per_fork);
 	pfs_json_end_object(w);

@@ -27,10 +27,13 @@ struct pfs_evidence {
 	uint64_t requested_bytes;	/* their requested sizes */
 	uint64_t requested_pages;	/* whole pages they span, page-rounded up */
 	uint64_t min_size;		/* the smallest requested size; 0 none */
+	uint64_t max_size;		/* the largest */
 	uint64_t populated_allocs;	/* of them, mapped with MAP_POPULATE (left out below) */
-	uint64_t touched_pages;		/* the site's first-touch pages, tracked or not */
+	uint64_t touched_pages;		/* the site's first-touch pages (base pages), tracked or not */
 	uint64_t touched_bytes;		/* touched_pages x page size */
+	uint64_t touch_faults;		/* the faults that brought them: a huge page is one */
 	uint64_t tracked_touched_pages;	/* first-touch pages of tracked allocations */
+	uint64_t tracked_touch_faults;	/* ... and the faults that brought them */
 	double density;			/* (tracked_touched_pages + prefaulted_pages) / requested_pages,
 					   populated mappings left out; -1 unknown */
 	double resident_share;		/* touched_pages / the process's first-touch pages */
@@ -57,7 +60,8 @@ struct pfs_evidence {
 	double touch_rate;		/* touched pages / spread, per allocation (median, lower bound) */
 
 	/* copy-on-write */
-	uint64_t cow_pages;
+	uint64_t cow_pages;		/* base pages copied */
+	uint64_t cow_faults;		/* the faults that copied them */
 	uint64_t forks;			/* forks this process took part in (children, and its own) */
 	double cow_per_fork;		/* cow_pages / forks; 0 when no fork */
 
