@@ -12,6 +12,7 @@
 
 #include <uthash.h>
 
+#include "faultcost.h"
 #include "label.h"
 
 struct pfs_site_id {
@@ -219,10 +220,16 @@ static int assign_id(struct pfs_report *rep, struct pfs_rsite *rs, char *key)
 	return 0;
 }
 
-/* The process's storms, their top sites named by report id. */
+/* The process's storms (at this machine's cost per fault: faultcost.h), their top sites named by report id. */
 static int storms_of(struct pfs_rproc *rp)
 {
-	int rc = pfs_storms_compute(rp->proc, NULL, &rp->series);
+	struct pfs_storm_params prm;
+	int rc;
+
+	pfs_storms_defaults(&prm);
+	if (rp->proc->ntouches)	/* measured once, and only when there are faults to weigh */
+		prm.cost = *pfs_faultcost_get();
+	rc = pfs_storms_compute(rp->proc, &prm, &rp->series);
 
 	if (rc)
 		return rc;
