@@ -86,8 +86,9 @@ struct live {
 	uint64_t addr;
 	uint64_t seq;
 	uint64_t at;		/* ns from the process start */
-	uint64_t size;
+	uint64_t size, length;
 	uint32_t site;		/* index into sites[]; UINT32_MAX: not listed */
+	uint8_t kind;
 	uint8_t inherited, populated;
 };
 
@@ -253,6 +254,21 @@ static int live_new(struct ctx *c, uint32_t *idx)
 
 /* ---- a block ends: its figures go to its site ------------------------------------ */
 
+/*
+ * Whether a block's pages are its own, counted by its own TOUCH records: a
+ * mapping, a block that has such records, or a malloc chunk with a mapping
+ * of its own (glibc's: its usable size is a whole number of pages less the
+ * two words of its header).  A chunk on the shared heap has none: its
+ * pages come as the site's heap pages (alloc_seq 0), so whether it was
+ * touched sparsely or densely is not known, and it is left out.
+ */
+static bool alone(const struct live *a, const struct tagg *g, uint32_t ps)
+{
+	if (g || a->kind == PFS_KIND_MMAP || a->kind == PFS_KIND_MMAP_FILE || a->kind == PFS_KIND_BRK)
+		return true;
+	return a->length && (a->length + 2 * sizeof(uint64_t)) % ps == 0;
+}
+
 static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 {
 	const struct live *a = &c->lv[idx];
@@ -272,17 +288,19 @@ static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 		/* sizes */
 		e->tracked_allocs++;
 		e->requested_bytes += a->size;
+		if (a->size > e->max_size)
+			e->max_size = a->size;
 		if (a->populated) {	/* resident before any touch: neither sparse nor dense */
 			e->populated_allocs++;
+		} else if (!alone(a, g, ps)) {	/* its pages are counted as the site's heap pages */
+			e->shared_allocs++;
 		} else {
 			e->requested_pages += pages;
 			e->tracked_touched_pages += touched < pages ? touched : pages;
 			e->tracked_touch_faults += faults < pages ? faults : pages;
-			if (!e->min_size || a->size < e->min_size)
-				e->min_size = a->size;
-			if (a->size > e->max_size)
-				e->max_size = a->size;
 		}
+		if (!e->min_size || a->size < e->min_size)
+			e->min_size = a->size;
 		/* times */
 		rc |= vec_push(&s->life, life);
 		if (life > e->lifetime_max_ns)
@@ -352,6 +370,7 @@ static int replay(struct ctx *c)
 			site = site_index(c, ev->stack, ev->kind);
 			c->lv[idx] = (struct live){
 				.addr = ev->addr, .seq = ev->seq, .at = rel(ev->time_ns, p->start_ns), .size = ev->size,
+				.length = ev->length, .kind = ev->kind,
 				.site = site == NONE ? UINT32_MAX : (uint32_t)site,
 				.inherited = ev->inherited || ev->category, /* no allocation of this process */
 				.populated = ev->populated,
@@ -529,6 +548,8 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 		site_sizes(sites[i], x, touched_total);
 		site_times(&c.acc[i], x);
 		x->cow_per_fork = forks ? (double)x->cow_pages / (double)forks : 0;
+		x->proc_life_ns = c.end;
+		x->burst_rate = series->threshold;
 	}
 	for (size_t i = 0; i < series->nstorms; i++) {
 		const struct pfs_storm *st = &series->storms[i];
@@ -596,6 +617,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_begin_object(w);
 	pfs_json_kv_uint(w, "tracked_allocations", e->tracked_allocs);
 	pfs_json_kv_uint(w, "populated_allocations", e->populated_allocs);
+	pfs_json_kv_uint(w, "shared_heap_allocations", e->shared_allocs);
 	pfs_json_kv_uint(w, "requested_bytes", e->requested_bytes);
 	pfs_json_kv_uint(w, "touched_pages", e->touched_pages);
 	pfs_json_kv_uint(w, "touched_bytes", e->touched_bytes);
@@ -613,6 +635,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_kv_uint_or_null(w, "lifetime_ns", e->tracked_allocs, e->lifetime_ns);
 	pfs_json_kv_uint(w, "lifetime_max_ns", e->lifetime_max_ns);
 	pfs_json_kv_uint(w, "freed_allocations", e->freed_allocs);
+	pfs_json_kv_uint(w, "process_life_ns", e->proc_life_ns);
 	pfs_json_kv_uint(w, "timed_allocations", e->timed_allocs);
 	pfs_json_key(w, "exact_times");
 	pfs_json_bool(w, e->exact);
@@ -638,11 +661,15 @@ void pfs_evidence_summary(char *buf, size_t len, const struct pfs_evidence *e)
 		return;
 	}
 	pfs_an_fmt_bytes(tou, sizeof(tou), e->touched_bytes);
-	if (e->tracked_allocs) {
-		pfs_an_fmt_bytes(req, sizeof(req), e->requested_bytes);
-		double pc = e->density >= 0 ? 100.0 * e->density : 0.0;
+	if (e->tracked_allocs && e->density >= 0) {
+		double pc = 100.0 * e->density;
 
+		pfs_an_fmt_bytes(req, sizeof(req), e->requested_bytes);
 		fprintf(f, "allocated %s, touched %s (%.*f%%", req, tou, pc < 1 ? 1 : 0, pc);
+	} else if (e->tracked_allocs) {	/* heap chunks or populated mappings: no share of their own */
+		pfs_an_fmt_bytes(req, sizeof(req), e->requested_bytes);
+		fprintf(f, "allocated %s, touched %s (%s", req, tou,
+			e->shared_allocs ? "on the shared heap" : "populated by the program");
 	} else {
 		fprintf(f, "touched %s (small blocks", tou);
 	}

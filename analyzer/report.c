@@ -324,6 +324,32 @@ void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
 		snprintf(buf + n, len - n, f->line ? " (%s:%u)" : " (%s)", f->file, f->line);
 }
 
+int pfs_report_site_key(const struct pfs_rsite *rs, const struct pfs_proc *p, char **out)
+{
+	size_t len;
+	FILE *f = open_memstream(out, &len);
+
+	if (!f)
+		return -ENOMEM;
+	fputs(pfs_kind_name(rs->site->key.kind), f);
+	if (rs->stack_missing)	/* nothing to match it by */
+		fprintf(f, "|missing:%s:%" PRIu32, p->log_path, rs->site->key.stack);
+	for (size_t i = 0; i < rs->nframes; i++) {
+		const struct pfs_rframe *fr = &rs->frames[i];
+
+		/* the file's base name: a build elsewhere names its sources by other paths */
+		if (fr->function)
+			fprintf(f, "|%s@%s:%u", fr->function, fr->file ? fr->file : "", fr->line);
+		else if (fr->module)
+			fprintf(f, "|%s+0x%" PRIx64, fr->module, fr->offset);
+		else
+			fprintf(f, "|0x%" PRIx64, fr->address);
+	}
+	if (fclose(f) || !*out)
+		return -ENOMEM;
+	return 0;
+}
+
 /* Whether `rule` is one of the "; "-joined rules of a site's policy. */
 static bool rule_applied(const char *applied, const char *rule, size_t len)
 {
