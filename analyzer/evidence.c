@@ -554,7 +554,8 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	for (size_t i = 0; i < series->nstorms; i++) {
 		const struct pfs_storm *st = &series->storms[i];
 
-		if (st->top_index < n && st->rate > ev[st->top_index].storm_rate) {
+		/* one scan found it whole: its rate is only a lower bound, no evidence of a burst */
+		if (st->top_index < n && !st->one_scan && st->rate > ev[st->top_index].storm_rate) {
 			ev[st->top_index].storm_rate = st->rate;
 			ev[st->top_index].storm_faults = st->top_faults;
 		}
@@ -619,6 +620,8 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_kv_uint(w, "populated_allocations", e->populated_allocs);
 	pfs_json_kv_uint(w, "shared_heap_allocations", e->shared_allocs);
 	pfs_json_kv_uint(w, "requested_bytes", e->requested_bytes);
+	pfs_json_kv_uint(w, "min_size", e->min_size);
+	pfs_json_kv_uint(w, "max_size", e->max_size);
 	pfs_json_kv_uint(w, "touched_pages", e->touched_pages);
 	pfs_json_kv_uint(w, "touched_bytes", e->touched_bytes);
 	pfs_json_kv_uint(w, "first_touch_faults", e->touch_faults);

@@ -58,7 +58,8 @@ struct pfs_evidence {
 					   came is unknown */
 
 	/* rates */
-	double storm_rate;		/* faults/s in the fastest storm it tops; 0 none */
+	double storm_rate;		/* faults/s in the fastest storm it tops (not one found by a
+					   single scan: its rate is a lower bound); 0 none */
 	uint64_t storm_faults;		/* its pages in that storm */
 	double touch_rate;		/* touched pages / spread, per allocation (median, lower bound) */
 	double burst_rate;		/* the storm rule's threshold in first touches/s (storms.h); 0 unknown */
