@@ -407,6 +407,8 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 		char name[256];
 		struct verdict v = {0};
 
+		if (pfs_kind_is_category(it->in.kind))
+			continue;	/* memory accounted by kind: no policy acts on it */
 		judge(it, base, pol, n, k, &v);
 		pfs_report_site_label(&it->rp->sites[it->index], name, sizeof(name));
 		fprintf(out, "site #%" PRIu32 " %s (%s)%s%s\n", it->id, name,
@@ -512,10 +514,15 @@ static int print_json(FILE *out, const struct pfs_verify_opts *o, const char *po
 	for (size_t k = 0; k < l->n; k++) {
 		const struct pfs_adv_item *it = &l->items[k];
 		struct verdict v = {0};
+		char name[256];
 
+		if (pfs_kind_is_category(it->in.kind))
+			continue;	/* memory accounted by kind: no policy acts on it */
 		judge(it, base, pol, n, k, &v);
 		pfs_json_begin_object(&w);
 		pfs_json_kv_uint(&w, "site", it->id);
+		pfs_report_site_label(&it->rp->sites[it->index], name, sizeof(name));
+		pfs_json_kv_string(&w, "label", name);
 		pfs_json_kv_string(&w, "function", it->in.function);
 		pfs_json_kv_string(&w, "rule", it->adv.rule[0] ? it->adv.rule : NULL);
 		json_side(&w, "without", base, n, (ssize_t)k);

@@ -332,7 +332,9 @@ int pfs_report_site_key(const struct pfs_rsite *rs, const struct pfs_proc *p, ch
 	if (!f)
 		return -ENOMEM;
 	fputs(pfs_kind_name(rs->site->key.kind), f);
-	if (rs->stack_missing)	/* nothing to match it by */
+	if (rs->category.function)	/* memory accounted by kind has no stack: its name ("[data of X]") */
+		fprintf(f, "|%s", rs->category.function);
+	else if (rs->stack_missing)	/* nothing to match it by */
 		fprintf(f, "|missing:%s:%" PRIu32, p->log_path, rs->site->key.stack);
 	for (size_t i = 0; i < rs->nframes; i++) {
 		const struct pfs_rframe *fr = &rs->frames[i];
