@@ -369,6 +369,12 @@ static void pct(FILE *out, uint64_t a, uint64_t b)
 	fputc('\n', out);
 }
 
+/* "880-1408 ms", "25.1-31.0 ms": the fastest and slowest run. */
+static void fmt_range(char *buf, size_t len, uint64_t lo, uint64_t hi)
+{
+	snprintf(buf, len, hi >= 100000000 ? "%.0f-%.0f ms" : "%.1f-%.1f ms", (double)lo / 1e6, (double)hi / 1e6);
+}
+
 static void row(FILE *out, const char *what, uint64_t a, uint64_t b)
 {
 	fprintf(out, "    %-22s %12" PRIu64 " %12" PRIu64, what, a, b);
@@ -440,6 +446,7 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 
 		uint64_t b0, b1, q0, q1;
 		int side = outside_spread(base, pol, n);
+		char ra[32], rb[32];
 
 		fprintf(out, "    %-22s %9.1f ms %9.1f ms", "wall time", (double)w0 / 1e6,
 			(double)w1 / 1e6);
@@ -450,8 +457,9 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 			fputs("         ~\n", out);
 		spread(base, n, &b0, &b1);
 		spread(pol, n, &q0, &q1);
-		fprintf(out, "    %-22s %5.1f-%.1f ms %5.1f-%.1f ms %s\n", "  fastest-slowest", (double)b0 / 1e6,
-			(double)b1 / 1e6, (double)q0 / 1e6, (double)q1 / 1e6,
+		fmt_range(ra, sizeof(ra), b0, b1);
+		fmt_range(rb, sizeof(rb), q0, q1);
+		fprintf(out, "    %-22s %12s %12s  %s\n", "  fastest-slowest", ra, rb,
 			side < 0 ? "faster in every run" : side > 0 ? "slower in every run"
 			: n < 3 ? "(3 runs each at least to tell a change)" : "within the runs' spread");
 		fprintf(out, "    %-22s %8.1f MiB %8.1f MiB", "peak RSS", (double)r0 / 1048576.0,
