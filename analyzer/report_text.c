@@ -227,17 +227,6 @@ static double share(uint64_t part, uint64_t whole)
 
 #define TEXT_STORMS 5
 
-/* "1.5 us" */
-static void fmt_cost(char *buf, size_t len, double ns)
-{
-	if (ns >= 1e6)
-		snprintf(buf, len, "%.1f ms", ns / 1e6);
-	else if (ns >= 1e3)
-		snprintf(buf, len, "%.1f us", ns / 1e3);
-	else
-		snprintf(buf, len, "%.0f ns", ns);
-}
-
 static void storm_lines(struct text_out *t, const struct pfs_rproc *rp)
 {
 	const struct pfs_series *s = &rp->series;
@@ -247,9 +236,9 @@ static void storm_lines(struct text_out *t, const struct pfs_rproc *rp)
 		return;
 	/* the rule and its unit, as docs/analyzer.md gives them ("Storms") */
 	pfs_an_fmt_rate(rate, sizeof(rate), s->threshold);
-	fmt_cost(c1, sizeof(c1), s->unit.first_touch_ns);
-	fmt_cost(c2, sizeof(c2), s->unit.cow_ns);
-	fmt_cost(c3, sizeof(c3), s->unit.huge_ns);
+	pfs_evidence_fmt_time(c1, sizeof(c1), (uint64_t)s->unit.first_touch_ns, (uint64_t)s->unit.first_touch_ns);
+	pfs_evidence_fmt_time(c2, sizeof(c2), (uint64_t)s->unit.cow_ns, (uint64_t)s->unit.cow_ns);
+	pfs_evidence_fmt_time(c3, sizeof(c3), (uint64_t)s->unit.huge_ns, (uint64_t)s->unit.huge_ns);
 	fprintf(t->f, "#   storms (%.0f ms buckets where faults took %.0f%% of the time or more, at this machine's"
 		" cost per fault, %s: a first touch %s, a copy %s, a huge page %s; %.0f%% is %s first touches):\n",
 		(double)s->bucket_ns / 1e6, 100.0 * s->share, s->unit.source, c1, c2, c3, 100.0 * s->share, rate);

@@ -234,6 +234,19 @@ advcheck() {
 	python3 "$ROOT/tests/lib/advcheck.py" "$WORK/$1.json" "$WORK/$1.adv.json"
 }
 
+# verify_check NAME CMD...: advise --verify of CMD (one run each, kept in $WORK/NAME), then advcheck
+# of the advice it came from, with each row's first-touch faults against that site's own in the plain run.
+verify_check() {
+	local n=$1
+	shift
+	(cd "$WORK" && "$CLI" advise --verify --format json -n 1 -o "$WORK/$n" -- "$@" >"$WORK/$n.json" \
+		2>"$WORK/$n.err") || { cat "$WORK/$n.err"; return 1; }
+	"$CLI" report --format json "$WORK/$n/plain-0" >"$WORK/$n.plain.json" &&
+		"$CLI" advise --format json "$WORK/$n/plain-0" >"$WORK/$n.adv.json" || return 1
+	python3 "$ROOT/tests/lib/advcheck.py" "$WORK/$n.plain.json" "$WORK/$n.adv.json" "$WORK/$n.json" \
+		"$WORK/$n.plain.json"
+}
+
 t_advise_cxx_names_the_users_code() {
 	run_both advcxx $T/names || return 1
 	advcheck advcxx || return 1
@@ -243,12 +256,7 @@ t_advise_cxx_names_the_users_code() {
 		"$ADV(\"app::Loader::load\")[\"rule\"].endswith(\"if site=app::Loader::load\")" \
 		"$ADV(\"main\")[\"rule\"] is None or \"size>=64M\" in $ADV(\"main\")[\"rule\"]" || return 1
 	# --verify: each row the site's own counts (found by its stack), the totals apart
-	(cd "$WORK" && "$CLI" advise --verify --format json -n 1 -o "$WORK/vcxx" -- $T/names \
-		>"$WORK/vcxx.json" 2>"$WORK/vcxx.err") || { cat "$WORK/vcxx.err"; return 1; }
-	"$CLI" report --format json "$WORK/vcxx/plain-0" >"$WORK/vcxx.plain.json" || return 1
-	"$CLI" advise --format json "$WORK/vcxx/plain-0" >"$WORK/vcxx.adv.json" || return 1
-	python3 "$ROOT/tests/lib/advcheck.py" "$WORK/vcxx.plain.json" "$WORK/vcxx.adv.json" "$WORK/vcxx.json" \
-		"$WORK/vcxx.plain.json" || return 1
+	verify_check vcxx $T/names || return 1
 	$Q "$WORK/vcxx.json" 'len(r["sites"]) >= 4' \
 		'len(set(s["without"]["first_touch_faults"] for s in r["sites"])) > 1'
 }
@@ -264,19 +272,14 @@ t_advise_numpy() {
 		'r["policy"] != ""' \
 		'any(a["advice"] == "sparse" for a in r["advice"])' \
 		'all(a["advice"] != "populate" or a["evidence"]["touched_share"] >= 0.5 for a in r["advice"])' || return 1
-	(cd "$WORK" && "$CLI" advise --verify --format json -n 1 -o "$WORK/vnp" -- /usr/bin/python3 \
-		"$ROOT/tests/preload/adv_numpy.py" >"$WORK/vnp.json" 2>"$WORK/vnp.err") || { cat "$WORK/vnp.err"; return 1; }
-	"$CLI" report --format json "$WORK/vnp/plain-0" >"$WORK/vnp.plain.json" || return 1
-	"$CLI" advise --format json "$WORK/vnp/plain-0" >"$WORK/vnp.adv.json" || return 1
-	python3 "$ROOT/tests/lib/advcheck.py" "$WORK/vnp.plain.json" "$WORK/vnp.adv.json" "$WORK/vnp.json" \
-		"$WORK/vnp.plain.json" || return 1
+	verify_check vnp /usr/bin/python3 "$ROOT/tests/preload/adv_numpy.py" || return 1
 	# the rules act: the arrays' first-touch faults fall
 	$Q "$WORK/vnp.json" 'r["output_unchanged"] is True' \
 		'any(s["helped"] for s in r["sites"] if s["rule"])'
 }
 
 t_advise_examples() {
-	local ex args
+	local ex
 	for ex in calloc cow_bgsave filemap forkpool prefault storm threads; do
 		run_both "advex$ex" $BUILD/examples/$ex || return 1
 		advcheck "advex$ex" || { echo "  examples/$ex"; return 1; }

@@ -71,6 +71,13 @@ static int compute(const struct pfs_proc *p, struct pfs_series *s)
 	return rc;
 }
 
+static void release(struct pfs_series *s, struct pfs_run *run, struct lb *b)
+{
+	pfs_storms_free(s);
+	pfs_model_free(run);
+	lb_release(b);
+}
+
 static void start(struct lb *b)
 {
 	static const char cmd[] = "app\0";
@@ -122,9 +129,7 @@ static void test_burst_among_quiet(void **state)
 	assert_int_equal(s.storms[0].end_ns, 540 * MS);
 	assert_true(s.storms[0].rate > 35000 && s.storms[0].rate < 45000);
 	assert_false(s.storms[0].one_scan);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 static void test_one_scan_burst(void **state)
@@ -153,9 +158,7 @@ static void test_one_scan_burst(void **state)
 	assert_int_equal(s.storms[0].start_ns, 30 * MS);
 	assert_int_equal(s.storms[0].end_ns, 2030 * MS);
 	assert_true(s.storms[0].faults >= 16383 && s.storms[0].faults <= 16385);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 static void test_flat_rates(void **state)
@@ -172,9 +175,7 @@ static void test_flat_rates(void **state)
 	assert_int_equal(compute(p, &s), 0);
 	assert_int_equal(s.nstorms, 0);
 	assert_true(s.median_rate > 450 && s.median_rate < 550);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 
 	start(&b);
 	periodic(&b, 20, 10, 20, 22);	/* 2000/s steady, 3000/s briefly: 4% and 6% of the time */
@@ -183,9 +184,7 @@ static void test_flat_rates(void **state)
 	assert_int_equal(s.nstorms, 0);
 	/* the threshold, in 4 KiB first touches per second: 10% of a second at 20 us each */
 	assert_true(s.threshold > 4999 && s.threshold < 5001);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 /* A program that faults at 40,000 pages/s from start to end: one storm, the whole run (issue 18). */
@@ -206,26 +205,7 @@ static void test_all_storm(void **state)
 	assert_true(s.storms[0].start_ns <= 10 * MS && s.storms[0].end_ns >= 990 * MS);
 	assert_int_equal(s.storms[0].faults, 40000);
 	assert_true(s.storms[0].share > 0.75 && s.storms[0].share < 0.85);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
-}
-
-/* One TOUCH record with its faults as the kernel took them (a huge page is one for 512 pages). */
-static void touch_faults(struct lb *b, uint64_t t, uint32_t stack, uint32_t pages, uint32_t faults,
-			 uint16_t flags)
-{
-	struct pfs_rec_touch r;
-
-	memset(&r, 0, sizeof(r));
-	r.h.type = PFS_REC_TOUCH;
-	r.h.flags = flags;
-	r.time_ns = t;
-	r.stack = stack;
-	r.kind = PFS_KIND_MMAP;
-	r.pages = pages;
-	r.faults = faults;
-	lb_put(b, &r, sizeof(r), NULL, 0);
+	release(&s, &run, &b);
 }
 
 /*
@@ -246,11 +226,11 @@ static void test_cost_by_kind(void **state)
 		uint64_t t = T0 + i * 10 * MS;
 
 		if (i >= 20 && i < 25)
-			touch_faults(&b, t, 1, 40 * 512, 40, 0);	/* huge pages */
+			lb_touch_faults(&b, t, 0, 1, PFS_KIND_MMAP, 40 * 512, 40, 0);	/* huge pages */
 		if (i >= 50 && i < 55)
-			touch_faults(&b, t, 2, 40, 40, 0);		/* 4 KiB pages */
+			lb_touch_faults(&b, t, 0, 2, PFS_KIND_MMAP, 40, 40, 0);		/* 4 KiB pages */
 		if (i >= 70 && i < 80)
-			touch_faults(&b, t, 3, 40, 40, PFS_TOUCH_COW);	/* copies */
+			lb_touch_faults(&b, t, 0, 3, PFS_KIND_MMAP, 40, 40, PFS_TOUCH_COW);	/* copies */
 		lb_scan(&b, t, 40, PFS_SCAN_PERIODIC);
 	}
 	lb_proc_end_at(&b, 10, T0 + 1005 * MS);
@@ -270,9 +250,7 @@ static void test_cost_by_kind(void **state)
 			assert_true(st->share > 0.23 && st->share < 0.25);
 		}
 	}
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 /* A storm the scheduler interrupted for one bucket is one storm; two buckets apart, two. */
@@ -302,9 +280,7 @@ static void test_one_bucket_gap(void **state)
 	assert_int_equal(s.storms[0].faults, 3600);
 	assert_int_equal(s.storms[0].start_ns, 190 * MS);
 	assert_int_equal(s.storms[0].end_ns, 290 * MS);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 /* An exact-mode log: `n` faults of one thread, `gap` apart from `t`, each kept `kept` ns by its handler. */
@@ -368,9 +344,7 @@ static void test_exact_handler_time_removed(void **state)
 			assert_true(s.storms[0].rate > 40000 && s.storms[0].rate < 60000);
 			assert_true(s.storms[0].share > 0.9);
 		}
-		pfs_storms_free(&s);
-		pfs_model_free(&run);
-		lb_release(&b);
+		release(&s, &run, &b);
 	}
 }
 
@@ -393,9 +367,7 @@ static void test_wild_times(void **state)
 	assert_true(s.nbuckets <= PFS_STORM_MAX_BUCKETS + 1);
 	assert_int_equal(s.total_faults, 10000);
 	assert_true(s.nstorms >= 1);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 /* A storm at the very end of the clock: its end, computed in double, rounds up to 2^64 (fuzzing found it). */
@@ -418,9 +390,7 @@ static void test_storm_at_the_end_of_time(void **state)
 	/* (uint64_t)2^64.0 is undefined; x86 gives 0, an end before the start */
 	for (size_t i = 0; i < s.nstorms; i++)
 		assert_true(s.storms[i].start_ns <= s.storms[i].end_ns);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 int main(void)
