@@ -106,7 +106,7 @@ struct measure {
 	uint64_t wall_ns;
 	uint64_t rss_bytes;	/* wait4's ru_maxrss */
 	uint64_t first_touch, cow, prefaulted;
-	uint64_t *site_faults, *site_prefaulted, *site_phase_ns;
+	uint64_t *site_faults, *site_pages, *site_prefaulted, *site_phase_ns;
 	bool *site_phase_known;
 	char *unmatched;	/* a run with the policy: its rules that matched nothing ("; "-joined) */
 };
@@ -132,20 +132,13 @@ static bool same_file(const char *a, const char *b)
 	return same;
 }
 
-/* The site of `rs` across runs: its one-line name and kind. */
-static bool same_site(const struct pfs_rsite *a, const struct pfs_rsite *b)
-{
-	char x[256], y[256];
-
-	if (a->site->key.kind != b->site->key.kind)
-		return false;
-	pfs_report_site_name(a, x, sizeof(x));
-	pfs_report_site_name(b, y, sizeof(y));
-	return !strcmp(x, y);
-}
-
-static void measure_logs(const struct pfs_report *rep, const struct pfs_adv_list *l,
-			 struct measure *m)
+/*
+ * Each advised site's own figures in one run's logs: the site found by its
+ * identity across runs (kind and symbolized frames, as diff pairs them),
+ * never by its label alone (a C++ program's sites share the label of the
+ * function that holds the containers); the process totals apart.
+ */
+static int measure_logs(const struct pfs_report *rep, const struct pfs_adv_list *l, struct measure *m)
 {
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		const struct pfs_rproc *rp = &rep->procs[i];
@@ -154,21 +147,27 @@ static void measure_logs(const struct pfs_report *rep, const struct pfs_adv_list
 		m->first_touch += t->first_touch_faults;
 		m->cow += t->cow_faults;
 		m->prefaulted += t->prefaulted_pages;
-		for (size_t j = 0; j < rp->nsites; j++)
-			for (size_t k = 0; k < l->n; k++) {
-				const struct pfs_adv_item *it = &l->items[k];
-				const struct pfs_evidence *e = rp->evidence ? &rp->evidence[j] : NULL;
+		for (size_t j = 0; j < rp->nsites; j++) {
+			const struct pfs_evidence *e = rp->evidence ? &rp->evidence[j] : NULL;
+			char *key = NULL;
 
-				if (!same_site(&rp->sites[j], &it->rp->sites[it->index]))
+			if (pfs_report_site_key(&rp->sites[j], rp->proc, &key))
+				return -ENOMEM;
+			for (size_t k = 0; k < l->n; k++) {
+				if (!l->items[k].key || strcmp(key, l->items[k].key))
 					continue;
 				m->site_faults[k] += rp->sites[j].site->first_touch_faults;
+				m->site_pages[k] += rp->sites[j].site->first_touch_pages;
 				m->site_prefaulted[k] += rp->sites[j].site->prefaulted_pages;
 				if (e && e->timed_allocs && e->spread_hi_ns >= m->site_phase_ns[k]) {
 					m->site_phase_ns[k] = e->spread_hi_ns;
 					m->site_phase_known[k] = true;
 				}
 			}
+			free(key);
+		}
 	}
+	return 0;
 }
 
 static int run_once(const struct pfs_verify_opts *o, const char *dir, const char *policy,
@@ -254,10 +253,11 @@ static int alloc_measures(struct measure *ms, unsigned n, size_t nsites)
 {
 	for (unsigned i = 0; i < n; i++) {
 		ms[i].site_faults = calloc(nsites + 1, sizeof(uint64_t));
+		ms[i].site_pages = calloc(nsites + 1, sizeof(uint64_t));
 		ms[i].site_prefaulted = calloc(nsites + 1, sizeof(uint64_t));
 		ms[i].site_phase_ns = calloc(nsites + 1, sizeof(uint64_t));
 		ms[i].site_phase_known = calloc(nsites + 1, sizeof(bool));
-		if (!ms[i].site_faults || !ms[i].site_prefaulted || !ms[i].site_phase_ns ||
+		if (!ms[i].site_faults || !ms[i].site_pages || !ms[i].site_prefaulted || !ms[i].site_phase_ns ||
 		    !ms[i].site_phase_known)
 			return -ENOMEM;
 	}
@@ -268,6 +268,7 @@ static void free_measures(struct measure *ms, unsigned n)
 {
 	for (unsigned i = 0; ms && i < n; i++) {
 		free(ms[i].site_faults);
+		free(ms[i].site_pages);
 		free(ms[i].site_prefaulted);
 		free(ms[i].site_phase_ns);
 		free(ms[i].site_phase_known);
@@ -282,23 +283,34 @@ struct verdict {
 	char text[256];
 };
 
-/*
- * Every run with the policy faster than every run without: a time gain that
- * is not the noise of a shared machine (with fewer than 3 runs each, never).
- */
-static bool faster_every_time(const struct measure *base, const struct measure *pol, unsigned n)
+/* The fastest and slowest of n runs' wall times: their spread. */
+static void spread(const struct measure *ms, unsigned n, uint64_t *lo, uint64_t *hi)
 {
-	uint64_t slowest = 0, fastest = UINT64_MAX;
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (ms[i].wall_ns < *lo)
+			*lo = ms[i].wall_ns;
+		if (ms[i].wall_ns > *hi)
+			*hi = ms[i].wall_ns;
+	}
+}
+
+/*
+ * The runs with the policy and those without do not overlap: every run of
+ * one faster than every run of the other.  -1 faster with the policy, +1
+ * slower, 0 within the runs' spread, the noise of a shared machine (with
+ * fewer than 3 runs each, always).
+ */
+static int outside_spread(const struct measure *base, const struct measure *pol, unsigned n)
+{
+	uint64_t b0, b1, p0, p1;
 
 	if (n < 3)
-		return false;
-	for (unsigned i = 0; i < n; i++) {
-		if (pol[i].wall_ns > slowest)
-			slowest = pol[i].wall_ns;
-		if (base[i].wall_ns < fastest)
-			fastest = base[i].wall_ns;
-	}
-	return slowest < fastest;
+		return 0;
+	spread(base, n, &b0, &b1);
+	spread(pol, n, &p0, &p1);
+	return p1 < b0 ? -1 : p0 > b1 ? 1 : 0;
 }
 
 /*
@@ -324,7 +336,7 @@ static void judge(const struct pfs_adv_item *it, const struct measure *base,
 		v->helped = true;
 		snprintf(v->text, sizeof(v->text), "helped: first-touch faults %" PRIu64 " -> %" PRIu64
 			 " (%+.0f%%)", f0, f1, 100.0 * ((double)f1 - (double)f0) / (double)f0);
-	} else if (w1 * 100 <= w0 * 95 && faster_every_time(base, pol, n)) {
+	} else if (w1 * 100 <= w0 * 95 && outside_spread(base, pol, n) < 0) {
 		v->helped = true;
 		snprintf(v->text, sizeof(v->text), "helped: wall time %.1f -> %.1f ms in every run, "
 			 "faults %" PRIu64 " -> %" PRIu64, (double)w0 / 1e6, (double)w1 / 1e6, f0, f1);
@@ -355,6 +367,12 @@ static void pct(FILE *out, uint64_t a, uint64_t b)
 	else
 		fputs("         -", out);
 	fputc('\n', out);
+}
+
+/* "880-1408 ms", "25.1-31.0 ms": the fastest and slowest run. */
+static void fmt_range(char *buf, size_t len, uint64_t lo, uint64_t hi)
+{
+	snprintf(buf, len, hi >= 100000000 ? "%.0f-%.0f ms" : "%.1f-%.1f ms", (double)lo / 1e6, (double)hi / 1e6);
 }
 
 static void row(FILE *out, const char *what, uint64_t a, uint64_t b)
@@ -395,12 +413,17 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 		char name[256];
 		struct verdict v = {0};
 
+		if (pfs_kind_is_category(it->in.kind))
+			continue;	/* memory accounted by kind: no policy acts on it */
 		judge(it, base, pol, n, k, &v);
 		pfs_report_site_label(&it->rp->sites[it->index], name, sizeof(name));
 		fprintf(out, "site #%" PRIu32 " %s (%s)%s%s\n", it->id, name,
 			pfs_kind_name(it->in.kind), v.has_rule ? ": " : "",
 			v.has_rule ? it->adv.rule : "");
+		/* the site's own counts, found by its identity in each run */
 		row(out, "first-touch faults", f0, f1);
+		row(out, "first-touch pages", med(base, n, offsetof(struct measure, site_pages), (ssize_t)k),
+		    med(pol, n, offsetof(struct measure, site_pages), (ssize_t)k));
 		row(out, "prefaulted pages", p0, p1);
 		fprintf(out, "    %-22s", "touch phase");
 		phase(out, base, n, k, t0);
@@ -408,7 +431,7 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 		fputc('\n', out);
 		fprintf(out, "    => %s\n", v.text);
 	}
-	fputs("total\n", out);
+	fputs("all processes, in total\n", out);
 	row(out, "first-touch faults", med(base, n, offsetof(struct measure, first_touch), -1),
 	    med(pol, n, offsetof(struct measure, first_touch), -1));
 	row(out, "copy-on-write faults", med(base, n, offsetof(struct measure, cow), -1),
@@ -421,9 +444,24 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 		uint64_t r0 = med(base, n, offsetof(struct measure, rss_bytes), -1);
 		uint64_t r1 = med(pol, n, offsetof(struct measure, rss_bytes), -1);
 
+		uint64_t b0, b1, q0, q1;
+		int side = outside_spread(base, pol, n);
+		char ra[32], rb[32];
+
 		fprintf(out, "    %-22s %9.1f ms %9.1f ms", "wall time", (double)w0 / 1e6,
 			(double)w1 / 1e6);
-		pct(out, w0, w1);
+		/* a change only where the runs do not overlap: a shared machine's noise is no gain */
+		if (side)
+			pct(out, w0, w1);
+		else
+			fputs("         ~\n", out);
+		spread(base, n, &b0, &b1);
+		spread(pol, n, &q0, &q1);
+		fmt_range(ra, sizeof(ra), b0, b1);
+		fmt_range(rb, sizeof(rb), q0, q1);
+		fprintf(out, "    %-22s %12s %12s  %s\n", "  fastest-slowest", ra, rb,
+			side < 0 ? "faster in every run" : side > 0 ? "slower in every run"
+			: n < 3 ? "(3 runs each at least to tell a change)" : "within the runs' spread");
 		fprintf(out, "    %-22s %8.1f MiB %8.1f MiB", "peak RSS", (double)r0 / 1048576.0,
 			(double)r1 / 1048576.0);
 		pct(out, r0, r1);
@@ -441,13 +479,19 @@ static void json_side(struct pfs_json *w, const char *key, const struct measure 
 	pfs_json_begin_object(w);
 	if (k >= 0) {
 		pfs_json_kv_uint(w, "first_touch_faults", med(ms, n, offsetof(struct measure, site_faults), k));
+		pfs_json_kv_uint(w, "first_touch_pages", med(ms, n, offsetof(struct measure, site_pages), k));
 		pfs_json_kv_uint(w, "prefaulted_pages", med(ms, n, offsetof(struct measure, site_prefaulted), k));
 		pfs_json_kv_uint(w, "touch_phase_ns", med(ms, n, offsetof(struct measure, site_phase_ns), k));
 	} else {
 		pfs_json_kv_uint(w, "first_touch_faults", med(ms, n, offsetof(struct measure, first_touch), -1));
 		pfs_json_kv_uint(w, "cow_faults", med(ms, n, offsetof(struct measure, cow), -1));
 		pfs_json_kv_uint(w, "prefaulted_pages", med(ms, n, offsetof(struct measure, prefaulted), -1));
+		uint64_t lo, hi;
+
+		spread(ms, n, &lo, &hi);
 		pfs_json_kv_uint(w, "wall_ns", med(ms, n, offsetof(struct measure, wall_ns), -1));
+		pfs_json_kv_uint(w, "wall_ns_min", lo);
+		pfs_json_kv_uint(w, "wall_ns_max", hi);
 		pfs_json_kv_uint(w, "peak_rss_bytes", med(ms, n, offsetof(struct measure, rss_bytes), -1));
 	}
 	pfs_json_end_object(w);
@@ -478,10 +522,15 @@ static int print_json(FILE *out, const struct pfs_verify_opts *o, const char *po
 	for (size_t k = 0; k < l->n; k++) {
 		const struct pfs_adv_item *it = &l->items[k];
 		struct verdict v = {0};
+		char name[256];
 
+		if (pfs_kind_is_category(it->in.kind))
+			continue;	/* memory accounted by kind: no policy acts on it */
 		judge(it, base, pol, n, k, &v);
 		pfs_json_begin_object(&w);
 		pfs_json_kv_uint(&w, "site", it->id);
+		pfs_report_site_label(&it->rp->sites[it->index], name, sizeof(name));
+		pfs_json_kv_string(&w, "label", name);
 		pfs_json_kv_string(&w, "function", it->in.function);
 		pfs_json_kv_string(&w, "rule", it->adv.rule[0] ? it->adv.rule : NULL);
 		json_side(&w, "without", base, n, (ssize_t)k);
@@ -499,6 +548,9 @@ static int print_json(FILE *out, const struct pfs_verify_opts *o, const char *po
 	pfs_json_begin_object(&w);
 	json_side(&w, "without", base, n, -1);
 	json_side(&w, "with", pol, n, -1);
+	/* -1 faster in every run with the policy, 1 slower, 0 within the runs' spread (no time change) */
+	pfs_json_key(&w, "wall_change");
+	pfs_json_int(&w, outside_spread(base, pol, n));
 	pfs_json_end_object(&w);
 	pfs_json_key(&w, "output_unchanged");
 	pfs_json_bool(&w, s->out_same);
@@ -558,7 +610,8 @@ int pfs_adv_verify(const struct pfs_verify_opts *o, FILE *out)
 	}
 	if (alloc_measures(base, o->runs, l.n) || alloc_measures(pol, o->runs, l.n))
 		goto nomem;
-	measure_logs(pfs_adv_report(r), &l, &base[0]);
+	if (measure_logs(pfs_adv_report(r), &l, &base[0]))
+		goto nomem;
 	base[0].same_out = true;
 	s.status0 = base[0].status;
 	for (unsigned i = 0; i < o->runs; i++) {

@@ -93,32 +93,6 @@ static int make_keys(struct dside_run *s)
 
 /* ---- site keys and figures ------------------------------------------------ */
 
-static int site_key(const struct pfs_rsite *rs, const struct pfs_proc *p, char **out)
-{
-	size_t len;
-	FILE *f = open_memstream(out, &len);
-
-	if (!f)
-		return -ENOMEM;
-	fputs(pfs_kind_name(rs->site->key.kind), f);
-	if (rs->stack_missing)	/* nothing to match it by */
-		fprintf(f, "|missing:%s:%" PRIu32, p->log_path, rs->site->key.stack);
-	for (size_t i = 0; i < rs->nframes; i++) {
-		const struct pfs_rframe *fr = &rs->frames[i];
-
-		/* the file's base name: a build elsewhere names its sources by other paths */
-		if (fr->function)
-			fprintf(f, "|%s@%s:%u", fr->function, fr->file ? fr->file : "", fr->line);
-		else if (fr->module)
-			fprintf(f, "|%s+0x%" PRIx64, fr->module, fr->offset);
-		else
-			fprintf(f, "|0x%" PRIx64, fr->address);
-	}
-	if (fclose(f) || !*out)
-		return -ENOMEM;
-	return 0;
-}
-
 static void site_ents_free(struct site_ent **map)
 {
 	struct site_ent *e, *tmp;
@@ -145,7 +119,7 @@ static int add_sites(struct dproc *dp, int w, const struct pfs_rproc *rp)
 		struct dsite *ds;
 		char *key = NULL;
 
-		rc = site_key(rs, p, &key);
+		rc = pfs_report_site_key(rs, p, &key);
 		if (rc)
 			break;
 		HASH_FIND_STR(dp->sites, key, ds);

@@ -76,7 +76,8 @@ static uint64_t median(uint64_t *v, size_t n)
 struct tagg {
 	uint64_t seq;		/* 0: empty slot */
 	uint64_t first_lo, first_hi, last_lo, last_hi;
-	uint64_t touched;
+	uint64_t touched;	/* pages */
+	uint64_t faults;	/* as the kernel took them */
 	uint32_t nrec;		/* touch events that brought its pages */
 };
 
@@ -85,8 +86,9 @@ struct live {
 	uint64_t addr;
 	uint64_t seq;
 	uint64_t at;		/* ns from the process start */
-	uint64_t size;
+	uint64_t size, length;
 	uint32_t site;		/* index into sites[]; UINT32_MAX: not listed */
+	uint8_t kind;
 	uint8_t inherited, populated;
 };
 
@@ -167,6 +169,7 @@ static void touch(struct ctx *c, const struct pfs_touch_ev *t, uint64_t lo, uint
 		return;
 	a = tagg_get(c, t->alloc_seq, true);
 	a->touched += t->pages;
+	a->faults += t->faults ? t->faults : t->pages;	/* logs before the field: one per page */
 	a->nrec++;
 	if (a->first_hi == UINT64_MAX) {
 		a->first_lo = lo;
@@ -251,6 +254,21 @@ static int live_new(struct ctx *c, uint32_t *idx)
 
 /* ---- a block ends: its figures go to its site ------------------------------------ */
 
+/*
+ * Whether a block's pages are its own, counted by its own TOUCH records: a
+ * mapping, a block that has such records, or a malloc chunk with a mapping
+ * of its own (glibc's: its usable size is a whole number of pages less the
+ * two words of its header).  A chunk on the shared heap has none: its
+ * pages come as the site's heap pages (alloc_seq 0), so whether it was
+ * touched sparsely or densely is not known, and it is left out.
+ */
+static bool alone(const struct live *a, const struct tagg *g, uint32_t ps)
+{
+	if (g || a->kind == PFS_KIND_MMAP || a->kind == PFS_KIND_MMAP_FILE || a->kind == PFS_KIND_BRK)
+		return true;
+	return a->length && (a->length + 2 * sizeof(uint64_t)) % ps == 0;
+}
+
 static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 {
 	const struct live *a = &c->lv[idx];
@@ -264,19 +282,25 @@ static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 		struct site_acc *s = &c->acc[a->site];
 		const struct tagg *g = tagg_get(c, a->seq, false);
 		uint64_t pages = a->size / ps + (a->size % ps != 0), touched = g ? g->touched : 0;
+		uint64_t faults = g ? g->faults : 0;
 		uint64_t stop = freed ? t : c->end, life = stop > a->at ? stop - a->at : 0;
 
 		/* sizes */
 		e->tracked_allocs++;
 		e->requested_bytes += a->size;
+		if (a->size > e->max_size)
+			e->max_size = a->size;
 		if (a->populated) {	/* resident before any touch: neither sparse nor dense */
 			e->populated_allocs++;
+		} else if (!alone(a, g, ps)) {	/* its pages are counted as the site's heap pages */
+			e->shared_allocs++;
 		} else {
 			e->requested_pages += pages;
 			e->tracked_touched_pages += touched < pages ? touched : pages;
-			if (!e->min_size || a->size < e->min_size)
-				e->min_size = a->size;
+			e->tracked_touch_faults += faults < pages ? faults : pages;
 		}
+		if (!e->min_size || a->size < e->min_size)
+			e->min_size = a->size;
 		/* times */
 		rc |= vec_push(&s->life, life);
 		if (life > e->lifetime_max_ns)
@@ -346,6 +370,7 @@ static int replay(struct ctx *c)
 			site = site_index(c, ev->stack, ev->kind);
 			c->lv[idx] = (struct live){
 				.addr = ev->addr, .seq = ev->seq, .at = rel(ev->time_ns, p->start_ns), .size = ev->size,
+				.length = ev->length, .kind = ev->kind,
 				.site = site == NONE ? UINT32_MAX : (uint32_t)site,
 				.inherited = ev->inherited || ev->category, /* no allocation of this process */
 				.populated = ev->populated,
@@ -391,14 +416,28 @@ static void site_times(struct site_acc *s, struct pfs_evidence *e)
 	e->lifetime_ns = median(s->life.v, s->life.n);
 }
 
+/* Memory in pages, faults as the kernel took them (a huge page mapped by one fault is one). */
 static void site_sizes(const struct pfs_site *s, struct pfs_evidence *e, uint64_t proc_touched)
 {
-	e->touched_pages = s->first_touch_faults;
-	e->touched_bytes = s->first_touch_faults * e->page_size;
-	e->cow_pages = s->cow_faults;
+	e->touched_pages = s->first_touch_pages;
+	e->touched_bytes = s->first_touch_pages * e->page_size;
+	e->touch_faults = s->first_touch_faults;
+	e->cow_pages = s->cow_pages;
+	e->cow_faults = s->cow_faults;
 	e->prefaulted_pages = s->prefaulted_pages;
 	pfs_evidence_density(e);
-	e->resident_share = proc_touched ? (double)s->first_touch_faults / (double)proc_touched : 0;
+	e->resident_share = proc_touched ? (double)s->first_touch_pages / (double)proc_touched : 0;
+}
+
+/* The process's first-touch pages: the sum of its sites' (the totals count faults). */
+static uint64_t proc_pages(const struct pfs_proc *p)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < p->nsites; i++)
+		if (p->ranked[i]->key.kind != PFS_KIND_SELF)	/* as the totals */
+			n += p->ranked[i]->first_touch_pages;
+	return n;
 }
 
 /* The last time the process is known to have lived, from its start. */
@@ -445,7 +484,7 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	struct ctx c = {.p = p, .nsites = n};
 	struct site_idx *idx = NULL, *e, *tmp;
 	struct pfs_evidence *ev = NULL;
-	uint64_t *lo = NULL, *hi = NULL, forks = forks_of(p);
+	uint64_t *lo = NULL, *hi = NULL, forks = forks_of(p), touched_total = proc_pages(p);
 	size_t touched_allocs = 0;
 	int rc = -ENOMEM;
 
@@ -506,14 +545,17 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	for (size_t i = 0; i < n; i++) {
 		struct pfs_evidence *x = &ev[i];
 
-		site_sizes(sites[i], x, p->totals.first_touch_faults);
+		site_sizes(sites[i], x, touched_total);
 		site_times(&c.acc[i], x);
 		x->cow_per_fork = forks ? (double)x->cow_pages / (double)forks : 0;
+		x->proc_life_ns = c.end;
+		x->burst_rate = series->threshold;
 	}
 	for (size_t i = 0; i < series->nstorms; i++) {
 		const struct pfs_storm *st = &series->storms[i];
 
-		if (st->top_index < n && st->rate > ev[st->top_index].storm_rate) {
+		/* one scan found it whole: its rate is only a lower bound, no evidence of a burst */
+		if (st->top_index < n && !st->one_scan && st->rate > ev[st->top_index].storm_rate) {
 			ev[st->top_index].storm_rate = st->rate;
 			ev[st->top_index].storm_faults = st->top_faults;
 		}
@@ -576,9 +618,13 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_begin_object(w);
 	pfs_json_kv_uint(w, "tracked_allocations", e->tracked_allocs);
 	pfs_json_kv_uint(w, "populated_allocations", e->populated_allocs);
+	pfs_json_kv_uint(w, "shared_heap_allocations", e->shared_allocs);
 	pfs_json_kv_uint(w, "requested_bytes", e->requested_bytes);
+	pfs_json_kv_uint(w, "min_size", e->min_size);
+	pfs_json_kv_uint(w, "max_size", e->max_size);
 	pfs_json_kv_uint(w, "touched_pages", e->touched_pages);
 	pfs_json_kv_uint(w, "touched_bytes", e->touched_bytes);
+	pfs_json_kv_uint(w, "first_touch_faults", e->touch_faults);
 	pfs_json_key(w, "touched_share");
 	if (e->density >= 0)
 		pfs_json_double(w, e->density);
@@ -592,6 +638,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_kv_uint_or_null(w, "lifetime_ns", e->tracked_allocs, e->lifetime_ns);
 	pfs_json_kv_uint(w, "lifetime_max_ns", e->lifetime_max_ns);
 	pfs_json_kv_uint(w, "freed_allocations", e->freed_allocs);
+	pfs_json_kv_uint(w, "process_life_ns", e->proc_life_ns);
 	pfs_json_kv_uint(w, "timed_allocations", e->timed_allocs);
 	pfs_json_key(w, "exact_times");
 	pfs_json_bool(w, e->exact);
@@ -601,6 +648,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_kv_uint(w, "storm_faults", e->storm_faults);
 	pfs_json_kv_double(w, "touch_rate", e->touch_rate);
 	pfs_json_kv_uint(w, "cow_pages", e->cow_pages);
+	pfs_json_kv_uint(w, "cow_faults", e->cow_faults);
 	pfs_json_kv_uint(w, "forks", e->forks);
 	pfs_json_kv_double(w, "cow_per_fork", e->cow_per_fork);
 	pfs_json_end_object(w);
@@ -616,11 +664,15 @@ void pfs_evidence_summary(char *buf, size_t len, const struct pfs_evidence *e)
 		return;
 	}
 	pfs_an_fmt_bytes(tou, sizeof(tou), e->touched_bytes);
-	if (e->tracked_allocs) {
-		pfs_an_fmt_bytes(req, sizeof(req), e->requested_bytes);
-		double pc = e->density >= 0 ? 100.0 * e->density : 0.0;
+	if (e->tracked_allocs && e->density >= 0) {
+		double pc = 100.0 * e->density;
 
+		pfs_an_fmt_bytes(req, sizeof(req), e->requested_bytes);
 		fprintf(f, "allocated %s, touched %s (%.*f%%", req, tou, pc < 1 ? 1 : 0, pc);
+	} else if (e->tracked_allocs) {	/* heap chunks or populated mappings: no share of their own */
+		pfs_an_fmt_bytes(req, sizeof(req), e->requested_bytes);
+		fprintf(f, "allocated %s, touched %s (%s", req, tou,
+			e->shared_allocs ? "on the shared heap" : "populated by the program");
 	} else {
 		fprintf(f, "touched %s (small blocks", tou);
 	}

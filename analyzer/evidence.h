@@ -27,10 +27,15 @@ struct pfs_evidence {
 	uint64_t requested_bytes;	/* their requested sizes */
 	uint64_t requested_pages;	/* whole pages they span, page-rounded up */
 	uint64_t min_size;		/* the smallest requested size; 0 none */
+	uint64_t max_size;		/* the largest */
 	uint64_t populated_allocs;	/* of them, mapped with MAP_POPULATE (left out below) */
-	uint64_t touched_pages;		/* the site's first-touch pages, tracked or not */
+	uint64_t shared_allocs;		/* of them, malloc chunks on the shared heap: their pages are
+					   the site's heap pages, not theirs alone (left out below) */
+	uint64_t touched_pages;		/* the site's first-touch pages (base pages), tracked or not */
 	uint64_t touched_bytes;		/* touched_pages x page size */
+	uint64_t touch_faults;		/* the faults that brought them: a huge page is one */
 	uint64_t tracked_touched_pages;	/* first-touch pages of tracked allocations */
+	uint64_t tracked_touch_faults;	/* ... and the faults that brought them */
 	double density;			/* (tracked_touched_pages + prefaulted_pages) / requested_pages,
 					   populated mappings left out; -1 unknown */
 	double resident_share;		/* touched_pages / the process's first-touch pages */
@@ -46,18 +51,22 @@ struct pfs_evidence {
 	uint64_t lifetime_ns;		/* ALLOC to FREE, or to the process end (median) */
 	uint64_t lifetime_max_ns;
 	uint64_t freed_allocs;		/* lifetimes that ended at a FREE */
+	uint64_t proc_life_ns;		/* the process's, start to its last known time */
 	bool exact;			/* exact mode: the times are the faults' own, within 100 us */
 	bool coarse;			/* fast mode found each allocation's pages in one scan,
 					   over PFS_EVIDENCE_COARSE_NS after it: how fast they
 					   came is unknown */
 
 	/* rates */
-	double storm_rate;		/* faults/s in the fastest storm it tops; 0 none */
+	double storm_rate;		/* faults/s in the fastest storm it tops (not one found by a
+					   single scan: its rate is a lower bound); 0 none */
 	uint64_t storm_faults;		/* its pages in that storm */
 	double touch_rate;		/* touched pages / spread, per allocation (median, lower bound) */
+	double burst_rate;		/* the storm rule's threshold in first touches/s (storms.h); 0 unknown */
 
 	/* copy-on-write */
-	uint64_t cow_pages;
+	uint64_t cow_pages;		/* base pages copied */
+	uint64_t cow_faults;		/* the faults that copied them */
 	uint64_t forks;			/* forks this process took part in (children, and its own) */
 	double cow_per_fork;		/* cow_pages / forks; 0 when no fork */
 

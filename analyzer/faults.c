@@ -39,6 +39,7 @@ int pfs_faults_decode(struct pfs_proc *p, const struct pfs_rec *rec, const char 
 		p->faults[p->nfaults++] = (struct pfs_fault_ev){
 			.time_ns = ev.time_ns, .addr = ev.page * psize, .pc = ev.pc, .tid = ev.tid,
 			.sys = (int32_t)ev.sys, .flags = (uint8_t)ev.flags,
+			.handler_ns = r->handler_ns / r->count,	/* the events of one handler cost alike */
 		};
 		p->fault_events++;
 	}
@@ -352,6 +353,116 @@ static void warn_exact(struct pfs_proc *p, struct pfs_an_warnings *w)
 			    " counted", p->pid, cmd, p->unobservable_ranges, p->unobservable_bytes >> 10);
 }
 
+/* ---- the handlers' time out of the timeline ------------------------------------ */
+
+/*
+ * Exact mode keeps each faulting thread waiting while a handler reads,
+ * resolves and logs its fault: the program runs slower than natively, its
+ * storms longer and thinner.  Each event carries its share of the handler's
+ * CPU time (FAULTS.handler_ns); every time of the process after a fault is
+ * moved back by what the faults before it kept, so that storms and touch
+ * times read as they would natively (docs/analyzer.md, "Storms").
+ *
+ * Threads faulting at once wait side by side, not one after the other: a
+ * fault's time counts divided by the threads that faulted within the
+ * millisecond before it.  A fault never removes more than the time to the
+ * next one less a nanosecond, so that the order of all events is kept.
+ */
+#define CONCURRENT_NS 1000000u
+#define CONCURRENT_MAX 64
+
+struct tid_count {
+	uint32_t tid, n;
+};
+
+static unsigned window_add(struct tid_count *w, unsigned *nw, uint32_t tid, int d)
+{
+	for (unsigned k = 0; k < *nw; k++)
+		if (w[k].tid == tid) {
+			w[k].n += (uint32_t)d;
+			if (!w[k].n)
+				w[k] = w[--*nw];
+			return *nw;
+		}
+	if (d > 0 && *nw < CONCURRENT_MAX)
+		w[(*nw)++] = (struct tid_count){tid, 1};
+	return *nw;
+}
+
+/* A time moved back by the handler time before it: `cum` before fault i, `r` fault i's own. */
+struct shift {
+	uint64_t t;	/* fault i's original time */
+	uint64_t cum;	/* removed before it */
+	uint64_t r;	/* removed by it, just after it */
+};
+
+static uint64_t shift_time(const struct shift *sh, size_t n, uint64_t t)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {	/* the last fault at or before t */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sh[mid].t <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return t;
+	const struct shift *s = &sh[lo - 1];
+	uint64_t d = s->cum + (t - s->t < s->r ? t - s->t : s->r);
+	return t > d ? t - d : 0;
+}
+
+static int remove_handler_time(struct pfs_proc *p)
+{
+	struct tid_count win[CONCURRENT_MAX];
+	unsigned nw = 0;
+	struct shift *sh;
+	uint64_t cum = 0;
+	size_t first = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < p->nfaults && !any; i++)
+		any = p->faults[i].handler_ns != 0;
+	if (!any)
+		return 0;	/* an older log, or nothing kept */
+	sh = malloc(p->nfaults * sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nfaults; i++) {
+		const struct pfs_fault_ev *f = &p->faults[i];
+		uint64_t r, gap;
+		unsigned threads;
+
+		while (first < i && f->time_ns - p->faults[first].time_ns > CONCURRENT_NS)
+			window_add(win, &nw, p->faults[first++].tid, -1);
+		threads = window_add(win, &nw, f->tid, +1);
+		r = f->handler_ns / (threads ? threads : 1);
+		if (i + 1 < p->nfaults) {
+			gap = p->faults[i + 1].time_ns - f->time_ns;
+			if (r >= gap)
+				r = gap ? gap - 1 : 0;
+		}
+		sh[i] = (struct shift){.t = f->time_ns, .cum = cum, .r = r};
+		cum += r;
+	}
+	p->handler_ns_removed = cum;
+	for (size_t i = 0; i < p->nfaults; i++)
+		p->faults[i].time_ns -= sh[i].cum;
+	for (size_t i = 0; i < p->nevs; i++)
+		p->evs[i].time_ns = shift_time(sh, p->nfaults, p->evs[i].time_ns);
+	for (size_t i = 0; i < p->nscan_evs; i++)
+		p->scan_evs[i].time_ns = shift_time(sh, p->nfaults, p->scan_evs[i].time_ns);
+	for (size_t i = 0; i < p->ntouches; i++)
+		p->touches[i].time_ns = shift_time(sh, p->nfaults, p->touches[i].time_ns);
+	if (p->end_ns)
+		p->end_ns = shift_time(sh, p->nfaults, p->end_ns);
+	free(sh);
+	return 0;
+}
+
 int pfs_faults_attribute(struct pfs_proc *p, struct pfs_an_warnings *w)
 {
 	struct pfs_carve_ev *carves = NULL;
@@ -372,6 +483,9 @@ int pfs_faults_attribute(struct pfs_proc *p, struct pfs_an_warnings *w)
 			qsort(p->faults, p->nfaults, sizeof(*p->faults), cmp_fault);
 			break;
 		}
+	rc = remove_handler_time(p);
+	if (rc)
+		goto out;
 	rc = gather_carves(p, &carves, &ncarves);
 	if (rc)
 		goto out;

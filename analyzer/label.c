@@ -101,6 +101,9 @@ static const struct role_glob builtin[] = {
 	{PFS_FRAME_RUNTIME, ON_MODULE, "libpthread.so*"},
 	{PFS_FRAME_RUNTIME, ON_MODULE, "ld-linux*.so*"},
 	{PFS_FRAME_RUNTIME, ON_MODULE, "ld64.so*"},
+	/* CPython: the interpreter itself (its C functions are the runtime's, whatever they allocate for) */
+	{PFS_FRAME_RUNTIME, ON_MODULE, "python[23]*"},
+	{PFS_FRAME_RUNTIME, ON_MODULE, "libpython*.so*"},
 	/* CPython's object allocator */
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "PyObject_Malloc"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "PyObject_Calloc"},

@@ -134,6 +134,7 @@ struct pfs_fault_ev {
 	uint32_t tid;
 	int32_t sys;		/* the system call that touched it, -1 none */
 	uint8_t flags;		/* PFS_FEV_* */
+	uint32_t handler_ns;	/* its share of its record's handler time */
 };
 
 /* Exact mode: heap pages carved by a site (CARVE). */
@@ -221,6 +222,7 @@ struct pfs_proc {
 	uint64_t unobservable_bytes;	/* ranges the kernel refused to register */
 	uint64_t unobservable_ranges;
 	uint64_t unattributed_faults;	/* charged to [allocator] */
+	uint64_t handler_ns_removed;	/* the handlers' time taken out of the timeline (faults.c) */
 
 	/* process tree, after finish */
 	struct pfs_proc *parent;	/* the image that forked it, or its previous image */

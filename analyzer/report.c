@@ -12,6 +12,7 @@
 
 #include <uthash.h>
 
+#include "faultcost.h"
 #include "label.h"
 
 struct pfs_site_id {
@@ -219,10 +220,16 @@ static int assign_id(struct pfs_report *rep, struct pfs_rsite *rs, char *key)
 	return 0;
 }
 
-/* The process's storms, their top sites named by report id. */
+/* The process's storms (at this machine's cost per fault: faultcost.h), their top sites named by report id. */
 static int storms_of(struct pfs_rproc *rp)
 {
-	int rc = pfs_storms_compute(rp->proc, NULL, &rp->series);
+	struct pfs_storm_params prm;
+	int rc;
+
+	pfs_storms_defaults(&prm);
+	if (rp->proc->ntouches)	/* measured once, and only when there are faults to weigh */
+		prm.cost = *pfs_faultcost_get();
+	rc = pfs_storms_compute(rp->proc, &prm, &rp->series);
 
 	if (rc)
 		return rc;
@@ -315,6 +322,34 @@ void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
 	n = strlen(buf);
 	if (f && f->file && n < len)
 		snprintf(buf + n, len - n, f->line ? " (%s:%u)" : " (%s)", f->file, f->line);
+}
+
+int pfs_report_site_key(const struct pfs_rsite *rs, const struct pfs_proc *p, char **out)
+{
+	size_t len;
+	FILE *f = open_memstream(out, &len);
+
+	if (!f)
+		return -ENOMEM;
+	fputs(pfs_kind_name(rs->site->key.kind), f);
+	if (rs->category.function)	/* memory accounted by kind has no stack: its name ("[data of X]") */
+		fprintf(f, "|%s", rs->category.function);
+	else if (rs->stack_missing)	/* nothing to match it by */
+		fprintf(f, "|missing:%s:%" PRIu32, p->log_path, rs->site->key.stack);
+	for (size_t i = 0; i < rs->nframes; i++) {
+		const struct pfs_rframe *fr = &rs->frames[i];
+
+		/* the file's base name: a build elsewhere names its sources by other paths */
+		if (fr->function)
+			fprintf(f, "|%s@%s:%u", fr->function, fr->file ? fr->file : "", fr->line);
+		else if (fr->module)
+			fprintf(f, "|%s+0x%" PRIx64, fr->module, fr->offset);
+		else
+			fprintf(f, "|0x%" PRIx64, fr->address);
+	}
+	if (fclose(f) || !*out)
+		return -ENOMEM;
+	return 0;
 }
 
 /* Whether `rule` is one of the "; "-joined rules of a site's policy. */

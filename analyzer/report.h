@@ -169,6 +169,12 @@ void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);
 /* The same with the label's place: "load_records (names.cpp:44)". */
 void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len);
 /*
+ * A site's identity across runs (diff, advise --verify): its kind and its
+ * symbolized frames (function@file:line with the file's base name, else
+ * module+0xoffset), never addresses.  *out malloc'd; 0 or -ENOMEM.
+ */
+int pfs_report_site_key(const struct pfs_rsite *rs, const struct pfs_proc *p, char **out);
+/*
  * The rules of `policy` (PFSHIM_POLICY's text) that no site of the run
  * applied (POLICY records), "; "-joined into *out (malloc'd, "" when every
  * rule applied somewhere); 0 or -ENOMEM.

@@ -176,6 +176,10 @@ static void json_storm(struct pfs_json *w, const struct pfs_storm *st)
 	/* extras */
 	pfs_json_key(w, "rate");
 	pfs_json_double(w, st->rate);
+	pfs_json_key(w, "fault_ns");
+	pfs_json_double(w, st->fault_ns);
+	pfs_json_key(w, "share");
+	pfs_json_double(w, st->share);
 	json_u64(w, "top_site_faults", st->top_faults);
 	pfs_json_key(w, "one_scan");
 	pfs_json_bool(w, st->one_scan);
@@ -194,6 +198,16 @@ static void json_series(struct pfs_json *w, const struct pfs_series *s)
 	pfs_json_double(w, s->median_rate);
 	pfs_json_key(w, "threshold_rate");
 	pfs_json_double(w, s->threshold);
+	pfs_json_key(w, "share");
+	pfs_json_double(w, s->share);
+	pfs_json_key(w, "fault_cost_ns");
+	pfs_json_begin_object(w);
+	pfs_json_kv_double(w, "first_touch", s->unit.first_touch_ns);
+	pfs_json_kv_double(w, "cow", s->unit.cow_ns);
+	pfs_json_kv_double(w, "huge", s->unit.huge_ns);
+	pfs_json_kv_string(w, "source", s->unit.source);
+	pfs_json_end_object(w);
+	json_u64(w, "handler_ns_removed", s->handler_ns_removed);
 	pfs_json_end_object(w);
 }
 

@@ -3,8 +3,8 @@
  * github.com/google/pprof (proto/profile.proto), which `pprof`, `go tool
  * pprof`, speedscope and most profiling UIs read.
  *
- * Sample types, in this order: first_touch_faults (pages), cow_faults
- * (pages), allocations (count), bytes (bytes); the default is the first
+ * Sample types, in this order: first_touch_faults (faults), cow_faults
+ * (faults), allocations (count), bytes (bytes); the default is the first
  * (pprof opens on the last one otherwise), allocations when the run has no
  * faults.  One Sample per site per process, leaf (frames[0], the
  * allocator's caller) first, labelled `pid` (number), `command` and `kind`
@@ -445,8 +445,8 @@ int pfs_report_pprof(const struct pfs_report *rep, FILE *out, const struct pfs_r
 	int rc;
 
 	str(&pp, "");	/* string_table[0] must be "" */
-	value_type(&pp, PROFILE_SAMPLE_TYPE, "first_touch_faults", "pages");
-	value_type(&pp, PROFILE_SAMPLE_TYPE, "cow_faults", "pages");
+	value_type(&pp, PROFILE_SAMPLE_TYPE, "first_touch_faults", "faults");
+	value_type(&pp, PROFILE_SAMPLE_TYPE, "cow_faults", "faults");
 	value_type(&pp, PROFILE_SAMPLE_TYPE, "allocations", "count");
 	value_type(&pp, PROFILE_SAMPLE_TYPE, "bytes", "bytes");
 	/* pprof's default is the last type: name it (off mode, or nothing touched: what there is) */

@@ -230,20 +230,32 @@ static double share(uint64_t part, uint64_t whole)
 static void storm_lines(struct text_out *t, const struct pfs_rproc *rp)
 {
 	const struct pfs_series *s = &rp->series;
-	char rate[32];
+	char rate[32], c1[24], c2[24], c3[24];
 
 	if (!s->nstorms)
 		return;
+	/* the rule and its unit, as docs/analyzer.md gives them ("Storms") */
 	pfs_an_fmt_rate(rate, sizeof(rate), s->threshold);
-	fprintf(t->f, "#   storms (fault rate in %.0f ms buckets above %s):\n",
-		(double)s->bucket_ns / 1e6, rate);
+	pfs_evidence_fmt_time(c1, sizeof(c1), (uint64_t)s->unit.first_touch_ns, (uint64_t)s->unit.first_touch_ns);
+	pfs_evidence_fmt_time(c2, sizeof(c2), (uint64_t)s->unit.cow_ns, (uint64_t)s->unit.cow_ns);
+	pfs_evidence_fmt_time(c3, sizeof(c3), (uint64_t)s->unit.huge_ns, (uint64_t)s->unit.huge_ns);
+	fprintf(t->f, "#   storms (%.0f ms buckets where faults took %.0f%% of the time or more, at this machine's"
+		" cost per fault, %s: a first touch %s, a copy %s, a huge page %s; %.0f%% is %s first touches):\n",
+		(double)s->bucket_ns / 1e6, 100.0 * s->share, s->unit.source, c1, c2, c3, 100.0 * s->share, rate);
+	if (s->handler_ns_removed)
+		fprintf(t->f, "#   (exact mode: its handlers' %.1f ms taken out of the timeline)\n",
+			(double)s->handler_ns_removed / 1e6);
 	for (size_t i = 0; i < s->nstorms && i < TEXT_STORMS; i++) {
 		const struct pfs_storm *st = &s->storms[i];
 		char name[256];
 
 		pfs_an_fmt_rate(rate, sizeof(rate), st->rate);
-		fprintf(t->f, "#     %zu. %.1f-%.1f ms, %" PRIu64 " faults (%s)", i + 1,
-			(double)st->start_ns / 1e6, (double)st->end_ns / 1e6, st->faults, rate);
+		fprintf(t->f, "#     %zu. %.1f-%.1f ms, %" PRIu64 " faults ", i + 1,
+			(double)st->start_ns / 1e6, (double)st->end_ns / 1e6, st->faults);
+		if (st->one_scan)	/* how fast they came is unknown: the rate is a lower bound */
+			fprintf(t->f, "(found by one scan: at least %s)", rate);
+		else
+			fprintf(t->f, "(%s, %.0f%% of the time)", rate, 100.0 * st->share);
 		if (st->top_index != SIZE_MAX) {
 			pfs_report_site_label(&rp->sites[st->top_index], name, sizeof(name));
 			fprintf(t->f, ", site #%" PRIu32 " ", st->top_id);

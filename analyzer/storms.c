@@ -2,10 +2,12 @@
  * Fault storms: see storms.h, and docs/analyzer.md for the rule.
  *
  * A TOUCH record says "these pages were touched between the previous scan
- * pass and this one".  Each record becomes an interval [a, b] (b its scan's
- * time; a the latest bound known: the previous logged scan, the allocation's
- * own time, one scan interval before b when a scanner thread ran), and its
- * pages are spread evenly over it.  Buckets of that spread give the rate.
+ * pass and this one" (exact mode's events: "these faults came within
+ * 100 us before this time").  Each record becomes an interval [a, b] (b its
+ * time; a the latest bound known: the previous logged scan, the
+ * allocation's own time, one scan interval before b when a scanner thread
+ * ran), and its faults, and what they cost, are spread evenly over it.
+ * Buckets of that spread give the rate and the share of time.
  */
 #include "storms.h"
 
@@ -20,31 +22,33 @@
 struct iv {
 	uint64_t a, b;
 	struct pfs_site_key key;
-	uint32_t pages;
-	bool point;		/* a and b in one bucket: all pages go to b's */
+	uint32_t faults;
+	double cost;		/* ns, at the cost per fault of its kind */
+	bool point;		/* a and b in one bucket: all of it goes to b's */
 };
 
 struct site_sum {
 	struct pfs_site_key key;
-	double pages;
+	double faults, cost;
 	UT_hash_handle hh;
 };
 
 void pfs_storms_defaults(struct pfs_storm_params *prm)
 {
 	*prm = (struct pfs_storm_params){
-		.floor_rate = PFS_STORM_FLOOR_RATE,
-		.median_factor = PFS_STORM_MEDIAN_FACTOR,
+		.share = PFS_STORM_SHARE,
 		.min_faults = PFS_STORM_MIN_FAULTS,
-		.one_scan_pages = PFS_STORM_ONE_SCAN_PAGES,
+		.one_scan_faults = PFS_STORM_ONE_SCAN_FAULTS,
 		.max_buckets = PFS_STORM_MAX_BUCKETS,
 		.max_storms = PFS_STORM_MAX_STORMS,
 	};
+	pfs_faultcost_defaults(&prm->cost);
 }
 
 void pfs_storms_free(struct pfs_series *s)
 {
 	free(s->faults);
+	free(s->cost);
 	free(s->storms);
 	memset(s, 0, sizeof(*s));
 }
@@ -262,6 +266,15 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 	for (size_t i = 0; i < p->ntouches; i++) {
 		const struct pfs_touch_ev *t = &p->touches[i];
 		uint64_t b = t->time_ns, a = scan_before(&cur, b), at;
+		uint32_t f = t->faults ? t->faults : t->pages;	/* logs before the field: one per page */
+		/* a huge page is one fault for 512 pages: f = huge + base, pages = 512 huge + base */
+		uint64_t huge = t->pages > f ? (t->pages - f) / 511 : 0;
+		double cost;
+
+		if (huge > f)
+			huge = f;
+		cost = t->cow ? f * s->unit.cow_ns
+			      : (double)huge * s->unit.huge_ns + (double)(f - huge) * s->unit.first_touch_ns;
 
 		if (a < s->origin_ns)
 			a = s->origin_ns;
@@ -272,7 +285,7 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 		if (a > b)
 			a = b;
 		ivs[i] = (struct iv){.a = rel(a, s->origin_ns), .b = rel(b, s->origin_ns),
-				     .pages = t->faults ? t->faults : t->pages, .key = {t->stack, t->kind}};
+				     .faults = f, .cost = cost, .key = {t->stack, t->kind}};
 		ivs[i].point = ivs[i].a / s->bucket_ns == ivs[i].b / s->bucket_ns;
 	}
 	free(times);
@@ -280,40 +293,49 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 	return 0;
 }
 
-/* Spread every interval's pages over the buckets; mark the one-record storms. */
-static void spread(struct pfs_series *s, const struct iv *ivs, size_t n, double *diff,
-		   int64_t *forced, uint64_t one_scan_pages)
+/* Spreads x over the buckets [v->a, v->b] touches, evenly (a running sum in diff). */
+static void spread_one(const struct iv *v, uint64_t B, double x, double *into, double *diff)
+{
+	size_t ia = v->a / B, ib = v->b / B;
+
+	if (v->point) {
+		into[ib] += x;
+		return;
+	}
+	double d = x / (double)(v->b - v->a);
+
+	into[ia] += d * ((double)(ia + 1) * (double)B - (double)v->a);
+	into[ib] += d * ((double)v->b - (double)ib * (double)B);
+	if (ib > ia + 1) {
+		diff[ia + 1] += d * (double)B;
+		diff[ib] -= d * (double)B;
+	}
+}
+
+/* Spread every interval's faults and cost over the buckets; mark the one-record storms. */
+static void spread(struct pfs_series *s, const struct iv *ivs, size_t n, double *diff, double *cdiff,
+		   int64_t *forced, double one_scan_cost)
 {
 	const uint64_t B = s->bucket_ns;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct iv *v = &ivs[i];
-		size_t ia = v->a / B, ib = v->b / B;
 
-		if (v->point) {
-			s->faults[ib] += (double)v->pages;
-			ia = ib;
-		} else {
-			double d = (double)v->pages / (double)(v->b - v->a);
-
-			s->faults[ia] += d * ((double)(ia + 1) * (double)B - (double)v->a);
-			s->faults[ib] += d * ((double)v->b - (double)ib * (double)B);
-			if (ib > ia + 1) {
-				diff[ia + 1] += d * (double)B;
-				diff[ib] -= d * (double)B;
-			}
-		}
-		if (v->pages >= one_scan_pages) {
-			forced[ia]++;
-			forced[ib + 1]--;
+		spread_one(v, B, (double)v->faults, s->faults, diff);
+		spread_one(v, B, v->cost, s->cost, cdiff);
+		if (v->cost >= one_scan_cost) {
+			forced[v->point ? v->b / B : v->a / B]++;
+			forced[v->b / B + 1]--;
 		}
 	}
 	for (size_t i = 0; i < s->nbuckets; i++) {
-		if (i)
+		if (i) {
 			diff[i] += diff[i - 1];
-		s->faults[i] += diff[i];
-		if (i)
+			cdiff[i] += cdiff[i - 1];
 			forced[i] += forced[i - 1];
+		}
+		s->faults[i] += diff[i];
+		s->cost[i] += cdiff[i];
 	}
 }
 
@@ -328,26 +350,27 @@ static uint64_t ns_of(double v)
 	return v >= 0x1p64 ? UINT64_MAX : (uint64_t)v;
 }
 
-/* The part of v's pages inside [lo, hi), and where it lies there. */
+/* The share of v inside [lo, hi), and where it lies there. */
 static double part_in(const struct iv *v, double lo, double hi, double *from, double *to)
 {
 	double a = (double)v->a, b = (double)v->b, ov;
 
 	if (v->point) {
 		*from = *to = b;
-		return b < lo || b >= hi ? 0.0 : (double)v->pages;
+		return b < lo || b >= hi ? 0.0 : 1.0;
 	}
 	ov = fmin(b, hi) - fmax(a, lo);
 	*from = fmax(a, lo);
 	*to = fmin(b, hi);
-	return ov <= 0 ? 0.0 : (double)v->pages * ov / (b - a);
+	return ov <= 0 ? 0.0 : ov / (b - a);
 }
 
 /*
- * Pages of each site inside storm [i0, i1] of buckets, the top site, and
- * the storm's start and end made tight: from the earliest to the latest
- * record that brought at least 1% of its pages (a few pages known only to
- * have come "since the start" must not stretch a storm to the start).
+ * Faults and cost of each site inside storm [i0, i1] of buckets, the top
+ * site (the one whose faults cost the most there), and the storm's start
+ * and end made tight: from the earliest to the latest record that brought
+ * at least 1% of its cost (a few pages known only to have come "since the
+ * start" must not stretch a storm to the start).
  */
 static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint64_t maxlen,
 		     struct pfs_storm *st, size_t i0, size_t i1)
@@ -374,7 +397,7 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 
 		if (part <= 0)
 			continue;
-		total += part;
+		total += part * v->cost;
 		HASH_FIND(hh, sums, &v->key, sizeof(v->key), e);
 		if (!e) {
 			e = calloc(1, sizeof(*e));
@@ -385,25 +408,26 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 			e->key = v->key;
 			HASH_ADD(hh, sums, key, sizeof(e->key), e);
 		}
-		e->pages += part;
+		e->faults += part * v->faults;
+		e->cost += part * v->cost;
 	}
 	for (size_t k = k0; k < n && (double)ivs[k].b < hi + (double)maxlen + B; k++) {
 		double part = part_in(&ivs[k], lo, hi, &from, &to);
 
-		if (part <= 0 || part < total / 100)
+		if (part <= 0 || part * ivs[k].cost < total / 100)
 			continue;
 		first = fmin(first, from);
 		last = fmax(last, to);
 	}
 	HASH_ITER(hh, sums, e, tmp) {
-		if (e->pages > best || (e->pages == best &&
+		if (e->cost > best || (e->cost == best &&
 		    (e->key.stack < st->top.stack ||
 		     (e->key.stack == st->top.stack && e->key.kind < st->top.kind)))) {
-			best = e->pages;
+			best = e->cost;
 			st->top = e->key;
+			st->top_faults = (uint64_t)llround(e->faults);
 		}
 	}
-	st->top_faults = best > 0 ? (uint64_t)llround(best) : 0;
 	if (first > last) {
 		first = lo;
 		last = hi;
@@ -442,7 +466,7 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 	struct pfs_storm_params def;
 	struct pfs_scan_ev *sc = NULL;
 	struct iv *ivs = NULL;
-	double *diff = NULL, *sorted = NULL;
+	double *diff = NULL, *cdiff = NULL, *sorted = NULL, stormy, min_cost;
 	int64_t *forced = NULL;
 	uint64_t span, maxlen = 0;
 	size_t cap = 0;
@@ -454,6 +478,9 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 	}
 	memset(out, 0, sizeof(*out));
 	out->origin_ns = p->start_ns;
+	out->unit = prm->cost;
+	out->share = prm->share;
+	out->handler_ns_removed = p->handler_ns_removed;
 	if (p->nscan_evs) {
 		sc = malloc(p->nscan_evs * sizeof(*sc));
 		if (!sc)
@@ -487,32 +514,42 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 	}
 	out->nbuckets = (size_t)(span / out->bucket_ns) + 1;
 	out->faults = calloc(out->nbuckets, sizeof(*out->faults));
+	out->cost = calloc(out->nbuckets, sizeof(*out->cost));
 	diff = calloc(out->nbuckets + 1, sizeof(*diff));
+	cdiff = calloc(out->nbuckets + 1, sizeof(*cdiff));
 	forced = calloc(out->nbuckets + 2, sizeof(*forced));
 	sorted = malloc(out->nbuckets * sizeof(*sorted));
-	if (!out->faults || !diff || !forced || !sorted)
+	if (!out->faults || !out->cost || !diff || !cdiff || !forced || !sorted)
 		goto out;
-	spread(out, ivs, p->ntouches, diff, forced, prm->one_scan_pages);
+	spread(out, ivs, p->ntouches, diff, cdiff, forced,
+	       (double)prm->one_scan_faults * prm->cost.first_touch_ns);
 	for (size_t i = 0; i < p->ntouches; i++) {
-		out->total_faults += ivs[i].pages;
+		out->total_faults += ivs[i].faults;
 		if (ivs[i].b - ivs[i].a > maxlen)
 			maxlen = ivs[i].b - ivs[i].a;
 	}
 	memcpy(sorted, out->faults, out->nbuckets * sizeof(*sorted));
 	qsort(sorted, out->nbuckets, sizeof(*sorted), cmp_double);
 	out->median_rate = sorted[out->nbuckets / 2] * 1e9 / (double)out->bucket_ns;
-	out->threshold = fmax(prm->floor_rate, prm->median_factor * out->median_rate);
+	out->threshold = prm->share * 1e9 / prm->cost.first_touch_ns;
+	stormy = prm->share * (double)out->bucket_ns;
+	min_cost = (double)prm->min_faults * prm->cost.first_touch_ns;
 
-	/* candidates: maximal runs of buckets above the threshold or inside a one-record storm */
+	/*
+	 * candidates: maximal runs of stormy buckets (or inside a one-record
+	 * storm), through gaps of one bucket: a storm the scheduler interrupted
+	 * for a few milliseconds is one storm
+	 */
+#define STORMY(k) (forced[k] > 0 || out->cost[k] >= stormy)
 	for (size_t i = 0; i < out->nbuckets;) {
-		double sum = 0;
+		double sum = 0, cost = 0;
 		size_t j = i;
 		bool one = false;
 
 		while (j < out->nbuckets &&
-		       (forced[j] > 0 ||
-			out->faults[j] * 1e9 / (double)out->bucket_ns > out->threshold)) {
+		       (STORMY(j) || (j > i && j + 1 < out->nbuckets && STORMY(j + 1)))) {
 			sum += out->faults[j];
+			cost += out->cost[j];
 			one |= forced[j] > 0;
 			j++;
 		}
@@ -520,18 +557,19 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 			i++;
 			continue;
 		}
-		if (llround(sum) >= (long long)prm->min_faults) {
+		if (cost >= min_cost && llround(sum) > 0) {
 			if (pfs_an_reserve((void **)&out->storms, &cap, out->nstorms + 1,
 					    sizeof(*out->storms)))
 				goto out;
 			out->storms[out->nstorms++] = (struct pfs_storm){
 				/* bucket range for now; attribute() makes it tight */
 				.start_ns = i, .end_ns = j - 1, .faults = (uint64_t)llround(sum),
-				.one_scan = one, .top_index = SIZE_MAX,
+				.fault_ns = cost, .one_scan = one, .top_index = SIZE_MAX,
 			};
 		}
 		i = j;
 	}
+#undef STORMY
 	if (!out->nstorms) {
 		rc = 0;
 		goto out;
@@ -554,6 +592,7 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 		if (dur < 1000.0)
 			dur = (double)out->bucket_ns;
 		st->rate = (double)st->faults * 1e9 / dur;
+		st->share = fmin(1.0, st->fault_ns / dur);
 	}
 	qsort(out->storms, out->nstorms, sizeof(*out->storms), cmp_storm);
 	rc = 0;
@@ -561,6 +600,7 @@ out:
 	free(sc);
 	free(ivs);
 	free(diff);
+	free(cdiff);
 	free(forced);
 	free(sorted);
 	if (rc)

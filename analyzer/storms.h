@@ -1,8 +1,10 @@
 /*
- * Fault storms: per process, the fault rate over time drawn from fast mode's
- * TOUCH records (first-touch and copy-on-write pages), cut into buckets, and
- * the windows where it stays high.  The rule and its thresholds are in
- * docs/analyzer.md ("Storms"); the numbers are the defaults below.
+ * Fault storms: per process, the faults over time drawn from the TOUCH
+ * records (fast mode's scans, exact mode's fault events), cut into buckets
+ * and weighed by what each fault costs on this machine; a storm is a run of
+ * buckets where the program spent a noticeable share of its time taking
+ * faults.  The rule and its thresholds are in docs/analyzer.md ("Storms");
+ * the numbers are the defaults below.
  */
 #ifndef PFSHIM_STORMS_H
 #define PFSHIM_STORMS_H
@@ -13,19 +15,26 @@
 
 #include "model.h"
 
-#define PFS_STORM_FLOOR_RATE 1000.0	/* pages/s: below this nothing is a storm */
-#define PFS_STORM_MEDIAN_FACTOR 4.0	/* ... nor below this many times the run's median */
-#define PFS_STORM_MIN_FAULTS 256	/* a storm has at least this many pages (1 MiB of 4 KiB) */
-#define PFS_STORM_ONE_SCAN_PAGES 1024	/* one record this big is a storm by itself */
+#include "faultcost.h"
+
+/*
+ * A bucket is stormy when its faults, at this machine's cost per fault
+ * (faultcost.h), took at least this share of its time ...
+ */
+#define PFS_STORM_SHARE 0.10
+/* ... and a storm, a run of such buckets, took at least as long as this many 4 KiB first touches (1 MiB) */
+#define PFS_STORM_MIN_FAULTS 256
+/* one record costing this many first touches (4 MiB) is a storm by itself: its speed is unknown */
+#define PFS_STORM_ONE_SCAN_FAULTS 1024
 #define PFS_STORM_DEFAULT_BUCKET_NS 10000000ull	/* 10 ms, the shim's default scan interval */
 #define PFS_STORM_MAX_BUCKETS 100000
 #define PFS_STORM_MAX_STORMS 256	/* per process, the biggest kept */
 
 struct pfs_storm_params {
-	double floor_rate;
-	double median_factor;
-	uint64_t min_faults;
-	uint64_t one_scan_pages;
+	struct pfs_fault_cost cost;	/* per fault, by kind */
+	double share;
+	uint64_t min_faults;	/* in 4 KiB first touches' time */
+	uint64_t one_scan_faults;	/* the same */
 	uint64_t bucket_ns;	/* 0: from the data (the scan interval, else 10 ms) */
 	size_t max_buckets;
 	size_t max_storms;
@@ -33,9 +42,11 @@ struct pfs_storm_params {
 
 struct pfs_storm {
 	uint64_t start_ns, end_ns;	/* relative to the process start */
-	uint64_t faults;
+	uint64_t faults;		/* as the kernel took them */
 	double rate;			/* faults/s over [start, end] */
-	struct pfs_site_key top;	/* the site with the most faults in it */
+	double fault_ns;		/* what they cost, at the cost per fault */
+	double share;			/* fault_ns / (end - start), at most 1 */
+	struct pfs_site_key top;	/* the site whose faults cost the most in it */
 	uint64_t top_faults;
 	bool one_scan;			/* made (or joined) by the one-record rule */
 	/* filled by the report: the top site's report-wide id (0: none) and index */
@@ -48,9 +59,13 @@ struct pfs_series {
 	uint64_t bucket_ns;
 	uint64_t scan_interval_ns;	/* estimated from the scans; 0 unknown */
 	size_t nbuckets;
-	double *faults;			/* pages per bucket (spread over each record's interval) */
-	double median_rate;		/* of every bucket, faults/s */
-	double threshold;		/* faults/s */
+	double *faults;			/* faults per bucket (spread over each record's interval) */
+	double *cost;			/* their cost per bucket, ns */
+	struct pfs_fault_cost unit;	/* the cost per fault used */
+	double share;			/* the rule's share */
+	double median_rate;		/* of every bucket, faults/s (for information) */
+	double threshold;		/* the share in 4 KiB first touches per second */
+	uint64_t handler_ns_removed;	/* exact mode: the handlers' time taken out of the timeline */
 	uint64_t total_faults;
 	struct pfs_storm *storms;	/* most faults first */
 	size_t nstorms;

@@ -103,11 +103,13 @@ void pfs_fbatch_flush(struct pfs_fbatch *b, struct pfs_thread *t)
 		r->tid = b->base_tid;
 		r->count = b->count;
 		r->bytes = b->len;
+		r->handler_ns = b->handler_ns < UINT32_MAX ? (uint32_t)b->handler_ns : UINT32_MAX;
 		memcpy(r + 1, b->buf, b->len);
 		pfs_rec_end(r, PFS_REC_FAULTS, 0, size);
 	}
 	b->count = 0;
 	b->len = 0;
+	b->handler_ns = 0;
 }
 
 void pfs_fbatch_add(struct pfs_fbatch *b, struct pfs_thread *t, uint64_t addr, uint32_t tid, unsigned flags, uint64_t pc,
@@ -342,12 +344,27 @@ static void placement_off(struct hctx *h, uint64_t now)
 }
 
 /*
+ * The handler's own CPU time (its CPU clock: the time the woken thread runs
+ * before the handler finishes is not in it), 0 unknown.  What serving a
+ * fault kept its thread waiting, which the analyzer takes out of the
+ * program's timeline (docs/analyzer.md, "Storms").  No vDSO for it: a syscall.
+ */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	if (syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
  * The event's time and site are taken before the fault is resolved: the
  * thread is still blocked then (its /proc state shows the fault), and
  * whatever it does next (a free, say) is logged later than its fault.
  */
 static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 {
+	uint64_t cpu0 = cpu_ns();
 	uint64_t addr = m->arg.pagefault.address & ~(page_size - 1);
 	uint64_t flags = m->arg.pagefault.flags;
 	uint32_t tid = m->arg.pagefault.feat.ptid;
@@ -389,11 +406,13 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 			h->contended /= 2;
 		}
 	}
-	if (rc) { /* EEXIST: another thread's fault or a populate got there first; not a first touch */
+	if (rc) /* EEXIST: another thread's fault or a populate got there first; not a first touch */
 		wake(h, addr);
-		return;
-	}
-	pfs_fbatch_add(h->hb, h->t, addr, tid, ev, pc, sys, now);
+	else
+		pfs_fbatch_add(h->hb, h->t, addr, tid, ev, pc, sys, now);
+	uint64_t cpu1 = cpu_ns();
+	if (cpu0 && cpu1 > cpu0)
+		h->hb->handler_ns += cpu1 - cpu0;
 }
 
 static void handler_serve_flush(struct hctx *h)

@@ -436,7 +436,13 @@ struct pfs_rec_faults {
 	uint32_t tid;		/* the thread of the first event (unless it says otherwise) */
 	uint32_t count;		/* events */
 	uint32_t bytes;		/* of encoded events after this fixed part */
-	uint32_t pad;
+	/*
+	 * The handler's own CPU time for these events, ns (saturated): the time
+	 * exact mode kept the faulting threads beyond what the faults cost
+	 * natively, which the analyzer takes out of the timeline.  0 in logs of
+	 * shims before this field (it was padding).
+	 */
+	uint32_t handler_ns;
 };
 
 /*

@@ -8,8 +8,8 @@ t_pprof_opens_on_first_touch_faults() {
 	HOME=$WORK GOCACHE=$WORK/gocache go tool pprof -top "$WORK/pprofrun.pb.gz" >"$WORK/pprof.top" 2>&1 || {
 		cat "$WORK/pprof.top"; return 1; }
 	grep -q '^Type: first_touch_faults$' "$WORK/pprof.top" || { echo "  not opened on first_touch_faults:"; head -5 "$WORK/pprof.top"; return 1; }
-	# the first row: the storm's site, with its 64 MiB of first touches (16383 pages, fewer with huge pages)
-	grep -A1 '^ *flat ' "$WORK/pprof.top" | tail -1 | grep -Eq '^ *[0-9]+pages .* storm_site$' || {
+	# the first row: the storm's site, with its 64 MiB of first touches (16383 faults, fewer with huge pages)
+	grep -A1 '^ *flat ' "$WORK/pprof.top" | tail -1 | grep -Eq '^ *[0-9]+faults .* storm_site$' || {
 		echo "  the top row is not storm_site:"; head -12 "$WORK/pprof.top"; return 1; }
 	HOME=$WORK GOCACHE=$WORK/gocache go tool pprof -tags "$WORK/pprofrun.pb.gz" >"$WORK/pprof.tags" 2>&1 || return 1
 	grep -q "^ *command: Total" "$WORK/pprof.tags" && grep -Eq "^ +[0-9.]+ \([ 0-9.]+%\): $BUILD/examples/storm\$" "$WORK/pprof.tags" &&

@@ -116,7 +116,7 @@ static const char decoder[] =
 	"st = [s.decode() for s in p[6]]\n"
 	"assert st[0] == '', st[:3]\n"
 	"types = [(st[one(msg(t), 1)], st[one(msg(t), 2)]) for t in p[1]]\n"
-	"assert types == [('first_touch_faults', 'pages'), ('cow_faults', 'pages'),\n"
+	"assert types == [('first_touch_faults', 'faults'), ('cow_faults', 'faults'),\n"
 	"                 ('allocations', 'count'), ('bytes', 'bytes')], types\n"
 	"# pprof opens on the last type unless told: told first_touch_faults\n"
 	"assert st[one(p, 14)] == 'first_touch_faults', st[one(p, 14)]\n"

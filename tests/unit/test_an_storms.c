@@ -1,7 +1,11 @@
 /*
- * Storm detection (analyzer/storms.c) on hand-built fast-mode logs: a burst
- * among quiet periodic scans, a burst found whole by one scan, and flat
- * rates (low, and high but steady) that are no storm.
+ * Storm detection (analyzer/storms.c) on hand-built logs, at fixed costs
+ * per fault: a burst among quiet periodic scans, a burst found whole by one
+ * scan, a program that is one storm from start to end (a rule relative to
+ * the program's own rate finds none there), a steady trickle that is none,
+ * huge pages and copies weighed by what they cost, a storm the scheduler
+ * interrupted for one bucket, and exact mode's handler time taken out of
+ * the timeline.  Every storm's rate and share agree with the threshold.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -29,6 +33,49 @@ static struct pfs_proc *load(struct pfs_run *run, struct lb *b)
 	assert_int_equal(run->nprocs, 1);
 	assert_int_equal(run->errors, 0);
 	return run->procs[0];
+}
+
+/* A machine where a first touch costs 20 us, a copy 60 us, a huge page 200 us (faultcost.h). */
+static struct pfs_storm_params params(void)
+{
+	struct pfs_storm_params prm;
+
+	pfs_storms_defaults(&prm);
+	prm.cost.first_touch_ns = 20000;
+	prm.cost.cow_ns = 60000;
+	prm.cost.huge_ns = 200000;
+	return prm;
+}
+
+/* What the text report shows must agree: a storm's share and rate are at the threshold or above it. */
+static void agree(const struct pfs_series *s)
+{
+	for (size_t i = 0; i < s->nstorms; i++) {
+		const struct pfs_storm *st = &s->storms[i];
+
+		assert_true(st->start_ns <= st->end_ns);
+		if (st->one_scan)
+			continue;	/* its rate is a lower bound, said so */
+		assert_true(st->share >= s->share - 1e-9);
+		assert_true(st->fault_ns >= (double)PFS_STORM_MIN_FAULTS * s->unit.first_touch_ns);
+	}
+}
+
+static int compute(const struct pfs_proc *p, struct pfs_series *s)
+{
+	struct pfs_storm_params prm = params();
+	int rc = pfs_storms_compute(p, &prm, s);
+
+	if (!rc)
+		agree(s);
+	return rc;
+}
+
+static void release(struct pfs_series *s, struct pfs_run *run, struct lb *b)
+{
+	pfs_storms_free(s);
+	pfs_model_free(run);
+	lb_release(b);
 }
 
 static void start(struct lb *b)
@@ -69,7 +116,7 @@ static void test_burst_among_quiet(void **state)
 	start(&b);
 	periodic(&b, 5, 400, 50, 55);	/* 500/s all along, 40000/s for 50 ms */
 	p = load(&run, &b);
-	assert_int_equal(pfs_storms_compute(p, NULL, &s), 0);
+	assert_int_equal(compute(p, &s), 0);
 	assert_int_equal(s.scan_interval_ns, 10 * MS);
 	assert_int_equal(s.bucket_ns, 10 * MS);
 	assert_int_equal(s.nstorms, 1);
@@ -82,9 +129,7 @@ static void test_burst_among_quiet(void **state)
 	assert_int_equal(s.storms[0].end_ns, 540 * MS);
 	assert_true(s.storms[0].rate > 35000 && s.storms[0].rate < 45000);
 	assert_false(s.storms[0].one_scan);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 static void test_one_scan_burst(void **state)
@@ -105,7 +150,7 @@ static void test_one_scan_burst(void **state)
 	lb_scan(&b, T0 + 2030 * MS, 16385, PFS_SCAN_FREE);
 	lb_proc_end_at(&b, 10, T0 + 2040 * MS);
 	p = load(&run, &b);
-	assert_int_equal(pfs_storms_compute(p, NULL, &s), 0);
+	assert_int_equal(compute(p, &s), 0);
 	assert_int_equal(s.scan_interval_ns, 0);
 	assert_int_equal(s.nstorms, 1);
 	assert_true(s.storms[0].one_scan);
@@ -113,9 +158,7 @@ static void test_one_scan_burst(void **state)
 	assert_int_equal(s.storms[0].start_ns, 30 * MS);
 	assert_int_equal(s.storms[0].end_ns, 2030 * MS);
 	assert_true(s.storms[0].faults >= 16383 && s.storms[0].faults <= 16385);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 static void test_flat_rates(void **state)
@@ -127,24 +170,182 @@ static void test_flat_rates(void **state)
 
 	(void)state;
 	start(&b);
-	periodic(&b, 5, 0, 0, 0);	/* 500 pages/s: under the floor */
+	periodic(&b, 5, 0, 0, 0);	/* 500 pages/s: 1% of the time */
 	p = load(&run, &b);
-	assert_int_equal(pfs_storms_compute(p, NULL, &s), 0);
+	assert_int_equal(compute(p, &s), 0);
 	assert_int_equal(s.nstorms, 0);
 	assert_true(s.median_rate > 450 && s.median_rate < 550);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 
 	start(&b);
-	periodic(&b, 100, 50, 20, 22);	/* 10000/s steady, 15000/s briefly: not 4x the median */
+	periodic(&b, 20, 10, 20, 22);	/* 2000/s steady, 3000/s briefly: 4% and 6% of the time */
 	p = load(&run, &b);
-	assert_int_equal(pfs_storms_compute(p, NULL, &s), 0);
+	assert_int_equal(compute(p, &s), 0);
 	assert_int_equal(s.nstorms, 0);
-	assert_true(s.threshold > 39000);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	/* the threshold, in 4 KiB first touches per second: 10% of a second at 20 us each */
+	assert_true(s.threshold > 4999 && s.threshold < 5001);
+	release(&s, &run, &b);
+}
+
+/* A program that faults at 40,000 pages/s from start to end: one storm, the whole run (issue 18). */
+static void test_all_storm(void **state)
+{
+	struct pfs_series s;
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+
+	(void)state;
+	start(&b);
+	periodic(&b, 400, 0, 0, 0);
+	p = load(&run, &b);
+	assert_int_equal(compute(p, &s), 0);
+	assert_int_equal(s.nstorms, 1);
+	assert_int_equal(s.storms[0].top.stack, 1);
+	assert_true(s.storms[0].start_ns <= 10 * MS && s.storms[0].end_ns >= 990 * MS);
+	assert_int_equal(s.storms[0].faults, 40000);
+	assert_true(s.storms[0].share > 0.75 && s.storms[0].share < 0.85);
+	release(&s, &run, &b);
+}
+
+/*
+ * Faults weigh what they cost: 40 huge pages in 10 ms (8 ms at 200 us) are a
+ * storm, 40 first touches of 4 KiB (0.8 ms) are none, though both are 40
+ * faults; 40 copies a scan (2.4 ms, 24%) over 100 ms are one.
+ */
+static void test_cost_by_kind(void **state)
+{
+	struct pfs_series s;
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+
+	(void)state;
+	start(&b);
+	for (unsigned i = 1; i <= 100; i++) {
+		uint64_t t = T0 + i * 10 * MS;
+
+		if (i >= 20 && i < 25)
+			lb_touch_faults(&b, t, 0, 1, PFS_KIND_MMAP, 40 * 512, 40, 0);	/* huge pages */
+		if (i >= 50 && i < 55)
+			lb_touch_faults(&b, t, 0, 2, PFS_KIND_MMAP, 40, 40, 0);		/* 4 KiB pages */
+		if (i >= 70 && i < 80)
+			lb_touch_faults(&b, t, 0, 3, PFS_KIND_MMAP, 40, 40, PFS_TOUCH_COW);	/* copies */
+		lb_scan(&b, t, 40, PFS_SCAN_PERIODIC);
+	}
+	lb_proc_end_at(&b, 10, T0 + 1005 * MS);
+	p = load(&run, &b);
+	assert_int_equal(compute(p, &s), 0);
+	assert_int_equal(s.nstorms, 2);
+	for (size_t i = 0; i < s.nstorms; i++) {
+		const struct pfs_storm *st = &s.storms[i];
+
+		if (st->top.stack == 1) {
+			assert_int_equal(st->faults, 200);
+			assert_int_equal(st->start_ns, 190 * MS);
+			assert_int_equal(st->end_ns, 240 * MS);
+		} else {
+			assert_int_equal(st->top.stack, 3);
+			assert_int_equal(st->faults, 400);
+			assert_true(st->share > 0.23 && st->share < 0.25);
+		}
+	}
+	release(&s, &run, &b);
+}
+
+/* A storm the scheduler interrupted for one bucket is one storm; two buckets apart, two. */
+static void test_one_bucket_gap(void **state)
+{
+	struct pfs_series s;
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+
+	(void)state;
+	start(&b);
+	for (unsigned i = 1; i <= 100; i++) {
+		uint64_t t = T0 + i * 10 * MS;
+		/* stormy scans 20-24, a quiet one, 26-29; then 60-63, two quiet, 66-69 */
+		bool on = (i >= 20 && i < 30 && i != 25) || (i >= 60 && i < 70 && i != 64 && i != 65);
+
+		if (on)
+			lb_touch(&b, t, 1, i < 50 ? 2 : 3, PFS_KIND_MMAP, 400, 0);
+		lb_scan(&b, t, on ? 400 : 0, PFS_SCAN_PERIODIC);
+	}
+	lb_proc_end_at(&b, 10, T0 + 1005 * MS);
+	p = load(&run, &b);
+	assert_int_equal(compute(p, &s), 0);
+	assert_int_equal(s.nstorms, 3);
+	assert_int_equal(s.storms[0].top.stack, 2);
+	assert_int_equal(s.storms[0].faults, 3600);
+	assert_int_equal(s.storms[0].start_ns, 190 * MS);
+	assert_int_equal(s.storms[0].end_ns, 290 * MS);
+	release(&s, &run, &b);
+}
+
+/* An exact-mode log: `n` faults of one thread, `gap` apart from `t`, each kept `kept` ns by its handler. */
+static void exact_faults(struct lb *b, uint64_t t, unsigned n, uint64_t gap, uint32_t kept, uint64_t page0)
+{
+	uint8_t ev[8192];
+	size_t len = 0;
+	struct pfs_fev_cursor c;
+	struct pfs_rec_faults r;
+
+	assert_true(n * 8 < sizeof(ev));
+	pfs_fev_start(&c, t, 7);
+	for (unsigned i = 0; i < n; i++) {
+		struct pfs_fev e = {.page = page0 + i, .time_ns = t + i * gap, .tid = 7, .sys = -1,
+				    .flags = PFS_FEV_WRITE};
+
+		len += pfs_fev_encode(ev + len, &c, &e);
+	}
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_FAULTS;
+	r.time_ns = t;
+	r.tid = 7;
+	r.count = n;
+	r.bytes = (uint32_t)len;
+	r.handler_ns = kept * n;
+	lb_put(b, &r, sizeof(r), ev, len);
+}
+
+/*
+ * Exact mode: 1000 faults 100 us apart of which the handler kept 80 us
+ * each (a storm of 1000 faults in 100 ms: 20%, but natively 20 ms, 100%);
+ * after them, times move back by the 80 ms the handler kept (the
+ * process's end).  An older log (handler_ns 0) keeps its times.
+ */
+static void test_exact_handler_time_removed(void **state)
+{
+	struct pfs_series s;
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+
+	(void)state;
+	for (int old = 0; old < 2; old++) {
+		start(&b);
+		lb_alloc_at(&b, 1, T0 + 5 * MS, 2, PFS_KIND_MMAP, 0x10000000, 64 << 20);
+		exact_faults(&b, T0 + 10 * MS, 1000, 100000, old ? 0 : 80000, 0x10000000 / 4096);
+		lb_free(&b, 3, 0x10000000, 64 << 20, PFS_KIND_MMAP);
+		lb_proc_end_at(&b, 10, T0 + 300 * MS);
+		p = load(&run, &b);
+		assert_int_equal(p->handler_ns_removed, old ? 0 : 1000 * 80000ull);
+		assert_int_equal(p->end_ns, T0 + 300 * MS - p->handler_ns_removed);
+		assert_int_equal(compute(p, &s), 0);
+		assert_int_equal(s.total_faults, 1000);
+		assert_int_equal(s.handler_ns_removed, p->handler_ns_removed);
+		assert_int_equal(s.nstorms, 1);
+		assert_int_equal(s.storms[0].top.stack, 2);
+		if (old) {
+			assert_true(s.storms[0].share > 0.15 && s.storms[0].share < 0.25);
+		} else {
+			/* 1000 faults over 20 ms: 20 us apart, 20 us each */
+			assert_true(s.storms[0].rate > 40000 && s.storms[0].rate < 60000);
+			assert_true(s.storms[0].share > 0.9);
+		}
+		release(&s, &run, &b);
+	}
 }
 
 /* Times before the start, far in the future, zero pages: no crash, bounded buckets. */
@@ -162,13 +363,11 @@ static void test_wild_times(void **state)
 	lb_scan(&b, UINT64_MAX - 5, 0, PFS_SCAN_PERIODIC);
 	lb_touch(&b, T0 + MS, 0, 4, PFS_KIND_MMAP, 0, 0);
 	p = load(&run, &b);
-	assert_int_equal(pfs_storms_compute(p, NULL, &s), 0);
+	assert_int_equal(compute(p, &s), 0);
 	assert_true(s.nbuckets <= PFS_STORM_MAX_BUCKETS + 1);
 	assert_int_equal(s.total_faults, 10000);
 	assert_true(s.nstorms >= 1);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 /* A storm at the very end of the clock: its end, computed in double, rounds up to 2^64 (fuzzing found it). */
@@ -186,14 +385,12 @@ static void test_storm_at_the_end_of_time(void **state)
 	lb_touch(&b, 69797401889714011ull, 12, 5, PFS_KIND_MALLOC, 1, 0);
 	lb_touch(&b, UINT64_MAX, UINT64_MAX, UINT32_MAX, 255, UINT32_MAX, 0);
 	p = load(&run, &b);
-	assert_int_equal(pfs_storms_compute(p, NULL, &s), 0);
+	assert_int_equal(compute(p, &s), 0);
 	assert_true(s.nstorms >= 1);
 	/* (uint64_t)2^64.0 is undefined; x86 gives 0, an end before the start */
 	for (size_t i = 0; i < s.nstorms; i++)
 		assert_true(s.storms[i].start_ns <= s.storms[i].end_ns);
-	pfs_storms_free(&s);
-	pfs_model_free(&run);
-	lb_release(&b);
+	release(&s, &run, &b);
 }
 
 int main(void)
@@ -202,6 +399,10 @@ int main(void)
 		cmocka_unit_test(test_burst_among_quiet),
 		cmocka_unit_test(test_one_scan_burst),
 		cmocka_unit_test(test_flat_rates),
+		cmocka_unit_test(test_all_storm),
+		cmocka_unit_test(test_cost_by_kind),
+		cmocka_unit_test(test_one_bucket_gap),
+		cmocka_unit_test(test_exact_handler_time_removed),
 		cmocka_unit_test(test_wild_times),
 		cmocka_unit_test(test_storm_at_the_end_of_time),
 	};
