@@ -26,6 +26,7 @@ struct pfs_rframe {
 	const char *module_path;
 	uint64_t address;	/* the return address as logged */
 	uint64_t offset;	/* address - load bias (module-relative) */
+	bool python;		/* a Python frame (pyframes.h): no module, address or offset */
 };
 
 /* Where a site's pages were touched (exact mode, PFSHIM_TOUCH_SITE=1). */
