@@ -393,8 +393,8 @@ struct walk {
 	uint64_t *frames;	/* Python frames of every group, innermost first */
 	unsigned nframes, max;
 	struct group groups[GROUPS_MAX];
-	unsigned ngroups;
-	int cut;		/* something could not be read: the rest is left out */
+	unsigned ngroups;	/* one per eval call on the stack, innermost first (some may be empty) */
+	int cut;		/* something could not be read or placed: the rest is left out */
 };
 
 /* The code object of frame f, or 0 when it is none (the walk stops). */
@@ -410,10 +410,10 @@ static int frame_add(struct walk *w, uintptr_t f, uintptr_t code)
 	uintptr_t instr = ld(f + (uintptr_t)L->fr_instr), units = code + (uintptr_t)L->co_code;
 	int owner = *(const int8_t *)(f + (uintptr_t)L->fr_owner);
 	int traceable = *(const int32_t *)(code + (uintptr_t)L->co_traceable);
-	if (owner != OWNED_BY_GENERATOR && (int64_t)(instr - units) / 2 < traceable)
+	int64_t unit = ((int64_t)instr - (int64_t)units) / 2;
+	if (owner != OWNED_BY_GENERATOR && unit < traceable)
 		return 0; /* pushed, not started: its caller's line is where the call is */
 	int first = *(const int32_t *)(code + (uintptr_t)L->co_first);
-	int64_t unit = ((int64_t)instr - (int64_t)units) / 2;
 	int64_t size = (int64_t)ld(code + OB_SIZE);
 	uint32_t line = 0;
 	uintptr_t lt = ld(code + (uintptr_t)L->co_lines);
@@ -431,9 +431,7 @@ static int frame_add(struct walk *w, uintptr_t f, uintptr_t code)
 	    str_read(ld(code + (uintptr_t)L->co_qualname), NAME_MAX_, nbuf, &name))
 		return -1;
 	uint32_t id = code_intern(w->t, first > 0 ? (uint32_t)first : 0, file, name);
-	if (!id)
-		return -1;
-	if (w->nframes == w->max)
+	if (!id || w->nframes == w->max)
 		return -1;
 	w->frames[w->nframes++] = pfs_pyframe(id, line);
 	w->groups[w->ngroups].n++;
@@ -445,40 +443,41 @@ static void group_open(struct walk *w)
 	w->groups[w->ngroups] = (struct group){.first = w->nframes};
 }
 
-/* Closes the current group (kept only when it holds frames) at `anchor`. */
+/* Closes the current group at its eval call's `anchor`; without one, frames cannot be placed. */
 static void group_close(struct walk *w, uint64_t anchor)
 {
-	w->groups[w->ngroups].anchor = anchor;
-	if (w->groups[w->ngroups].n)
-		w->ngroups++;
+	struct group *g = &w->groups[w->ngroups];
+	g->anchor = anchor;
+	if (!anchor && !g->n)
+		return;
+	w->cut |= !anchor;
+	w->ngroups++;
 }
 
 /* 3.11: each eval call's _PyCFrame, from the thread's, down to the thread's own root one. */
 static void walk_cframes(struct walk *w, uintptr_t ts)
 {
 	unsigned steps = 0;
-	for (uintptr_t cf = ld(ts + (uintptr_t)L->ts_top); ptr_ok(cf) && w->ngroups < GROUPS_MAX;) {
-		uintptr_t prev = ld(cf + (uintptr_t)L->cf_prev);
-		if (!prev)
+	uintptr_t cf = ld(ts + (uintptr_t)L->ts_top);
+	for (; ptr_ok(cf); cf = ld(cf + (uintptr_t)L->cf_prev)) {
+		if (!ld(cf + (uintptr_t)L->cf_prev))
 			return; /* the root _PyCFrame, in the thread state: no eval call's */
+		if (w->ngroups == GROUPS_MAX)
+			break;
 		group_open(w);
 		for (uintptr_t f = ld(cf + (uintptr_t)L->cf_top); f; f = ld(f + (uintptr_t)L->fr_prev)) {
 			uintptr_t code = ptr_ok(f) && ++steps < WALK_MAX ? frame_code(f) : 0;
 			if (!code || frame_add(w, f, code)) {
-				w->cut = 1;
 				group_close(w, cf);
+				w->cut = 1;
 				return;
 			}
 			if (*(const uint8_t *)(f + (uintptr_t)L->fr_entry))
 				break;
 		}
 		group_close(w, cf);
-		if (!ptr_ok(prev)) {
-			w->cut = 1;
-			return;
-		}
-		cf = prev;
 	}
+	w->cut = 1; /* a _PyCFrame that is none, or too many */
 }
 
 /* 3.12, 3.13: the frame chain, cut into groups at each eval call's entry frame. */
@@ -489,13 +488,17 @@ static void walk_entries(struct walk *w, uintptr_t ts)
 		f = ptr_ok(f) ? ld(f + (uintptr_t)L->cf_top) : 0;
 	unsigned steps = 0;
 	group_open(w);
-	for (; f && w->ngroups < GROUPS_MAX; f = ld(f + (uintptr_t)L->fr_prev)) {
+	for (; f; f = ld(f + (uintptr_t)L->fr_prev)) {
 		if (!ptr_ok(f) || ++steps >= WALK_MAX) {
 			w->cut = 1;
 			break;
 		}
 		if (*(const int8_t *)(f + (uintptr_t)L->fr_owner) == L->owner_cstack) {
 			group_close(w, f);
+			if (w->ngroups == GROUPS_MAX) {
+				w->cut = 1;
+				return;
+			}
 			group_open(w);
 			continue;
 		}
@@ -505,8 +508,7 @@ static void walk_entries(struct walk *w, uintptr_t ts)
 			break;
 		}
 	}
-	if (w->ngroups < GROUPS_MAX)
-		group_close(w, 0);
+	group_close(w, 0); /* frames below the outermost entry frame: not expected */
 }
 
 /* This thread's state when it holds the GIL (PyGILState_Check without its shortcuts), else 0. */
@@ -516,45 +518,143 @@ static uintptr_t gil_state(void)
 	return cur && cur == py_this_state() ? (uintptr_t)cur : 0;
 }
 
-/* ---- the C stack, with its stack pointers --------------------------------- */
+/* ---- where the eval calls are on the C stack -------------------------------- */
 
-#define RAW_MAX (PFS_MAX_FRAMES + 16)
+/*
+ * Return addresses known to be eval calls' own: learned where a group's
+ * anchor placed one.  An address is one call instruction of one function,
+ * after (never before) the call pushed its anchor, so a C frame at a known
+ * address is an eval call with a group.  Lock-free: set once, never cleared.
+ */
+#define EVAL_IPS 2048u
+static uint64_t eval_ips[EVAL_IPS];
 
-static int unwind_sp(uint64_t *ip, uint64_t *sp)
+static unsigned eval_slot(uint64_t ip)
 {
+	return (unsigned)((ip * 0x9E3779B97F4A7C15ull) >> 40) & (EVAL_IPS - 1);
+}
+
+static int eval_known(uint64_t ip)
+{
+	for (unsigned k = 0, i = eval_slot(ip); k < 32; k++, i = (i + 1) & (EVAL_IPS - 1)) {
+		uint64_t v = __atomic_load_n(&eval_ips[i], __ATOMIC_RELAXED);
+		if (v == ip)
+			return 1;
+		if (!v)
+			return 0;
+	}
+	return 0;
+}
+
+static void eval_learn(uint64_t ip)
+{
+	for (unsigned k = 0, i = eval_slot(ip); k < 32; k++, i = (i + 1) & (EVAL_IPS - 1)) {
+		uint64_t v = 0;
+		if (__atomic_compare_exchange_n(&eval_ips[i], &v, ip, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) || v == ip)
+			return;
+	}
+}
+
+/* ---- the stack, put together -------------------------------------------------- */
+
+struct out {
+	uint64_t *v;
+	unsigned n, max;
+	int full;
+};
+
+static void put(struct out *o, uint64_t v)
+{
+	if (o->n < o->max)
+		o->v[o->n++] = v;
+	else
+		o->full = 1;
+}
+
+/* The C frame `ip` of an eval call that ran group g: its Python frames, or the frame itself when it ran none yet. */
+static void put_eval(struct out *o, const struct walk *w, const struct group *g, uint64_t ip)
+{
+	if (!g->n)
+		put(o, ip);
+	for (unsigned k = 0; k < g->n; k++)
+		put(o, w->frames[g->first + k]);
+}
+
+/*
+ * With return addresses alone (unw_backtrace, cheap): when the frames at
+ * known eval addresses are as many as the groups, they are every eval call
+ * on the stack, in order.  0 when that does not hold.
+ */
+#define RAW_MAX 256
+
+static int place_by_known(const struct walk *w, const uint64_t *ip, int from, int raw, struct out *o)
+{
+	unsigned known = 0, kept = 0, g = 0;
+	for (int i = from; i < raw; i++)
+		known += (unsigned)eval_known(ip[i]);
+	if (known != w->ngroups)
+		return 0;
+	for (int i = from; i < raw; i++) {
+		if (eval_known(ip[i]))
+			put_eval(o, w, &w->groups[g++], ip[i]);
+		else if (kept < PFS_MAX_FRAMES)
+			put(o, ip[i]);
+		else
+			o->full = 1; /* C frames past the limit are left out, Python ones kept in order */
+		kept++;
+	}
+	return 1;
+}
+
+/*
+ * With stack pointers (unw_step, costly: libunwind masks signals at each
+ * step): the C frame i spans [sp[i], sp[i + 1]); the one holding a group's
+ * anchor is its eval call, whose return address is learned.
+ */
+static void place_by_sp(const struct walk *w, struct out *o, int *cut)
+{
+	uint64_t ip[PFS_MAX_FRAMES + 16], sp[PFS_MAX_FRAMES + 16];
 	unw_context_t ctx;
 	unw_cursor_t cur;
-	int n = 0;
-	if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
-		return 0;
-	do {
-		unw_word_t i, s;
-		if (unw_get_reg(&cur, UNW_REG_IP, &i) < 0 || unw_get_reg(&cur, UNW_REG_SP, &s) < 0)
-			break;
-		ip[n] = i;
-		sp[n] = s;
-		n++;
-	} while (n < RAW_MAX && unw_step(&cur) > 0);
-	return n;
+	int raw = 0, i = 0;
+	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
+		do {
+			unw_word_t a, b;
+			if (unw_get_reg(&cur, UNW_REG_IP, &a) < 0 || unw_get_reg(&cur, UNW_REG_SP, &b) < 0)
+				break;
+			ip[raw] = a;
+			sp[raw] = b;
+			raw++;
+		} while (raw < (int)PFS_ARRAY_SIZE(ip) && unw_step(&cur) > 0);
+	}
+	while (i < raw && pfs_addr_in_self((uintptr_t)ip[i]))
+		i++;
+	unsigned g = 0;
+	for (int kept = 0; i < raw && kept < PFS_MAX_FRAMES; i++, kept++) {
+		uint64_t lo = sp[i], hi = i + 1 < raw ? sp[i + 1] : lo; /* the outermost frame taken: no known end */
+		int eval = 0;
+		while (g < w->ngroups && w->groups[g].anchor && w->groups[g].anchor < hi) {
+			if (w->groups[g].anchor >= lo && !eval) {
+				eval = 1;
+				eval_learn(ip[i]);
+				put_eval(o, w, &w->groups[g], ip[i]);
+			} else { /* below this frame: not expected; its Python frames kept in order */
+				for (unsigned k = 0; k < w->groups[g].n; k++)
+					put(o, w->frames[w->groups[g].first + k]);
+			}
+			g++;
+		}
+		if (!eval)
+			put(o, ip[i]);
+	}
+	*cut |= i < raw || raw == (int)PFS_ARRAY_SIZE(ip);
+	/* Groups whose eval call lies beyond the frames taken: outermost, in order. */
+	for (*cut |= g < w->ngroups; g < w->ngroups; g++)
+		for (unsigned k = 0; k < w->groups[g].n; k++)
+			put(o, w->frames[w->groups[g].first + k]);
 }
 
-static int put(uint64_t *out, unsigned *n, unsigned max, uint64_t v)
-{
-	if (*n == max)
-		return -1;
-	out[(*n)++] = v;
-	return 0;
-}
-
-static int put_group(const struct walk *w, const struct group *g, uint64_t *out, unsigned *n, unsigned max)
-{
-	for (unsigned k = 0; k < g->n; k++)
-		if (put(out, n, max, w->frames[g->first + k]))
-			return -1;
-	return 0;
-}
-
-int pfs_python_capture(struct pfs_thread *t, uint64_t *out, unsigned max, uint16_t *flags)
+int pfs_python_capture(struct pfs_thread *t, uint64_t *frames, unsigned max, uint16_t *flags)
 {
 	uintptr_t ts = pfs_python_on ? gil_state() : 0;
 	if (!ts)
@@ -565,39 +665,25 @@ int pfs_python_capture(struct pfs_thread *t, uint64_t *out, unsigned max, uint16
 		walk_cframes(&w, ts);
 	else
 		walk_entries(&w, ts);
-	if (!w.ngroups)
+	if (!w.nframes)
 		return -1;
-
-	uint64_t ip[RAW_MAX], sp[RAW_MAX];
-	int raw = unwind_sp(ip, sp), i = 0;
-	while (i < raw && pfs_addr_in_self((uintptr_t)ip[i]))
-		i++;
-	int c_cut = raw == RAW_MAX, cut = w.cut || c_cut;
-	unsigned n = 0, g = 0, kept = 0;
-	for (; i < raw && kept < PFS_MAX_FRAMES; i++, kept++) {
-		/* The C frame i spans [sp[i], sp[i + 1]); the outermost frame taken has no known end. */
-		uint64_t lo = sp[i], hi = i + 1 < raw ? sp[i + 1] : lo;
-		int replaced = 0;
-		while (g < w.ngroups && w.groups[g].anchor && w.groups[g].anchor < hi) {
-			/* below lo: in a frame already passed (not expected); kept in order all the same */
-			replaced |= w.groups[g].anchor >= lo;
-			if (put_group(&w, &w.groups[g++], out, &n, max))
-				goto full;
-		}
-		if (!replaced && put(out, &n, max, ip[i]))
-			goto full;
+	struct out o = {.v = frames, .max = max};
+	int cut = w.cut, placed = 0;
+	if (!cut && !__tsan_acquire) { /* unw_backtrace's cache and TSan: see pfs_unwind_capture */
+		uint64_t ip[RAW_MAX];
+		int raw = unw_backtrace((void **)ip, RAW_MAX), i = 0;
+		while (i < raw && pfs_addr_in_self((uintptr_t)ip[i]))
+			i++;
+		/* a stack cut short could hide eval calls: only a whole one is placed this way */
+		placed = raw < RAW_MAX && place_by_known(&w, ip, i, raw, &o);
 	}
-	if (i < raw)
-		c_cut = cut = 1;
-	/* Groups whose eval call lies beyond the frames taken: outermost, in order. */
-	for (; g < w.ngroups; g++)
-		if (put_group(&w, &w.groups[g], out, &n, max))
-			goto full;
-	*flags = (uint16_t)(PFS_STACK_PYTHON | (cut ? PFS_STACK_TRUNCATED : 0));
-	return (int)n;
-full:
-	*flags = PFS_STACK_PYTHON | PFS_STACK_TRUNCATED;
-	return (int)n;
+	if (!placed) {
+		o.n = 0;
+		o.full = 0;
+		place_by_sp(&w, &o, &cut);
+	}
+	*flags = (uint16_t)(PFS_STACK_PYTHON | (cut || o.full ? PFS_STACK_TRUNCATED : 0));
+	return (int)o.n;
 }
 
 /* ---- start ------------------------------------------------------------------- */
