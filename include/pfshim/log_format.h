@@ -30,7 +30,7 @@
  * record types keep the version (a reader skips types it does not know), and
  * so do new fields appended to a record without trailing data (its `size`
  * grows; a reader reads the fields it knows).  Records followed by
- * variable data (PROC_START, MODULE, STACK, COUNTERS, EXEC, MESSAGE) find
+ * variable data (PROC_START, MODULE, STACK, COUNTERS, EXEC, MESSAGE, PYCODE) find
  * that data right after their fixed part: their layout changes only with
  * the version.
  *
