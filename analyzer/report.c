@@ -299,6 +299,8 @@ void pfs_report_frame_name(const struct pfs_rframe *f, char *buf, size_t len)
 {
 	if (f->function)
 		snprintf(buf, len, "%s", f->function);
+	else if (f->python)	/* a Python function never recorded */
+		snprintf(buf, len, "?");
 	else if (f->module)
 		snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
 	else
@@ -313,6 +315,11 @@ void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
 		pfs_report_frame_name(f, buf, len);
 	else
 		snprintf(buf, len, "?");
+}
+
+const char *pfs_report_frame_where(const struct pfs_rframe *f)
+{
+	return f->python ? "python" : f->module;
 }
 
 void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
