@@ -2,7 +2,7 @@
 # Checks the Debian packages pfshim builds and tests with; installs the
 # missing ones when run as root, else prints the one apt-get line and fails.
 set -u
-PKGS="gcc make pkg-config libunwind-dev uthash-dev libcmocka-dev libdw-dev libelf-dev libiberty-dev zlib1g-dev g++ libjemalloc-dev elfutils python3 util-linux bc git perl gawk xz-utils sqlite3 redis-server redis-tools clang libclang-rt-14-dev chromium time"
+PKGS="gcc make pkg-config libunwind-dev uthash-dev libcmocka-dev libdw-dev libelf-dev libiberty-dev zlib1g-dev g++ libjemalloc-dev elfutils python3 python3-numpy util-linux bc git perl gawk xz-utils sqlite3 redis-server redis-tools clang libclang-rt-14-dev chromium time"
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
