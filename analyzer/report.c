@@ -317,11 +317,6 @@ void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-const char *pfs_report_frame_where(const struct pfs_rframe *f)
-{
-	return f->python ? "python" : f->module;
-}
-
 void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
 {
 	const struct pfs_rframe *f = pfs_report_label(rs);
