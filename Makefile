@@ -194,6 +194,8 @@ $(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
 		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/exact-$$(basename $$p) PFSHIM_QUIET=1 PFSHIM_MODE=exact \
 		LD_PRELOAD=$(abspath $(LIB)) $$p >/dev/null 2>&1 || true; \
 	done
+	@PFSHIM_OUT=$(FUZZ_DIR)/seedruns/python PFSHIM_QUIET=1 LD_PRELOAD=$(abspath $(LIB)) \
+		/usr/bin/python3 tests/python/versions.py >/dev/null 2>&1 || true # PYCODE, Python frames
 	@i=0; for f in $(FUZZ_DIR)/seedruns/*/*.pfslog; do \
 		[ -f "$$f" ] && cp "$$f" $(FUZZ_DIR)/seeds/seed$$i.pfslog && i=$$((i+1)); \
 	done; echo "  SEEDS   $$i logs in $(FUZZ_DIR)/seeds"
@@ -209,8 +211,10 @@ fuzz-run = @mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts && \
 	2>$(FUZZ_DIR)/last.log || { tail -40 $(FUZZ_DIR)/last.log; exit 1; }; \
 	grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/last.log | sed 's/^/  FUZZ    /'
 
-fuzz: fuzz-build
+fuzz: fuzz-build $(CLI)
 	$(call fuzz-run,$(FUZZ_SECONDS))
+	@BUILD=$(BUILD) PFS_PY_RUNS=500 PFS_TESTS=t_python_threads_and_a_c_thread_without_the_gil \
+		bash tests/run-integration.sh
 
 fuzz-check: fuzz-build
 	$(call fuzz-run,$(FUZZ_CHECK_SECONDS))
