@@ -17,10 +17,11 @@
  * current_frame is the top of the frames it runs, down to the one marked
  * is_entry; from 3.12 each call pushes an entry frame on its own C stack
  * (owner FRAME_OWNED_BY_CSTACK) below the frames it runs.  Either address
- * lies in that call's C stack frame, so the C stack is unwound with its
- * stack pointers and the C frame holding the address is replaced by the
- * group's Python frames.  No symbol of the interpreter is needed for that
- * (Debian's python3 is stripped, and its eval loop has cold parts apart).
+ * lies in that call's C stack frame: the C frame holding it (found once
+ * with stack pointers, then known by its return address) is replaced by
+ * the group's Python frames.  No symbol of the interpreter is needed for
+ * that (Debian's python3 is stripped, and its eval loop has cold parts
+ * apart).
  *
  * Why plain loads are safe: only the thread that holds the GIL changes its
  * frame chain, and this thread holds it and is inside the shim; the chain
@@ -44,7 +45,10 @@
 
 #include <uthash.h>
 
-/* Offsets in bytes, those of the default x86-64 builds (tests/integration/python.sh checks them). */
+/*
+ * Offsets in bytes, those of default LP64 builds, from each version's
+ * headers (tests/integration/python.sh reads the interpreters it finds).
+ */
 struct layout {
 	unsigned minor;				/* CPython 3.minor */
 	int16_t ts_top;				/* thread state: its _PyCFrame, or (cf_top < 0) the top frame */
@@ -76,7 +80,7 @@ static const struct layout layouts[] = {
 #define FILE_MAX 4096u		/* bytes of a file name kept */
 #define NAME_MAX_ 1024u		/* bytes of a qualified name kept */
 #define CONVERT_MAX 512u	/* a non-ASCII name without cached UTF-8: bytes converted */
-#define WALK_MAX 512u		/* frames walked at most (a chain that loops ends here) */
+#define WALK_MAX 4096u		/* frames walked at most (a chain that loops ends here) */
 #define GROUPS_MAX 96u
 
 int pfs_python_on;
@@ -395,6 +399,7 @@ struct walk {
 	struct group groups[GROUPS_MAX];
 	unsigned ngroups;	/* one per eval call on the stack, innermost first (some may be empty) */
 	int cut;		/* something could not be read or placed: the rest is left out */
+	int full;		/* more frames than room: the outer ones left out, the groups still counted */
 };
 
 /* The code object of frame f, or 0 when it is none (the walk stops). */
@@ -413,6 +418,10 @@ static int frame_add(struct walk *w, uintptr_t f, uintptr_t code)
 	int64_t unit = ((int64_t)instr - (int64_t)units) / 2;
 	if (owner != OWNED_BY_GENERATOR && unit < traceable)
 		return 0; /* pushed, not started: its caller's line is where the call is */
+	if (w->nframes == w->max) {
+		w->full = 1;
+		return 0;
+	}
 	int first = *(const int32_t *)(code + (uintptr_t)L->co_first);
 	int64_t size = (int64_t)ld(code + OB_SIZE);
 	uint32_t line = 0;
@@ -431,7 +440,7 @@ static int frame_add(struct walk *w, uintptr_t f, uintptr_t code)
 	    str_read(ld(code + (uintptr_t)L->co_qualname), NAME_MAX_, nbuf, &name))
 		return -1;
 	uint32_t id = code_intern(w->t, first > 0 ? (uint32_t)first : 0, file, name);
-	if (!id || w->nframes == w->max)
+	if (!id)
 		return -1;
 	w->frames[w->nframes++] = pfs_pyframe(id, line);
 	w->groups[w->ngroups].n++;
@@ -682,7 +691,7 @@ int pfs_python_capture(struct pfs_thread *t, uint64_t *frames, unsigned max, uin
 		o.full = 0;
 		place_by_sp(&w, &o, &cut);
 	}
-	*flags = (uint16_t)(PFS_STACK_PYTHON | (cut || o.full ? PFS_STACK_TRUNCATED : 0));
+	*flags = (uint16_t)(PFS_STACK_PYTHON | (cut || o.full || w.full ? PFS_STACK_TRUNCATED : 0));
 	return (int)o.n;
 }
 
