@@ -118,22 +118,30 @@ t_python_policy_on_python_names() {
 	$Q "$WORK/pnone.json" 'sum(s["prefaulted_pages"] for s in proc(r)["sites"]) == 0'
 }
 
+# py_threads NAME RUNS [VAR=VALUE...]: tests/python/threads.py RUNS times under the shim (with those
+# variables), each run's output as the native run's; the last run's logs in $WORK/NAME
+py_threads() {
+	local name=$1 runs=$2 lib=$WORK/$1-nogil.so i
+	shift 2
+	cc -O1 -g -shared -fPIC -o "$lib" "$PYDIR/nogil.c" || return 1
+	"$PY" "$PYDIR/threads.py" "$lib" >"$WORK/$name.native" || return 1
+	for i in $(seq "$runs"); do
+		rm -rf "${WORK:?}/$name"
+		env "$@" PFSHIM_QUIET=1 PFSHIM_OUT="$WORK/$name" timeout 60 env LD_PRELOAD=$LIB "$PY" "$PYDIR/threads.py" "$lib" \
+			>"$WORK/$name.out" 2>"$WORK/$name.err" || { echo "  run $i of $runs: exit $?"; tail -3 "$WORK/$name.err"; return 1; }
+		cmp -s "$WORK/$name.native" "$WORK/$name.out" || { echo "  run $i of $runs: output differs"; return 1; }
+	done
+	report "$name"
+}
+
 # Four threads allocating at once, the GIL passed every 50 us, one of them in C without the GIL
 # (ctypes): the program runs unchanged every time (PFS_PY_RUNS times, 10 by default; `make fuzz`
 # runs 500), the GIL holders' sites carry their Python lines, the C thread's none (left out).
 t_python_threads_and_a_c_thread_without_the_gil() {
-	local lib=$WORK/libnogil.so runs=${PFS_PY_RUNS:-10} i lists gen churn
-	cc -O1 -g -shared -fPIC -o "$lib" "$PYDIR/nogil.c" || return 1
+	local lists gen churn
 	lists=$(pyline threads.py LISTS_LINE) gen=$(pyline threads.py GEN_LINE)
 	churn=$(grep -n 'CHURN_LINE' "$PYDIR/nogil.c" | cut -d: -f1)
-	"$PY" "$PYDIR/threads.py" "$lib" >"$WORK/pythr.native" || return 1
-	for i in $(seq "$runs"); do
-		rm -rf "${WORK:?}/pythr"
-		PFSHIM_QUIET=1 PFSHIM_OUT="$WORK/pythr" timeout 60 env LD_PRELOAD=$LIB "$PY" "$PYDIR/threads.py" "$lib" \
-			>"$WORK/pythr.out" 2>"$WORK/pythr.err" || { echo "  run $i of $runs: exit $?"; tail -3 "$WORK/pythr.err"; return 1; }
-		cmp -s "$WORK/pythr.native" "$WORK/pythr.out" || { echo "  run $i of $runs: output differs"; return 1; }
-	done
-	report pythr || return 1
+	py_threads pythr "${PFS_PY_RUNS:-10}" || return 1
 	$Q "$WORK/pythr.json" \
 		"$PYSITES(proc(r), \"make_lists\")[0][\"label\"][\"line\"] == $lists" \
 		"$PYFRAMES($PYSITES(proc(r), \"make_lists\")[0])[:2] == [(\"make_lists\", $lists), (\"run\", $PYFRAMES($PYSITES(proc(r), \"make_lists\")[0])[1][1])]" \
@@ -147,16 +155,7 @@ t_python_threads_and_a_c_thread_without_the_gil() {
 
 # The same program in exact mode: unchanged, and the same names.
 t_python_threads_exact_mode() {
-	local lib=$WORK/libnogil_x.so runs=${PFS_PY_RUNS_EXACT:-3} i
-	cc -O1 -g -shared -fPIC -o "$lib" "$PYDIR/nogil.c" || return 1
-	"$PY" "$PYDIR/threads.py" "$lib" >"$WORK/pythrx.native" || return 1
-	for i in $(seq "$runs"); do
-		rm -rf "${WORK:?}/pythrx"
-		PFSHIM_MODE=exact PFSHIM_QUIET=1 PFSHIM_OUT="$WORK/pythrx" timeout 60 env LD_PRELOAD=$LIB "$PY" "$PYDIR/threads.py" "$lib" \
-			>"$WORK/pythrx.out" 2>"$WORK/pythrx.err" || { echo "  run $i: exit $?"; tail -3 "$WORK/pythrx.err"; return 1; }
-		cmp -s "$WORK/pythrx.native" "$WORK/pythrx.out" || { echo "  run $i: output differs"; return 1; }
-	done
-	report pythrx || return 1
+	py_threads pythrx "${PFS_PY_RUNS_EXACT:-3}" PFSHIM_MODE=exact || return 1
 	$Q "$WORK/pythrx.json" \
 		"$PYSITES(proc(r), \"make_lists\") != []" \
 		"all($PYFRAMES(s) == [] for s in $PYSITES(proc(r), \"churn\"))"

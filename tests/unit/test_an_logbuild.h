@@ -149,19 +149,6 @@ static inline size_t lb_unload(struct lb *b, uint64_t seq, uint32_t id)
 	return lb_put(b, &r, sizeof(r), NULL, 0);
 }
 
-static inline size_t lb_stack(struct lb *b, uint64_t seq, uint32_t id, const uint64_t *frames,
-			      uint32_t n)
-{
-	struct pfs_rec_stack r;
-
-	memset(&r, 0, sizeof(r));
-	r.h.type = PFS_REC_STACK;
-	r.seq = seq;
-	r.id = id;
-	r.nframes = n;
-	return lb_put(b, &r, sizeof(r), frames, n * sizeof(*frames));
-}
-
 /* A STACK record with flags (PFS_STACK_PYTHON: pfs_pyframe values among the frames). */
 static inline size_t lb_stack_flags(struct lb *b, uint64_t seq, uint32_t id, const uint64_t *frames,
 				    uint32_t n, uint16_t flags)
@@ -175,6 +162,12 @@ static inline size_t lb_stack_flags(struct lb *b, uint64_t seq, uint32_t id, con
 	r.id = id;
 	r.nframes = n;
 	return lb_put(b, &r, sizeof(r), frames, n * sizeof(*frames));
+}
+
+static inline size_t lb_stack(struct lb *b, uint64_t seq, uint32_t id, const uint64_t *frames,
+			      uint32_t n)
+{
+	return lb_stack_flags(b, seq, id, frames, n, 0);
 }
 
 /* A Python function that Python frames name. */

@@ -141,19 +141,14 @@ static void test_json_frames_and_label(void **state)
 
 static void test_text_and_pprof(void **state)
 {
-	char buf[16384];
-	size_t n;
-	FILE *f;
+	char *text;
 
 	(void)state;
 	assert_int_equal(cli("text"), PFS_EXIT_OK);
-	f = fopen(out, "r");
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	assert_non_null(strstr(buf, "#1  load_matrix (np1.py:7)"));
-	assert_non_null(strstr(buf, "main (np1.py:13) [python]"));
+	assert_non_null(text = lb_read_text(out));
+	assert_non_null(strstr(text, "#1  load_matrix (np1.py:7)"));
+	assert_non_null(strstr(text, "main (np1.py:13) [python]"));
+	free(text);
 	assert_int_equal(cli("pprof"), PFS_EXIT_OK);
 	assert_int_equal(lb_python_check(
 		"import gzip\n"
