@@ -280,6 +280,8 @@ $(FUZZ_SEEDS): $(LIB) $(FUZZ_SEED_PROGS)
 		PFSHIM_OUT=$(FUZZ_DIR)/seedruns/exact-$$(basename $$p) PFSHIM_QUIET=1 PFSHIM_MODE=exact \
 		LD_PRELOAD=$(abspath $(LIB)) $$p >/dev/null 2>&1 || true; \
 	done
+	@PFSHIM_OUT=$(FUZZ_DIR)/seedruns/python PFSHIM_QUIET=1 LD_PRELOAD=$(abspath $(LIB)) \
+		/usr/bin/python3 tests/python/versions.py >/dev/null 2>&1 || true # PYCODE, Python frames
 	@i=0; for f in $(FUZZ_DIR)/seedruns/*/*.pfslog; do \
 		[ -f "$$f" ] && cp "$$f" $(FUZZ_DIR)/seeds/seed$$i.pfslog && i=$$((i+1)); \
 	done; echo "  SEEDS   $$i logs in $(FUZZ_DIR)/seeds"
@@ -304,6 +306,8 @@ fuzz-run = @mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts $(SUMMARY) && \
 fuzz: fuzz-build $(CLI) $(BUILD)/examples/storm
 	$(call fuzz-run,$(FUZZ_SECONDS))
 	@BUILD=$(BUILD) PFS_MUTANTS=$(FUZZ_MUTANTS) PFS_TESTS=analyzer_survives_mutated_logs \
+		bash tests/run-integration.sh
+	@BUILD=$(BUILD) PFS_PY_RUNS=500 PFS_TESTS=python_threads_and_a_c_thread_without_the_gil \
 		bash tests/run-integration.sh
 
 fuzz-check: fuzz-build

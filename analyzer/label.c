@@ -253,6 +253,26 @@ static bool glob_hits(const char *glob, const char *s)
 	return s && fnmatch(glob, s, 0) == 0;
 }
 
+/*
+ * A Python frame: the interpreter's own library (the standard library, the
+ * frozen import machinery) is a runtime, what the user adds too; the
+ * program's files and installed packages are the user's code.
+ */
+static enum pfs_frame_role decide_python(const struct pfs_rframe *f)
+{
+	const char *src = f->source_path;
+
+	for (size_t k = 0; k < nextra; k++)
+		if (glob_hits(extra[k], f->function) || glob_hits(extra[k], src))
+			return PFS_FRAME_RUNTIME;
+	if (glob_hits("<frozen *>", src))
+		return PFS_FRAME_RUNTIME;
+	if (glob_hits("*/lib/python3.*/*", src) && !strstr(src, "/site-packages/") &&
+	    !strstr(src, "/dist-packages/"))
+		return PFS_FRAME_RUNTIME;
+	return PFS_FRAME_USER;
+}
+
 /* The shim's and the allocators' entries first, then the user's list, then the runtimes'. */
 static enum pfs_frame_role decide(const struct pfs_rframe *f)
 {
@@ -279,19 +299,19 @@ static enum pfs_frame_role decide(const struct pfs_rframe *f)
 
 enum pfs_frame_role pfs_label_role(const struct pfs_rframe *f)
 {
-	const char *parts[4] = {f->function, f->symbol, f->module_path ? f->module_path : f->module,
-				f->source_path};
+	const char *parts[4] = {f->function, f->symbol,
+				f->python ? "[python]" : f->module_path ? f->module_path : f->module, f->source_path};
 	size_t len[4], keylen = 0;
 	struct role_ent *e;
 	char *key;
 
 	if (read_env())
-		return decide(f);	/* out of memory: undecided frames are decided each time */
+		return f->python ? decide_python(f) : decide(f);	/* out of memory: decided each time */
 	for (int i = 0; i < 4; i++)
 		keylen += (len[i] = parts[i] ? strlen(parts[i]) : 0) + 1;
 	key = malloc(keylen);
 	if (!key)
-		return decide(f);
+		return f->python ? decide_python(f) : decide(f);
 	for (int i = 0, at = 0; i < 4; at += (int)len[i] + 1, i++) {
 		if (len[i])
 			memcpy(key + at, parts[i], len[i]);
@@ -305,18 +325,18 @@ enum pfs_frame_role pfs_label_role(const struct pfs_rframe *f)
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		free(key);
-		return decide(f);
+		return f->python ? decide_python(f) : decide(f);
 	}
 	e->key = key;
 	e->keylen = keylen;
-	e->role = decide(f);
+	e->role = f->python ? decide_python(f) : decide(f);
 	HASH_ADD_KEYPTR(hh, cache, e->key, e->keylen, e);
 	return e->role;
 }
 
 size_t pfs_label_site(struct pfs_rframe *frames, size_t *n)
 {
-	size_t k = 0, top = 0, label;
+	size_t k = 0, top = 0, label, py;
 	bool user_below = false;
 
 	for (size_t i = 0; i < *n; i++)
@@ -332,6 +352,18 @@ size_t pfs_label_site(struct pfs_rframe *frames, size_t *n)
 		memmove(frames, frames + top, (k - top) * sizeof(*frames));
 		*n = k -= top;
 	}
+	/* a Python program's site: the script's line, whatever C (the interpreter, an extension) lies above it */
+	py = k;
+	for (size_t i = 0; i < k; i++) {
+		if (!frames[i].python)
+			continue;
+		if (pfs_label_role(&frames[i]) == PFS_FRAME_USER)
+			return i;
+		if (py == k)
+			py = i;
+	}
+	if (py < k)
+		return py;
 	for (label = 0; label < k; label++)
 		if (pfs_label_role(&frames[label]) == PFS_FRAME_USER)
 			return label;

@@ -118,6 +118,17 @@ static int decode_message(struct pfs_rec *r, char *why, size_t whylen)
 	return take_string(r, &pos, r->u.message.len, 0, "MESSAGE text", why, whylen);
 }
 
+static int decode_pycode(struct pfs_rec *r, char *why, size_t whylen)
+{
+	uint64_t pos = sizeof(struct pfs_rec_pycode);
+	int rc;
+
+	rc = take_string(r, &pos, r->u.pycode.file_len, 0, "PYCODE file", why, whylen);
+	if (!rc)
+		rc = take_string(r, &pos, r->u.pycode.name_len, 1, "PYCODE name", why, whylen);
+	return rc;
+}
+
 static int decode_faults(struct pfs_rec *r, char *why, size_t whylen)
 {
 	return decode_items(r, sizeof(struct pfs_rec_faults), r->u.faults.bytes, 1, "FAULTS event byte",
@@ -148,6 +159,7 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(EXEC, pfs_rec_exec, decode_exec),
 	REC_GREW(PROC_END, pfs_rec_proc_end, 32, decode_fixed), /* minflt, majflt appended */
 	REC(MESSAGE, pfs_rec_message, decode_message),
+	REC(PYCODE, pfs_rec_pycode, decode_pycode),
 	REC(TOUCH, pfs_rec_touch, decode_fixed),
 	REC(SCAN, pfs_rec_scan, decode_fixed),
 	REC(FAULTS, pfs_rec_faults, decode_faults),

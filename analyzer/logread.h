@@ -81,6 +81,7 @@ struct pfs_rec {
 		struct pfs_rec_exec exec;
 		struct pfs_rec_proc_end proc_end;
 		struct pfs_rec_message message;
+		struct pfs_rec_pycode pycode;
 		struct pfs_rec_touch touch;
 		struct pfs_rec_scan scan;
 		struct pfs_rec_faults faults;
@@ -90,7 +91,8 @@ struct pfs_rec {
 	} u;
 	/*
 	 * Strings after the fixed part: PROC_START exe (0) and command line (1),
-	 * MODULE and EXEC path (0), MESSAGE text (0), POLICY rule (0).  Not NUL-terminated.
+	 * MODULE and EXEC path (0), MESSAGE text (0), POLICY rule (0), PYCODE file (0)
+	 * and qualified name (1).  Not NUL-terminated.
 	 */
 	const char *str[2];
 	uint32_t str_len[2];

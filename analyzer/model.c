@@ -38,10 +38,17 @@ struct pfs_site *pfs_model_site_get(struct pfs_proc *p, uint32_t stack, uint32_t
 void pfs_model_proc_free(struct pfs_proc *p)
 {
 	struct pfs_stack *st, *st_tmp;
+	struct pfs_pycode *pc, *pc_tmp;
 	struct pfs_site *si, *si_tmp;
 
 	if (!p)
 		return;
+	HASH_ITER(hh, p->pycodes, pc, pc_tmp) {
+		HASH_DEL(p->pycodes, pc);
+		free(pc->file);
+		free(pc->name);
+		free(pc);
+	}
 	HASH_ITER(hh, p->stacks, st, st_tmp) {
 		HASH_DEL(p->stacks, st);
 		free(st->frames);
@@ -110,6 +117,19 @@ const struct pfs_stack *pfs_model_stack(const struct pfs_proc *p, uint32_t id,
 				*owner = p;
 			return s;
 		}
+	}
+	return NULL;
+}
+
+const struct pfs_pycode *pfs_model_pycode(const struct pfs_proc *p, uint32_t id)
+{
+	/* like stacks: a forked child inherits its parent's functions */
+	for (; p; p = p->fork_parent) {
+		struct pfs_pycode *c;
+
+		HASH_FIND(hh, p->pycodes, &id, sizeof(id), c);
+		if (c)
+			return c;
 	}
 	return NULL;
 }

@@ -36,7 +36,17 @@ struct pfs_stack {
 	uint32_t nframes;
 	uint64_t seq;
 	bool truncated;		/* deeper frames were cut by the shim */
+	bool python;		/* holds Python frames (pfs_is_pyframe), in place of the interpreter's eval frames */
 	uint64_t *frames;	/* return addresses, frames[0] the allocator's caller */
+	UT_hash_handle hh;
+};
+
+/* A Python function that Python frames of stacks name (PYCODE). */
+struct pfs_pycode {
+	uint32_t id;
+	uint32_t first_line;
+	char *file;		/* as the code object names it (a path, "<string>", "<frozen ...>") */
+	char *name;		/* qualified: "Class.method", "<module>" */
 	UT_hash_handle hh;
 };
 
@@ -201,6 +211,7 @@ struct pfs_proc {
 	struct pfs_unload *unloads;
 	size_t nunloads, unloads_cap;
 	struct pfs_stack *stacks;	/* uthash by id */
+	struct pfs_pycode *pycodes;	/* uthash by id */
 	struct pfs_site *sites;		/* uthash by key */
 	struct pfs_site **ranked;	/* after finish: most expensive first */
 	size_t nsites;
@@ -267,6 +278,8 @@ struct pfs_site *pfs_model_site_get(struct pfs_proc *p, uint32_t stack, uint32_t
 /* The stack `id` as `p` knows it, looking through the fork parents; *owner: whose. */
 const struct pfs_stack *pfs_model_stack(const struct pfs_proc *p, uint32_t id,
 					const struct pfs_proc **owner);
+/* The Python function `id` as `p` knows it, looking through the fork parents; NULL when never recorded. */
+const struct pfs_pycode *pfs_model_pycode(const struct pfs_proc *p, uint32_t id);
 /*
  * The module that held `addr` at `seq` in `p`: the latest MODULE at or before
  * seq not unloaded by then; else the fork parents' at the fork; else, since a

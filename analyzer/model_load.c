@@ -159,6 +159,51 @@ static int on_module_unload(struct pfs_logread_tool *tool, const struct pfs_rec 
 	return 0;
 }
 
+/* The record's text p[0..len) as strndup() kept it equals s. */
+static bool same_text(const char *s, const char *p, uint32_t len)
+{
+	size_t n = strnlen(p, len);
+
+	return strlen(s) == n && !memcmp(s, p, n);
+}
+
+static int on_pycode(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		     const char **why)
+{
+	struct pfs_proc *p = loader_of(tool)->proc;
+	const struct pfs_rec_pycode *r = &rec->u.pycode;
+	struct pfs_pycode *c;
+
+	if (r->id == 0) {
+		*why = "Python function id 0 is reserved";
+		return -EINVAL;
+	}
+	HASH_FIND(hh, p->pycodes, &r->id, sizeof(r->id), c);
+	if (c) {
+		/* a fork child writes its inherited functions again: harmless when identical */
+		if (c->first_line == r->first_line && same_text(c->file, rec->str[0], rec->str_len[0]) &&
+		    same_text(c->name, rec->str[1], rec->str_len[1]))
+			return 0;
+		*why = "a Python function id defined twice with different names";
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->id = r->id;
+	c->first_line = r->first_line;
+	c->file = strndup(rec->str[0], rec->str_len[0]);
+	c->name = strndup(rec->str[1], rec->str_len[1]);
+	if (!c->file || !c->name) {
+		free(c->file);
+		free(c->name);
+		free(c);
+		return -ENOMEM;
+	}
+	HASH_ADD(hh, p->pycodes, id, sizeof(c->id), c);
+	return 0;
+}
+
 static int on_stack(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		    const char **why)
 {
@@ -186,6 +231,7 @@ static int on_stack(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	s->seq = r->seq;
 	s->nframes = rec->nitems;
 	s->truncated = rec->h.flags & PFS_STACK_TRUNCATED;
+	s->python = rec->h.flags & PFS_STACK_PYTHON;
 	if (s->nframes) {
 		s->frames = malloc((size_t)s->nframes * sizeof(*s->frames));
 		if (!s->frames) {
@@ -475,6 +521,7 @@ static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
 	[PFS_REC_MODULE] = on_module,
 	[PFS_REC_MODULE_UNLOAD] = on_module_unload,
 	[PFS_REC_STACK] = on_stack,
+	[PFS_REC_PYCODE] = on_pycode,
 	[PFS_REC_ALLOC] = on_alloc,
 	[PFS_REC_FREE] = on_free,
 	[PFS_REC_REMAP] = on_remap,

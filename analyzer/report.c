@@ -14,6 +14,7 @@
 
 #include "faultcost.h"
 #include "label.h"
+#include "pyframes.h"
 
 struct pfs_site_id {
 	char *key;
@@ -75,10 +76,18 @@ static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struc
 	rs->stack_truncated = st->truncated;
 	for (uint32_t i = 0; i < st->nframes; i++) {
 		uint64_t a = st->frames[i];
-		const struct pfs_module *m = pfs_model_module_at(owner, a, st->seq);
+		const struct pfs_module *m;
 		const struct pfs_sym_result *res;
 		struct pfs_rframe f = {.address = a, .offset = a};
 
+		if (pfs_pyframe_in(st, a)) {
+			pfs_pyframe_resolve(owner, a, &f, key);
+			rc = push_rframe(rs, &cap, &f);
+			if (rc)
+				return rc;
+			continue;
+		}
+		m = pfs_model_module_at(owner, a, st->seq);
 		if (!m) {
 			fprintf(key, "|0x%" PRIx64, a);
 			rc = push_rframe(rs, &cap, &f);
@@ -297,6 +306,8 @@ void pfs_report_frame_name(const struct pfs_rframe *f, char *buf, size_t len)
 {
 	if (f->function)
 		snprintf(buf, len, "%s", f->function);
+	else if (f->python)	/* a Python function never recorded */
+		snprintf(buf, len, "?");
 	else if (f->module)
 		snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
 	else

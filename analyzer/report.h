@@ -26,6 +26,7 @@ struct pfs_rframe {
 	const char *module_path;
 	uint64_t address;	/* the return address as logged */
 	uint64_t offset;	/* address - load bias (module-relative) */
+	bool python;		/* a Python frame (pyframes.h): no module, address or offset */
 };
 
 /* Where a site's pages were touched (exact mode, PFSHIM_TOUCH_SITE=1). */
@@ -164,6 +165,11 @@ const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs);
 size_t pfs_report_label_index(const struct pfs_rsite *rs);
 /* A frame's name: its function, else module+0xoff, else 0xaddr. */
 void pfs_report_frame_name(const struct pfs_rframe *f, char *buf, size_t len);
+/* What a frame's "[...]" says: its module's name, "python" for a Python frame; NULL when neither. */
+static inline const char *pfs_report_frame_where(const struct pfs_rframe *f)
+{
+	return f->python ? "python" : f->module;
+}
 /* A site's name for one-line use: its label's function, module+0xoff, 0xaddr, or "?". */
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);
 /* The same with the label's place: "load_records (names.cpp:44)". */

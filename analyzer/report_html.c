@@ -212,7 +212,7 @@ static void frame_item(FILE *f, const struct pfs_rframe *fr, bool label)
 	fputs("</span>", f);
 	where(f, fr);
 	fputs(" <span class=\"muted\">[", f);
-	esc(f, fr->module);
+	esc(f, pfs_report_frame_where(fr));
 	fputs("]</span>", f);
 	if (fr->inlined)
 		fputs(" <span class=\"inl\">(inlined)</span>", f);

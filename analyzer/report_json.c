@@ -37,7 +37,10 @@ void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f)
 	json_str(w, "file", f->file);
 	pfs_json_kv_uint_or_null(w, "line", f->line, f->line);
 	json_str(w, "module", f->module);
-	json_address(w, "address", f->address);
+	if (f->python)	/* a Python frame: no address */
+		json_str(w, "address", NULL);
+	else
+		json_address(w, "address", f->address);
 	pfs_json_key(w, "inlined");
 	pfs_json_bool(w, f->inlined);
 	/* extras */
@@ -48,6 +51,10 @@ void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f)
 	}
 	if (f->source_path)
 		json_str(w, "source_path", f->source_path);
+	if (f->python) {
+		pfs_json_key(w, "python");
+		pfs_json_bool(w, true);
+	}
 	pfs_json_end_object(w);
 }
 

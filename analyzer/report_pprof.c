@@ -285,8 +285,12 @@ static uint64_t location(struct pprof *pp, const struct pfs_proc *p,
 	uint64_t id, map_id, *fids;
 	bool fresh;
 
-	snprintf(key, sizeof(key), "%s|%" PRIx64 "|%" PRIx64,
-		 fr->module_path ? fr->module_path : "", fr->address, fr->offset);
+	if (fr->python)	/* no address: one location per function and line */
+		snprintf(key, sizeof(key), "py|%s|%s|%u", fr->source_path ? fr->source_path : "",
+			 fr->function ? fr->function : "", fr->line);
+	else
+		snprintf(key, sizeof(key), "%s|%" PRIx64 "|%" PRIx64,
+			 fr->module_path ? fr->module_path : "", fr->address, fr->offset);
 	id = intern(pp, &pp->locs, &pp->nlocs, key, &fresh);
 	if (!fresh)
 		return id;

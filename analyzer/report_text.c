@@ -116,7 +116,7 @@ static void frame_line(struct text_out *t, const struct pfs_rframe *f)
 		fputc(')', t->f);
 	}
 	fputs(" [", t->f);
-	put_safe(t, f->module ? f->module : "?", 0);
+	put_safe(t, pfs_report_frame_where(f) ? pfs_report_frame_where(f) : "?", 0);
 	fputc(']', t->f);
 	if (f->inlined)
 		fputs(" (inlined)", t->f);

@@ -23,6 +23,7 @@
 #include "pagemap.h"
 #include "msg.h"
 #include "policy_apply.h"
+#include "python.h"
 #include "real.h"
 #include "sites.h"
 #include "thread.h"
@@ -452,6 +453,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	 */
 	unw_set_caching_policy(unw_local_addr_space, __tsan_acquire ? UNW_CACHE_GLOBAL : UNW_CACHE_PER_THREAD);
 	pfs_modules_sync(1);
+	pfs_python_init();
 	adopt_address_space(pfs_tls_thread);
 	pfs_thread_key_init(thread_ended);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -24,6 +24,7 @@
 #include "pagemap.h"
 #include "policy.h"
 #include "policy_apply.h"
+#include "python.h"
 #include "sites.h"
 #include "symtab.h"
 #include "tracker.h"
@@ -96,8 +97,12 @@ static unsigned stack_names(const uint64_t *frames, int n, const char **names, u
 {
 	unsigned nn = 0;
 	size_t used = 0;
-	for (int i = 0; i < n && i < PFS_MAX_FRAMES; i++) {
+	for (int i = 0; i < n && i < PFS_MAX_FRAMES_PYTHON; i++) {
 		unsigned first = nn;
+		if (pfs_is_pyframe(frames[i])) { /* a Python function: its names and FILE:LINE */
+			nn += pfs_python_names(frames[i], names + nn, cap - nn, text, text ? DEMANGLED_BYTES : 0, &used);
+			continue;
+		}
 		/* Return addresses: the call instruction is the byte before. */
 		nn += pfs_symtab_names(frames[i] - 1, names + nn, NAMES_PER_FRAME);
 		nn += pfs_inlines_names(frames[i] - 1, names + nn, INLINED_PER_FRAME);
@@ -116,7 +121,7 @@ static uint32_t compute_mask(uint32_t stack)
 {
 	const uint64_t *frames = NULL;
 	int n = pfs_stacks_frames(stack, &frames);
-	unsigned cap = PFS_MAX_FRAMES * (NAMES_PER_FRAME + INLINED_PER_FRAME) * 2, nn = 0;
+	unsigned cap = PFS_MAX_FRAMES_PYTHON * (NAMES_PER_FRAME + INLINED_PER_FRAME) * 2, nn = 0;
 	const char **names = need_symbols ? pfs_pool_alloc(cap * sizeof(*names)) : NULL;
 	char *text = names ? pfs_pool_alloc(DEMANGLED_BYTES) : NULL;
 	if (names)

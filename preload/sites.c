@@ -160,6 +160,7 @@ uint32_t pfs_stacks_count(void)
 void pfs_sites_rewrite(struct pfs_thread *t)
 {
 	struct stack_ent *s, *tmp;
+	pfs_python_rewrite(t); /* the functions Python frames name, before the stacks */
 	pfs_spin_lock(&stacks_lock);
 	HASH_ITER(hh, stacks, s, tmp)
 	emit_stack(t, s);
@@ -221,10 +222,12 @@ void pfs_sites_fork_prepare(void)
 	pfs_unwind_gate_close();
 	pfs_spin_lock(&stacks_lock);
 	pfs_spin_lock(&counters_lock);
+	pfs_python_lock();
 }
 
 void pfs_sites_fork_parent(void)
 {
+	pfs_python_unlock();
 	pfs_spin_unlock(&counters_lock);
 	pfs_spin_unlock(&stacks_lock);
 	pfs_unwind_gate_open();
@@ -235,6 +238,7 @@ void pfs_sites_fork_child(void)
 {
 	stacks_lock = (pfs_spin_t)PFS_SPIN_INIT;
 	counters_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	pfs_python_child();
 	counters = NULL;
 	unwind_active = in_unwind;
 	fork_pending = 0;
@@ -252,6 +256,20 @@ uint32_t pfs_stacks_unknown(struct pfs_thread *t)
 	if (!unknown_stack)
 		unknown_stack = pfs_stacks_intern(t, NULL, 0, PFS_STACK_UNKNOWN);
 	return unknown_stack;
+}
+
+uint32_t pfs_site_python(struct pfs_thread *t)
+{
+	uint64_t frames[PFS_MAX_FRAMES_PYTHON];
+	uint16_t flags = 0;
+	int saved = errno, n = -1;
+	if (unwind_enter()) {
+		pfs_modules_sync(0);
+		n = pfs_python_capture(t, frames, PFS_MAX_FRAMES_PYTHON, &flags);
+		unwind_leave();
+	}
+	errno = saved;
+	return n < 0 ? 0 : pfs_stacks_intern(t, frames, (uint32_t)n, flags);
 }
 
 static uint32_t unwind_site(struct pfs_thread *t)

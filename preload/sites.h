@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "python.h"
 #include "thread.h"
 
 /* Every this many hits a cached site is unwound again, to catch keys that two stacks share. */
@@ -40,6 +41,8 @@ void pfs_unwind_gate_open(void);
 
 uint32_t pfs_site_lookup_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
 			      uintptr_t sp);
+/* The stack with the thread's Python frames (python.h), or 0 when it runs no Python code now. */
+uint32_t pfs_site_python(struct pfs_thread *t);
 void pfs_site_count_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
 			 uintptr_t sp, uint64_t size);
 
@@ -65,11 +68,15 @@ static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t
  * blocks, mappings): always unwound, since two call paths can share a
  * cache key (a wrapper called from two callers at the same stack depth)
  * and a record's site is what policies match and reports name.  A few
- * microseconds, paid by allocations that cost far more themselves.
+ * microseconds, paid by allocations that cost far more themselves.  In a
+ * Python program the stack carries the thread's Python frames too; small
+ * blocks' cached sites do not (their key cannot tell two Python lines
+ * apart: one line seen at a miss would be a guess for the hits after it).
  */
 static inline uint32_t pfs_site_lookup_record(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
-	return pfs_site_lookup_slow(t, pfs_cache_ent(t, ret, sp, kind), kind, ret, sp);
+	uint32_t stack = PFS_UNLIKELY(pfs_python_on) ? pfs_site_python(t) : 0;
+	return stack ? stack : pfs_site_lookup_slow(t, pfs_cache_ent(t, ret, sp, kind), kind, ret, sp);
 }
 
 /* Counts one small allocation at its call site. */

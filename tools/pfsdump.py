@@ -4,7 +4,7 @@ import struct
 import sys
 
 NAMES = {1: "PROC_START", 2: "MODULE", 3: "MODULE_UNLOAD", 4: "STACK", 5: "ALLOC", 6: "FREE",
-         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 32: "TOUCH", 33: "SCAN",
+         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 14: "PYCODE", 32: "TOUCH", 33: "SCAN",
          34: "POLICY", 40: "FAULTS", 41: "UREG", 42: "CARVE"}
 
 
@@ -66,7 +66,13 @@ def main():
             page_size = info["page"]
         if name == "STACK":
             seq, sid, n = struct.unpack_from("<QII", body)
-            extra = "id=%d frames=%s" % (sid, [hex(x) for x in struct.unpack_from("<%dQ" % n, body, 16)])
+            # a Python frame (bit 63): py:CODE_ID:LINE
+            extra = "id=%d frames=%s" % (sid, [("py:%d:%d" % (x >> 32 & 0x7fffffff, x & 0xffffffff)) if x >> 63 else hex(x)
+                                              for x in struct.unpack_from("<%dQ" % n, body, 16)])
+        elif name == "PYCODE":
+            seq, cid, first, flen, nlen = struct.unpack_from("<QIIII", body)
+            extra = "id=%d first_line=%d %s %s" % (cid, first, body[24:24 + flen].decode(errors="replace"),
+                                                   body[24 + flen:24 + flen + nlen].decode(errors="replace"))
         elif name == "ALLOC":
             seq, t, addr, size, length, tid, stack, kind = struct.unpack_from("<QQQQQIIB", body)
             extra = "seq=%d addr=%#x size=%d stack=%d kind=%d" % (seq, addr, size, stack, kind)

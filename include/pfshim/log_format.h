@@ -30,7 +30,7 @@
  * record types keep the version (a reader skips types it does not know), and
  * so do new fields appended to a record without trailing data (its `size`
  * grows; a reader reads the fields it knows).  Records followed by
- * variable data (PROC_START, MODULE, STACK, COUNTERS, EXEC, MESSAGE) find
+ * variable data (PROC_START, MODULE, STACK, COUNTERS, EXEC, MESSAGE, PYCODE) find
  * that data right after their fixed part: their layout changes only with
  * the version.
  *
@@ -92,6 +92,7 @@ enum pfs_rec_type {
 	PFS_REC_EXEC = 11,
 	PFS_REC_PROC_END = 12,
 	PFS_REC_MESSAGE = 13,
+	PFS_REC_PYCODE = 14,	/* a Python function that Python frames of STACK records name */
 	/* 32 and up: fault tracking (exact / fast modes), policies */
 	PFS_REC_TOUCH = 32,
 	PFS_REC_SCAN = 33,
@@ -218,6 +219,58 @@ struct pfs_rec_stack {
 };
 #define PFS_STACK_TRUNCATED 0x1
 #define PFS_STACK_UNKNOWN 0x2 /* no frames: the stack could not be taken (during a fork) */
+/*
+ * PFS_STACK_PYTHON: the stack holds Python frames (pfs_pyframe values), each
+ * of the interpreter's eval frames replaced by the Python frames it was
+ * running, innermost first like the return addresses around them.  Such a
+ * stack may hold up to PFS_MAX_FRAMES_PYTHON entries.
+ */
+#define PFS_STACK_PYTHON 0x4
+#define PFS_MAX_FRAMES_PYTHON 128
+
+/*
+ * A Python frame in a STACK record: bit 63 set (no return address has it),
+ * bits 32-62 the PYCODE id of its function, bits 0-31 the line it was
+ * running (0: unknown).
+ */
+#define PFS_PYFRAME_BIT (1ull << 63)
+
+static inline uint64_t pfs_pyframe(uint32_t code, uint32_t line)
+{
+	return PFS_PYFRAME_BIT | (uint64_t)(code & 0x7fffffffu) << 32 | line;
+}
+
+static inline int pfs_is_pyframe(uint64_t frame)
+{
+	return (frame & PFS_PYFRAME_BIT) != 0;
+}
+
+static inline uint32_t pfs_pyframe_code(uint64_t frame)
+{
+	return (uint32_t)(frame >> 32) & 0x7fffffffu;
+}
+
+static inline uint32_t pfs_pyframe_line(uint64_t frame)
+{
+	return (uint32_t)frame;
+}
+
+/*
+ * PYCODE: a Python function (a CPython code object), named once per process
+ * for the Python frames of STACK records: `id` >= 1, its first line
+ * (co_firstlineno: its `def`, 1 for a module), then `file_len` bytes of its
+ * file name as the code object holds it and `name_len` bytes of its
+ * qualified name ("Class.method", "outer.<locals>.inner", "<module>"),
+ * UTF-8, zero padding to 8.  Written before any STACK record that names it.
+ */
+struct pfs_rec_pycode {
+	struct pfs_rec_hdr h;
+	uint64_t seq;
+	uint32_t id;
+	uint32_t first_line;
+	uint32_t file_len;
+	uint32_t name_len;
+};
 
 /*
  * ALLOC: one allocation that got its own record (large blocks, every mmap).
@@ -627,6 +680,7 @@ _Static_assert(sizeof(struct pfs_rec_hdr) == 8, "record header layout");
 _Static_assert(sizeof(struct pfs_rec_proc_start) == 64, "proc_start layout");
 _Static_assert(sizeof(struct pfs_rec_module) == 72, "module layout");
 _Static_assert(sizeof(struct pfs_rec_stack) == 24, "stack layout");
+_Static_assert(sizeof(struct pfs_rec_pycode) == 32, "pycode layout");
 _Static_assert(sizeof(struct pfs_rec_alloc) == 64, "alloc layout");
 _Static_assert(sizeof(struct pfs_rec_free) == 48, "free layout");
 _Static_assert(sizeof(struct pfs_rec_remap) == 64, "remap layout");

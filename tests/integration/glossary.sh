@@ -32,6 +32,9 @@ t_glossary_has_every_word_of_the_text_report() {
 	gloss_report glkill
 	run_both gltree $T/hostile tree || return 1
 	gloss_report gltree
+	# a Python program: its Python frames
+	run_both glpy /usr/bin/python3 "$ROOT/tests/python/versions.py" || return 1
+	gloss_report glpy
 	# exact mode with the touching instructions, where this machine allows it
 	RUN_ENV="PFSHIM_MODE=exact PFSHIM_TOUCH_SITE=1" run_both glexact $BUILD/examples/storm || return 1
 	gloss_report glexact

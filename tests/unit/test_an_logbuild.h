@@ -161,17 +161,45 @@ static inline size_t lb_unload(struct lb *b, uint64_t seq, uint32_t id)
 	return lb_put(b, &r, sizeof(r), NULL, 0);
 }
 
-static inline size_t lb_stack(struct lb *b, uint64_t seq, uint32_t id, const uint64_t *frames,
-			      uint32_t n)
+/* A STACK record with flags (PFS_STACK_PYTHON: pfs_pyframe values among the frames). */
+static inline size_t lb_stack_flags(struct lb *b, uint64_t seq, uint32_t id, const uint64_t *frames,
+				    uint32_t n, uint16_t flags)
 {
 	struct pfs_rec_stack r;
 
 	memset(&r, 0, sizeof(r));
 	r.h.type = PFS_REC_STACK;
+	r.h.flags = flags;
 	r.seq = seq;
 	r.id = id;
 	r.nframes = n;
 	return lb_put(b, &r, sizeof(r), frames, n * sizeof(*frames));
+}
+
+static inline size_t lb_stack(struct lb *b, uint64_t seq, uint32_t id, const uint64_t *frames,
+			      uint32_t n)
+{
+	return lb_stack_flags(b, seq, id, frames, n, 0);
+}
+
+/* A Python function that Python frames name. */
+static inline size_t lb_pycode(struct lb *b, uint64_t seq, uint32_t id, uint32_t first_line,
+			       const char *file, const char *name)
+{
+	struct pfs_rec_pycode r;
+	char tail[1024];
+	size_t fl = strlen(file), nl = strlen(name);
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_PYCODE;
+	r.seq = seq;
+	r.id = id;
+	r.first_line = first_line;
+	r.file_len = (uint32_t)fl;
+	r.name_len = (uint32_t)nl;
+	memcpy(tail, file, fl);
+	memcpy(tail + fl, name, nl);
+	return lb_put(b, &r, sizeof(r), tail, fl + nl);
 }
 
 static inline size_t lb_alloc(struct lb *b, uint64_t seq, uint32_t stack, uint8_t kind,
