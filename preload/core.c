@@ -108,18 +108,17 @@ static void write_proc_start(struct pfs_thread *t, uint32_t flags)
 		    size);
 }
 
-/* Opens this process's log and writes what a reader needs first. */
-static int open_log(uint32_t file_flags)
+/*
+ * Creates this process's log.  Before the tracker starts: exact mode's
+ * handlers write the log through copies of its descriptor taken then.
+ * PROC_START follows once the mode is known.
+ */
+static int create_log(uint32_t file_flags)
 {
 	struct pfs_file_header h;
 	pfs_log_header_init(&h, (uint64_t)pfs_proc.pid, pfs_proc.page_size, file_flags, pfs_proc.start_mono_ns,
 			    pfs_proc.start_real_ns);
-	struct pfs_thread *t = pfs_tls_thread;
-	int err = pfs_log_open(&pfs_log_proc, &t->w, pfs_proc.dir, &h);
-	if (err)
-		return err;
-	write_proc_start(t, file_flags);
-	return 0;
+	return pfs_log_open(&pfs_log_proc, &pfs_tls_thread->w, pfs_proc.dir, &h);
 }
 
 static void copy_cmdline(int argc, char **argv)
@@ -388,16 +387,17 @@ int pfs_core_init(int argc, char **argv, char **envp)
 		pfs_warn("out of memory at start; not tracing this process");
 		return -ENOMEM;
 	}
-	pfs_tracker_start();
-	/* Carving knows glibc's heaps; another allocator's mappings are tracked as mmaps (alloc_glibc.h). */
-	pfs_heap_on = pfs_proc.mode != PFS_MODE_OFF && pfs_alloc_is_glibc;
-	err = open_log(0);
+	err = create_log(0);
 	if (err) {
 		pfs_proc.enabled = 0;
 		pfs_warn("cannot create a log in %s (%s); not tracing this process", pfs_proc.dir,
 			 strerror(-err));
 		return err;
 	}
+	pfs_tracker_start();
+	/* Carving knows glibc's heaps; another allocator's mappings are tracked as mmaps (alloc_glibc.h). */
+	pfs_heap_on = pfs_proc.mode != PFS_MODE_OFF && pfs_alloc_is_glibc;
+	write_proc_start(pfs_tls_thread, 0);
 	pfs_set_warn_sink(log_warning);
 	pfs_policy_init(); /* in every mode; a bad rule is said in the log too */
 	pfs_stacks_unknown(pfs_tls_thread);
@@ -441,7 +441,9 @@ void pfs_core_child_after_fork(int how)
 		pfs_proc.enabled = 0;
 		return;
 	}
-	int err = open_log(PFS_FILE_FORKED);
+	int err = create_log(PFS_FILE_FORKED);
+	if (!err)
+		write_proc_start(self, PFS_FILE_FORKED);
 	if (err) {
 		pfs_proc.enabled = 0;
 		pfs_warn("fork: cannot create the child's log in %s (%s); not tracing process %d",
@@ -519,6 +521,7 @@ void pfs_core_before_exec(const char *path)
 		pfs_tracker->end(t);
 	write_exec(path, 0);
 	write_end(PFS_END_EXEC, 0);
+	pfs_log_say_failure(&pfs_log_proc);
 	pfs_proc.ended = 1;
 }
 
@@ -550,6 +553,7 @@ void pfs_core_end(int reason, int status)
 	if (t)
 		pfs_tracker->end(t); /* touches since the last scan, events still in batches */
 	write_end(reason, status);
+	pfs_log_say_failure(&pfs_log_proc); /* a handler's, if it had one */
 	pfs_proc.ended = 1;
 	if (!pfs_proc.is_root || pfs_proc.cfg.quiet)
 		return;

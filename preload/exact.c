@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@
 #include "heap.h"
 #include "kcompat.h"
 #include "msg.h"
+#include "proc.h"
 #include "thread.h"
 #include "tracker.h"
 #include "uffd.h"
@@ -35,7 +37,8 @@ struct xrange {
 	uint32_t stack;
 	uint8_t kind;
 	uint8_t heap;
-	uint8_t cowable;
+	uint8_t cowable;	/* write-protected at a fork */
+	uint8_t private_anon;	/* cowable as the hooks said (fast mode's, should it take over) */
 };
 
 static int enabled;
@@ -43,6 +46,10 @@ static int opened = -1;	/* the descriptor from init until the handlers take it *
 static uint64_t page_size = 4096;
 static pthread_mutex_t xlock = PTHREAD_MUTEX_INITIALIZER; /* ranges */
 static struct xrange *ranges;
+#define HEAPS_SEEN 64
+static struct pfs_heap *heaps_seen[HEAPS_SEEN]; /* under heap.c's lock */
+static unsigned nheaps_seen;
+static int gone_said;
 
 static int exact_init(const char **why)
 {
@@ -156,15 +163,18 @@ static void exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_
 	if (!r->heap && r->start < end && start < r->start + r->len)
 		range_drop(r); /* stale: its end was not seen (MAP_FIXED over it) */
 	int err = pfs_uffd_register(start, end - start, &wp);
+	int gone = err && pfs_uffd_handlers_gone(); /* kept for fast mode, which takes over at the next tick */
 	uint16_t flags = (uint16_t)((wp ? PFS_UREG_WP : 0) | (thp_possible(start, end) ? PFS_UREG_THP : 0));
-	write_ureg(t, start, end - start, alloc_seq, err, flags, 0);
-	if (!err && (r = pfs_pool_alloc(sizeof(*r))) != NULL) {
+	if (!gone)
+		write_ureg(t, start, end - start, alloc_seq, err, flags, 0);
+	if ((!err || gone) && (r = pfs_pool_alloc(sizeof(*r))) != NULL) {
 		r->start = start;
 		r->len = end - start;
 		r->alloc_seq = alloc_seq;
 		r->stack = stack;
 		r->kind = (uint8_t)kind;
 		r->cowable = (uint8_t)(cowable && wp);
+		r->private_anon = (uint8_t)cowable;
 		HASH_ADD(hh, ranges, start, sizeof(r->start), r);
 	}
 	pthread_mutex_unlock(&xlock);
@@ -329,6 +339,7 @@ static void heap_register(struct pfs_thread *t, struct pfs_heap *h, uint64_t top
 			r->heap = 1;
 			r->kind = PFS_KIND_MALLOC;
 			r->cowable = (uint8_t)wp;
+			r->private_anon = 1;
 			HASH_ADD(hh, ranges, start, sizeof(r->start), r);
 		}
 	}
@@ -355,6 +366,8 @@ static void exact_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t
 	if (to > from)
 		write_carve(t, from, to, stack, kind);
 	int first = h->limit == h->start;
+	if (first && nheaps_seen < HEAPS_SEEN)
+		heaps_seen[nheaps_seen++] = h;
 	uint64_t max = h->key == PFS_HEAP_MAIN ? UINT64_MAX : PFS_HEAP_MAX;
 	pthread_mutex_lock(&xlock);
 	if (top > h->limit && top - h->start <= max)
@@ -413,7 +426,8 @@ static void exact_fork_parent(struct pfs_thread *t)
 static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 {
 	pthread_mutex_init(&xlock, NULL);
-	pfs_uffd_handlers_forget(); /* the parent's handlers' pipes and pidfds: not ours */
+	pfs_uffd_handlers_forget(); /* the parent's handlers' sockets and pidfds: not ours */
+	gone_said = 0;
 	if (!enabled)
 		return;
 	enabled = 0;
@@ -443,11 +457,80 @@ static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	protect_all();
 }
 
+/* ---- the handlers gone: fast mode from then on -------------------------------- */
+
+static void say_gone(const char *how)
+{
+	if (!gone_said++)
+		pfs_warn("exact mode: %s in process %d; %s", pfs_uffd_handlers_gone(), (int)pfs_proc.pid, how);
+}
+
+/*
+ * The handlers stopped while the program runs (one was killed: the others
+ * end with it, and the kernel released every registration).  Fast mode
+ * takes over: every range exact mode knew becomes a region (its pages held
+ * now its baseline), and each heap is carved from its mark on (the pages
+ * below were exact mode's).  Touches between the handlers' end and now
+ * are not counted.  Heap lock, then exact mode's, as at a fork.
+ */
+static void hand_over(struct pfs_thread *t)
+{
+	pfs_heap_lock();
+	pthread_mutex_lock(&xlock);
+	if (!enabled) {
+		pthread_mutex_unlock(&xlock);
+		pfs_heap_unlock();
+		return;
+	}
+	enabled = 0;
+	const char *why = "";
+	int err = pfs_tracker_fast.init(&why);
+	if (!err)
+		err = pfs_tracker_fast.start(&why);
+	if (!err) {
+		struct xrange *r, *tmp;
+		HASH_ITER(hh, ranges, r, tmp)
+		{
+			if (!r->heap)
+				pfs_tracker_fast.add(t, r->start, r->len, r->alloc_seq, r->stack, r->kind, r->private_anon);
+			range_drop(r);
+		}
+		for (unsigned i = 0; i < nheaps_seen; i++) {
+			struct pfs_heap *h = heaps_seen[i];
+			h->start = (h->hwm + page_size - 1) & ~(page_size - 1);
+			h->limit = UINT64_MAX;
+		}
+		pfs_tracker = &pfs_tracker_fast;
+		pfs_proc.mode = PFS_MODE_FAST;
+	} else {
+		pfs_tracker = &pfs_tracker_off;
+		pfs_proc.mode = PFS_MODE_OFF;
+	}
+	pthread_mutex_unlock(&xlock);
+	pfs_heap_unlock();
+	if (err) {
+		char how[256];
+		snprintf(how, sizeof(how), "fast mode cannot take over (%s); its faults are no longer counted", why);
+		say_gone(how);
+	} else {
+		say_gone("fast mode counts its touches from now on");
+	}
+}
+
+static void exact_tick(struct pfs_thread *t)
+{
+	if (PFS_UNLIKELY(pfs_uffd_handlers_gone() != NULL) && enabled)
+		hand_over(t);
+}
+
 static void exact_end(struct pfs_thread *t)
 {
 	(void)t;
-	if (enabled)
-		pfs_uffd_handlers_flush();
+	if (!enabled)
+		return;
+	pfs_uffd_handlers_flush();
+	if (pfs_uffd_handlers_gone())
+		say_gone("its faults since then are not counted");
 }
 
 const struct pfs_tracker pfs_tracker_exact = {
@@ -461,7 +544,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.sync = pfs_nop_range, /* every fault is an event already */
 	.advising = pfs_nop_range,
 	.advised = exact_advised,
-	.tick = pfs_nop_thread,
+	.tick = exact_tick,
 	.heap_carved = exact_heap_carved,
 	.heap_prefaulted = pfs_nop_prefaulted,
 	.lock = exact_lock,

@@ -13,6 +13,25 @@
 
 struct pfs_log pfs_log_proc;
 
+/*
+ * A process that shares this memory but not its descriptor table (exact
+ * mode's fault handlers) writes the log through a copy of the descriptor
+ * in its own table, and never reopens or checks the program's (fdkeep's
+ * state is the program's).  Nor does it say anything: a message calls into
+ * libc's locale (strerror), whose locks and thread state are the program's
+ * (a handler that did so took the locale lock for reading and died on its
+ * empty thread-local locale: the program then hung in setlocale).  A
+ * failure there is said by the program, at its next record.
+ */
+static __thread int other_process __attribute__((tls_model("initial-exec")));
+static __thread int other_fd __attribute__((tls_model("initial-exec")));
+
+void pfs_log_other_process(int fd)
+{
+	other_process = 1;
+	other_fd = fd;
+}
+
 /* Keep the log's descriptor out of the way of programs that dup2 onto low numbers. */
 #define PFS_LOG_FD_MIN 500
 
@@ -42,7 +61,7 @@ static int create_file(struct pfs_log *log, const char *dir, uint64_t pid)
 /* The program may have closed or replaced our descriptor: checked (and reopened) before each use. */
 static int log_fd(struct pfs_log *log)
 {
-	return pfs_fd_get(&log->fd);
+	return other_process ? other_fd : pfs_fd_get(&log->fd);
 }
 
 /*
@@ -96,18 +115,38 @@ static char *map_segment(struct pfs_log *log, uint64_t seg)
 	return p;
 }
 
+static void say_failed(struct pfs_log *log)
+{
+	pfs_warn("log %s: cannot grow (%s); later records of this process are lost", log->path,
+		 strerror(log->fail_err));
+}
+
 static void log_fail(struct pfs_log *log, int err)
 {
-	if (!__atomic_exchange_n(&log->failed, 1, __ATOMIC_ACQ_REL))
-		pfs_warn("log %s: cannot grow (%s); later records of this process are lost", log->path,
-			 strerror(err));
+	if (__atomic_exchange_n(&log->failed, 1, __ATOMIC_ACQ_REL))
+		return;
+	log->fail_err = err;
+	if (other_process)
+		__atomic_store_n(&log->fail_unsaid, 1, __ATOMIC_RELEASE);
+	else
+		say_failed(log);
+}
+
+void pfs_log_say_failure(struct pfs_log *log)
+{
+	if (!other_process && __atomic_exchange_n(&log->fail_unsaid, 0, __ATOMIC_ACQ_REL))
+		say_failed(log);
 }
 
 void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t size)
 {
 	int saved = errno;
 	void *p = NULL;
-	if (size > PFS_LOG_BLOCK_SIZE || __atomic_load_n(&log->failed, __ATOMIC_ACQUIRE) || !log->segs)
+	if (__atomic_load_n(&log->failed, __ATOMIC_ACQUIRE)) {
+		pfs_log_say_failure(log);
+		goto lost;
+	}
+	if (size > PFS_LOG_BLOCK_SIZE || !log->segs)
 		goto lost;
 	uint64_t block = __atomic_fetch_add(&log->next_block, 1, __ATOMIC_ACQ_REL);
 	uint64_t seg = block / PFS_LOG_BLOCKS_PER_SEG;

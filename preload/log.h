@@ -29,6 +29,8 @@ struct pfs_log {
 	char **segs;		/* PFS_LOG_MAX_SEGS pointers */
 	uint64_t lost;		/* atomic: records dropped */
 	int failed;		/* no more blocks can be had */
+	int fail_err;		/* why */
+	int fail_unsaid;	/* atomic: failed in another process (a handler), to be said by the program */
 	uint32_t gen;		/* file name suffix: images of one pid */
 	uint64_t seq;		/* atomic: the records' sequence (log_format.h) */
 };
@@ -48,6 +50,14 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
  */
 int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 		 const struct pfs_file_header *hdr);
+/*
+ * This process shares the traced program's memory but not its descriptors
+ * (an exact-mode fault handler): it writes the log through `fd`, its own
+ * copy (-1: none), and leaves failures for the program to say.
+ */
+void pfs_log_other_process(int fd);
+/* Says, once, that the log could not grow in such a process (the program calls it; its records do too). */
+void pfs_log_say_failure(struct pfs_log *log);
 /* Forgets a log inherited across fork without touching the parent's file. */
 void pfs_log_forget(struct pfs_log *log);
 void pfs_log_close(struct pfs_log *log);
