@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -146,6 +147,41 @@ static void copy_cmdline(int argc, char **argv)
  * takes that lock to grow the log while this thread may wait for it (a
  * write to protected memory inside fork itself).
  */
+/*
+ * Children made without the hooks (issue 19: a raw clone3 child that
+ * mallocs wrote into its parent's log, which MADV_DONTFORK left unmapped
+ * in it, and died).  Until the page exists, a word that is always 1.
+ */
+static const int here_always = 1;
+volatile const int *pfs_core_here = &here_always;
+static volatile int *here_page;
+
+static void here_init(void)
+{
+	int *p = pfs_sys_mmap(NULL, pfs_proc.page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	*p = 1;
+	if (pfs_sys_madvise(p, pfs_proc.page_size, MADV_WIPEONFORK)) { /* Linux 4.14 */
+		pfs_sys_munmap(p, pfs_proc.page_size);
+		return;
+	}
+	pfs_self_note((uint64_t)(uintptr_t)p, pfs_proc.page_size);
+	here_page = p;
+	pfs_core_here = p;
+}
+
+int pfs_core_unseen_child(void)
+{
+	int busy = pfs_tls_busy, saved = errno;
+	pfs_tls_busy = 1;
+	if (!*pfs_core_here)
+		pfs_core_child_after_fork(PFS_CLONE); /* left untraced (pfs_proc.enabled 0) if it cannot be set up */
+	pfs_tls_busy = busy;
+	errno = saved;
+	return pfs_active();
+}
+
 static void fork_prepare(void)
 {
 	pfs_sites_fork_prepare();
@@ -356,6 +392,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_proc.start_mono_ns = pfs_now_ns();
 	pfs_proc.start_real_ns = pfs_real_now_ns();
 	pfs_config_parse(&pfs_proc.cfg, envp, config_warn, NULL);
+	here_init();
 	pfs_proc.is_root = pfs_proc.cfg.run_pid == 0 || pfs_proc.cfg.run_pid == pfs_proc.pid;
 	pfs_proc.root_pid = pfs_proc.cfg.run_pid ? (pid_t)pfs_proc.cfg.run_pid : pfs_proc.pid;
 
@@ -419,6 +456,8 @@ int pfs_core_init(int argc, char **argv, char **envp)
 
 void pfs_core_child_after_fork(int how)
 {
+	if (here_page)
+		*here_page = 1; /* zeroed by the kernel in the child: this process is set up now */
 	if (!pfs_proc.enabled)
 		return;
 	/* Other threads are gone: their locks and states are reset, not waited for. */

@@ -21,6 +21,18 @@ void pfs_core_note_fork(pid_t child, int how);
  * default in *old, and a disposition the program sets takes it back.
  */
 void pfs_core_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/*
+ * 1 in the process the shim set up, 0 in a child made without the hooks
+ * (a raw clone, clone3 or fork system call): the word lies on a page
+ * marked MADV_WIPEONFORK, which the kernel zeroes in every child; the
+ * shim's own fork paths set it again.  One load on the hook path.
+ */
+extern volatile const int *pfs_core_here;
+/*
+ * Such a child's first call into a hook: it is set up as a forked child
+ * (its own log), or left untraced.  Returns whether it is traced.
+ */
+int pfs_core_unseen_child(void);
 /* A new thread of the program, before its code runs: its stack is tracked (the shim made it; not one the program gave). */
 void pfs_core_thread_started(void);
 

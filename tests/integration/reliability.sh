@@ -100,3 +100,20 @@ t_exact_timeout_500_runs() {
 	[ "$bad" = 0 ] || { echo "  $bad of 500 runs failed or hung: $(cat "$d"/*.rc | sort | uniq -c | tr '\n' ' ')"; return 1; }
 	rm -rf "$d"
 }
+
+# Children the hooks did not see being made (raw clone3, clone, fork system calls) are found on
+# their first call into the shim and set up as forked children: no crash (they used to write into
+# their parent's log, unmapped in them), each has a log of its own.  Both modes.
+t_raw_clone_children() {
+	local mode KIDS='[p for p in r["processes"] if p["ppid"] in [q["pid"] for q in r["processes"]]]'
+
+	for mode in fast exact; do
+		RUN_ENV=PFSHIM_MODE=$mode run_both rawclone-$mode $T/raw_clone || return 1
+		report rawclone-$mode || return 1
+		$Q "$WORK/rawclone-$mode.json" 'len(r["processes"]) == 4' \
+			"len($KIDS) == 3" \
+			"all(site(p, \"child_small_site\")[\"allocations\"] == 100 for p in $KIDS)" \
+			"all(site(p, \"child_big_site\")[\"first_touch_faults\"] == 20 for p in $KIDS)" \
+			|| { echo "  in $mode mode"; return 1; }
+	done
+}
