@@ -2,6 +2,7 @@
  * The core of the shim: process start, per-thread state, fork and exec,
  * the end of a process.  Hooks call in here; nothing here exports a libc name.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
@@ -19,6 +20,7 @@
 #include "alloc_glibc.h"
 #include "arena.h"
 #include "core.h"
+#include "fdkeep.h"
 #include "heap.h"
 #include "modules.h"
 #include "pagemap.h"
@@ -31,6 +33,7 @@
 #include "tracker.h"
 
 #define PFS_CMD_MAX 8192u
+#define PFS_DIR_FD_MIN 560 /* the run's directory, out of the program's way */
 
 static void log_warning(const char *text, size_t len)
 {
@@ -53,19 +56,84 @@ static void config_warn(void *ctx, const char *text)
 	pfs_warn("%s", text);
 }
 
-/* The run's directory: 0700, ours, not a symlink. */
-static int make_dir(const char *dir)
+/*
+ * The run's directory, opened once (issue 19: checking it with lstat and
+ * then opening the log by path let another user who could write its parent
+ * swap it for a symlink in between, and redirect root's log).  Kept in the
+ * descriptor keeper; every log is created relative to it.
+ */
+static struct pfs_fd dir_fd = PFS_FD_INIT(PFS_DIR_FD_MIN, pfs_proc.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+
+/*
+ * `name` in the directory open at `at`, made 0700 if missing, opened with
+ * O_DIRECTORY|O_NOFOLLOW (a symlink in its place is refused), its owner
+ * checked on the descriptor.  The descriptor, or -errno with *why.
+ */
+static int open_dir_at(int at, const char *name, struct stat *st, const char **why)
+{
+	if (mkdirat(at, name, 0700) && errno != EEXIST)
+		return -errno;
+	int fd = PFS_NO_EINTR(openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (fd < 0) {
+		int err = errno;
+		if (err == ELOOP)
+			*why = "a symbolic link, refused";
+		else if (err == ENOTDIR)
+			*why = "not a directory";
+		return -err;
+	}
+	if (fstat(fd, st)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	if (st->st_uid != geteuid()) {
+		close(fd);
+		*why = "owned by another user";
+		return -EPERM;
+	}
+	return fd;
+}
+
+/*
+ * Opens pfs_proc.dir.  A directory others may write (world-writable, as
+ * /tmp is) is refused unless it is sticky and ours (others cannot rename
+ * or remove what we make in it): then a private subdirectory pfshim.PID is
+ * made in it the same way and becomes the run's directory.
+ */
+static int open_run_dir(const char **why)
 {
 	struct stat st;
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	if (lstat(dir, &st))
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if (st.st_uid != geteuid())
-		return -EPERM;
-	return 0;
+	int fd = open_dir_at(AT_FDCWD, pfs_proc.dir, &st, why);
+	if (fd >= 0 && (st.st_mode & S_IWOTH)) {
+		char name[32];
+		size_t len = strlen(pfs_proc.dir);
+		snprintf(name, sizeof(name), "pfshim.%d", (int)pfs_proc.pid);
+		int sub = -EPERM;
+		if (!(st.st_mode & S_ISVTX))
+			*why = "writable by every user and not sticky";
+		else if (len + 1 + strlen(name) >= sizeof(pfs_proc.dir))
+			sub = -ENAMETOOLONG;
+		else if ((sub = open_dir_at(fd, name, &st, why)) >= 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+			close(sub);
+			sub = -EPERM;
+			*why = "its private subdirectory is writable by others";
+		}
+		close(fd);
+		fd = sub;
+		if (fd >= 0)
+			snprintf(pfs_proc.dir + len, sizeof(pfs_proc.dir) - len, "/%s", name);
+	}
+	if (fd < 0)
+		return fd;
+	dir_fd.same = 1;
+	return pfs_fd_keep(&dir_fd, fd) < 0 ? -EBADF : 0;
+}
+
+/* The run's directory in this process: a forked child uses the copy it inherited, the same directory. */
+static int run_dir_fd(void)
+{
+	return pfs_fd_is(&dir_fd) ? dir_fd.fd : pfs_fd_get(&dir_fd);
 }
 
 static int choose_dir(char *out, size_t size)
@@ -119,7 +187,7 @@ static int create_log(uint32_t file_flags)
 	struct pfs_file_header h;
 	pfs_log_header_init(&h, (uint64_t)pfs_proc.pid, pfs_proc.page_size, file_flags, pfs_proc.start_mono_ns,
 			    pfs_proc.start_real_ns);
-	return pfs_log_open(&pfs_log_proc, &pfs_tls_thread->w, pfs_proc.dir, &h);
+	return pfs_log_open(&pfs_log_proc, &pfs_tls_thread->w, run_dir_fd(), pfs_proc.dir, &h);
 }
 
 static void copy_cmdline(int argc, char **argv)
@@ -398,12 +466,13 @@ int pfs_core_init(int argc, char **argv, char **envp)
 
 	pfs_tracker_choose();
 
+	const char *why = NULL;
 	int err = choose_dir(pfs_proc.dir, sizeof(pfs_proc.dir));
 	if (!err)
-		err = make_dir(pfs_proc.dir);
+		err = open_run_dir(&why);
 	if (err) {
 		pfs_warn("cannot use log directory %s (%s); not tracing this process",
-			 pfs_proc.dir[0] ? pfs_proc.dir : "(none)", strerror(-err));
+			 pfs_proc.dir[0] ? pfs_proc.dir : "(none)", why ? why : strerror(-err));
 		return err;
 	}
 	ssize_t n = readlink("/proc/self/exe", pfs_proc.exe, sizeof(pfs_proc.exe) - 1);
@@ -412,10 +481,19 @@ int pfs_core_init(int argc, char **argv, char **envp)
 
 	/* Children of this run log into the same directory and know who the first process was. */
 	if (pfs_proc.cfg.run_pid == 0) {
+		/*
+		 * libc's setenv: a program may define its own (bash does, and before
+		 * its main it adds a variable but leaves a replaced one as it was).
+		 */
+		int (*libc_setenv)(const char *, const char *, int);
+		void *sym = dlsym(RTLD_NEXT, "setenv");
+		memcpy(&libc_setenv, &sym, sizeof(sym));
+		if (!libc_setenv)
+			libc_setenv = setenv;
 		char pid[24];
 		snprintf(pid, sizeof(pid), "%d", (int)pfs_proc.pid);
-		setenv("PFSHIM_RUN", pid, 1);
-		setenv("PFSHIM_OUT", pfs_proc.dir, 1);
+		libc_setenv("PFSHIM_RUN", pid, 1);
+		libc_setenv("PFSHIM_OUT", pfs_proc.dir, 1);
 	}
 
 	pfs_proc.enabled = 1; /* from here on the main thread can get its state */

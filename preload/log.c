@@ -35,19 +35,29 @@ void pfs_log_other_process(int fd)
 /* Keep the log's descriptor out of the way of programs that dup2 onto low numbers. */
 #define PFS_LOG_FD_MIN 500
 
-static int create_file(struct pfs_log *log, const char *dir, uint64_t pid)
+/*
+ * Created relative to the run's directory, opened once and checked by the
+ * caller: a directory swapped for a symlink after that check cannot
+ * redirect the log (opening by path followed it).
+ */
+static int create_file(struct pfs_log *log, int dirfd, const char *dir, uint64_t pid)
 {
+	size_t dlen = strlen(dir);
+	if (dlen + 2 >= sizeof(log->path))
+		return -ENAMETOOLONG;
+	memcpy(log->path, dir, dlen);
+	log->path[dlen] = '/';
+	char *name = log->path + dlen + 1;
+	size_t room = sizeof(log->path) - dlen - 1;
 	for (uint32_t gen = 0; gen < 1000; gen++) {
 		int n;
 		if (gen == 0)
-			n = snprintf(log->path, sizeof(log->path), "%s/pfshim.%llu" PFS_LOG_FILE_SUFFIX, dir,
-				     (unsigned long long)pid);
+			n = snprintf(name, room, "pfshim.%llu" PFS_LOG_FILE_SUFFIX, (unsigned long long)pid);
 		else
-			n = snprintf(log->path, sizeof(log->path), "%s/pfshim.%llu.%u" PFS_LOG_FILE_SUFFIX,
-				     dir, (unsigned long long)pid, gen);
-		if (n < 0 || (size_t)n >= sizeof(log->path))
+			n = snprintf(name, room, "pfshim.%llu.%u" PFS_LOG_FILE_SUFFIX, (unsigned long long)pid, gen);
+		if (n < 0 || (size_t)n >= room)
 			return -ENAMETOOLONG;
-		int fd = PFS_NO_EINTR(open(log->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+		int fd = PFS_NO_EINTR(openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 		if (fd >= 0) {
 			log->gen = gen;
 			return fd;
@@ -195,7 +205,7 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
 	h->flags = flags;
 }
 
-int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
+int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
 		 const struct pfs_file_header *hdr)
 {
 	memset(log, 0, sizeof(*log));
@@ -205,7 +215,7 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 	log->segs = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(char *));
 	if (!log->segs)
 		return -ENOMEM;
-	int fd = pfs_fd_keep(&log->fd, create_file(log, dir, hdr->pid));
+	int fd = pfs_fd_keep(&log->fd, create_file(log, dirfd, dir, hdr->pid));
 	if (fd < 0)
 		return fd;
 	log->next_block = 1;
@@ -213,7 +223,7 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 	int err = base ? reserve_block(log, 0) : -ENOMEM;
 	if (err) {
 		pfs_log_close(log);
-		unlink(log->path);
+		unlinkat(dirfd, strrchr(log->path, '/') + 1, 0);
 		return err;
 	}
 	memcpy(base, hdr, sizeof(*hdr));

@@ -44,11 +44,12 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
 			 uint64_t start_mono_ns, uint64_t start_real_ns);
 
 /*
- * Creates DIR/pfshim.PID.pfslog (or .PID.N.pfslog when taken) with
+ * Creates pfshim.PID.pfslog (or .PID.N.pfslog when taken) in the directory
+ * open at `dirfd` (whose path is `dir`, for messages and reopening) with
  * O_EXCL|O_NOFOLLOW, mode 0600, writes the file header, and hands `w0` the
  * rest of block 0.  Returns 0 or -errno.
  */
-int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
+int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
 		 const struct pfs_file_header *hdr);
 /*
  * This process shares the traced program's memory but not its descriptors

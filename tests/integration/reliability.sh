@@ -117,3 +117,42 @@ t_raw_clone_children() {
 			|| { echo "  in $mode mode"; return 1; }
 	done
 }
+
+# The log directory is opened once (O_DIRECTORY|O_NOFOLLOW) and the logs created relative to it:
+# another user who may write its parent swaps it with a symlink to a root-only directory and back
+# (atomically, as fast as it can) while root runs 300 traced programs there; no log ever lands in
+# the target (checking the directory, then opening the log by path, lost within 40 runs).
+t_log_dir_swap_race() {
+	local d=$WORK/swap
+	mkdir -p "$d/parent" "$d/secret" && chmod 755 "$d" "$WORK" && chmod 700 "$d/secret" && chown nobody "$d/parent"
+	install -m 0755 $T/dir_swap "$d/"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$d/dir_swap" "$d/parent" "$d/secret" 300 >"$d/attacker.out" &
+	local attacker=$! i
+	for i in $(seq 1 300); do
+		(cd "$d" && PFSHIM_QUIET=1 PFSHIM_OUT="$d/parent/logs" LD_PRELOAD=$LIB $T/three_sites >/dev/null 2>>"$d/err")
+		[ $? = 3 ] || { echo "  run $i: exit status $?"; kill $attacker; return 1; }
+		ls "$d/secret" | grep -q . && break
+	done
+	kill $attacker 2>/dev/null
+	wait $attacker 2>/dev/null
+	[ -z "$(ls -A "$d/secret")" ] || { echo "  run $i wrote into the symlink's target: $(ls "$d/secret")"; return 1; }
+	find "$d/parent" -name '*.pfslog' | grep -q . || { echo "  no run was traced at all:"; sort "$d/err" | uniq -c; return 1; }
+}
+
+# A directory every user may write (PFSHIM_OUT=/tmp, say) is used only if it is sticky and ours,
+# through a private subdirectory made in it, which the run's children use too; not sticky, the
+# program runs untraced with one line saying why.
+t_log_dir_world_writable() {
+	local d=$WORK/ww
+	mkdir -p "$d/sticky" "$d/open" && chmod 1777 "$d/sticky" && chmod 777 "$d/open"
+	(cd "$WORK" && PFSHIM_OUT="$d/sticky" LD_PRELOAD=$LIB bash -c "$T/three_sites; $T/three_sites" >/dev/null 2>"$d/sticky.err")
+	local sub
+	sub=$(ls "$d/sticky")
+	[ "$(echo "$sub" | wc -l)" = 1 ] && [ "$(stat -c '%a %U' "$d/sticky/$sub")" = "700 $(id -un)" ] || {
+		echo "  expected one private subdirectory:"; ls -la "$d/sticky"; return 1; }
+	[ "$(ls "$d/sticky/$sub" | grep -c 'pfslog$')" -ge 3 ] || { echo "  the children logged elsewhere:"; find "$d/sticky"; return 1; }
+	grep -q "logs in $d/sticky/$sub:" "$d/sticky.err" || { cat "$d/sticky.err"; return 1; }
+	(cd "$WORK" && PFSHIM_OUT="$d/open" LD_PRELOAD=$LIB $T/three_sites >/dev/null 2>"$d/open.err")
+	[ $? = 3 ] && [ -z "$(ls -A "$d/open")" ] && [ "$(grep -c "^pfshim: cannot use log directory $d/open (writable by every user and not sticky)" "$d/open.err")" = 1 ] || {
+		echo "  a world-writable directory without the sticky bit:"; cat "$d/open.err"; ls -A "$d/open"; return 1; }
+}
