@@ -503,6 +503,8 @@ int pfs_core_init(int argc, char **argv, char **envp)
 		return -ENOMEM;
 	}
 	err = create_log(0);
+	if (!err)
+		pfs_log_proc.max_blocks = pfs_proc.cfg.log_max / PFS_LOG_BLOCK_SIZE;
 	if (err) {
 		pfs_proc.enabled = 0;
 		pfs_warn("cannot create a log in %s (%s); not tracing this process", pfs_proc.dir,
@@ -559,8 +561,10 @@ void pfs_core_child_after_fork(int how)
 		return;
 	}
 	int err = create_log(PFS_FILE_FORKED);
-	if (!err)
+	if (!err) {
+		pfs_log_proc.max_blocks = pfs_proc.cfg.log_max / PFS_LOG_BLOCK_SIZE;
 		write_proc_start(self, PFS_FILE_FORKED);
+	}
 	if (err) {
 		pfs_proc.enabled = 0;
 		pfs_warn("fork: cannot create the child's log in %s (%s); not tracing process %d",
@@ -636,9 +640,9 @@ void pfs_core_before_exec(const char *path)
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_tracker->end(t);
+	pfs_log_ending(&pfs_log_proc);
 	write_exec(path, 0);
 	write_end(PFS_END_EXEC, 0);
-	pfs_log_say_failure(&pfs_log_proc);
 	pfs_proc.ended = 1;
 }
 
@@ -669,8 +673,8 @@ void pfs_core_end(int reason, int status)
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_tracker->end(t); /* touches since the last scan, events still in batches */
+	pfs_log_ending(&pfs_log_proc); /* says what a handler could not */
 	write_end(reason, status);
-	pfs_log_say_failure(&pfs_log_proc); /* a handler's, if it had one */
 	pfs_proc.ended = 1;
 	if (!pfs_proc.is_root || pfs_proc.cfg.quiet)
 		return;
