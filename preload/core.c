@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "addrspace.h"
 #include "alloc_glibc.h"
@@ -22,6 +23,7 @@
 #include "core.h"
 #include "fdkeep.h"
 #include "heap.h"
+#include "kcompat.h"
 #include "modules.h"
 #include "pagemap.h"
 #include "msg.h"
@@ -576,6 +578,30 @@ void pfs_core_child_after_fork(int how)
 	pfs_sites_rewrite(self);
 	pfs_tracker->fork_child(self, pfs_track_announce);
 	(void)how;
+}
+
+/* `fd` is a userfaultfd (its /proc/self/fd link reads "anon_inode:[userfaultfd]"). */
+static int is_userfaultfd(int fd)
+{
+	char path[48], link[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = 0;
+	return !strcmp(link, "anon_inode:[userfaultfd]");
+}
+
+void pfs_core_uffd_register(int fd, const void *arg)
+{
+	/* The program's argument is read the way the kernel would: a bad pointer is its EFAULT, not our crash. */
+	struct uffdio_register reg;
+	struct iovec local = {&reg, sizeof(reg)}, remote = {(void *)(uintptr_t)arg, sizeof(reg)};
+	if (!arg || syscall(SYS_process_vm_readv, pfs_sys_getpid(), &local, 1, &remote, 1, 0) != (long)sizeof(reg))
+		return;
+	struct pfs_thread *t = pfs_thread_get();
+	if (t && reg.range.len && is_userfaultfd(fd))
+		pfs_tracker->release(t, reg.range.start, reg.range.len, fd);
 }
 
 void pfs_core_note_fork(pid_t child, int how)

@@ -33,6 +33,12 @@ extern volatile const int *pfs_core_here;
  * (its own log), or left untraced.  Returns whether it is traced.
  */
 int pfs_core_unseen_child(void);
+/*
+ * The program is about to register memory with a userfaultfd of its own
+ * (ioctl UFFDIO_REGISTER, `arg` its struct uffdio_register): the tracker
+ * steps back from that memory.
+ */
+void pfs_core_uffd_register(int fd, const void *arg);
 /* A new thread of the program, before its code runs: its stack is tracked (the shim made it; not one the program gave). */
 void pfs_core_thread_started(void);
 

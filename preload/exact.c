@@ -232,21 +232,24 @@ static void exact_free_at(struct pfs_thread *t, uint64_t addr)
 	pthread_mutex_unlock(&xlock);
 }
 
-static void exact_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
+/*
+ * Cuts [start, end) out of the ranges (heaps too if `heaps`): what lies
+ * outside stays; with `fd` >= 0 the part inside is unregistered from it.
+ * xlock held.
+ */
+static void cut(uint64_t start, uint64_t end, int heaps, int fd)
 {
-	(void)t;
-	if (!enabled || !len)
-		return;
-	uint64_t start, end;
-	pfs_page_span(addr, len, page_size, &start, &end);
-	pthread_mutex_lock(&xlock);
 	struct xrange *r, *tmp;
 	HASH_ITER(hh, ranges, r, tmp)
 	{
 		uint64_t rend = r->start + r->len;
-		if (r->heap || r->start >= end || start >= rend)
+		if ((r->heap && !heaps) || r->start >= end || start >= rend)
 			continue;
-		/* What stays mapped stays registered: keep the pieces outside. */
+		if (fd >= 0) {
+			uint64_t lo = r->start > start ? r->start : start, hi = rend < end ? rend : end;
+			struct uffdio_range in = {.start = lo, .len = hi - lo};
+			ioctl(fd, UFFDIO_UNREGISTER, &in);
+		}
 		struct xrange keep = *r;
 		range_drop(r);
 		uint64_t pieces[2][2] = {{keep.start, start}, {end, rend}};
@@ -263,7 +266,49 @@ static void exact_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 			HASH_ADD(hh, ranges, start, sizeof(n->start), n);
 		}
 	}
+}
+
+/* What stays mapped stays registered: the pieces outside are kept. */
+static void exact_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
+{
+	(void)t;
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	pthread_mutex_lock(&xlock);
+	cut(start, end, 0, -1);
 	pthread_mutex_unlock(&xlock);
+}
+
+/*
+ * The program registers [addr, addr + len) with its own userfaultfd: the
+ * shim steps back (unregisters what it registered there, and forgets it;
+ * a later registration of its own there fails harmlessly, logged as
+ * unobservable), so that the program's registration finds the memory free
+ * (it failed with EBUSY).  Faults there are the program's to serve, and
+ * not counted.  Said once.
+ */
+static void exact_release(struct pfs_thread *t, uint64_t addr, uint64_t len, int fd)
+{
+	(void)fd;
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	int saved = errno, ours = pfs_uffd_borrow();
+	pthread_mutex_lock(&xlock);
+	cut(start, end, 1, ours);
+	write_ureg(t, start, end - start, 0, -EBUSY, 0, 0);
+	pthread_mutex_unlock(&xlock);
+	if (ours >= 0)
+		close(ours);
+	static int said;
+	if (!said++)
+		pfs_warn("exact mode: process %d serves its own page faults with userfaultfd; the shim steps back from the "
+			 "memory it registers (%llu KiB at 0x%llx first), whose faults are not counted",
+			 (int)pfs_proc.pid, (unsigned long long)((end - start) >> 10), (unsigned long long)start);
+	errno = saved;
 }
 
 static void exact_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
@@ -544,6 +589,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.sync = pfs_nop_range, /* every fault is an event already */
 	.advising = pfs_nop_range,
 	.advised = exact_advised,
+	.release = exact_release,
 	.tick = exact_tick,
 	.heap_carved = exact_heap_carved,
 	.heap_prefaulted = pfs_nop_prefaulted,

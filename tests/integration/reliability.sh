@@ -189,3 +189,18 @@ t_log_max_caps_the_log() {
 	grep -q 'the shim lost [0-9]* records' "$WORK/logmax.text" || { echo "  the report does not say records were dropped"; return 1; }
 	$Q "$WORK/logmax.json" 'proc(r)["ended"]' 'site(proc(r), "block_site")["allocations"] > 1000'
 }
+
+# A program that serves its own page faults with userfaultfd works under the shim: at its
+# UFFDIO_REGISTER the shim steps back from that memory (its registration there made the
+# program's fail with EBUSY) and says so once; the rest of its memory is counted as before.
+t_program_own_userfaultfd() {
+	local mode
+	for mode in exact fast; do
+		RUN_ENV=PFSHIM_MODE=$mode run_both ownuffd-$mode $T/own_uffd || return 1
+		grep -q 'contents ok' "$WORK/ownuffd-$mode.out" || { cat "$WORK/ownuffd-$mode.out"; return 1; }
+		report ownuffd-$mode || return 1
+		$Q "$WORK/ownuffd-$mode.json" 'site(proc(r), "other_site")["first_touch_faults"] == 20' || return 1
+	done
+	[ "$(grep -c '^pfshim: exact mode: process [0-9]* serves its own page faults with userfaultfd' "$WORK/ownuffd-exact.err")" = 1 ] || {
+		echo "  expected one line in exact mode:"; cat "$WORK/ownuffd-exact.err"; return 1; }
+}
