@@ -396,6 +396,39 @@ static void heap_register(struct pfs_thread *t, struct pfs_heap *h, uint64_t top
 }
 
 /*
+ * The page past the one that holds the heap's top chunk header is made
+ * present now, by the shim, before malloc's next split writes the new
+ * top's size there.  A first touch by malloc itself waits for the handler
+ * inside malloc, between moving the top and writing its size, and a signal
+ * taken during that wait runs with the top half made (a handler that
+ * mallocs then aborts in sysmalloc); here the wait is in the shim, with
+ * malloc's state whole.  The fault is the one malloc would have taken,
+ * taken a little earlier through the handler (an event like any other,
+ * charged to the page's carver).  What remains: a split that jumps more
+ * than that page (a block of more than a page from the top) still faults
+ * inside malloc, as it does natively (a signal pending at a fault's return
+ * runs before the faulting store is made again; natively the window is
+ * the fault's own length).
+ */
+static void populate_ahead(uint64_t page)
+{
+	static int no_populate; /* MADV_POPULATE_WRITE is Linux 5.14 */
+	if (!no_populate) {
+		int r;
+		do
+			r = pfs_sys_madvise((void *)(uintptr_t)page, page_size, MADV_POPULATE_WRITE);
+		while (r && errno == EINTR);
+		if (!r || errno != EINVAL)
+			return;
+		no_populate = 1;
+	}
+#if defined(__x86_64__)
+	/* An atomic write of nothing: safe against a thread's malloc writing there at the same time. */
+	__asm__ volatile("lock orq $0, (%0)" : : "r"(page) : "memory");
+#endif
+}
+
+/*
  * Carving (heap.c) reached [from, to): a CARVE record charges those pages to
  * the block's site, and the heap is registered up to its end now.  The
  * heap's limit is how far it is registered: the carving window stops
@@ -417,7 +450,10 @@ static void exact_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t
 	pthread_mutex_lock(&xlock);
 	if (top > h->limit && top - h->start <= max)
 		heap_register(t, h, top, first);
+	uint64_t limit = h->limit;
 	pthread_mutex_unlock(&xlock);
+	if (to > from && to + page_size <= limit && to + page_size <= top)
+		populate_ahead(to);
 }
 
 /* ---- fork ---------------------------------------------------------------------- */

@@ -22,12 +22,16 @@
 			pfs_real_resolve();                                                \
 	} while (0)
 
-/* The shim traces this process; a child the hooks did not see being made is set up first. */
+/*
+ * The shim traces this process; a child the hooks did not see being made
+ * is set up first, at its first call from the program (a child the shim
+ * made for its own work, busy, is not: inlines.c reads DWARF in one).
+ */
 static inline int pfs_hook_active(void)
 {
 	if (!pfs_active())
 		return 0;
-	return PFS_LIKELY(*pfs_core_here) || pfs_core_unseen_child();
+	return PFS_LIKELY(*pfs_core_here) || pfs_tls_busy || pfs_core_unseen_child();
 }
 
 /* True when this call should be tracked; the caller then sets pfs_tls_busy around its work. */
