@@ -441,6 +441,45 @@ void pfs_core_sigaction(int sig, const struct sigaction *act, struct sigaction *
 		__atomic_and_fetch(&final_held, ~(1u << i), __ATOMIC_RELAXED);
 }
 
+/*
+ * Whose malloc the program calls.  A sanitizer's runtime, or any library
+ * the loader binds before the shim, serves every allocation without the
+ * hooks seeing one: AddressSanitizer insists on coming first in
+ * LD_PRELOAD, and clang links its sanitizers' runtimes (MemorySanitizer,
+ * ASan) into the executable, whose symbols come before any preload.  Said
+ * once at start, naming the runtime (the report then says why it holds no
+ * allocation); the allocator's mappings are still seen, by kind.
+ */
+static int allocator_named;
+
+static void name_allocator(void)
+{
+	static const struct {
+		const char *sym, *name;
+	} runtimes[] = {
+		{"__asan_init", "AddressSanitizer"}, {"__hwasan_init", "HWAddressSanitizer"},
+		{"__msan_init", "MemorySanitizer"},  {"__tsan_init", "ThreadSanitizer"},
+		{"__lsan_init", "LeakSanitizer"},
+	};
+	Dl_info mine, theirs;
+	void *m = dlsym(RTLD_DEFAULT, "malloc");
+	if (!m || !dladdr((void *)name_allocator, &mine) || !dladdr(m, &theirs) || theirs.dli_fbase == mine.dli_fbase)
+		return;
+	const char *who = NULL;
+	for (size_t i = 0; i < PFS_ARRAY_SIZE(runtimes) && !who; i++)
+		if (dlsym(RTLD_DEFAULT, runtimes[i].sym))
+			who = runtimes[i].name;
+	const char *file = theirs.dli_fname && theirs.dli_fname[0] ? theirs.dli_fname : pfs_proc.exe;
+	const char *base = strrchr(file, '/');
+	pfs_warn("malloc in process %d is %s%s (%s), which the loader binds before the shim's: its allocations are not "
+		 "seen, only the memory it maps, counted by kind without call sites%s",
+		 (int)pfs_proc.pid, who ? who : "another allocator", who ? "'s runtime" : "", base ? base + 1 : file,
+		 who && !strcmp(who, "AddressSanitizer") ? " (ASan must come first in LD_PRELOAD; run without it to see "
+							   "the program's allocations)"
+							 : "");
+	allocator_named = 1;
+}
+
 int pfs_core_init(int argc, char **argv, char **envp)
 {
 	pfs_real_resolve();
@@ -518,6 +557,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_heap_on = pfs_proc.mode != PFS_MODE_OFF && pfs_alloc_is_glibc;
 	write_proc_start(pfs_tls_thread, 0);
 	pfs_set_warn_sink(log_warning);
+	name_allocator();
 	pfs_policy_init(); /* in every mode; a bad rule is said in the log too */
 	pfs_stacks_unknown(pfs_tls_thread);
 	/*
@@ -722,7 +762,7 @@ void pfs_core_end(int reason, int status)
 	pfs_raw_msg(line);
 	/* Many faults and no allocation at all: the program's allocator is not the one the hooks see. */
 	struct rusage u;
-	if (!count && getrusage(RUSAGE_SELF, &u) == 0 && u.ru_minflt >= 1000)
+	if (!count && !allocator_named && getrusage(RUSAGE_SELF, &u) == 0 && u.ru_minflt >= 1000)
 		pfs_warn("process %d took %ld page faults but made no allocation through the shim's hooks: its "
 			 "allocator was found before the shim's (another preloaded library, a sanitizer, a runtime "
 			 "of its own); its faults are counted by the memory they hit, without call sites",

@@ -233,3 +233,21 @@ print("  signals finding the top half made: native %.0f%% %s, exact mode %.0f%% 
 sys.exit(0 if len(sruns) == 3 and shim <= native + 0.05 else 1)
 PY
 }
+
+# Programs built with a sanitizer whose allocator comes before the shim (gcc's ASan, first in
+# LD_PRELOAD as it insists; clang's MemorySanitizer, linked into the executable) run as without the
+# shim, and one line at start names the runtime that serves their allocations.
+t_sanitizer_allocator_named() {
+	local d=$WORK/san asan
+	mkdir -p "$d"
+	asan=$(gcc -print-file-name=libasan.so)
+	gcc -O1 -g -fsanitize=address -o "$d/asan_sites" "$ROOT/tests/preload/three_sites.c" || return 1
+	RUN_ENV=ASAN_OPTIONS=detect_leaks=0 run_both asan sh -c 'ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$0 $LD_PRELOAD" exec "$@"' "$asan" "$d/asan_sites" || return 1
+	[ "$(grep -c '^pfshim: malloc in process [0-9]* is AddressSanitizer.s runtime' "$WORK/asan.err")" = 1 ] &&
+		[ "$(grep -c '^pfshim: ' "$WORK/asan.err")" = 2 ] || { echo "  expected one line naming AddressSanitizer:"; cat "$WORK/asan.err"; return 1; }
+	if command -v clang >/dev/null && clang -O1 -g -fsanitize=memory -o "$d/msan_sites" "$ROOT/tests/preload/three_sites.c" 2>/dev/null; then
+		run_both msan "$d/msan_sites" || return 1
+		[ "$(grep -c '^pfshim: malloc in process [0-9]* is MemorySanitizer.s runtime' "$WORK/msan.err")" = 1 ] || {
+			echo "  expected one line naming MemorySanitizer:"; cat "$WORK/msan.err"; return 1; }
+	fi
+}
