@@ -28,7 +28,7 @@ struct pfs_tracker {
 	const char *name;
 	/* Can it run here: 0, or -errno with *why saying what is missing (before any thread state). */
 	int (*init)(const char **why);
-	/* Starts it once the process's state exists (its log is not open yet): 0 or -errno, *why. */
+	/* Starts it once the process's state and its log exist (PROC_START not written yet): 0 or -errno, *why. */
 	int (*start)(const char **why);
 
 	/*
