@@ -12,28 +12,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define PAGE 4096
+#include "touched.h"
 
-static void touch(char *m, size_t pages)
-{
-	if (m == MAP_FAILED)
-		exit(2);
-	for (size_t i = 0; i < pages; i++)
-		m[i * PAGE] = 1;
-}
+#define PAGE 4096
 
 char *early_site(void)
 {
-	char *m = mmap(NULL, 30 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	touch(m, 30);
-	return m;
+	return MAP_TOUCHED(30);
 }
 
 char *late_site(void)
 {
-	char *m = mmap(NULL, 100 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	touch(m, 100);
-	return m;
+	return MAP_TOUCHED(100);
 }
 
 char *late_malloc_site(void)
@@ -50,11 +40,15 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		return 2;
 	char *a = early_site();
+	if (!a)
+		return 2;
 	if (!strcmp(argv[1], "closefrom"))
 		closefrom(3);
 	else if (syscall(SYS_close_range, 3u, ~0u, 0u))
 		return 3;
 	char *b = late_site();
+	if (!b)
+		return 2;
 	char *c = late_malloc_site();
 	free(c);
 	munmap(b, 100 * PAGE);

@@ -11,28 +11,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE 4096
+#include "touched.h"
 
-static void touch(char *m, size_t pages)
-{
-	if (m == MAP_FAILED)
-		exit(2);
-	for (size_t i = 0; i < pages; i++)
-		m[i * PAGE] = 1;
-}
+#define PAGE 4096
 
 char *before_site(void)
 {
-	char *m = mmap(NULL, 50 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	touch(m, 50);
-	return m;
+	return MAP_TOUCHED(50);
 }
 
 char *after_site(void)
 {
-	char *m = mmap(NULL, 100 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	touch(m, 100);
-	return m;
+	return MAP_TOUCHED(100);
 }
 
 int main(int argc, char **argv)
@@ -40,6 +30,8 @@ int main(int argc, char **argv)
 	if (argc != 3)
 		return 2;
 	char *a = before_site();
+	if (!a)
+		return 2;
 	FILE *f = fopen(argv[1], "w");
 	if (!f)
 		return 2;
@@ -50,6 +42,8 @@ int main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 	}
 	char *b = after_site();
+	if (!b)
+		return 2;
 	munmap(b, 100 * PAGE);
 	munmap(a, 50 * PAGE);
 	printf("touched 50 + 100 pages\n");

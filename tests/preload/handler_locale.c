@@ -9,18 +9,14 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+
+#include "touched.h"
 
 #define SIZE (64u << 20)
 
 char *fault_site(void)
 {
-	char *m = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	for (size_t i = 0; i < SIZE; i += 4096)
-		m[i] = 1;
-	return m;
+	return MAP_TOUCHED(SIZE / 4096);
 }
 
 int main(void)
