@@ -428,6 +428,16 @@ static void populate_ahead(uint64_t page)
 #endif
 }
 
+/* The heaps exact mode registers, for fast mode should it take over (heap.c's lock held). */
+static void see_heap(struct pfs_heap *h)
+{
+	for (unsigned i = 0; i < nheaps_seen; i++)
+		if (heaps_seen[i] == h)
+			return;
+	if (nheaps_seen < HEAPS_SEEN)
+		heaps_seen[nheaps_seen++] = h;
+}
+
 /*
  * Carving (heap.c) reached [from, to): a CARVE record charges those pages to
  * the block's site, and the heap is registered up to its end now.  The
@@ -444,8 +454,8 @@ static void exact_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t
 	if (to > from)
 		write_carve(t, from, to, stack, kind);
 	int first = h->limit == h->start;
-	if (first && nheaps_seen < HEAPS_SEEN)
-		heaps_seen[nheaps_seen++] = h;
+	if (first)
+		see_heap(h);
 	uint64_t max = h->key == PFS_HEAP_MAIN ? UINT64_MAX : PFS_HEAP_MAX;
 	pthread_mutex_lock(&xlock);
 	if (top > h->limit && top - h->start <= max)
