@@ -410,8 +410,14 @@ static uint64_t shift_time(const struct shift *sh, size_t n, uint64_t t)
 	}
 	if (!lo)
 		return t;
+	/*
+	 * An event after the fault stays after it: at most the time since the fault
+	 * less a nanosecond is removed (a FREE taken just after the block's last fault
+	 * would otherwise meet it at the same time and free the block before it).
+	 */
 	const struct shift *s = &sh[lo - 1];
-	uint64_t d = s->cum + (t - s->t < s->r ? t - s->t : s->r);
+	uint64_t since = t - s->t;
+	uint64_t d = s->cum + (since ? (since - 1 < s->r ? since - 1 : s->r) : 0);
 	return t > d ? t - d : 0;
 }
 

@@ -610,16 +610,23 @@ static bool why_not(const char *path, bool traced, char *buf, size_t len, int de
 }
 
 /* A command from a log, to a terminal: control bytes as '?', at most 60 bytes. */
-static void put_command(FILE *out, const char *s)
+/* s, control characters as '?', cut after `max` characters ("..."). */
+static void put_text(FILE *out, const char *s, size_t max)
 {
 	size_t n = 0;
 
-	for (; s && *s && n < 60; s++, n++)
+	for (; s && *s && n < max; s++, n++)
 		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
 	if (!s || n == 0)
 		fputc('?', out);
 	else if (*s)
 		fputs("...", out);
+}
+
+/* A command line: its first 60 characters.  A path is written whole (put_text). */
+static void put_command(FILE *out, const char *s)
+{
+	put_text(out, s, 60);
 }
 
 #define UNLOGGED_WHY "a static or set-user-ID program, or one run without LD_PRELOAD"
@@ -708,7 +715,7 @@ int pfs_launch_untraced(const struct pfs_run *run, const char *argv0, const char
 				snprintf(why, sizeof(why), "LD_PRELOAD was not in its environment");
 			fprintf(out, "pfshim: %s: not traced: pid %" PRIu64 " after exec of '", who,
 				p->pid);
-			put_command(out, p->exec_path);
+			put_text(out, p->exec_path, PATH_MAX);
 			fprintf(out, "': %s\n", why);
 			lines++;
 		}

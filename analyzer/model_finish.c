@@ -53,6 +53,9 @@ static uint64_t site_weight(const struct pfs_site *s)
 
 int pfs_model_cmp_site(const struct pfs_site *x, const struct pfs_site *y)
 {
+	/* the shim's own memory ([pfshim]) after the program's, however many faults */
+	if ((x->key.kind == PFS_KIND_SELF) != (y->key.kind == PFS_KIND_SELF))
+		return x->key.kind == PFS_KIND_SELF ? 1 : -1;
 	if (site_weight(x) != site_weight(y))
 		return site_weight(x) > site_weight(y) ? -1 : 1;
 	if (x->bytes_allocated != y->bytes_allocated)

@@ -159,9 +159,13 @@ static void site_row(struct text_out *t, const struct pfs_rsite *rs, size_t rank
 	pfs_an_fmt_bytes(bytes, sizeof(bytes), s->bytes_allocated);
 	fprintf(t->f, "%6zu  ", rank);
 	/* perf's colours: red from 5%, green from 0.5% */
-	color_on(t, pct >= 5.0 ? C_RED : pct >= 0.5 ? C_GREEN : "");
-	fprintf(t->f, "%7.2f%%", pct);
-	color_off(t);
+	if (s->key.kind == PFS_KIND_SELF) {	/* the shim's own: no share of the program's totals */
+		fprintf(t->f, "%8s", "-");
+	} else {
+		color_on(t, pct >= 5.0 ? C_RED : pct >= 0.5 ? C_GREEN : "");
+		fprintf(t->f, "%7.2f%%", pct);
+		color_off(t);
+	}
 	fprintf(t->f, "  %10" PRIu64 "  %11s  %9" PRIu64 "  %9" PRIu64 "  %-9s  #%" PRIu32,
 		s->allocations, bytes, s->first_touch_faults, s->cow_faults,
 		pfs_kind_name(s->key.kind), rs->id);

@@ -10,7 +10,7 @@
 #include "pfshim/log_format.h"
 #include "util.h"
 
-enum opt_type { OPT_MODE, OPT_PATH, OPT_STR, OPT_BOOL, OPT_MS, OPT_PID, OPT_PAGEMAP, OPT_NOT_MINE };
+enum opt_type { OPT_MODE, OPT_PATH, OPT_STR, OPT_BOOL, OPT_MS, OPT_PID, OPT_PAGEMAP, OPT_SIZE, OPT_NOT_MINE };
 
 struct opt {
 	const char *name;
@@ -28,6 +28,7 @@ static const struct opt opts[] = {
 	OPT("PFSHIM_TOUCH_SITE", OPT_BOOL, touch_site),
 	OPT("PFSHIM_RUN", OPT_PID, run_pid),
 	OPT("PFSHIM_PAGEMAP", OPT_PAGEMAP, pagemap),
+	OPT("PFSHIM_LOG_MAX", OPT_SIZE, log_max),
 	/* pfshim record's (which libpfshim.so to preload): known, so not "unknown", and not the shim's. */
 	{"PFSHIM_LIB", OPT_NOT_MINE, 0},
 };
@@ -137,6 +138,15 @@ static int set_opt(struct pfs_config *c, const struct opt *o, const char *v, pfs
 		else
 			*(unsigned *)field = (unsigned)ul;
 		break;
+	case OPT_SIZE: {
+		uint64_t bytes;
+		if (pfs_parse_size(v, &bytes) || bytes < PFS_LOG_MAX_MIN)
+			warnf(warn, ctx, &count, "%s='%s' is not a size of 1M or more (N, NK, NM, NG); no limit",
+			      o->name, v);
+		else
+			*(uint64_t *)field = bytes;
+		break;
+	}
 	case OPT_NOT_MINE:
 		break;
 	case OPT_PAGEMAP:

@@ -17,7 +17,10 @@ struct pfs_config {
 	int touch_site;		/* PFSHIM_TOUCH_SITE */
 	long run_pid;		/* PFSHIM_RUN: pid of the run's first traced process; 0 = we are it */
 	int pagemap;		/* PFSHIM_PAGEMAP: PFS_PAGEMAP_* */
+	uint64_t log_max;	/* PFSHIM_LOG_MAX: bytes of log per process, 0 = no limit */
 };
+
+#define PFS_LOG_MAX_MIN (1u << 20)
 
 #define PFS_SCAN_MS_DEFAULT 10u
 

@@ -2,6 +2,7 @@
  * The core of the shim: process start, per-thread state, fork and exec,
  * the end of a process.  Hooks call in here; nothing here exports a libc name.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
@@ -11,14 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "addrspace.h"
 #include "alloc_glibc.h"
 #include "arena.h"
 #include "core.h"
+#include "fdkeep.h"
 #include "heap.h"
+#include "kcompat.h"
 #include "modules.h"
 #include "pagemap.h"
 #include "msg.h"
@@ -31,6 +36,7 @@
 #include "tracker.h"
 
 #define PFS_CMD_MAX 8192u
+#define PFS_DIR_FD_MIN 560 /* the run's directory, out of the program's way */
 
 static void log_warning(const char *text, size_t len)
 {
@@ -53,19 +59,84 @@ static void config_warn(void *ctx, const char *text)
 	pfs_warn("%s", text);
 }
 
-/* The run's directory: 0700, ours, not a symlink. */
-static int make_dir(const char *dir)
+/*
+ * The run's directory, opened once (issue 19: checking it with lstat and
+ * then opening the log by path let another user who could write its parent
+ * swap it for a symlink in between, and redirect root's log).  Kept in the
+ * descriptor keeper; every log is created relative to it.
+ */
+static struct pfs_fd dir_fd = PFS_FD_INIT(PFS_DIR_FD_MIN, pfs_proc.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+
+/*
+ * `name` in the directory open at `at`, made 0700 if missing, opened with
+ * O_DIRECTORY|O_NOFOLLOW (a symlink in its place is refused), its owner
+ * checked on the descriptor.  The descriptor, or -errno with *why.
+ */
+static int open_dir_at(int at, const char *name, struct stat *st, const char **why)
+{
+	if (mkdirat(at, name, 0700) && errno != EEXIST)
+		return -errno;
+	int fd = PFS_NO_EINTR(openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (fd < 0) {
+		int err = errno;
+		if (err == ELOOP)
+			*why = "a symbolic link, refused";
+		else if (err == ENOTDIR)
+			*why = "not a directory";
+		return -err;
+	}
+	if (fstat(fd, st)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	if (st->st_uid != geteuid()) {
+		close(fd);
+		*why = "owned by another user";
+		return -EPERM;
+	}
+	return fd;
+}
+
+/*
+ * Opens pfs_proc.dir.  A directory others may write (world-writable, as
+ * /tmp is) is refused unless it is sticky and ours (others cannot rename
+ * or remove what we make in it): then a private subdirectory pfshim.PID is
+ * made in it the same way and becomes the run's directory.
+ */
+static int open_run_dir(const char **why)
 {
 	struct stat st;
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	if (lstat(dir, &st))
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if (st.st_uid != geteuid())
-		return -EPERM;
-	return 0;
+	int fd = open_dir_at(AT_FDCWD, pfs_proc.dir, &st, why);
+	if (fd >= 0 && (st.st_mode & S_IWOTH)) {
+		char name[32];
+		size_t len = strlen(pfs_proc.dir);
+		snprintf(name, sizeof(name), "pfshim.%d", (int)pfs_proc.pid);
+		int sub = -EPERM;
+		if (!(st.st_mode & S_ISVTX))
+			*why = "writable by every user and not sticky";
+		else if (len + 1 + strlen(name) >= sizeof(pfs_proc.dir))
+			sub = -ENAMETOOLONG;
+		else if ((sub = open_dir_at(fd, name, &st, why)) >= 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+			close(sub);
+			sub = -EPERM;
+			*why = "its private subdirectory is writable by others";
+		}
+		close(fd);
+		fd = sub;
+		if (fd >= 0)
+			snprintf(pfs_proc.dir + len, sizeof(pfs_proc.dir) - len, "/%s", name);
+	}
+	if (fd < 0)
+		return fd;
+	dir_fd.same = 1;
+	return pfs_fd_keep(&dir_fd, fd) < 0 ? -EBADF : 0;
+}
+
+/* The run's directory in this process: a forked child uses the copy it inherited, the same directory. */
+static int run_dir_fd(void)
+{
+	return pfs_fd_is(&dir_fd) ? dir_fd.fd : pfs_fd_get(&dir_fd);
 }
 
 static int choose_dir(char *out, size_t size)
@@ -109,18 +180,17 @@ static void write_proc_start(struct pfs_thread *t, uint32_t flags)
 		    size);
 }
 
-/* Opens this process's log and writes what a reader needs first. */
-static int open_log(uint32_t file_flags)
+/*
+ * Creates this process's log.  Before the tracker starts: exact mode's
+ * handlers write the log through copies of its descriptor taken then.
+ * PROC_START follows once the mode is known.
+ */
+static int create_log(uint32_t file_flags)
 {
 	struct pfs_file_header h;
 	pfs_log_header_init(&h, (uint64_t)pfs_proc.pid, pfs_proc.page_size, file_flags, pfs_proc.start_mono_ns,
 			    pfs_proc.start_real_ns);
-	struct pfs_thread *t = pfs_tls_thread;
-	int err = pfs_log_open(&pfs_log_proc, &t->w, pfs_proc.dir, &h);
-	if (err)
-		return err;
-	write_proc_start(t, file_flags);
-	return 0;
+	return pfs_log_open(&pfs_log_proc, &pfs_tls_thread->w, run_dir_fd(), pfs_proc.dir, &h);
 }
 
 static void copy_cmdline(int argc, char **argv)
@@ -156,6 +226,41 @@ static void copy_cmdline(int argc, char **argv)
  * would.
  */
 static int fork_inside_shim;
+
+/*
+ * Children made without the hooks (issue 19: a raw clone3 child that
+ * mallocs wrote into its parent's log, which MADV_DONTFORK left unmapped
+ * in it, and died).  Until the page exists, a word that is always 1.
+ */
+static const int here_always = 1;
+volatile const int *pfs_core_here = &here_always;
+static volatile int *here_page;
+
+static void here_init(void)
+{
+	int *p = pfs_sys_mmap(NULL, pfs_proc.page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	*p = 1;
+	if (pfs_sys_madvise(p, pfs_proc.page_size, MADV_WIPEONFORK)) { /* Linux 4.14 */
+		pfs_sys_munmap(p, pfs_proc.page_size);
+		return;
+	}
+	pfs_self_note((uint64_t)(uintptr_t)p, pfs_proc.page_size);
+	here_page = p;
+	pfs_core_here = p;
+}
+
+int pfs_core_unseen_child(void)
+{
+	int busy = pfs_tls_busy, saved = errno;
+	pfs_tls_busy = 1;
+	if (!*pfs_core_here)
+		pfs_core_child_after_fork(PFS_CLONE); /* left untraced (pfs_proc.enabled 0) if it cannot be set up */
+	pfs_tls_busy = busy;
+	errno = saved;
+	return pfs_active();
+}
 
 static void fork_prepare(void)
 {
@@ -381,6 +486,45 @@ void pfs_core_sigaction(int sig, const struct sigaction *act, struct sigaction *
 		__atomic_and_fetch(&final_held, ~(1u << i), __ATOMIC_RELAXED);
 }
 
+/*
+ * Whose malloc the program calls.  A sanitizer's runtime, or any library
+ * the loader binds before the shim, serves every allocation without the
+ * hooks seeing one: AddressSanitizer insists on coming first in
+ * LD_PRELOAD, and clang links its sanitizers' runtimes (MemorySanitizer,
+ * ASan) into the executable, whose symbols come before any preload.  Said
+ * once at start, naming the runtime (the report then says why it holds no
+ * allocation); the allocator's mappings are still seen, by kind.
+ */
+static int allocator_named;
+
+static void name_allocator(void)
+{
+	static const struct {
+		const char *sym, *name;
+	} runtimes[] = {
+		{"__asan_init", "AddressSanitizer"}, {"__hwasan_init", "HWAddressSanitizer"},
+		{"__msan_init", "MemorySanitizer"},  {"__tsan_init", "ThreadSanitizer"},
+		{"__lsan_init", "LeakSanitizer"},
+	};
+	Dl_info mine, theirs;
+	void *m = dlsym(RTLD_DEFAULT, "malloc");
+	if (!m || !dladdr((void *)name_allocator, &mine) || !dladdr(m, &theirs) || theirs.dli_fbase == mine.dli_fbase)
+		return;
+	const char *who = NULL;
+	for (size_t i = 0; i < PFS_ARRAY_SIZE(runtimes) && !who; i++)
+		if (dlsym(RTLD_DEFAULT, runtimes[i].sym))
+			who = runtimes[i].name;
+	const char *file = theirs.dli_fname && theirs.dli_fname[0] ? theirs.dli_fname : pfs_proc.exe;
+	const char *base = strrchr(file, '/');
+	pfs_warn("malloc in process %d is %s%s (%s), which the loader binds before the shim's: its allocations are not "
+		 "seen, only the memory it maps, counted by kind without call sites%s",
+		 (int)pfs_proc.pid, who ? who : "another allocator", who ? "'s runtime" : "", base ? base + 1 : file,
+		 who && !strcmp(who, "AddressSanitizer") ? " (ASan must come first in LD_PRELOAD; run without it to see "
+							   "the program's allocations)"
+							 : "");
+	allocator_named = 1;
+}
+
 int pfs_core_init(int argc, char **argv, char **envp)
 {
 	pfs_real_resolve();
@@ -402,17 +546,19 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_proc.start_mono_ns = pfs_now_ns();
 	pfs_proc.start_real_ns = pfs_real_now_ns();
 	pfs_config_parse(&pfs_proc.cfg, envp, config_warn, NULL);
+	here_init();
 	pfs_proc.is_root = pfs_proc.cfg.run_pid == 0 || pfs_proc.cfg.run_pid == pfs_proc.pid;
 	pfs_proc.root_pid = pfs_proc.cfg.run_pid ? (pid_t)pfs_proc.cfg.run_pid : pfs_proc.pid;
 
 	pfs_tracker_choose();
 
+	const char *why = NULL;
 	int err = choose_dir(pfs_proc.dir, sizeof(pfs_proc.dir));
 	if (!err)
-		err = make_dir(pfs_proc.dir);
+		err = open_run_dir(&why);
 	if (err) {
 		pfs_warn("cannot use log directory %s (%s); not tracing this process",
-			 pfs_proc.dir[0] ? pfs_proc.dir : "(none)", strerror(-err));
+			 pfs_proc.dir[0] ? pfs_proc.dir : "(none)", why ? why : strerror(-err));
 		return err;
 	}
 	ssize_t n = readlink("/proc/self/exe", pfs_proc.exe, sizeof(pfs_proc.exe) - 1);
@@ -421,10 +567,19 @@ int pfs_core_init(int argc, char **argv, char **envp)
 
 	/* Children of this run log into the same directory and know who the first process was. */
 	if (pfs_proc.cfg.run_pid == 0) {
+		/*
+		 * libc's setenv: a program may define its own (bash does, and before
+		 * its main it adds a variable but leaves a replaced one as it was).
+		 */
+		int (*libc_setenv)(const char *, const char *, int);
+		void *sym = dlsym(RTLD_NEXT, "setenv");
+		memcpy(&libc_setenv, &sym, sizeof(sym));
+		if (!libc_setenv)
+			libc_setenv = setenv;
 		char pid[24];
 		snprintf(pid, sizeof(pid), "%d", (int)pfs_proc.pid);
-		setenv("PFSHIM_RUN", pid, 1);
-		setenv("PFSHIM_OUT", pfs_proc.dir, 1);
+		libc_setenv("PFSHIM_RUN", pid, 1);
+		libc_setenv("PFSHIM_OUT", pfs_proc.dir, 1);
 	}
 
 	pfs_proc.enabled = 1; /* from here on the main thread can get its state */
@@ -433,17 +588,21 @@ int pfs_core_init(int argc, char **argv, char **envp)
 		pfs_warn("out of memory at start; not tracing this process");
 		return -ENOMEM;
 	}
-	pfs_tracker_start();
-	/* Carving knows glibc's heaps; another allocator's mappings are tracked as mmaps (alloc_glibc.h). */
-	pfs_heap_on = pfs_proc.mode != PFS_MODE_OFF && pfs_alloc_is_glibc;
-	err = open_log(0);
+	err = create_log(0);
+	if (!err)
+		pfs_log_proc.max_blocks = pfs_proc.cfg.log_max / PFS_LOG_BLOCK_SIZE;
 	if (err) {
 		pfs_proc.enabled = 0;
 		pfs_warn("cannot create a log in %s (%s); not tracing this process", pfs_proc.dir,
 			 strerror(-err));
 		return err;
 	}
+	pfs_tracker_start();
+	/* Carving knows glibc's heaps; another allocator's mappings are tracked as mmaps (alloc_glibc.h). */
+	pfs_heap_on = pfs_proc.mode != PFS_MODE_OFF && pfs_alloc_is_glibc;
+	write_proc_start(pfs_tls_thread, 0);
 	pfs_set_warn_sink(log_warning);
+	name_allocator();
 	pfs_policy_init(); /* in every mode; a bad rule is said in the log too */
 	pfs_stacks_unknown(pfs_tls_thread);
 	/*
@@ -465,6 +624,8 @@ int pfs_core_init(int argc, char **argv, char **envp)
 
 void pfs_core_child_after_fork(int how)
 {
+	if (here_page)
+		*here_page = 1; /* zeroed by the kernel in the child: this process is set up now */
 	if (!pfs_proc.enabled)
 		return;
 	/* Other threads are gone: their locks and states are reset, not waited for. */
@@ -488,7 +649,11 @@ void pfs_core_child_after_fork(int how)
 		pfs_proc.enabled = 0;
 		return;
 	}
-	int err = open_log(PFS_FILE_FORKED);
+	int err = create_log(PFS_FILE_FORKED);
+	if (!err) {
+		pfs_log_proc.max_blocks = pfs_proc.cfg.log_max / PFS_LOG_BLOCK_SIZE;
+		write_proc_start(self, PFS_FILE_FORKED);
+	}
 	if (err) {
 		pfs_proc.enabled = 0;
 		pfs_warn("fork: cannot create the child's log in %s (%s); not tracing process %d",
@@ -500,6 +665,30 @@ void pfs_core_child_after_fork(int how)
 	pfs_sites_rewrite(self);
 	pfs_tracker->fork_child(self, pfs_track_announce);
 	(void)how;
+}
+
+/* `fd` is a userfaultfd (its /proc/self/fd link reads "anon_inode:[userfaultfd]"). */
+static int is_userfaultfd(int fd)
+{
+	char path[48], link[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = 0;
+	return !strcmp(link, "anon_inode:[userfaultfd]");
+}
+
+void pfs_core_uffd_register(int fd, const void *arg)
+{
+	/* The program's argument is read the way the kernel would: a bad pointer is its EFAULT, not our crash. */
+	struct uffdio_register reg;
+	struct iovec local = {&reg, sizeof(reg)}, remote = {(void *)(uintptr_t)arg, sizeof(reg)};
+	if (!arg || syscall(SYS_process_vm_readv, pfs_sys_getpid(), &local, 1, &remote, 1, 0) != (long)sizeof(reg))
+		return;
+	struct pfs_thread *t = pfs_thread_get();
+	if (t && reg.range.len && is_userfaultfd(fd))
+		pfs_tracker->release(t, reg.range.start, reg.range.len, fd);
 }
 
 void pfs_core_note_fork(pid_t child, int how)
@@ -564,6 +753,7 @@ void pfs_core_before_exec(const char *path)
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_tracker->end(t);
+	pfs_log_ending(&pfs_log_proc);
 	write_exec(path, 0);
 	write_end(PFS_END_EXEC, 0);
 	pfs_proc.ended = 1;
@@ -596,6 +786,7 @@ void pfs_core_end(int reason, int status)
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_tracker->end(t); /* touches since the last scan, events still in batches */
+	pfs_log_ending(&pfs_log_proc); /* says what a handler could not */
 	write_end(reason, status);
 	pfs_proc.ended = 1;
 	if (!pfs_proc.is_root || pfs_proc.cfg.quiet)
@@ -618,7 +809,7 @@ void pfs_core_end(int reason, int status)
 	pfs_raw_msg(line);
 	/* Many faults and no allocation at all: the program's allocator is not the one the hooks see. */
 	struct rusage u;
-	if (!count && getrusage(RUSAGE_SELF, &u) == 0 && u.ru_minflt >= 1000)
+	if (!count && !allocator_named && getrusage(RUSAGE_SELF, &u) == 0 && u.ru_minflt >= 1000)
 		pfs_warn("process %d took %ld page faults but made no allocation through the shim's hooks: its "
 			 "allocator was found before the shim's (another preloaded library, a sanitizer, a runtime "
 			 "of its own); its faults are counted by the memory they hit, without call sites",

@@ -24,6 +24,24 @@ void pfs_core_sigaction(int sig, const struct sigaction *act, struct sigaction *
 /* A fatal signal that arrived inside the shim's work: its last pass, then the signal again (hook.h). */
 extern int pfs_fatal_pending;
 void pfs_core_fatal_now(void);
+/*
+ * 1 in the process the shim set up, 0 in a child made without the hooks
+ * (a raw clone, clone3 or fork system call): the word lies on a page
+ * marked MADV_WIPEONFORK, which the kernel zeroes in every child; the
+ * shim's own fork paths set it again.  One load on the hook path.
+ */
+extern volatile const int *pfs_core_here;
+/*
+ * Such a child's first call into a hook: it is set up as a forked child
+ * (its own log), or left untraced.  Returns whether it is traced.
+ */
+int pfs_core_unseen_child(void);
+/*
+ * The program is about to register memory with a userfaultfd of its own
+ * (ioctl UFFDIO_REGISTER, `arg` its struct uffdio_register): the tracker
+ * steps back from that memory.
+ */
+void pfs_core_uffd_register(int fd, const void *arg);
 /* A new thread of the program, before its code runs: its stack is tracked (the shim made it; not one the program gave). */
 void pfs_core_thread_started(void);
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@
 #include "heap.h"
 #include "kcompat.h"
 #include "msg.h"
+#include "proc.h"
 #include "thread.h"
 #include "tracker.h"
 #include "uffd.h"
@@ -35,8 +37,9 @@ struct xrange {
 	uint32_t stack;
 	uint8_t kind;
 	uint8_t heap;
-	uint8_t cowable;
-	uint8_t not_inherited; /* MADV_DONTFORK or MADV_WIPEONFORK: a fork shares nothing of it */
+	uint8_t cowable;	/* write-protected at a fork */
+	uint8_t not_inherited;	/* MADV_DONTFORK or MADV_WIPEONFORK: a fork shares nothing of it */
+	uint8_t private_anon;	/* cowable as the hooks said (fast mode's, should it take over) */
 };
 
 static int enabled;
@@ -44,6 +47,10 @@ static int opened = -1;	/* the descriptor from init until the handlers take it *
 static uint64_t page_size = 4096;
 static pthread_mutex_t xlock = PTHREAD_MUTEX_INITIALIZER; /* ranges */
 static struct xrange *ranges;
+#define HEAPS_SEEN 64
+static struct pfs_heap *heaps_seen[HEAPS_SEEN]; /* under heap.c's lock */
+static unsigned nheaps_seen;
+static int gone_said;
 
 static int exact_init(const char **why)
 {
@@ -157,15 +164,18 @@ static void exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_
 	if (!r->heap && r->start < end && start < r->start + r->len)
 		range_drop(r); /* stale: its end was not seen (MAP_FIXED over it) */
 	int err = pfs_uffd_register(start, end - start, &wp);
+	int gone = err && pfs_uffd_handlers_gone(); /* kept for fast mode, which takes over at the next tick */
 	uint16_t flags = (uint16_t)((wp ? PFS_UREG_WP : 0) | (thp_possible(start, end) ? PFS_UREG_THP : 0));
-	write_ureg(t, start, end - start, alloc_seq, err, flags, 0);
-	if (!err && (r = pfs_pool_alloc(sizeof(*r))) != NULL) {
+	if (!gone)
+		write_ureg(t, start, end - start, alloc_seq, err, flags, 0);
+	if ((!err || gone) && (r = pfs_pool_alloc(sizeof(*r))) != NULL) {
 		r->start = start;
 		r->len = end - start;
 		r->alloc_seq = alloc_seq;
 		r->stack = stack;
 		r->kind = (uint8_t)kind;
 		r->cowable = (uint8_t)(cowable && wp);
+		r->private_anon = (uint8_t)cowable;
 		HASH_ADD(hh, ranges, start, sizeof(r->start), r);
 	}
 	pthread_mutex_unlock(&xlock);
@@ -239,21 +249,24 @@ static void exact_free_at(struct pfs_thread *t, uint64_t addr)
 	pthread_mutex_unlock(&xlock);
 }
 
-static void exact_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
+/*
+ * Cuts [start, end) out of the ranges (heaps too if `heaps`): what lies
+ * outside stays; with `fd` >= 0 the part inside is unregistered from it.
+ * xlock held.
+ */
+static void cut(uint64_t start, uint64_t end, int heaps, int fd)
 {
-	(void)t;
-	if (!enabled || !len)
-		return;
-	uint64_t start, end;
-	pfs_page_span(addr, len, page_size, &start, &end);
-	pthread_mutex_lock(&xlock);
 	struct xrange *r, *tmp;
 	HASH_ITER(hh, ranges, r, tmp)
 	{
 		uint64_t rend = r->start + r->len;
-		if (r->heap || r->start >= end || start >= rend)
+		if ((r->heap && !heaps) || r->start >= end || start >= rend)
 			continue;
-		/* What stays mapped stays registered: keep the pieces outside. */
+		if (fd >= 0) {
+			uint64_t lo = r->start > start ? r->start : start, hi = rend < end ? rend : end;
+			struct uffdio_range in = {.start = lo, .len = hi - lo};
+			ioctl(fd, UFFDIO_UNREGISTER, &in);
+		}
 		struct xrange keep = *r;
 		range_drop(r);
 		uint64_t pieces[2][2] = {{keep.start, start}, {end, rend}};
@@ -270,7 +283,49 @@ static void exact_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 			HASH_ADD(hh, ranges, start, sizeof(n->start), n);
 		}
 	}
+}
+
+/* What stays mapped stays registered: the pieces outside are kept. */
+static void exact_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
+{
+	(void)t;
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	pthread_mutex_lock(&xlock);
+	cut(start, end, 0, -1);
 	pthread_mutex_unlock(&xlock);
+}
+
+/*
+ * The program registers [addr, addr + len) with its own userfaultfd: the
+ * shim steps back (unregisters what it registered there, and forgets it;
+ * a later registration of its own there fails harmlessly, logged as
+ * unobservable), so that the program's registration finds the memory free
+ * (it failed with EBUSY).  Faults there are the program's to serve, and
+ * not counted.  Said once.
+ */
+static void exact_release(struct pfs_thread *t, uint64_t addr, uint64_t len, int fd)
+{
+	(void)fd;
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	int saved = errno, ours = pfs_uffd_borrow();
+	pthread_mutex_lock(&xlock);
+	cut(start, end, 1, ours);
+	write_ureg(t, start, end - start, 0, -EBUSY, 0, 0);
+	pthread_mutex_unlock(&xlock);
+	if (ours >= 0)
+		close(ours);
+	static int said;
+	if (!said++)
+		pfs_warn("exact mode: process %d serves its own page faults with userfaultfd; the shim steps back from the "
+			 "memory it registers (%llu KiB at 0x%llx first), whose faults are not counted",
+			 (int)pfs_proc.pid, (unsigned long long)((end - start) >> 10), (unsigned long long)start);
+	errno = saved;
 }
 
 static void exact_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
@@ -346,6 +401,7 @@ static void heap_register(struct pfs_thread *t, struct pfs_heap *h, uint64_t top
 			r->heap = 1;
 			r->kind = PFS_KIND_MALLOC;
 			r->cowable = (uint8_t)wp;
+			r->private_anon = 1;
 			HASH_ADD(hh, ranges, start, sizeof(r->start), r);
 		}
 	}
@@ -354,6 +410,49 @@ static void heap_register(struct pfs_thread *t, struct pfs_heap *h, uint64_t top
 		   present);
 	if (err)
 		h->limit = top; /* said once; not tried again for this stretch */
+}
+
+/*
+ * The page past the one that holds the heap's top chunk header is made
+ * present now, by the shim, before malloc's next split writes the new
+ * top's size there.  A first touch by malloc itself waits for the handler
+ * inside malloc, between moving the top and writing its size, and a signal
+ * taken during that wait runs with the top half made (a handler that
+ * mallocs then aborts in sysmalloc); here the wait is in the shim, with
+ * malloc's state whole.  The fault is the one malloc would have taken,
+ * taken a little earlier through the handler (an event like any other,
+ * charged to the page's carver).  What remains: a split that jumps more
+ * than that page (a block of more than a page from the top) still faults
+ * inside malloc, as it does natively (a signal pending at a fault's return
+ * runs before the faulting store is made again; natively the window is
+ * the fault's own length).
+ */
+static void populate_ahead(uint64_t page)
+{
+	static int no_populate; /* MADV_POPULATE_WRITE is Linux 5.14 */
+	if (!no_populate) {
+		int r;
+		do
+			r = pfs_sys_madvise((void *)(uintptr_t)page, page_size, MADV_POPULATE_WRITE);
+		while (r && errno == EINTR);
+		if (!r || errno != EINVAL)
+			return;
+		no_populate = 1;
+	}
+#if defined(__x86_64__)
+	/* An atomic write of nothing: safe against a thread's malloc writing there at the same time. */
+	__asm__ volatile("lock orq $0, (%0)" : : "r"(page) : "memory");
+#endif
+}
+
+/* The heaps exact mode registers, for fast mode should it take over (heap.c's lock held). */
+static void see_heap(struct pfs_heap *h)
+{
+	for (unsigned i = 0; i < nheaps_seen; i++)
+		if (heaps_seen[i] == h)
+			return;
+	if (nheaps_seen < HEAPS_SEEN)
+		heaps_seen[nheaps_seen++] = h;
 }
 
 /*
@@ -372,11 +471,16 @@ static void exact_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t
 	if (to > from)
 		write_carve(t, from, to, stack, kind);
 	int first = h->limit == h->start;
+	if (first)
+		see_heap(h);
 	uint64_t max = h->key == PFS_HEAP_MAIN ? UINT64_MAX : PFS_HEAP_MAX;
 	pthread_mutex_lock(&xlock);
 	if (top > h->limit && top - h->start <= max)
 		heap_register(t, h, top, first);
+	uint64_t limit = h->limit;
 	pthread_mutex_unlock(&xlock);
+	if (to > from && to + page_size <= limit && to + page_size <= top)
+		populate_ahead(to);
 }
 
 /* ---- fork ---------------------------------------------------------------------- */
@@ -430,7 +534,8 @@ static void exact_fork_parent(struct pfs_thread *t)
 static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 {
 	pthread_mutex_init(&xlock, NULL);
-	pfs_uffd_handlers_forget(); /* the parent's handlers' pipes and pidfds: not ours */
+	pfs_uffd_handlers_forget(); /* the parent's handlers' sockets and pidfds: not ours */
+	gone_said = 0;
 	if (!enabled)
 		return;
 	enabled = 0;
@@ -464,11 +569,80 @@ static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	protect_all();
 }
 
+/* ---- the handlers gone: fast mode from then on -------------------------------- */
+
+static void say_gone(const char *how)
+{
+	if (!gone_said++)
+		pfs_warn("exact mode: %s in process %d; %s", pfs_uffd_handlers_gone(), (int)pfs_proc.pid, how);
+}
+
+/*
+ * The handlers stopped while the program runs (one was killed: the others
+ * end with it, and the kernel released every registration).  Fast mode
+ * takes over: every range exact mode knew becomes a region (its pages held
+ * now its baseline), and each heap is carved from its mark on (the pages
+ * below were exact mode's).  Touches between the handlers' end and now
+ * are not counted.  Heap lock, then exact mode's, as at a fork.
+ */
+static void hand_over(struct pfs_thread *t)
+{
+	pfs_heap_lock();
+	pthread_mutex_lock(&xlock);
+	if (!enabled) {
+		pthread_mutex_unlock(&xlock);
+		pfs_heap_unlock();
+		return;
+	}
+	enabled = 0;
+	const char *why = "";
+	int err = pfs_tracker_fast.init(&why);
+	if (!err)
+		err = pfs_tracker_fast.start(&why);
+	if (!err) {
+		struct xrange *r, *tmp;
+		HASH_ITER(hh, ranges, r, tmp)
+		{
+			if (!r->heap)
+				pfs_tracker_fast.add(t, r->start, r->len, r->alloc_seq, r->stack, r->kind, r->private_anon);
+			range_drop(r);
+		}
+		for (unsigned i = 0; i < nheaps_seen; i++) {
+			struct pfs_heap *h = heaps_seen[i];
+			h->start = (h->hwm + page_size - 1) & ~(page_size - 1);
+			h->limit = UINT64_MAX;
+		}
+		pfs_tracker = &pfs_tracker_fast;
+		pfs_proc.mode = PFS_MODE_FAST;
+	} else {
+		pfs_tracker = &pfs_tracker_off;
+		pfs_proc.mode = PFS_MODE_OFF;
+	}
+	pthread_mutex_unlock(&xlock);
+	pfs_heap_unlock();
+	if (err) {
+		char how[256];
+		snprintf(how, sizeof(how), "fast mode cannot take over (%s); its faults are no longer counted", why);
+		say_gone(how);
+	} else {
+		say_gone("fast mode counts its touches from now on");
+	}
+}
+
+static void exact_tick(struct pfs_thread *t)
+{
+	if (PFS_UNLIKELY(pfs_uffd_handlers_gone() != NULL) && enabled)
+		hand_over(t);
+}
+
 static void exact_end(struct pfs_thread *t)
 {
 	(void)t;
-	if (enabled)
-		pfs_uffd_handlers_flush();
+	if (!enabled)
+		return;
+	pfs_uffd_handlers_flush();
+	if (pfs_uffd_handlers_gone())
+		say_gone("its faults since then are not counted");
 }
 
 const struct pfs_tracker pfs_tracker_exact = {
@@ -482,7 +656,8 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.sync = pfs_nop_range, /* every fault is an event already */
 	.advising = pfs_nop_range,
 	.advised = exact_advised,
-	.tick = pfs_nop_thread,
+	.release = exact_release,
+	.tick = exact_tick,
 	.heap_carved = exact_heap_carved,
 	.heap_prefaulted = pfs_nop_prefaulted,
 	.lock = exact_lock,

@@ -615,6 +615,7 @@ const struct pfs_tracker pfs_tracker_fast = {
 	.sync = fast_sync,
 	.advising = fast_advising,
 	.advised = fast_advised,
+	.release = pfs_nop_range, /* no registration but after a fork, for copy-on-write: not released (yet) */
 	.tick = fast_tick,
 	.heap_carved = fast_heap_carved,
 	.heap_prefaulted = fast_heap_prefaulted,

@@ -33,10 +33,22 @@ static inline void pfs_hook_leave(void)
 		pfs_core_fatal_now();
 }
 
+/*
+ * The shim traces this process; a child the hooks did not see being made
+ * is set up first, at its first call from the program (a child the shim
+ * made for its own work, busy, is not: inlines.c reads DWARF in one).
+ */
+static inline int pfs_hook_active(void)
+{
+	if (!pfs_active())
+		return 0;
+	return PFS_LIKELY(*pfs_core_here) || pfs_tls_busy || pfs_core_unseen_child();
+}
+
 /* True when this call should be tracked; the caller then sets pfs_tls_busy around its work. */
 static inline int pfs_hook_tracking(void)
 {
-	return !pfs_tls_busy && pfs_active();
+	return !pfs_tls_busy && pfs_hook_active();
 }
 
 #endif

@@ -13,7 +13,7 @@ static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void
 {
 	if (PFS_UNLIKELY(!fn))
 		return pfs_sys_mmap(addr, len, prot, flags, fd, off);
-	if (!pfs_active())
+	if (!pfs_hook_active())
 		return fn(addr, len, prot, flags, fd, off);
 	/* Mapped for the shim's own work (libunwind's caches, the loader for dlsym): the shim's own memory. */
 	if (pfs_tls_busy || pfs_addr_in_unwinder(ret)) {
@@ -50,7 +50,7 @@ PFS_EXPORT int munmap(void *addr, size_t len)
 	PFS_ENSURE(munmap);
 	if (PFS_UNLIKELY(!real_munmap))
 		return pfs_sys_munmap(addr, len);
-	if (!pfs_active())
+	if (!pfs_hook_active())
 		return real_munmap(addr, len);
 	if (pfs_tls_busy || pfs_addr_in_unwinder(PFS_RET())) {
 		pfs_self_forget((uint64_t)(uintptr_t)addr);

@@ -13,22 +13,51 @@
 
 struct pfs_log pfs_log_proc;
 
+/*
+ * A process that shares this memory but not its descriptor table (exact
+ * mode's fault handlers) writes the log through a copy of the descriptor
+ * in its own table, and never reopens or checks the program's (fdkeep's
+ * state is the program's).  Nor does it say anything: a message calls into
+ * libc's locale (strerror), whose locks and thread state are the program's
+ * (a handler that did so took the locale lock for reading and died on its
+ * empty thread-local locale: the program then hung in setlocale).  A
+ * failure there is said by the program, at its next record.
+ */
+static __thread int other_process __attribute__((tls_model("initial-exec")));
+static __thread int other_fd __attribute__((tls_model("initial-exec")));
+
+void pfs_log_other_process(int fd)
+{
+	other_process = 1;
+	other_fd = fd;
+}
+
 /* Keep the log's descriptor out of the way of programs that dup2 onto low numbers. */
 #define PFS_LOG_FD_MIN 500
 
-static int create_file(struct pfs_log *log, const char *dir, uint64_t pid)
+/*
+ * Created relative to the run's directory, opened once and checked by the
+ * caller: a directory swapped for a symlink after that check cannot
+ * redirect the log (opening by path followed it).
+ */
+static int create_file(struct pfs_log *log, int dirfd, const char *dir, uint64_t pid)
 {
+	size_t dlen = strlen(dir);
+	if (dlen + 2 >= sizeof(log->path))
+		return -ENAMETOOLONG;
+	memcpy(log->path, dir, dlen);
+	log->path[dlen] = '/';
+	char *name = log->path + dlen + 1;
+	size_t room = sizeof(log->path) - dlen - 1;
 	for (uint32_t gen = 0; gen < 1000; gen++) {
 		int n;
 		if (gen == 0)
-			n = snprintf(log->path, sizeof(log->path), "%s/pfshim.%llu" PFS_LOG_FILE_SUFFIX, dir,
-				     (unsigned long long)pid);
+			n = snprintf(name, room, "pfshim.%llu" PFS_LOG_FILE_SUFFIX, (unsigned long long)pid);
 		else
-			n = snprintf(log->path, sizeof(log->path), "%s/pfshim.%llu.%u" PFS_LOG_FILE_SUFFIX,
-				     dir, (unsigned long long)pid, gen);
-		if (n < 0 || (size_t)n >= sizeof(log->path))
+			n = snprintf(name, room, "pfshim.%llu.%u" PFS_LOG_FILE_SUFFIX, (unsigned long long)pid, gen);
+		if (n < 0 || (size_t)n >= room)
 			return -ENAMETOOLONG;
-		int fd = PFS_NO_EINTR(open(log->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+		int fd = PFS_NO_EINTR(openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 		if (fd >= 0) {
 			log->gen = gen;
 			return fd;
@@ -42,7 +71,7 @@ static int create_file(struct pfs_log *log, const char *dir, uint64_t pid)
 /* The program may have closed or replaced our descriptor: checked (and reopened) before each use. */
 static int log_fd(struct pfs_log *log)
 {
-	return pfs_fd_get(&log->fd);
+	return other_process ? other_fd : pfs_fd_get(&log->fd);
 }
 
 /*
@@ -96,19 +125,100 @@ static char *map_segment(struct pfs_log *log, uint64_t seg)
 	return p;
 }
 
+/* What the log has to say; a process that shares the program's memory (a handler) leaves it for the program. */
+enum { SAY_FAILED = 1, SAY_CAPPED = 2 };
+
+static void say_now(struct pfs_log *log, unsigned what)
+{
+	if (what & SAY_FAILED)
+		pfs_warn("log %s: cannot grow (%s); later records of this process are lost", log->path,
+			 strerror(log->fail_err));
+	if (what & SAY_CAPPED)
+		pfs_warn("log %s reached PFSHIM_LOG_MAX (%llu MiB): later records of process %d are dropped, its "
+			 "allocation counters go on",
+			 log->path, (unsigned long long)(log->max_blocks * PFS_LOG_BLOCK_SIZE >> 20), (int)pfs_sys_getpid());
+}
+
+static void say(struct pfs_log *log, unsigned what)
+{
+	if (other_process)
+		__atomic_or_fetch(&log->unsaid, what, __ATOMIC_ACQ_REL);
+	else
+		say_now(log, what);
+}
+
 static void log_fail(struct pfs_log *log, int err)
 {
-	if (!__atomic_exchange_n(&log->failed, 1, __ATOMIC_ACQ_REL))
-		pfs_warn("log %s: cannot grow (%s); later records of this process are lost", log->path,
-			 strerror(err));
+	if (__atomic_exchange_n(&log->failed, 1, __ATOMIC_ACQ_REL))
+		return;
+	log->fail_err = err;
+	say(log, SAY_FAILED);
+}
+
+void pfs_log_say_pending(struct pfs_log *log)
+{
+	if (!other_process && __atomic_load_n(&log->unsaid, __ATOMIC_ACQUIRE))
+		say_now(log, __atomic_exchange_n(&log->unsaid, 0, __ATOMIC_ACQ_REL));
+}
+
+/*
+ * A writer leaves its block: nobody writes there again unless it holds
+ * records updated in place later (counters).  Its pages leave the
+ * process's memory at once (MADV_DONTNEED on a shared file mapping: the
+ * records stay in the file), and once every block of a segment is left so,
+ * the segment is unmapped: the process's memory stays bounded however long
+ * the log grows (every segment used to stay mapped and resident: a steady
+ * allocator's RSS grew with its log, 2.6 to 71 MB in 35 s).  The first
+ * block holds the header, updated in place: its segment stays mapped.
+ */
+static void leave_block(struct pfs_log *log, uint64_t block, int kept)
+{
+	uint64_t seg = block / PFS_LOG_BLOCKS_PER_SEG;
+	if (kept || block == 0 || seg >= PFS_LOG_MAX_SEGS || !log->segs)
+		return;
+	char *base = __atomic_load_n(&log->segs[seg], __ATOMIC_ACQUIRE);
+	if (base) /* mapped until this block is counted as left */
+		pfs_sys_madvise(base + (block % PFS_LOG_BLOCKS_PER_SEG) * PFS_LOG_BLOCK_SIZE, PFS_LOG_BLOCK_SIZE,
+				MADV_DONTNEED);
+	if (seg == 0 || __atomic_add_fetch(&log->seg_left[seg], 1, __ATOMIC_ACQ_REL) != PFS_LOG_BLOCKS_PER_SEG)
+		return;
+	pfs_spin_lock(&log->lock);
+	char *p = log->segs[seg];
+	__atomic_store_n(&log->segs[seg], NULL, __ATOMIC_RELEASE);
+	pfs_spin_unlock(&log->lock);
+	if (p)
+		pfs_sys_munmap(p, PFS_LOG_SEG_SIZE);
+	__atomic_add_fetch(&log->unmapped, 1, __ATOMIC_RELAXED);
+}
+
+void pfs_log_ending(struct pfs_log *log)
+{
+	__atomic_store_n(&log->ending, 1, __ATOMIC_RELEASE);
+	pfs_log_say_pending(log);
 }
 
 void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t size)
 {
 	int saved = errno;
 	void *p = NULL;
-	if (size > PFS_LOG_BLOCK_SIZE || __atomic_load_n(&log->failed, __ATOMIC_ACQUIRE) || !log->segs)
+	if (__atomic_load_n(&log->failed, __ATOMIC_ACQUIRE)) {
+		pfs_log_say_pending(log);
 		goto lost;
+	}
+	if (size > PFS_LOG_BLOCK_SIZE || !log->segs)
+		goto lost;
+	/* PFSHIM_LOG_MAX: past it only the process's last records (PROC_END) get a block. */
+	if (log->max_blocks && __atomic_load_n(&log->next_block, __ATOMIC_ACQUIRE) >= log->max_blocks &&
+	    !__atomic_load_n(&log->ending, __ATOMIC_ACQUIRE)) {
+		if (!__atomic_exchange_n(&log->capped, 1, __ATOMIC_ACQ_REL))
+			say(log, SAY_CAPPED);
+		pfs_log_say_pending(log);
+		goto lost;
+	}
+	if (w->end)
+		leave_block(log, w->block, w->kept);
+	w->cur = w->end = NULL;
+	w->kept = 0;
 	uint64_t block = __atomic_fetch_add(&log->next_block, 1, __ATOMIC_ACQ_REL);
 	uint64_t seg = block / PFS_LOG_BLOCKS_PER_SEG;
 	if (seg >= PFS_LOG_MAX_SEGS) {
@@ -118,13 +228,16 @@ void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t s
 	char *base = map_segment(log, seg);
 	if (!base) {
 		log_fail(log, errno ? errno : ENOMEM);
+		leave_block(log, block, 0);
 		goto lost;
 	}
 	int err = reserve_block(log, block);
 	if (err) {
 		log_fail(log, -err);
+		leave_block(log, block, 0);
 		goto lost;
 	}
+	w->block = block;
 	w->cur = base + (block % PFS_LOG_BLOCKS_PER_SEG) * PFS_LOG_BLOCK_SIZE;
 	w->end = w->cur + PFS_LOG_BLOCK_SIZE;
 	p = w->cur;
@@ -156,7 +269,7 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
 	h->flags = flags;
 }
 
-int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
+int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
 		 const struct pfs_file_header *hdr)
 {
 	memset(log, 0, sizeof(*log));
@@ -164,9 +277,10 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 	log->fd.same = 1;
 	w0->cur = w0->end = NULL;
 	log->segs = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(char *));
-	if (!log->segs)
+	log->seg_left = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(*log->seg_left));
+	if (!log->segs || !log->seg_left)
 		return -ENOMEM;
-	int fd = pfs_fd_keep(&log->fd, create_file(log, dir, hdr->pid));
+	int fd = pfs_fd_keep(&log->fd, create_file(log, dirfd, dir, hdr->pid));
 	if (fd < 0)
 		return fd;
 	log->next_block = 1;
@@ -174,10 +288,12 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
 	int err = base ? reserve_block(log, 0) : -ENOMEM;
 	if (err) {
 		pfs_log_close(log);
-		unlink(log->path);
+		unlinkat(dirfd, strrchr(log->path, '/') + 1, 0);
 		return err;
 	}
 	memcpy(base, hdr, sizeof(*hdr));
+	w0->block = 0;
+	w0->kept = 0;
 	w0->cur = base + sizeof(*hdr);
 	w0->end = base + PFS_LOG_BLOCK_SIZE;
 	return 0;
@@ -188,6 +304,7 @@ void pfs_log_forget(struct pfs_log *log)
 	/* The segments were MADV_DONTFORK: nothing of them is mapped in the child. */
 	pfs_fd_drop(&log->fd);
 	log->segs = NULL;
+	log->seg_left = NULL;
 	log->failed = 1;
 }
 

@@ -26,15 +26,24 @@ struct pfs_log {
 	char path[PATH_MAX];
 	uint64_t next_block;	/* atomic: next block to hand out */
 	pfs_spin_t lock;	/* segment mapping */
-	char **segs;		/* PFS_LOG_MAX_SEGS pointers */
+	char **segs;		/* PFS_LOG_MAX_SEGS pointers; NULL once unmapped */
+	uint16_t *seg_left;	/* atomic: blocks of each segment their writers have left */
+	uint64_t unmapped;	/* atomic: segments unmapped */
+	uint64_t max_blocks;	/* PFSHIM_LOG_MAX in blocks, 0 none */
 	uint64_t lost;		/* atomic: records dropped */
 	int failed;		/* no more blocks can be had */
+	int fail_err;		/* why */
+	int capped;		/* atomic: PFSHIM_LOG_MAX reached */
+	int ending;		/* atomic: the process's last records are being written (past the cap too) */
+	unsigned unsaid;	/* atomic: what another process (a handler) had to say, for the program */
 	uint32_t gen;		/* file name suffix: images of one pid */
 	uint64_t seq;		/* atomic: the records' sequence (log_format.h) */
 };
 
 struct pfs_writer {
-	char *cur, *end;
+	char *cur, *end;	/* end NULL: no block */
+	uint64_t block;		/* the block it fills */
+	int kept;		/* it holds records written to in place later: its segment stays mapped */
 };
 
 /* Fills a file header for a process. */
@@ -42,12 +51,23 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
 			 uint64_t start_mono_ns, uint64_t start_real_ns);
 
 /*
- * Creates DIR/pfshim.PID.pfslog (or .PID.N.pfslog when taken) with
+ * Creates pfshim.PID.pfslog (or .PID.N.pfslog when taken) in the directory
+ * open at `dirfd` (whose path is `dir`, for messages and reopening) with
  * O_EXCL|O_NOFOLLOW, mode 0600, writes the file header, and hands `w0` the
  * rest of block 0.  Returns 0 or -errno.
  */
-int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, const char *dir,
+int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
 		 const struct pfs_file_header *hdr);
+/*
+ * This process shares the traced program's memory but not its descriptors
+ * (an exact-mode fault handler): it writes the log through `fd`, its own
+ * copy (-1: none), and leaves failures for the program to say.
+ */
+void pfs_log_other_process(int fd);
+/* Says what such a process could not (the log could not grow, or reached its cap); the program's records do too. */
+void pfs_log_say_pending(struct pfs_log *log);
+/* The process ends (exit, exec): its last records get blocks even past PFSHIM_LOG_MAX. */
+void pfs_log_ending(struct pfs_log *log);
 /* Forgets a log inherited across fork without touching the parent's file. */
 void pfs_log_forget(struct pfs_log *log);
 void pfs_log_close(struct pfs_log *log);
@@ -82,6 +102,15 @@ extern struct pfs_log pfs_log_proc;
 static inline void *pfs_rec_begin(struct pfs_writer *w, uint32_t size)
 {
 	return pfs_log_reserve(&pfs_log_proc, w, size);
+}
+
+/* A record whose fields are updated in place for the rest of the process (counters): its segment stays mapped. */
+static inline void *pfs_rec_begin_kept(struct pfs_writer *w, uint32_t size)
+{
+	void *r = pfs_log_reserve(&pfs_log_proc, w, size);
+	if (r)
+		w->kept = 1;
+	return r;
 }
 
 static inline void pfs_rec_end(void *rec, uint16_t type, uint16_t flags, uint32_t size)

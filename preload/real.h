@@ -52,7 +52,8 @@
 	X(_exit, void, (int), 0)                                                           \
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), 0)          \
 	X(_Exit, void, (int), 0)                                                           \
-	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), 0)
+	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), 0) \
+	X(ioctl, int, (int, unsigned long, ...), 0)
 
 #define PFS_REAL_DECL(name, ret, args, req) extern ret(*real_##name) args;
 PFS_REAL_FUNCS(PFS_REAL_DECL)

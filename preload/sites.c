@@ -318,7 +318,7 @@ static struct pfs_counter_slot *new_slot(struct pfs_thread *t, uint32_t stack, i
 {
 	if (!t->free_slots_left) {
 		uint32_t size = sizeof(struct pfs_rec_counters) + PFS_COUNTER_SLOTS * sizeof(struct pfs_counter_slot);
-		struct pfs_rec_counters *r = pfs_rec_begin(&t->w, size);
+		struct pfs_rec_counters *r = pfs_rec_begin_kept(&t->w, size);
 		struct counters_ref *ref = r ? pfs_arena_alloc(sizeof(*ref)) : NULL;
 		if (!ref)
 			return NULL;

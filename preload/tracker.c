@@ -86,6 +86,7 @@ const struct pfs_tracker pfs_tracker_off = {
 	.sync = pfs_nop_range,
 	.advising = pfs_nop_range,
 	.advised = pfs_nop_range,
+	.release = pfs_nop_range,
 	.tick = pfs_nop_thread,
 	.heap_carved = off_carved,
 	.heap_prefaulted = pfs_nop_prefaulted,

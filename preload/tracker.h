@@ -28,7 +28,7 @@ struct pfs_tracker {
 	const char *name;
 	/* Can it run here: 0, or -errno with *why saying what is missing (before any thread state). */
 	int (*init)(const char **why);
-	/* Starts it once the process's state exists (its log is not open yet): 0 or -errno, *why. */
+	/* Starts it once the process's state and its log exist (PROC_START not written yet): 0 or -errno, *why. */
 	int (*start)(const char **why);
 
 	/*
@@ -49,6 +49,12 @@ struct pfs_tracker {
 	/* madvise(advice) on [addr, addr + len) is about to run / succeeded (the program's or a policy's). */
 	void (*advising)(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice);
 	void (*advised)(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice);
+	/*
+	 * The program registers [addr, addr + len) with a userfaultfd of its
+	 * own (`fd`): the tracker stops observing it there (a range the shim
+	 * registered would make the program's registration fail with EBUSY).
+	 */
+	void (*release)(struct pfs_thread *t, uint64_t addr, uint64_t len, int fd);
 	/* The program called into the shim (an allocation, a thread start): periodic work. */
 	void (*tick)(struct pfs_thread *t);
 

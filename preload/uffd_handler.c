@@ -13,13 +13,23 @@
  * kernel does), a write to a page write-protected at a fork by lifting the
  * protection (the kernel then copies it), and appends one event per fault
  * to a batch that becomes a FAULTS record when full, after 10 ms without
- * faults, or when the program asks (exit, exec) through its pipe, whose end
- * of file (the program exited or exec'd) ends the handler.  Each runs with
- * a thread-local storage block of its own (a copy of the creating thread's
- * control block over zeroed storage, its layout checked at start): errno
- * and the shim's thread variables of the program's threads are never
- * written by it.  It calls no libc function that reads locale or other
- * thread-local state (its /proc parsing is by hand).
+ * faults, or when the program asks (exit, exec) through its socket.
+ *
+ * A handler ends when the program ends (a pidfd of it becomes readable) or
+ * execs (its end of the socket closes and its memory is another's: kcmp),
+ * or when another handler ends (so that a fault one of them had read when
+ * it was killed is released with the descriptor, not left waiting).  A
+ * program that closes every descriptor (close_range) loses only its end of
+ * the socket: the handler then reads the program's requests from memory
+ * every 10 ms.  Handlers are named pfshim-handler and have a process group
+ * of their own: a signal to the program's group or to its name is not
+ * theirs.  Each runs with a thread-local storage block of its own (a copy
+ * of the creating thread's control block over zeroed storage, its layout
+ * checked at start): errno and the shim's thread variables of the
+ * program's threads are never written by it.  It touches no lock or state
+ * of the program's libc: no message (strerror, printf read the locale),
+ * no reopening of the program's descriptors (it writes the log through its
+ * own copy), /proc parsed by hand.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +41,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "arena.h"
 #include "fdkeep.h"
 #include "kcompat.h"
+#include "log.h"
 #include "msg.h"
 #include "probe.h"
 #include "real.h"
@@ -47,6 +59,8 @@
 #define BATCH_IDLE_MS 10
 #define MSGS_PER_READ 16
 #define CONTENDED_DECAY 64 /* faults after which the count of long windows is halved */
+#define ORPHAN_POLL_MS 10 /* the program closed its end of the socket: its requests are read this often */
+#define KCMP_VM 1	   /* linux/kcmp.h */
 
 static uint64_t page_size = 4096;
 static void *zero_page;
@@ -58,7 +72,7 @@ static void *zero_page;
  */
 static int read_maps_zero_page = 1;
 static int handler_uffd = -1;	/* the descriptor's number in the handlers' tables */
-static int handlers_gone;	/* said once: the handlers stopped, or the program took our descriptors */
+static const char *gone;	/* why the handlers stopped while the program runs; NULL while they serve */
 static uint64_t first_touches, cow_faults; /* atomic */
 static uint64_t flush_req; /* atomic: the program asks the handlers to write their batches */
 
@@ -74,6 +88,7 @@ static uint64_t flush_req; /* atomic: the program asks the handlers to write the
 struct handler_args {
 	struct pfs_thread *t;
 	int ufd, rd;
+	int logfd;		/* the program's log, in the handler's table too */
 	int cpu;		/* pinned to it; -1 none */
 	pid_t pid;		/* the handler's, filled by the middle process */
 	void *stack;		/* the handler's stack top */
@@ -84,7 +99,7 @@ struct hslot {
 	struct handler_args args;
 	struct pfs_fbatch hb;	/* the handler's own */
 	char *mem;		/* its stack, the middle process's, its TLS */
-	struct pfs_fd pipe_w;	/* the program's write end of its pipe */
+	struct pfs_fd chan;	/* the program's end of the handler's socket (flush requests) */
 	struct pfs_fd pidfd;	/* the program's pidfd of it, to borrow the descriptor */
 	uint64_t flush_done;	/* atomic */
 	int stop_err;		/* atomic: why it stopped (errno), 0 while it runs */
@@ -129,59 +144,98 @@ void pfs_fbatch_add(struct pfs_fbatch *b, struct pfs_thread *t, uint64_t addr, u
 	__atomic_add_fetch(flags & PFS_FEV_COW ? &cow_faults : &first_touches, 1, __ATOMIC_RELAXED);
 }
 
+/* Handler i has ended (killed, say): its pidfd is readable. */
+static int handler_dead(unsigned i)
+{
+	if (__atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE))
+		return 1;
+	if (!pfs_fd_ok(&hs[i].pidfd))
+		pfs_fd_keep(&hs[i].pidfd, (int)syscall(SYS_pidfd_open, hs[i].args.pid, 0));
+	struct pollfd p = {.fd = hs[i].pidfd.fd, .events = POLLIN};
+	return hs[i].pidfd.fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLNVAL)));
+}
+
+static void set_gone(const char *why)
+{
+	if (!gone)
+		gone = why;
+}
+
+/* A byte to handler i; 0, or -1 when it cannot hear it (ended, or the program closed the socket). */
+static int tell(unsigned i, char what)
+{
+	if (!pfs_fd_ok(&hs[i].chan))
+		return -1;
+	/* A socket, not a pipe: a handler killed meanwhile is EPIPE here, never SIGPIPE to the program. */
+	ssize_t n = PFS_NO_EINTR(send(hs[i].chan.fd, &what, 1, MSG_NOSIGNAL | MSG_DONTWAIT));
+	if (n == 1 || errno == EAGAIN)
+		return 0;
+	if (errno == EPIPE || errno == ECONNRESET)
+		set_gone("a fault handler was killed");
+	return -1;
+}
+
 /*
- * The handler writes its batch when asked (exit, exec): woken by a byte on
- * its pipe, acknowledged through flush_done.  Where the program closed the
- * pipe, the handler has ended and written what it had.
+ * The handlers write their batches when asked (exit, exec): woken by a
+ * byte on their socket, or within 10 ms where the program closed it,
+ * acknowledged through flush_done.  At most 200 ms; a handler found dead
+ * meanwhile is not waited for.
  */
 void pfs_uffd_handlers_flush(void)
 {
 	int saved = errno;
 	uint64_t want = __atomic_add_fetch(&flush_req, 1, __ATOMIC_ACQ_REL);
-	char one = 1;
 	unsigned asked = 0;
 	for (unsigned i = 0; i < nh; i++)
-		if (pfs_fd_ok(&hs[i].pipe_w) && write(hs[i].pipe_w.fd, &one, 1) == 1)
+		if (!__atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE)) {
+			tell(i, 'F');
 			asked |= 1u << i;
-	for (int k = 0; k < 400 && asked; k++) { /* at most 200 ms */
+		}
+	for (int k = 0; k < 400 && asked; k++) {
 		for (unsigned i = 0; i < nh; i++)
 			if ((asked >> i & 1) && (__atomic_load_n(&hs[i].flush_done, __ATOMIC_ACQUIRE) >= want ||
-						 __atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE)))
+						 ((k & 15) == 15 && handler_dead(i))))
 				asked &= ~(1u << i);
 		if (!asked)
 			break;
 		struct timespec ts = {0, 500000};
 		nanosleep(&ts, NULL);
 	}
+	for (unsigned i = 0; i < nh && !gone; i++)
+		if (handler_dead(i) && __atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE) != EPIPE)
+			set_gone("a fault handler ended");
 	errno = saved;
 }
 
-static void say_gone(const char *what)
+const char *pfs_uffd_handlers_gone(void)
 {
-	if (handlers_gone)
-		return;
-	handlers_gone = 1;
-	pfs_warn("exact mode: %s; memory allocated from now on in process %d is not tracked", what,
-		 (int)pfs_proc.pid);
+	return gone;
 }
 
 /*
- * A copy of the handler's descriptor for one registration (closed at
- * once: a program that held one would hang in its faults if the handler
- * died).  -1 when the handler is gone.
+ * A copy of the handlers' descriptor for one registration (closed at
+ * once: a program that held one would hang in its faults if the handlers
+ * died).  -1 when they are gone, or out of descriptors.
  */
 int pfs_uffd_borrow(void)
 {
+	if (gone)
+		return -1;
 	for (unsigned i = 0; i < nh; i++) {
-		if (__atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE))
-			continue;
+		if (__atomic_load_n(&hs[i].stop_err, __ATOMIC_ACQUIRE)) {
+			set_gone("a fault handler ended"); /* the others end too: they watch each other */
+			return -1;
+		}
 		if (!pfs_fd_ok(&hs[i].pidfd)) /* the program closed or replaced our pidfd: open another */
 			pfs_fd_keep(&hs[i].pidfd, (int)syscall(SYS_pidfd_open, hs[i].args.pid, 0));
 		int fd = (int)syscall(SYS_pidfd_getfd, hs[i].pidfd.fd, handler_uffd, 0);
 		if (fd >= 0)
 			return fd;
+		if (handler_dead(i)) {
+			set_gone("a fault handler was killed");
+			return -1;
+		}
 	}
-	say_gone("the shim cannot reach its fault handlers");
 	return -1;
 }
 
@@ -270,7 +324,11 @@ static void thread_site(uint32_t tid, uint64_t *pc, long *sys)
 struct hctx {
 	struct pfs_thread *t;
 	int ufd;	/* the userfaultfd, in the handler's table */
-	int rd;		/* the read end of its pipe */
+	int rd;		/* its end of the socket; -1 once the program closed the other */
+	int prog;	/* a pidfd of the program: readable when it has ended */
+	int sib[HANDLERS_MAX]; /* pidfds of the other handlers, once the program said they all run */
+	unsigned nsib;
+	pid_t self, program;
 	int cpu;	/* its CPU, -1 none */
 	struct hslot *slot;
 	struct pfs_fbatch *hb;
@@ -415,27 +473,77 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 		h->hb->handler_ns += cpu1 - cpu0;
 }
 
-static void handler_serve_flush(struct hctx *h)
+/* The program asked for the batch (flush_req moved on): written, and acknowledged. */
+static void serve_flush(struct hctx *h)
 {
-	char v[64];
-	ssize_t n = read(h->rd, v, sizeof(v));
-	(void)n;
 	uint64_t want = __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE);
+	if (want == __atomic_load_n(&h->slot->flush_done, __ATOMIC_ACQUIRE))
+		return;
 	pfs_fbatch_flush(h->hb, h->t);
 	__atomic_store_n(&h->slot->flush_done, want, __ATOMIC_RELEASE);
 }
 
-/* Returns the errno that ended it (EPIPE: the program ended or exec'd). */
+/*
+ * The program's memory is still ours: it has not exec'd.  Where kcmp
+ * cannot tell (a kernel without it, a program that made itself
+ * non-dumpable), the program's end of the socket closing means its end.
+ */
+static int same_memory(const struct hctx *h)
+{
+	return syscall(SYS_kcmp, h->self, h->program, KCMP_VM, 0, 0) == 0;
+}
+
+/* The program says every handler runs: each watches the others (slots read once, now). */
+static int watch_siblings(struct hctx *h)
+{
+	unsigned me = (unsigned)(h->slot - hs), n = __atomic_load_n(&nh, __ATOMIC_ACQUIRE);
+	for (unsigned k = 0; k < n && k < HANDLERS_MAX; k++) {
+		if (k == me)
+			continue;
+		int fd = (int)syscall(SYS_pidfd_open, hs[k].args.pid, 0);
+		if (fd < 0)
+			return ECHILD; /* ended already */
+		h->sib[h->nsib++] = fd;
+	}
+	return 0;
+}
+
+/* Bytes on the socket: 'F' write the batch, 'S' the others run.  Returns the errno that ends the handler, 0. */
+static int serve_socket(struct hctx *h)
+{
+	char v[64];
+	ssize_t n = read(h->rd, v, sizeof(v));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		/* The program's end closed: it exec'd (or ended), or it closed every descriptor and runs on. */
+		if (!same_memory(h))
+			return EPIPE;
+		close(h->rd);
+		h->rd = -1;
+		return 0;
+	}
+	if (memchr(v, 'S', (size_t)n) && !h->nsib) {
+		int err = watch_siblings(h);
+		if (err)
+			return err;
+	}
+	serve_flush(h);
+	return 0;
+}
+
+/* Returns the errno that ended it: EPIPE the program ended or exec'd, ECHILD another handler ended. */
 static int handler_main(struct hctx *h)
 {
 	struct uffd_msg msgs[MSGS_PER_READ];
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = h->ufd, .events = POLLIN}, {.fd = h->rd, .events = POLLIN}};
-		int n = poll(pfd, 2, h->hb->count ? BATCH_IDLE_MS : -1);
-		if (n == 0) {
-			pfs_fbatch_flush(h->hb, h->t);
-			continue;
-		}
+		struct pollfd pfd[3 + HANDLERS_MAX] = {{.fd = h->ufd, .events = POLLIN},
+						       {.fd = h->prog, .events = POLLIN},
+						       {.fd = h->rd, .events = POLLIN}}; /* -1: ignored */
+		for (unsigned k = 0; k < h->nsib; k++)
+			pfd[3 + k] = (struct pollfd){.fd = h->sib[k], .events = POLLIN};
+		int timeout = h->hb->count ? BATCH_IDLE_MS : h->rd < 0 ? ORPHAN_POLL_MS : -1;
+		int n = poll(pfd, 3 + h->nsib, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -453,34 +561,69 @@ static int handler_main(struct hctx *h)
 					handle_fault(h, &msgs[i]);
 			continue; /* faults first: a flush or an end can wait for them */
 		}
-		if (pfd[1].revents & POLLIN)
-			handler_serve_flush(h);
-		else if (pfd[1].revents & (POLLHUP | POLLERR))
-			return EPIPE; /* the program's end closed: it exited or exec'd */
+		if (pfd[1].revents)
+			return EPIPE; /* the program has ended */
+		for (unsigned k = 0; k < h->nsib; k++)
+			if (pfd[3 + k].revents)
+				return ECHILD;
+		if (h->rd >= 0 && pfd[2].revents) {
+			int err = serve_socket(h);
+			if (err)
+				return err;
+		} else if (h->rd < 0) {
+			if (!same_memory(h))
+				return EPIPE; /* exec'd */
+			serve_flush(h);
+		}
+		if (n == 0)
+			pfs_fbatch_flush(h->hb, h->t);
 	}
 }
 
+/* Closes every descriptor but the `n` (sorted, distinct, >= 0) in keep. */
+static void close_all_but(const int *keep, int n)
+{
+	unsigned from = 0;
+	for (int i = 0; i < n; i++) {
+		if ((unsigned)keep[i] > from)
+			syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0u, 0);
+}
+
 /*
- * The handler: signals blocked, every descriptor closed but its two, the
- * program allowed to borrow its descriptor (Yama), then the loop.  At the
- * end its batch is written and the descriptor closed: the kernel releases
- * every registration, and waiting faults complete as if never registered.
+ * The handler: signals blocked, a process group and a name of its own,
+ * every descriptor closed but its own three, the program allowed to borrow
+ * its descriptor (Yama), then the loop.  At the end its batch is written
+ * and the descriptor closed: the kernel releases every registration, and
+ * waiting faults complete as if never registered.
  */
 static int handler_proc(void *arg)
 {
 	const struct handler_args *a = arg;
 	struct hslot *slot = (struct hslot *)(void *)((char *)arg - offsetof(struct hslot, args));
-	struct hctx h = {.t = a->t, .ufd = a->ufd, .rd = a->rd, .cpu = a->cpu, .slot = slot, .hb = &slot->hb};
+	struct hctx h = {.t = a->t, .ufd = a->ufd, .rd = a->rd, .prog = -1, .cpu = a->cpu, .slot = slot,
+			 .hb = &slot->hb, .program = a->program};
 	sigset_t all;
 	sigfillset(&all);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(uint64_t));
-	int lo = h.ufd < h.rd ? h.ufd : h.rd, hi = h.ufd ^ h.rd ^ lo;
-	syscall(SYS_close_range, 0, lo - 1, 0);
-	syscall(SYS_close_range, lo + 1, hi - 1, 0);
-	syscall(SYS_close_range, hi + 1, ~0u, 0);
+	h.self = (pid_t)syscall(SYS_getpid);
+	syscall(SYS_setpgid, 0, 0);
+	prctl(PR_SET_NAME, "pfshim-handler", 0, 0, 0);
+	int keep[3] = {h.ufd, h.rd, a->logfd}, n = a->logfd >= 0 ? 3 : 2;
+	for (int i = 1; i < n; i++) /* sorted, for close_all_but */
+		for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+			int x = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = x;
+		}
+	close_all_but(keep, n);
+	pfs_log_other_process(a->logfd);
+	h.prog = (int)syscall(SYS_pidfd_open, h.program, 0);
 	prctl(PR_SET_PTRACER, a->program, 0, 0, 0);
 	pin(h.cpu);
-	int err = handler_main(&h);
+	int err = h.prog < 0 ? EPIPE : handler_main(&h);
 	pfs_fbatch_flush(h.hb, h.t);
 	__atomic_store_n(&slot->flush_done, __atomic_load_n(&flush_req, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 	close(h.ufd);
@@ -558,16 +701,17 @@ static int handler_start_one(unsigned i, int cpu, int ufd, const char **why)
 		*why = "the fault handler needs glibc's thread control block on x86-64, which is not what runs here";
 		return -ENOSYS;
 	}
-	if (pipe2(pfd, O_CLOEXEC)) {
-		*why = "no pipe for the fault handler";
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pfd)) {
+		*why = "no socket for the fault handler";
 		return -errno;
 	}
-	h->pipe_w = (struct pfs_fd)PFS_FD_INIT(FD_MIN, NULL, 0);
+	h->chan = (struct pfs_fd)PFS_FD_INIT(FD_MIN, NULL, 0);
 	h->pidfd = (struct pfs_fd)PFS_FD_INIT(FD_MIN, NULL, 0);
 	struct pfs_fd rd = PFS_FD_INIT(FD_MIN, NULL, 0);
-	pfs_fd_keep(&h->pipe_w, pfd[1]);
+	pfs_fd_keep(&h->chan, pfd[1]);
 	h->args.rd = pfs_fd_keep(&rd, pfd[0]);
 	h->args.ufd = ufd;
+	h->args.logfd = pfs_fd_ok(&pfs_log_proc.fd) ? pfs_log_proc.fd.fd : -1;
 	h->args.cpu = cpu;
 	h->args.stack = h->mem + HANDLER_STACK;
 	h->args.program = pfs_proc.pid;
@@ -583,7 +727,7 @@ static int handler_start_one(unsigned i, int cpu, int ufd, const char **why)
 			;
 	pfs_fd_drop(&rd); /* the handler's now */
 	if (err || h->args.pid <= 0) {
-		pfs_fd_drop(&h->pipe_w);
+		pfs_fd_drop(&h->chan);
 		*why = "the fault handler could not start";
 		return -(err ? err : EAGAIN);
 	}
@@ -629,7 +773,9 @@ int pfs_uffd_handlers_start(int ufd, const char **why)
 		}
 		nh++;
 	}
-	handlers_gone = 0;
+	gone = NULL;
+	for (unsigned i = 0; i < nh; i++)
+		tell(i, 'S'); /* they all run: each watches the others */
 	int probe = pfs_uffd_borrow();
 	if (probe < 0) {
 		*why = "the shim cannot borrow its fault handler's descriptor (pidfd_getfd)";
@@ -642,11 +788,12 @@ int pfs_uffd_handlers_start(int ufd, const char **why)
 void pfs_uffd_handlers_forget(void)
 {
 	for (unsigned i = 0; i < nh; i++) {
-		pfs_fd_drop(&hs[i].pipe_w); /* the handler, if any, ends */
+		pfs_fd_drop(&hs[i].chan);
 		pfs_fd_drop(&hs[i].pidfd);
 	}
 	nh = 0;
 	flush_req = 0; /* a forked child's: the parent's handlers write their own batches */
+	gone = NULL;
 	first_touches = cow_faults = 0;
 }
 

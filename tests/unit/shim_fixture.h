@@ -34,7 +34,10 @@ static inline int fixture_open(void)
 		return -1;
 	struct pfs_file_header h;
 	pfs_log_header_init(&h, (uint64_t)getpid(), 4096, 0, 0, 0);
-	return pfs_log_open(&pfs_log_proc, &t->w, fixture_dir, &h);
+	int dfd = open(fixture_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = pfs_log_open(&pfs_log_proc, &t->w, dfd, fixture_dir, &h);
+	close(dfd);
+	return err;
 }
 
 static inline void fixture_close(void)

@@ -310,6 +310,36 @@ static void exact_faults(struct lb *b, uint64_t t, unsigned n, uint64_t gap, uin
 }
 
 /*
+ * Exact mode: a block freed 30 us after its last fault, which its handler
+ * kept 80 us (natively the free came sooner).  Moving times back keeps the
+ * free after the fault: all 25 faults are the block's, none the
+ * allocator's (the free had met the last fault at the same time and
+ * emptied the block before it: 24 and 1, in 3 runs of 30).
+ */
+static void test_exact_handler_time_keeps_free_after_fault(void **state)
+{
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+	uint64_t charged = 0;
+
+	(void)state;
+	start(&b);
+	lb_alloc_at(&b, 1, T0 + 5 * MS, 2, PFS_KIND_MALLOC, 0x10000000, 2 << 20);
+	exact_faults(&b, T0 + 10 * MS, 25, 100000, 80000, 0x10000000 / 4096);
+	lb_free_at(&b, 3, T0 + 10 * MS + 24 * 100000 + 30000, 0x10000000, 0, PFS_KIND_MALLOC);
+	lb_proc_end_at(&b, 10, T0 + 300 * MS);
+	p = load(&run, &b);
+	for (size_t i = 0; i < p->ntouches; i++)
+		if (p->touches[i].stack == 2)
+			charged += p->touches[i].faults;
+	assert_int_equal(p->unattributed_faults, 0);
+	assert_int_equal(charged, 25);
+	pfs_model_free(&run);
+	lb_release(&b);
+}
+
+/*
  * Exact mode: 1000 faults 100 us apart of which the handler kept 80 us
  * each (a storm of 1000 faults in 100 ms: 20%, but natively 20 ms, 100%);
  * after them, times move back by the 80 ms the handler kept (the
@@ -403,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_cost_by_kind),
 		cmocka_unit_test(test_one_bucket_gap),
 		cmocka_unit_test(test_exact_handler_time_removed),
+		cmocka_unit_test(test_exact_handler_time_keeps_free_after_fault),
 		cmocka_unit_test(test_wild_times),
 		cmocka_unit_test(test_storm_at_the_end_of_time),
 	};

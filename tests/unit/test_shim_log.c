@@ -60,7 +60,9 @@ static void test_second_image_gets_suffix_and_symlink_not_followed(void **state)
 	struct pfs_log second;
 	struct pfs_writer w;
 	struct pfs_file_header h = {.pid = (uint64_t)getpid()};
-	assert_int_equal(pfs_log_open(&second, &w, fixture_dir, &h), 0);
+	int dfd = open(fixture_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(pfs_log_open(&second, &w, dfd, fixture_dir, &h), 0);
+	close(dfd);
 	assert_int_equal(second.gen, 2);
 	assert_non_null(strstr(second.path, ".2.pfslog"));
 	struct stat st;
