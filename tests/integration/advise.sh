@@ -240,7 +240,7 @@ t_advise_huge_table_counts_faults_as_the_kernel() {
 # an allocator's or a runtime's function, none is shadowed, every "sparse" is what the evidence says.
 advcheck() {
 	report "$1" && advise "$1" || return 1
-	python3 "$ROOT/tests/lib/advcheck.py" "$WORK/$1.json" "$WORK/$1.adv.json"
+	$PY "$ROOT/tests/lib/advcheck.py" "$WORK/$1.json" "$WORK/$1.adv.json"
 }
 
 # verify_check NAME CMD...: advise --verify of CMD (one run each, kept in $WORK/NAME), then advcheck
@@ -252,7 +252,7 @@ verify_check() {
 		2>"$WORK/$n.err") || { cat "$WORK/$n.err"; return 1; }
 	"$CLI" report --format json "$WORK/$n/plain-0" >"$WORK/$n.plain.json" &&
 		"$CLI" advise --format json "$WORK/$n/plain-0" >"$WORK/$n.adv.json" || return 1
-	python3 "$ROOT/tests/lib/advcheck.py" "$WORK/$n.plain.json" "$WORK/$n.adv.json" "$WORK/$n.json" \
+	$PY "$ROOT/tests/lib/advcheck.py" "$WORK/$n.plain.json" "$WORK/$n.adv.json" "$WORK/$n.json" \
 		"$WORK/$n.plain.json"
 }
 

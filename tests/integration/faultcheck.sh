@@ -19,7 +19,7 @@ faultcheck_run() {
 # faultcheck_sites FILE MODE PROCESS FUNCTION...: for each function's site in that run and
 # process ("1" the command, "1.1" its first child), "kernel ft/cow pfshim ft/cow".
 faultcheck_sites() {
-	python3 - "$@" <<'PY'
+	$PY - "$@" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 procs = [p for p in r["runs"][sys.argv[2]]["processes"] if p["key"] == sys.argv[3]]
@@ -74,7 +74,7 @@ t_faultcheck_cow_per_site() {
 
 # --check names each judged process that is off, and judges none below its thresholds.
 t_faultcheck_check_names_the_process() {
-	python3 - "$ROOT/tools/faultcheck" <<'PY'
+	$PY - "$ROOT/tools/faultcheck" <<'PY'
 import importlib.machinery, importlib.util, sys
 loader = importlib.machinery.SourceFileLoader("faultcheck", sys.argv[1])
 fc = importlib.util.module_from_spec(importlib.util.spec_from_loader("faultcheck", loader))

@@ -39,7 +39,7 @@ t_glossary_has_every_word_of_the_text_report() {
 	RUN_ENV="PFSHIM_MODE=exact PFSHIM_TOUCH_SITE=1" run_both glexact $BUILD/examples/storm || return 1
 	gloss_report glexact
 	grep -q '^# mode: *exact' "$WORK"/gl-glexact.*.text || echo "  (exact mode not available here: its lines not checked)"
-	python3 "$ROOT/tests/lib/glossary.py" "$ROOT/docs/analyzer.md" $gloss_files >"$WORK/glossary.out" || {
+	$PY "$ROOT/tests/lib/glossary.py" "$ROOT/docs/analyzer.md" $gloss_files >"$WORK/glossary.out" || {
 		cat "$WORK/glossary.out"; return 1; }
 }
 
@@ -48,7 +48,7 @@ t_docs_stand_alone() {
 	if grep -rn '\.\./shared\|CONTRACT' "$ROOT/README.md" "$ROOT/docs/"; then
 		echo "  the documents point outside the repository"; return 1
 	fi
-	python3 - "$ROOT" <<'PY' || return 1
+	$PY - "$ROOT" <<'PY' || return 1
 import os, re, sys
 root = sys.argv[1]
 files = [os.path.join(root, "README.md")] + [os.path.join(root, "docs", f) for f in os.listdir(os.path.join(root, "docs")) if f.endswith(".md")]

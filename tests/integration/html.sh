@@ -16,7 +16,7 @@ t_html_report_in_headless_chromium() {
 	need chromium chromium
 	# the run's top site, as the JSON names it
 	local label
-	label=$(python3 -c '
+	label=$($PY -c '
 import json, sys
 r = json.load(open(sys.argv[1])); t = r["top_sites"][0]
 p = [p for p in r["processes"] if p["pid"] == t["pid"] and p["exec_gen"] == t["exec_gen"]][0]
@@ -27,13 +27,13 @@ print([s for s in p["sites"] if s["id"] == t["id"]][0]["frames"][0]["function"])
 		--no-first-run --proxy-server=127.0.0.1:9 --hide-scrollbars --window-size=1000,3000 \
 		--screenshot="$WORK/htmlrun.png" "file://$WORK/htmlrun.html" >"$WORK/chromium.log" 2>&1
 	[ -s "$WORK/htmlrun.png" ] || { echo "  no screenshot:"; tail -5 "$WORK/chromium.log"; return 1; }
-	python3 "$ROOT/tests/lib/htmlcheck.py" "$WORK/htmlrun.html" "$WORK/htmlrun.dom" top "$label" "$WORK/htmlrun.png" \
+	$PY "$ROOT/tests/lib/htmlcheck.py" "$WORK/htmlrun.html" "$WORK/htmlrun.dom" top "$label" "$WORK/htmlrun.png" \
 		>"$WORK/htmlrun.check" || { cat "$WORK/htmlrun.check"; return 1; }
 	# sorting: the address says which column, the script sorts
 	local s
 	for s in bytes-asc allocs-desc site-asc cow-desc; do
 		html_dom htmlrun "#sort=$s" || return 1
-		python3 "$ROOT/tests/lib/htmlcheck.py" "$WORK/htmlrun.html" "$WORK/htmlrun.dom" sorted ${s%-*} ${s#*-} \
+		$PY "$ROOT/tests/lib/htmlcheck.py" "$WORK/htmlrun.html" "$WORK/htmlrun.dom" sorted ${s%-*} ${s#*-} \
 			>"$WORK/htmlrun.check" || { cat "$WORK/htmlrun.check"; return 1; }
 	done
 }

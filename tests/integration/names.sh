@@ -28,7 +28,7 @@ formats_clean() {
 		fi
 	done
 	"$CLI" report --format pprof -o "$WORK/$n.pprof" "$WORK/$n" 2>/dev/null || { echo "  pprof failed"; return 1; }
-	python3 - "$WORK/$n.json" "$WORK/$n.text" "$WORK/$n.perfetto" "$WORK/$n.svg" "$WORK/$n.pprof" <<'EOF' || return 1
+	$PY - "$WORK/$n.json" "$WORK/$n.text" "$WORK/$n.perfetto" "$WORK/$n.svg" "$WORK/$n.pprof" <<'EOF' || return 1
 import gzip, json, sys
 r = json.load(open(sys.argv[1]))
 text, svg = open(sys.argv[2]).read(), open(sys.argv[4]).read()
@@ -70,9 +70,9 @@ t_names_c_inline_chain() {
 		"[(f[\"function\"], f[\"line\"], f[\"inlined\"]) for f in $TOP[\"frames\"][:3]] == [(\"inner_alloc\", $inner, True), (\"middle_load\", $middle, True), (\"main\", $mainl, False)]" \
 		"len(set(f[\"address\"] for f in $TOP[\"frames\"][:3])) == 1" || return 1
 	# elfutils' own answer for the call instruction (the return address minus one)
-	off=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(hex(int(r["processes"][0]["sites"][0]["frames"][0]["offset"], 16) - 1))' "$WORK/inl.json")
+	off=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1])); print(hex(int(r["processes"][0]["sites"][0]["frames"][0]["offset"], 16) - 1))' "$WORK/inl.json")
 	eu-addr2line -i -f -e $T/opt_inline "$off" >"$WORK/inl.addr2line" || return 1
-	python3 - "$WORK/inl.addr2line" "$WORK/inl.json" <<'EOF' || { cat "$WORK/inl.addr2line"; return 1; }
+	$PY - "$WORK/inl.addr2line" "$WORK/inl.json" <<'EOF' || { cat "$WORK/inl.addr2line"; return 1; }
 import json, sys
 lines = open(sys.argv[1]).read().split("\n")
 truth = [(lines[i].split()[0], int(lines[i + 1].split(":")[1])) for i in range(0, len(lines) - 1, 2)]
@@ -130,7 +130,7 @@ t_names_wrappers() {
 	run_both wrapx $T/opt_wrapper || return 1
 	report wrapx || return 1
 	LABELS='[(s["label"]["function"], s["label"]["line"]) for s in proc(r)["sites"][:2]]'
-	grab=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s["label"]["line"] for s in r["processes"][0]["sites"] if s["label"]["function"] == "pool_grab"][0])' "$WORK/wrapx.json") || return 1
+	grab=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1])); print([s["label"]["line"] for s in r["processes"][0]["sites"] if s["label"]["function"] == "pool_grab"][0])' "$WORK/wrapx.json") || return 1
 	$Q "$WORK/wrapx.json" "$LABELS == [(\"load_table\", $table), (\"pool_grab\", $grab)]" \
 		"$TOP[\"frames\"][0][\"function\"] == \"xmalloc\"" || return 1
 	"$CLI" report --format json --runtime-frames 'pool_*' "$WORK/wrapx" >"$WORK/wrapx.rf.json" || return 1

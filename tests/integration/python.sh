@@ -69,7 +69,7 @@ t_python_numpy_top_site_every_format() {
 	report np1top folded || return 1
 	grep -q ";main;load_matrix;" "$WORK/np1top.folded" || { echo "  folded: no main;load_matrix"; return 1; }
 	"$CLI" report --format pprof -o "$WORK/np1top.pprof" "$WORK/np1top" 2>/dev/null || { echo "  pprof failed"; return 1; }
-	python3 - "$WORK/np1top.pprof" "$name" <<'EOF' || return 1
+	$PY - "$WORK/np1top.pprof" "$name" <<'EOF' || return 1
 import gzip, sys
 b = gzip.decompress(open(sys.argv[1], "rb").read())
 assert sys.argv[2].encode() in b, "pprof: the site's label"
@@ -77,7 +77,7 @@ assert b"np1.py" in b and b"load_matrix" in b, "pprof: the Python frame"
 EOF
 	# the HTML report: the first row of its site table, its Python frames marked
 	"$CLI" report --format html -o "$WORK/np1top.html" "$WORK/np1top" 2>/dev/null || { echo "  html failed"; return 1; }
-	python3 - "$WORK/np1top.html" "$load" <<'EOF' || return 1
+	$PY - "$WORK/np1top.html" "$load" <<'EOF' || return 1
 import re, sys
 h = open(sys.argv[1]).read()
 rows = re.findall(r'<summary><span class="label">([^<]*)</span> <span class="where">([^<]*)</span></summary>', h)

@@ -20,7 +20,7 @@ t_reading_big_run_answer_first() {
 	$Q "$WORK/bigrun.comm.json" 'len(r["processes"]) == 1' 'r["processes_in_run"] >= 5' \
 		'proc(r)["sites"][0]["frames"][0]["function"] == "storm_site"' || return 1
 	local pid
-	pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["processes"][0]["pid"])' "$WORK/bigrun.comm.json")
+	pid=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["processes"][0]["pid"])' "$WORK/bigrun.comm.json")
 	"$CLI" report --pid "$pid" --format json "$WORK/bigrun" >"$WORK/bigrun.pid.json" || return 1
 	# the pid's every image (the shell before its exec, then storm)
 	$Q "$WORK/bigrun.pid.json" "all(p['pid'] == $pid for p in r['processes'])" 'any("storm" in p["command"] for p in r["processes"])' || return 1
@@ -35,7 +35,7 @@ t_reading_time_window() {
 	run_both window $BUILD/examples/storm || return 1
 	report window || return 1
 	local s e
-	read -r s e < <(python3 -c 'import json,sys; st=json.load(open(sys.argv[1]))["processes"][0]["storms"][0]; print(st["start_ns"], st["end_ns"])' "$WORK/window.json")
+	read -r s e < <($PY -c 'import json,sys; st=json.load(open(sys.argv[1]))["processes"][0]["storms"][0]; print(st["start_ns"], st["end_ns"])' "$WORK/window.json")
 	"$CLI" report --format json --since "$((s / 1000))us" --until "$((e / 1000 + 1000))us" "$WORK/window" >"$WORK/window.in.json" || return 1
 	"$CLI" report --format json --until "$((s / 1000 > 1000 ? s / 1000 - 1000 : 0))us" "$WORK/window" >"$WORK/window.before.json" || return 1
 	$Q "$WORK/window.in.json" 'site(proc(r), "storm_site")["first_touch_faults"] >= 8000' 'len(proc(r)["storms"]) >= 1' || return 1

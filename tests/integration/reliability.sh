@@ -222,7 +222,7 @@ t_exact_signal_in_malloc_no_worse_than_native() {
 	done
 	kill $busy
 	wait $busy 2>/dev/null
-	python3 - "$d/native" "$d/shim" <<'PY' || return 1
+	$PY - "$d/native" "$d/shim" <<'PY' || return 1
 import re, sys
 def share(path):
     runs = [tuple(map(int, m)) for m in re.findall(r"(\d+) signals, (\d+) found", open(path).read())]

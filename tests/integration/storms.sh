@@ -5,7 +5,7 @@
 
 # storms_of NAME: the storms of $WORK/NAME's one process as "site faults share one_scan" lines.
 storms_of() {
-	python3 -c '
+	$PY -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
 p = r["processes"][0]

@@ -126,7 +126,7 @@ static int python_check(const struct rundir *r, const char *code)
 	assert_non_null(f);
 	fprintf(f, "import json, sys\nd = json.load(open(sys.argv[1]))\n%s\n", code);
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s %s", script, r->out);
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %s", script, r->out);
 	rc = system(cmd);
 	unlink(script);
 	return rc;

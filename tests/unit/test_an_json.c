@@ -233,7 +233,7 @@ static void test_random_strings_parse(void **state)
 	assert_int_equal(pfs_json_finish(&w), 0);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd),
-		 "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
+		 "/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
 		 "assert len(d)==301 and d[0]==\"plain ASCII ~!@#$%%^&*()_+{}|:<>?\"' %s", path);
 	assert_int_equal(system(cmd), 0);
 	unlink(path);

@@ -546,7 +546,7 @@ static inline int lb_python_check(const char *code, const char *path)
 	fprintf(f, "import json, re, sys\nimport xml.etree.ElementTree as ET\npath = sys.argv[1]\n"
 		"%s\n", code);
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s %s", script, path);
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %s", script, path);
 	rc = system(cmd);
 	unlink(script);
 	return rc;

@@ -165,7 +165,7 @@ static void test_pprof(void **state)
 	assert_non_null(f);
 	fputs(decoder, f);
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s '%s' %#" PRIx64 " '%s' '%s'", script, out,
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s '%s' %#" PRIx64 " '%s' '%s'", script, out,
 		 (uint64_t)(uintptr_t)&pfs_pp_storm_site + 1, self.path, hex);
 	rc = system(cmd);
 	unlink(script);
