@@ -8,6 +8,8 @@
 #   PFS_JOBS=N            tests at once (default: one more than the cores)
 #   PFS_SUMMARY=FILE      also write the totals and the skips there (make check's summary)
 #   PFS_VERBOSE=1         every test's output, not only a failed one's
+#   PFS_SOAK=1            the stress tests at their full counts (`make fuzz`); `make check`
+#                         runs a sample of each (soak CHECK FULL)
 #
 # Tests run in parallel, each in a bash of its own with its own work directory ($WORK);
 # a program's native run is made once per run of the suite and reused (native_ref).  One
@@ -26,6 +28,11 @@ T=$BUILD/tests/preload
 PY=/usr/bin/python3
 Q="$PY $ROOT/tests/lib/jsonq.py"
 SKIP_STATUS=77
+# soak CHECK FULL: how many rounds a stress test makes: CHECK in `make check`, FULL with PFS_SOAK=1.
+soak() {
+	[ "${PFS_SOAK:-0}" = 1 ] && echo "$2" || echo "$1"
+}
+
 # Per-test limit: a test that hangs is killed and fails.
 TEST_LIMIT=${PFS_TEST_LIMIT:-300}
 

@@ -86,11 +86,16 @@ t_hostile_abort_and_segv_leave_readable_logs() {
 	done
 }
 
+# A fork inside a signal handler: the program runs as natively (no deadlock), and the child is traced
+# unless the signal interrupted the shim's own work in the parent (then the shim takes none of its
+# locks and leaves that child untraced: docs/design.md), which depends on where the signal lands.
 t_hostile_fork_from_signal_handler() {
 	run_both forksig $T/hostile forksig || return 1
 	grep -q 'forked from a handler' "$WORK/forksig.out" || return 1
 	report forksig || return 1
-	$Q "$WORK/forksig.json" 'len(r["processes"]) == 2'
+	$Q "$WORK/forksig.json" 'len(r["processes"]) in (1, 2)' \
+		'len([p for p in r["processes"] if p["ppid"] not in [q["pid"] for q in r["processes"]]]) == 1' \
+		'all(p["exit_status"] == 9 for p in r["processes"] if p["ppid"] in [q["pid"] for q in r["processes"]])'
 }
 
 t_hostile_fork_tree() {
