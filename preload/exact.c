@@ -25,6 +25,7 @@
 #include "thread.h"
 #include "tracker.h"
 #include "uffd.h"
+#include "fbatch.h"
 #include "uffd_handler.h"
 
 #include <uthash.h>

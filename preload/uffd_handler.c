@@ -46,6 +46,7 @@
 #include <sys/wait.h>
 
 #include "arena.h"
+#include "fbatch.h"
 #include "fdkeep.h"
 #include "kcompat.h"
 #include "log.h"
@@ -73,7 +74,6 @@ static void *zero_page;
 static int read_maps_zero_page = 1;
 static int handler_uffd = -1;	/* the descriptor's number in the handlers' tables */
 static const char *gone;	/* why the handlers stopped while the program runs; NULL while they serve */
-static uint64_t first_touches, cow_faults; /* atomic */
 static uint64_t flush_req; /* atomic: the program asks the handlers to write their batches */
 
 /*
@@ -106,43 +106,6 @@ struct hslot {
 };
 static struct hslot hs[HANDLERS_MAX];
 static unsigned nh;
-
-void pfs_fbatch_flush(struct pfs_fbatch *b, struct pfs_thread *t)
-{
-	if (!b->count)
-		return;
-	uint32_t size = PFS_ALIGN8((uint32_t)sizeof(struct pfs_rec_faults) + b->len);
-	struct pfs_rec_faults *r = t ? pfs_rec_begin(&t->w, size) : NULL;
-	if (r) {
-		r->time_ns = b->base_time;
-		r->tid = b->base_tid;
-		r->count = b->count;
-		r->bytes = b->len;
-		r->handler_ns = b->handler_ns < UINT32_MAX ? (uint32_t)b->handler_ns : UINT32_MAX;
-		memcpy(r + 1, b->buf, b->len);
-		pfs_rec_end(r, PFS_REC_FAULTS, 0, size);
-	}
-	b->count = 0;
-	b->len = 0;
-	b->handler_ns = 0;
-}
-
-void pfs_fbatch_add(struct pfs_fbatch *b, struct pfs_thread *t, uint64_t addr, uint32_t tid, unsigned flags, uint64_t pc,
-		   long sys, uint64_t now)
-{
-	if (b->len > PFS_FBATCH_BYTES)
-		pfs_fbatch_flush(b, t);
-	if (!b->count) {
-		b->base_time = now;
-		b->base_tid = tid;
-		pfs_fev_start(&b->cur, now, tid);
-	}
-	const struct pfs_fev ev = {.page = addr / page_size, .time_ns = now, .pc = pc, .sys = sys, .tid = tid,
-				   .flags = flags};
-	b->len += pfs_fev_encode(b->buf + b->len, &b->cur, &ev);
-	b->count++;
-	__atomic_add_fetch(flags & PFS_FEV_COW ? &cow_faults : &first_touches, 1, __ATOMIC_RELAXED);
-}
 
 /* Handler i has ended (killed, say): its pidfd is readable. */
 static int handler_dead(unsigned i)
@@ -794,11 +757,10 @@ void pfs_uffd_handlers_forget(void)
 	nh = 0;
 	flush_req = 0; /* a forked child's: the parent's handlers write their own batches */
 	gone = NULL;
-	first_touches = cow_faults = 0;
+	pfs_fbatch_reset_counts();
 }
 
 void pfs_uffd_counts(uint64_t *first, uint64_t *cow)
 {
-	*first = __atomic_load_n(&first_touches, __ATOMIC_RELAXED);
-	*cow = __atomic_load_n(&cow_faults, __ATOMIC_RELAXED);
+	pfs_fbatch_counts(first, cow);
 }
