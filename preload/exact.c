@@ -266,7 +266,7 @@ static void cut(uint64_t start, uint64_t end, int heaps, int fd)
 		if (fd >= 0) {
 			uint64_t lo = r->start > start ? r->start : start, hi = rend < end ? rend : end;
 			struct uffdio_range in = {.start = lo, .len = hi - lo};
-			ioctl(fd, UFFDIO_UNREGISTER, &in);
+			pfs_sys_ioctl(fd, UFFDIO_UNREGISTER, &in);
 		}
 		struct xrange keep = *r;
 		range_drop(r);
@@ -507,7 +507,7 @@ static void protect_all(void)
 	if (r->cowable && !r->not_inherited) {
 		struct uffdio_writeprotect wp = {.range = {.start = r->start, .len = r->len},
 						 .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-		ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
+		pfs_sys_ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
 	}
 	close(fd);
 }

@@ -399,7 +399,7 @@ static int cow_open(void)
 	if (fd < 0)
 		return -errno;
 	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC};
-	if (ioctl(fd, UFFDIO_API, &api)) {
+	if (pfs_sys_ioctl(fd, UFFDIO_API, &api)) {
 		int err = -errno;
 		close(fd);
 		return err;
@@ -445,7 +445,7 @@ static void cow_arm(struct region *r)
 	int registered = r->wp_gen == uffd_gen;
 	if (!registered || r->owner) { /* a heap has grown since: register all of it again */
 		struct uffdio_register reg = {.range = range, .mode = UFFDIO_REGISTER_MODE_WP};
-		if (PFS_NO_EINTR(ioctl(uffd.fd, UFFDIO_REGISTER, &reg)) && !registered)
+		if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_REGISTER, &reg)) && !registered)
 			return; /* not a kind of memory the kernel protects: its writes are not counted */
 		r->wp_gen = uffd_gen;
 	}
@@ -458,7 +458,7 @@ static void cow_arm(struct region *r)
 	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
 		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-	if (PFS_NO_EINTR(ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
+	if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
 		pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
 		r->cow = NULL;
 		r->cow_left = 0;

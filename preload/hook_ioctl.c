@@ -26,8 +26,8 @@ PFS_EXPORT int ioctl(int fd, unsigned long request, ...)
 		int saved = errno;
 		pfs_tls_busy = 1;
 		pfs_core_uffd_register(fd, arg);
-		pfs_tls_busy = 0;
 		errno = saved;
+		pfs_hook_leave();
 	}
 	return real_ioctl(fd, request, arg);
 }

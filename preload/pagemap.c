@@ -107,7 +107,7 @@ static int walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, int 
 			a.category_mask = PAGE_IS_FILE;
 			a.category_inverted = PAGE_IS_FILE;
 		}
-		long got = PFS_NO_EINTR(ioctl(fd, PAGEMAP_SCAN, &a));
+		long got = PFS_NO_EINTR(pfs_sys_ioctl(fd, PAGEMAP_SCAN, &a));
 		if (got < 0)
 			return -errno;
 		for (long i = 0; i < got; i++)

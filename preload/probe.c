@@ -65,7 +65,7 @@ static int probe_scan(int pm, char *start, size_t len, uint64_t flags, uint64_t 
 	a.vec_len = vec_len;
 	a.category_mask = categories;
 	a.return_mask = categories;
-	int n = ioctl(pm, PAGEMAP_SCAN, &a);
+	int n = pfs_sys_ioctl(pm, PAGEMAP_SCAN, &a);
 	if (n < 0)
 		return -errno;
 	if (walk_end)
@@ -172,7 +172,7 @@ static int uffd_open_kind(int kind)
 		dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 		if (dev < 0)
 			return -errno;
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, PROBE_UFFD_FLAGS);
+		fd = pfs_sys_ioctl(dev, USERFAULTFD_IOC_NEW, (const void *)(uintptr_t)(PROBE_UFFD_FLAGS));
 		fd = fd < 0 ? -errno : fd;
 		close(dev);
 		return fd;
@@ -190,7 +190,7 @@ static int uffd_api(int fd, uint64_t want, uint64_t *features, uint64_t *ioctls)
 	memset(&api, 0, sizeof(api));
 	api.api = UFFD_API;
 	api.features = want;
-	if (ioctl(fd, UFFDIO_API, &api) != 0)
+	if (pfs_sys_ioctl(fd, UFFDIO_API, &api) != 0)
 		return -errno;
 	if (features)
 		*features = api.features;
@@ -312,7 +312,7 @@ int pfs_probe_wp_async(void)
 	reg.range.start = (uint64_t)(uintptr_t)p;
 	reg.range.len = len;
 	reg.mode = UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) {
+	if (pfs_sys_ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) {
 		ret = probe_fail(errno);
 		goto out;
 	}
@@ -322,7 +322,7 @@ int pfs_probe_wp_async(void)
 	memset(&wp, 0, sizeof(wp));
 	wp.range = reg.range;
 	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0) {
+	if (pfs_sys_ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0) {
 		ret = probe_fail(errno);
 		goto out;
 	}

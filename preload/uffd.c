@@ -26,7 +26,7 @@ int pfs_uffd_open(const char **why)
 	if (fd < 0) {
 		int dev = PFS_NO_EINTR(open("/dev/userfaultfd", O_RDWR | O_CLOEXEC));
 		if (dev >= 0) {
-			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			fd = pfs_sys_ioctl(dev, USERFAULTFD_IOC_NEW, (const void *)(uintptr_t)(O_CLOEXEC | O_NONBLOCK));
 			close(dev);
 		}
 	}
@@ -40,7 +40,7 @@ int pfs_uffd_open(const char **why)
 	struct uffdio_api probe = {.api = UFFD_API, .features = 0};
 	/* One UFFDIO_API per descriptor: learn what is offered on a throw-away one first? Ask for what we use. */
 	probe.features = UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-	if (ioctl(fd, UFFDIO_API, &probe)) {
+	if (pfs_sys_ioctl(fd, UFFDIO_API, &probe)) {
 		/* An older kernel without write-protect: first touches only. */
 		close(fd);
 		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -49,7 +49,7 @@ int pfs_uffd_open(const char **why)
 			return -errno;
 		}
 		probe = (struct uffdio_api){.api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID};
-		if (ioctl(fd, UFFDIO_API, &probe)) {
+		if (pfs_sys_ioctl(fd, UFFDIO_API, &probe)) {
 			int err = -errno;
 			close(fd);
 			*why = "the userfaultfd handshake failed";
@@ -71,11 +71,11 @@ int pfs_uffd_register(uint64_t start, uint64_t len, int *wp)
 	int err = 0;
 	struct uffdio_register reg = {.range = {.start = start, .len = len},
 				      .mode = UFFDIO_REGISTER_MODE_MISSING | (pfs_uffd_can_wp ? UFFDIO_REGISTER_MODE_WP : 0)};
-	if (ioctl(fd, UFFDIO_REGISTER, &reg) == 0) {
+	if (pfs_sys_ioctl(fd, UFFDIO_REGISTER, &reg) == 0) {
 		*wp = pfs_uffd_can_wp;
 	} else {
 		reg.mode = UFFDIO_REGISTER_MODE_MISSING; /* shared memory on a kernel without WP for it */
-		if (!pfs_uffd_can_wp || ioctl(fd, UFFDIO_REGISTER, &reg))
+		if (!pfs_uffd_can_wp || pfs_sys_ioctl(fd, UFFDIO_REGISTER, &reg))
 			err = -errno;
 	}
 	close(fd);

@@ -303,7 +303,7 @@ struct hctx {
 static void wake(const struct hctx *h, uint64_t addr)
 {
 	struct uffdio_range r = {.start = addr, .len = page_size};
-	ioctl(h->ufd, UFFDIO_WAKE, &r);
+	pfs_sys_ioctl(h->ufd, UFFDIO_WAKE, &r);
 }
 
 /*
@@ -402,18 +402,18 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 		idle_policy(1);
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
 		struct uffdio_writeprotect wp = {.range = {.start = addr, .len = page_size}, .mode = 0};
-		rc = ioctl(h->ufd, UFFDIO_WRITEPROTECT, &wp); /* wakes the thread */
+		rc = pfs_sys_ioctl(h->ufd, UFFDIO_WRITEPROTECT, &wp); /* wakes the thread */
 		ev |= PFS_FEV_COW | PFS_FEV_WRITE;
 	} else if (flags & UFFD_PAGEFAULT_FLAG_WRITE) {
 		struct uffdio_copy c = {.dst = addr, .src = (uint64_t)(uintptr_t)zero_page, .len = page_size};
-		rc = ioctl(h->ufd, UFFDIO_COPY, &c);
+		rc = pfs_sys_ioctl(h->ufd, UFFDIO_COPY, &c);
 		ev |= PFS_FEV_WRITE;
 	} else if (read_maps_zero_page) {
 		struct uffdio_zeropage z = {.range = {.start = addr, .len = page_size}};
-		rc = ioctl(h->ufd, UFFDIO_ZEROPAGE, &z);
+		rc = pfs_sys_ioctl(h->ufd, UFFDIO_ZEROPAGE, &z);
 	} else {
 		struct uffdio_copy c = {.dst = addr, .src = (uint64_t)(uintptr_t)zero_page, .len = page_size};
-		rc = ioctl(h->ufd, UFFDIO_COPY, &c);
+		rc = pfs_sys_ioctl(h->ufd, UFFDIO_COPY, &c);
 	}
 	if (placed) {
 		idle_policy(0);

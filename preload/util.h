@@ -36,6 +36,16 @@ static inline int pfs_sys_madvise(void *addr, size_t len, int advice)
 	return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
+/*
+ * ioctl without libc's name, which the shim exports itself (hook_ioctl.c): the
+ * shim's own requests (userfaultfd, PAGEMAP_SCAN) never pass through its hook,
+ * and a fault handler calls nothing that could take a lock.
+ */
+static inline int pfs_sys_ioctl(int fd, unsigned long request, const void *arg)
+{
+	return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
 static inline pid_t pfs_sys_getpid(void)
 {
 	return (pid_t)syscall(SYS_getpid);
