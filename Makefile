@@ -183,20 +183,25 @@ smoke: $(LIB) | $(DEPS_TEST_OK)
 # quietly LOG, MAKE-ARGS: a sub-make whose output goes to LOG, shown only when it fails
 quietly = $(MAKE) --no-print-directory $(2) >$(1) 2>&1 || { cat $(1); echo "(log: $(1))"; exit 1; }
 
+# make check ends with the time each part took ("times: ..."), its build included.
 check: $(DEPS_TEST_OK)
 	@rm -rf $(SUMMARY)
+	@date +%s >$(BUILD)/.check-start
 	@echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"
 	@$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS))
-	@rc=0; \
+	@rc=0; t0=$$(cat $(BUILD)/.check-start); mark=$$t0; times=""; \
+	took() { now=$$(date +%s); times="$$times, $$1 $$((now - mark)) s"; mark=$$now; }; \
+	took build; \
 	$(MAKE) --no-print-directory warnings || rc=1; \
-	$(MAKE) --no-print-directory unit || rc=1; \
-	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; \
-	$(MAKE) --no-print-directory integration || rc=1; \
+	$(MAKE) --no-print-directory unit || rc=1; took unit; \
+	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; took sanitized; \
+	$(MAKE) --no-print-directory integration || rc=1; took integration; \
 	$(MAKE) --no-print-directory WERROR=1 fuzz-build || rc=1; \
 	{ $(MAKE) --no-print-directory fuzz-check >$(BUILD)/fuzz-check.out 2>&1 & }; \
 	$(MAKE) --no-print-directory smoke || rc=1; \
-	wait $$! || rc=1; cat $(BUILD)/fuzz-check.out; \
+	wait $$! || rc=1; cat $(BUILD)/fuzz-check.out; took "smoke and fuzz"; \
 	echo "== make check:"; cat $(SUMMARY)/* 2>/dev/null; \
+	echo "times: $$((mark - t0)) s in all$$times"; \
 	[ $$rc = 0 ] && echo "make check: all passed" || echo "make check: FAILED"; exit $$rc
 
 demo: $(LIB) $(CLI) $(BUILD)/examples/storm
