@@ -2,7 +2,7 @@
  * The advisor: per allocation site, a policy rule (shared/CONTRACT.md's
  * grammar) or a code change, with its reason, its evidence (evidence.h)
  * and the expected effect; `pfshim advise DIR` prints them, `advise
- * --verify` (advise_verify.c) measures them.  The rules and why their
+ * --verify` (advise_run.c) measures them.  The rules and why their
  * thresholds are what they are: docs/advisor.md.
  */
 #ifndef PFSHIM_ADVISE_H
@@ -96,10 +96,14 @@ struct pfs_advice {
 
 enum pfs_thp pfs_adv_thp(void);
 
-/* The rules, on one site (no I/O): fills *out; PFS_ADVICE_FINE when no rule applies. */
+/* The rules, on one site (advise_rules.c, no I/O): fills *out; PFS_ADVICE_FINE when no rule applies. */
 void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_advice *out);
 /* out->rule from out->actions and out->target ("" when the target names nothing). */
 void pfs_adv_make_rule(struct pfs_advice *out, uint32_t kind);
+/* N for size>=N, rounded down to a unit the grammar reads (K, M, G): at most n. */
+uint64_t pfs_adv_size_cond(uint64_t n);
+/* size>='s N as the grammar writes it: "512K", "8M", "1G", "1000". */
+void pfs_adv_fmt_size_cond(char *buf, size_t len, uint64_t n);
 
 /*
  * Whether a rule of `target` would act on an allocation of this site: a
@@ -131,11 +135,11 @@ struct pfs_adv_list {
 	char *policy;			/* every rule joined by "; ", in the order they must be tried ("" none) */
 };
 
-/* Advice for every site of `rep`; 0 or -ENOMEM. */
+/* Advice for every site of `rep` (advise.c); 0 or -ENOMEM. */
 int pfs_adv_build(const struct pfs_report *rep, enum pfs_thp thp, struct pfs_adv_list *out);
 void pfs_adv_free(struct pfs_adv_list *l);
 
-/* `pfshim advise` output, text or JSON; 0 or -EIO. */
+/* `pfshim advise` output, text or JSON (advise_print.c); 0 or -EIO. */
 int pfs_adv_print_text(const struct pfs_report *rep, const struct pfs_adv_list *l, FILE *out,
 		       const char *source);
 int pfs_adv_print_json(const struct pfs_report *rep, const struct pfs_adv_list *l, FILE *out,

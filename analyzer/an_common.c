@@ -32,6 +32,18 @@ int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+void pfs_an_append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	va_list ap;
+
+	if (n + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+}
+
 int pfs_an_warn(struct pfs_an_warnings *w, const char *fmt, ...)
 {
 	va_list ap;

@@ -29,6 +29,9 @@ void pfs_an_warn_free(struct pfs_an_warnings *w);
  */
 int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem);
 
+/* printf onto the end of the string in buf (len bytes in all), cut to fit. */
+void pfs_an_append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The part after the last '/', never NULL ("" for NULL). */
 const char *pfs_an_basename(const char *path);
 

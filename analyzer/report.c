@@ -1,11 +1,11 @@
 /*
  * Building the report: resolve each site's stack (module at the stack's
- * seq, then the symbolizer) and give sites report-wide ids.  See report.h.
+ * seq, then the symbolizer) and give sites report-wide ids; the filter
+ * (report_filter.c) picks from them, then the run-wide ranking.  See report.h.
  */
 #include "report.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #include "faultcost.h"
 #include "label.h"
 #include "pyframes.h"
+#include "report_filter.h"
 
 struct pfs_site_id {
 	char *key;
@@ -272,96 +273,6 @@ static int evidence_of(struct pfs_rproc *rp)
 	return rc;
 }
 
-const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs)
-{
-	if (rs->category.function)
-		return &rs->category;
-	return rs->label < rs->nframes ? &rs->frames[rs->label] : NULL;
-}
-
-
-size_t pfs_report_label_index(const struct pfs_rsite *rs)
-{
-	return rs->label < rs->nframes ? rs->label : 0;
-}
-
-size_t pfs_report_depth_end(const struct pfs_rsite *rs, unsigned depth)
-{
-	size_t end = pfs_report_label_index(rs) + depth;
-
-	return depth && end < rs->nframes ? end : rs->nframes;
-}
-
-uint64_t pfs_report_site_faults(const struct pfs_rsite *rs)
-{
-	return rs->site->first_touch_faults + rs->site->cow_faults;
-}
-
-uint64_t pfs_report_site_weight(const struct pfs_report *rep, const struct pfs_rsite *rs)
-{
-	return rep->by_faults ? pfs_report_site_faults(rs) : rs->site->bytes_allocated;
-}
-
-void pfs_report_frame_name(const struct pfs_rframe *f, char *buf, size_t len)
-{
-	if (f->function)
-		snprintf(buf, len, "%s", f->function);
-	else if (f->python)	/* a Python function never recorded */
-		snprintf(buf, len, "?");
-	else if (f->module)
-		snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
-	else
-		snprintf(buf, len, "0x%" PRIx64, f->address);
-}
-
-void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len)
-{
-	const struct pfs_rframe *f = pfs_report_label(rs);
-
-	if (f)
-		pfs_report_frame_name(f, buf, len);
-	else
-		snprintf(buf, len, "?");
-}
-
-void pfs_report_site_label(const struct pfs_rsite *rs, char *buf, size_t len)
-{
-	const struct pfs_rframe *f = pfs_report_label(rs);
-	size_t n;
-
-	pfs_report_site_name(rs, buf, len);
-	n = strlen(buf);
-	if (f && f->file && n < len)
-		snprintf(buf + n, len - n, f->line ? " (%s:%u)" : " (%s)", f->file, f->line);
-}
-
-int pfs_report_site_key(const struct pfs_rsite *rs, const struct pfs_proc *p, char **out)
-{
-	size_t len;
-	FILE *f = open_memstream(out, &len);
-
-	if (!f)
-		return -ENOMEM;
-	fputs(pfs_kind_name(rs->site->key.kind), f);
-	if (rs->category.function)	/* memory accounted by kind has no stack: its name ("[data of X]") */
-		fprintf(f, "|%s", rs->category.function);
-	else if (rs->stack_missing)	/* nothing to match it by */
-		fprintf(f, "|missing:%s:%" PRIu32, p->log_path, rs->site->key.stack);
-	for (size_t i = 0; i < rs->nframes; i++) {
-		const struct pfs_rframe *fr = &rs->frames[i];
-
-		/* the file's base name: a build elsewhere names its sources by other paths */
-		if (fr->function)
-			fprintf(f, "|%s@%s:%u", fr->function, fr->file ? fr->file : "", fr->line);
-		else if (fr->module)
-			fprintf(f, "|%s+0x%" PRIx64, fr->module, fr->offset);
-		else
-			fprintf(f, "|0x%" PRIx64, fr->address);
-	}
-	if (fclose(f) || !*out)
-		return -ENOMEM;
-	return 0;
-}
 
 /* Whether `rule` is one of the "; "-joined rules of a site's policy. */
 static bool rule_applied(const char *applied, const char *rule, size_t len)
@@ -506,208 +417,6 @@ static int build_sites(struct pfs_report *rep, struct pfs_run *run, struct pfs_s
 	return rc;
 }
 
-/* ---- the filter ---------------------------------------------------------- */
-
-static bool glob(const char *pattern, const char *s)
-{
-	return s && !fnmatch(pattern, s, 0);
-}
-
-static bool want_proc(const struct pfs_report_filter *f, const struct pfs_proc *p)
-{
-	bool pid = !f->npids;
-
-	for (size_t i = 0; i < f->npids && !pid; i++)
-		pid = f->pids[i] == p->pid;
-	if (!pid)
-		return false;
-	if (!f->comm)
-		return true;
-	return glob(f->comm, p->command) || (p->argc && glob(f->comm, pfs_an_basename(p->argv[0]))) ||
-	       (p->exe && glob(f->comm, pfs_an_basename(p->exe)));
-}
-
-static bool want_site(const struct pfs_report_filter *f, const struct pfs_rsite *rs)
-{
-	if (f->module) {
-		const struct pfs_rframe *l = pfs_report_label(rs);
-
-		if (!l || !glob(f->module, l->module))
-			return false;
-	}
-	if (f->site) {
-		char name[256];
-		bool any = false;
-
-		for (size_t i = 0; i < rs->nframes && !any; i++)
-			any = glob(f->site, rs->frames[i].function);
-		if (!any) {	/* a frame without a symbol is matched by its one-line name */
-			pfs_report_site_name(rs, name, sizeof(name));
-			any = glob(f->site, name);
-		}
-		if (!any)
-			return false;
-	}
-	if ((f->since_set || f->until_set) && !pfs_report_site_faults(rs))
-		return false;	/* nothing of it in the window */
-	return true;
-}
-
-/*
- * The time window: each site's faults counted again from its touch events
- * (a fast-mode touch at the scan that found it, an exact-mode one at the
- * fault), those from since to until after the process start; then the
- * model's ranking and totals again.  Allocations and bytes stay the run's.
- */
-static int window_faults(struct pfs_proc *p, const struct pfs_report_filter *f)
-{
-	struct pfs_site *s, *tmp;
-
-	HASH_ITER(hh, p->sites, s, tmp)
-		s->first_touch_faults = s->cow_faults = s->first_touch_pages = s->cow_pages = 0;
-	for (size_t i = 0; i < p->ntouches; i++) {
-		const struct pfs_touch_ev *t = &p->touches[i];
-		uint64_t at = t->time_ns > p->start_ns ? t->time_ns - p->start_ns : 0;
-
-		if ((f->since_set && at < f->since_ns) || (f->until_set && at > f->until_ns))
-			continue;
-		s = pfs_model_site(p, t->stack, t->kind);
-		if (!s)
-			continue;
-		if (t->cow) {
-			s->cow_faults += t->faults;
-			s->cow_pages += t->pages;
-		} else {
-			s->first_touch_faults += t->faults;
-			s->first_touch_pages += t->pages;
-		}
-	}
-	return pfs_model_rank(p);
-}
-
-/* Sites by the model's ranking rule, through an index array (their evidence moves with them). */
-static int cmp_index(const void *a, const void *b, void *arg)
-{
-	const struct pfs_rsite *sites = arg;
-
-	return pfs_model_cmp_site(sites[*(const size_t *)a].site, sites[*(const size_t *)b].site);
-}
-
-static void free_rsite(struct pfs_rsite *rs)
-{
-	free(rs->frames);
-	free(rs->touches);
-}
-
-static void drop_proc(struct pfs_rproc *rp)
-{
-	for (size_t j = 0; j < rp->nsites; j++)
-		free_rsite(&rp->sites[j]);
-	free(rp->sites);
-	pfs_storms_free(&rp->series);
-	free(rp->evidence);
-}
-
-/*
- * A storm is shown when it overlaps the window, and (with a site filter)
- * its top site is shown; top_index follows the sites' new places (pos[]).
- */
-static void keep_storms(struct pfs_rproc *rp, const struct pfs_report_filter *f, const size_t *pos)
-{
-	struct pfs_series *s = &rp->series;
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nstorms; i++) {
-		struct pfs_storm st = s->storms[i];
-
-		if (st.top_index != SIZE_MAX)
-			st.top_index = pos[st.top_index];
-		if ((f->since_set && st.end_ns < f->since_ns) ||
-		    (f->until_set && st.start_ns > f->until_ns) ||
-		    ((f->site || f->module) && st.top_index == SIZE_MAX))
-			continue;
-		s->storms[n++] = st;
-	}
-	s->nstorms = n;
-}
-
-/*
- * One process's sites as the filter wants them: under a time window their
- * faults counted again and ranked again; those it does not want dropped;
- * evidence and storms kept in step.  0 or -ENOMEM.
- */
-static int filter_sites(struct pfs_rproc *rp, const struct pfs_report_filter *f)
-{
-	size_t n = rp->nsites, kept = 0, *order = malloc((n + 1) * sizeof(*order));
-	size_t *pos = malloc((n + 1) * sizeof(*pos));
-	struct pfs_rsite *sites = malloc((n + 1) * sizeof(*sites));
-	struct pfs_evidence *ev = rp->evidence ? malloc((n + 1) * sizeof(*ev)) : NULL;
-	int rc = 0;
-
-	if (!order || !pos || !sites || (rp->evidence && !ev)) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t j = 0; j < n; j++)
-		order[j] = j;
-	if (f->since_set || f->until_set) {
-		/* the model is the report's to change: loaded for it alone */
-		rc = window_faults((struct pfs_proc *)rp->proc, f);
-		if (rc)
-			goto out;
-		qsort_r(order, n, sizeof(*order), cmp_index, rp->sites);
-	}
-	for (size_t k = 0; k < n; k++) {
-		size_t j = order[k];
-
-		pos[j] = SIZE_MAX;
-		if (!want_site(f, &rp->sites[j])) {
-			free_rsite(&rp->sites[j]);
-			continue;
-		}
-		pos[j] = kept;
-		if (ev)
-			ev[kept] = rp->evidence[j];
-		sites[kept] = rp->sites[j];
-		if (sites[kept].category.function)	/* it names its own array: moved with it */
-			sites[kept].category.function = sites[kept].category_name;
-		kept++;
-	}
-	keep_storms(rp, f, pos);
-	free(rp->sites);
-	free(rp->evidence);
-	rp->sites = sites;
-	rp->evidence = ev;
-	rp->nsites = kept;
-	sites = NULL;
-	ev = NULL;
-out:
-	free(order);
-	free(pos);
-	free(sites);
-	free(ev);
-	return rc;
-}
-
-/* The processes and sites the filter keeps, in place. */
-static int apply_filter(struct pfs_report *rep, const struct pfs_report_filter *f)
-{
-	size_t kept = 0;
-	int rc = 0;
-
-	for (size_t i = 0; i < rep->nprocs; i++) {
-		struct pfs_rproc *rp = &rep->procs[i];
-
-		if (rc || !want_proc(f, rp->proc)) {
-			drop_proc(rp);
-			continue;
-		}
-		rc = filter_sites(rp, f);
-		rep->procs[kept++] = *rp;
-	}
-	rep->nprocs = kept;
-	return rc;
-}
 
 /* The model's ranking rule across processes; equals in run order. */
 static int cmp_ref(const void *a, const void *b)
@@ -774,7 +483,7 @@ int pfs_report_build(struct pfs_report *rep, struct pfs_run *run, struct pfs_sym
 	if (!rc)
 		rc = explain_missing(rep, sym);
 	if (!rc && filter)
-		rc = apply_filter(rep, filter);
+		rc = pfs_report_apply_filter(rep, filter);
 	if (!rc)
 		rc = rank_run(rep);
 	return rc;
@@ -791,7 +500,7 @@ void pfs_report_free(struct pfs_report *rep)
 	}
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		for (size_t j = 0; j < rep->procs[i].nsites; j++)
-			free_rsite(&rep->procs[i].sites[j]);
+			pfs_report_free_rsite(&rep->procs[i].sites[j]);
 		free(rep->procs[i].sites);
 		pfs_storms_free(&rep->procs[i].series);
 		free(rep->procs[i].evidence);

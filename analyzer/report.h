@@ -200,6 +200,8 @@ static inline bool pfs_report_in_top(const struct pfs_rsite *rs, unsigned top)
 	return !top || (rs->rank && rs->rank <= top);
 }
 
+/* Frees what a site holds (its frames and touch sites), not the site. */
+void pfs_report_free_rsite(struct pfs_rsite *rs);
 /* A site's faults: first-touch + copy-on-write (in the filter's time window). */
 uint64_t pfs_report_site_faults(const struct pfs_rsite *rs);
 /* What the per-process and run-wide shares count: faults, else bytes. */

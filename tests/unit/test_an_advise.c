@@ -1,6 +1,6 @@
 /*
- * The advisor: its rules (analyzer/advise.c) on made-up evidence, one case
- * per rule and its edges; the evidence (analyzer/evidence.c) of a
+ * The advisor: its rules (analyzer/advise_rules.c) on made-up evidence, one
+ * case per rule and its edges; the evidence (analyzer/evidence.c) of a
  * hand-built fast-mode log whose times and sizes are known; and the advice
  * of a hand-built run as a whole: every rule names the user's code, reaches
  * no site advised otherwise, and none is tried after a rule that would take
