@@ -284,6 +284,8 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 			a = b - s->scan_interval_ns;
 		if (a > b)
 			a = b;
+		if (t->kind == PFS_KIND_SELF)	/* the shim's own memory: apart, as in the totals */
+			f = 0, cost = 0;
 		ivs[i] = (struct iv){.a = rel(a, s->origin_ns), .b = rel(b, s->origin_ns),
 				     .faults = f, .cost = cost, .key = {t->stack, t->kind}};
 		ivs[i].point = ivs[i].a / s->bucket_ns == ivs[i].b / s->bucket_ns;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -410,8 +411,17 @@ static void name_allocator(void)
 		{"__lsan_init", "LeakSanitizer"},
 	};
 	Dl_info mine, theirs;
+	const ElfW(Sym) *sym = NULL;
 	void *m = dlsym(RTLD_DEFAULT, "malloc");
-	if (!m || !dladdr((void *)name_allocator, &mine) || !dladdr(m, &theirs) || theirs.dli_fbase == mine.dli_fbase)
+	if (!m || !dladdr((void *)name_allocator, &mine) || !dladdr1(m, &theirs, (void **)&sym, RTLD_DL_SYMENT) ||
+	    theirs.dli_fbase == mine.dli_fbase)
+		return;
+	/*
+	 * A non-PIE executable that takes malloc's address (Debian's python3) makes
+	 * its PLT stub malloc's canonical address: an undefined symbol there, which
+	 * calls the shim's; no allocator of its own.
+	 */
+	if (sym && sym->st_shndx == SHN_UNDEF)
 		return;
 	const char *who = NULL;
 	for (size_t i = 0; i < PFS_ARRAY_SIZE(runtimes) && !who; i++)
