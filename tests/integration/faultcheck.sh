@@ -41,14 +41,14 @@ faultcheck_expect() {
 }
 
 faultcheck_skip() {
-	echo "SKIP: faultcheck: $(sed 's/^faultcheck: //' "$WORK/$1.fc.err" | head -1)"
+	skip "faultcheck: $(sed 's/^faultcheck: //' "$WORK/$1.fc.err" | head -1)"
 }
 
 # First touches, both modes: 100 pages of a malloc'd block, 37 + 10 of a mapping (read and
 # written, dropped and touched again), 25 of a block freed at once (tests/preload/touch_pages.c).
 t_faultcheck_first_touch_per_site() {
 	faultcheck_run fcpages -- "$T/touch_pages" 100 37
-	case $? in 2) faultcheck_skip fcpages; return 0 ;; 1) return 1 ;; esac
+	case $? in 2) faultcheck_skip fcpages ;; 1) return 1 ;; esac
 	local m
 	for m in fast exact; do
 		faultcheck_expect "$WORK/fcpages.fc" $m 1 "malloc_site 100/0 100/0" "mmap_site 47/0 47/0" \
@@ -64,7 +64,7 @@ t_faultcheck_first_touch_per_site() {
 # of a malloc'd block, all present at the fork.
 t_faultcheck_cow_per_site() {
 	faultcheck_run fccow -- "$T/touch_cow"
-	case $? in 2) faultcheck_skip fccow; return 0 ;; 1) return 1 ;; esac
+	case $? in 2) faultcheck_skip fccow ;; 1) return 1 ;; esac
 	local m
 	for m in fast exact; do
 		faultcheck_expect "$WORK/fccow.fc" $m 1 "cow_site 24/3 24/3" "cow_malloc_site 8/0 8/0" || return 1

@@ -4,7 +4,7 @@
 # kernel's protected_symlinks, which covers sticky world-writable directories only, does not stop
 # it): the report is refused and the file the link points at is untouched.
 t_report_output_never_follows_a_planted_symlink() {
-	[ "$(id -u)" = 0 ] || { echo "  SKIP: planting a link as another user needs root"; return 0; }
+	[ "$(id -u)" = 0 ] || skip "planting a link as another user needs root"
 	run_both outlink $T/three_sites || return 1
 	local d=$WORK/outlink-dir
 	mkdir -p "$d" && chown nobody "$d" && chmod 755 "$d" && chmod 755 "$WORK"
