@@ -564,8 +564,8 @@ static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 			   (uint16_t)((r->heap ? PFS_UREG_HEAP : 0) | (wp ? PFS_UREG_WP : 0)), 0);
 		if (e)
 			range_drop(r);
-		else
-			r->cowable = (uint8_t)wp;
+		else	/* shared memory is never copied: not write-protected (its writes were taken for copies) */
+			r->cowable = (uint8_t)(wp && r->private_anon);
 	}
 	protect_all();
 }
