@@ -329,7 +329,7 @@ SAN_KINDS := address,undefined
 check-sanitize:
 	@mkdir -p $(SAN_BUILD) $(SUMMARY)
 	@echo "  BUILD   unit tests with ASan+UBSan ($(SAN_BUILD).log)"
-	@$(call quietly,$(SAN_BUILD).log,-j$(NPROC) BUILD=$(SAN_BUILD) SANITIZE=$(SAN_KINDS) CFLAGS="-O1 -g" \
+	@$(call quietly,$(SAN_BUILD).log,-j$(NPROC) BUILD=$(SAN_BUILD) SANITIZE=$(SAN_KINDS) CFLAGS="-O0 -g" \
 		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN)))
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		bash tests/lib/run-unit.sh "unit (ASan+UBSan)" $(SUMMARY)/2-unit-sanitized \
