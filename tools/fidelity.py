@@ -102,7 +102,7 @@ def gauntlet(work, only):
         f.write("".join("%d\n" % i for i in range(1, 2000001)))
     os.makedirs(os.path.join(work, "redis"), exist_ok=True)
     progs = [
-        ("python3 fork pool", ["python3", put("pool.py", POOL_PY)], None),
+        ("python3 fork pool", ["/usr/bin/python3", put("pool.py", POOL_PY)], None),
         ("perl forking 3 children", ["perl", put("fork.pl", PERL_PL)], None),
         ("redis-server BGSAVE with writes", ["bash", put("redis.sh", REDIS_SH), os.path.join(work, "redis"),
                                              str(free_port())], ["redis-server"]),

@@ -218,20 +218,6 @@ static inline size_t lb_alloc(struct lb *b, uint64_t seq, uint32_t stack, uint8_
 	return lb_put(b, &r, sizeof(r), NULL, 0);
 }
 
-static inline size_t lb_free(struct lb *b, uint64_t seq, uint64_t addr, uint64_t length,
-			     uint8_t kind)
-{
-	struct pfs_rec_free r;
-
-	memset(&r, 0, sizeof(r));
-	r.h.type = PFS_REC_FREE;
-	r.seq = seq;
-	r.addr = addr;
-	r.length = length;
-	r.kind = kind;
-	return lb_put(b, &r, sizeof(r), NULL, 0);
-}
-
 /* A FREE record at a time of its own (exact mode's attribution replays frees in time order). */
 static inline size_t lb_free_at(struct lb *b, uint64_t seq, uint64_t time_ns, uint64_t addr, uint64_t length,
 				uint8_t kind)
@@ -246,6 +232,12 @@ static inline size_t lb_free_at(struct lb *b, uint64_t seq, uint64_t time_ns, ui
 	r.length = length;
 	r.kind = kind;
 	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_free(struct lb *b, uint64_t seq, uint64_t addr, uint64_t length,
+			     uint8_t kind)
+{
+	return lb_free_at(b, seq, 0, addr, length, kind);
 }
 
 static inline size_t lb_remap(struct lb *b, uint64_t seq, uint64_t old_addr, uint64_t old_len,
