@@ -56,9 +56,14 @@ void pfs_alloc_detect(void)
  * mmap (then no heap the shim knows: 0, nothing is carved).  Nothing is
  * guessed from an address's alignment alone.
  */
+uint64_t pfs_heap_brk(void)
+{
+	return real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
+}
+
 uint64_t pfs_heap_key(uint64_t p, uint64_t *brk_now)
 {
-	*brk_now = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
+	*brk_now = pfs_heap_brk();
 	size_t sz = ((const size_t *)(uintptr_t)p)[-1];
 	if (sz & 4)
 		return p & ~(PFS_HEAP_MAX - 1);

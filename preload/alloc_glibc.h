@@ -34,6 +34,8 @@ uint64_t pfs_heap_key(uint64_t p, uint64_t *brk_now);
 uint64_t pfs_heap_used_end(uint64_t brk_now);
 /* The end of heap `key` now: the program break, or a thread heap's size (its heap_info); 0 unknown. */
 uint64_t pfs_heap_top(uint64_t key, uint64_t brk_now);
+/* The program break now (the main heap's end). */
+uint64_t pfs_heap_brk(void);
 
 static inline size_t pfs_alloc_usable(void *p)
 {

@@ -385,6 +385,21 @@ static void fast_heap_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t en
 	pfs_regions_unlock();
 }
 
+static void fast_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end)
+{
+	if (!enabled)
+		return;
+	pfs_regions_lock();
+	struct region *r = h->priv;
+	if (r && start < pfs_region_end(r) && end > r->start) {
+		uint64_t from = start > r->start ? start : r->start, to = end < pfs_region_end(r) ? end : pfs_region_end(r);
+		pfs_bits_clear(r->bits, (from - r->start) / page_size, (to - r->start) / page_size);
+		if (r->cow)
+			pfs_bits_clear(r->cow, (from - r->start) / page_size, (to - r->start) / page_size);
+	}
+	pfs_regions_unlock();
+}
+
 /*
  * Copy-on-write after fork: asynchronous write-protect (UFFD_FEATURE_WP_ASYNC).
  * The kernel resolves a write to a protected page itself, no message and no
@@ -619,6 +634,7 @@ const struct pfs_tracker pfs_tracker_fast = {
 	.tick = fast_tick,
 	.heap_carved = fast_heap_carved,
 	.heap_prefaulted = fast_heap_prefaulted,
+	.heap_released = fast_heap_released,
 	.lock = fast_lock,
 	.unlock = fast_unlock,
 	.fork_parent = fast_fork_parent,

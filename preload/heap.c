@@ -39,6 +39,24 @@ static struct pfs_heap *heap_get(uint64_t key, uint64_t p)
 	return h;
 }
 
+/*
+ * Heap h ends at `top` now, below what was carved: it shrank (systrim's brk,
+ * shrink_heap's MADV_DONTNEED, inside free where no hook sees them).  Its
+ * pages past the end are gone, and a block there carves them again (a
+ * program that grew and trimmed its heap ten times had one time counted).
+ * heap_mutex held.
+ */
+static void shrunk(struct pfs_thread *t, struct pfs_heap *h, uint64_t top)
+{
+	uint64_t page = pfs_proc.page_size;
+	if (!top || top >= h->hwm || top < h->start)
+		return;
+	pfs_tracker->heap_released(h, top, (h->hwm + page - 1) & ~(page - 1));
+	h->hwm = top;
+	if (t->carve_hi > top && t->carve_lo == (h->key == PFS_HEAP_MAIN ? 0 : h->key))
+		t->carve_hi = top; /* this thread's window; another thread's keeps its old end until it carves */
+}
+
 /* Carves [p, end) in its heap; heap_mutex held.  Returns the heap, NULL when none. */
 static struct pfs_heap *carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind)
 {
@@ -54,13 +72,14 @@ static struct pfs_heap *carve(struct pfs_thread *t, uint64_t p, uint64_t end, ui
 		t->carve_hi = h->start;
 		return NULL;
 	}
-	uint64_t page = pfs_proc.page_size;
+	uint64_t page = pfs_proc.page_size, top = pfs_heap_top(key, brk_now);
+	shrunk(t, h, top);
 	uint64_t from = (h->hwm + page - 1) & ~(page - 1), to = (end + page - 1) & ~(page - 1);
 	if (end > h->hwm)
 		h->hwm = end;
 	else
 		from = to; /* nothing new: the tracker may still follow the heap's growth */
-	pfs_tracker->heap_carved(t, h, from, to, pfs_heap_top(key, brk_now), stack, kind);
+	pfs_tracker->heap_carved(t, h, from, to, top, stack, kind);
 	/* This thread's window: blocks inside it carve nothing (two compares on the fast path). */
 	t->carve_lo = key == PFS_HEAP_MAIN ? 0 : key;
 	t->carve_hi = (h->hwm + page - 1) & ~(page - 1);
@@ -74,6 +93,19 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
 	int saved = errno;
 	pthread_mutex_lock(&heap_mutex);
 	carve(t, p, end, stack, kind);
+	pthread_mutex_unlock(&heap_mutex);
+	errno = saved;
+}
+
+void pfs_heap_trimmed(struct pfs_thread *t, uint64_t key)
+{
+	int saved = errno;
+	pthread_mutex_lock(&heap_mutex);
+	for (unsigned i = 0; i < nheaps; i++)
+		if (heaps[i].key == key) {
+			shrunk(t, &heaps[i], pfs_heap_top(key, pfs_heap_brk()));
+			break;
+		}
 	pthread_mutex_unlock(&heap_mutex);
 	errno = saved;
 }

@@ -33,6 +33,11 @@ extern int pfs_heap_on;
 void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind);
 
 /* A policy populated [start, end) of a new heap block [p, block_end) before it returned. */
+/*
+ * A large block of heap `key` was freed (pfs_track_free said it may trim
+ * the heap): if glibc gave pages back, they are carved anew when reached.
+ */
+void pfs_heap_trimmed(struct pfs_thread *t, uint64_t key);
 void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
 			 uint64_t start, uint64_t end);
 

@@ -72,9 +72,14 @@ PFS_EXPORT void free(void *p)
 		return;
 	}
 	pfs_tls_busy = 1;
-	pfs_track_free(p, PFS_KIND_MALLOC);
+	uint64_t heap = pfs_track_free(p, PFS_KIND_MALLOC);
 	pfs_hook_leave();
 	real_free(p);
+	if (heap) {
+		pfs_tls_busy = 1;
+		pfs_track_freed(heap);
+		pfs_hook_leave();
+	}
 }
 
 static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)

@@ -89,16 +89,36 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	pfs_tracker->tick(t); /* after: a scan must not meet the new mapping before it is tracked */
 }
 
-void pfs_track_free(void *p, int kind)
+/*
+ * A heap block this large may make glibc trim the heap as it goes (the top
+ * past M_TRIM_THRESHOLD, 128 KiB by default), inside free where no hook sees
+ * it: the block's pages are read first, as an unmap's are.
+ */
+#define PFS_TRIM_BYTES (128u << 10)
+
+uint64_t pfs_track_free(void *p, int kind)
 {
-	if (PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES))
-		return;
+	size_t usable = pfs_alloc_usable(p);
+	if (PFS_LIKELY(usable < PFS_BIG_BYTES))
+		return 0;
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
-		return;
+		return 0;
 	pfs_tracker->tick(t);
+	uint64_t key = 0, brk_now;
+	if (usable >= PFS_TRIM_BYTES && pfs_heap_on && !pfs_alloc_is_mmapped(p) &&
+	    (key = pfs_heap_key((uint64_t)(uintptr_t)p, &brk_now)) != 0)
+		pfs_tracker->sync(t, (uint64_t)(uintptr_t)p, usable, PFS_SCAN_FREE);
 	pfs_tracker->free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
 	write_free(t, pfs_next_seq(), p, 0, kind);
+	return key;
+}
+
+void pfs_track_freed(uint64_t key)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		pfs_heap_trimmed(t, key);
 }
 
 void pfs_track_realloc_before(void *old)

@@ -56,7 +56,7 @@ static void off_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, 
 	(void)t, (void)h, (void)from, (void)to, (void)top, (void)stack, (void)kind;
 }
 
-void pfs_nop_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t end)
+void pfs_nop_heap_pages(struct pfs_heap *h, uint64_t start, uint64_t end)
 {
 	(void)h, (void)start, (void)end;
 }
@@ -89,7 +89,8 @@ const struct pfs_tracker pfs_tracker_off = {
 	.release = pfs_nop_range,
 	.tick = pfs_nop_thread,
 	.heap_carved = off_carved,
-	.heap_prefaulted = pfs_nop_prefaulted,
+	.heap_prefaulted = pfs_nop_heap_pages,
+	.heap_released = pfs_nop_heap_pages,
 	.lock = off_void,
 	.unlock = off_void,
 	.fork_parent = pfs_nop_thread,

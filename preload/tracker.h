@@ -67,6 +67,12 @@ struct pfs_tracker {
 			    uint32_t stack, int kind);
 	/* A policy made heap pages [start, end) present before the block returned. */
 	void (*heap_prefaulted)(struct pfs_heap *h, uint64_t start, uint64_t end);
+	/*
+	 * Heap h gave pages [start, end) back (glibc trimmed it from inside
+	 * free: no hook saw the brk or madvise): touching them again is a first
+	 * touch again, carved anew.
+	 */
+	void (*heap_released)(struct pfs_heap *h, uint64_t start, uint64_t end);
 
 	/* fork: the tracker's lock across it; then each side's own work. */
 	void (*lock)(void);
@@ -82,7 +88,7 @@ struct pfs_tracker {
 /* Operations that do nothing, for trackers that have nothing to do there. */
 void pfs_nop_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int what);
 void pfs_nop_thread(struct pfs_thread *t);
-void pfs_nop_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t end);
+void pfs_nop_heap_pages(struct pfs_heap *h, uint64_t start, uint64_t end);
 
 /* The one in force; the off tracker until pfs_tracker_choose. */
 extern const struct pfs_tracker *pfs_tracker;
