@@ -28,6 +28,15 @@ T=$BUILD/tests/preload
 PY=/usr/bin/python3
 Q="$PY $ROOT/tests/lib/jsonq.py"
 SKIP_STATUS=77
+# program_faults NAME [WORD...]: the count a test program printed on stderr under the shim as
+# "faults [WORD...] N" (the kernel's own, from getrusage), from $WORK/NAME.err; fails when missing.
+program_faults() {
+	local name=$1
+	shift
+	awk -v want="faults${*:+ $*}" '{ n = $NF; $NF = ""; sub(/ +$/, "") } $0 == want {print n; exit}' "$WORK/$name.err" | grep . ||
+		{ echo "  the program's fault count is missing" >&2; return 1; }
+}
+
 # soak CHECK FULL: how many rounds a stress test makes: CHECK in `make check`, FULL with PFS_SOAK=1.
 soak() {
 	[ "${PFS_SOAK:-0}" = 1 ] && echo "$2" || echo "$1"

@@ -74,21 +74,17 @@ t_fidelity_fork_exec_and_dontfork() {
 	local ROOT_PROC='[p for p in r["processes"] if p["pid"] == p["root_pid"]][0]'
 	run_both forkexec $T/fork_exec_writes || return 1
 	report forkexec || return 1
-	local native
-	native=$(cd "$WORK" && $T/fork_exec_writes 2>&1 >/dev/null) || return 1
-	local traced
-	traced=$(awk '$1 == "faults" && $2 == "shared" {print $3}' "$WORK/forkexec.err")
-	[ -n "$traced" ] || { echo "  the traced run's count is missing"; return 1; }
-	echo "$native" | {
-		read -r _ _ shared _ dontfork
-		echo "  found: the kernel's write faults after the fork: $shared natively, $traced traced"
-		# pfshim's count is the kernel's; and the program takes as many faults traced as natively
-		$Q "$WORK/forkexec.json" \
-			"$dontfork == 0 and $shared >= 9500" \
-			"abs(site($ROOT_PROC, 'shared_site')['cow_faults'] - $shared) <= 0.05 * $shared" \
-			"site($ROOT_PROC, 'dontfork_site')['cow_faults'] == 0" \
-			"abs($traced - $shared) <= 0.05 * $shared"
-	}
+	(cd "$WORK" && $T/fork_exec_writes >/dev/null 2>"$WORK/forkexec-native.err") || return 1
+	local shared dontfork traced
+	shared=$(program_faults forkexec-native shared) && dontfork=$(program_faults forkexec-native dontfork) &&
+		traced=$(program_faults forkexec shared) || return 1
+	echo "  found: the kernel's write faults after the fork: $shared natively, $traced traced"
+	# pfshim's count is the kernel's; and the program takes as many faults traced as natively
+	$Q "$WORK/forkexec.json" \
+		"$dontfork == 0 and $shared >= 9500" \
+		"abs(site($ROOT_PROC, 'shared_site')['cow_faults'] - $shared) <= 0.05 * $shared" \
+		"site($ROOT_PROC, 'dontfork_site')['cow_faults'] == 0" \
+		"abs($traced - $shared) <= 0.05 * $shared"
 }
 
 # Shared memory is its own kind, with no copy-on-write: a MAP_SHARED|MAP_ANONYMOUS mapping and a
@@ -140,8 +136,7 @@ t_fidelity_heap_trimmed_and_grown_again() {
 	run_both heaptrim $T/heap_trim || return 1
 	report heaptrim || return 1
 	local k
-	k=$(awk '$1 == "faults" {print $2}' "$WORK/heaptrim.err")
-	[ -n "$k" ] || { echo "  the program's count is missing"; return 1; }
+	k=$(program_faults heaptrim) || return 1
 	echo "  found: the kernel counted $k faults for the rounds"
 	$Q "$WORK/heaptrim.json" \
 		'site(proc(r), "grow_site")["allocations"] == 10' \

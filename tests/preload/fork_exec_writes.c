@@ -70,7 +70,7 @@ int main(void)
 	long f1 = minflt();
 	write_all(b, DONTFORK_PAGES, 2);
 	long f2 = minflt();
-	fprintf(stderr, "faults shared %ld dontfork %ld\n", f1 - f0, f2 - f1);
+	fprintf(stderr, "faults shared %ld\nfaults dontfork %ld\n", f1 - f0, f2 - f1);
 	printf("child %d, wrote %d and %d pages again\n", WEXITSTATUS(st), SHARED_PAGES, DONTFORK_PAGES);
 	return 0;
 }
