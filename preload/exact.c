@@ -490,6 +490,23 @@ static void exact_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t
 		populate_ahead(to);
 }
 
+/*
+ * Heap h gave [start, end) back (heap.c): glibc lowered the break (that part
+ * is unmapped, its registration gone) or dropped a thread heap's pages.  The
+ * ranges there are forgotten and the heap counts as registered up to start
+ * only, so that its next growth is registered again and its faults seen.
+ */
+static void exact_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end)
+{
+	if (!enabled)
+		return;
+	pthread_mutex_lock(&xlock);
+	cut(start, end, 1, -1);
+	if (h->limit != UINT64_MAX && h->limit > start)
+		h->limit = start;
+	pthread_mutex_unlock(&xlock);
+}
+
 /* ---- fork ---------------------------------------------------------------------- */
 
 static void exact_lock(void)
@@ -667,7 +684,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.tick = exact_tick,
 	.heap_carved = exact_heap_carved,
 	.heap_prefaulted = pfs_nop_heap_pages,
-	.heap_released = pfs_nop_heap_pages,
+	.heap_released = exact_heap_released,
 	.lock = exact_lock,
 	.unlock = exact_unlock,
 	.fork_parent = exact_fork_parent,
