@@ -90,9 +90,11 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 }
 
 /*
- * A heap block this large may make glibc trim the heap as it goes (the top
- * past M_TRIM_THRESHOLD, 128 KiB by default), inside free where no hook sees
- * it: the block's pages are read first, as an unmap's are.
+ * Freeing a heap block next to the top may make glibc trim the heap (the
+ * top past M_TRIM_THRESHOLD, 128 KiB by default), inside free where no hook
+ * sees it: after the free of a block with a record the heap's end is looked
+ * at (pfs_track_freed), and a block this large has its pages read first, as
+ * an unmap's are.
  */
 #define PFS_TRIM_BYTES (128u << 10)
 
@@ -106,8 +108,8 @@ uint64_t pfs_track_free(void *p, int kind)
 		return 0;
 	pfs_tracker->tick(t);
 	uint64_t key = 0, brk_now;
-	if (usable >= PFS_TRIM_BYTES && pfs_heap_on && !pfs_alloc_is_mmapped(p) &&
-	    (key = pfs_heap_key((uint64_t)(uintptr_t)p, &brk_now)) != 0)
+	if (pfs_heap_on && !pfs_alloc_is_mmapped(p) && (key = pfs_heap_key((uint64_t)(uintptr_t)p, &brk_now)) != 0 &&
+	    usable >= PFS_TRIM_BYTES)
 		pfs_tracker->sync(t, (uint64_t)(uintptr_t)p, usable, PFS_SCAN_FREE);
 	pfs_tracker->free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
 	write_free(t, pfs_next_seq(), p, 0, kind);

@@ -22,9 +22,9 @@ void pfs_track_madvise_before(void *p, size_t len, int advice);
 /* A malloc-family block returned to the program. */
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp);
 /*
- * Before the block goes back to the allocator.  Returns its heap's key when
- * freeing it may trim the heap (a large heap block): then pfs_track_freed
- * after the allocator's free.
+ * Before the block goes back to the allocator.  Returns its heap's key for
+ * a heap block (freeing it may trim the heap): then pfs_track_freed after
+ * the allocator's free.
  */
 uint64_t pfs_track_free(void *p, int kind);
 void pfs_track_freed(uint64_t key);
