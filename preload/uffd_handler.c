@@ -141,7 +141,8 @@ static int tell(unsigned i, char what)
 /*
  * The handlers write their batches when asked (exit, exec): woken by a
  * byte on their socket, or within 10 ms where the program closed it,
- * acknowledged through flush_done.  At most 200 ms; a handler found dead
+ * acknowledged through flush_done.  At most 2 s (then one line says so: a machine
+ * loaded enough to starve them for that long); a handler found dead
  * meanwhile is not waited for.
  */
 void pfs_uffd_handlers_flush(void)
@@ -154,13 +155,19 @@ void pfs_uffd_handlers_flush(void)
 			tell(i, 'F');
 			asked |= 1u << i;
 		}
-	for (int k = 0; k < 400 && asked; k++) {
+	uint64_t until = pfs_now_ns() + 2000000000ull;
+	for (int k = 0; asked; k++) {
 		for (unsigned i = 0; i < nh; i++)
 			if ((asked >> i & 1) && (__atomic_load_n(&hs[i].flush_done, __ATOMIC_ACQUIRE) >= want ||
 						 ((k & 15) == 15 && handler_dead(i))))
 				asked &= ~(1u << i);
 		if (!asked)
 			break;
+		if (pfs_now_ns() > until) {
+			pfs_warn("exact mode's fault handlers did not write their last faults within 2 s (a loaded "
+				 "machine): process %d's report may miss some", (int)pfs_proc.pid);
+			break;
+		}
 		struct timespec ts = {0, 500000};
 		nanosleep(&ts, NULL);
 	}
