@@ -30,17 +30,7 @@ static __attribute__((noinline, used)) int pfs_an_cli_site(int x)
 	return x;
 }
 
-#define CLI(...) cli((char *[]){"pfshim", __VA_ARGS__, NULL})
-
-static int cli(char **argv)
-{
-	int argc = 0;
-
-	while (argv[argc])
-		argc++;
-	fflush(NULL);
-	return pfs_cli_main(argc, argv);
-}
+#define CLI(...) lb_cli((char *[]){"pfshim", __VA_ARGS__, NULL})
 
 struct rundir {
 	char dir[64];
@@ -306,7 +296,7 @@ static void test_exit_codes(void **state)
 	assert_int_equal(CLI("help"), PFS_EXIT_OK);
 	assert_int_equal(CLI("help", "record"), PFS_EXIT_OK);
 	assert_int_equal(CLI("report", "--help"), PFS_EXIT_OK);
-	assert_int_equal(cli((char *[]){"pfshim", NULL}), PFS_EXIT_USAGE);
+	assert_int_equal(lb_cli((char *[]){"pfshim", NULL}), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("frobnicate"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("--frobnicate"), PFS_EXIT_USAGE);
 	assert_int_equal(CLI("report", "--frobnicate", "/tmp"), PFS_EXIT_USAGE);

@@ -39,18 +39,8 @@ LB_SITE_FN(pfs_flt_d7)
 static char dir[64], out[96];
 
 /* pfshim report ARGS... -o out dir */
-#define REPORT(...) report((char *[]){"pfshim", "report", __VA_ARGS__, "-o", out, dir, NULL})
+#define REPORT(...) lb_cli((char *[]){"pfshim", "report", __VA_ARGS__, "-o", out, dir, NULL})
 #define CHECK(code) assert_int_equal(lb_python_check(code, out), 0)
-
-static int report(char **argv)
-{
-	int argc = 0;
-
-	while (argv[argc])
-		argc++;
-	fflush(NULL);
-	return pfs_cli_main(argc, argv);
-}
 
 /*
  * pid 77: the storm run (storm site 2000 pages at 500-540 ms, quiet site 5
@@ -326,7 +316,7 @@ static void test_bad_options(void **state)
 	assert_int_equal(REPORT("--depth", "some"), PFS_EXIT_USAGE);
 	assert_int_equal(REPORT("--pid", "x"), PFS_EXIT_USAGE);
 	assert_int_equal(REPORT("--pid", "1,"), PFS_EXIT_USAGE);
-	assert_int_equal(report((char *[]){"pfshim", "report", dir, "--module", NULL}), PFS_EXIT_USAGE);
+	assert_int_equal(lb_cli((char *[]){"pfshim", "report", dir, "--module", NULL}), PFS_EXIT_USAGE);
 	fflush(NULL);
 	dup2(saved, 2);
 	close(saved);

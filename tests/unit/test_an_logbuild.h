@@ -16,6 +16,8 @@
 
 #include <pfshim/log_format.h>
 
+#include "../../analyzer/cli.h"
+
 /*
  * Reports built from these logs weigh faults at fixed costs, those of a
  * loaded virtual machine (a first touch 20 us: this project's machine under
@@ -573,6 +575,17 @@ static inline char *lb_read_text(const char *path)
 }
 
 /* A test's scratch directory and output file, removed: 0 or -1. */
+/* pfshim ARGS (argv NULL-terminated) in-process, its output flushed first: the exit code. */
+static inline int lb_cli(char **argv)
+{
+	int argc = 0;
+
+	while (argv[argc])
+		argc++;
+	fflush(NULL);
+	return pfs_cli_main(argc, argv);
+}
+
 static inline int lb_remove(const char *dir, const char *out)
 {
 	char cmd[256];
