@@ -175,6 +175,12 @@ struct pfs_rec_proc_start {
 	uint32_t cmd_len;	/* may be cut short: flags & PFS_PROC_CMD_TRUNCATED */
 };
 #define PFS_PROC_CMD_TRUNCATED 0x1
+/*
+ * Exact mode on the kernel's fault events (perf_event_open), not the
+ * userfaultfd trap: nothing waited, every fault observed as it completed.
+ * Clear in exact mode: userfaultfd (and in every log of shims before it).
+ */
+#define PFS_PROC_FAULT_EVENTS 0x2
 
 /*
  * MODULE: a loaded object (from dl_iterate_phdr) at seq.  `base` is the load
