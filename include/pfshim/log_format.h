@@ -182,6 +182,14 @@ struct pfs_rec_proc_start {
  */
 #define PFS_PROC_FAULT_EVENTS 0x2
 
+/* How a process's faults were observed, from its mode and PROC_START flags (reports' "mechanism"). */
+static inline const char *pfs_mechanism_name(unsigned mode, unsigned start_flags)
+{
+	return mode == PFS_MODE_FAST ? "page-map"
+	       : mode != PFS_MODE_EXACT ? "none"
+	       : start_flags & PFS_PROC_FAULT_EVENTS ? "fault-events" : "userfaultfd";
+}
+
 /*
  * MODULE: a loaded object (from dl_iterate_phdr) at seq.  `base` is the load
  * bias (dlpi_addr): file virtual address + base = run-time address.  [start,
