@@ -111,3 +111,16 @@ t_pevent_paranoid3_falls_back() {
 	[ "$(grep -c '^pfshim: PFSHIM_MODE=exact: no fault events here' "$d/p3.err")" = 1 ] || { cat "$d/p3.err"; return 1; }
 	$Q "$d/p3.json" 'site(proc(r), "malloc_site")["first_touch_faults"] == 100'
 }
+
+# Shared memory on fault events: every page the parent touches in the shared mapping and the System
+# V segment is seen (nothing to register), and no worker's write to shared memory is a copy.
+t_pevent_shared_memory() {
+	RUN_ENV=PFSHIM_MODE=exact run_both psharedw $T/shared_workers || return 1
+	report psharedw || return 1
+	local parent
+	read -r _ parent _ _ < <(grep '^parent ' "$WORK/psharedw.err")
+	[ -n "$parent" ] || { echo "  the program's counts are missing"; return 1; }
+	$Q "$WORK/psharedw.json" 'all(p["mechanism"] == "fault-events" for p in r["processes"])' 'len(r["processes"]) == 5' \
+		"abs(site([p for p in r['processes'] if p['pid'] == p['root_pid']][0], 'shared_site')['first_touch_faults'] - $parent) <= 0.05 * $parent" \
+		'all(s["cow_faults"] == 0 for p in r["processes"] for s in p["sites"] if s["kind"] == "shared")'
+}
