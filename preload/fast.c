@@ -502,19 +502,26 @@ static int cow_open(void)
 /* At a fork, in both processes: what a region holds now is shared; protect it. regions lock held. */
 static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is not counted */
 
+/* The pages r holds now are the ones a fork shares (r->cow); 0 when out of memory. */
+static int cow_note_held(struct region *r)
+{
+	if (!r->cow)
+		r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
+	if (!r->cow)
+		return 0;
+	memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
+	r->cow_left = 0;
+	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
+		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
+	return 1;
+}
+
 static void cow_arm(struct region *r)
 {
 	if (!r->cowable || cow_failed || r->onfork != PFS_ONFORK_SHARE)
 		return;
 	if (feed) { /* the first fault after the fork on a page held then is its copy: nothing protected */
-		if (!r->cow)
-			r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
-		if (!r->cow)
-			return;
-		memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
-		r->cow_left = 0;
-		for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
-			r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
+		cow_note_held(r);
 		return;
 	}
 	/*
@@ -550,14 +557,8 @@ static void cow_arm(struct region *r)
 			return; /* not a kind of memory the kernel protects: its writes are not counted */
 		r->wp_gen = uffd_gen;
 	}
-	if (!r->cow)
-		r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
-	if (!r->cow)
+	if (!cow_note_held(r))
 		return;
-	memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
-	r->cow_left = 0;
-	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
-		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
 	if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
 		pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
