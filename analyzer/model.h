@@ -170,6 +170,7 @@ struct pfs_proc {
 	uint64_t pid, ppid, root_pid;
 	uint64_t start_ns;	/* CLOCK_MONOTONIC */
 	uint32_t mode;		/* enum pfs_mode */
+	uint32_t start_flags;	/* PROC_START's PFS_PROC_* (the mechanism: pfs_mechanism_name) */
 	uint32_t exec_gen;
 	uint32_t page_size;
 	uint32_t file_flags;	/* PFS_FILE_* */

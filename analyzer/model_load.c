@@ -106,6 +106,7 @@ static int on_proc_start(struct pfs_logread_tool *tool, const struct pfs_rec *re
 	if (r->start_mono_ns)
 		p->start_ns = r->start_mono_ns;
 	p->mode = r->mode;
+	p->start_flags = rec->h.flags;
 	p->exec_gen = r->exec_gen;
 	p->page_size = r->page_size;
 	p->cmd_truncated = rec->h.flags & PFS_PROC_CMD_TRUNCATED;

@@ -250,6 +250,7 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp,
 	json_str(w, "exe", p->exe);
 	json_u64(w, "root_pid", p->root_pid);
 	json_str(w, "mode", pfs_mode_name(p->mode));
+	json_str(w, "mechanism", pfs_mechanism_name(p->mode, p->start_flags));
 	json_u64(w, "start_ns", p->start_ns);
 	json_series(w, &rp->series);
 	json_u64(w, "scans", p->scans); /* fast mode: scan passes logged (those that found touches, and their edges) */

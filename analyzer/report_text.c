@@ -295,7 +295,10 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp,
 	color_off(t);
 	fputs("\n#   exe ", t->f);
 	put_safe(t, p->exe ? p->exe : "?", 0);
-	fprintf(t->f, ", parent %" PRIu64 ", mode %s, ", p->ppid, pfs_mode_name(p->mode));
+	fprintf(t->f, ", parent %" PRIu64 ", mode %s", p->ppid, pfs_mode_name(p->mode));
+	if (p->mode == PFS_MODE_EXACT)
+		fputs(p->start_flags & PFS_PROC_FAULT_EVENTS ? " (the kernel's fault events)" : " (userfaultfd)", t->f);
+	fputs(", ", t->f);
 	if (!p->ended)
 		fputs("did not end (killed, or still running)", t->f);
 	else if (p->end_reason == PFS_END_EXEC)

@@ -18,7 +18,7 @@ for pkg in perf:linux-perf heaptrack:heaptrack /usr/bin/time:time; do
 	fi
 done
 
-# run VARIANT CMD...: one run of CMD as VARIANT: native, off/fast/exact (the shim in that mode),
+# run VARIANT CMD...: one run of CMD as VARIANT: native, off/fast/exact/uffd (the shim in that mode),
 # perf (page-fault samples with call graphs, every fault), heaptrack.
 run() {
 	local v=$1
@@ -26,7 +26,7 @@ run() {
 	rm -rf "$W/logs" "$W/perf.data" "$W"/ht.*
 	case $v in
 	native) "$@" ;;
-	off | fast | exact) env PFSHIM_MODE=$v PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" LD_PRELOAD="$LIB" "$@" ;;
+	off | fast | exact | uffd) env PFSHIM_MODE=$v PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" LD_PRELOAD="$LIB" "$@" ;;
 	perf) perf record -e page-faults -c 1 -g -q -o "$W/perf.data" -- "$@" ;;
 	heaptrack) heaptrack -o "$W/ht" "$@" ;;
 	esac

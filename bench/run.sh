@@ -24,14 +24,30 @@ bench "20M malloc/free pairs of 16-216 B, two call levels (malloc_heavy 20000000
 bench "touch 256 MiB of fresh malloc memory, the storm (touch_storm 256)" \
 	"fast $(peers perf heaptrack)" "fast<=1.25" "$W/touch_storm" 256
 
-# ---- the exact-mode storm row (issue 8): exact mode against perf on the same storm ----
-# Measured only where PFSHIM_MODE=exact really runs exact (root, or vm.unprivileged_userfaultfd);
-# where it falls back, the row is skipped with the reason.
+# ---- the exact-mode rows (issues 8, 23): exact mode on the kernel's fault events, and on
+# userfaultfd (uffd), against perf on the same storm, with the other core busy, forked children
+# and threads.  uffd is measured only where it runs (root, or vm.unprivileged_userfaultfd).
+mechanism() {
+	rm -rf "$W/probe"
+	PFSHIM_MODE=$1 PFSHIM_QUIET=1 PFSHIM_OUT="$W/probe" LD_PRELOAD="$LIB" "$W/touch_storm" 4 >/dev/null 2>"$W/probe.err" || true
+	"$CLI" report --format json "$W/probe" 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["processes"][0]["mechanism"])' 2>/dev/null || echo unknown
+}
+exact_mech=$(mechanism exact)
+uffd=$([ "$(mechanism uffd)" = userfaultfd ] && echo uffd)
+echo "exact mode here: $exact_mech; userfaultfd: ${uffd:-not available}"
+yes >/dev/null &
+busy=$!
+bench "the storm with the other core busy (touch_storm 256, yes >/dev/null beside it)" \
+	"fast exact $uffd $(peers perf)" "exact<=1.3 exact<perf" "$W/touch_storm" 256
+kill $busy
+bench "100 forked children, 64 MiB each, 10% written (fork_cow 64 100)" "fast exact $uffd" "exact<=2.5" "$W/fork_cow" 64 100
+bench "8 threads allocating and touching (touch_threads)" "fast exact $uffd" "" "$W/touch_threads"
 rm -rf "$W/probe"
 PFSHIM_MODE=exact PFSHIM_QUIET=1 PFSHIM_OUT="$W/probe" LD_PRELOAD="$LIB" "$W/touch_storm" 4 >/dev/null 2>"$W/probe.err" || true
 mode=$("$CLI" report --format json "$W/probe" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["mode"])' 2>/dev/null || echo unknown)
 if [ "$mode" = exact ]; then
-	bench "the same storm, exact mode (touch_storm 256)" "exact $(peers perf)" "exact<perf" "$W/touch_storm" 256
+	bench "the same storm, exact mode (touch_storm 256)" "exact $uffd $(peers perf)" "exact<perf" "$W/touch_storm" 256
 	# Log size per fault event in exact mode (target: at most 16 B on average).
 	run exact "$W/touch_storm" 256 >/dev/null 2>&1
 	bytes=$(cat "$W"/logs/*.pfslog | wc -c)

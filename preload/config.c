@@ -111,8 +111,10 @@ static int set_opt(struct pfs_config *c, const struct opt *o, const char *v, pfs
 			*(int *)field = PFS_MODE_FAST;
 		else if (!strcmp(v, "exact"))
 			*(int *)field = PFS_MODE_EXACT;
+		else if (!strcmp(v, "uffd"))
+			*(int *)field = PFS_MODE_UFFD;
 		else if (*v)
-			warnf(warn, ctx, &count, "%s='%s' is not fast, exact or off; choosing the mode",
+			warnf(warn, ctx, &count, "%s='%s' is not fast, exact, uffd or off; choosing the mode",
 			      o->name, v);
 		break;
 	case OPT_PATH:

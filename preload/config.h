@@ -9,7 +9,7 @@
 #define PFS_CONFIG_STR_MAX 4096
 
 struct pfs_config {
-	int mode;		/* enum pfs_mode requested; -1 = unset (choose) */
+	int mode;		/* enum pfs_mode requested, or PFS_MODE_UFFD; -1 = unset (choose) */
 	char out[PATH_MAX];	/* PFSHIM_OUT, empty = default directory */
 	char policy[PFS_CONFIG_STR_MAX]; /* PFSHIM_POLICY, empty = none */
 	int quiet;		/* PFSHIM_QUIET */
@@ -23,6 +23,8 @@ struct pfs_config {
 #define PFS_LOG_MAX_MIN (1u << 20)
 
 #define PFS_SCAN_MS_DEFAULT 10u
+/* PFSHIM_MODE=uffd: exact mode by the userfaultfd trap, not fault events (a request only; it runs as exact). */
+#define PFS_MODE_UFFD 3
 
 /* How fast mode reads the page map: PAGEMAP_SCAN where it works, else entries; or as forced. */
 enum { PFS_PAGEMAP_AUTO = 0, PFS_PAGEMAP_SCAN = 1, PFS_PAGEMAP_READ = 2 };

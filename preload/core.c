@@ -80,6 +80,7 @@ static void write_proc_start(struct pfs_thread *t, uint32_t flags)
 	memcpy((char *)(r + 1), pfs_proc.exe, exe_len);
 	if (pfs_proc.cmd_len)
 		memcpy((char *)(r + 1) + exe_len, pfs_proc.cmd, pfs_proc.cmd_len);
+	flags |= pfs_tracker == &pfs_tracker_pevent ? PFS_PROC_FAULT_EVENTS : 0;
 	pfs_rec_end(r, PFS_REC_PROC_START, (uint16_t)(flags | (pfs_proc.cmd_truncated ? PFS_PROC_CMD_TRUNCATED : 0)),
 		    size);
 }

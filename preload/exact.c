@@ -349,20 +349,6 @@ static void exact_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, ui
 
 /* ---- heaps ------------------------------------------------------------------- */
 
-static void write_carve(struct pfs_thread *t, uint64_t from, uint64_t to, uint32_t stack, int kind)
-{
-	struct pfs_rec_carve *r = pfs_rec_begin(&t->w, sizeof(*r));
-	if (!r)
-		return;
-	r->seq = pfs_next_seq();
-	r->time_ns = pfs_now_ns();
-	r->addr = from;
-	r->length = to - from;
-	r->stack = stack;
-	r->kind = (uint8_t)kind;
-	pfs_rec_end(r, PFS_REC_CARVE, 0, sizeof(*r));
-}
-
 /*
  * Registers the heap from its registered end to its top.  The pages of that
  * stretch that are already present were touched by malloc on its way to
@@ -476,7 +462,7 @@ static void exact_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t
 	if (h->limit == UINT64_MAX)
 		h->limit = h->start; /* nothing registered yet */
 	if (to > from)
-		write_carve(t, from, to, stack, kind);
+		pfs_rec_carve(&t->w, from, to, stack, kind);
 	int first = h->limit == h->start;
 	if (first)
 		see_heap(h);

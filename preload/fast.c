@@ -35,6 +35,17 @@ static int last_scan_found; /* the previous periodic pass found touches: write t
 static struct pfs_fd uffd = PFS_FD_INIT(521, NULL, 0); /* asynchronous write-protect, for copy-on-write after fork */
 static uint64_t uffd_gen = 1; /* of that descriptor; a region's wp_gen 0 is never registered */
 static int cow_failed; /* said once: copy-on-write is not counted */
+/*
+ * Fault events feeding the regions (pevent.c), drained before every count
+ * (regions lock held), or NULL.  See pfs_fast_feed (regions.h).
+ */
+static void (*feed)(struct pfs_thread *t);
+#define FEED(t) (feed ? feed(t) : (void)0)
+
+void pfs_fast_feed(void (*drain)(struct pfs_thread *t))
+{
+	feed = drain;
+}
 
 static int fast_init(const char **why)
 {
@@ -150,6 +161,7 @@ static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
 		return;
 	int saved = errno;
 	pfs_regions_lock();
+	FEED(t); /* events of a stale region it replaces, first */
 	ignored_forget(addr, addr + len);
 	add_region(addr, len, alloc_seq, stack, kind, cowable, 1);
 	pfs_regions_unlock();
@@ -162,6 +174,7 @@ static void fast_free_at(struct pfs_thread *t, uint64_t addr)
 		return;
 	int saved = errno;
 	pfs_regions_lock();
+	FEED(t);
 	struct region *r = pfs_region_starting(addr);
 	if (r && !r->owner) { /* a heap block in a heap's first page: the heap stays */
 		pfs_region_scan(r, t, pfs_now_ns());
@@ -224,6 +237,7 @@ static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 	uint64_t now = pfs_now_ns();
 	int saved = errno;
 	pfs_regions_lock();
+	FEED(t);
 	ignored_forget(start, end);
 	cut_at(start, end);
 	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count();) {
@@ -248,6 +262,7 @@ static void fast_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uin
 		return;
 	int saved = errno;
 	pfs_regions_lock();
+	FEED(t);
 	struct region *r = pfs_region_starting(old);
 	if (r && !r->owner) {
 		struct region moved = *r;
@@ -269,6 +284,7 @@ static void fast_sync(struct pfs_thread *t, uint64_t addr, uint64_t len, int rea
 	uint32_t n = 0;
 	int saved = errno;
 	pfs_regions_lock();
+	FEED(t);
 	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count() && pfs_region_at(i)->start < end; i++) {
 		fresh += pfs_region_scan(pfs_region_at(i), t, now);
 		n++;
@@ -371,6 +387,7 @@ uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason)
 	uint64_t now = pfs_now_ns();
 	int saved = errno;
 	pfs_regions_lock();
+	FEED(t); /* what the events said first: the page map's count finds only what they did not */
 	uint64_t fresh = pfs_regions_pass(t, now, found_unknown);
 	uint32_t n = (uint32_t)pfs_regions_count();
 	/* Empty periodic passes are written only where they end a burst: rates over time need the edges. */
@@ -485,10 +502,28 @@ static int cow_open(void)
 /* At a fork, in both processes: what a region holds now is shared; protect it. regions lock held. */
 static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is not counted */
 
+/* The pages r holds now are the ones a fork shares (r->cow); 0 when out of memory. */
+static int cow_note_held(struct region *r)
+{
+	if (!r->cow)
+		r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
+	if (!r->cow)
+		return 0;
+	memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
+	r->cow_left = 0;
+	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
+		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
+	return 1;
+}
+
 static void cow_arm(struct region *r)
 {
 	if (!r->cowable || cow_failed || r->onfork != PFS_ONFORK_SHARE)
 		return;
+	if (feed) { /* the first fault after the fork on a page held then is its copy: nothing protected */
+		cow_note_held(r);
+		return;
+	}
 	/*
 	 * Write-protecting a transparent huge page splits it at its first write
 	 * (measured): arming would change the program's memory.  Its
@@ -522,14 +557,8 @@ static void cow_arm(struct region *r)
 			return; /* not a kind of memory the kernel protects: its writes are not counted */
 		r->wp_gen = uffd_gen;
 	}
-	if (!r->cow)
-		r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
-	if (!r->cow)
+	if (!cow_note_held(r))
 		return;
-	memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
-	r->cow_left = 0;
-	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
-		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
 	if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
 		pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
@@ -554,6 +583,7 @@ static void fast_fork_parent(struct pfs_thread *t)
 	uint64_t now = pfs_now_ns();
 	int saved = errno;
 	pfs_regions_lock();
+	FEED(t);
 	pfs_regions_pass(t, now, found_unknown);
 	huge_skipped_pages = 0;
 	for (uint64_t i = 0; i < pfs_regions_count(); i++)

@@ -149,4 +149,19 @@ static inline uint64_t pfs_rec_alloc(struct pfs_writer *w, uint32_t tid, int kin
 	return seq;
 }
 
+/* A CARVE record: heap pages [from, to) reached first by a block of site (stack, kind) (exact mode's trackers). */
+static inline void pfs_rec_carve(struct pfs_writer *w, uint64_t from, uint64_t to, uint32_t stack, int kind)
+{
+	struct pfs_rec_carve *r = pfs_rec_begin(w, sizeof(*r));
+	if (!r)
+		return;
+	r->seq = pfs_next_seq();
+	r->time_ns = pfs_now_ns();
+	r->addr = from;
+	r->length = to - from;
+	r->stack = stack;
+	r->kind = (uint8_t)kind;
+	pfs_rec_end(r, PFS_REC_CARVE, 0, sizeof(*r));
+}
+
 #endif

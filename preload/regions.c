@@ -92,6 +92,18 @@ static int bit(const uint64_t *bits, uint64_t i)
 	return bits[i / 64] >> (i % 64) & 1;
 }
 
+static int any_bit(const uint64_t *bits, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		uint64_t w = from / 64, lo = from % 64;
+		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
+		if (bits[w] & (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo)
+			return 1;
+		from += n;
+	}
+	return 0;
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 uint64_t pfs_region_end(const struct region *r)
@@ -286,16 +298,21 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
 	int counted_in_block = 0;
 	uint64_t block = UINT64_MAX;
 	for (uint64_t i = from; i < to; i++) {
-		if (bit(r->bits, i))
-			continue;
-		r->bits[i / 64] |= 1ull << (i % 64);
-		unsigned fault = 1;
 		if (huge) { /* the kernel mapped the whole huge page with one fault */
 			uint64_t b = (base + i) / HUGE_PAGES;
 			if (b != block) {
 				block = b;
-				counted_in_block = 0;
+				/* a page of it counted before (a fault event, 4 KiB pages later collapsed): its fault was */
+				uint64_t first = b * HUGE_PAGES, lo = first > base ? first - base : 0;
+				uint64_t hi = first + HUGE_PAGES - base;
+				counted_in_block = any_bit(r->bits, lo, hi < r->npages ? hi : r->npages);
 			}
+		}
+		if (bit(r->bits, i))
+			continue;
+		r->bits[i / 64] |= 1ull << (i % 64);
+		unsigned fault = 1;
+		if (huge) {
 			fault = !counted_in_block;
 			counted_in_block = 1;
 		}
@@ -376,7 +393,7 @@ static void walk_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 /* After a fork: the region's pages written since it was armed, held at the fork (copies). */
 static uint64_t written_walk(struct region *r, struct pfs_thread *t, uint64_t now)
 {
-	if (!r->cow || !r->cow_left)
+	if (!r->cow || !r->cow_left || !r->wp_gen) /* not write-protected: fault events count its copies (pevent.c) */
 		return 0;
 	struct scan_ctx c = {.t = t, .now = now, .flags = PFS_TOUCH_COW};
 	struct walk_ctx w = {&c, r, 1};

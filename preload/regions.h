@@ -107,6 +107,16 @@ uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to);
 void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to);
 uint64_t pfs_bits_bytes(uint64_t npages);
 
+/*
+ * Fault events feeding fast mode's regions (pevent.c; NULL: none): `drain`
+ * runs with the regions lock held before every count (a pass, a free, an
+ * unmap, a sync, a fork, the end), and marks the pages its events name in
+ * the bitmaps, so that the page map's count finds only what the events did
+ * not say.  A region's copy-on-write then comes from the events: a fork
+ * notes the pages held (r->cow) and protects nothing.
+ */
+void pfs_fast_feed(void (*drain)(struct pfs_thread *t));
+
 /* A fast-mode scan of everything now (fast.c); returns the first touches found: its periodic work, and tests. */
 uint64_t pfs_regions_scan_all(struct pfs_thread *t, int reason);
 

@@ -4,8 +4,10 @@
  *
  * The mode chain: PFSHIM_MODE unset means fast where the page map can be
  * read (PAGEMAP_SCAN on Linux 6.7 and newer, else its entries, slower),
- * else off.  exact needs a full userfaultfd; without one it falls back to
- * fast (then off).  A fallback is said once, by the run's first process.
+ * else off.  exact takes the kernel's fault events where perf_event_open
+ * allows them (kernel.perf_event_paranoid 2 or less), else a full
+ * userfaultfd; uffd only the latter; without one they fall back to fast
+ * (then off).  A fallback is said once, by the run's first process.
  */
 #include <string.h>
 
@@ -115,14 +117,30 @@ void pfs_tracker_choose(void)
 	use(&pfs_tracker_off, PFS_MODE_OFF);
 	if (want == PFS_MODE_OFF)
 		return;
-	if (want == PFS_MODE_EXACT) {
-		int err = pfs_tracker_exact.init(&why);
-		if (!err) {
-			use(&pfs_tracker_exact, PFS_MODE_EXACT);
-			return;
+	if (want == PFS_MODE_EXACT || want == PFS_MODE_UFFD) {
+		const char *no_events = NULL;
+		int events_err = 0;
+		if (want == PFS_MODE_EXACT) {
+			events_err = pfs_tracker_pevent.init(&no_events);
+			if (!events_err) {
+				use(&pfs_tracker_pevent, PFS_MODE_EXACT);
+				return;
+			}
 		}
-		if (first)
-			pfs_warn("PFSHIM_MODE=exact: %s (%s); running in fast mode", why, strerror(-err));
+		int err = pfs_tracker_exact.init(&why);
+		if (!err)
+			use(&pfs_tracker_exact, PFS_MODE_EXACT);
+		/* one line for the whole fallback */
+		if (first && !err && no_events)
+			pfs_warn("PFSHIM_MODE=exact: no fault events here: %s (%s); trapping faults with userfaultfd instead",
+				 no_events, strerror(-events_err));
+		else if (first && err && no_events)
+			pfs_warn("PFSHIM_MODE=exact: no fault events here: %s (%s), and %s (%s); running in fast mode",
+				 no_events, strerror(-events_err), why, strerror(-err));
+		else if (first && err)
+			pfs_warn("PFSHIM_MODE=uffd: %s (%s); running in fast mode", why, strerror(-err));
+		if (!err)
+			return;
 	}
 	int err = pfs_tracker_fast.init(&why);
 	if (!err) {

@@ -3,7 +3,10 @@
  * start (mimalloc's prim layer, heaptrack's track API):
  *   fast  page-map scans for first touches, asynchronous write-protect for
  *         copy-on-write after fork (regions.c);
- *   exact every fault trapped with userfaultfd (exact.c, uffd.c,
+ *   exact every fault seen as the kernel's own fault event (pevent.c,
+ *         pevent_ring.c: fast mode's regions fed by perf_event_open samples)
+ *         where the kernel allows it, else
+ *   uffd  every fault trapped with userfaultfd (exact.c, uffd.c,
  *         uffd_handler.c);
  *   off   nothing observed (tracker.c).
  * The hooks' tracking (track.c), the heaps (heap.c), policies and the
@@ -94,10 +97,13 @@ void pfs_nop_heap_pages(struct pfs_heap *h, uint64_t start, uint64_t end);
 extern const struct pfs_tracker *pfs_tracker;
 
 extern const struct pfs_tracker pfs_tracker_off, pfs_tracker_fast, pfs_tracker_exact;
+/* Exact mode on fault events: fast mode's table with operations of its own, filled in by its init. */
+extern struct pfs_tracker pfs_tracker_pevent;
 
 /*
- * Picks the tracker for pfs_proc.cfg.mode (exact, else fast, else off; a
- * fallback said once by the run's first process) and sets pfs_proc.mode.
+ * Picks the tracker for pfs_proc.cfg.mode (exact: fault events, else
+ * userfaultfd; uffd: userfaultfd; else fast, else off; a fallback said
+ * once by the run's first process) and sets pfs_proc.mode.
  */
 void pfs_tracker_choose(void);
 /* Starts the chosen tracker; if it cannot start, says why and falls back the same way. */

@@ -175,6 +175,20 @@ struct pfs_rec_proc_start {
 	uint32_t cmd_len;	/* may be cut short: flags & PFS_PROC_CMD_TRUNCATED */
 };
 #define PFS_PROC_CMD_TRUNCATED 0x1
+/*
+ * Exact mode on the kernel's fault events (perf_event_open), not the
+ * userfaultfd trap: nothing waited, every fault observed as it completed.
+ * Clear in exact mode: userfaultfd (and in every log of shims before it).
+ */
+#define PFS_PROC_FAULT_EVENTS 0x2
+
+/* How a process's faults were observed, from its mode and PROC_START flags (reports' "mechanism"). */
+static inline const char *pfs_mechanism_name(unsigned mode, unsigned start_flags)
+{
+	return mode == PFS_MODE_FAST ? "page-map"
+	       : mode != PFS_MODE_EXACT ? "none"
+	       : start_flags & PFS_PROC_FAULT_EVENTS ? "fault-events" : "userfaultfd";
+}
 
 /*
  * MODULE: a loaded object (from dl_iterate_phdr) at seq.  `base` is the load

@@ -120,10 +120,10 @@ t_exact_unprivileged_falls_back() {
 	mkdir -p "$d" && chmod 777 "$d" && chmod 755 "$WORK"
 	install -m 0755 "$LIB" $T/touch_pages "$d/"
 	(cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env PFSHIM_MODE=exact PFSHIM_OUT="$d/logs" LD_PRELOAD="$d/libpfshim.so" ./touch_pages 100 37 \
+		env PFSHIM_MODE=uffd PFSHIM_OUT="$d/logs" LD_PRELOAD="$d/libpfshim.so" ./touch_pages 100 37 \
 		>"$d/out" 2>"$d/err") || { cat "$d/err"; return 1; }
 	grep -qx 'touched 100 + 37 + 10 + 25 pages' "$d/out" || { cat "$d/out"; return 1; }
-	[ "$(grep -c 'PFSHIM_MODE=exact' "$d/err")" = 1 ] || { echo "  expected one line:"; cat "$d/err"; return 1; }
+	[ "$(grep -c 'PFSHIM_MODE=uffd' "$d/err")" = 1 ] || { echo "  expected one line:"; cat "$d/err"; return 1; }
 	grep -q 'CAP_SYS_PTRACE.*running in fast mode' "$d/err" || { cat "$d/err"; return 1; }
 	"$CLI" report --format json "$d/logs" >"$d/r.json" || return 1
 	$Q "$d/r.json" 'r["mode"] == "fast"' 'site(proc(r), "malloc_site")["first_touch_faults"] == 100'
@@ -149,7 +149,7 @@ t_exact_policy_populate() {
 # PFSHIM_TOUCH_SITE=1: where each site's pages were touched, in user code or by the kernel inside
 # a system call (read(2) from /dev/zero into a fresh buffer).
 t_exact_touch_sites() {
-	RUN_ENV=PFSHIM_TOUCH_SITE=1 exact_run xts $T/touch_site || return 1
+	RUN_ENV="PFSHIM_TOUCH_SITE=1 PFSHIM_MODE=uffd" exact_run xts $T/touch_site || return 1
 	report xts || return 1
 	$Q "$WORK/xts.json" \
 		'site(proc(r), "user_buffer")["first_touch_faults"] == 32' \
@@ -162,7 +162,7 @@ t_exact_touch_sites() {
 	report xts text || return 1
 	grep -q 'touched (32 faults) by the kernel in read(2)' "$WORK/xts.text" || { echo "  text lacks the touch site"; return 1; }
 	# without the variable no touch site is logged
-	exact_run xnots $T/touch_site || return 1
+	RUN_ENV=PFSHIM_MODE=uffd exact_run xnots $T/touch_site || return 1
 	report xnots || return 1
 	$Q "$WORK/xnots.json" '"touch_sites" not in site(proc(r), "read_buffer")'
 }
@@ -171,7 +171,7 @@ t_exact_touch_sites() {
 # its new pages and its dropped-and-touched-again pages count.  A file mapping cannot be registered:
 # the report names the memory it could not observe.
 t_exact_mremap_and_file_mapping() {
-	exact_run xremap $T/remap_grow || return 1
+	RUN_ENV=PFSHIM_MODE=uffd exact_run xremap $T/remap_grow || return 1
 	report xremap || return 1
 	$Q "$WORK/xremap.json" 'site(proc(r), "grow_site")["first_touch_faults"] == 4 + 12 + 2' || return 1
 	report xremap text || return 1
@@ -182,13 +182,13 @@ t_exact_mremap_and_file_mapping() {
 # handlers, make process trees, or close every descriptor behave as without the shim; closing or
 # running out of them ends exact mode with one line, never the program.
 t_exact_hostile_programs() {
-	exact_run xforksig $T/hostile forksig || return 1
-	exact_run xtree $T/hostile tree || return 1
-	exact_run xfds $T/fd_hostile 50000 || return 1
-	exact_run xnofile $T/hostile nofile || return 1
+	RUN_ENV=PFSHIM_MODE=uffd exact_run xforksig $T/hostile forksig || return 1
+	RUN_ENV=PFSHIM_MODE=uffd exact_run xtree $T/hostile tree || return 1
+	RUN_ENV=PFSHIM_MODE=uffd exact_run xfds $T/fd_hostile 50000 || return 1
+	RUN_ENV=PFSHIM_MODE=uffd exact_run xnofile $T/hostile nofile || return 1
 	local c
 	for c in abort segv; do
-		exact_run x$c $T/hostile $c || return 1
+		RUN_ENV=PFSHIM_MODE=uffd exact_run x$c $T/hostile $c || return 1
 		report x$c || return 1
 		$Q "$WORK/x$c.json" 'site(proc(r), "hostile_site")["allocations"] == 50' || return 1
 	done
@@ -206,7 +206,7 @@ t_exact_hostile_programs() {
 # faulting threads go on).  The handlers are the processes with the program's environment, but for
 # the program itself.
 t_exact_handler_killed_program_runs_on() {
-	(cd "$WORK" && PFSHIM_MODE=exact PFSHIM_OUT="$WORK/logs" LD_PRELOAD=$LIB exec /usr/bin/sleep 1.5 2>"$WORK/err") &
+	(cd "$WORK" && PFSHIM_MODE=uffd PFSHIM_OUT="$WORK/logs" LD_PRELOAD=$LIB exec /usr/bin/sleep 1.5 2>"$WORK/err") &
 	local prog=$! p i killed=0 rc
 	for i in $(seq 100); do
 		for p in $(grep -l "PFSHIM_OUT=$WORK/logs" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do

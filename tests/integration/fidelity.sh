@@ -114,7 +114,7 @@ t_fidelity_shared_memory() {
 # worker's faults on pages already in the segment are minor faults userfaultfd does not report,
 # and a System V segment cannot be registered: the report says which ranges it could not watch.
 t_exact_fidelity_shared_memory() {
-	RUN_ENV=PFSHIM_MODE=exact run_both xsharedw $T/shared_workers || return 1
+	RUN_ENV=PFSHIM_MODE=uffd run_both xsharedw $T/shared_workers || return 1
 	report xsharedw || return 1
 	report xsharedw text || return 1
 	local parent

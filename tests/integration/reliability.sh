@@ -30,7 +30,7 @@ t_exact_handler_killed() {
 	touch "$d/go.native"
 	$T/handler_kill "$d/ready.native" "$d/go.native" >"$d/native"
 	local native_rc=$?
-	(cd "$d" && PFSHIM_MODE=exact PFSHIM_OUT="$d/logs" LD_PRELOAD=$LIB $T/handler_kill "$d/ready" "$d/go" \
+	(cd "$d" && PFSHIM_MODE=uffd PFSHIM_OUT="$d/logs" LD_PRELOAD=$LIB $T/handler_kill "$d/ready" "$d/go" \
 		>"$d/out" 2>"$d/err"; echo $? >"$d/rc") &
 	local job=$!
 	wait_for "$d/ready" || { touch "$d/go"; wait $job; return 1; }
@@ -61,7 +61,7 @@ t_exact_handler_killed() {
 t_exact_survives_close_range() {
 	local how
 	for how in close_range closefrom; do
-		RUN_ENV=PFSHIM_MODE=exact run_both xclose-$how $T/close_all $how || return 1
+		RUN_ENV=PFSHIM_MODE=uffd run_both xclose-$how $T/close_all $how || return 1
 		[ "$(grep -c '^pfshim: ' "$WORK/xclose-$how.err")" = 1 ] || { echo "  $how: more than the summary line:"; cat "$WORK/xclose-$how.err"; return 1; }
 		report xclose-$how || return 1
 		$Q "$WORK/xclose-$how.json" 'r["mode"] == "exact"' \
@@ -80,7 +80,7 @@ t_exact_handler_full_disk_leaves_libc_alone() {
 	mkdir -p "$d"
 	mount -t tmpfs -o size=64k tmpfs "$d" 2>/dev/null || { echo "  (no tmpfs mount here: skipped)"; return 0; }
 	$T/handler_locale >"$WORK/xtiny.native" 2>/dev/null
-	(cd "$WORK" && PFSHIM_MODE=exact PFSHIM_OUT="$d/logs" timeout 60 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" \
+	(cd "$WORK" && PFSHIM_MODE=uffd PFSHIM_OUT="$d/logs" timeout 60 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" \
 		$T/handler_locale >"$WORK/xtiny.out" 2>"$WORK/xtiny.err")
 	local rc=$?
 	umount -l "$d"
@@ -201,13 +201,13 @@ t_log_max_caps_the_log() {
 # program's fail with EBUSY) and says so once; the rest of its memory is counted as before.
 t_program_own_userfaultfd() {
 	local mode
-	for mode in exact fast; do
+	for mode in uffd fast; do
 		RUN_ENV=PFSHIM_MODE=$mode run_both ownuffd-$mode $T/own_uffd || return 1
 		grep -q 'contents ok' "$WORK/ownuffd-$mode.out" || { cat "$WORK/ownuffd-$mode.out"; return 1; }
 		report ownuffd-$mode || return 1
 		$Q "$WORK/ownuffd-$mode.json" 'site(proc(r), "other_site")["first_touch_faults"] == 20' || return 1
 	done
-	[ "$(grep -c '^pfshim: exact mode: process [0-9]* serves its own page faults with userfaultfd' "$WORK/ownuffd-exact.err")" = 1 ] || {
+	[ "$(grep -c '^pfshim: exact mode: process [0-9]* serves its own page faults with userfaultfd' "$WORK/ownuffd-uffd.err")" = 1 ] || {
 		echo "  expected one line in exact mode:"; cat "$WORK/ownuffd-exact.err"; return 1; }
 }
 
@@ -223,7 +223,7 @@ t_exact_signal_in_malloc_no_worse_than_native() {
 	local busy=$!
 	for i in 1 2 3; do
 		taskset -c 0 $T/signal_top 1000 20 200 >/dev/null 2>>"$d/native"
-		(cd "$d" && PFSHIM_MODE=exact PFSHIM_QUIET=1 PFSHIM_OUT="$d/logs$i" taskset -c 0 env LD_PRELOAD=$LIB \
+		(cd "$d" && PFSHIM_MODE=uffd PFSHIM_QUIET=1 PFSHIM_OUT="$d/logs$i" taskset -c 0 env LD_PRELOAD=$LIB \
 			$T/signal_top 1000 20 200 >"$d/out$i" 2>>"$d/shim") || { kill $busy; echo "  run $i failed"; return 1; }
 	done
 	kill $busy

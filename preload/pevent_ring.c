@@ -1,0 +1,246 @@
+/* The kernel's fault events read from their ring buffers (pevent_ring.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pevent_ring.h"
+
+static long page_bytes(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+	return p > 0 ? p : 4096;
+}
+
+int pfs_pev_paranoid(void)
+{
+	char buf[32];
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/kernel/perf_event_paranoid", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return INT32_MIN;
+	long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return INT32_MIN;
+	buf[n] = 0;
+	int v = 0, neg = buf[0] == '-';
+	for (const char *p = buf + neg; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (*p - '0');
+	return neg ? -v : v;
+}
+
+static void close_rings(struct pfs_pev_set *s)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->r[i].base)
+			syscall(SYS_munmap, s->r[i].base, s->r[i].size);
+		if (s->r[i].fd >= 0)
+			syscall(SYS_close, s->r[i].fd);
+	}
+	s->n = 0;
+}
+
+void pfs_pev_close_fds(struct pfs_pev_set *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->r[i].fd >= 0) {
+			syscall(SYS_close, s->r[i].fd);
+			s->r[i].fd = -1;
+		}
+}
+
+void pfs_pev_close(struct pfs_pev_set *s)
+{
+	close_rings(s);
+}
+
+static int open_one(struct perf_event_attr *a, int pid, int cpu)
+{
+	int fd = (int)syscall(SYS_perf_event_open, a, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* One try at `pages` per ring: 0, -errno (*why set), or 1 when a ring could not be mapped at that size. */
+static int open_all(struct pfs_pev_set *s, struct perf_event_attr *a, const struct pfs_pev_opts *o, unsigned pages,
+		    const char **why)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF), psz = page_bytes();
+	if (ncpu < 1)
+		ncpu = 1;
+	if (ncpu > PFS_PEV_CPUS_MAX)
+		ncpu = PFS_PEV_CPUS_MAX;
+	s->n = 0;
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		int fd = open_one(a, o->pid, cpu);
+		if (fd == -EACCES && !a->exclude_kernel) { /* the kernel's side is not ours to see: user mode only */
+			a->exclude_kernel = 1;
+			fd = open_one(a, o->pid, cpu);
+		}
+		if (fd == -ENODEV)
+			continue; /* an offline CPU */
+		if (fd < 0) {
+			*why = "perf_event_open of the page-fault event failed";
+			close_rings(s);
+			return fd;
+		}
+		struct pfs_pev_ring *r = &s->r[s->n++];
+		r->fd = fd;
+		r->cpu = cpu;
+		r->tail = 0;
+		r->size = (uint64_t)(pages + 1) * (uint64_t)psz;
+		long m = syscall(SYS_mmap, NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m < 0 && m > -4096) {
+			int err = (int)-m;
+			r->base = NULL;
+			close_rings(s);
+			if ((err == EPERM || err == ENOMEM) && pages > o->min_pages)
+				return 1;
+			*why = "the kernel refuses to map the fault events' ring buffer (perf_event_mlock_kb, ulimit -l)";
+			return -err;
+		}
+		r->base = (void *)m;
+		syscall(SYS_madvise, r->base, r->size, MADV_DONTFORK); /* a forked child opens its own */
+	}
+	if (!s->n) {
+		*why = "no CPU to open the page-fault event on";
+		return -ENODEV;
+	}
+	s->data_pages = pages;
+	s->kernel = !a->exclude_kernel;
+	return 0;
+}
+
+int pfs_pev_open(struct pfs_pev_set *s, const struct pfs_pev_opts *o, const char **why)
+{
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = o->type;
+	a.config = o->config;
+	a.sample_period = 1;
+	a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR | (o->ip ? PERF_SAMPLE_IP : 0);
+	a.exclude_kernel = !o->try_kernel;
+	a.exclude_hv = 1;
+	a.inherit = o->inherit_threads ? 1 : 0;
+	a.inherit_thread = o->inherit_threads ? 1 : 0;
+	a.use_clockid = 1;
+	a.clockid = CLOCK_MONOTONIC;
+	a.disabled = o->enable_on_exec ? 1 : 0;
+	a.enable_on_exec = o->enable_on_exec ? 1 : 0;
+	memset(s, 0, sizeof(*s));
+	s->with_ip = o->ip;
+	unsigned pages = o->data_pages ? o->data_pages : 64;
+	for (;;) {
+		int rc = open_all(s, &a, o, pages, why);
+		if (rc <= 0)
+			return rc;
+		pages /= 2;
+	}
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+static uint64_t ring_head(const struct pfs_pev_ring *r)
+{
+	const struct perf_event_mmap_page *h = r->base;
+	return __atomic_load_n(&h->data_head, __ATOMIC_ACQUIRE);
+}
+
+/* Copies `len` bytes at ring offset `off` (wrapping) into out. */
+static void ring_copy(const struct pfs_pev_ring *r, uint64_t off, void *out, uint64_t len)
+{
+	const struct perf_event_mmap_page *h = r->base;
+	uint64_t dsize = h->data_size ? h->data_size : r->size - (uint64_t)page_bytes();
+	const char *data = (const char *)r->base + (h->data_offset ? h->data_offset : (uint64_t)page_bytes());
+	uint64_t at = off % dsize, first = dsize - at < len ? dsize - at : len;
+	memcpy(out, data + at, first);
+	if (first < len)
+		memcpy((char *)out + first, data, len - first);
+}
+
+/*
+ * The next sample of ring r before `head`, parsed into *sm without moving
+ * past it; other records are passed over (LOST counted).  1, or 0 when
+ * the ring has nothing more.
+ */
+static int peek(struct pfs_pev_set *s, struct pfs_pev_ring *r, uint64_t head, struct pfs_pev_sample *sm)
+{
+	while (r->tail + sizeof(struct perf_event_header) <= head) {
+		struct perf_event_header eh;
+		ring_copy(r, r->tail, &eh, sizeof(eh));
+		if (eh.size < sizeof(eh) || r->tail + eh.size > head) {
+			r->tail = head; /* malformed: never expected from the kernel; the rest is dropped */
+			return 0;
+		}
+		if (eh.type == PERF_RECORD_SAMPLE) {
+			uint64_t v[6];
+			uint64_t n = (eh.size - sizeof(eh)) / sizeof(uint64_t);
+			if (n > 6)
+				n = 6;
+			ring_copy(r, r->tail + sizeof(eh), v, n * sizeof(uint64_t));
+			unsigned k = 0;
+			sm->ip = s->with_ip && k < n ? v[k++] : 0;
+			uint64_t pt = k < n ? v[k++] : 0;
+			sm->pid = (uint32_t)pt;
+			sm->tid = (uint32_t)(pt >> 32);
+			sm->time_ns = k < n ? v[k++] : 0;
+			sm->addr = k < n ? v[k++] : 0;
+			sm->user = (eh.misc & PERF_RECORD_MISC_CPUMODE_MASK) != PERF_RECORD_MISC_KERNEL;
+			return 1;
+		}
+		if (eh.type == PERF_RECORD_LOST && eh.size >= sizeof(eh) + 16) {
+			uint64_t v[2];
+			ring_copy(r, r->tail + sizeof(eh), v, sizeof(v));
+			s->lost += v[1];
+		}
+		r->tail += eh.size;
+	}
+	return 0;
+}
+
+uint64_t pfs_pev_drain(struct pfs_pev_set *s, void (*fn)(const struct pfs_pev_sample *sm, void *arg), void *arg)
+{
+	uint64_t heads[PFS_PEV_CPUS_MAX], count = 0;
+	struct pfs_pev_sample next[PFS_PEV_CPUS_MAX];
+	int have[PFS_PEV_CPUS_MAX];
+	if (!s->n)
+		return 0;
+	/* What is there now: samples the callback's own work causes wait for the next drain. */
+	for (unsigned i = 0; i < s->n; i++) {
+		heads[i] = ring_head(&s->r[i]);
+		have[i] = peek(s, &s->r[i], heads[i], &next[i]);
+	}
+	for (;;) {
+		int best = -1;
+		for (unsigned i = 0; i < s->n; i++)
+			if (have[i] && (best < 0 || next[i].time_ns < next[best].time_ns))
+				best = (int)i;
+		if (best < 0)
+			break;
+		struct pfs_pev_ring *r = &s->r[best];
+		fn(&next[best], arg);
+		count++;
+		struct perf_event_header eh;
+		ring_copy(r, r->tail, &eh, sizeof(eh));
+		r->tail += eh.size;
+		have[best] = peek(s, r, heads[best], &next[best]);
+	}
+	for (unsigned i = 0; i < s->n; i++) {
+		struct perf_event_mmap_page *h = s->r[i].base;
+		__atomic_store_n(&h->data_tail, s->r[i].tail, __ATOMIC_RELEASE);
+	}
+	s->samples += count;
+	return count;
+}
+
+uint64_t pfs_pev_pending(const struct pfs_pev_set *s)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < s->n; i++)
+		n += ring_head(&s->r[i]) - s->r[i].tail;
+	return n;
+}
