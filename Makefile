@@ -210,6 +210,11 @@ demo: $(LIB) $(CLI) $(BUILD)/examples/storm
 bench: $(LIB) $(CLI) | $(DEPS_BENCH_OK)
 	@bash bench/run.sh $(BUILD)
 
+# Real programs and growing workloads (issue 21's table): python3, sqlite3, gcc, git, threads, fork.
+.PHONY: bench-real
+bench-real: $(LIB) $(CLI) | $(DEPS_BENCH_OK) $(DEPS_TEST_OK)
+	@bash bench/real.sh $(BUILD)
+
 # pfshim's fault counts against the kernel's on real programs; rewrites docs/fidelity.md's figures.
 .PHONY: fidelity
 fidelity: $(LIB) $(CLI) | $(DEPS_TEST_OK)
