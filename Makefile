@@ -93,9 +93,16 @@ $(BUILD)/analyzer/%.o: analyzer/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 	@$(if $(Q),echo '  CC      $<')
 	$(Q)$(call compile,$(CC),$(ANALYZER_CFLAGS))
 
-$(CLI): $(ANALYZER_OBJ)
+# The kernel's fault-event reader is a unit of the shim's, built into the analyzer too (pfshim record's
+# kevents.c); unit tests get it from the shim's core.
+ANALYZER_SHARED_OBJ := $(BUILD)/analyzer/shared/pevent_ring.o
+$(BUILD)/analyzer/shared/%.o: preload/%.c $(FLAGS_STAMP) | $(DEPS_OK)
+	@$(if $(Q),echo '  CC      $< (for the analyzer)')
+	$(Q)$(call compile,$(CC),$(ANALYZER_CFLAGS))
+
+$(CLI): $(ANALYZER_OBJ) $(ANALYZER_SHARED_OBJ)
 	@$(if $(Q),echo '  LD      $@')
-	$(Q)$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $(ANALYZER_OBJ) $(ANALYZER_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $(ANALYZER_OBJ) $(ANALYZER_SHARED_OBJ) $(ANALYZER_LIBS) -lpthread
 
 # Unit tests link the core modules of both sides directly.  With SANITIZE
 # set, the shim's core is built a second time, instrumented, for them only

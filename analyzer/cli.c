@@ -16,12 +16,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pfshim/log_format.h>
 
 #include "advise_run.h"
 #include "diff.h"
+#include "kevents.h"
 #include "label.h"
 #include "model.h"
 #include "report.h"
@@ -46,7 +48,7 @@ struct cli_cmd {
 #define MAX_OPTS 16
 #define LONG_ONLY 256
 
-enum { OPT_MODULE = LONG_ONLY, OPT_SINCE, OPT_UNTIL };
+enum { OPT_MODULE = LONG_ONLY, OPT_SINCE, OPT_UNTIL, OPT_PID, OPT_FOR };
 
 static const struct cli_opt report_opts[] = {
 	{"format", 'f', "FMT", "text (default), json, folded, pprof, perfetto, svg, html"},
@@ -71,6 +73,8 @@ static const struct cli_opt record_opts[] = {
 	{"policy", 'p', "RULES", "policy rules (PFSHIM_POLICY), see policy.md"},
 	{"top", 'n', "N", "sites listed per process in the summary (default 10; 0: all)"},
 	{"runtime-frames", 'R', "GLOB", "never a site's label, like operator new (label rules: docs/analyzer.md)"},
+	{"pid", OPT_PID, "PID", "no CMD: attach to a running process, its faults by mapping (the kernel's fault events)"},
+	{"for", OPT_FOR, "TIME", "--pid: watch for TIME (\"10s\"; default: until it ends, or ^C)"},
 	{"help", 'h', NULL, "this help"},
 	{0},
 };
@@ -104,8 +108,8 @@ static int cmd_diff(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_advise(const struct cli_cmd *cmd, int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
-	{"record", "[OPTIONS] [--] CMD [ARGS...]",
-	 "run CMD under the shim, then print the report to stderr", record_opts, cmd_record},
+	{"record", "[OPTIONS] [--] CMD [ARGS...] | --pid PID",
+	 "run CMD under the shim (or watch PID), then print the report to stderr", record_opts, cmd_record},
 	{"report", "[OPTIONS] DIR|FILE...",
 	 "report the logs (*.pfslog) of a run directory or files", report_opts, cmd_report},
 	{"help", "[COMMAND]", "this help, or a command's", no_opts, cmd_help},
@@ -567,10 +571,20 @@ static int cmd_report(const struct cli_cmd *cmd, int argc, char **argv)
 struct record_args {
 	struct pfs_launch l;
 	unsigned top;
+	struct pfs_kev *kev;	/* the kernel's fault events of what the shim cannot trace */
+	const char *kev_why;	/* why there are none */
 };
 
+/* The child is there, not yet exec'd: the kernel's fault events follow it from its exec. */
+static void record_started(pid_t pid, const char *outdir, void *arg)
+{
+	struct record_args *a = arg;
+
+	a->kev = pfs_kev_start(pid, outdir, &a->kev_why);
+}
+
 /* The run's logs read quietly: the untraced processes said, then the report. */
-static void record_report(const struct record_args *a, const char *outdir, int made)
+static void record_report(const struct record_args *a, const char *argv0, const char *outdir, int made)
 {
 	struct pfs_run run;
 	char *dir = (char *)outdir;
@@ -587,7 +601,8 @@ static void record_report(const struct record_args *a, const char *outdir, int m
 		/* the program's status is what record returns, bad logs or not */
 		report_paths(&dir, 1, stderr, pfs_report_text, &opts, NULL, false);
 	}
-	pfs_launch_untraced(&run, a->l.argv[0], "record", stderr);
+	if (argv0)	/* not for --pid: what is watched is said by the report */
+		pfs_launch_untraced(&run, argv0, "record", stderr);
 	if (run.nprocs)
 		fprintf(stderr, "pfshim: logs in %s\n", outdir);
 	else if (made)	/* made for nothing: not left behind */
@@ -595,8 +610,77 @@ static void record_report(const struct record_args *a, const char *outdir, int m
 	pfs_model_free(&run);
 }
 
+static volatile sig_atomic_t attach_stop;
+
+static void attach_stop_sig(int sig)
+{
+	(void)sig;
+	attach_stop = 1;
+}
+
+/* The process is still there (a zombie is not): /proc/PID/stat's state. */
+static bool attach_alive(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	const char *paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/* record --pid: the kernel's fault events of a running process for a while (kevents.c), then the report. */
+static int record_attach(struct record_args *a, pid_t pid, uint64_t for_ns)
+{
+	char name[32], *dir;
+	const char *why = NULL;
+	int rc;
+
+	snprintf(name, sizeof(name), "pfshim.%d", (int)pid);
+	rc = pfs_launch_outdir(a->l.outdir ? a->l.outdir : name, a->l.force, "record");
+	if (rc)
+		return rc;
+	if (!(dir = realpath(a->l.outdir ? a->l.outdir : name, NULL))) {
+		fprintf(stderr, "pfshim: record: %s\n", strerror(errno));
+		return PFS_EXIT_CANNOT_RUN;
+	}
+	struct pfs_kev *k = pfs_kev_attach(pid, dir, &why);
+	if (!k) {
+		fprintf(stderr, "pfshim: record: cannot watch pid %d: %s\n", (int)pid, why);
+		free(dir);
+		return PFS_EXIT_CANNOT_RUN;
+	}
+	struct sigaction stop = {.sa_handler = attach_stop_sig}, old_int, old_term;
+	sigaction(SIGINT, &stop, &old_int);
+	sigaction(SIGTERM, &stop, &old_term);
+	struct timespec t0, now, nap = {0, 20 * 1000 * 1000};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		uint64_t spent = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000000000ull + (uint64_t)now.tv_nsec -
+				 (uint64_t)t0.tv_nsec;
+		if (attach_stop || !attach_alive(pid) || (for_ns && spent >= for_ns))
+			break;
+		nanosleep(&nap, NULL);
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	attach_stop = 0;
+	if (pfs_kev_finish(k, dir, 0))
+		record_report(a, NULL, dir, 0);
+	else
+		fprintf(stderr, "pfshim: record: pid %d took no page fault while watched\n", (int)pid);
+	free(dir);
+	return PFS_EXIT_OK;
+}
+
 static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 {
+	long attach_pid = 0;
+	uint64_t for_ns = 0;
 	struct option lo[MAX_OPTS + 1];
 	char so[3 * MAX_OPTS + 3], lib[PATH_MAX];
 	struct record_args a = {.l = {.who = "record", .like_system = true}, .top = 10};
@@ -629,6 +713,19 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 			if (parse_top(cmd->name, optarg, &a.top))
 				return PFS_EXIT_USAGE;
 			break;
+		case OPT_PID: {
+			char *end;
+			errno = 0;
+			attach_pid = strtol(optarg, &end, 10);
+			if (errno || *end || attach_pid <= 0 || attach_pid > INT32_MAX)
+				return usage_error(cmd->name, "--pid takes a process id, not '%s'", optarg);
+			break;
+		}
+		case OPT_FOR:
+			if (parse_time(optarg, &for_ns) || !for_ns)
+				return usage_error(cmd->name, "--for takes a time like 10s or 500ms, not '%s'",
+						   optarg);
+			break;
 		case 'h':
 			usage_cmd(stdout, cmd);
 			return PFS_EXIT_OK;
@@ -636,16 +733,33 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 			return getopt_error(cmd->name, c, argv);
 		}
 	}
+	if (attach_pid) {
+		if (optind < argc)
+			return usage_error(cmd->name, "%s", "--pid watches a running process: no command with it");
+		if (a.l.mode || a.l.policy)
+			return usage_error(cmd->name, "%s", "--mode and --policy need the shim: not with --pid");
+		return record_attach(&a, (pid_t)attach_pid, for_ns);
+	}
+	if (for_ns)
+		return usage_error(cmd->name, "%s", "--for goes with --pid");
 	if (optind >= argc)
 		return usage_error(cmd->name, "%s", "no command to run");
 	if (pfs_launch_find_lib(lib, sizeof(lib), cmd->name))
 		return PFS_EXIT_CANNOT_RUN;
 	a.l.lib = lib;
 	a.l.argv = argv + optind;
+	a.l.started = record_started;
+	a.l.started_arg = &a;
 	rc = pfs_launch_run(&a.l, &res);
-	if (rc)
+	if (rc) {
+		pfs_kev_finish(a.kev, NULL, 0);
 		return rc;
-	record_report(&a, res.outdir, res.made_dirs);
+	}
+	pfs_kev_finish(a.kev, res.outdir, res.wst);
+	if (!a.kev && a.kev_why)
+		fprintf(stderr, "pfshim: record: processes the shim cannot trace are not counted: %s\n",
+			a.kev_why);
+	record_report(&a, a.l.argv[0], res.outdir, res.made_dirs);
 	free(res.outdir);
 	return res.status;
 }

@@ -250,7 +250,7 @@ static int redirect(int fd, const char *path, int flags)
 }
 
 /* In the child, between fork and exec: the directory, the environment, the exec. */
-static void child(const struct pfs_launch *l, const char *outdir, int errfd)
+static void child(const struct pfs_launch *l, const char *outdir, int errfd, int gofd)
 {
 	const char *old = getenv("LD_PRELOAD");
 	struct launch_msg msg = {0};
@@ -289,6 +289,12 @@ static void child(const struct pfs_launch *l, const char *outdir, int errfd)
 		goto fail;
 	}
 	msg.stage = STAGE_EXEC;
+	if (gofd >= 0) { /* the parent's l->started first: it closes its end when done */
+		char c;
+		while (read(gofd, &c, 1) < 0 && errno == EINTR)
+			;
+		close(gofd);
+	}
 	execvp(l->argv[0], l->argv);
 	msg.err = errno;
 fail:
@@ -312,7 +318,7 @@ int pfs_launch_run(const struct pfs_launch *l, struct pfs_launch_result *r)
 	struct sigaction old_int, old_quit, old_term, old_hup;
 	struct launch_msg msg = {0};
 	char name[32], *outdir = NULL;
-	int pfd[2], wst = 0, made = 0;
+	int pfd[2], gfd[2] = {-1, -1}, wst = 0, made = 0;
 	bool failed = false;
 	uint64_t t0;
 	pid_t pid;
@@ -329,6 +335,13 @@ int pfs_launch_run(const struct pfs_launch *l, struct pfs_launch_result *r)
 		free(outdir);
 		return PFS_EXIT_CANNOT_RUN;
 	}
+	if (l->started && pipe2(gfd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "pfshim: %s: pipe: %s\n", l->who, strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		free(outdir);
+		return PFS_EXIT_CANNOT_RUN;
+	}
 	fflush(NULL);	/* nothing buffered may be written twice */
 	t0 = now_ns();
 	pid = fork();
@@ -336,6 +349,8 @@ int pfs_launch_run(const struct pfs_launch *l, struct pfs_launch_result *r)
 		fprintf(stderr, "pfshim: %s: fork: %s\n", l->who, strerror(errno));
 		close(pfd[0]);
 		close(pfd[1]);
+		if (gfd[0] >= 0)
+			close(gfd[0]), close(gfd[1]);
 		free(outdir);
 		return PFS_EXIT_CANNOT_RUN;
 	}
@@ -346,11 +361,18 @@ int pfs_launch_run(const struct pfs_launch *l, struct pfs_launch_result *r)
 	}
 	if (pid == 0) {
 		close(pfd[0]);
+		if (gfd[1] >= 0)
+			close(gfd[1]);
 		if (!outdir)
 			_exit(PFS_EXIT_CANNOT_RUN);
-		child(l, outdir, pfd[1]);
+		child(l, outdir, pfd[1], gfd[0]);
 	}
 	close(pfd[1]);
+	if (gfd[0] >= 0) {
+		close(gfd[0]);
+		l->started(pid, outdir, l->started_arg);
+		close(gfd[1]); /* the child may exec now */
+	}
 	if (l->like_system) {
 		/* like system(): the terminal's ^C and ^\ are the program's to handle */
 		launch_child = pid;
@@ -401,6 +423,7 @@ int pfs_launch_run(const struct pfs_launch *l, struct pfs_launch_result *r)
 		free(outdir);
 		return status;
 	}
+	r->wst = wst;
 	if (WIFEXITED(wst))
 		r->status = WEXITSTATUS(wst);
 	else if (WIFSIGNALED(wst))
@@ -678,7 +701,8 @@ static int unlogged_children(const struct pfs_run *run, const struct pfs_proc *p
 		}
 	}
 	for (size_t k = 0; vforks && k < p->nkids; k++)
-		logged += !p->kids[k]->via_exec && !in_children(p, p->kids[k]->pid);
+		logged += (!p->kids[k]->via_exec || (p->kids[k]->start_flags & PFS_PROC_OUTSIDE)) &&
+			  !in_children(p, p->kids[k]->pid); /* record's outside log of what it exec'd counts */
 	if (vforks > logged) {
 		fprintf(out, "pfshim: %s: not traced: %zu process%s started by pid %" PRIu64 " (",
 			who, vforks - logged, vforks - logged == 1 ? "" : "es", p->pid);
@@ -710,6 +734,20 @@ int pfs_launch_untraced(const struct pfs_run *run, const char *argv0, const char
 	for (size_t i = 0; i < run->nprocs; i++) {
 		const struct pfs_proc *p = run->procs[i];
 
+		if (p->start_flags & PFS_PROC_OUTSIDE) {
+			/* record saw it from outside (kevents.c): why no shim, and what is counted instead */
+			if ((p->file_flags & PFS_FILE_FORKED) && p->ended && p->end_reason == PFS_END_EXEC)
+				snprintf(why, sizeof(why), "a child between its fork and its exec (the shim "
+					 "stays out of a vfork child)");
+			else if (!p->exe || !why_not(p->exe, false, why, sizeof(why), 0))
+				snprintf(why, sizeof(why), "LD_PRELOAD was not in its environment");
+			fprintf(out, "pfshim: %s: not traced: pid %" PRIu64 " ('", who, p->pid);
+			put_text(out, p->exe ? p->exe : "?", PATH_MAX);
+			fprintf(out, "'): %s; its faults are counted by mapping, from the kernel's fault events\n",
+				why);
+			lines++;
+			continue;
+		}
 		if (p->ended && p->end_reason == PFS_END_EXEC && p->exec_path && !image_after(run, p)) {
 			if (!why_not(p->exec_path, false, why, sizeof(why), 0))
 				snprintf(why, sizeof(why), "LD_PRELOAD was not in its environment");

@@ -55,10 +55,14 @@ struct pfs_launch {
 	const char *stdout_path, *stderr_path;	/* NULL: pfshim's own */
 	bool null_stdin;	/* standard input from /dev/null */
 	bool like_system;	/* ^C and ^\ are the program's; SIGTERM, SIGHUP passed on */
+	/* Called with the child's pid and log directory before it may exec (it waits until this returns). */
+	void (*started)(pid_t pid, const char *outdir, void *arg);
+	void *started_arg;
 };
 
 struct pfs_launch_result {
 	int status;		/* the exit status, 128+N if killed by signal N */
+	int wst;		/* wait4's status */
 	char *outdir;		/* the log directory, absolute (free it) */
 	int made_dirs;		/* components of it made for this run (pfs_launch_unmake) */
 	uint64_t wall_ns;	/* fork to wait */

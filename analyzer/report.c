@@ -30,6 +30,7 @@ const char *pfs_report_end_reason(uint32_t reason)
 	case PFS_END_UEXIT: return "_exit";
 	case PFS_END_EXEC: return "exec";
 	case PFS_END_SIGNAL: return "signal";
+	case PFS_END_GONE: return "ended";
 	}
 	return NULL;
 }

@@ -296,13 +296,17 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp,
 	fputs("\n#   exe ", t->f);
 	put_safe(t, p->exe ? p->exe : "?", 0);
 	fprintf(t->f, ", parent %" PRIu64 ", mode %s", p->ppid, pfs_mode_name(p->mode));
-	if (p->mode == PFS_MODE_EXACT)
+	if (p->start_flags & PFS_PROC_OUTSIDE)
+		fputs(" (the kernel's fault events, seen by pfshim record: no shim inside, memory by mapping)", t->f);
+	else if (p->mode == PFS_MODE_EXACT)
 		fputs(p->start_flags & PFS_PROC_FAULT_EVENTS ? " (the kernel's fault events)" : " (userfaultfd)", t->f);
 	fputs(", ", t->f);
 	if (!p->ended)
 		fputs("did not end (killed, or still running)", t->f);
 	else if (p->end_reason == PFS_END_EXEC)
 		fputs("replaced by exec", t->f);
+	else if (p->end_reason == PFS_END_GONE)
+		fputs("ended (status not seen)", t->f);
 	else if (p->end_reason == PFS_END_SIGNAL)
 		fprintf(t->f, "killed by signal %" PRId32, p->exit_status);
 	else

@@ -125,14 +125,20 @@ int pfs_pev_open(struct pfs_pev_set *s, const struct pfs_pev_opts *o, const char
 	a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR | (o->ip ? PERF_SAMPLE_IP : 0);
 	a.exclude_kernel = !o->try_kernel;
 	a.exclude_hv = 1;
-	a.inherit = o->inherit_threads ? 1 : 0;
-	a.inherit_thread = o->inherit_threads ? 1 : 0;
+	a.inherit = o->inherit_threads || o->inherit_children ? 1 : 0;
+	a.inherit_thread = o->inherit_threads && !o->inherit_children ? 1 : 0;
+	if (o->task_events) {
+		a.mmap = a.mmap_data = a.mmap2 = 1;
+		a.comm = a.comm_exec = a.task = 1;
+		a.sample_id_all = 1; /* each task record ends with the sample's pid, tid and time */
+	}
 	a.use_clockid = 1;
 	a.clockid = CLOCK_MONOTONIC;
 	a.disabled = o->enable_on_exec ? 1 : 0;
 	a.enable_on_exec = o->enable_on_exec ? 1 : 0;
 	memset(s, 0, sizeof(*s));
 	s->with_ip = o->ip;
+	s->task_events = o->task_events;
 	unsigned pages = o->data_pages ? o->data_pages : 64;
 	for (;;) {
 		int rc = open_all(s, &a, o, pages, why);
@@ -162,10 +168,84 @@ static void ring_copy(const struct pfs_pev_ring *r, uint64_t off, void *out, uin
 		memcpy((char *)out + first, data, len - first);
 }
 
+/* The pid, tid and time at the end of a task record (sample_id_all with TID and TIME). */
+static void task_tail(const struct pfs_pev_ring *r, const struct perf_event_header *eh, struct pfs_pev_sample *sm)
+{
+	uint64_t v[2];
+	ring_copy(r, r->tail + eh->size - sizeof(v), v, sizeof(v));
+	sm->time_ns = v[1];
+}
+
+/* A task record of ring r at its tail (type eh->type) parsed into *sm: 1, or 0 when it is not one. */
+static int task_record(struct pfs_pev_ring *r, const struct perf_event_header *eh, struct pfs_pev_sample *sm)
+{
+	uint64_t at = r->tail + sizeof(*eh);
+	uint32_t ids[4];
+	memset(sm, 0, sizeof(*sm));
+	switch (eh->type) {
+	case PERF_RECORD_MMAP2: {
+		/* pid, tid; addr, len, pgoff; maj, min, ino, ino_generation (or a build id); prot, flags; filename */
+		uint64_t v[3];
+		uint32_t pf[2];
+		if (eh->size < sizeof(*eh) + 8 + 24 + 24 + 8 + 16)
+			return 0;
+		ring_copy(r, at, ids, 8);
+		ring_copy(r, at + 8, v, sizeof(v));
+		ring_copy(r, at + 8 + 24 + 24, pf, sizeof(pf));
+		uint64_t name_at = at + 8 + 24 + 24 + 8, name_len = r->tail + eh->size - 16 - name_at;
+		if (name_len >= PFS_PEV_NAME_MAX)
+			name_len = PFS_PEV_NAME_MAX - 1;
+		ring_copy(r, name_at, r->name, name_len);
+		r->name[name_len] = 0;
+		sm->kind = PFS_PEV_MMAP;
+		sm->pid = ids[0];
+		sm->tid = ids[1];
+		sm->addr = v[0];
+		sm->len = v[1];
+		sm->pgoff = v[2];
+		sm->prot = pf[0];
+		sm->flags = pf[1];
+		sm->name = r->name;
+		break;
+	}
+	case PERF_RECORD_FORK:
+	case PERF_RECORD_EXIT:
+		if (eh->size < sizeof(*eh) + 16 + 8 + 16)
+			return 0;
+		ring_copy(r, at, ids, sizeof(ids));
+		sm->kind = eh->type == PERF_RECORD_FORK ? PFS_PEV_FORK : PFS_PEV_EXIT;
+		sm->pid = ids[0];
+		sm->ppid = ids[1];
+		sm->tid = ids[2];
+		if (ids[0] != ids[2])
+			return 0; /* a thread's start or end: the process goes on */
+		break;
+	case PERF_RECORD_COMM: {
+		if (!(eh->misc & PERF_RECORD_MISC_COMM_EXEC) || eh->size < sizeof(*eh) + 8 + 16)
+			return 0; /* a thread renamed: nothing new */
+		ring_copy(r, at, ids, 8);
+		uint64_t name_len = eh->size - sizeof(*eh) - 8 - 16;
+		if (name_len >= PFS_PEV_NAME_MAX)
+			name_len = PFS_PEV_NAME_MAX - 1;
+		ring_copy(r, at + 8, r->name, name_len);
+		r->name[name_len] = 0;
+		sm->kind = PFS_PEV_EXEC;
+		sm->pid = ids[0];
+		sm->tid = ids[1];
+		sm->name = r->name;
+		break;
+	}
+	default:
+		return 0;
+	}
+	task_tail(r, eh, sm);
+	return 1;
+}
+
 /*
- * The next sample of ring r before `head`, parsed into *sm without moving
- * past it; other records are passed over (LOST counted).  1, or 0 when
- * the ring has nothing more.
+ * The next sample (or task record) of ring r before `head`, parsed into *sm
+ * without moving past it; other records are passed over (LOST counted).  1,
+ * or 0 when the ring has nothing more.
  */
 static int peek(struct pfs_pev_set *s, struct pfs_pev_ring *r, uint64_t head, struct pfs_pev_sample *sm)
 {
@@ -183,6 +263,7 @@ static int peek(struct pfs_pev_set *s, struct pfs_pev_ring *r, uint64_t head, st
 				n = 6;
 			ring_copy(r, r->tail + sizeof(eh), v, n * sizeof(uint64_t));
 			unsigned k = 0;
+			memset(sm, 0, sizeof(*sm));
 			sm->ip = s->with_ip && k < n ? v[k++] : 0;
 			uint64_t pt = k < n ? v[k++] : 0;
 			sm->pid = (uint32_t)pt;
@@ -196,6 +277,8 @@ static int peek(struct pfs_pev_set *s, struct pfs_pev_ring *r, uint64_t head, st
 			uint64_t v[2];
 			ring_copy(r, r->tail + sizeof(eh), v, sizeof(v));
 			s->lost += v[1];
+		} else if (s->task_events && task_record(r, &eh, sm)) {
+			return 1;
 		}
 		r->tail += eh.size;
 	}

@@ -29,11 +29,16 @@ struct pfs_pev_opts {
 	int try_kernel;		/* also the kernel's touches of user memory (inside system calls) where allowed */
 	int inherit_threads;	/* threads created later follow (inherit + inherit_thread) */
 	int enable_on_exec;	/* disabled until pid execs (pfshim record) */
+	int inherit_children;	/* forked children and their threads follow too (pfshim record) */
+	int task_events;	/* mappings, forks, execs and exits come as records too (pfs_pev_sample.kind) */
 	unsigned data_pages;	/* ring size per CPU in pages, a power of two; halved while the kernel refuses */
 	unsigned min_pages;	/* ... down to this */
 };
 
+#define PFS_PEV_NAME_MAX 240
+
 struct pfs_pev_ring {
+	char name[PFS_PEV_NAME_MAX];	/* the path of the MMAP record peeked last */
 	int fd;
 	int cpu;
 	void *base;		/* header page, then data_pages of data */
@@ -44,6 +49,7 @@ struct pfs_pev_ring {
 struct pfs_pev_set {
 	unsigned n;
 	int with_ip;
+	int task_events;
 	int kernel;		/* samples of the kernel's own touches of user memory come too */
 	unsigned data_pages;
 	uint64_t samples;	/* read so far */
@@ -51,12 +57,27 @@ struct pfs_pev_set {
 	struct pfs_pev_ring r[PFS_PEV_CPUS_MAX];
 };
 
+/* What a record of the rings is: a fault sample, or with opts.task_events what happened to a process. */
+enum pfs_pev_kind {
+	PFS_PEV_FAULT = 0,
+	PFS_PEV_MMAP,		/* addr, len, pgoff, prot, flags, name: a mapping made (exec's included) */
+	PFS_PEV_FORK,		/* pid (the child), ppid */
+	PFS_PEV_EXEC,		/* pid: a new image (name: its command name, 16 bytes at most) */
+	PFS_PEV_EXIT,		/* pid */
+};
+
 struct pfs_pev_sample {
+	int kind;		/* enum pfs_pev_kind */
 	uint64_t ip;		/* 0 unless opts.ip */
 	uint64_t addr;
 	uint64_t time_ns;	/* CLOCK_MONOTONIC */
 	uint32_t pid, tid;
 	int user;		/* the fault was taken in user mode (else by the kernel, inside a system call) */
+	/* The task records' (kind != PFS_PEV_FAULT): */
+	uint32_t ppid;		/* FORK */
+	uint32_t prot, flags;	/* MMAP: PROT_*, MAP_* */
+	uint64_t len, pgoff;	/* MMAP */
+	const char *name;	/* MMAP, EXEC; valid during the callback */
 };
 
 /*

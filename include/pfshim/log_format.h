@@ -181,12 +181,20 @@ struct pfs_rec_proc_start {
  * Clear in exact mode: userfaultfd (and in every log of shims before it).
  */
 #define PFS_PROC_FAULT_EVENTS 0x2
+/*
+ * Observed from outside, no shim inside: `pfshim record` wrote this log from
+ * the kernel's fault events of a process the shim could not trace (a static
+ * or Go executable, a vfork child before its exec).  Its memory is accounted
+ * by mapping (category allocations); it has no allocation sites.
+ */
+#define PFS_PROC_OUTSIDE 0x4
 
 /* How a process's faults were observed, from its mode and PROC_START flags (reports' "mechanism"). */
 static inline const char *pfs_mechanism_name(unsigned mode, unsigned start_flags)
 {
 	return mode == PFS_MODE_FAST ? "page-map"
 	       : mode != PFS_MODE_EXACT ? "none"
+	       : start_flags & PFS_PROC_OUTSIDE ? "fault-events-outside"
 	       : start_flags & PFS_PROC_FAULT_EVENTS ? "fault-events" : "userfaultfd";
 }
 
@@ -401,7 +409,14 @@ struct pfs_rec_exec {
 };
 
 /* PFS_END_SIGNAL: killed by a signal whose default action ends the process; `status` is the signal. */
-enum pfs_end_reason { PFS_END_EXIT = 1, PFS_END_UEXIT = 2 /* _exit */, PFS_END_EXEC = 3, PFS_END_SIGNAL = 4 };
+/* PFS_END_GONE: seen to end from outside (PFS_PROC_OUTSIDE), its status unknown. */
+enum pfs_end_reason {
+	PFS_END_EXIT = 1,
+	PFS_END_UEXIT = 2 /* _exit */,
+	PFS_END_EXEC = 3,
+	PFS_END_SIGNAL = 4,
+	PFS_END_GONE = 5
+};
 
 /* PROC_END: the last record of an image that ended (not by SIGKILL or a crash). */
 struct pfs_rec_proc_end {
