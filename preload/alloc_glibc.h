@@ -69,4 +69,48 @@ static inline uint64_t pfs_alloc_block_end(const void *p, size_t usable)
 	return (uint64_t)(uintptr_t)p + usable + 2 * sizeof(size_t);
 }
 
+/*
+ * Freeing heap block p (glibc's, not IS_MMAPPED) merges its chunk with the
+ * free chunks around it, the top chunk included; glibc trims a heap
+ * (systrim, heap_trim) only from a free whose merged chunk is 64 KiB or
+ * more (FASTBIN_CONSOLIDATION_THRESHOLD) and reaches the top.  The size of
+ * the merged chunk should the next one be the top: p's chunk, the next
+ * chunk, and the chunk before when it is free (PREV_INUSE clear); 0 for
+ * an IS_MMAPPED chunk, which has no neighbours.
+ */
+#define PFS_ALLOC_TRIM_MIN (64u << 10)
+static inline uint64_t pfs_alloc_free_reach(const void *p)
+{
+	const size_t *c = (const size_t *)p - 2; /* the chunk: prev_size, size */
+	size_t sz = c[1] & ~(size_t)7;
+	if (c[1] & 2)
+		return 0;
+	uint64_t reach = sz + (((const size_t *)((const char *)c + sz))[1] & ~(size_t)7);
+	return c[1] & 1 ? reach : reach + c[0];
+}
+
+/*
+ * The chunks that always merge when freed: larger than every tcache bin
+ * (1,032 usable bytes at most, whatever the tunables) and every fastbin.
+ */
+static inline int pfs_alloc_always_merges(const void *p)
+{
+	return (((const size_t *)p)[-1] & ~(size_t)7) > 1032 + sizeof(size_t);
+}
+
+/* Where the chunk after heap block p ends: the top's end when that chunk is the top. */
+static inline uint64_t pfs_alloc_next_end(const void *p)
+{
+	const char *c = (const char *)p - 2 * sizeof(size_t);
+	const char *next = c + (((const size_t *)c)[1] & ~(size_t)7);
+	return (uint64_t)(uintptr_t)next + (((const size_t *)next)[1] & ~(size_t)7);
+}
+
+/* Where p's merged chunk starts: p's chunk, or the free chunk before it. */
+static inline uint64_t pfs_alloc_merge_start(const void *p)
+{
+	const size_t *c = (const size_t *)p - 2;
+	return (uint64_t)(uintptr_t)c - (c[1] & 1 ? 0 : c[0]);
+}
+
 #endif

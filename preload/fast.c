@@ -111,12 +111,14 @@ static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq
 }
 
 /*
- * Mappings a pass found held but left alone (malloc's own, a file's .bss:
- * kind 0), so that the next pass skips them without reading
- * /proc/self/maps again: a program with 4,000 live mappings read it six
- * times a pass and ran 150 times slower.  An entry goes when a hook maps or
- * unmaps over it, and all of them once a second (a mapping no hook saw may
- * take the place of one).  Regions' lock held.
+ * Mappings a pass found held but left alone (kind 0: malloc's own, and
+ * every object's RELRO pages, which relocation copied and mprotect made
+ * read-only), so that the next pass skips them without reading
+ * /proc/self/maps again: every process has a few, and with 4,000 live
+ * mappings the six reads a pass made the program three times slower.  An
+ * entry goes when a hook maps or unmaps over it, and all of them once a
+ * second (a mapping no hook saw may take the place of one).  Regions' lock
+ * held.
  */
 #define IGNORED_MAX 64
 static struct {
@@ -326,13 +328,6 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			from = hi;
 			continue;
 		}
-		/* a region starting here after all (the pass found it empty): no mapping to look up */
-		uint64_t i = pfs_regions_from(from);
-		if (i < pfs_regions_count() && pfs_region_at(i)->start <= from) {
-			hi = pfs_region_end(pfs_region_at(i));
-			from = hi > from ? (hi < to ? hi : to) : from + page_size;
-			continue;
-		}
 		if (in_heap_reach(from)) {
 			from += page_size;
 			continue;
@@ -357,7 +352,7 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 		uint64_t end = m.end < to ? m.end : to;
 		if (kind) {
 			/* the mapping's part that no region covers, around the run */
-			i = pfs_regions_from(from);
+			uint64_t i = pfs_regions_from(from);
 			lo = m.start;
 			hi = m.end;
 			if (i < pfs_regions_count() && pfs_region_at(i)->start < hi)

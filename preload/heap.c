@@ -1,6 +1,7 @@
 /* Heap pages charged by carving (heap.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "alloc_glibc.h"
 #include "heap.h"
@@ -46,15 +47,16 @@ static struct pfs_heap *heap_get(uint64_t key, uint64_t p)
  * program that grew and trimmed its heap ten times had one time counted).
  * heap_mutex held.
  */
-static void shrunk(struct pfs_thread *t, struct pfs_heap *h, uint64_t top)
+static int shrunk(struct pfs_thread *t, struct pfs_heap *h, uint64_t top)
 {
 	uint64_t page = pfs_proc.page_size;
 	if (!top || top >= h->hwm || top < h->start)
-		return;
+		return 0;
 	pfs_tracker->heap_released(h, top, (h->hwm + page - 1) & ~(page - 1));
 	h->hwm = top;
 	if (t->carve_hi > top && t->carve_lo == (h->key == PFS_HEAP_MAIN ? 0 : h->key))
 		t->carve_hi = top; /* this thread's window; another thread's keeps its old end until it carves */
+	return 1;
 }
 
 /* Carves [p, end) in its heap; heap_mutex held.  Returns the heap, NULL when none. */
@@ -97,15 +99,54 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
 	errno = saved;
 }
 
-void pfs_heap_trimmed(struct pfs_thread *t, uint64_t key)
+uint64_t pfs_heap_no_trim = PFS_ALLOC_TRIM_MIN - 1;
+
+void pfs_heap_freeing(struct pfs_thread *t, const void *p, int shrink, struct pfs_heap_free *f)
 {
+	f->key = 0;
+	if (!pfs_heap_on || pfs_alloc_is_mmapped((void *)p))
+		return;
+	uint64_t brk_now, key = pfs_heap_key((uint64_t)(uintptr_t)p, &brk_now), top;
+	/* A chunk whose next one is not the top merges with free chunks at most, never with the top. */
+	if (!key || !(top = pfs_heap_top(key, brk_now)) || pfs_alloc_next_end(p) != top)
+		return;
 	int saved = errno;
 	pthread_mutex_lock(&heap_mutex);
 	for (unsigned i = 0; i < nheaps; i++)
 		if (heaps[i].key == key) {
-			shrunk(t, &heaps[i], pfs_heap_top(key, pfs_heap_brk()));
+			/* Pages the trim may give back: from the merged chunk to the top's end. */
+			uint64_t from = pfs_alloc_merge_start(p);
+			if (from < heaps[i].hwm)
+				pfs_tracker->sync(t, from, top - from, PFS_SCAN_FREE);
+			f->key = key;
+			f->top = top;
+			f->whole = from - key < pfs_proc.page_size;
 			break;
 		}
+	pthread_mutex_unlock(&heap_mutex);
+	errno = saved;
+	f->reach = pfs_alloc_free_reach(p);
+	f->learn = !shrink && pfs_alloc_always_merges(p);
+}
+
+void pfs_heap_freed(struct pfs_thread *t, const struct pfs_heap_free *f)
+{
+	int saved = errno;
+	/* A thread heap whose every chunk became free may be unmapped whole (heap_trim): then it ends at its start. */
+	unsigned char v;
+	uint64_t top = f->key != PFS_HEAP_MAIN && f->whole &&
+			       mincore((void *)(uintptr_t)f->key, pfs_proc.page_size, &v) && errno == ENOMEM
+			   ? f->key
+			   : pfs_heap_top(f->key, pfs_heap_brk());
+	pthread_mutex_lock(&heap_mutex);
+	for (unsigned i = 0; i < nheaps; i++)
+		if (heaps[i].key == f->key) {
+			shrunk(t, &heaps[i], top > heaps[i].start ? top : heaps[i].start);
+			break;
+		}
+	/* The heap's end did not move (above the mark either): merged chunks this large do not trim. */
+	if (top >= f->top && f->learn && f->reach > pfs_heap_no_trim)
+		__atomic_store_n(&pfs_heap_no_trim, f->reach, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&heap_mutex);
 	errno = saved;
 }

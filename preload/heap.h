@@ -4,13 +4,14 @@
  * Each heap keeps a mark, the highest byte handed out; a block that ends
  * past it carves the pages up to its end, and those pages belong to the
  * block's site from then on.  The rule lives here once; what a mode does
- * with carved pages is the tracker's (tracker.h).  Pages glibc trims and
- * hands out again keep their first owner (the mark never goes down).
+ * with carved pages is the tracker's (tracker.h).
  */
 #ifndef PFS_HEAP_H
 #define PFS_HEAP_H
 
 #include <stdint.h>
+
+#include "alloc_glibc.h"
 
 struct pfs_thread;
 
@@ -32,12 +33,43 @@ extern int pfs_heap_on;
  */
 void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t stack, int kind);
 
-/* A policy populated [start, end) of a new heap block [p, block_end) before it returned. */
 /*
- * A large block of heap `key` was freed (pfs_track_free said it may trim
- * the heap): if glibc gave pages back, they are carved anew when reached.
+ * glibc trims a heap from inside free (the break lowered, a thread heap's
+ * pages dropped), where no hook sees it, and the pages it gives back take
+ * with them the touches made since the last scan.  So a free that may trim
+ * has the heap read first, and after it a heap found shorter than its mark
+ * gives the pages past its end back: touching them again is a first touch
+ * of the block that carves them anew.
+ *
+ * A free may trim when its merged chunk reaches the top chunk and is larger
+ * than every merged chunk seen to leave a heap whole (glibc's trim rule is
+ * a threshold on that size, which only rises by itself: M_TRIM_THRESHOLD
+ * follows the mmap threshold up).  pfs_heap_may_trim is the hook's inline
+ * test; pfs_heap_freeing makes sure (the next chunk is the top) and reads
+ * the heap; pfs_heap_freed, after the allocator's free, looks at the heap's
+ * end.  A realloc that shrinks its block frees the rest: `shrink` set, the
+ * same steps, nothing learnt.
  */
-void pfs_heap_trimmed(struct pfs_thread *t, uint64_t key);
+extern uint64_t pfs_heap_no_trim;
+
+static inline int pfs_heap_may_trim(const void *p)
+{
+	return pfs_heap_on && pfs_alloc_free_reach(p) > pfs_heap_no_trim;
+}
+
+struct pfs_heap_free {
+	uint64_t key;	/* the heap, 0 when the free cannot trim it */
+	uint64_t top;	/* the heap's end before the free */
+	uint64_t reach;	/* the size of the merged chunk */
+	int learn;	/* the chunk merges for sure: if the heap stays whole, merged chunks this large do not trim */
+	int whole;	/* a thread heap all free from its start: glibc may unmap it */
+};
+
+/* Before the free of heap block p (no IS_MMAPPED chunk); f->key 0: it cannot trim its heap. */
+void pfs_heap_freeing(struct pfs_thread *t, const void *p, int shrink, struct pfs_heap_free *f);
+void pfs_heap_freed(struct pfs_thread *t, const struct pfs_heap_free *f);
+
+/* A policy populated [start, end) of a new heap block [p, block_end) before it returned. */
 void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
 			 uint64_t start, uint64_t end);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "alloc_glibc.h"
+#include "heap.h"
 #include "hook.h"
 
 /* While dlsym itself allocates, blocks come from the bootstrap pool. */
@@ -66,18 +67,19 @@ PFS_EXPORT void free(void *p)
 	if (PFS_UNLIKELY(pfs_boot_owns(p)))
 		return;
 	PFS_ENSURE(free);
-	/* Small blocks have no record to end: nothing to do (the common case, decided inline). */
-	if (!pfs_hook_tracking() || PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES)) {
+	/* Small blocks have no record to end and seldom reach the top: nothing to do (decided inline). */
+	if (!pfs_hook_tracking() || PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES && !pfs_heap_may_trim(p))) {
 		real_free(p);
 		return;
 	}
+	struct pfs_heap_free f;
 	pfs_tls_busy = 1;
-	uint64_t heap = pfs_track_free(p, PFS_KIND_MALLOC);
+	pfs_track_free(p, PFS_KIND_MALLOC, &f);
 	pfs_hook_leave();
 	real_free(p);
-	if (heap) {
+	if (f.key) {
 		pfs_tls_busy = 1;
-		pfs_track_freed(heap);
+		pfs_track_freed(&f);
 		pfs_hook_leave();
 	}
 }
@@ -104,15 +106,18 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 	size_t old_usable = old ? pfs_alloc_usable(old) : 0;
 	/* The free of the old block is ordered before anything that can reuse its address. */
 	uint64_t free_seq = 0;
-	if (old_usable >= PFS_BIG_BYTES) {
-		free_seq = pfs_next_seq();
-		pfs_track_realloc_before(old);
+	struct pfs_heap_free f = {0};
+	if (old_usable >= PFS_BIG_BYTES || (old && size < old_usable && pfs_heap_may_trim(old))) {
+		free_seq = old_usable >= PFS_BIG_BYTES ? pfs_next_seq() : 0;
+		pfs_track_realloc_before(old, old_usable, size, &f);
 	}
 	pfs_hook_leave();
 	void *p = real_realloc(old, size);
-	if (p || (old && size == 0)) {
+	if (p || (old && size == 0) || f.key) {
 		pfs_tls_busy = 1;
-		pfs_track_realloc(old, old_usable, free_seq, p, size, ret, sp);
+		pfs_track_freed(&f);
+		if (p || (old && size == 0))
+			pfs_track_realloc(old, old_usable, free_seq, p, size, ret, sp);
 		pfs_hook_leave();
 	}
 	return p;

@@ -112,9 +112,22 @@ static int walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, int 
 			return -errno;
 		for (long i = 0; i < got; i++)
 			fn(vec[i].start, vec[i].end, vec[i].categories, arg);
-		if (a.walk_end <= addr || a.walk_end >= end)
+		/*
+		 * A call that did not fill the vector walked to the end.  Its
+		 * walk_end says nothing then: the kernel fills a buffer of its
+		 * own (512 ranges) and empties it into the vector again and
+		 * again, and walk_end stays where the first full buffer stopped
+		 * (Linux 6.18: 555 ranges up to the stack came with a walk_end
+		 * at the 513th; walking on from there handed the rest over
+		 * twice, out of order, and fast mode took each for memory no
+		 * hook saw).
+		 */
+		if ((size_t)got < n)
 			break;
-		addr = a.walk_end;
+		uint64_t next = a.walk_end > vec[got - 1].end ? a.walk_end : vec[got - 1].end;
+		if (next <= addr || next >= end)
+			break;
+		addr = next;
 	}
 	return 0;
 }

@@ -89,44 +89,39 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	pfs_tracker->tick(t); /* after: a scan must not meet the new mapping before it is tracked */
 }
 
-/*
- * Freeing a heap block next to the top may make glibc trim the heap (the
- * top past M_TRIM_THRESHOLD, 128 KiB by default), inside free where no hook
- * sees it: after the free of a block with a record the heap's end is looked
- * at (pfs_track_freed), and a block this large has its pages read first, as
- * an unmap's are.
- */
-#define PFS_TRIM_BYTES (128u << 10)
-
-uint64_t pfs_track_free(void *p, int kind)
+/* A free that may trim its heap (heap.h) has the heap read before, and its end looked at after. */
+void pfs_track_free(void *p, int kind, struct pfs_heap_free *f)
 {
-	size_t usable = pfs_alloc_usable(p);
-	if (PFS_LIKELY(usable < PFS_BIG_BYTES))
-		return 0;
 	struct pfs_thread *t = pfs_thread_get();
+	f->key = 0;
 	if (!t)
-		return 0;
+		return;
+	if (pfs_heap_may_trim(p))
+		pfs_heap_freeing(t, p, 0, f);
+	if (pfs_alloc_usable(p) < PFS_BIG_BYTES)
+		return;
 	pfs_tracker->tick(t);
-	uint64_t key = 0, brk_now;
-	if (pfs_heap_on && !pfs_alloc_is_mmapped(p) && (key = pfs_heap_key((uint64_t)(uintptr_t)p, &brk_now)) != 0 &&
-	    usable >= PFS_TRIM_BYTES)
-		pfs_tracker->sync(t, (uint64_t)(uintptr_t)p, usable, PFS_SCAN_FREE);
 	pfs_tracker->free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
 	write_free(t, pfs_next_seq(), p, 0, kind);
-	return key;
 }
 
-void pfs_track_freed(uint64_t key)
+void pfs_track_freed(const struct pfs_heap_free *f)
 {
 	struct pfs_thread *t = pfs_thread_get();
-	if (t)
-		pfs_heap_trimmed(t, key);
+	if (t && f->key)
+		pfs_heap_freed(t, f);
 }
 
-void pfs_track_realloc_before(void *old)
+void pfs_track_realloc_before(void *old, size_t old_usable, size_t size, struct pfs_heap_free *f)
 {
 	struct pfs_thread *t = pfs_thread_get();
-	if (t)
+	f->key = 0;
+	if (!t)
+		return;
+	/* Shrinking frees the block's tail, which may trim the heap like a free. */
+	if (size < old_usable && pfs_heap_may_trim(old))
+		pfs_heap_freeing(t, old, 1, f);
+	if (old_usable >= PFS_BIG_BYTES)
 		pfs_tracker->free_at(t, (uint64_t)(uintptr_t)old);
 }
 

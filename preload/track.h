@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 struct pfs_thread;
+struct pfs_heap_free;
 
 /* A malloc block of at least this many usable bytes gets its own ALLOC record. */
 #define PFS_BIG_BYTES 4096u
@@ -14,20 +15,24 @@ struct pfs_thread;
 uint64_t pfs_track_announce(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len);
 /* Memory that is no allocation, accounted by kind (PFS_KIND_STACK ... PFS_KIND_SELF): logged and tracked. */
 void pfs_track_category(struct pfs_thread *t, int kind, uint64_t addr, uint64_t len);
-/* Before a realloc: the old block's last touches, while its pages are still where they were. */
-void pfs_track_realloc_before(void *old);
+/*
+ * Before a realloc of `old` to `size` bytes: the old block's last touches,
+ * while its pages are still where they were; a shrink that may trim the
+ * heap as a free does (pfs_track_free).
+ */
+void pfs_track_realloc_before(void *old, size_t old_usable, size_t size, struct pfs_heap_free *f);
 void pfs_track_mremap_before(void *old, size_t old_len);
 void pfs_track_madvise_before(void *p, size_t len, int advice);
 
 /* A malloc-family block returned to the program. */
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp);
 /*
- * Before the block goes back to the allocator.  Returns its heap's key for
- * a heap block (freeing it may trim the heap): then pfs_track_freed after
- * the allocator's free.
+ * Before the block goes back to the allocator: a block with a record, or
+ * one whose free may trim its heap (pfs_heap_may_trim).  f->key set: the
+ * free may trim the heap, pfs_track_freed after the allocator's free.
  */
-uint64_t pfs_track_free(void *p, int kind);
-void pfs_track_freed(uint64_t key);
+void pfs_track_free(void *p, int kind, struct pfs_heap_free *f);
+void pfs_track_freed(const struct pfs_heap_free *f);
 /* realloc moved or resized `old` into `p`. */
 void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p, size_t size, uintptr_t ret,
 		       uintptr_t sp);

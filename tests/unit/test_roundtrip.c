@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "alloc_glibc.h"
+#include "heap.h"
 #include "logread.h"
 #include "real.h"
 #include "shim_fixture.h"
@@ -107,7 +108,8 @@ static void test_big_alloc_and_free(void **state)
 	(void)state;
 	void *p = real_malloc(100000);
 	pfs_track_alloc(PFS_KIND_MALLOC, p, 100000, 0x401234, 0x7ffe0000);
-	pfs_track_free(p, PFS_KIND_MALLOC);
+	struct pfs_heap_free f;
+	pfs_track_free(p, PFS_KIND_MALLOC, &f);
 	real_free(p);
 	struct pfs_logread_stats st;
 	assert_int_equal(read_back(&st), 0);
@@ -129,7 +131,8 @@ static void test_small_allocs_counted(void **state)
 	for (int i = 0; i < 777; i++) {
 		void *p = real_malloc(24);
 		pfs_track_alloc(PFS_KIND_MALLOC, p, 24, 0x405000, 0x7ffe1000);
-		pfs_track_free(p, PFS_KIND_MALLOC);
+		struct pfs_heap_free f;
+		pfs_track_free(p, PFS_KIND_MALLOC, &f);
 		real_free(p);
 	}
 	struct pfs_logread_stats st;
