@@ -11,7 +11,7 @@ CLI=$(cd "$BUILD" && pwd)/pfshim
 RUNS=${PFS_BENCH_RUNS:-5}
 W=$(mktemp -d /tmp/pfshim-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-for p in malloc_heavy touch_storm fork_cow touch_threads live_blocks; do
+for p in malloc_heavy touch_storm fork_cow touch_threads live_blocks many_sites; do
 	cc -O2 -g -o "$W/$p" "bench/$p.c" -lpthread
 done
 
@@ -187,6 +187,8 @@ scale "pages: touch_storm MiB" "MiB" "64 256 1024" "$W/touch_storm" @
 scale "threads: touch_threads, 64 MiB per thread" "threads" "1 2 4" "$W/touch_threads" 64 @
 scale "allocations: malloc_heavy pairs" "pairs" "1000000 5000000 20000000" "$W/malloc_heavy" @
 scale "live mappings: live_blocks, 256 KiB each, one page touched" "blocks" "1000 4000 12000" "$W/live_blocks" @
+scale "call sites: many_sites, 2 M malloc/free pairs round-robin over the sites" "sites" "100 1000 10000" \
+	"$W/many_sites" @
 PHASE=1 scale "processes: fork_cow 256 MiB, children writing 10% each (fork plus writes)" "children" "1 2 4" \
 	"$W/fork_cow" 256 @
 
