@@ -136,6 +136,32 @@ fi
 PHASE=1 bench "1 GiB touched, fork, the child writes 10% (fork_cow 1024): fork plus the child's writes" \
 	"fast $(peers perf heaptrack)" "fast<=1.2" "$W/fork_cow" 1024
 
+# ---- process starts (issue 21: target at most 2 ms per process over native) ----
+# 100 runs of /bin/true, then of sh -c true, started by a shell loop that itself runs untraced
+# (only the children get the shim); the cost per process is the difference of the cpu medians / 100
+# (cpu: the wall time of 100 short processes on a loaded machine is mostly waiting).
+for cmd in /bin/true "sh -c true"; do
+	loop="i=0; while [ \$i -lt 100 ]; do LD_PRELOAD=\$PFS_CHILD_LIB $cmd; i=\$((i + 1)); done"
+	for v in native off fast; do : >"$W/t.$v"; done
+	for _ in $(seq "$RUNS"); do
+		for v in native off fast; do
+			lib=$LIB
+			[ $v = native ] && lib=
+			PFS_CHILD_LIB=$lib PFSHIM_MODE=$v PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" secs native sh -c "$loop" >>"$W/t.$v"
+			rm -rf "$W/logs"
+		done
+	done
+	n=$(median <"$W/t.native")
+	nc=$(median 2 <"$W/t.native")
+	printf 'process starts: 100 runs of %s from a shell loop\n    %-10s %8.3f s %16s cpu %7.3f s\n' "$cmd" native "$n" "" "$nc"
+	for v in off fast; do
+		m=$(median <"$W/t.$v")
+		mc=$(median 2 <"$W/t.$v")
+		printf '    %-10s %8.3f s  %6.2fx native   cpu %7.3f s  %6.2fx   %5.2f ms cpu per process over native (target at most 2)\n' \
+			"$v" "$m" "$(ratio "$m" "$n")" "$mc" "$(ratio "$mc" "$nc")" "$(echo "scale=3; ($mc - $nc) * 10" | bc)"
+	done
+done
+
 # ---- the analyzer on a real log of 10 million allocation events (target: under 2 s, under 1 GiB) ----
 # 5 million malloc/free pairs of 4-4.2 KiB: each block is logged (an ALLOC and a FREE record).
 # bench/analyzer.sh, at the end, does the same for 10 million fault events (a synthetic log).
