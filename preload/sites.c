@@ -85,17 +85,27 @@ int pfs_stacks_frames(uint32_t id, const uint64_t **frames)
 	return (int)s->n;
 }
 
+#define PFS_STEP_UNWINDS 256u
+static __thread unsigned thread_unwinds __attribute__((tls_model("initial-exec")));
+
 int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
 {
 	void *raw[PFS_MAX_FRAMES + 16];
 	int n = 0;
-	if (PFS_LIKELY(!__tsan_acquire)) {
+	/*
+	 * unw_backtrace's first call in a thread builds a trace cache of 256
+	 * KiB (zeroed, 64 fresh pages): most of a short process's unwinding
+	 * cost.  A thread's first PFS_STEP_UNWINDS unwinds step frame by frame
+	 * instead (the same frames, no cache); a thread that unwinds more
+	 * gets the cache.
+	 */
+	if (PFS_LIKELY(!__tsan_acquire) && ++thread_unwinds > PFS_STEP_UNWINDS) {
 		n = unw_backtrace(raw, (int)PFS_ARRAY_SIZE(raw));
 	} else {
 		/*
-		 * Under ThreadSanitizer: unw_backtrace keeps a per-thread trace
-		 * cache whose thread-exit destructor locks a mutex after TSan has
-		 * finished the thread (a crash, measured); a plain step loop keeps none.
+		 * Under ThreadSanitizer, always: unw_backtrace's trace cache has a
+		 * thread-exit destructor that locks a mutex after TSan has
+		 * finished the thread (a crash, measured).
 		 */
 		unw_context_t ctx;
 		unw_cursor_t cur;
