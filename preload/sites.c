@@ -48,6 +48,12 @@ static uint32_t stacks_next = 1;
 static pfs_spin_t counters_lock = PFS_SPIN_INIT;
 static struct counters_ref *counters;
 
+/* The size of a table of 1 << bits entries. */
+static size_t cache_bytes(uint32_t bits)
+{
+	return ((size_t)1 << bits) * sizeof(struct pfs_cache_ent);
+}
+
 /* Stacks by id, for policies that look at a stack's frames: two levels, grown from the arena. */
 #define BY_ID_CHUNK 1024u
 #define BY_ID_CHUNKS 4096u
@@ -79,17 +85,27 @@ int pfs_stacks_frames(uint32_t id, const uint64_t **frames)
 	return (int)s->n;
 }
 
+#define PFS_STEP_UNWINDS 256u
+static __thread unsigned thread_unwinds __attribute__((tls_model("initial-exec")));
+
 int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
 {
 	void *raw[PFS_MAX_FRAMES + 16];
 	int n = 0;
-	if (PFS_LIKELY(!__tsan_acquire)) {
+	/*
+	 * unw_backtrace's first call in a thread builds a trace cache of 256
+	 * KiB (zeroed, 64 fresh pages): most of a short process's unwinding
+	 * cost.  A thread's first PFS_STEP_UNWINDS unwinds step frame by frame
+	 * instead (the same frames, no cache); a thread that unwinds more
+	 * gets the cache.
+	 */
+	if (PFS_LIKELY(!__tsan_acquire) && ++thread_unwinds > PFS_STEP_UNWINDS) {
 		n = unw_backtrace(raw, (int)PFS_ARRAY_SIZE(raw));
 	} else {
 		/*
-		 * Under ThreadSanitizer: unw_backtrace keeps a per-thread trace
-		 * cache whose thread-exit destructor locks a mutex after TSan has
-		 * finished the thread (a crash, measured); a plain step loop keeps none.
+		 * Under ThreadSanitizer, always: unw_backtrace's trace cache has a
+		 * thread-exit destructor that locks a mutex after TSan has
+		 * finished the thread (a crash, measured).
 		 */
 		unw_context_t ctx;
 		unw_cursor_t cur;
@@ -243,7 +259,8 @@ void pfs_sites_fork_child(void)
 	unwind_active = in_unwind;
 	fork_pending = 0;
 	for (struct pfs_thread *t = pfs_thread_all(); t; t = t->next_all) {
-		memset(t->cache, 0, sizeof(t->cache));
+		memset(t->cache, 0, cache_bytes(64 - t->cache_shift));
+		t->cache_used = 0;
 		t->slots = NULL; /* entries stay in the arena: they pointed into another log */
 		t->free_slots = NULL;
 		t->free_slots_left = 0;
@@ -284,34 +301,112 @@ static uint32_t unwind_site(struct pfs_thread *t)
 	return pfs_stacks_intern(t, frames, (uint32_t)n, truncated ? PFS_STACK_TRUNCATED : 0);
 }
 
-uint32_t pfs_site_lookup_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
-			      uintptr_t sp)
+/* The table twice as large, its entries moved; kept as it is when no memory is left. */
+static void cache_grow(struct pfs_thread *t)
+{
+	uint32_t bits = 64 - t->cache_shift;
+	struct pfs_cache_ent *old = t->cache, *tab = pfs_pool_alloc(cache_bytes(bits + 1));
+	if (!tab)
+		return;
+	uint64_t mask = ((uint64_t)2 << bits) - 1;
+	struct pfs_thread grown = {.cache = tab, .cache_shift = t->cache_shift - 1};
+	for (uint64_t i = 0; i < (uint64_t)1 << bits; i++) {
+		if (!old[i].ret)
+			continue;
+		uint64_t j = pfs_cache_home(&grown, old[i].ret, old[i].sp, old[i].kind);
+		while (tab[j].ret)
+			j = (j + 1) & mask;
+		tab[j] = old[i];
+	}
+	t->cache = tab;
+	t->cache_shift--;
+	if (old != t->cache0)
+		pfs_pool_free(old, cache_bytes(bits));
+}
+
+/*
+ * The key's entry (*found set), or the entry a new key takes: the first
+ * empty one after its place, once the table has grown when it would be more
+ * than half full; at the largest size, the key's place when the run of
+ * entries from it is long.
+ */
+static struct pfs_cache_ent *cache_find(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind, int *found)
+{
+	for (;;) {
+		uint64_t mask = ((uint64_t)1 << (64 - t->cache_shift)) - 1, home = pfs_cache_home(t, ret, sp, kind);
+		uint64_t i = home;
+		for (unsigned probes = 0; t->cache[i].ret; i = (i + 1) & mask, probes++) {
+			struct pfs_cache_ent *e = &t->cache[i];
+			if (e->ret == ret && e->sp == sp && e->kind == kind) {
+				*found = 1;
+				return e;
+			}
+			if (probes == 32 && 64 - t->cache_shift >= PFS_CACHE_MAX_BITS) {
+				*found = 0;
+				return &t->cache[home];
+			}
+		}
+		*found = 0;
+		if (t->cache_used + 1 <= (mask + 1) / 2 || 64 - t->cache_shift >= PFS_CACHE_MAX_BITS)
+			return &t->cache[i];
+		uint32_t shift = t->cache_shift;
+		cache_grow(t);
+		if (t->cache_shift == shift)
+			return &t->cache[i]; /* no memory to grow: fuller than half */
+	}
+}
+
+/* Unwinds the call site and keeps its stack in the key's entry e (found: e holds the key already). */
+static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int found, int kind, uintptr_t ret,
+			    uintptr_t sp)
 {
 	int saved = errno; /* unwinding and logging may make system calls; the program's errno stays */
 	uint32_t stack = unwind_site(t);
 	errno = saved;
 	if (stack == unknown_stack) {
-		/* Not cached: the next call unwinds again. */
-		if (e->ret == ret && e->sp == sp && e->kind == kind)
-			e->ret = 0;
-		e->slot = NULL;
+		/* Not cached: the key's next call unwinds again. */
+		if (found)
+			e->verify = 1;
 		return stack;
 	}
-	if (e->ret == ret && e->sp == sp && e->kind == kind) {
-		if (e->stack != stack)
+	if (found) {
+		if (e->stack != stack) {
 			e->always_unwind = 1; /* two stacks share this key */
+			e->slot = NULL;
+		}
 	} else {
+		if (!e->ret)
+			t->cache_used++;
 		e->ret = ret;
 		e->sp = sp;
 		e->kind = (uint8_t)kind;
 		e->always_unwind = 0;
 		e->slot = NULL;
 	}
-	if (e->stack != stack)
-		e->slot = NULL;
 	e->stack = stack;
 	e->verify = PFS_VERIFY_EVERY;
 	return stack;
+}
+
+/* The key's entry when it may be used without unwinding (the fast path's rule), else NULL. */
+static struct pfs_cache_ent *cache_hit(struct pfs_cache_ent *e, int found)
+{
+	/* An entry whose count reached 0 in the inline path is checked now. */
+	return found && !e->always_unwind && e->verify != 0 && --e->verify != 0 ? e : NULL;
+}
+
+uint32_t pfs_site_lookup_slow(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
+{
+	int found;
+	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
+	return cache_hit(e, found) ? e->stack : unwind_into(t, e, found, kind, ret, sp);
+}
+
+uint32_t pfs_site_unwind(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
+{
+	int found;
+	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
+	return unwind_into(t, e, found, kind, ret, sp);
 }
 
 static struct pfs_counter_slot *new_slot(struct pfs_thread *t, uint32_t stack, int kind)
@@ -358,10 +453,11 @@ static struct pfs_counter_slot *slot_for(struct pfs_thread *t, uint32_t stack, i
 	return m->slot;
 }
 
-void pfs_site_count_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
-			 uintptr_t sp, uint64_t size)
+void pfs_site_count_slow(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size)
 {
-	uint32_t stack = pfs_site_lookup_slow(t, e, kind, ret, sp);
+	int found;
+	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
+	uint32_t stack = cache_hit(e, found) ? e->stack : unwind_into(t, e, found, kind, ret, sp);
 	if (!stack)
 		return;
 	struct pfs_counter_slot *slot = stack == unknown_stack ? NULL : e->slot;
@@ -371,7 +467,7 @@ void pfs_site_count_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind
 		errno = saved;
 		if (!slot)
 			return;
-		if (stack != unknown_stack)
+		if (stack != unknown_stack && e->ret == ret && e->sp == sp && e->kind == kind)
 			e->slot = slot; /* the entry is bound to this key and stack now */
 	}
 	slot->count++;

@@ -39,28 +39,34 @@ void pfs_sites_rewrite(struct pfs_thread *t);
 void pfs_unwind_gate_close(void);
 void pfs_unwind_gate_open(void);
 
-uint32_t pfs_site_lookup_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
-			      uintptr_t sp);
+uint32_t pfs_site_lookup_slow(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp);
+/* The stack of a call site, always unwound (the table's entry updated). */
+uint32_t pfs_site_unwind(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp);
 /* The stack with the thread's Python frames (python.h), or 0 when it runs no Python code now. */
 uint32_t pfs_site_python(struct pfs_thread *t);
-void pfs_site_count_slow(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret,
-			 uintptr_t sp, uint64_t size);
+void pfs_site_count_slow(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size);
+
+/* The key's first place in the thread's table (the next ones follow it). */
+static inline uint64_t pfs_cache_home(const struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind)
+{
+	uint64_t h = (ret ^ (sp >> 4) ^ ((uintptr_t)kind << 7)) * 0x9E3779B97F4A7C15ull;
+	return h >> t->cache_shift;
+}
 
 static inline struct pfs_cache_ent *pfs_cache_ent(struct pfs_thread *t, uintptr_t ret, uintptr_t sp,
 						  int kind)
 {
-	uintptr_t h = (ret ^ (sp >> 4) ^ ((uintptr_t)kind << 7)) * 0x9E3779B97F4A7C15ull;
-	return &t->cache[h >> (64 - PFS_CACHE_BITS)];
+	return &t->cache[pfs_cache_home(t, ret, sp, kind)];
 }
 
-/* The stack id of a call site, from the cache when it can. */
+/* The stack id of a call site, from the table when it can (a key in its first place inline). */
 static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
 	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
 	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && !e->always_unwind &&
 		       --e->verify != 0))
 		return e->stack;
-	return pfs_site_lookup_slow(t, e, kind, ret, sp);
+	return pfs_site_lookup_slow(t, kind, ret, sp);
 }
 
 /*
@@ -76,7 +82,7 @@ static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t
 static inline uint32_t pfs_site_lookup_record(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
 	uint32_t stack = PFS_UNLIKELY(pfs_python_on) ? pfs_site_python(t) : 0;
-	return stack ? stack : pfs_site_lookup_slow(t, pfs_cache_ent(t, ret, sp, kind), kind, ret, sp);
+	return stack ? stack : pfs_site_unwind(t, kind, ret, sp);
 }
 
 /* Counts one small allocation at its call site. */
@@ -89,7 +95,7 @@ static inline void pfs_site_count(struct pfs_thread *t, int kind, uintptr_t ret,
 		e->slot->bytes += size;
 		return;
 	}
-	pfs_site_count_slow(t, e, kind, ret, sp, size);
+	pfs_site_count_slow(t, kind, ret, sp, size);
 }
 
 #endif

@@ -47,6 +47,8 @@ struct pfs_thread *pfs_thread_get_slow(void)
 	} else {
 		t = pfs_arena_alloc(sizeof(*t));
 		if (t) {
+			t->cache = t->cache0;
+			t->cache_shift = 64 - PFS_CACHE_BITS;
 			t->next_all = threads_all;
 			threads_all = t;
 		}

@@ -12,14 +12,21 @@
 #include "log.h"
 #include "proc.h"
 
-/* Per-thread cache of call sites: (return address, stack pointer, kind) -> stack id. */
+/*
+ * Per-thread table of call sites: (return address, stack pointer, kind) ->
+ * stack id, open addressing with linear probing (sites.c).  It starts with
+ * the PFS_CACHE_SIZE entries inside the thread's state and doubles while at
+ * most half full, up to PFS_CACHE_MAX_BITS; past that a new key replaces an
+ * entry.
+ */
 #define PFS_CACHE_BITS 10u
 #define PFS_CACHE_SIZE (1u << PFS_CACHE_BITS)
+#define PFS_CACHE_MAX_BITS 17u
 
 struct pfs_slotmap; /* per-thread (stack, kind) -> counter slot, uthash (sites.c) */
 
 struct pfs_cache_ent {
-	uintptr_t ret;
+	uintptr_t ret; /* 0: an empty entry */
 	uintptr_t sp;
 	uint32_t stack;
 	uint8_t kind;
@@ -39,7 +46,10 @@ struct pfs_thread {
 	uint64_t stack_lo, stack_hi; /* a thread the shim saw start: its stack */
 	struct pfs_thread *next_all;
 	struct pfs_thread *next_free;
-	struct pfs_cache_ent cache[PFS_CACHE_SIZE];
+	struct pfs_cache_ent *cache; /* cache0 or a larger table */
+	uint32_t cache_shift;        /* 64 - log2(entries) */
+	uint32_t cache_used;
+	struct pfs_cache_ent cache0[PFS_CACHE_SIZE];
 };
 
 extern __thread struct pfs_thread *pfs_tls_thread __attribute__((tls_model("initial-exec")));

@@ -9,3 +9,16 @@ t_wrapper_sites_kept_apart() {
 		'[s["bytes_allocated"] for s in proc(r)["sites"] if len(s["frames"]) > 1 and s["frames"][0]["function"] == "xmalloc" and s["frames"][1]["function"] == "site_two"] == [3 * (2 << 20)]'
 }
 
+
+# More sites than the first size of the thread's site table (1,024 keys), visited in rounds: site k
+# (one call instruction in alloc_at) allocates k + 1 blocks of 16 + k % 64 bytes, so every count
+# from 1 to 3,000 appears once, each with its own size.  A count the table lost or gave to another
+# site shows as a missing or a doubled number.
+t_many_sites_counted_exactly() {
+	local n=3000
+	run_both many $T/many_sites $n triangle || return 1
+	report many || return 1
+	$Q "$WORK/many.json" \
+		"sorted(s['allocations'] for s in sites(proc(r), 'alloc_at')) == list(range(1, $n + 1))" \
+		"all(s['bytes_allocated'] == s['allocations'] * (16 + (s['allocations'] - 1) % 64) for s in sites(proc(r), 'alloc_at'))"
+}
