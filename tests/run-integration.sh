@@ -191,9 +191,11 @@ fi
 BASE=$(mktemp -d /tmp/pfshim-tests.XXXXXX)
 # traversable: some tests run programs as nobody inside their work directories
 chmod 755 "$BASE"
-mkdir -p "$BASE/t" "$BASE/log" "$BASE/native" "$BASE/inputs"
+mkdir -p "$BASE/t" "$BASE/log" "$BASE/native" "$BASE/inputs" "$BASE/memo"
 chmod 755 "$BASE/t"
 export PFS_BASE=$BASE
+# dpkg-query's answers kept for the suite's run (tests/lib/memo/dpkg-query)
+export PATH=$ROOT/tests/lib/memo:$PATH
 trap 'rm -rf "$BASE"' EXIT
 
 all=$(declare -F | awk '$3 ~ /^t_/ {print $3}')
