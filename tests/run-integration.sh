@@ -8,7 +8,7 @@
 #   PFS_JOBS=N            tests at once (default: one more than the cores)
 #   PFS_SUMMARY=FILE      also write the totals and the skips there (make check's summary)
 #   PFS_VERBOSE=1         every test's output, not only a failed one's
-#   PFS_SOAK=1            the stress tests at their full counts (`make fuzz`); `make check`
+#   PFS_SOAK=1            the long stress tests at their full counts (`make fuzz`); `make check`
 #                         runs a sample of each (soak CHECK FULL)
 #
 # Tests run in parallel, each in a bash of its own with its own work directory ($WORK);
