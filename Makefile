@@ -328,8 +328,8 @@ fuzz: fuzz-build $(CLI) $(BUILD)/examples/storm
 		bash tests/run-integration.sh
 	@BUILD=$(BUILD) PFS_SOAK=1 PFS_TESTS="$(SOAK_TESTS)" bash tests/run-integration.sh
 
-# The stress tests `make check` runs a sample of (tests/run-integration.sh, soak); `make fuzz` whole.
-SOAK_TESTS := exact_timeout_many_runs log_dir_swap_race log_memory_bounded
+# The stress test `make check` runs a sample of (tests/run-integration.sh, soak); `make fuzz` whole.
+SOAK_TESTS := log_memory_bounded
 
 fuzz-check: fuzz-build
 	$(call fuzz-run,$(FUZZ_CHECK_SECONDS))

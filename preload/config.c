@@ -29,8 +29,11 @@ static const struct opt opts[] = {
 	OPT("PFSHIM_RUN", OPT_PID, run_pid),
 	OPT("PFSHIM_PAGEMAP", OPT_PAGEMAP, pagemap),
 	OPT("PFSHIM_LOG_MAX", OPT_SIZE, log_max),
-	/* pfshim record's (which libpfshim.so to preload): known, so not "unknown", and not the shim's. */
+	/* the analyzer's (pfshim record's libpfshim.so, a report's fault costs and runtime frames):
+	 * known, so not "unknown", and not the shim's. */
 	{"PFSHIM_LIB", OPT_NOT_MINE, 0},
+	{"PFSHIM_FAULT_COST", OPT_NOT_MINE, 0},
+	{"PFSHIM_RUNTIME_FRAMES", OPT_NOT_MINE, 0},
 };
 
 int pfs_parse_bool(const char *s, int *out)

@@ -8,7 +8,7 @@
 #   PFS_JOBS=N            tests at once (default: one more than the cores)
 #   PFS_SUMMARY=FILE      also write the totals and the skips there (make check's summary)
 #   PFS_VERBOSE=1         every test's output, not only a failed one's
-#   PFS_SOAK=1            the stress tests at their full counts (`make fuzz`); `make check`
+#   PFS_SOAK=1            the long stress tests at their full counts (`make fuzz`); `make check`
 #                         runs a sample of each (soak CHECK FULL)
 #
 # Tests run in parallel, each in a bash of its own with its own work directory ($WORK);
@@ -191,9 +191,23 @@ fi
 BASE=$(mktemp -d /tmp/pfshim-tests.XXXXXX)
 # traversable: some tests run programs as nobody inside their work directories
 chmod 755 "$BASE"
-mkdir -p "$BASE/t" "$BASE/log" "$BASE/native" "$BASE/inputs"
+mkdir -p "$BASE/t" "$BASE/log" "$BASE/native" "$BASE/inputs" "$BASE/memo"
 chmod 755 "$BASE/t"
 export PFS_BASE=$BASE
+# dpkg-query's answers kept for the suite's run (tests/lib/memo/dpkg-query)
+export PATH=$ROOT/tests/lib/memo:$PATH
+# This machine's fault costs measured once for the suite, as `pfshim report` measures them (a
+# tenth of a CPU-second a report, each report of each test); given to every test as
+# PFSHIM_FAULT_COST, except the one that checks the measurement (storms.sh).
+if [ -z "${PFSHIM_FAULT_COST:-}" ]; then
+	mkdir -p "$BASE/cost"
+	(cd "$BASE/cost" && PFSHIM_QUIET=1 PFSHIM_OUT=$BASE/cost/log LD_PRELOAD=$LIB timeout 60 $T/three_sites >/dev/null 2>&1)
+	PFSHIM_FAULT_COST=$(timeout 60 "$CLI" report --format json "$BASE/cost/log" 2>/dev/null | $PY -c '
+import json, sys
+c = json.load(sys.stdin)["processes"][0]["storm_detection"]["fault_cost_ns"]
+print("first=%dns,cow=%dns,huge=%dns" % (c["first_touch"], c["cow"], c["huge"]))' 2>/dev/null)
+	[ -n "$PFSHIM_FAULT_COST" ] && export PFSHIM_FAULT_COST && echo "fault costs measured for the suite: $PFSHIM_FAULT_COST"
+fi
 trap 'rm -rf "$BASE"' EXIT
 
 all=$(declare -F | awk '$3 ~ /^t_/ {print $3}')

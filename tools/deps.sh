@@ -4,7 +4,7 @@
 # as root; otherwise prints the one apt-get line and fails.
 #   build: what `make` and `make demo` need (the library, the analyzer, the examples)
 #   test:  what `make check` adds (cmocka, the real programs run under the shim, chromium
-#          for the SVG screenshot, clang for the fuzzer, the tools the tests call)
+#          for the screenshots (python3-pil reads them), clang for the fuzzer, the tools the tests call)
 #   bench: what `make bench` adds (bc; its peers perf and heaptrack)
 set -u
 case "${1:-}" in
@@ -13,7 +13,7 @@ build)
 test)
 	PKGS="libcmocka-dev python3 util-linux bsdutils procps binutils pkg-config man-db libc6-dbg
 		git perl gawk xz-utils sqlite3 openssl redis-server redis-tools g++ golang-go libjemalloc-dev
-		clang libclang-rt-14-dev chromium linux-perf elfutils python3-numpy" ;;
+		clang libclang-rt-14-dev chromium linux-perf elfutils python3-numpy python3-pil" ;;
 bench)
 	PKGS="bc python3 time linux-perf heaptrack" ;;
 *)

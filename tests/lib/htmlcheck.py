@@ -16,9 +16,6 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svgshot import count, near, read_png  # noqa: E402
-
 
 class Page(html.parser.HTMLParser):
     """The site table's columns and rows (cell values: data-v, else the text), the flame frames."""
@@ -91,6 +88,8 @@ def main():
         elif len(sys.argv) > 5:
             fill = dom.frames[label]
             rgb = tuple(int(fill[i:i + 2], 16) for i in (1, 3, 5))
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from svgshot import count, near, read_png
             img = read_png(sys.argv[5])
             n = count(img, (0, 0, img[0], img[1]), lambda p: near(p, rgb, 2))
             print("flame frame %s drawn in %s: %d pixels" % (label, fill, n))

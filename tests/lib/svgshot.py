@@ -3,76 +3,42 @@
 
 usage: svgshot.py REPORT.svg SHOT.png
 
-Decodes the PNG with zlib (8-bit RGB or RGBA, non-interlaced), finds the
+Reads the PNG with Pillow (Debian's python3-pil, make check installs it), finds the
 first plot panel in the SVG (the rect filled #f8f8f8) and the storm
 rectangles, and requires that inside the panel the rate line (#1f77b4,
 blue) drew pixels, that inside the first storm rectangle its shading
 (#d62728 at opacity 0.2 over the panel) appears, and that the site bars
 (#ff7f0e) appear below.  Exit 1 with what was missing.
 """
-import struct
 import sys
 import xml.etree.ElementTree as ET
-import zlib
+
+import numpy
+from PIL import Image
 
 NS = "{http://www.w3.org/2000/svg}"
 
 
 def read_png(path):
-    data = open(path, "rb").read()
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        raise SystemExit("not a PNG: %s" % path)
-    pos, idat, w = 8, b"", None
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            if depth != 8 or ctype not in (2, 6) or interlace:
-                raise SystemExit("PNG kind not handled: depth %d colour type %d interlace %d" % (depth, ctype, interlace))
-            bpp = 3 if ctype == 2 else 4
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    raw = zlib.decompress(idat)
-    stride = w * bpp
-    rows, prev = [], bytearray(stride)
-    for y in range(h):
-        f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b = prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            if f == 1:
-                line[i] = (line[i] + a) & 255
-            elif f == 2:
-                line[i] = (line[i] + b) & 255
-            elif f == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(line)
-        prev = line
-    return w, h, bpp, rows
+    """The screenshot as (width, height, pixels): an array of rows of (r, g, b)."""
+    try:
+        px = numpy.asarray(Image.open(path).convert("RGB"), dtype=numpy.int16)
+    except OSError as e:
+        raise SystemExit("not a PNG: %s (%s)" % (path, e))
+    return px.shape[1], px.shape[0], px
 
 
 def near(px, rgb, tol):
-    return all(abs(px[i] - rgb[i]) <= tol for i in range(3))
+    """Which pixels of px are within tol of rgb in each channel."""
+    return (abs(px - numpy.array(rgb, dtype=numpy.int16)) <= tol).all(axis=-1)
 
 
 def count(img, box, pred):
-    w, h, bpp, rows = img
+    """How many pixels inside box (x0, y0, x1, y1) pred holds for (pred: pixels -> booleans)."""
+    w, h, px = img
     x0, y0, x1, y1 = (int(v) for v in box)
-    n = 0
-    for y in range(max(y0, 0), min(y1, h)):
-        r = rows[y]
-        for x in range(max(x0, 0), min(x1, w)):
-            if pred(r[x * bpp:x * bpp + 3]):
-                n += 1
-    return n
+    part = px[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+    return int(pred(part).sum())
 
 
 def main():
@@ -88,8 +54,8 @@ def main():
     inner = box(panel)
     inner = (inner[0] + 2, inner[1] + 2, inner[2] - 2, inner[3] - 2)
     # neither the panel's background nor white (a page that drew nothing)
-    drawn = count(img, inner, lambda p: not near(p, (0xf8, 0xf8, 0xf8), 3) and not near(p, (255, 255, 255), 3))
-    blue = count(img, inner, lambda p: near(p, (0x1f, 0x77, 0xb4), 60) and p[2] > p[0] + 60)
+    drawn = count(img, inner, lambda p: ~near(p, (0xf8, 0xf8, 0xf8), 3) & ~near(p, (255, 255, 255), 3))
+    blue = count(img, inner, lambda p: near(p, (0x1f, 0x77, 0xb4), 60) & (p[..., 2] > p[..., 0] + 60))
     print("panel %s: %d drawn pixels, %d of the rate line" % (inner, drawn, blue))
     if drawn < 500:
         problems.append("the plot area is (nearly) blank")

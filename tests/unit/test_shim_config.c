@@ -81,6 +81,17 @@ static void test_unknown_variable_named(void **state)
 	assert_non_null(strstr(w.last, "PFSHIM_MDOE"));
 }
 
+/* The analyzer's variables are known, not the shim's: a user who exports them traces in peace. */
+static void test_analyzer_variables_not_unknown(void **state)
+{
+	(void)state;
+	struct pfs_config c;
+	char *env[] = {"PFSHIM_LIB=/x/libpfshim.so", "PFSHIM_FAULT_COST=first=1us", "PFSHIM_RUNTIME_FRAMES=f", NULL};
+	struct warns w = {0};
+	assert_int_equal(pfs_config_parse(&c, env, collect, &w), 0);
+	assert_int_equal(w.n, 0);
+}
+
 static void test_too_long_out_ignored(void **state)
 {
 	(void)state;
@@ -138,6 +149,7 @@ int main(void)
 		cmocka_unit_test(test_good_values),
 		cmocka_unit_test(test_bad_values_warn_and_keep_defaults),
 		cmocka_unit_test(test_unknown_variable_named),
+		cmocka_unit_test(test_analyzer_variables_not_unknown),
 		cmocka_unit_test(test_too_long_out_ignored),
 		cmocka_unit_test(test_parse_bool),
 		cmocka_unit_test(test_parse_size),
