@@ -1,6 +1,6 @@
 #!/bin/bash
 # make bench-real: issue 21's table, real programs and growing workloads, each run natively, under
-# the shim (off, fast, exact) and under the peers (heaptrack, perf -c 1 -g) in alternating rounds,
+# the shim (off, fast, exact on fault events, exact on userfaultfd: uffd) and under the peers (heaptrack, perf -c 1 -g) in alternating rounds,
 # medians, wall and cpu ratios against native.  PFS_BENCH_RUNS: rounds (default 3 here: a round of
 # every variant takes about a minute).  Timing goals live here and in docs/performance.md, never in
 # the tests.  usage: bench/real.sh BUILD [WORKLOAD...] (default: all of them)
@@ -42,7 +42,7 @@ open(w + "/big.c", "w").write(fidelity.c_source(340))
 EOF
 
 ALL="python sqlite gcc git threads fork"
-VARIANTS="off fast exact $(peers heaptrack perf)"
+VARIANTS="off fast exact uffd $(peers heaptrack perf)"
 echo "pfshim on real programs (issue 21): $(nproc) cores, $(uname -r), $RUNS rounds alternating, medians, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in ${*:-$ALL}; do
 	echo
