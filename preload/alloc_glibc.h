@@ -93,9 +93,10 @@ static inline uint64_t pfs_alloc_free_reach(const void *p)
  * The chunks that always merge when freed: larger than every tcache bin
  * (1,032 usable bytes at most, whatever the tunables) and every fastbin.
  */
+#define PFS_ALLOC_MERGE_MIN (1032 + 2 * sizeof(size_t))
 static inline int pfs_alloc_always_merges(const void *p)
 {
-	return (((const size_t *)p)[-1] & ~(size_t)7) > 1032 + sizeof(size_t);
+	return (((const size_t *)p)[-1] & ~(size_t)7) > PFS_ALLOC_MERGE_MIN;
 }
 
 /* Where the chunk after heap block p ends: the top's end when that chunk is the top. */

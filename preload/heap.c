@@ -126,7 +126,7 @@ void pfs_heap_freeing(struct pfs_thread *t, const void *p, int shrink, struct pf
 	pthread_mutex_unlock(&heap_mutex);
 	errno = saved;
 	f->reach = pfs_alloc_free_reach(p);
-	f->learn = !shrink && pfs_alloc_always_merges(p);
+	f->learn = !shrink;
 }
 
 void pfs_heap_freed(struct pfs_thread *t, const struct pfs_heap_free *f)

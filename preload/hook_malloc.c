@@ -107,7 +107,7 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 	/* The free of the old block is ordered before anything that can reuse its address. */
 	uint64_t free_seq = 0;
 	struct pfs_heap_free f = {0};
-	if (old_usable >= PFS_BIG_BYTES || (old && size < old_usable && pfs_heap_may_trim(old))) {
+	if (old_usable >= PFS_BIG_BYTES || (old && pfs_heap_shrink_may_trim(old, old_usable, size))) {
 		free_seq = old_usable >= PFS_BIG_BYTES ? pfs_next_seq() : 0;
 		pfs_track_realloc_before(old, old_usable, size, &f);
 	}

@@ -119,7 +119,7 @@ void pfs_track_realloc_before(void *old, size_t old_usable, size_t size, struct 
 	if (!t)
 		return;
 	/* Shrinking frees the block's tail, which may trim the heap like a free. */
-	if (size < old_usable && pfs_heap_may_trim(old))
+	if (pfs_heap_shrink_may_trim(old, old_usable, size))
 		pfs_heap_freeing(t, old, 1, f);
 	if (old_usable >= PFS_BIG_BYTES)
 		pfs_tracker->free_at(t, (uint64_t)(uintptr_t)old);

@@ -192,13 +192,15 @@ def markdown(results, ratio, header):
                                                           cell.get("exact", "–"), own.get("fast", "–"), own.get("exact", "–"), ok))
     out += ["", "### Where the differences lie", "",
             "Per judged process and mode: the regions with the most kernel faults outside pfshim's logged "
-            "allocations (kind, size, kernel ft/cow, of which on pages of logged allocations, the objects "
-            "whose code faulted), and the sites whose logged allocations the kernel counts differently "
-            "(kernel ft/cow against pfshim's).", ""]
+            "allocations (kind, size, kernel ft/cow; of those, first touches of pages touched before: given "
+            "back and touched again, as a trimmed heap's; and faults on pages of logged allocations; the "
+            "objects whose code faulted), and the sites whose logged allocations the kernel counts "
+            "differently (kernel ft/cow against pfshim's).", ""]
     for name, mode, p in judged_processes(results):
         out.append("- **%s, %s (%s), %s**: " % (name, p["command"], p["key"], mode) + "; ".join(
-            "%s %s at %s: %s/%s (%s/%s in allocations; %s%s)" % (
-                g["kind"], size_s(g["size"]), g["start"], n(g["ft"]), n(g["cow"]), n(g["in_allocations"]["ft"]),
+            "%s %s at %s: %s/%s (%s%s/%s in allocations; %s%s)" % (
+                g["kind"], size_s(g["size"]), g["start"], n(g["ft"]), n(g["cow"]),
+                "%s ft again, " % n(g["ft_again"]) if g.get("ft_again") else "", n(g["in_allocations"]["ft"]),
                 n(g["in_allocations"]["cow"]), ", ".join("%s %d" % (os.path.basename(d), v) for d, v in g["code"]),
                 ", mapped before pfshim started" if g["before_pfshim"] else "")
             for g in p["regions"][:3]))

@@ -94,3 +94,17 @@ assert len(fails) == 2 and "pid 2 (prog2): first-touch" in fails[0] and "pid 4 (
 assert fc.check(runs, 0.11) == [], fc.check(runs, 0.11)
 PY
 }
+
+# A heap glibc trims and grows again inside free (tests/preload/heap_trim_small.c: 20 rounds of
+# 256 small blocks written and freed): the oracle shows the heap's first touches of pages touched
+# before ("again", every round after the first), and pfshim counts them all in both modes.
+t_faultcheck_heap_touched_again() {
+	faultcheck_run fctrim -- "$T/heap_trim_small"
+	case $? in 2) faultcheck_skip fctrim ;; 1) return 1 ;; esac
+	local m
+	for m in fast exact; do
+		$Q "$WORK/fctrim.fc" \
+			"[g for g in r['runs']['$m']['processes'][0]['regions'] if g['kind'] == 'heap'][0]['ft_again'] >= 19 * 150" \
+			"abs(r['runs']['$m']['processes'][0]['ratio']['ft'] - 1) <= 0.05" || { echo "  in $m mode"; return 1; }
+	done
+}
