@@ -710,9 +710,21 @@ static void fast_end(struct pfs_thread *t)
 	pfs_regions_scan_all(t, PFS_SCAN_END); /* touches since the last scan */
 }
 
+/*
+ * Before a fork: memory no hook saw is looked for now, so that parent and
+ * child start from the same regions.  Found after the fork (the parent's
+ * pass below), it was the parent's alone: the child met it later as new
+ * memory, its pages present, their copies not counted (the shim's own site
+ * table, grown just before a fork pool started: 32 copies in each worker).
+ */
 static void fast_lock(void)
 {
+	struct pfs_thread *t = pfs_tls_thread;
 	pfs_regions_lock();
+	if (enabled && t) {
+		FEED(t);
+		pfs_regions_pass(t, pfs_now_ns(), found_unknown);
+	}
 }
 
 static void fast_unlock(void)
