@@ -249,7 +249,13 @@ void pfs_sites_fork_parent(void)
 	pfs_unwind_gate_open();
 }
 
-/* The parent's COUNTERS records are in the parent's log: every thread's cache and slots start afresh. */
+/*
+ * The parent's COUNTERS records are in the parent's log: every thread's
+ * cache and slots start afresh, on the built-in table.  A grown table is
+ * given back, not cleared: clearing wrote every page of it, copies the
+ * kernel made in each child before the shim could count them (32 per
+ * worker of Python's fork pool).  Called after pfs_arena_child_reset.
+ */
 void pfs_sites_fork_child(void)
 {
 	stacks_lock = (pfs_spin_t)PFS_SPIN_INIT;
@@ -259,6 +265,11 @@ void pfs_sites_fork_child(void)
 	unwind_active = in_unwind;
 	fork_pending = 0;
 	for (struct pfs_thread *t = pfs_thread_all(); t; t = t->next_all) {
+		if (t->cache != t->cache0) {
+			pfs_pool_free(t->cache, cache_bytes(64 - t->cache_shift));
+			t->cache = t->cache0;
+			t->cache_shift = 64 - PFS_CACHE_BITS;
+		}
 		memset(t->cache, 0, cache_bytes(64 - t->cache_shift));
 		t->cache_used = 0;
 		t->slots = NULL; /* entries stay in the arena: they pointed into another log */
