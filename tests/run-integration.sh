@@ -13,9 +13,9 @@
 #
 # Tests run in parallel, each in a bash of its own with its own work directory ($WORK);
 # a program's native run is made once per run of the suite and reused (native_ref).  One
-# line per test; a failure shows the test's output.  A test passes (status 0), fails, or
-# skips (`skip REASON`: the reason is printed and counted).  Ends with
-# "integration: N passed, M failed, K skipped".
+# line per test, with its wall and CPU seconds; a failure shows the test's output.  A test
+# passes (status 0), fails, or skips (`skip REASON`: the reason is printed and counted).  Ends
+# with the CPU-seconds of all the tests, then "integration: N passed, M failed, K skipped".
 set -u
 BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -240,14 +240,14 @@ finish() {
 	unset "running[$pid]"
 	rc=$(cat "$BASE/log/$t.rc" 2>/dev/null || echo 1)
 	local secs=$((SECONDS - started[$t])) n=${t#t_} cpu
-	cpu=$(awk '{printf "%.0f", $1 + $2}' "$BASE/log/$t.cpu" 2>/dev/null)
+	cpu=$(awk '{printf "%.1f", $1 + $2}' "$BASE/log/$t.cpu" 2>/dev/null)
 	echo "$t $secs ${cpu:-0}" >>"$BASE/times"
 	if [ "$rc" = 0 ]; then
 		pass=$((pass + 1))
 		# what the test found of the machine (the facts its expectations came from), on its line
 		local found
 		found=$(sed -n 's/^ *found: //p' "$BASE/log/$t" | paste -sd ';')
-		echo "ok   $n (${secs} s)${found:+: found $found}"
+		echo "ok   $n (${secs} s, ${cpu:-0} CPU-s)${found:+: found $found}"
 		[ -n "${PFS_VERBOSE:-}" ] && sed 's/^/  /' "$BASE/log/$t"
 		rm -rf "${BASE:?}/t/$n"
 	elif [ "$rc" = $SKIP_STATUS ]; then
@@ -261,7 +261,7 @@ finish() {
 		fail=$((fail + 1))
 		failed="$failed $n"
 		[ "$rc" = 124 ] && echo "  (killed after $TEST_LIMIT s)" >>"$BASE/log/$t"
-		echo "FAIL $n (${secs} s)"
+		echo "FAIL $n (${secs} s, ${cpu:-0} CPU-s)"
 		sed 's/^/  /' "$BASE/log/$t" | head -100
 	fi
 }
@@ -294,6 +294,9 @@ if [ $fail -gt 0 ]; then
 	trap - EXIT
 	echo "failed:$failed (work directories in $BASE/t)"
 fi
+# the CPU the tests took (user and system time of each, its programs included): a loaded machine
+# stretches the wall time, not this
+echo "integration: $(awk '{s += $3} END {print s + 0}' "$BASE/times") CPU-seconds in the tests"
 line="integration: $pass passed, $fail failed, $nskip skipped"
 [ -n "$skips" ] && printf '%s' "$skips"
 echo "$line"
