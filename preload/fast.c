@@ -127,6 +127,7 @@ static struct {
 } ignored[IGNORED_MAX];
 static unsigned nignored;
 static uint64_t ignored_since;
+static int relro_noted; /* every object's RELRO pages are in the table (note_relro) */
 
 static void ignored_forget(uint64_t lo, uint64_t hi)
 {
@@ -137,23 +138,54 @@ static void ignored_forget(uint64_t lo, uint64_t hi)
 			i++;
 }
 
-/* The end of the ignored mapping holding addr, or 0. */
-static uint64_t ignored_end(uint64_t addr, uint64_t now)
+static uint64_t ignored_find(uint64_t addr)
 {
-	if (now - ignored_since > 1000000000ull) {
-		nignored = 0;
-		ignored_since = now;
-	}
 	for (unsigned i = 0; i < nignored; i++)
 		if (addr >= ignored[i].lo && addr < ignored[i].hi)
 			return ignored[i].hi;
 	return 0;
 }
 
+/* The end of the ignored mapping holding addr, or 0. */
+static uint64_t ignored_end(uint64_t addr, uint64_t now)
+{
+	if (now - ignored_since > 1000000000ull) {
+		nignored = 0;
+		relro_noted = 0;
+		ignored_since = now;
+	}
+	return ignored_find(addr);
+}
+
 static void ignored_add(uint64_t lo, uint64_t hi)
 {
 	if (nignored < IGNORED_MAX && lo < hi)
 		ignored[nignored++] = (typeof(ignored[0])){lo, hi};
+}
+
+/*
+ * Every object's RELRO pages (read-only file memory right before the
+ * object's writable segment: relocation copied them, and every pass finds
+ * them) noted as ignored with one read of /proc/self/maps, once for the
+ * table's life: a process read the maps once for each object at its first
+ * pass.  Returns 1 when it did that now.
+ */
+static int relro_fn(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
+{
+	(void)arg;
+	if (m->inode && (m->prot & PROT_WRITE) && !m->shared && prev->end == m->start && prev->inode == m->inode &&
+	    !(prev->prot & PROT_WRITE) && !prev->shared && !ignored_find(prev->start))
+		ignored_add(prev->start, prev->end);
+	return 0;
+}
+
+static int note_relro(void)
+{
+	if (relro_noted)
+		return 0;
+	relro_noted = 1;
+	pfs_addrspace_each(relro_fn, NULL);
+	return 1;
 }
 
 static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
@@ -326,6 +358,10 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 		uint64_t lo, hi;
 		int kind;
 		if ((hi = ignored_end(from, now)) != 0) {
+			from = hi;
+			continue;
+		}
+		if (note_relro() && (hi = ignored_find(from)) != 0) {
 			from = hi;
 			continue;
 		}
