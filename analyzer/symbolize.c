@@ -18,6 +18,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +65,97 @@ struct pfs_sym {
 	FILE *diag;
 };
 
+/* Whether libdw's debuginfod client has anywhere to ask (it answers nothing without a URL). */
+static bool debuginfod_set(void)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+
+	return urls && *urls;
+}
+
+/*
+ * Whether libdw's search by name could find `link` for `file`: it looks in
+ * the file's directory (real or through a symlink), its .debug/ and .dwz/,
+ * and /usr/lib/debug/ followed by each tail of that directory (docs of
+ * dwfl_standard_find_debuginfo).  A superset of its candidates: a file of one
+ * of these names may exist and fail libdw's checks, never the reverse.
+ */
+static bool debuglink_may_exist(const char *file, const char *link)
+{
+	static const char *const under[] = {"", "/.debug", "/.dwz"};
+	char dirs[2][PATH_MAX], debugname[PATH_MAX], cand[2 * PATH_MAX + 32];
+	const char *names[2], *base;
+	struct stat main_st, st;
+	size_t ndirs = 1, nnames = 1;
+	bool have_main;
+
+	if (!file || !(base = strrchr(file, '/')))
+		return true;	/* a name relative to here: let libdw search */
+	base++;
+	names[0] = link;
+	if (!link) {	/* no .gnu_debuglink: libdw tries NAME.debug, then NAME */
+		snprintf(debugname, sizeof(debugname), "%s.debug", base);
+		names[0] = debugname;
+		names[nnames++] = base;
+	} else if (strchr(link, '/')) {	/* an alt file's path: libdw takes its name */
+		names[nnames++] = strrchr(link, '/') + 1;
+	}
+	have_main = stat(file, &main_st) == 0;
+	snprintf(dirs[0], sizeof(dirs[0]), "%.*s", (int)(base - 1 - file), file);
+	if (realpath(file, dirs[1]) && strrchr(dirs[1], '/')) {
+		*strrchr(dirs[1], '/') = '\0';
+		ndirs += strcmp(dirs[1], dirs[0]) != 0;
+	}
+	for (size_t d = 0; d < ndirs; d++)
+		for (size_t n = 0; n < nnames; n++) {
+			for (size_t u = 0; u < 3; u++) {
+				snprintf(cand, sizeof(cand), "%s%s/%s", dirs[d], under[u], names[n]);
+				/* the object itself by another name is not its debug file */
+				if (stat(cand, &st) == 0 && !(have_main && st.st_ino == main_st.st_ino &&
+							       st.st_dev == main_st.st_dev))
+					return true;
+				snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", under[u], names[n]);
+				if (access(cand, F_OK) == 0)
+					return true;
+			}
+			/* /usr/lib/debug/DIR, then with DIR's leading components dropped one by one */
+			for (const char *tail = dirs[d]; tail; tail = strchr(tail + 1, '/')) {
+				snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", tail, names[n]);
+				if (access(cand, F_OK) == 0)
+					return true;
+			}
+		}
+	return false;
+}
+
+/*
+ * libdw's standard search for a separate debug file (by build-id under
+ * /usr/lib/debug/.build-id, then by .gnu_debuglink), except that it asks
+ * debuginfod only when DEBUGINFOD_URLS is set: when it is not, libdw
+ * would still load its debuginfod client (libcurl, gnutls: 15 ms) for no
+ * answer, once per report that has an object without debug info.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  GElf_Addr base, const char *file, const char *link, GElf_Word crc,
+			  char **debuginfo_file)
+{
+	int fd;
+
+	if (debuginfod_set())
+		return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, link, crc,
+						    debuginfo_file);
+	errno = 0;
+	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file, link, crc,
+					  debuginfo_file);
+	if (fd >= 0 || !debuglink_may_exist(file, link)) {
+		if (fd < 0)
+			errno = 0;	/* nothing found: libdw tells that from a failure by errno */
+		return fd;
+	}
+	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, link, crc,
+					    debuginfo_file);
+}
+
 int pfs_sym_new(struct pfs_sym **out, struct pfs_an_warnings *warn, FILE *diag)
 {
 	struct pfs_sym *sym = calloc(1, sizeof(*sym));
@@ -75,7 +167,7 @@ int pfs_sym_new(struct pfs_sym **out, struct pfs_an_warnings *warn, FILE *diag)
 	 * info is found by build-id or .gnu_debuglink the standard way.
 	 */
 	sym->cb.find_elf = dwfl_build_id_find_elf;
-	sym->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+	sym->cb.find_debuginfo = find_debuginfo;
 	sym->cb.section_address = dwfl_offline_section_address;
 	sym->cb.debuginfo_path = &sym->debuginfo_path;
 	sym->warn = warn;
