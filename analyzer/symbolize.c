@@ -618,9 +618,10 @@ extern char **environ;
  * pkgs[i] "" where none.
  */
 #define PKG_LEN 256
+#define PKG_PATHS 128
 static void debian_packages(const char *const *paths, size_t n, char (*pkgs)[PKG_LEN])
 {
-	const char *argv[2 + 64 + 1] = {"dpkg-query", "-S"};
+	const char *argv[2 + PKG_PATHS + 1] = {"dpkg-query", "-S"};
 	size_t argc = 2;
 	posix_spawn_file_actions_t fa;
 	char out[16384];
@@ -630,7 +631,7 @@ static void debian_packages(const char *const *paths, size_t n, char (*pkgs)[PKG
 
 	for (size_t i = 0; i < n; i++) {
 		pkgs[i][0] = '\0';
-		if (argc < 2 + 64 && (!strncmp(paths[i], "/usr/", 5) || !strncmp(paths[i], "/lib", 4)))
+		if (argc < 2 + PKG_PATHS && (!strncmp(paths[i], "/usr/", 5) || !strncmp(paths[i], "/lib", 4)))
 			argv[argc++] = paths[i];
 	}
 	if (argc == 2 || pipe2(fds, O_CLOEXEC))
@@ -696,29 +697,38 @@ int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m
 	f = open_memstream(&text, &len);
 	if (!f)
 		return -ENOMEM;
-	/* the objects without DWARF, and the packages of those (by their own path, or the one it links to) */
-	const char *paths[64] = {0}, *reals[64] = {0};
-	char real[64][PATH_MAX], (*pkg)[PKG_LEN] = calloc(2 * 64, PKG_LEN);
-	size_t np = 0;
-	bool unnamed[64];
+	/*
+	 * The objects without DWARF, and the packages of those: by their own
+	 * path, or the one it links to, asked in one query (queries[np + i]:
+	 * object i's real path where it differs).
+	 */
+	const char *queries[PKG_PATHS] = {0};
+	char real[PKG_PATHS / 2][PATH_MAX], (*pkg)[PKG_LEN] = calloc(PKG_PATHS, PKG_LEN);
+	size_t np = 0, nq;
+	bool unnamed[PKG_PATHS / 2];
 	if (!pkg) {
 		fclose(f);
 		free(text);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n && np < 64; i++) {
+	for (size_t i = 0; i < n && np < PKG_PATHS / 2; i++) {
 		/* frames of an object with DWARF lack names or lines only in its assembly (_start) */
 		if (!lacks_dwarf(sym, m[i].path))
 			continue;
-		paths[np] = m[i].path;
-		reals[np] = realpath(m[i].path, real[np]) ? real[np] : m[i].path;
+		queries[np] = m[i].path;
 		unnamed[np++] = m[i].no_names;
 	}
-	debian_packages(paths, np, pkg);
-	debian_packages(reals, np, pkg + 64);
-	for (size_t i = 0; i < np; i++) {
-		const char *p = pkg[i][0] ? pkg[i] : pkg[64 + i];
-		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", paths[i], unnamed[i] ? "frames unnamed" : "no source lines");
+	nq = np;
+	for (size_t i = 0; i < np; i++)
+		if (realpath(queries[i], real[i]) && strcmp(real[i], queries[i]))
+			queries[nq++] = real[i];
+	debian_packages(queries, nq, pkg);
+	for (size_t i = 0, r = np; i < np; i++) {
+		bool linked = r < nq && queries[r] == real[i];
+		const char *p = pkg[i][0] || !linked ? pkg[i] : pkg[r];
+
+		r += linked;
+		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", queries[i], unnamed[i] ? "frames unnamed" : "no source lines");
 		if (p[0])
 			fprintf(f, "package %s: its %s-dbgsym)", p, p);
 		else
