@@ -8,6 +8,8 @@
  */
 #include "symbolize.h"
 
+#include "debugcache.h"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -54,6 +56,7 @@ struct sym_object {
 	struct sym_range *texts;	/* executable sections, sorted */
 	size_t ntexts;
 	struct sym_entry *cache;
+	bool debug_found;	/* its separate debug file: a lookup after it is for a dwz alt file */
 	UT_hash_handle hh;
 };
 
@@ -135,9 +138,9 @@ static bool debuglink_may_exist(const char *file, const char *link)
  * would still load its debuginfod client (libcurl, gnutls: 15 ms) for no
  * answer, once per report that has an object without debug info.
  */
-static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
-			  GElf_Addr base, const char *file, const char *link, GElf_Word crc,
-			  char **debuginfo_file)
+static int find_debuginfo_file(Dwfl_Module *mod, void **userdata, const char *modname,
+			       GElf_Addr base, const char *file, const char *link, GElf_Word crc,
+			       char **debuginfo_file)
 {
 	int fd;
 
@@ -154,6 +157,34 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	}
 	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, link, crc,
 					    debuginfo_file);
+}
+
+/*
+ * The module's debug file: its uncompressed copy when one was kept
+ * (debugcache.h), else the file found, of which a copy is then kept for
+ * the next reports.  A dwz alt file, asked for after, is only searched.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  GElf_Addr base, const char *file, const char *link, GElf_Word crc,
+			  char **debuginfo_file)
+{
+	struct sym_object *o = *userdata;
+	const unsigned char *id = NULL;
+	bool main_file = o && !o->debug_found;
+	GElf_Addr id_vaddr;
+	int idlen = dwfl_module_build_id(mod, &id, &id_vaddr), fd = -1;
+
+	if (main_file && idlen > 0)
+		fd = pfs_debugcache_open(id, (size_t)idlen, debuginfo_file);
+	if (fd < 0) {
+		fd = find_debuginfo_file(mod, userdata, modname, base, file, link, crc,
+					 debuginfo_file);
+		if (main_file && fd >= 0 && idlen > 0 && *debuginfo_file)
+			pfs_debugcache_add(id, (size_t)idlen, *debuginfo_file);
+	}
+	if (main_file && fd >= 0)
+		o->debug_found = true;
+	return fd;
 }
 
 int pfs_sym_new(struct pfs_sym **out, struct pfs_an_warnings *warn, FILE *diag)
@@ -365,6 +396,7 @@ static void object_open(struct pfs_sym *sym, struct sym_object *o, const char *p
 			const uint8_t *build_id, unsigned build_id_len)
 {
 	char what[256];
+	void **userdata;
 
 	o->dwfl = dwfl_begin(&sym->cb);
 	if (!o->dwfl) {
@@ -389,6 +421,8 @@ static void object_open(struct pfs_sym *sym, struct sym_object *o, const char *p
 		return;
 	}
 	dwfl_report_end(o->dwfl, NULL, NULL);
+	dwfl_module_info(o->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	*userdata = o;	/* for find_debuginfo */
 	if (!build_id_matches(o->mod, build_id, build_id_len)) {
 		sym_warn(sym, path, "build-id differs from the logged one (the file changed since "
 			 "the run?): its frames are not symbolized");
