@@ -98,18 +98,28 @@ int pfs_debugcache_open(const unsigned char *build_id, size_t len, char **path)
 	return fd;
 }
 
-/* Whether some section of the file is compressed the ELF way (the old .zdebug_ names are left alone). */
-static bool has_compressed(Elf *elf)
+/*
+ * Whether a copy is worth keeping: some section compressed the ELF way (the
+ * old .zdebug_ names are left alone), and no dwz alt file
+ * (.gnu_debugaltlink), which libdw may look for next to the debug file.
+ */
+static bool worth_a_copy(Elf *elf)
 {
+	bool compressed = false;
 	Elf_Scn *scn = NULL;
+	size_t shstrndx;
 
+	if (elf_getshdrstrndx(elf, &shstrndx) < 0)
+		return false;
 	while ((scn = elf_nextscn(elf, scn)) != NULL) {
 		GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
+		const char *name = sh ? elf_strptr(elf, shstrndx, sh->sh_name) : NULL;
 
-		if (sh && (sh->sh_flags & SHF_COMPRESSED))
-			return true;
+		if (!sh || !name || !strcmp(name, ".gnu_debugaltlink"))
+			return false;
+		compressed |= (sh->sh_flags & SHF_COMPRESSED) != 0;
 	}
-	return false;
+	return compressed;
 }
 
 /* Copy `from` into the open, empty `to`; 0 or -1. */
@@ -158,7 +168,7 @@ static int inflate_sections(int fd)
 void pfs_debugcache_add(const unsigned char *build_id, size_t len, const char *debug_path)
 {
 	char name[PATH_MAX], tmp[PATH_MAX + 8];
-	bool compressed = false;
+	bool worth = false;
 	int in, out;
 	Elf *elf;
 
@@ -168,10 +178,10 @@ void pfs_debugcache_add(const unsigned char *build_id, size_t len, const char *d
 	elf_version(EV_CURRENT);
 	elf = elf_begin(in, ELF_C_READ_MMAP, NULL);
 	if (elf) {
-		compressed = has_compressed(elf);
+		worth = worth_a_copy(elf);
 		elf_end(elf);
 	}
-	if (!compressed || !cache_path(name, sizeof(name), build_id, len, true) ||
+	if (!worth || !cache_path(name, sizeof(name), build_id, len, true) ||
 	    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", name) >= (int)sizeof(tmp)) {
 		close(in);
 		return;

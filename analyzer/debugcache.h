@@ -26,8 +26,9 @@ int pfs_debugcache_open(const unsigned char *build_id, size_t len, char **path);
 
 /*
  * Keep an uncompressed copy of the debug file at `debug_path` (of that
- * build-id) when its DWARF is compressed; nothing otherwise, or when the
- * cache cannot be written (read-only home: every report then inflates).
+ * build-id) when its DWARF is compressed and refers to no dwz alt file;
+ * nothing otherwise, or when the cache cannot be written (read-only home:
+ * every report then inflates).
  */
 void pfs_debugcache_add(const unsigned char *build_id, size_t len, const char *debug_path);
 

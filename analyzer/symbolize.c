@@ -195,7 +195,9 @@ int pfs_sym_new(struct pfs_sym **out, struct pfs_an_warnings *warn, FILE *diag)
 		return -ENOMEM;
 	/*
 	 * Offline callbacks: the main file is given by path, separate debug
-	 * info is found by build-id or .gnu_debuglink the standard way.
+	 * info is found by build-id or .gnu_debuglink the standard way
+	 * (find_debuginfo: debuginfod only when asked for, compressed files
+	 * through the cache).
 	 */
 	sym->cb.find_elf = dwfl_build_id_find_elf;
 	sym->cb.find_debuginfo = find_debuginfo;
