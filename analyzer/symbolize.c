@@ -8,6 +8,8 @@
  */
 #include "symbolize.h"
 
+#include "debugcache.h"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -18,6 +20,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +56,7 @@ struct sym_object {
 	struct sym_range *texts;	/* executable sections, sorted */
 	size_t ntexts;
 	struct sym_entry *cache;
+	bool debug_found;	/* its separate debug file: a lookup after it is for a dwz alt file */
 	UT_hash_handle hh;
 };
 
@@ -64,6 +68,125 @@ struct pfs_sym {
 	FILE *diag;
 };
 
+/* Whether libdw's debuginfod client has anywhere to ask (it answers nothing without a URL). */
+static bool debuginfod_set(void)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+
+	return urls && *urls;
+}
+
+/*
+ * Whether libdw's search by name could find `link` for `file`: it looks in
+ * the file's directory (real or through a symlink), its .debug/ and .dwz/,
+ * and /usr/lib/debug/ followed by each tail of that directory (docs of
+ * dwfl_standard_find_debuginfo).  A superset of its candidates: a file of one
+ * of these names may exist and fail libdw's checks, never the reverse.
+ */
+static bool debuglink_may_exist(const char *file, const char *link)
+{
+	static const char *const under[] = {"", "/.debug", "/.dwz"};
+	char dirs[2][PATH_MAX], debugname[PATH_MAX], cand[2 * PATH_MAX + 32];
+	const char *names[2], *base;
+	struct stat main_st, st;
+	size_t ndirs = 1, nnames = 1;
+	bool have_main;
+
+	if (!file || !(base = strrchr(file, '/')))
+		return true;	/* a name relative to here: let libdw search */
+	base++;
+	names[0] = link;
+	if (!link) {	/* no .gnu_debuglink: libdw tries NAME.debug, then NAME */
+		snprintf(debugname, sizeof(debugname), "%s.debug", base);
+		names[0] = debugname;
+		names[nnames++] = base;
+	} else if (strchr(link, '/')) {	/* an alt file's path: libdw takes its name */
+		names[nnames++] = strrchr(link, '/') + 1;
+	}
+	have_main = stat(file, &main_st) == 0;
+	snprintf(dirs[0], sizeof(dirs[0]), "%.*s", (int)(base - 1 - file), file);
+	if (realpath(file, dirs[1]) && strrchr(dirs[1], '/')) {
+		*strrchr(dirs[1], '/') = '\0';
+		ndirs += strcmp(dirs[1], dirs[0]) != 0;
+	}
+	for (size_t d = 0; d < ndirs; d++)
+		for (size_t n = 0; n < nnames; n++) {
+			for (size_t u = 0; u < 3; u++) {
+				snprintf(cand, sizeof(cand), "%s%s/%s", dirs[d], under[u], names[n]);
+				/* the object itself by another name is not its debug file */
+				if (stat(cand, &st) == 0 && !(have_main && st.st_ino == main_st.st_ino &&
+							       st.st_dev == main_st.st_dev))
+					return true;
+				snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", under[u], names[n]);
+				if (access(cand, F_OK) == 0)
+					return true;
+			}
+			/* /usr/lib/debug/DIR, then with DIR's leading components dropped one by one */
+			for (const char *tail = dirs[d]; tail; tail = strchr(tail + 1, '/')) {
+				snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", tail, names[n]);
+				if (access(cand, F_OK) == 0)
+					return true;
+			}
+		}
+	return false;
+}
+
+/*
+ * libdw's standard search for a separate debug file (by build-id under
+ * /usr/lib/debug/.build-id, then by .gnu_debuglink), except that it asks
+ * debuginfod only when DEBUGINFOD_URLS is set: when it is not, libdw
+ * would still load its debuginfod client (libcurl, gnutls: 15 ms) for no
+ * answer, once per report that has an object without debug info.
+ */
+static int find_debuginfo_file(Dwfl_Module *mod, void **userdata, const char *modname,
+			       GElf_Addr base, const char *file, const char *link, GElf_Word crc,
+			       char **debuginfo_file)
+{
+	int fd;
+
+	if (debuginfod_set())
+		return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, link, crc,
+						    debuginfo_file);
+	errno = 0;
+	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file, link, crc,
+					  debuginfo_file);
+	if (fd >= 0 || !debuglink_may_exist(file, link)) {
+		if (fd < 0)
+			errno = 0;	/* nothing found: libdw tells that from a failure by errno */
+		return fd;
+	}
+	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, link, crc,
+					    debuginfo_file);
+}
+
+/*
+ * The module's debug file: its uncompressed copy when one was kept
+ * (debugcache.h), else the file found, of which a copy is then kept for
+ * the next reports.  A dwz alt file, asked for after, is only searched.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  GElf_Addr base, const char *file, const char *link, GElf_Word crc,
+			  char **debuginfo_file)
+{
+	struct sym_object *o = *userdata;
+	const unsigned char *id = NULL;
+	bool main_file = o && !o->debug_found;
+	GElf_Addr id_vaddr;
+	int idlen = dwfl_module_build_id(mod, &id, &id_vaddr), fd = -1;
+
+	if (main_file && idlen > 0)
+		fd = pfs_debugcache_open(id, (size_t)idlen, debuginfo_file);
+	if (fd < 0) {
+		fd = find_debuginfo_file(mod, userdata, modname, base, file, link, crc,
+					 debuginfo_file);
+		if (main_file && fd >= 0 && idlen > 0 && *debuginfo_file)
+			pfs_debugcache_add(id, (size_t)idlen, *debuginfo_file);
+	}
+	if (main_file && fd >= 0)
+		o->debug_found = true;
+	return fd;
+}
+
 int pfs_sym_new(struct pfs_sym **out, struct pfs_an_warnings *warn, FILE *diag)
 {
 	struct pfs_sym *sym = calloc(1, sizeof(*sym));
@@ -72,10 +195,12 @@ int pfs_sym_new(struct pfs_sym **out, struct pfs_an_warnings *warn, FILE *diag)
 		return -ENOMEM;
 	/*
 	 * Offline callbacks: the main file is given by path, separate debug
-	 * info is found by build-id or .gnu_debuglink the standard way.
+	 * info is found by build-id or .gnu_debuglink the standard way
+	 * (find_debuginfo: debuginfod only when asked for, compressed files
+	 * through the cache).
 	 */
 	sym->cb.find_elf = dwfl_build_id_find_elf;
-	sym->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+	sym->cb.find_debuginfo = find_debuginfo;
 	sym->cb.section_address = dwfl_offline_section_address;
 	sym->cb.debuginfo_path = &sym->debuginfo_path;
 	sym->warn = warn;
@@ -273,6 +398,7 @@ static void object_open(struct pfs_sym *sym, struct sym_object *o, const char *p
 			const uint8_t *build_id, unsigned build_id_len)
 {
 	char what[256];
+	void **userdata;
 
 	o->dwfl = dwfl_begin(&sym->cb);
 	if (!o->dwfl) {
@@ -297,6 +423,8 @@ static void object_open(struct pfs_sym *sym, struct sym_object *o, const char *p
 		return;
 	}
 	dwfl_report_end(o->dwfl, NULL, NULL);
+	dwfl_module_info(o->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	*userdata = o;	/* for find_debuginfo */
 	if (!build_id_matches(o->mod, build_id, build_id_len)) {
 		sym_warn(sym, path, "build-id differs from the logged one (the file changed since "
 			 "the run?): its frames are not symbolized");
@@ -526,9 +654,10 @@ extern char **environ;
  * pkgs[i] "" where none.
  */
 #define PKG_LEN 256
+#define PKG_PATHS 128
 static void debian_packages(const char *const *paths, size_t n, char (*pkgs)[PKG_LEN])
 {
-	const char *argv[2 + 64 + 1] = {"dpkg-query", "-S"};
+	const char *argv[2 + PKG_PATHS + 1] = {"dpkg-query", "-S"};
 	size_t argc = 2;
 	posix_spawn_file_actions_t fa;
 	char out[16384];
@@ -538,7 +667,7 @@ static void debian_packages(const char *const *paths, size_t n, char (*pkgs)[PKG
 
 	for (size_t i = 0; i < n; i++) {
 		pkgs[i][0] = '\0';
-		if (argc < 2 + 64 && (!strncmp(paths[i], "/usr/", 5) || !strncmp(paths[i], "/lib", 4)))
+		if (argc < 2 + PKG_PATHS && (!strncmp(paths[i], "/usr/", 5) || !strncmp(paths[i], "/lib", 4)))
 			argv[argc++] = paths[i];
 	}
 	if (argc == 2 || pipe2(fds, O_CLOEXEC))
@@ -604,29 +733,38 @@ int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m
 	f = open_memstream(&text, &len);
 	if (!f)
 		return -ENOMEM;
-	/* the objects without DWARF, and the packages of those (by their own path, or the one it links to) */
-	const char *paths[64] = {0}, *reals[64] = {0};
-	char real[64][PATH_MAX], (*pkg)[PKG_LEN] = calloc(2 * 64, PKG_LEN);
-	size_t np = 0;
-	bool unnamed[64];
+	/*
+	 * The objects without DWARF, and the packages of those: by their own
+	 * path, or the one it links to, asked in one query (queries[np + i]:
+	 * object i's real path where it differs).
+	 */
+	const char *queries[PKG_PATHS] = {0};
+	char real[PKG_PATHS / 2][PATH_MAX], (*pkg)[PKG_LEN] = calloc(PKG_PATHS, PKG_LEN);
+	size_t np = 0, nq;
+	bool unnamed[PKG_PATHS / 2];
 	if (!pkg) {
 		fclose(f);
 		free(text);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n && np < 64; i++) {
+	for (size_t i = 0; i < n && np < PKG_PATHS / 2; i++) {
 		/* frames of an object with DWARF lack names or lines only in its assembly (_start) */
 		if (!lacks_dwarf(sym, m[i].path))
 			continue;
-		paths[np] = m[i].path;
-		reals[np] = realpath(m[i].path, real[np]) ? real[np] : m[i].path;
+		queries[np] = m[i].path;
 		unnamed[np++] = m[i].no_names;
 	}
-	debian_packages(paths, np, pkg);
-	debian_packages(reals, np, pkg + 64);
-	for (size_t i = 0; i < np; i++) {
-		const char *p = pkg[i][0] ? pkg[i] : pkg[64 + i];
-		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", paths[i], unnamed[i] ? "frames unnamed" : "no source lines");
+	nq = np;
+	for (size_t i = 0; i < np; i++)
+		if (realpath(queries[i], real[i]) && strcmp(real[i], queries[i]))
+			queries[nq++] = real[i];
+	debian_packages(queries, nq, pkg);
+	for (size_t i = 0, r = np; i < np; i++) {
+		bool linked = r < nq && queries[r] == real[i];
+		const char *p = pkg[i][0] || !linked ? pkg[i] : pkg[r];
+
+		r += linked;
+		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", queries[i], unnamed[i] ? "frames unnamed" : "no source lines");
 		if (p[0])
 			fprintf(f, "package %s: its %s-dbgsym)", p, p);
 		else

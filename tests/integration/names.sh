@@ -183,3 +183,28 @@ t_names_missing_symbols_explained() {
 		grep -q 'DEBUGINFOD_URLS' "$WORK/stripped.text" || {
 		echo "  no single explanation of the missing symbols:"; grep -n 'symbols' "$WORK/stripped.text"; return 1; }
 }
+
+# An object of a Debian package without debugging symbols: named with its package, which one
+# dpkg-query call finds for the whole report (each call reads the package database, ~0.3 CPU-s);
+# a report whose objects all have DWARF (libc: libc6-dbg, which make check installs) runs none.
+t_names_package_of_missing_symbols() {
+	local real id calls
+	real=$(command -v dpkg-query) || skip "no dpkg-query: not a Debian system"
+	id=$(readelf -n /usr/bin/sort | awk '/Build ID/ {print $3}')
+	[ -e "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" ] && skip "coreutils' debugging symbols are installed"
+	mkdir -p "$WORK/bin" && printf '#!/bin/sh\necho "$*" >>"%s/dpkg.calls"\nexec "%s" "$@"\n' \
+		"$WORK" "$real" >"$WORK/bin/dpkg-query" && chmod +x "$WORK/bin/dpkg-query" || return 1
+	seq 1 20000 | shuf >"$WORK/nums" || return 1
+	run_both sorted sort -n "$WORK/nums" || return 1
+	: >"$WORK/dpkg.calls"
+	PATH=$WORK/bin:$PATH report sorted text || return 1
+	grep -q "/usr/bin/sort (frames unnamed; package coreutils: its coreutils-dbgsym)" "$WORK/sorted.text" || {
+		echo "  sort's package not named:"; grep -A1 'Warnings' "$WORK/sorted.text"; return 1; }
+	calls=$(wc -l <"$WORK/dpkg.calls")
+	[ "$calls" = 1 ] || { echo "  dpkg-query ran $calls times for one report:"; cat "$WORK/dpkg.calls"; return 1; }
+	run_both three $T/three_sites || return 1
+	: >"$WORK/dpkg.calls"
+	PATH=$WORK/bin:$PATH report three text || return 1
+	[ ! -s "$WORK/dpkg.calls" ] || {
+		echo "  dpkg-query ran for a report whose objects all have symbols:"; cat "$WORK/dpkg.calls"; return 1; }
+}

@@ -2,9 +2,16 @@
  * Symbolization of this test binary's own code: a static function by name,
  * file and line through the module map dl_iterate_phdr gives (as the shim
  * logs it), the build-id check, an inlined call expanded into two frames,
- * and files that are missing.
+ * and files that are missing; libc's frames through the cache of
+ * uncompressed debug files (debugcache.h), and no debuginfod client
+ * loaded when DEBUGINFOD_URLS is not set.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -215,6 +223,143 @@ static void test_build_id_mismatch_and_missing_file(void **state)
 	pfs_an_warn_free(&warn);
 }
 
+/* libc's module as the shim logs it: its path, load bias and build-id. */
+static int find_libc(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct lb_self *m = arg;
+
+	(void)size;
+	if (!info->dlpi_name || !strstr(info->dlpi_name, "/libc.so"))
+		return 0;
+	snprintf(m->path, sizeof(m->path), "%s", info->dlpi_name);
+	m->base = info->dlpi_addr;
+	lb_note_build_id(info, m);
+	return 1;
+}
+
+/* The frames of libc's `malloc` (a return address inside it) with a fresh symbolizer. */
+static struct pfs_sym_result frames_of_malloc(const struct lb_self *libc, struct pfs_sym **sym,
+					      struct pfs_an_warnings *warn)
+{
+	const struct pfs_sym_result *res;
+
+	assert_int_equal(pfs_sym_new(sym, warn, NULL), 0);
+	res = pfs_sym_lookup(*sym, libc->path, libc->build_id, libc->build_id_len,
+			     (uintptr_t)&malloc - libc->base + 8);
+	assert_non_null(res);
+	return *res;
+}
+
+/* Whether the file's DWARF is zlib-compressed (Debian's debug files are; the cache is for them). */
+static bool compressed_dwarf(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	Elf_Scn *scn = NULL;
+	bool yes = false;
+	Elf *elf;
+
+	if (fd < 0)
+		return false;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
+
+		yes |= sh && (sh->sh_flags & SHF_COMPRESSED);
+	}
+	elf_end(elf);
+	close(fd);
+	return yes;
+}
+
+/*
+ * libc's frames (libc6-dbg: tools/deps.sh) are the same from its debug
+ * file, from the uncompressed copy the first lookup kept, and when that
+ * copy is not an ELF file of the build-id.
+ */
+static void test_debug_file_cache(void **state)
+{
+	char cache[] = "/tmp/pfs_symcache.XXXXXX", copy[PATH_MAX], debug[PATH_MAX], hex[2 * PFS_BUILD_ID_MAX + 1];
+	struct pfs_an_warnings warn = {0};
+	struct pfs_sym_result first, again;
+	struct pfs_sym *sym1, *sym2, *sym3;
+	struct lb_self libc = {0};
+	struct stat st;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(dl_iterate_phdr(find_libc, &libc), 1);
+	assert_true(libc.build_id_len > 1);
+	for (unsigned i = 0; i < libc.build_id_len; i++)
+		sprintf(hex + 2 * i, "%02x", libc.build_id[i]);
+	snprintf(debug, sizeof(debug), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+	assert_int_equal(access(debug, R_OK), 0);
+	assert_non_null(mkdtemp(cache));
+	assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+	snprintf(copy, sizeof(copy), "%s/pfshim/debuginfo/%s.debug", cache, hex);
+
+	first = frames_of_malloc(&libc, &sym1, &warn);
+	assert_non_null(first.frames[first.n - 1].function);
+	assert_non_null(first.frames[0].file);
+	assert_true(first.frames[0].line > 0);
+	/* a copy kept only of a compressed debug file */
+	print_message("libc's debug file %s: DWARF %scompressed\n", debug, compressed_dwarf(debug) ? "" : "not ");
+	assert_int_equal(stat(copy, &st) == 0, compressed_dwarf(debug));
+	if (stat(copy, &st) == 0)
+		assert_false(compressed_dwarf(copy));
+
+	again = frames_of_malloc(&libc, &sym2, &warn);
+	assert_int_equal(again.n, first.n);
+	for (size_t i = 0; i < first.n; i++) {
+		assert_string_equal(again.frames[i].function, first.frames[i].function);
+		assert_string_equal(again.frames[i].file, first.frames[i].file);
+		assert_int_equal(again.frames[i].line, first.frames[i].line);
+	}
+	pfs_sym_free(sym2);
+
+	/* a copy that is no ELF file of that build-id is passed over */
+	f = fopen(copy, "w");
+	assert_non_null(f);
+	fputs("not an ELF file\n", f);
+	assert_int_equal(fclose(f), 0);
+	again = frames_of_malloc(&libc, &sym3, &warn);
+	assert_int_equal(again.n, first.n);
+	assert_string_equal(again.frames[again.n - 1].function, first.frames[first.n - 1].function);
+	assert_int_equal(again.frames[0].line, first.frames[0].line);
+	pfs_sym_free(sym3);
+	pfs_sym_free(sym1);
+	assert_int_equal(warn.n, 0);
+	pfs_an_warn_free(&warn);
+	unlink(copy);
+	snprintf(copy, sizeof(copy), "%s/pfshim/debuginfo", cache);
+	rmdir(copy);
+	snprintf(copy, sizeof(copy), "%s/pfshim", cache);
+	rmdir(copy);
+	rmdir(cache);
+	unsetenv("XDG_CACHE_HOME");
+}
+
+/*
+ * An object without debug info, DEBUGINFOD_URLS not set: libdw's debuginfod
+ * client (libcurl, gnutls) is not loaded, it would have nowhere to ask.
+ */
+static void test_no_debuginfod_without_urls(void **state)
+{
+	struct pfs_an_warnings warn = {0};
+	const struct pfs_sym_result *res;
+	struct pfs_sym *sym;
+
+	(void)state;
+	unsetenv("DEBUGINFOD_URLS");
+	assert_int_equal(pfs_sym_new(&sym, &warn, NULL), 0);
+	/* /bin/true: stripped, from coreutils, whose -dbgsym the tools do not install */
+	res = pfs_sym_lookup(sym, "/bin/true", NULL, 0, 0x10);
+	assert_non_null(res);
+	assert_null(dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_NOLOAD));
+	pfs_sym_free(sym);
+	pfs_an_warn_free(&warn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +367,8 @@ int main(void)
 		cmocka_unit_test(test_inlined_frames_expanded),
 		cmocka_unit_test(test_inline_chain_whole),
 		cmocka_unit_test(test_build_id_mismatch_and_missing_file),
+		cmocka_unit_test(test_debug_file_cache),
+		cmocka_unit_test(test_no_debuginfod_without_urls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
