@@ -601,8 +601,9 @@ static void record_report(const struct record_args *a, const char *argv0, const 
 		/* the program's status is what record returns, bad logs or not */
 		report_paths(&dir, 1, stderr, pfs_report_text, &opts, NULL, false);
 	}
-	if (argv0)	/* not for --pid: what is watched is said by the report */
-		pfs_launch_untraced(&run, argv0, "record", stderr);
+	/* not for --pid: what is watched is said by the report */
+	if (argv0 && pfs_launch_untraced(&run, argv0, "record", stderr) && !a->kev && a->kev_why)
+		fprintf(stderr, "pfshim: record: their faults are not counted: %s\n", a->kev_why);
 	if (run.nprocs)
 		fprintf(stderr, "pfshim: logs in %s\n", outdir);
 	else if (made)	/* made for nothing: not left behind */
@@ -756,9 +757,6 @@ static int cmd_record(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	}
 	pfs_kev_finish(a.kev, res.outdir, res.wst);
-	if (!a.kev && a.kev_why)
-		fprintf(stderr, "pfshim: record: processes the shim cannot trace are not counted: %s\n",
-			a.kev_why);
 	record_report(&a, a.l.argv[0], res.outdir, res.made_dirs);
 	free(res.outdir);
 	return res.status;

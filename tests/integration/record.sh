@@ -141,6 +141,22 @@ CEOF
 	[ $rc = 127 ] && grep -q "^pfshim: record: cannot watch pid 999999999" "$WORK/reca2.err" || { echo "  rc=$rc"; cat "$WORK/reca2.err"; return 1; }
 }
 
+# Where the kernel refuses its fault events (a seccomp filter here, kernel.perf_event_paranoid 3 on
+# Debian's own kernels), a static program is named, and one more line says its faults are not
+# counted; a run whose every process was traced says nothing of it.
+t_record_untraced_without_fault_events() {
+	static_prog hnoperf
+	rm -rf "$WORK/recnp" "$WORK/recnp2"
+	$T/no_perf_events "$CLI" record -o "$WORK/recnp" -- "$WORK/hnoperf" >"$WORK/recnp.out" 2>"$WORK/recnp.err"
+	local rc=$?
+	[ $rc = 0 ] && grep -qx hello "$WORK/recnp.out" &&
+		grep -q "was not traced: a static executable" "$WORK/recnp.err" &&
+		[ "$(grep -c "^pfshim: record: their faults are not counted: perf_event_open" "$WORK/recnp.err")" = 1 ] || {
+		echo "  rc=$rc:"; cat "$WORK/recnp.err"; return 1; }
+	$T/no_perf_events "$CLI" record -o "$WORK/recnp2" -- $T/three_sites >/dev/null 2>"$WORK/recnp2.err"
+	! grep -q "not counted" "$WORK/recnp2.err" || { echo "  said for a traced run:"; cat "$WORK/recnp2.err"; return 1; }
+}
+
 t_record_names_untraced_processes() {
 	static_prog hstatic
 	rm -rf "$WORK/recs"
