@@ -139,6 +139,27 @@ run_mode() {
 	$Q "$WORK/$name.json" "r[\"mode\"] == \"$mode\""
 }
 
+# The parent of a fork pair is the process whose pid is another's ppid (jsonq expressions).
+PARENT='[p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0]'
+CHILD='[p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0]'
+
+# check_touch_cow JSON [EXPR...]: tests/preload/touch_cow's counts in a report, the same in every
+# mode, and the further EXPRs: the parent touches 20 pages of cow_site and 8 of cow_malloc_site
+# and forks; the child writes 7 of cow_site's pages and 4 of the malloc'd ones (copies) and 5
+# fresh ones; then the parent writes 3 of its pages (copies) and 4 fresh ones.
+check_touch_cow() {
+	local f=$1
+	shift
+	$Q "$f" 'len(r["processes"]) == 2' \
+		"site($PARENT, \"cow_site\")[\"first_touch_faults\"] == 24" \
+		"site($PARENT, \"cow_site\")[\"cow_faults\"] == 3" \
+		"site($PARENT, \"cow_malloc_site\")[\"first_touch_faults\"] == 8" \
+		"site($PARENT, \"cow_malloc_site\")[\"cow_faults\"] == 0" \
+		"site($CHILD, \"cow_site\")[\"first_touch_faults\"] == 5" \
+		"site($CHILD, \"cow_site\")[\"cow_faults\"] == 7" \
+		"site($CHILD, \"cow_malloc_site\")[\"cow_faults\"] == 4" "$@"
+}
+
 # report NAME [FORMAT]: the analyzer's report of $WORK/NAME into $WORK/NAME.FORMAT
 report() {
 	local fmt=${2:-json}

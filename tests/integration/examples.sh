@@ -39,8 +39,7 @@ t_example_calloc() {
 t_example_cow_bgsave() {
 	run_mode "${EX_MODE:-fast}" bgsave $BUILD/examples/cow_bgsave || return 1
 	grep -q '^child: snapshot matches the table at fork (exit 0)$' "$WORK/bgsave.out" || { cat "$WORK/bgsave.out"; return 1; }
-	local parent='[p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0]'
-	local child='[p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0]'
+	local parent=$PARENT child=$CHILD
 	$Q "$WORK/bgsave.json" 'len(r["processes"]) == 2' \
 		"site($parent, \"table_site\")[\"first_touch_faults\"] $(ex_count 16384)" \
 		"site($parent, \"table_site\")[\"cow_faults\"] == 4096" \
@@ -112,7 +111,7 @@ t_example_threads() {
 t_example_forkpool() {
 	run_mode "${EX_MODE:-fast}" forkpool $BUILD/examples/forkpool || return 1
 	grep -q '^parent: its table unchanged by the workers.* yes$' "$WORK/forkpool.out" || return 1
-	local parent='[p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0]'
+	local parent=$PARENT
 	local workers='[p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]]'
 	$Q "$WORK/forkpool.json" 'len(r["processes"]) == 5' \
 		"site($parent, \"table_site\")[\"first_touch_faults\"] $(ex_count 16384)" \

@@ -34,10 +34,10 @@ t_fast_fork_each_process_counts_its_own() {
 	report tfork || return 1
 	$Q "$WORK/tfork.json" \
 		'len(r["processes"]) == 2' \
-		'[p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0]["ppid"] in [q["pid"] for q in r["processes"]]' \
-		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "shared_site")["first_touch_faults"] == 17' \
-		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "shared_site")["first_touch_faults"] == 20' \
-		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "shared_site")["allocations"] == 0'
+		"$CHILD[\"ppid\"] in [q[\"pid\"] for q in r[\"processes\"]]" \
+		"site($PARENT, \"shared_site\")[\"first_touch_faults\"] == 17" \
+		"site($CHILD, \"shared_site\")[\"first_touch_faults\"] == 20" \
+		"site($CHILD, \"shared_site\")[\"allocations\"] == 0"
 }
 
 t_fast_scanner_thread_sees_touches_over_time() {
@@ -45,19 +45,6 @@ t_fast_scanner_thread_sees_touches_over_time() {
 	report tthr || return 1
 	# 8 steps 40 ms apart with a 10 ms interval: the touches arrive in several passes, not one at the end
 	$Q "$WORK/tthr.json" 'site(proc(r), "worker_site")["first_touch_faults"] == 400' 'proc(r)["scans"] >= 8'
-}
-
-# Processes of a fork pair: the parent (whose pid is another's ppid) and the child.
-check_touch_cow() {
-	$Q "$1" \
-		'len(r["processes"]) == 2' \
-		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_site")["first_touch_faults"] == 24' \
-		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_site")["cow_faults"] == 3' \
-		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_malloc_site")["first_touch_faults"] == 8' \
-		'site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "cow_malloc_site")["cow_faults"] == 0' \
-		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "cow_site")["first_touch_faults"] == 5' \
-		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "cow_site")["cow_faults"] == 7' \
-		'site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "cow_malloc_site")["cow_faults"] == 4'
 }
 
 t_fast_cow_after_fork() {
@@ -95,8 +82,8 @@ t_fast_heap_cow_at_carving_site() {
 	# rewrites every block, so each page holding the table is copied once.  The parent may also
 	# first-touch the page after the table (the top chunk's header, carved with the last block).
 	$Q "$WORK/heapcow.json" \
-		'137 <= site([p for p in r["processes"] if p["pid"] in [q["ppid"] for q in r["processes"]]][0], "table_site")["first_touch_faults"] <= 139' \
-		'137 <= site([p for p in r["processes"] if p["pid"] not in [q["ppid"] for q in r["processes"]]][0], "table_site")["cow_faults"] <= 138'
+		"137 <= site($PARENT, \"table_site\")[\"first_touch_faults\"] <= 139" \
+		"137 <= site($CHILD, \"table_site\")[\"cow_faults\"] <= 138"
 }
 
 # The fallback for kernels without PAGEMAP_SCAN, forced here: the same exact counts.
