@@ -267,7 +267,7 @@ FUZZ_CHECK_SECONDS ?= 20
 FUZZ_MUTANTS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_BIN := $(FUZZ_DIR)/fuzz_logread
-FUZZ_AN_SRC := analyzer/an_common.c analyzer/blocks.c analyzer/logread.c analyzer/model.c analyzer/model_load.c analyzer/model_finish.c \
+FUZZ_AN_SRC := analyzer/an_common.c analyzer/blocks.c analyzer/logdir.c analyzer/logread.c analyzer/model.c analyzer/model_load.c analyzer/model_finish.c \
 	analyzer/storms.c analyzer/faults.c
 FUZZ_AN_OBJ := $(FUZZ_AN_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_CFLAGS := -std=gnu11 -Iinclude -D_GNU_SOURCE $(WARN) $(CPPFLAGS) -g -O1 -MMD -MP \

@@ -36,6 +36,7 @@
 #include <uthash.h>
 
 #include "an_common.h"
+#include "logdir.h"
 #include "../preload/pevent_ring.h"
 #include "pfshim/log_format.h"
 
@@ -776,21 +777,18 @@ struct logseen {
 /* The logs in dir (only those of `pid` unless it is 0). */
 static size_t logs_seen(const char *dir, uint64_t pid, struct logseen **out)
 {
-	DIR *d = opendir(dir);
+	char **names, prefix[32], path[PATH_MAX];
+	int nn = pfs_logdir_list(dir, &names);
+	int pl = snprintf(prefix, sizeof(prefix), "pfshim.%" PRIu64 ".", pid);
 	size_t n = 0, cap = 0;
-	struct dirent *e;
+
 	*out = NULL;
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		size_t len = strlen(e->d_name), sl = strlen(PFS_LOG_FILE_SUFFIX);
-		if (len <= sl || strcmp(e->d_name + len - sl, PFS_LOG_FILE_SUFFIX))
+	for (int i = 0; i < nn; i++) {
+		if (pid && strncmp(names[i], prefix, (size_t)pl))
 			continue;
-		char prefix[32];
-		int pl = snprintf(prefix, sizeof(prefix), "pfshim.%" PRIu64 ".", pid);
-		if (pid && strncmp(e->d_name, prefix, (size_t)pl))
+		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path))
 			continue;
-		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		struct pfs_file_header h;
 		bool ok = fd >= 0 && read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h) &&
 			  !memcmp(h.magic, PFS_LOG_MAGIC, sizeof(h.magic));
@@ -799,7 +797,7 @@ static size_t logs_seen(const char *dir, uint64_t pid, struct logseen **out)
 		if (ok && !pfs_an_reserve((void **)out, &cap, n + 1, sizeof(**out)))
 			(*out)[n++] = (struct logseen){h.pid, h.start_mono_ns};
 	}
-	closedir(d);
+	pfs_logdir_free(names, nn);
 	return n;
 }
 

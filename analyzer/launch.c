@@ -7,7 +7,6 @@
  */
 #include "launch.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -23,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logdir.h"
 #include "model.h"
 
 /* ---- the shim ------------------------------------------------------------ */
@@ -79,33 +79,24 @@ static char *absolute(const char *dir)
 	return s;
 }
 
-static bool is_log_name(const char *name)
-{
-	return !fnmatch("*.pfslog", name, FNM_PERIOD);
-}
-
 /* The logs in `dir`, removed when `remove`: how many (-errno when it cannot be read). */
 static int logs_in(const char *dir, bool remove)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
+	char **names, path[PATH_MAX];
+	int n = pfs_logdir_list(dir, &names), rc = n;
 
-	if (!d)
-		return -errno;
-	while ((e = readdir(d)) != NULL) {
-		if (!is_log_name(e->d_name))
-			continue;
-		if (remove && unlinkat(dirfd(d), e->d_name, 0) < 0) {
-			int err = -errno;
-
-			closedir(d);
-			return err;
+	for (int i = 0; remove && i < n; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path)) {
+			rc = -ENAMETOOLONG;
+			break;
 		}
-		n++;
+		if (unlink(path) < 0) {
+			rc = -errno;
+			break;
+		}
 	}
-	closedir(d);
-	return n;
+	pfs_logdir_free(names, n);
+	return rc;
 }
 
 /* mkdir -p, 0700: 0 with *made the components made here (the last ones), else -errno at `bad`. */

@@ -6,7 +6,6 @@
  */
 #include "model.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "blocks.h"
 #include "faults.h"
+#include "logdir.h"
 #include "logread.h"
 
 /* The logread tool for one file: the handlers reach the process through it. */
@@ -643,59 +643,33 @@ int pfs_model_load_file(struct pfs_run *run, const char *path)
 	return rc;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool has_log_suffix(const char *name)
-{
-	size_t n = strlen(name), s = strlen(PFS_LOG_FILE_SUFFIX);
-
-	return n > s && !strcmp(name + n - s, PFS_LOG_FILE_SUFFIX);
-}
-
 static int load_dir(struct pfs_run *run, const char *dir)
 {
 	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
+	int n = pfs_logdir_list(dir, &names), rc = 0;
 
-	d = opendir(dir);
-	if (!d) {
+	if (n < 0) {
 		char what[128];
 
-		snprintf(what, sizeof(what), "cannot open: %s", strerror(errno));
+		if (n == -ENOMEM)
+			return n;
+		snprintf(what, sizeof(what), "cannot open: %s", strerror(-n));
 		run_error(run, dir, what);
 		return 0;
 	}
-	while ((de = readdir(d)) != NULL) {
+	if (n == 0)
+		run_error(run, dir, "no *" PFS_LOG_FILE_SUFFIX " files in this directory");
+	for (int i = 0; i < n && !rc; i++) {
 		char *path;
 
-		if (!has_log_suffix(de->d_name))
-			continue;
-		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0 ||
-		    pfs_an_reserve((void **)&names, &cap, n + 1, sizeof(*names))) {
+		if (asprintf(&path, "%s/%s", dir, names[i]) < 0) {
 			rc = -ENOMEM;
-			goto out;
+			break;
 		}
-		names[n++] = path;
+		rc = pfs_model_load_file(run, path);
+		free(path);
 	}
-	if (n == 0) {
-		run_error(run, dir, "no *" PFS_LOG_FILE_SUFFIX " files in this directory");
-		goto out;
-	}
-	/* names do not matter (the headers do), but a stable order reads better */
-	qsort(names, n, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = pfs_model_load_file(run, names[i]);
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
+	pfs_logdir_free(names, n);
 	return rc;
 }
 
