@@ -229,9 +229,7 @@ static void keep_part(const struct region *r, uint64_t from, uint64_t to)
 	p->alone = r->alone;
 	p->onfork = r->onfork;
 	p->huge = r->huge;
-	for (uint64_t k = 0; k < p->npages; k++)
-		if (r->bits[(first + k) / 64] >> ((first + k) % 64) & 1)
-			pfs_bits_set_count(p->bits, k, k + 1);
+	pfs_bits_copy(&p->bits, 0, &r->bits, first, first + p->npages);
 }
 
 /*
@@ -488,7 +486,7 @@ static void fast_heap_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t en
 	struct region *r = h->priv;
 	/* Held now, so not first touches; a page the policy did not make present is cleared by the next scan. */
 	if (r && start >= r->start && end <= pfs_region_end(r))
-		pfs_bits_set_count(r->bits, (start - r->start) / page_size, (end - r->start) / page_size);
+		pfs_bits_set_count(&r->bits, (start - r->start) / page_size, (end - r->start) / page_size);
 	pfs_regions_unlock();
 }
 
@@ -500,7 +498,7 @@ static void fast_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end)
 	struct region *r = h->priv;
 	if (r && start < pfs_region_end(r) && end > r->start) {
 		uint64_t from = start > r->start ? start : r->start, to = end < pfs_region_end(r) ? end : pfs_region_end(r);
-		pfs_bits_clear(r->bits, (from - r->start) / page_size, (to - r->start) / page_size);
+		pfs_bits_clear(&r->bits, (from - r->start) / page_size, (to - r->start) / page_size);
 		if (r->cow)
 			pfs_bits_clear(r->cow, (from - r->start) / page_size, (to - r->start) / page_size);
 	}
@@ -537,14 +535,10 @@ static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is n
 /* The pages r holds now are the ones a fork shares (r->cow); 0 when out of memory. */
 static int cow_note_held(struct region *r)
 {
-	if (!r->cow)
-		r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
-	if (!r->cow)
+	if (!pfs_region_cow(r))
 		return 0;
-	memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
-	r->cow_left = 0;
-	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
-		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
+	pfs_bits_copy(r->cow, 0, &r->bits, 0, r->npages);
+	r->cow_left = pfs_bits_count(r->cow);
 	return 1;
 }
 
@@ -563,10 +557,7 @@ static void cow_arm(struct region *r)
 	 */
 	if (r->huge) {
 		huge_skipped_pages += r->npages;
-		if (r->cow) {
-			pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
-			r->cow = NULL;
-		}
+		pfs_region_cow_free(r);
 		return;
 	}
 	if (!pfs_fd_ok(&uffd)) {
@@ -592,11 +583,8 @@ static void cow_arm(struct region *r)
 	if (!cow_note_held(r))
 		return;
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-	if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
-		pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
-		r->cow = NULL;
-		r->cow_left = 0;
-	}
+	if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp)))
+		pfs_region_cow_free(r);
 }
 
 static void cow_note_huge(void)

@@ -57,53 +57,6 @@ void pfs_regions_counts(uint64_t *first, uint64_t *cow)
 	*cow = __atomic_load_n(&cow_faults, __ATOMIC_RELAXED);
 }
 
-uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to)
-{
-	uint64_t fresh = 0;
-	while (from < to) {
-		uint64_t w = from / 64, lo = from % 64;
-		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
-		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo;
-		fresh += (uint64_t)__builtin_popcountll(mask & ~bits[w]);
-		bits[w] |= mask;
-		from += n;
-	}
-	return fresh;
-}
-
-void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to)
-{
-	while (from < to) {
-		uint64_t w = from / 64, lo = from % 64;
-		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
-		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo;
-		bits[w] &= ~mask;
-		from += n;
-	}
-}
-
-uint64_t pfs_bits_bytes(uint64_t npages)
-{
-	return (npages + 63) / 64 * sizeof(uint64_t);
-}
-
-static int bit(const uint64_t *bits, uint64_t i)
-{
-	return bits[i / 64] >> (i % 64) & 1;
-}
-
-static int any_bit(const uint64_t *bits, uint64_t from, uint64_t to)
-{
-	while (from < to) {
-		uint64_t w = from / 64, lo = from % 64;
-		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
-		if (bits[w] & (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo)
-			return 1;
-		from += n;
-	}
-	return 0;
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 uint64_t pfs_region_end(const struct region *r)
@@ -167,14 +120,11 @@ struct region *pfs_region_new(uint64_t start, uint64_t npages, uint64_t alloc_se
 	struct region *r = pfs_pool_alloc(sizeof(*r));
 	if (!r)
 		return NULL;
-	r->cap = npages;
-	r->bits = pfs_pool_alloc(pfs_bits_bytes(npages ? npages : 1));
-	if (!r->bits) {
+	r->cap = npages ? npages : 64; /* a heap, grown as it is carved */
+	if (pfs_bits_init(&r->bits, r->cap)) {
 		pfs_pool_free(r, sizeof(*r));
 		return NULL;
 	}
-	if (!npages)
-		r->cap = 64; /* a heap, grown as it is carved */
 	r->start = start;
 	r->npages = npages;
 	r->alloc_seq = alloc_seq;
@@ -197,10 +147,32 @@ void pfs_region_free(struct region *r)
 		memmove(&table[i], &table[i + 1], (nregions - i - 1) * sizeof(*table));
 		nregions--;
 	}
-	pfs_pool_free(r->bits, pfs_bits_bytes(r->cap));
-	pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
+	pfs_bits_free(&r->bits);
+	pfs_region_cow_free(r);
 	pfs_pool_free(r->owner, r->cap * sizeof(*r->owner));
 	pfs_pool_free(r, sizeof(*r));
+}
+
+struct pfs_bits *pfs_region_cow(struct region *r)
+{
+	if (r->cow)
+		return r->cow;
+	struct pfs_bits *b = pfs_pool_alloc(sizeof(*b));
+	if (!b || pfs_bits_init(b, r->cap)) {
+		pfs_pool_free(b, sizeof(*b));
+		return NULL;
+	}
+	return r->cow = b;
+}
+
+void pfs_region_cow_free(struct region *r)
+{
+	if (!r->cow)
+		return;
+	pfs_bits_free(r->cow);
+	pfs_pool_free(r->cow, sizeof(*r->cow));
+	r->cow = NULL;
+	r->cow_left = 0;
 }
 
 int pfs_region_grow(struct region *r, uint64_t pages)
@@ -208,26 +180,16 @@ int pfs_region_grow(struct region *r, uint64_t pages)
 	if (pages <= r->cap)
 		return 0;
 	uint64_t cap = r->cap * 2 > pages ? r->cap * 2 : pages;
-	uint64_t *bits = pfs_pool_alloc(pfs_bits_bytes(cap));
-	uint64_t *cow = r->cow ? pfs_pool_alloc(pfs_bits_bytes(cap)) : NULL;
 	struct owner *owner = r->owner ? pfs_pool_alloc(cap * sizeof(*owner)) : NULL;
-	if (!bits || (r->owner && !owner) || (r->cow && !cow)) {
-		pfs_pool_free(bits, pfs_bits_bytes(cap));
-		pfs_pool_free(cow, pfs_bits_bytes(cap));
+	if ((r->owner && !owner) || pfs_bits_grow(&r->bits, cap) || (r->cow && pfs_bits_grow(r->cow, cap))) {
 		pfs_pool_free(owner, cap * sizeof(*owner));
-		return -ENOMEM;
+		return -ENOMEM; /* a bitmap grown already stays grown: harmless */
 	}
-	memcpy(bits, r->bits, pfs_bits_bytes(r->cap));
-	if (cow)
-		memcpy(cow, r->cow, pfs_bits_bytes(r->cap));
-	if (owner)
+	if (owner) {
 		memcpy(owner, r->owner, r->cap * sizeof(*owner));
-	pfs_pool_free(r->bits, pfs_bits_bytes(r->cap));
-	pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
-	pfs_pool_free(r->owner, r->cap * sizeof(*owner));
-	r->bits = bits;
-	r->cow = cow;
-	r->owner = owner;
+		pfs_pool_free(r->owner, r->cap * sizeof(*owner));
+		r->owner = owner;
+	}
 	r->cap = cap;
 	return 0;
 }
@@ -294,6 +256,12 @@ static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigne
 /* Pages [from, to) of r became held: those not in the bitmap count, one fault each or one per huge page. */
 static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to, int huge)
 {
+	if (!huge && !r->owner) { /* no owners to charge page by page */
+		uint64_t fresh = pfs_bits_set_count(&r->bits, from, to);
+		c->pages += fresh;
+		c->faults += fresh;
+		return;
+	}
 	uint64_t base = r->start / page_size();
 	int counted_in_block = 0;
 	uint64_t block = UINT64_MAX;
@@ -305,12 +273,11 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
 				/* a page of it counted before (a fault event, 4 KiB pages later collapsed): its fault was */
 				uint64_t first = b * HUGE_PAGES, lo = first > base ? first - base : 0;
 				uint64_t hi = first + HUGE_PAGES - base;
-				counted_in_block = any_bit(r->bits, lo, hi < r->npages ? hi : r->npages);
+				counted_in_block = pfs_bits_any(&r->bits, lo, hi < r->npages ? hi : r->npages);
 			}
 		}
-		if (bit(r->bits, i))
+		if (!pfs_bits_set_count(&r->bits, i, i + 1))
 			continue;
-		r->bits[i / 64] |= 1ull << (i % 64);
 		unsigned fault = 1;
 		if (huge) {
 			fault = !counted_in_block;
@@ -338,7 +305,7 @@ static void on_held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_
 	if (!(cats & PAGE_IS_PRESENT) && !(cats & PAGE_IS_WRITTEN))
 		return; /* a uffd-wp marker: nothing there */
 	if (from > c->cursor) {
-		pfs_bits_clear(r->bits, c->cursor, from);
+		pfs_bits_clear(&r->bits, c->cursor, from);
 		if (r->cow) /* dropped: a later write is a first touch, not a copy */
 			pfs_bits_clear(r->cow, c->cursor, from);
 	}
@@ -354,7 +321,7 @@ static uint64_t region_done(struct scan_ctx *c, struct region *r)
 	run_flush(c);
 	r->huge = (uint8_t)c->huge;
 	if (c->cursor < r->npages) {
-		pfs_bits_clear(r->bits, c->cursor, r->npages);
+		pfs_bits_clear(&r->bits, c->cursor, r->npages);
 		if (r->cow)
 			pfs_bits_clear(r->cow, c->cursor, r->npages);
 	}
@@ -367,8 +334,8 @@ static uint64_t region_done(struct scan_ctx *c, struct region *r)
 static void on_written(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to)
 {
 	for (uint64_t i = from; i < to; i++)
-		if (bit(r->cow, i)) {
-			r->cow[i / 64] &= ~(1ull << (i % 64));
+		if (pfs_bits_get(r->cow, i)) {
+			pfs_bits_clear(r->cow, i, i + 1);
 			r->cow_left--;
 			count_page(c, r, i, 1);
 		}

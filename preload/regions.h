@@ -23,6 +23,8 @@
 
 #include <stdint.h>
 
+#include "bits.h"
+
 struct pfs_thread;
 
 struct owner {
@@ -51,8 +53,8 @@ struct region {
 	uint8_t alone;		/* file-backed or shared: read by a walk of its own, not the anonymous pass */
 	uint8_t onfork;		/* enum pfs_onfork: what a fork does with it (madvise DONTFORK, WIPEONFORK) */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
-	uint64_t *bits;		/* pages held at the last scan */
-	uint64_t *cow;		/* pages held at the last fork and not written since; NULL before a fork */
+	struct pfs_bits bits;	/* pages held at the last scan */
+	struct pfs_bits *cow;	/* pages held at the last fork and not written since; NULL before a fork */
 	uint64_t cow_left;	/* bits set in cow: the written walk is skipped when none is left */
 	struct owner *owner;	/* heaps only: the site that carved each page (heap.c) */
 };
@@ -102,10 +104,9 @@ uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unk
 /* The faults counted in this process so far (TOUCH records), and their reset in a child. */
 void pfs_regions_counts(uint64_t *first, uint64_t *cow);
 
-/* Bitmap helpers, exposed for tests: set [from, to) and return how many were clear; clear [from, to). */
-uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to);
-void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to);
-uint64_t pfs_bits_bytes(uint64_t npages);
+/* r->cow made (empty, r->cap pages) if it is not there; NULL when out of memory. */
+struct pfs_bits *pfs_region_cow(struct region *r);
+void pfs_region_cow_free(struct region *r);
 
 /*
  * Fault events feeding fast mode's regions (pevent.c; NULL: none): `drain`
