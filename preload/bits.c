@@ -87,13 +87,16 @@ static uint64_t w_set_count(uint64_t *w, uint64_t from, uint64_t to)
 	return fresh;
 }
 
-static void w_clear(uint64_t *w, uint64_t from, uint64_t to)
+static uint64_t w_clear(uint64_t *w, uint64_t from, uint64_t to)
 {
+	uint64_t was = 0;
 	while (from < to) {
-		uint64_t i = from / 64, lo = from % 64, n = 64 - lo < to - from ? 64 - lo : to - from;
-		w[i] &= ~mask(lo, n);
+		uint64_t i = from / 64, lo = from % 64, n = 64 - lo < to - from ? 64 - lo : to - from, m = mask(lo, n);
+		was += (uint64_t)__builtin_popcountll(w[i] & m);
+		w[i] &= ~m;
 		from += n;
 	}
+	return was;
 }
 
 /* The first bit of [from, to) of w equal to `set`, or to. */
@@ -185,19 +188,20 @@ uint64_t pfs_bits_set_count(struct pfs_bits *b, uint64_t from, uint64_t to)
 	return fresh;
 }
 
-void pfs_bits_clear(struct pfs_bits *b, uint64_t from, uint64_t to)
+uint64_t pfs_bits_clear(struct pfs_bits *b, uint64_t from, uint64_t to)
 {
+	uint64_t was = 0;
 	to = to < b->pages ? to : b->pages;
 	if (from >= to)
-		return;
+		return 0;
 	uint64_t last = (to - 1) / LEAF + 1;
 	for (uint64_t l = next_leaf(b, from / LEAF, last); l < last; l = next_leaf(b, l + 1, last)) {
 		uint64_t lo = from > l * LEAF ? from - l * LEAF : 0, hi = to < (l + 1) * LEAF ? to - l * LEAF : LEAF;
+		was += w_clear(leaf_at(b, l), lo, hi);
 		if (b->leaf && lo == 0 && hi == LEAF)
 			leaf_drop(b, l); /* all of it: the leaf goes */
-		else
-			w_clear(leaf_at(b, l), lo, hi);
 	}
+	return was;
 }
 
 /* The first bit of [from, to) equal to `set`, or to. */
@@ -225,8 +229,15 @@ static uint64_t find(const struct pfs_bits *b, uint64_t from, uint64_t to, int s
 	return to;
 }
 
+uint64_t pfs_bits_next(const struct pfs_bits *b, uint64_t from, uint64_t to)
+{
+	to = to < b->pages ? to : b->pages;
+	return from < to ? find(b, from, to, 1) : to;
+}
+
 int pfs_bits_any(const struct pfs_bits *b, uint64_t from, uint64_t to)
 {
+	to = to < b->pages ? to : b->pages;
 	return from < to && find(b, from, to, 1) < to;
 }
 

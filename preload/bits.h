@@ -31,9 +31,11 @@ int pfs_bits_grow(struct pfs_bits *b, uint64_t pages);
 int pfs_bits_get(const struct pfs_bits *b, uint64_t i);
 /* Sets [from, to) and returns how many were clear (bits whose leaf cannot be allocated are left clear, not counted). */
 uint64_t pfs_bits_set_count(struct pfs_bits *b, uint64_t from, uint64_t to);
-void pfs_bits_clear(struct pfs_bits *b, uint64_t from, uint64_t to);
-/* Whether a bit of [from, to) is set. */
+/* Clears [from, to) and returns how many were set. */
+uint64_t pfs_bits_clear(struct pfs_bits *b, uint64_t from, uint64_t to);
+/* Whether a bit of [from, to) is set; the first that is (or `to`). */
 int pfs_bits_any(const struct pfs_bits *b, uint64_t from, uint64_t to);
+uint64_t pfs_bits_next(const struct pfs_bits *b, uint64_t from, uint64_t to);
 /* The bits set. */
 uint64_t pfs_bits_count(const struct pfs_bits *b);
 /* dst's bits [at, at + to - from) become src's [from, to) (dst's others there cleared first). */

@@ -221,9 +221,10 @@ struct scan_ctx {
 	struct pfs_thread *t;
 	uint64_t now;
 	uint64_t cursor;		/* page index: the bitmap is settled below it */
-	uint64_t pages, faults;		/* of the whole region (not heaps) */
-	uint16_t flags;			/* of the pages being added up: 0 or PFS_TOUCH_COW */
+	uint64_t pages, faults;		/* first touches of the whole region (not heaps) */
+	uint64_t copies;		/* copies of the whole region (not heaps): a page, a fault */
 	const struct owner *run;	/* heap: the owner of the pending run */
+	uint16_t run_flags;		/* of the pending run: 0 or PFS_TOUCH_COW */
 	uint64_t run_pages, run_faults;
 	int huge;			/* a held range is a transparent huge page */
 };
@@ -233,22 +234,25 @@ static void run_flush(struct scan_ctx *c)
 	if (c->run_pages && c->t)
 		write_touch(c->t, 0, c->run->stack ? c->run->stack : pfs_stacks_unknown(c->t),
 			    c->run->stack ? c->run->kind : PFS_KIND_MALLOC, c->run_pages, c->run_faults, c->now,
-			    c->flags);
+			    c->run_flags);
 	c->run_pages = c->run_faults = 0;
 	c->run = NULL;
 }
 
-/* Page i counted, as `fault` faults (1, or 0 for the rest of a huge page after its first). */
-static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigned fault)
+/* Page i counted, as `fault` faults (1, or 0 for the rest of a huge page after its first); flags PFS_TOUCH_COW: a copy. */
+static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigned fault, uint16_t flags)
 {
-	c->pages++;
-	c->faults += fault;
+	if (flags)
+		c->copies++;
+	else
+		c->pages++, c->faults += fault;
 	if (!r->owner)
 		return;
 	const struct owner *o = &r->owner[i];
-	if (c->run && (c->run->stack != o->stack || c->run->kind != o->kind))
+	if (c->run && (c->run->stack != o->stack || c->run->kind != o->kind || c->run_flags != flags))
 		run_flush(c);
 	c->run = o;
+	c->run_flags = flags;
 	c->run_pages++;
 	c->run_faults += fault;
 }
@@ -283,7 +287,30 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
 			fault = !counted_in_block;
 			counted_in_block = 1;
 		}
-		count_page(c, r, i, fault);
+		count_page(c, r, i, fault, 0);
+	}
+}
+
+/*
+ * Pages of a run the page map calls written since the fork's write-protect
+ * that were held at the fork: copy-on-write, once each.  Only regions armed
+ * at a fork (write-protected; with fault events nothing is, and the events
+ * count the copies: pevent.c): elsewhere every page is "written".
+ */
+static void on_written(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to)
+{
+	if (!r->cow || !r->cow_left || !r->wp_gen)
+		return;
+	if (!r->owner) {
+		uint64_t n = pfs_bits_clear(r->cow, from, to);
+		c->copies += n;
+		r->cow_left -= n;
+		return;
+	}
+	for (uint64_t i = pfs_bits_next(r->cow, from, to); i < to; i = pfs_bits_next(r->cow, i + 1, to)) {
+		pfs_bits_clear(r->cow, i, i + 1);
+		r->cow_left--;
+		count_page(c, r, i, 1, PFS_TOUCH_COW);
 	}
 }
 
@@ -307,15 +334,17 @@ static void on_held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_
 	if (from > c->cursor) {
 		pfs_bits_clear(&r->bits, c->cursor, from);
 		if (r->cow) /* dropped: a later write is a first touch, not a copy */
-			pfs_bits_clear(r->cow, c->cursor, from);
+			r->cow_left -= pfs_bits_clear(r->cow, c->cursor, from);
 	}
 	c->cursor = to;
 	if (cats & PAGE_IS_HUGE)
 		c->huge = 1;
 	held(c, r, from, to, (cats & PAGE_IS_HUGE) != 0);
+	if (cats & PAGE_IS_WRITTEN)
+		on_written(c, r, from, to);
 }
 
-/* The end of a region's held pass: pages past the last held run were dropped; its touches written. */
+/* The end of a region's held pass: pages past the last held run were dropped; its touches and copies written. */
 static uint64_t region_done(struct scan_ctx *c, struct region *r)
 {
 	run_flush(c);
@@ -323,62 +352,34 @@ static uint64_t region_done(struct scan_ctx *c, struct region *r)
 	if (c->cursor < r->npages) {
 		pfs_bits_clear(&r->bits, c->cursor, r->npages);
 		if (r->cow)
-			pfs_bits_clear(r->cow, c->cursor, r->npages);
+			r->cow_left -= pfs_bits_clear(r->cow, c->cursor, r->npages);
 	}
 	if (c->t && !r->owner && c->pages)
 		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->pages, c->faults, c->now, 0);
-	return c->faults;
-}
-
-/* Pages written since the fork's write-protect that were held at the fork: copy-on-write, once each. */
-static void on_written(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to)
-{
-	for (uint64_t i = from; i < to; i++)
-		if (pfs_bits_get(r->cow, i)) {
-			pfs_bits_clear(r->cow, i, i + 1);
-			r->cow_left--;
-			count_page(c, r, i, 1);
-		}
+	if (c->t && !r->owner && c->copies)
+		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->copies, c->copies, c->now, PFS_TOUCH_COW);
+	return c->faults + c->copies;
 }
 
 struct walk_ctx {
 	struct scan_ctx *c;
 	struct region *r;
-	int written;
 };
 
 static void walk_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 {
 	struct walk_ctx *w = arg;
-	uint64_t ps = page_size(), i = (from - w->r->start) / ps, j = (to - w->r->start) / ps;
-	if (w->written)
-		on_written(w->c, w->r, i, j);
-	else
-		on_held(w->c, w->r, i, j, cats);
-}
-
-/* After a fork: the region's pages written since it was armed, held at the fork (copies). */
-static uint64_t written_walk(struct region *r, struct pfs_thread *t, uint64_t now)
-{
-	if (!r->cow || !r->cow_left || !r->wp_gen) /* not write-protected: fault events count its copies (pevent.c) */
-		return 0;
-	struct scan_ctx c = {.t = t, .now = now, .flags = PFS_TOUCH_COW};
-	struct walk_ctx w = {&c, r, 1};
-	pfs_pagemap_walk(r->start, pfs_region_end(r), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, scan_vec, SCAN_VEC, walk_run,
-			 &w);
-	run_flush(&c);
-	if (t && !r->owner && c.pages)
-		write_touch(t, r->alloc_seq, r->stack, r->kind, c.pages, c.faults, now, PFS_TOUCH_COW);
-	return c.faults;
+	uint64_t ps = page_size();
+	on_held(w->c, w->r, (from - w->r->start) / ps, (to - w->r->start) / ps, cats);
 }
 
 uint64_t pfs_region_scan(struct region *r, struct pfs_thread *t, uint64_t now)
 {
 	struct scan_ctx c = {.t = t, .now = now};
-	struct walk_ctx w = {&c, r, 0};
+	struct walk_ctx w = {&c, r};
 	if (pfs_pagemap_walk(r->start, pfs_region_end(r), HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, walk_run, &w))
 		return 0;
-	return region_done(&c, r) + written_walk(r, t, now);
+	return region_done(&c, r);
 }
 
 uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to)
@@ -497,9 +498,8 @@ uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unk
 		else
 			pass_finish_region(&p);
 	}
-	for (uint64_t i = 0; i < nregions; i++) {
-		struct region *r = table[i];
-		p.faults += r->alone ? pfs_region_scan(r, t, now) : written_walk(r, t, now);
-	}
+	for (uint64_t i = 0; i < nregions; i++)
+		if (table[i]->alone)
+			p.faults += pfs_region_scan(table[i], t, now);
 	return p.faults;
 }

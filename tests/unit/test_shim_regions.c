@@ -21,7 +21,7 @@ static void test_bits_set_count_and_clear(void **state)
 	assert_int_equal(pfs_bits_set_count(&b, 3, 70), 67);
 	assert_int_equal(pfs_bits_set_count(&b, 0, 10), 3); /* 3..9 were set already */
 	assert_int_equal(pfs_bits_count(&b), 70);
-	pfs_bits_clear(&b, 60, 130);
+	assert_int_equal(pfs_bits_clear(&b, 60, 130), 10); /* 60..69 were set */
 	assert_true(pfs_bits_get(&b, 59));
 	assert_false(pfs_bits_get(&b, 60));
 	assert_false(pfs_bits_any(&b, 60, 256));
@@ -63,8 +63,10 @@ static void test_bits_sparse(void **state)
 	assert_false(pfs_bits_get(&c, far + 100 + 3));
 	pfs_bits_free(&c);
 	/* cleared across everything: what stays is before the cleared range */
-	pfs_bits_clear(&b, 8, pages);
+	assert_int_equal(pfs_bits_clear(&b, 8, pages), 1 + 6 + 1 + 40);
 	assert_int_equal(pfs_bits_count(&b), 1);
+	assert_int_equal(pfs_bits_next(&b, 0, pages), 7);
+	assert_int_equal(pfs_bits_next(&b, 8, pages), pages);
 	assert_true(pfs_bits_get(&b, 7));
 	/* grown from one leaf to many, keeping its bits */
 	struct pfs_bits g;
