@@ -85,8 +85,7 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
  * A region of its own for [addr, addr + len), page-rounded outwards, its
  * pages held now its baseline.  Older regions it overlaps (stale ones whose
  * end the shim did not see, MAP_FIXED over them) are dropped; heaps stay.
- * Regions of files and shared memory are read alone (the anonymous walk
- * passes over them).  regions lock held.
+ * regions lock held.
  */
 static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack, int kind,
 				 int cowable, int baseline)
@@ -105,53 +104,67 @@ static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq
 	struct region *r = pfs_region_new(start, (end - start) / page_size, alloc_seq, stack, kind, cowable);
 	if (!r)
 		return NULL;
-	r->alone = kind == PFS_KIND_MMAP_FILE || kind == PFS_KIND_DATA || !cowable;
 	if (baseline)
 		pfs_region_scan(r, NULL, 0); /* pages held before the program touched anything */
 	return r;
 }
 
 /*
- * Mappings a pass found held but left alone (kind 0: malloc's own, and
- * every object's RELRO pages, which relocation copied and mprotect made
- * read-only), so that the next pass skips them without reading
- * /proc/self/maps again: every process has a few, and with 4,000 live
- * mappings the six reads a pass made the program three times slower.  An
- * entry goes when a hook maps or unmaps over it, and all of them once a
- * second (a mapping no hook saw may take the place of one).  Regions' lock
- * held.
+ * Mappings a pass finds held but leaves alone (kind 0: files' pages the
+ * program reads, shared memory, malloc's own, every object's RELRO pages),
+ * so that the next pass skips them without reading /proc/self/maps again.
+ * The pass reads every mapping's page tables (asking the kernel to leave
+ * file pages out makes it look up each page's struct page: five times the
+ * cost of the walk, measured), so they come with every pass: all of them
+ * are noted with one read of the maps (ignored_fill), sorted by address.
+ * An entry goes when a hook maps or unmaps over it, and all of them once a
+ * second (a mapping no hook saw may take the place of one).  Regions'
+ * lock held.
  */
-#define IGNORED_MAX 64
+#define IGNORED_MAX 1024
 static struct {
 	uint64_t lo, hi;
 } ignored[IGNORED_MAX];
 static unsigned nignored;
 static uint64_t ignored_since;
-static int relro_noted; /* every object's RELRO pages are in the table (note_relro) */
+static int ignored_filled; /* the maps' kind-0 mappings are in the table (ignored_fill) */
 
 static void ignored_forget(uint64_t lo, uint64_t hi)
 {
-	for (unsigned i = 0; i < nignored;)
-		if (ignored[i].lo < hi && lo < ignored[i].hi)
-			ignored[i] = ignored[--nignored];
-		else
-			i++;
+	unsigned k = 0;
+	for (unsigned i = 0; i < nignored; i++)
+		if (!(ignored[i].lo < hi && lo < ignored[i].hi))
+			ignored[k++] = ignored[i];
+	nignored = k;
 }
 
-static uint64_t ignored_find(uint64_t addr)
+/* The index of the first entry starting after addr. */
+static unsigned ignored_after(uint64_t addr)
 {
-	for (unsigned i = 0; i < nignored; i++)
-		if (addr >= ignored[i].lo && addr < ignored[i].hi)
-			return ignored[i].hi;
-	return 0;
+	unsigned lo = 0, hi = nignored;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (ignored[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* The end of the ignored mapping holding addr, or 0. */
+static uint64_t ignored_find(uint64_t addr)
+{
+	unsigned i = ignored_after(addr);
+	return i > 0 && addr < ignored[i - 1].hi ? ignored[i - 1].hi : 0;
+}
+
+/* The same, the table emptied first when it is a second old. */
 static uint64_t ignored_end(uint64_t addr, uint64_t now)
 {
 	if (now - ignored_since > 1000000000ull) {
 		nignored = 0;
-		relro_noted = 0;
+		ignored_filled = 0;
 		ignored_since = now;
 	}
 	return ignored_find(addr);
@@ -159,32 +172,30 @@ static uint64_t ignored_end(uint64_t addr, uint64_t now)
 
 static void ignored_add(uint64_t lo, uint64_t hi)
 {
-	if (nignored < IGNORED_MAX && lo < hi)
-		ignored[nignored++] = (typeof(ignored[0])){lo, hi};
+	if (nignored == IGNORED_MAX || lo >= hi)
+		return;
+	unsigned i = ignored_after(lo);
+	memmove(&ignored[i + 1], &ignored[i], (nignored - i) * sizeof(ignored[0]));
+	ignored[i].lo = lo;
+	ignored[i].hi = hi;
+	nignored++;
 }
 
-/*
- * Every object's RELRO pages (read-only file memory right before the
- * object's writable segment: relocation copied them, and every pass finds
- * them) noted as ignored with one read of /proc/self/maps, once for the
- * table's life: a process read the maps once for each object at its first
- * pass.  Returns 1 when it did that now.
- */
-static int relro_fn(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
+static int fill_fn(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
 {
 	(void)arg;
-	if (m->inode && (m->prot & PROT_WRITE) && !m->shared && prev->end == m->start && prev->inode == m->inode &&
-	    !(prev->prot & PROT_WRITE) && !prev->shared && !ignored_find(prev->start))
-		ignored_add(prev->start, prev->end);
+	if (!pfs_addrspace_kind(m, prev, 0) && !ignored_find(m->start))
+		ignored_add(m->start, m->end);
 	return 0;
 }
 
-static int note_relro(void)
+/* Every mapping of kind 0 noted with one read of the maps, once for the table's life; 1 when done now. */
+static int ignored_fill(void)
 {
-	if (relro_noted)
+	if (ignored_filled)
 		return 0;
-	relro_noted = 1;
-	pfs_addrspace_each(relro_fn, NULL);
+	ignored_filled = 1;
+	pfs_addrspace_each(fill_fn, NULL);
 	return 1;
 }
 
@@ -226,7 +237,6 @@ static void keep_part(const struct region *r, uint64_t from, uint64_t to)
 	struct region *p = pfs_region_new(from, (to - from) / page_size, r->alloc_seq, r->stack, r->kind, r->cowable);
 	if (!p)
 		return;
-	p->alone = r->alone;
 	p->onfork = r->onfork;
 	p->huge = r->huge;
 	pfs_bits_copy(&p->bits, 0, &r->bits, first, first + p->npages);
@@ -335,15 +345,17 @@ static void fast_sync(struct pfs_thread *t, uint64_t addr, uint64_t len, int rea
  * kind), and the run counted as its first touches.  Runs inside a heap's
  * reach are malloc's own (its top chunk, an arena's header): left alone.
  */
-static int in_heap_reach(uint64_t addr)
+static uint64_t heap_reach_end(uint64_t addr)
 {
 	for (uint64_t i = pfs_regions_from(0); i < pfs_regions_count(); i++) {
 		struct region *r = pfs_region_at(i);
 		if (r->start > addr)
 			break;
+		if (!r->owner)
+			continue;
 		uint64_t end = r->span_end == UINT64_MAX && real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : r->span_end;
-		if (r->owner && addr < end)
-			return 1;
+		if (addr < end)
+			return end;
 	}
 	return 0;
 }
@@ -359,12 +371,12 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			from = hi;
 			continue;
 		}
-		if (note_relro() && (hi = ignored_find(from)) != 0) {
+		if (ignored_fill() && (hi = ignored_find(from)) != 0) {
 			from = hi;
 			continue;
 		}
-		if (in_heap_reach(from)) {
-			from += page_size;
+		if ((hi = heap_reach_end(from)) != 0) {
+			from = (hi + page_size - 1) & ~(page_size - 1);
 			continue;
 		}
 		if (pfs_self_find(from, &lo, &hi)) { /* the shim's own: by its own range, not the kernel's merged mapping */

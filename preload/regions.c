@@ -396,10 +396,10 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 /* ---- the pass ------------------------------------------------------------- */
 
 /*
- * The anonymous walk: runs in address order, regions in address order; each
- * run is cut at region boundaries, its parts handed to their regions (the
- * regions read alone are passed over) or, outside every region, to
- * `unknown`, which may add regions (the walk then finds its place again).
+ * The walk: runs in address order, regions in address order; each run is
+ * cut at region boundaries, its parts handed to their regions or, outside
+ * every region, to `unknown`, which may add regions (the walk then finds
+ * its place again).
  */
 struct pass {
 	struct pfs_thread *t;
@@ -412,10 +412,12 @@ struct pass {
 	uint64_t unknown_from, unknown_to; /* a pending run of unknown pages, merged */
 };
 
+/* table[i] read to its end; one the walk found nothing in holds nothing now. */
 static void pass_finish_region(struct pass *p)
 {
-	if (p->started)
-		p->faults += region_done(&p->c, table[p->i]);
+	if (!p->started)
+		p->c = (struct scan_ctx){.t = p->t, .now = p->now};
+	p->faults += region_done(&p->c, table[p->i]);
 	p->started = 0;
 	p->i++;
 }
@@ -441,18 +443,9 @@ static void pass_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 	uint64_t ps = page_size();
 	while (from < to) {
 		/* regions that end before this run are done */
-		while (p->i < nregions && pfs_region_end(table[p->i]) <= from) {
-			if (table[p->i]->alone)
-				p->i++;
-			else
-				pass_finish_region(p);
-		}
+		while (p->i < nregions && pfs_region_end(table[p->i]) <= from)
+			pass_finish_region(p);
 		struct region *r = p->i < nregions ? table[p->i] : NULL;
-		if (r && r->alone && r->start <= from) { /* read by a walk of its own: passed over */
-			uint64_t end = pfs_region_end(r);
-			from = to < end ? to : end;
-			continue;
-		}
 		uint64_t stop = r ? (r->start < to ? r->start : to) : to;
 		if (!r || from < r->start) { /* a part in no region */
 			if (p->unknown_to == from)
@@ -484,22 +477,20 @@ static void pass_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown)
 {
 	struct pass p = {.t = t, .now = now, .unknown = unknown};
-	if (!pfs_pagemap_anon_walks()) { /* page map entries read one region at a time: nothing is found outside */
+	if (!pfs_pagemap_space_walks()) { /* page map entries read one region at a time: nothing is found outside */
 		for (uint64_t i = 0; i < nregions; i++)
 			p.faults += pfs_region_scan(table[i], t, now);
 		return p.faults;
 	}
-	/* Anonymous pages of the whole address space: file-backed mappings are skipped by the kernel at once. */
-	pfs_pagemap_walk_anon(0, PFS_USER_END, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p);
+	/*
+	 * The whole address space in one walk, files' pages and shared memory
+	 * too: runs in no region (a library's text the program ran) are left
+	 * alone by `unknown`.
+	 */
+	if (pfs_pagemap_walk(0, PFS_USER_END, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p))
+		return p.faults; /* what it found before failing is counted; the regions not reached keep their bitmaps */
 	pass_flush_unknown(&p);
-	while (p.i < nregions) {
-		if (table[p.i]->alone)
-			p.i++;
-		else
-			pass_finish_region(&p);
-	}
-	for (uint64_t i = 0; i < nregions; i++)
-		if (table[i]->alone)
-			p.faults += pfs_region_scan(table[i], t, now);
+	while (p.i < nregions)
+		pass_finish_region(&p);
 	return p.faults;
 }

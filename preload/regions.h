@@ -11,12 +11,13 @@
  * transparent huge pages are untouched, and a huge page mapped by one fault
  * counts as one fault.
  *
- * One pass reads the anonymous pages of the whole address space with one
- * walk, and hands each run to the regions it falls in; a run in no region
- * is memory no hook saw being mapped, handed to `unknown`.  Regions of
- * files and shared memory (whose pages the anonymous walk skips) are read
- * one by one.  Every function here is called with the table's lock held
- * (pfs_regions_lock), except the lock's own.
+ * One pass reads the whole address space with one walk (one PAGEMAP_SCAN
+ * while it holds fewer than 4,096 runs), and hands each run to the regions
+ * it falls in; a run in no region is memory no hook saw being mapped, or
+ * file pages the program reads, handed to `unknown`.  The same runs say
+ * which pages were written since a fork's write-protect: the copies.  Every
+ * function here is called with the table's lock held (pfs_regions_lock),
+ * except the lock's own.
  */
 #ifndef PFS_REGIONS_H
 #define PFS_REGIONS_H
@@ -50,7 +51,6 @@ struct region {
 	uint8_t kind;
 	uint8_t cowable;	/* private anonymous memory: a write after fork copies it */
 	uint8_t huge;		/* the last scan found transparent huge pages in it */
-	uint8_t alone;		/* file-backed or shared: read by a walk of its own, not the anonymous pass */
 	uint8_t onfork;		/* enum pfs_onfork: what a fork does with it (madvise DONTFORK, WIPEONFORK) */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	struct pfs_bits bits;	/* pages held at the last scan */
@@ -92,11 +92,10 @@ uint64_t pfs_region_scan(struct region *r, struct pfs_thread *t, uint64_t now);
 uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
 
 /*
- * A pass over every region: the anonymous walk over the address space, the
- * regions read alone, the written walks of regions armed at a fork.  A run
- * of anonymous pages that no region holds goes to `unknown` (fast.c makes a
- * region of its mapping, or leaves it), which returns the faults it counted.
- * Returns the faults counted.
+ * A pass over every region: one walk over the address space.  A run of
+ * pages that no region holds goes to `unknown` (fast.c makes a region of
+ * its mapping, or leaves it), which returns the faults it counted.  Returns
+ * the faults counted (first touches and copies).
  */
 typedef uint64_t (*pfs_unknown_fn)(struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
 uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown);
