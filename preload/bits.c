@@ -235,6 +235,12 @@ uint64_t pfs_bits_next(const struct pfs_bits *b, uint64_t from, uint64_t to)
 	return from < to ? find(b, from, to, 1) : to;
 }
 
+uint64_t pfs_bits_next_clear(const struct pfs_bits *b, uint64_t from, uint64_t to)
+{
+	to = to < b->pages ? to : b->pages;
+	return from < to ? find(b, from, to, 0) : to;
+}
+
 int pfs_bits_any(const struct pfs_bits *b, uint64_t from, uint64_t to)
 {
 	to = to < b->pages ? to : b->pages;

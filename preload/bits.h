@@ -36,6 +36,8 @@ uint64_t pfs_bits_clear(struct pfs_bits *b, uint64_t from, uint64_t to);
 /* Whether a bit of [from, to) is set; the first that is (or `to`). */
 int pfs_bits_any(const struct pfs_bits *b, uint64_t from, uint64_t to);
 uint64_t pfs_bits_next(const struct pfs_bits *b, uint64_t from, uint64_t to);
+/* The first bit of [from, to) that is clear (or `to`). */
+uint64_t pfs_bits_next_clear(const struct pfs_bits *b, uint64_t from, uint64_t to);
 /* The bits set. */
 uint64_t pfs_bits_count(const struct pfs_bits *b);
 /* dst's bits [at, at + to - from) become src's [from, to) (dst's others there cleared first). */

@@ -266,6 +266,16 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
 		c->faults += fresh;
 		return;
 	}
+	if (!huge) { /* a heap: its pages held already passed over by words, the new ones charged to their owners */
+		for (uint64_t i = pfs_bits_next_clear(&r->bits, from, to); i < to;) {
+			uint64_t j = pfs_bits_next(&r->bits, i, to);
+			pfs_bits_set_count(&r->bits, i, j);
+			for (uint64_t k = i; k < j; k++)
+				count_page(c, r, k, 1, 0);
+			i = j < to ? pfs_bits_next_clear(&r->bits, j, to) : to;
+		}
+		return;
+	}
 	uint64_t base = r->start / page_size();
 	int counted_in_block = 0;
 	uint64_t block = UINT64_MAX;

@@ -67,6 +67,8 @@ static void test_bits_sparse(void **state)
 	assert_int_equal(pfs_bits_count(&b), 1);
 	assert_int_equal(pfs_bits_next(&b, 0, pages), 7);
 	assert_int_equal(pfs_bits_next(&b, 8, pages), pages);
+	assert_int_equal(pfs_bits_next_clear(&b, 7, pages), 8);
+	assert_int_equal(pfs_bits_next_clear(&b, 0, pages), 0);
 	assert_true(pfs_bits_get(&b, 7));
 	/* grown from one leaf to many, keeping its bits */
 	struct pfs_bits g;
@@ -75,6 +77,8 @@ static void test_bits_sparse(void **state)
 	assert_int_equal(pfs_bits_grow(&g, 5 * PFS_BITS_LEAF), 0);
 	assert_int_equal(pfs_bits_set_count(&g, 80, 4 * PFS_BITS_LEAF), 4 * PFS_BITS_LEAF - 80 - 10);
 	assert_int_equal(pfs_bits_count(&g), 4 * PFS_BITS_LEAF - 80);
+	assert_int_equal(pfs_bits_next_clear(&g, 80, 5 * PFS_BITS_LEAF), 4 * PFS_BITS_LEAF);
+	assert_int_equal(pfs_bits_next_clear(&g, 0, 5 * PFS_BITS_LEAF), 0);
 	pfs_bits_free(&g);
 	pfs_bits_free(&b);
 }
