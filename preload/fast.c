@@ -85,8 +85,7 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
  * A region of its own for [addr, addr + len), page-rounded outwards, its
  * pages held now its baseline.  Older regions it overlaps (stale ones whose
  * end the shim did not see, MAP_FIXED over them) are dropped; heaps stay.
- * Regions of files and shared memory are read alone (the anonymous walk
- * passes over them).  regions lock held.
+ * regions lock held.
  */
 static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack, int kind,
 				 int cowable, int baseline)
@@ -105,53 +104,67 @@ static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq
 	struct region *r = pfs_region_new(start, (end - start) / page_size, alloc_seq, stack, kind, cowable);
 	if (!r)
 		return NULL;
-	r->alone = kind == PFS_KIND_MMAP_FILE || kind == PFS_KIND_DATA || !cowable;
 	if (baseline)
 		pfs_region_scan(r, NULL, 0); /* pages held before the program touched anything */
 	return r;
 }
 
 /*
- * Mappings a pass found held but left alone (kind 0: malloc's own, and
- * every object's RELRO pages, which relocation copied and mprotect made
- * read-only), so that the next pass skips them without reading
- * /proc/self/maps again: every process has a few, and with 4,000 live
- * mappings the six reads a pass made the program three times slower.  An
- * entry goes when a hook maps or unmaps over it, and all of them once a
- * second (a mapping no hook saw may take the place of one).  Regions' lock
- * held.
+ * Mappings a pass finds held but leaves alone (kind 0: files' pages the
+ * program reads, shared memory, malloc's own, every object's RELRO pages),
+ * so that the next pass skips them without reading /proc/self/maps again.
+ * The pass reads every mapping's page tables (asking the kernel to leave
+ * file pages out makes it look up each page's struct page: five times the
+ * cost of the walk, measured), so they come with every pass: all of them
+ * are noted with one read of the maps (ignored_fill), sorted by address.
+ * An entry goes when a hook maps or unmaps over it, and all of them once a
+ * second (a mapping no hook saw may take the place of one).  Regions'
+ * lock held.
  */
-#define IGNORED_MAX 64
+#define IGNORED_MAX 1024
 static struct {
 	uint64_t lo, hi;
 } ignored[IGNORED_MAX];
 static unsigned nignored;
 static uint64_t ignored_since;
-static int relro_noted; /* every object's RELRO pages are in the table (note_relro) */
+static int ignored_filled; /* the maps' kind-0 mappings are in the table (ignored_fill) */
 
 static void ignored_forget(uint64_t lo, uint64_t hi)
 {
-	for (unsigned i = 0; i < nignored;)
-		if (ignored[i].lo < hi && lo < ignored[i].hi)
-			ignored[i] = ignored[--nignored];
-		else
-			i++;
+	unsigned k = 0;
+	for (unsigned i = 0; i < nignored; i++)
+		if (!(ignored[i].lo < hi && lo < ignored[i].hi))
+			ignored[k++] = ignored[i];
+	nignored = k;
 }
 
-static uint64_t ignored_find(uint64_t addr)
+/* The index of the first entry starting after addr. */
+static unsigned ignored_after(uint64_t addr)
 {
-	for (unsigned i = 0; i < nignored; i++)
-		if (addr >= ignored[i].lo && addr < ignored[i].hi)
-			return ignored[i].hi;
-	return 0;
+	unsigned lo = 0, hi = nignored;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (ignored[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* The end of the ignored mapping holding addr, or 0. */
+static uint64_t ignored_find(uint64_t addr)
+{
+	unsigned i = ignored_after(addr);
+	return i > 0 && addr < ignored[i - 1].hi ? ignored[i - 1].hi : 0;
+}
+
+/* The same, the table emptied first when it is a second old. */
 static uint64_t ignored_end(uint64_t addr, uint64_t now)
 {
 	if (now - ignored_since > 1000000000ull) {
 		nignored = 0;
-		relro_noted = 0;
+		ignored_filled = 0;
 		ignored_since = now;
 	}
 	return ignored_find(addr);
@@ -159,32 +172,30 @@ static uint64_t ignored_end(uint64_t addr, uint64_t now)
 
 static void ignored_add(uint64_t lo, uint64_t hi)
 {
-	if (nignored < IGNORED_MAX && lo < hi)
-		ignored[nignored++] = (typeof(ignored[0])){lo, hi};
+	if (nignored == IGNORED_MAX || lo >= hi)
+		return;
+	unsigned i = ignored_after(lo);
+	memmove(&ignored[i + 1], &ignored[i], (nignored - i) * sizeof(ignored[0]));
+	ignored[i].lo = lo;
+	ignored[i].hi = hi;
+	nignored++;
 }
 
-/*
- * Every object's RELRO pages (read-only file memory right before the
- * object's writable segment: relocation copied them, and every pass finds
- * them) noted as ignored with one read of /proc/self/maps, once for the
- * table's life: a process read the maps once for each object at its first
- * pass.  Returns 1 when it did that now.
- */
-static int relro_fn(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
+static int fill_fn(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
 {
 	(void)arg;
-	if (m->inode && (m->prot & PROT_WRITE) && !m->shared && prev->end == m->start && prev->inode == m->inode &&
-	    !(prev->prot & PROT_WRITE) && !prev->shared && !ignored_find(prev->start))
-		ignored_add(prev->start, prev->end);
+	if (!pfs_addrspace_kind(m, prev, 0) && !ignored_find(m->start))
+		ignored_add(m->start, m->end);
 	return 0;
 }
 
-static int note_relro(void)
+/* Every mapping of kind 0 noted with one read of the maps, once for the table's life; 1 when done now. */
+static int ignored_fill(void)
 {
-	if (relro_noted)
+	if (ignored_filled)
 		return 0;
-	relro_noted = 1;
-	pfs_addrspace_each(relro_fn, NULL);
+	ignored_filled = 1;
+	pfs_addrspace_each(fill_fn, NULL);
 	return 1;
 }
 
@@ -226,12 +237,9 @@ static void keep_part(const struct region *r, uint64_t from, uint64_t to)
 	struct region *p = pfs_region_new(from, (to - from) / page_size, r->alloc_seq, r->stack, r->kind, r->cowable);
 	if (!p)
 		return;
-	p->alone = r->alone;
 	p->onfork = r->onfork;
 	p->huge = r->huge;
-	for (uint64_t k = 0; k < p->npages; k++)
-		if (r->bits[(first + k) / 64] >> ((first + k) % 64) & 1)
-			pfs_bits_set_count(p->bits, k, k + 1);
+	pfs_bits_copy(&p->bits, 0, &r->bits, first, first + p->npages);
 }
 
 /*
@@ -337,15 +345,17 @@ static void fast_sync(struct pfs_thread *t, uint64_t addr, uint64_t len, int rea
  * kind), and the run counted as its first touches.  Runs inside a heap's
  * reach are malloc's own (its top chunk, an arena's header): left alone.
  */
-static int in_heap_reach(uint64_t addr)
+static uint64_t heap_reach_end(uint64_t addr)
 {
 	for (uint64_t i = pfs_regions_from(0); i < pfs_regions_count(); i++) {
 		struct region *r = pfs_region_at(i);
 		if (r->start > addr)
 			break;
+		if (!r->owner)
+			continue;
 		uint64_t end = r->span_end == UINT64_MAX && real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : r->span_end;
-		if (r->owner && addr < end)
-			return 1;
+		if (addr < end)
+			return end;
 	}
 	return 0;
 }
@@ -361,12 +371,12 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			from = hi;
 			continue;
 		}
-		if (note_relro() && (hi = ignored_find(from)) != 0) {
+		if (ignored_fill() && (hi = ignored_find(from)) != 0) {
 			from = hi;
 			continue;
 		}
-		if (in_heap_reach(from)) {
-			from += page_size;
+		if ((hi = heap_reach_end(from)) != 0) {
+			from = (hi + page_size - 1) & ~(page_size - 1);
 			continue;
 		}
 		if (pfs_self_find(from, &lo, &hi)) { /* the shim's own: by its own range, not the kernel's merged mapping */
@@ -488,7 +498,7 @@ static void fast_heap_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t en
 	struct region *r = h->priv;
 	/* Held now, so not first touches; a page the policy did not make present is cleared by the next scan. */
 	if (r && start >= r->start && end <= pfs_region_end(r))
-		pfs_bits_set_count(r->bits, (start - r->start) / page_size, (end - r->start) / page_size);
+		pfs_bits_set_count(&r->bits, (start - r->start) / page_size, (end - r->start) / page_size);
 	pfs_regions_unlock();
 }
 
@@ -500,9 +510,9 @@ static void fast_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end)
 	struct region *r = h->priv;
 	if (r && start < pfs_region_end(r) && end > r->start) {
 		uint64_t from = start > r->start ? start : r->start, to = end < pfs_region_end(r) ? end : pfs_region_end(r);
-		pfs_bits_clear(r->bits, (from - r->start) / page_size, (to - r->start) / page_size);
+		pfs_bits_clear(&r->bits, (from - r->start) / page_size, (to - r->start) / page_size);
 		if (r->cow)
-			pfs_bits_clear(r->cow, (from - r->start) / page_size, (to - r->start) / page_size);
+			r->cow_left -= pfs_bits_clear(r->cow, (from - r->start) / page_size, (to - r->start) / page_size);
 	}
 	pfs_regions_unlock();
 }
@@ -537,14 +547,10 @@ static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is n
 /* The pages r holds now are the ones a fork shares (r->cow); 0 when out of memory. */
 static int cow_note_held(struct region *r)
 {
-	if (!r->cow)
-		r->cow = pfs_pool_alloc(pfs_bits_bytes(r->cap));
-	if (!r->cow)
+	if (!pfs_region_cow(r))
 		return 0;
-	memcpy(r->cow, r->bits, pfs_bits_bytes(r->cap));
-	r->cow_left = 0;
-	for (uint64_t w = 0; w < (r->npages + 63) / 64; w++)
-		r->cow_left += (uint64_t)__builtin_popcountll(r->cow[w]);
+	pfs_bits_copy(r->cow, 0, &r->bits, 0, r->npages);
+	r->cow_left = pfs_bits_count(r->cow);
 	return 1;
 }
 
@@ -563,12 +569,17 @@ static void cow_arm(struct region *r)
 	 */
 	if (r->huge) {
 		huge_skipped_pages += r->npages;
-		if (r->cow) {
-			pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
-			r->cow = NULL;
-		}
+		pfs_region_cow_free(r);
 		return;
 	}
+	/*
+	 * Protected at the last fork and nothing written or newly held since (every
+	 * page held is still noted as shared, so still protected): protecting it
+	 * again would only walk its page tables again.  fork_cow's parent spent
+	 * 29% of its time there, forking 100 children of 64 MiB.
+	 */
+	if (r->cow && r->wp_gen == uffd_gen && pfs_fd_ok(&uffd) && r->cow_left == pfs_bits_count(&r->bits))
+		return;
 	if (!pfs_fd_ok(&uffd)) {
 		int err = cow_open();
 		if (err) {
@@ -592,11 +603,8 @@ static void cow_arm(struct region *r)
 	if (!cow_note_held(r))
 		return;
 	struct uffdio_writeprotect wp = {.range = range, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-	if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp))) {
-		pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
-		r->cow = NULL;
-		r->cow_left = 0;
-	}
+	if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp)))
+		pfs_region_cow_free(r);
 }
 
 static void cow_note_huge(void)
@@ -607,7 +615,13 @@ static void cow_note_huge(void)
 			 (unsigned long long)(huge_skipped_pages * page_size >> 20), (int)pfs_proc.pid);
 }
 
-/* The parent after a fork: its touches so far are counted, then every region is armed. */
+/*
+ * The parent after a fork: its touches so far are counted, then every
+ * region is armed.  The pass before the fork (fast_lock) is not enough,
+ * even in a single-threaded program: libc's fork and the shim's handlers
+ * write pages of their own between it and the fork (a copy, to be counted
+ * and protected again).
+ */
 static void fast_fork_parent(struct pfs_thread *t)
 {
 	if (!enabled)

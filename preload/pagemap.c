@@ -19,7 +19,7 @@ int pfs_pagemap_init(int read_entries)
 	return fd < 0 ? (errno ? -errno : -EBADF) : 0;
 }
 
-int pfs_pagemap_anon_walks(void)
+int pfs_pagemap_space_walks(void)
 {
 	return !use_read;
 }
@@ -84,14 +84,14 @@ static int walk_read(int fd, uint64_t start, uint64_t end, uint64_t anyof, uint6
 	return 0;
 }
 
-static int walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, int anon_only, struct page_region *vec,
-		size_t n, pfs_pagemap_fn fn, void *arg)
+int pfs_pagemap_walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec, size_t n,
+		     pfs_pagemap_fn fn, void *arg)
 {
 	int fd = pfs_fd_get(&pm);
 	if (fd < 0)
 		return -EBADF;
 	if (use_read)
-		return anon_only ? -ENOTTY : walk_read(fd, start, end, anyof, ret, fn, arg);
+		return walk_read(fd, start, end, anyof, ret, fn, arg);
 	uint64_t addr = start;
 	while (addr < end) {
 		struct pm_scan_arg a;
@@ -103,10 +103,6 @@ static int walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, int 
 		a.vec_len = n;
 		a.category_anyof_mask = anyof;
 		a.return_mask = ret;
-		if (anon_only) { /* "file" must be clear */
-			a.category_mask = PAGE_IS_FILE;
-			a.category_inverted = PAGE_IS_FILE;
-		}
 		long got = PFS_NO_EINTR(pfs_sys_ioctl(fd, PAGEMAP_SCAN, &a));
 		if (got < 0)
 			return -errno;
@@ -130,18 +126,6 @@ static int walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, int 
 		addr = next;
 	}
 	return 0;
-}
-
-int pfs_pagemap_walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec, size_t n,
-		     pfs_pagemap_fn fn, void *arg)
-{
-	return walk(start, end, anyof, ret, 0, vec, n, fn, arg);
-}
-
-int pfs_pagemap_walk_anon(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec,
-			  size_t n, pfs_pagemap_fn fn, void *arg)
-{
-	return walk(start, end, anyof, ret, 1, vec, n, fn, arg);
 }
 
 static void count_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)

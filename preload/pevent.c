@@ -104,14 +104,6 @@ static struct region *region_of(uint64_t addr)
 	return NULL;
 }
 
-static int bit_test_clear(uint64_t *bits, uint64_t i, int clear)
-{
-	int set = bits[i / 64] >> (i % 64) & 1;
-	if (set && clear)
-		bits[i / 64] &= ~(1ull << (i % 64));
-	return set;
-}
-
 static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 {
 	struct pfs_thread *t = arg;
@@ -122,14 +114,15 @@ static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 	}
 	uint64_t i = (sm->addr - r->start) / page_size;
 	unsigned flags = 0;
-	if (r->cow && bit_test_clear(r->cow, i, 1)) {
+	if (r->cow && pfs_bits_get(r->cow, i)) {
+		pfs_bits_clear(r->cow, i, i + 1);
 		r->cow_left--;
 		flags = PFS_FEV_COW | PFS_FEV_WRITE;
-	} else if (bit_test_clear(r->bits, i, 0)) {
+	} else if (pfs_bits_get(&r->bits, i)) {
 		repeats++;
 		return;
 	}
-	r->bits[i / 64] |= 1ull << (i % 64);
+	pfs_bits_set_count(&r->bits, i, i + 1);
 	long sys = -1;
 	if (sm->ip && sm->user)
 		flags |= PFS_FEV_SITE;

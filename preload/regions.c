@@ -57,53 +57,6 @@ void pfs_regions_counts(uint64_t *first, uint64_t *cow)
 	*cow = __atomic_load_n(&cow_faults, __ATOMIC_RELAXED);
 }
 
-uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to)
-{
-	uint64_t fresh = 0;
-	while (from < to) {
-		uint64_t w = from / 64, lo = from % 64;
-		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
-		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo;
-		fresh += (uint64_t)__builtin_popcountll(mask & ~bits[w]);
-		bits[w] |= mask;
-		from += n;
-	}
-	return fresh;
-}
-
-void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to)
-{
-	while (from < to) {
-		uint64_t w = from / 64, lo = from % 64;
-		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
-		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo;
-		bits[w] &= ~mask;
-		from += n;
-	}
-}
-
-uint64_t pfs_bits_bytes(uint64_t npages)
-{
-	return (npages + 63) / 64 * sizeof(uint64_t);
-}
-
-static int bit(const uint64_t *bits, uint64_t i)
-{
-	return bits[i / 64] >> (i % 64) & 1;
-}
-
-static int any_bit(const uint64_t *bits, uint64_t from, uint64_t to)
-{
-	while (from < to) {
-		uint64_t w = from / 64, lo = from % 64;
-		uint64_t n = 64 - lo < to - from ? 64 - lo : to - from;
-		if (bits[w] & (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo)
-			return 1;
-		from += n;
-	}
-	return 0;
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 uint64_t pfs_region_end(const struct region *r)
@@ -167,14 +120,11 @@ struct region *pfs_region_new(uint64_t start, uint64_t npages, uint64_t alloc_se
 	struct region *r = pfs_pool_alloc(sizeof(*r));
 	if (!r)
 		return NULL;
-	r->cap = npages;
-	r->bits = pfs_pool_alloc(pfs_bits_bytes(npages ? npages : 1));
-	if (!r->bits) {
+	r->cap = npages ? npages : 64; /* a heap, grown as it is carved */
+	if (pfs_bits_init(&r->bits, r->cap)) {
 		pfs_pool_free(r, sizeof(*r));
 		return NULL;
 	}
-	if (!npages)
-		r->cap = 64; /* a heap, grown as it is carved */
 	r->start = start;
 	r->npages = npages;
 	r->alloc_seq = alloc_seq;
@@ -197,10 +147,32 @@ void pfs_region_free(struct region *r)
 		memmove(&table[i], &table[i + 1], (nregions - i - 1) * sizeof(*table));
 		nregions--;
 	}
-	pfs_pool_free(r->bits, pfs_bits_bytes(r->cap));
-	pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
+	pfs_bits_free(&r->bits);
+	pfs_region_cow_free(r);
 	pfs_pool_free(r->owner, r->cap * sizeof(*r->owner));
 	pfs_pool_free(r, sizeof(*r));
+}
+
+struct pfs_bits *pfs_region_cow(struct region *r)
+{
+	if (r->cow)
+		return r->cow;
+	struct pfs_bits *b = pfs_pool_alloc(sizeof(*b));
+	if (!b || pfs_bits_init(b, r->cap)) {
+		pfs_pool_free(b, sizeof(*b));
+		return NULL;
+	}
+	return r->cow = b;
+}
+
+void pfs_region_cow_free(struct region *r)
+{
+	if (!r->cow)
+		return;
+	pfs_bits_free(r->cow);
+	pfs_pool_free(r->cow, sizeof(*r->cow));
+	r->cow = NULL;
+	r->cow_left = 0;
 }
 
 int pfs_region_grow(struct region *r, uint64_t pages)
@@ -208,26 +180,16 @@ int pfs_region_grow(struct region *r, uint64_t pages)
 	if (pages <= r->cap)
 		return 0;
 	uint64_t cap = r->cap * 2 > pages ? r->cap * 2 : pages;
-	uint64_t *bits = pfs_pool_alloc(pfs_bits_bytes(cap));
-	uint64_t *cow = r->cow ? pfs_pool_alloc(pfs_bits_bytes(cap)) : NULL;
 	struct owner *owner = r->owner ? pfs_pool_alloc(cap * sizeof(*owner)) : NULL;
-	if (!bits || (r->owner && !owner) || (r->cow && !cow)) {
-		pfs_pool_free(bits, pfs_bits_bytes(cap));
-		pfs_pool_free(cow, pfs_bits_bytes(cap));
+	if ((r->owner && !owner) || pfs_bits_grow(&r->bits, cap) || (r->cow && pfs_bits_grow(r->cow, cap))) {
 		pfs_pool_free(owner, cap * sizeof(*owner));
-		return -ENOMEM;
+		return -ENOMEM; /* a bitmap grown already stays grown: harmless */
 	}
-	memcpy(bits, r->bits, pfs_bits_bytes(r->cap));
-	if (cow)
-		memcpy(cow, r->cow, pfs_bits_bytes(r->cap));
-	if (owner)
+	if (owner) {
 		memcpy(owner, r->owner, r->cap * sizeof(*owner));
-	pfs_pool_free(r->bits, pfs_bits_bytes(r->cap));
-	pfs_pool_free(r->cow, pfs_bits_bytes(r->cap));
-	pfs_pool_free(r->owner, r->cap * sizeof(*owner));
-	r->bits = bits;
-	r->cow = cow;
-	r->owner = owner;
+		pfs_pool_free(r->owner, r->cap * sizeof(*owner));
+		r->owner = owner;
+	}
 	r->cap = cap;
 	return 0;
 }
@@ -259,9 +221,10 @@ struct scan_ctx {
 	struct pfs_thread *t;
 	uint64_t now;
 	uint64_t cursor;		/* page index: the bitmap is settled below it */
-	uint64_t pages, faults;		/* of the whole region (not heaps) */
-	uint16_t flags;			/* of the pages being added up: 0 or PFS_TOUCH_COW */
+	uint64_t pages, faults;		/* first touches of the whole region (not heaps) */
+	uint64_t copies;		/* copies of the whole region (not heaps): a page, a fault */
 	const struct owner *run;	/* heap: the owner of the pending run */
+	uint16_t run_flags;		/* of the pending run: 0 or PFS_TOUCH_COW */
 	uint64_t run_pages, run_faults;
 	int huge;			/* a held range is a transparent huge page */
 };
@@ -271,22 +234,25 @@ static void run_flush(struct scan_ctx *c)
 	if (c->run_pages && c->t)
 		write_touch(c->t, 0, c->run->stack ? c->run->stack : pfs_stacks_unknown(c->t),
 			    c->run->stack ? c->run->kind : PFS_KIND_MALLOC, c->run_pages, c->run_faults, c->now,
-			    c->flags);
+			    c->run_flags);
 	c->run_pages = c->run_faults = 0;
 	c->run = NULL;
 }
 
-/* Page i counted, as `fault` faults (1, or 0 for the rest of a huge page after its first). */
-static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigned fault)
+/* Page i counted, as `fault` faults (1, or 0 for the rest of a huge page after its first); flags PFS_TOUCH_COW: a copy. */
+static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigned fault, uint16_t flags)
 {
-	c->pages++;
-	c->faults += fault;
+	if (flags)
+		c->copies++;
+	else
+		c->pages++, c->faults += fault;
 	if (!r->owner)
 		return;
 	const struct owner *o = &r->owner[i];
-	if (c->run && (c->run->stack != o->stack || c->run->kind != o->kind))
+	if (c->run && (c->run->stack != o->stack || c->run->kind != o->kind || c->run_flags != flags))
 		run_flush(c);
 	c->run = o;
+	c->run_flags = flags;
 	c->run_pages++;
 	c->run_faults += fault;
 }
@@ -294,6 +260,22 @@ static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigne
 /* Pages [from, to) of r became held: those not in the bitmap count, one fault each or one per huge page. */
 static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to, int huge)
 {
+	if (!huge && !r->owner) { /* no owners to charge page by page */
+		uint64_t fresh = pfs_bits_set_count(&r->bits, from, to);
+		c->pages += fresh;
+		c->faults += fresh;
+		return;
+	}
+	if (!huge) { /* a heap: its pages held already passed over by words, the new ones charged to their owners */
+		for (uint64_t i = pfs_bits_next_clear(&r->bits, from, to); i < to;) {
+			uint64_t j = pfs_bits_next(&r->bits, i, to);
+			pfs_bits_set_count(&r->bits, i, j);
+			for (uint64_t k = i; k < j; k++)
+				count_page(c, r, k, 1, 0);
+			i = j < to ? pfs_bits_next_clear(&r->bits, j, to) : to;
+		}
+		return;
+	}
 	uint64_t base = r->start / page_size();
 	int counted_in_block = 0;
 	uint64_t block = UINT64_MAX;
@@ -305,18 +287,40 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
 				/* a page of it counted before (a fault event, 4 KiB pages later collapsed): its fault was */
 				uint64_t first = b * HUGE_PAGES, lo = first > base ? first - base : 0;
 				uint64_t hi = first + HUGE_PAGES - base;
-				counted_in_block = any_bit(r->bits, lo, hi < r->npages ? hi : r->npages);
+				counted_in_block = pfs_bits_any(&r->bits, lo, hi < r->npages ? hi : r->npages);
 			}
 		}
-		if (bit(r->bits, i))
+		if (!pfs_bits_set_count(&r->bits, i, i + 1))
 			continue;
-		r->bits[i / 64] |= 1ull << (i % 64);
 		unsigned fault = 1;
 		if (huge) {
 			fault = !counted_in_block;
 			counted_in_block = 1;
 		}
-		count_page(c, r, i, fault);
+		count_page(c, r, i, fault, 0);
+	}
+}
+
+/*
+ * Pages of a run the page map calls written since the fork's write-protect
+ * that were held at the fork: copy-on-write, once each.  Only regions armed
+ * at a fork (write-protected; with fault events nothing is, and the events
+ * count the copies: pevent.c): elsewhere every page is "written".
+ */
+static void on_written(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to)
+{
+	if (!r->cow || !r->cow_left || !r->wp_gen)
+		return;
+	if (!r->owner) {
+		uint64_t n = pfs_bits_clear(r->cow, from, to);
+		c->copies += n;
+		r->cow_left -= n;
+		return;
+	}
+	for (uint64_t i = pfs_bits_next(r->cow, from, to); i < to; i = pfs_bits_next(r->cow, i + 1, to)) {
+		pfs_bits_clear(r->cow, i, i + 1);
+		r->cow_left--;
+		count_page(c, r, i, 1, PFS_TOUCH_COW);
 	}
 }
 
@@ -338,80 +342,54 @@ static void on_held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_
 	if (!(cats & PAGE_IS_PRESENT) && !(cats & PAGE_IS_WRITTEN))
 		return; /* a uffd-wp marker: nothing there */
 	if (from > c->cursor) {
-		pfs_bits_clear(r->bits, c->cursor, from);
+		pfs_bits_clear(&r->bits, c->cursor, from);
 		if (r->cow) /* dropped: a later write is a first touch, not a copy */
-			pfs_bits_clear(r->cow, c->cursor, from);
+			r->cow_left -= pfs_bits_clear(r->cow, c->cursor, from);
 	}
 	c->cursor = to;
 	if (cats & PAGE_IS_HUGE)
 		c->huge = 1;
 	held(c, r, from, to, (cats & PAGE_IS_HUGE) != 0);
+	if (cats & PAGE_IS_WRITTEN)
+		on_written(c, r, from, to);
 }
 
-/* The end of a region's held pass: pages past the last held run were dropped; its touches written. */
+/* The end of a region's held pass: pages past the last held run were dropped; its touches and copies written. */
 static uint64_t region_done(struct scan_ctx *c, struct region *r)
 {
 	run_flush(c);
 	r->huge = (uint8_t)c->huge;
 	if (c->cursor < r->npages) {
-		pfs_bits_clear(r->bits, c->cursor, r->npages);
+		pfs_bits_clear(&r->bits, c->cursor, r->npages);
 		if (r->cow)
-			pfs_bits_clear(r->cow, c->cursor, r->npages);
+			r->cow_left -= pfs_bits_clear(r->cow, c->cursor, r->npages);
 	}
 	if (c->t && !r->owner && c->pages)
 		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->pages, c->faults, c->now, 0);
-	return c->faults;
-}
-
-/* Pages written since the fork's write-protect that were held at the fork: copy-on-write, once each. */
-static void on_written(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to)
-{
-	for (uint64_t i = from; i < to; i++)
-		if (bit(r->cow, i)) {
-			r->cow[i / 64] &= ~(1ull << (i % 64));
-			r->cow_left--;
-			count_page(c, r, i, 1);
-		}
+	if (c->t && !r->owner && c->copies)
+		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->copies, c->copies, c->now, PFS_TOUCH_COW);
+	return c->faults + c->copies;
 }
 
 struct walk_ctx {
 	struct scan_ctx *c;
 	struct region *r;
-	int written;
 };
 
 static void walk_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 {
 	struct walk_ctx *w = arg;
-	uint64_t ps = page_size(), i = (from - w->r->start) / ps, j = (to - w->r->start) / ps;
-	if (w->written)
-		on_written(w->c, w->r, i, j);
-	else
-		on_held(w->c, w->r, i, j, cats);
-}
-
-/* After a fork: the region's pages written since it was armed, held at the fork (copies). */
-static uint64_t written_walk(struct region *r, struct pfs_thread *t, uint64_t now)
-{
-	if (!r->cow || !r->cow_left || !r->wp_gen) /* not write-protected: fault events count its copies (pevent.c) */
-		return 0;
-	struct scan_ctx c = {.t = t, .now = now, .flags = PFS_TOUCH_COW};
-	struct walk_ctx w = {&c, r, 1};
-	pfs_pagemap_walk(r->start, pfs_region_end(r), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, scan_vec, SCAN_VEC, walk_run,
-			 &w);
-	run_flush(&c);
-	if (t && !r->owner && c.pages)
-		write_touch(t, r->alloc_seq, r->stack, r->kind, c.pages, c.faults, now, PFS_TOUCH_COW);
-	return c.faults;
+	uint64_t ps = page_size();
+	on_held(w->c, w->r, (from - w->r->start) / ps, (to - w->r->start) / ps, cats);
 }
 
 uint64_t pfs_region_scan(struct region *r, struct pfs_thread *t, uint64_t now)
 {
 	struct scan_ctx c = {.t = t, .now = now};
-	struct walk_ctx w = {&c, r, 0};
+	struct walk_ctx w = {&c, r};
 	if (pfs_pagemap_walk(r->start, pfs_region_end(r), HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, walk_run, &w))
 		return 0;
-	return region_done(&c, r) + written_walk(r, t, now);
+	return region_done(&c, r);
 }
 
 uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to)
@@ -428,10 +406,10 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 /* ---- the pass ------------------------------------------------------------- */
 
 /*
- * The anonymous walk: runs in address order, regions in address order; each
- * run is cut at region boundaries, its parts handed to their regions (the
- * regions read alone are passed over) or, outside every region, to
- * `unknown`, which may add regions (the walk then finds its place again).
+ * The walk: runs in address order, regions in address order; each run is
+ * cut at region boundaries, its parts handed to their regions or, outside
+ * every region, to `unknown`, which may add regions (the walk then finds
+ * its place again).
  */
 struct pass {
 	struct pfs_thread *t;
@@ -444,10 +422,12 @@ struct pass {
 	uint64_t unknown_from, unknown_to; /* a pending run of unknown pages, merged */
 };
 
+/* table[i] read to its end; one the walk found nothing in holds nothing now. */
 static void pass_finish_region(struct pass *p)
 {
-	if (p->started)
-		p->faults += region_done(&p->c, table[p->i]);
+	if (!p->started)
+		p->c = (struct scan_ctx){.t = p->t, .now = p->now};
+	p->faults += region_done(&p->c, table[p->i]);
 	p->started = 0;
 	p->i++;
 }
@@ -473,18 +453,9 @@ static void pass_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 	uint64_t ps = page_size();
 	while (from < to) {
 		/* regions that end before this run are done */
-		while (p->i < nregions && pfs_region_end(table[p->i]) <= from) {
-			if (table[p->i]->alone)
-				p->i++;
-			else
-				pass_finish_region(p);
-		}
+		while (p->i < nregions && pfs_region_end(table[p->i]) <= from)
+			pass_finish_region(p);
 		struct region *r = p->i < nregions ? table[p->i] : NULL;
-		if (r && r->alone && r->start <= from) { /* read by a walk of its own: passed over */
-			uint64_t end = pfs_region_end(r);
-			from = to < end ? to : end;
-			continue;
-		}
 		uint64_t stop = r ? (r->start < to ? r->start : to) : to;
 		if (!r || from < r->start) { /* a part in no region */
 			if (p->unknown_to == from)
@@ -516,23 +487,20 @@ static void pass_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown)
 {
 	struct pass p = {.t = t, .now = now, .unknown = unknown};
-	if (!pfs_pagemap_anon_walks()) { /* page map entries read one region at a time: nothing is found outside */
+	if (!pfs_pagemap_space_walks()) { /* page map entries read one region at a time: nothing is found outside */
 		for (uint64_t i = 0; i < nregions; i++)
 			p.faults += pfs_region_scan(table[i], t, now);
 		return p.faults;
 	}
-	/* Anonymous pages of the whole address space: file-backed mappings are skipped by the kernel at once. */
-	pfs_pagemap_walk_anon(0, PFS_USER_END, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p);
+	/*
+	 * The whole address space in one walk, files' pages and shared memory
+	 * too: runs in no region (a library's text the program ran) are left
+	 * alone by `unknown`.
+	 */
+	if (pfs_pagemap_walk(0, PFS_USER_END, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p))
+		return p.faults; /* what it found before failing is counted; the regions not reached keep their bitmaps */
 	pass_flush_unknown(&p);
-	while (p.i < nregions) {
-		if (table[p.i]->alone)
-			p.i++;
-		else
-			pass_finish_region(&p);
-	}
-	for (uint64_t i = 0; i < nregions; i++) {
-		struct region *r = table[i];
-		p.faults += r->alone ? pfs_region_scan(r, t, now) : written_walk(r, t, now);
-	}
+	while (p.i < nregions)
+		pass_finish_region(&p);
 	return p.faults;
 }

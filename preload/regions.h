@@ -11,17 +11,20 @@
  * transparent huge pages are untouched, and a huge page mapped by one fault
  * counts as one fault.
  *
- * One pass reads the anonymous pages of the whole address space with one
- * walk, and hands each run to the regions it falls in; a run in no region
- * is memory no hook saw being mapped, handed to `unknown`.  Regions of
- * files and shared memory (whose pages the anonymous walk skips) are read
- * one by one.  Every function here is called with the table's lock held
- * (pfs_regions_lock), except the lock's own.
+ * One pass reads the whole address space with one walk (one PAGEMAP_SCAN
+ * while it holds fewer than 4,096 runs), and hands each run to the regions
+ * it falls in; a run in no region is memory no hook saw being mapped, or
+ * file pages the program reads, handed to `unknown`.  The same runs say
+ * which pages were written since a fork's write-protect: the copies.  Every
+ * function here is called with the table's lock held (pfs_regions_lock),
+ * except the lock's own.
  */
 #ifndef PFS_REGIONS_H
 #define PFS_REGIONS_H
 
 #include <stdint.h>
+
+#include "bits.h"
 
 struct pfs_thread;
 
@@ -48,11 +51,10 @@ struct region {
 	uint8_t kind;
 	uint8_t cowable;	/* private anonymous memory: a write after fork copies it */
 	uint8_t huge;		/* the last scan found transparent huge pages in it */
-	uint8_t alone;		/* file-backed or shared: read by a walk of its own, not the anonymous pass */
 	uint8_t onfork;		/* enum pfs_onfork: what a fork does with it (madvise DONTFORK, WIPEONFORK) */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
-	uint64_t *bits;		/* pages held at the last scan */
-	uint64_t *cow;		/* pages held at the last fork and not written since; NULL before a fork */
+	struct pfs_bits bits;	/* pages held at the last scan */
+	struct pfs_bits *cow;	/* pages held at the last fork and not written since; NULL before a fork */
 	uint64_t cow_left;	/* bits set in cow: the written walk is skipped when none is left */
 	struct owner *owner;	/* heaps only: the site that carved each page (heap.c) */
 };
@@ -90,11 +92,10 @@ uint64_t pfs_region_scan(struct region *r, struct pfs_thread *t, uint64_t now);
 uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
 
 /*
- * A pass over every region: the anonymous walk over the address space, the
- * regions read alone, the written walks of regions armed at a fork.  A run
- * of anonymous pages that no region holds goes to `unknown` (fast.c makes a
- * region of its mapping, or leaves it), which returns the faults it counted.
- * Returns the faults counted.
+ * A pass over every region: one walk over the address space.  A run of
+ * pages that no region holds goes to `unknown` (fast.c makes a region of
+ * its mapping, or leaves it), which returns the faults it counted.  Returns
+ * the faults counted (first touches and copies).
  */
 typedef uint64_t (*pfs_unknown_fn)(struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
 uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown);
@@ -102,10 +103,9 @@ uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unk
 /* The faults counted in this process so far (TOUCH records), and their reset in a child. */
 void pfs_regions_counts(uint64_t *first, uint64_t *cow);
 
-/* Bitmap helpers, exposed for tests: set [from, to) and return how many were clear; clear [from, to). */
-uint64_t pfs_bits_set_count(uint64_t *bits, uint64_t from, uint64_t to);
-void pfs_bits_clear(uint64_t *bits, uint64_t from, uint64_t to);
-uint64_t pfs_bits_bytes(uint64_t npages);
+/* r->cow made (empty, r->cap pages) if it is not there; NULL when out of memory. */
+struct pfs_bits *pfs_region_cow(struct region *r);
+void pfs_region_cow_free(struct region *r);
 
 /*
  * Fault events feeding fast mode's regions (pevent.c; NULL: none): `drain`

@@ -57,9 +57,9 @@ static void check_walks(size_t n)
 	assert_int_equal(s.backwards, 0);
 	assert_int_equal(s.runs, PAGES / 2);
 	assert_int_equal(s.pages, PAGES / 2);
-	/* The whole address space's anonymous memory: the mapping's runs once each, all in order. */
+	/* The whole address space: the mapping's runs once each, all in order. */
 	s = (struct seen){.lo = lo, .hi = hi};
-	assert_int_equal(pfs_pagemap_walk_anon(0, PFS_USER_END, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, n, on_run, &s), 0);
+	assert_int_equal(pfs_pagemap_walk(0, PFS_USER_END, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, n, on_run, &s), 0);
 	assert_int_equal(s.backwards, 0);
 	assert_int_equal(s.runs, PAGES / 2);
 	assert_int_equal(s.pages, PAGES / 2);

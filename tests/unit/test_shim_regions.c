@@ -16,16 +16,71 @@
 static void test_bits_set_count_and_clear(void **state)
 {
 	(void)state;
-	uint64_t b[4] = {0};
-	assert_int_equal(pfs_bits_set_count(b, 3, 70), 67);
-	assert_int_equal(pfs_bits_set_count(b, 0, 10), 3); /* 3..9 were set already */
-	assert_int_equal(b[0], ~0ull);
-	assert_int_equal(b[1], (1ull << 6) - 1);
-	pfs_bits_clear(b, 60, 130);
-	assert_int_equal(b[0], (1ull << 60) - 1);
-	assert_int_equal(b[1], 0);
-	assert_int_equal(pfs_bits_set_count(b, 0, 256), 256 - 60);
-	assert_int_equal(pfs_bits_set_count(b, 5, 5), 0);
+	struct pfs_bits b;
+	assert_int_equal(pfs_bits_init(&b, 256), 0);
+	assert_int_equal(pfs_bits_set_count(&b, 3, 70), 67);
+	assert_int_equal(pfs_bits_set_count(&b, 0, 10), 3); /* 3..9 were set already */
+	assert_int_equal(pfs_bits_count(&b), 70);
+	assert_int_equal(pfs_bits_clear(&b, 60, 130), 10); /* 60..69 were set */
+	assert_true(pfs_bits_get(&b, 59));
+	assert_false(pfs_bits_get(&b, 60));
+	assert_false(pfs_bits_any(&b, 60, 256));
+	assert_int_equal(pfs_bits_set_count(&b, 0, 256), 256 - 60);
+	assert_int_equal(pfs_bits_set_count(&b, 5, 5), 0);
+	pfs_bits_free(&b);
+}
+
+/*
+ * A bitmap of a mapping of terabytes (ThreadSanitizer's shadow, found whole):
+ * only the leaves holding set bits exist, and clearing all of it, counting
+ * and copying cost what is set, not what the mapping spans.
+ */
+static void test_bits_sparse(void **state)
+{
+	(void)state;
+	uint64_t pages = 1ull << 32; /* 16 TiB of 4 KiB pages: 512 MiB as one flat bitmap */
+	struct pfs_bits b, c;
+	assert_int_equal(pfs_bits_init(&b, pages), 0);
+	uint64_t far = pages - 5 * PFS_BITS_LEAF / 2;
+	assert_int_equal(pfs_bits_set_count(&b, 7, 9), 2);
+	assert_int_equal(pfs_bits_set_count(&b, far - 3, far + 3), 6);
+	assert_int_equal(pfs_bits_set_count(&b, pages - 1, pages + 10), 1); /* clipped at the end */
+	assert_int_equal(pfs_bits_count(&b), 9);
+	assert_true(pfs_bits_any(&b, 9, pages));
+	assert_false(pfs_bits_any(&b, 9, far - 3));
+	assert_true(pfs_bits_get(&b, far + 2));
+	assert_false(pfs_bits_get(&b, far + 3));
+	/* a range across leaves, set and counted once */
+	uint64_t edge = 3 * PFS_BITS_LEAF;
+	assert_int_equal(pfs_bits_set_count(&b, edge - 10, edge + 10), 20);
+	assert_int_equal(pfs_bits_set_count(&b, edge - 20, edge + 20), 20);
+	/* copied, shifted, into another sparse bitmap */
+	assert_int_equal(pfs_bits_init(&c, pages), 0);
+	pfs_bits_copy(&c, 100, &b, 0, pages - 100);
+	assert_int_equal(pfs_bits_count(&c), 2 + 6 + 40);
+	assert_true(pfs_bits_get(&c, 107));
+	assert_true(pfs_bits_get(&c, far + 100 - 3));
+	assert_false(pfs_bits_get(&c, far + 100 + 3));
+	pfs_bits_free(&c);
+	/* cleared across everything: what stays is before the cleared range */
+	assert_int_equal(pfs_bits_clear(&b, 8, pages), 1 + 6 + 1 + 40);
+	assert_int_equal(pfs_bits_count(&b), 1);
+	assert_int_equal(pfs_bits_next(&b, 0, pages), 7);
+	assert_int_equal(pfs_bits_next(&b, 8, pages), pages);
+	assert_int_equal(pfs_bits_next_clear(&b, 7, pages), 8);
+	assert_int_equal(pfs_bits_next_clear(&b, 0, pages), 0);
+	assert_true(pfs_bits_get(&b, 7));
+	/* grown from one leaf to many, keeping its bits */
+	struct pfs_bits g;
+	assert_int_equal(pfs_bits_init(&g, 100), 0);
+	assert_int_equal(pfs_bits_set_count(&g, 90, 100), 10);
+	assert_int_equal(pfs_bits_grow(&g, 5 * PFS_BITS_LEAF), 0);
+	assert_int_equal(pfs_bits_set_count(&g, 80, 4 * PFS_BITS_LEAF), 4 * PFS_BITS_LEAF - 80 - 10);
+	assert_int_equal(pfs_bits_count(&g), 4 * PFS_BITS_LEAF - 80);
+	assert_int_equal(pfs_bits_next_clear(&g, 80, 5 * PFS_BITS_LEAF), 4 * PFS_BITS_LEAF);
+	assert_int_equal(pfs_bits_next_clear(&g, 0, 5 * PFS_BITS_LEAF), 0);
+	pfs_bits_free(&g);
+	pfs_bits_free(&b);
 }
 
 /* Pages of TOUCH records of site `stack` in the log so far (a pass also finds the test's other memory). */
@@ -94,6 +149,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bits_set_count_and_clear),
+		cmocka_unit_test(test_bits_sparse),
 		cmocka_unit_test(test_first_touches_on_a_mapping),
 	};
 	return cmocka_run_group_tests_name("shim regions (fast mode)", tests, NULL, NULL);
