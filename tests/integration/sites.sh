@@ -22,3 +22,17 @@ t_many_sites_counted_exactly() {
 		"sorted(s['allocations'] for s in sites(proc(r), 'alloc_at')) == list(range(1, $n + 1))" \
 		"all(s['bytes_allocated'] == s['allocations'] * (16 + (s['allocations'] - 1) % 64) for s in sites(proc(r), 'alloc_at'))"
 }
+
+# The program's signal mask under the shim: the shim blocks the signals while it unwinds a new call
+# site and answers libunwind's own mask calls itself meanwhile; the program sets, reads and
+# unblocks its mask as without the shim (run_both compares what it printed: SIGUSR1 blocked and
+# pending through 3,000 first-seen sites, delivered once when unblocked), every site counted.
+t_sites_signal_mask_kept() {
+	local n=3000
+	run_both mask $T/many_sites $n signals || return 1
+	grep -qx 'blocked 1, was blocked before 0, pending 1, delivered 0' "$WORK/mask.out" ||
+		{ echo "  the program saw:"; cat "$WORK/mask.out"; return 1; }
+	grep -qx 'after unblocking: delivered 1' "$WORK/mask.out" || { cat "$WORK/mask.out"; return 1; }
+	report mask || return 1
+	$Q "$WORK/mask.json" "len(sites(proc(r), 'alloc_at')) == $n"
+}
