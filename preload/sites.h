@@ -67,7 +67,7 @@ static inline struct pfs_cache_ent *pfs_cache_ent(struct pfs_thread *t, uintptr_
 static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
 	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
-	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && !e->always_unwind &&
+	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && !e->depth &&
 		       --e->verify != 0))
 		return e->stack;
 	return pfs_site_lookup_slow(t, kind, ret, sp);
@@ -93,7 +93,7 @@ static inline uint32_t pfs_site_lookup_record(struct pfs_thread *t, int kind, ui
 static inline void pfs_site_count(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size)
 {
 	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
-	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && e->slot && !e->always_unwind &&
+	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && e->slot && !e->depth &&
 		       --e->verify != 0)) {
 		e->slot->count++;
 		e->slot->bytes += size;
