@@ -558,7 +558,8 @@ static uint32_t site_resolve(struct pfs_thread *t, int kind, uintptr_t ret, uint
 		*bound = qe;
 		return qe->stack;
 	}
-	uint32_t stack = unwind_into(t, qe, qfound, 0, kind | PFS_QUALIFIED, ret, q);
+	/* A new qualified key is a new path: its frames are often new to libunwind too. */
+	uint32_t stack = unwind_into(t, qe, qfound, !qfound, kind | PFS_QUALIFIED, ret, q);
 	if (stack == unknown_stack)
 		return stack;
 	if (!qe->depth) {
