@@ -414,9 +414,13 @@ static uint64_t qualifier(uintptr_t sp, unsigned depth)
 	if (!unwind_enter())
 		return 0;
 	int masked = unwind_steps() && mask_begin();
-	/* The shim's frames are a few: most calls need no more than this. */
-	int want = (int)depth + 1, n = unwind_raw(raw, want + 12), i = self_frames(raw, n);
-	if (n == want + 12 && n - i < want)
+	/*
+	 * The shim's own frames are 5 here (the hook, pfs_track_alloc,
+	 * pfs_site_count_slow, this and unw_backtrace's caller): each frame
+	 * asked for more costs a lookup in libunwind's trace cache.
+	 */
+	int want = (int)depth + 1, n = unwind_raw(raw, want + 8), i = self_frames(raw, n);
+	if (n == want + 8 && n - i < want)
 		i = self_frames(raw, n = unwind_raw(raw, (int)PFS_ARRAY_SIZE(raw)));
 	if (masked)
 		mask_end();
