@@ -6,7 +6,11 @@
  *        many_sites S triangle     site k allocates k + 1 blocks of 16 + k % 64 bytes, in rounds
  *                                  that each visit every site still allocating (a test of exact
  *                                  counts); prints the number of blocks
+ *        many_sites S signals      one block at each site while SIGUSR1 is blocked and pending: the
+ *                                  mask the program set stays as it set it, and the signal is
+ *                                  delivered once when it unblocks it; prints what it saw
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +50,14 @@ __attribute__((noinline)) static void *alloc_at(int site)
 	return p;
 }
 
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
 int main(int argc, char **argv)
 {
 	int sites = argc > 1 ? atoi(argv[1]) : 1000;
@@ -61,6 +73,23 @@ int main(int argc, char **argv)
 				blocks++;
 			}
 		printf("%ld blocks\n", blocks);
+		return 0;
+	}
+	if (argc > 2 && strcmp(argv[2], "signals") == 0) {
+		sigset_t usr1, old, now, pending;
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		signal(SIGUSR1, on_usr1);
+		sigprocmask(SIG_BLOCK, &usr1, &old);
+		raise(SIGUSR1);
+		for (int k = 0; k < sites; k++)
+			free(alloc_at(k));
+		sigprocmask(SIG_BLOCK, NULL, &now);
+		sigpending(&pending);
+		printf("blocked %d, was blocked before %d, pending %d, delivered %d\n", sigismember(&now, SIGUSR1),
+		       sigismember(&old, SIGUSR1), sigismember(&pending, SIGUSR1), (int)usr1_seen);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		printf("after unblocking: delivered %d\n", (int)usr1_seen);
 		return 0;
 	}
 	long pairs = argc > 2 ? atol(argv[2]) : 2000000;

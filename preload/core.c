@@ -5,7 +5,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -520,11 +519,12 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_policy_init(); /* in every mode; a bad rule is said in the log too */
 	pfs_stacks_unknown(pfs_tls_thread);
 	/*
-	 * Per-thread unwind caches, except under ThreadSanitizer: libunwind's
-	 * thread-exit destructor for them locks a mutex after TSan has finished
-	 * the thread, and TSan crashes (measured).  One global cache then.
+	 * libunwind's caching policy stays its default, one global cache under
+	 * a lock: UNW_CACHE_PER_THREAD needs a libunwind built with
+	 * --enable-per-thread-cache (Debian's is not), and without it every
+	 * thread used the global cache with no lock.  Set up at the first
+	 * unwind, not here (0.4 ms of each process's start).
 	 */
-	unw_set_caching_policy(unw_local_addr_space, __tsan_acquire ? UNW_CACHE_GLOBAL : UNW_CACHE_PER_THREAD);
 	pfs_modules_sync(1);
 	pfs_python_init();
 	adopt_address_space(pfs_tls_thread);

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "hook.h"
+#include "sites.h"
 
 PFS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
@@ -21,4 +22,21 @@ PFS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 		errno = saved;
 	}
 	return r;
+}
+
+/*
+ * sigprocmask: libunwind's calls while the shim unwinds with the signals
+ * already blocked are answered without a system call (sites.c); every
+ * other call is glibc's (pthread_sigmask is sigprocmask's body there).
+ */
+PFS_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (PFS_UNLIKELY(pfs_unwind_masked))
+		return pfs_unwind_sigprocmask(how, set, old);
+	int err = pthread_sigmask(how, set, old);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }

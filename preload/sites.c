@@ -8,12 +8,15 @@
  * instruction reached through another path almost always arrives with
  * another stack pointer, so the key separates the paths the full stack
  * would.  Every PFS_VERIFY_EVERY hits the key is unwound again; a key found
- * with two different stacks is unwound on every call from then on, so the
+ * with two different stacks is qualified by its caller's first callers from
+ * then on (a short unwind; see "Keys that two stacks share"), so the
  * counts stay exact.
  */
 #include <errno.h>
 #include <libunwind.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 
 #include "arena.h"
@@ -88,9 +91,71 @@ int pfs_stacks_frames(uint32_t id, const uint64_t **frames)
 #define PFS_STEP_UNWINDS 256u
 static __thread unsigned thread_unwinds __attribute__((tls_model("initial-exec")));
 
-int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
+/*
+ * Signals while unwinding.  libunwind (built with --enable-block-signals,
+ * its default) blocks every signal around each lock it takes and each
+ * dl_iterate_phdr: two rt_sigprocmask calls each, 12 for a return address
+ * it has not seen, about 1 µs each on our machines (38% of a program with
+ * 10,000 call sites).  An unwind that will take those paths (a key not
+ * seen before, or a thread's first unwinds, which step) blocks the signals
+ * once itself; meanwhile libunwind's own calls (sigprocmask is interposed,
+ * hook_signal.c) are answered from a mask kept here, without a system
+ * call.  No signal handler runs on the thread in that window, so every
+ * call there is libunwind's, and it sees the masks it would have seen.
+ */
+__thread int pfs_unwind_masked __attribute__((tls_model("initial-exec")));
+static __thread uint64_t mask_saved __attribute__((tls_model("initial-exec")));
+static __thread uint64_t mask_seen __attribute__((tls_model("initial-exec")));
+
+static int mask_begin(void)
 {
-	void *raw[PFS_MAX_FRAMES + 16];
+	sigset_t all, old;
+	sigfillset(&all);
+	/* glibc's own signals (thread cancellation, setxid) stay open, as under libunwind's masks. */
+	if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0)
+		return 0;
+	memcpy(&mask_saved, &old, sizeof(mask_saved));
+	mask_seen = mask_saved;
+	pfs_unwind_masked = 1;
+	return 1;
+}
+
+static void mask_end(void)
+{
+	sigset_t old;
+	pfs_unwind_masked = 0;
+	sigemptyset(&old);
+	memcpy(&old, &mask_saved, sizeof(mask_saved));
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int pfs_unwind_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	uint64_t m = 0;
+	if (set)
+		memcpy(&m, set, sizeof(m));
+	if (set && how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (old) {
+		sigemptyset(old);
+		memcpy(old, &mask_seen, sizeof(mask_seen));
+	}
+	if (set)
+		mask_seen = how == SIG_BLOCK ? mask_seen | m : how == SIG_UNBLOCK ? mask_seen & ~m : m;
+	return 0;
+}
+
+/* The thread's next capture steps frame by frame (the paths that mask signals for each frame). */
+static int unwind_steps(void)
+{
+	return __tsan_acquire || thread_unwinds < PFS_STEP_UNWINDS;
+}
+
+/* The return addresses of the calling thread's stack, the shim's own frames first: at most max. */
+static int unwind_raw(void **raw, int max)
+{
 	int n = 0;
 	/*
 	 * unw_backtrace's first call in a thread builds a trace cache of 256
@@ -99,29 +164,39 @@ int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
 	 * instead (the same frames, no cache); a thread that unwinds more
 	 * gets the cache.
 	 */
-	if (PFS_LIKELY(!__tsan_acquire) && ++thread_unwinds > PFS_STEP_UNWINDS) {
-		n = unw_backtrace(raw, (int)PFS_ARRAY_SIZE(raw));
-	} else {
-		/*
-		 * Under ThreadSanitizer, always: unw_backtrace's trace cache has a
-		 * thread-exit destructor that locks a mutex after TSan has
-		 * finished the thread (a crash, measured).
-		 */
-		unw_context_t ctx;
-		unw_cursor_t cur;
-		if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
-			do {
-				unw_word_t ip;
-				if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0)
-					break;
-				raw[n++] = (void *)(uintptr_t)ip;
-			} while (n < (int)PFS_ARRAY_SIZE(raw) && unw_step(&cur) > 0);
-		}
+	if (PFS_LIKELY(!__tsan_acquire) && ++thread_unwinds > PFS_STEP_UNWINDS)
+		return unw_backtrace(raw, max);
+	/*
+	 * Under ThreadSanitizer, always: unw_backtrace's trace cache has a
+	 * thread-exit destructor that locks a mutex after TSan has finished
+	 * the thread (a crash, measured).
+	 */
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
+		do {
+			unw_word_t ip;
+			if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0)
+				break;
+			raw[n++] = (void *)(uintptr_t)ip;
+		} while (n < max && unw_step(&cur) > 0);
 	}
-	int i = 0, k = 0;
-	/* Drop the shim's own frames: the hook and what it called. */
+	return n;
+}
+
+/* The shim's own frames at the start of raw[0, n): the hook and what it called. */
+static int self_frames(void *const *raw, int n)
+{
+	int i = 0;
 	while (i < n && pfs_addr_in_self((uintptr_t)raw[i]))
 		i++;
+	return i;
+}
+
+int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated)
+{
+	void *raw[PFS_MAX_FRAMES + 16];
+	int n = unwind_raw(raw, (int)PFS_ARRAY_SIZE(raw)), i = self_frames(raw, n), k = 0;
 	for (; i < n && (unsigned)k < max; i++)
 		frames[k++] = (uint64_t)(uintptr_t)raw[i];
 	*truncated = i < n || n == (int)PFS_ARRAY_SIZE(raw);
@@ -300,16 +375,63 @@ uint32_t pfs_site_python(struct pfs_thread *t)
 	return n < 0 ? 0 : pfs_stacks_intern(t, frames, (uint32_t)n, flags);
 }
 
-static uint32_t unwind_site(struct pfs_thread *t)
+/* fresh: the key was not in the table (its return address is likely new to libunwind too). */
+static uint32_t unwind_site(struct pfs_thread *t, int fresh)
 {
 	uint64_t frames[PFS_MAX_FRAMES];
 	int truncated;
 	if (!unwind_enter())
 		return unknown_stack;
 	pfs_modules_sync(0); /* a new module must be logged before a stack that points into it */
+	int masked = (fresh || unwind_steps()) && mask_begin();
 	int n = pfs_unwind_capture(frames, PFS_MAX_FRAMES, &truncated);
+	if (masked)
+		mask_end();
 	unwind_leave();
 	return pfs_stacks_intern(t, frames, (uint32_t)n, truncated ? PFS_STACK_TRUNCATED : 0);
+}
+
+/*
+ * Keys that two stacks share.  A wrapper (xmalloc) reached from several
+ * callers at the same stack depth gives one key to several stacks: cc1
+ * makes 1.2 million such calls, and unwinding each in full was most of
+ * the shim's cost there.  Such a key gets a depth d: a call with it takes
+ * the return addresses of the caller's first d callers only (a short
+ * unwind), and the key qualified by them (hashed with the stack pointer)
+ * has an entry of its own in the table (kind | PFS_QUALIFIED), unwound in
+ * full on first sight and every PFS_VERIFY_EVERY hits as any key.  A
+ * qualified key found with two stacks deepens d; past PFS_QUALIFY_MAX
+ * every call with the key is unwound in full.
+ */
+#define PFS_QUALIFIED 0x80
+#define PFS_QUALIFY_MAX 8u
+#define PFS_DEPTH_FULL 255u
+
+/* The qualified key's second word for a call at sp, its caller's first `depth` callers hashed; 0: not taken. */
+static uint64_t qualifier(uintptr_t sp, unsigned depth)
+{
+	void *raw[PFS_MAX_FRAMES + 16];
+	if (!unwind_enter())
+		return 0;
+	int masked = unwind_steps() && mask_begin();
+	/*
+	 * The shim's own frames are 5 here (the hook, pfs_track_alloc,
+	 * pfs_site_count_slow, this and unw_backtrace's caller): each frame
+	 * asked for more costs a lookup in libunwind's trace cache.
+	 */
+	int want = (int)depth + 1, n = unwind_raw(raw, want + 8), i = self_frames(raw, n);
+	if (n == want + 8 && n - i < want)
+		i = self_frames(raw, n = unwind_raw(raw, (int)PFS_ARRAY_SIZE(raw)));
+	if (masked)
+		mask_end();
+	unwind_leave();
+	uint64_t h = (uint64_t)sp * 0x9E3779B97F4A7C15ull;
+	int k = 0;
+	for (; i < n && k < want; i++, k++) {
+		h = (h ^ (uint64_t)(uintptr_t)raw[i]) * 0xFF51AFD7ED558CCDull;
+		h ^= h >> 32;
+	}
+	return (h ^ (uint64_t)k) | 1;
 }
 
 /* The table twice as large, its entries moved; kept as it is when no memory is left. */
@@ -367,12 +489,17 @@ static struct pfs_cache_ent *cache_find(struct pfs_thread *t, uintptr_t ret, uin
 	}
 }
 
-/* Unwinds the call site and keeps its stack in the key's entry e (found: e holds the key already). */
-static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int found, int kind, uintptr_t ret,
-			    uintptr_t sp)
+/*
+ * Unwinds the call site and keeps its stack in the key's entry e (found: e
+ * holds the key already; fresh: the call's return address is likely new to
+ * libunwind).  An entry found with another stack is marked (depth 1): the
+ * key is shared.
+ */
+static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int found, int fresh, int kind,
+			    uintptr_t ret, uintptr_t sp)
 {
 	int saved = errno; /* unwinding and logging may make system calls; the program's errno stays */
-	uint32_t stack = unwind_site(t);
+	uint32_t stack = unwind_site(t, fresh);
 	errno = saved;
 	if (stack == unknown_stack) {
 		/* Not cached: the key's next call unwinds again. */
@@ -382,7 +509,8 @@ static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int f
 	}
 	if (found) {
 		if (e->stack != stack) {
-			e->always_unwind = 1; /* two stacks share this key */
+			if (!e->depth)
+				e->depth = 1; /* two stacks share this key */
 			e->slot = NULL;
 		}
 	} else {
@@ -391,7 +519,7 @@ static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int f
 		e->ret = ret;
 		e->sp = sp;
 		e->kind = (uint8_t)kind;
-		e->always_unwind = 0;
+		e->depth = 0;
 		e->slot = NULL;
 	}
 	e->stack = stack;
@@ -403,21 +531,63 @@ static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int f
 static struct pfs_cache_ent *cache_hit(struct pfs_cache_ent *e, int found)
 {
 	/* An entry whose count reached 0 in the inline path is checked now. */
-	return found && !e->always_unwind && e->verify != 0 && --e->verify != 0 ? e : NULL;
+	return found && !e->depth && e->verify != 0 && --e->verify != 0 ? e : NULL;
+}
+
+/*
+ * The stack of a call, from the table or unwound (the table updated), and
+ * in *bound the entry that answers for such calls now (NULL: none).
+ */
+static uint32_t site_resolve(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp,
+			     struct pfs_cache_ent **bound)
+{
+	int found;
+	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
+	unsigned depth = found ? e->depth : 0;
+	uint64_t q = depth && depth != PFS_DEPTH_FULL ? qualifier(sp, depth) : 0;
+	*bound = NULL;
+	if (!q) {
+		if (cache_hit(e, found)) {
+			*bound = e;
+			return e->stack;
+		}
+		uint32_t stack = unwind_into(t, e, found, !found, kind, ret, sp);
+		if (stack != unknown_stack && !e->depth)
+			*bound = e;
+		return stack;
+	}
+	int qfound;
+	struct pfs_cache_ent *qe = cache_find(t, ret, q, kind | PFS_QUALIFIED, &qfound);
+	if (cache_hit(qe, qfound)) {
+		*bound = qe;
+		return qe->stack;
+	}
+	/* A new qualified key is a new path: its frames are often new to libunwind too. */
+	uint32_t stack = unwind_into(t, qe, qfound, !qfound, kind | PFS_QUALIFIED, ret, q);
+	if (stack == unknown_stack)
+		return stack;
+	if (!qe->depth) {
+		*bound = qe;
+		return stack;
+	}
+	/* The qualified key is shared too: the key asks for more frames (the table may have grown: found again). */
+	e = cache_find(t, ret, sp, kind, &found);
+	if (found && e->depth == depth)
+		e->depth = (uint8_t)(depth < PFS_QUALIFY_MAX ? depth + 1 : PFS_DEPTH_FULL);
+	return stack;
 }
 
 uint32_t pfs_site_lookup_slow(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
-	int found;
-	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
-	return cache_hit(e, found) ? e->stack : unwind_into(t, e, found, kind, ret, sp);
+	struct pfs_cache_ent *bound;
+	return site_resolve(t, kind, ret, sp, &bound);
 }
 
 uint32_t pfs_site_unwind(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
 	int found;
 	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
-	return unwind_into(t, e, found, kind, ret, sp);
+	return unwind_into(t, e, found, !found, kind, ret, sp);
 }
 
 static struct pfs_counter_slot *new_slot(struct pfs_thread *t, uint32_t stack, int kind)
@@ -466,20 +636,19 @@ static struct pfs_counter_slot *slot_for(struct pfs_thread *t, uint32_t stack, i
 
 void pfs_site_count_slow(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size)
 {
-	int found;
-	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
-	uint32_t stack = cache_hit(e, found) ? e->stack : unwind_into(t, e, found, kind, ret, sp);
+	struct pfs_cache_ent *e;
+	uint32_t stack = site_resolve(t, kind, ret, sp, &e);
 	if (!stack)
 		return;
-	struct pfs_counter_slot *slot = stack == unknown_stack ? NULL : e->slot;
+	struct pfs_counter_slot *slot = e ? e->slot : NULL;
 	if (!slot) {
 		int saved = errno;
 		slot = slot_for(t, stack, kind);
 		errno = saved;
 		if (!slot)
 			return;
-		if (stack != unknown_stack && e->ret == ret && e->sp == sp && e->kind == kind)
-			e->slot = slot; /* the entry is bound to this key and stack now */
+		if (e)
+			e->slot = slot; /* the entry is bound to its key and stack now */
 	}
 	slot->count++;
 	slot->bytes += size;

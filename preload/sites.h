@@ -6,6 +6,7 @@
 #ifndef PFS_SITES_H
 #define PFS_SITES_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "python.h"
@@ -17,6 +18,9 @@
 #define PFS_COUNTER_SLOTS 64u
 
 int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated);
+/* Set while this thread unwinds with its signals blocked: sigprocmask is answered by pfs_unwind_sigprocmask. */
+extern __thread int pfs_unwind_masked __attribute__((tls_model("initial-exec")));
+int pfs_unwind_sigprocmask(int how, const sigset_t *set, sigset_t *old);
 uint32_t pfs_stacks_intern(struct pfs_thread *t, const uint64_t *frames, uint32_t n, uint16_t flags);
 uint32_t pfs_stacks_count(void);
 /* The frames of stack `id` (valid for the process's life): their number, or -1 if unknown. */
@@ -63,7 +67,7 @@ static inline struct pfs_cache_ent *pfs_cache_ent(struct pfs_thread *t, uintptr_
 static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
 	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
-	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && !e->always_unwind &&
+	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && !e->depth &&
 		       --e->verify != 0))
 		return e->stack;
 	return pfs_site_lookup_slow(t, kind, ret, sp);
@@ -89,7 +93,7 @@ static inline uint32_t pfs_site_lookup_record(struct pfs_thread *t, int kind, ui
 static inline void pfs_site_count(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size)
 {
 	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
-	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && e->slot && !e->always_unwind &&
+	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && e->slot && !e->depth &&
 		       --e->verify != 0)) {
 		e->slot->count++;
 		e->slot->bytes += size;

@@ -30,7 +30,7 @@ struct pfs_cache_ent {
 	uintptr_t sp;
 	uint32_t stack;
 	uint8_t kind;
-	uint8_t always_unwind; /* this key was seen with two stacks */
+	uint8_t depth;	       /* 0, or this key was seen with two stacks: the frames that qualify it (sites.c) */
 	uint16_t verify;       /* hits left before the next check */
 	struct pfs_counter_slot *slot;
 };

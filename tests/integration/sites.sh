@@ -10,6 +10,20 @@ t_wrapper_sites_kept_apart() {
 }
 
 
+# The same wrapper for small blocks (counted at their site, no record each): the key the two callers
+# share is found shared at a check (every 4,096 hits) and from then on qualified by the wrapper's
+# caller.  Both sites are reported, with every block counted; each is off by at most the blocks
+# before that check.
+t_wrapper_small_sites_kept_apart() {
+	local n=50000
+	run_both wsmall $T/wrapper_sites small $n || return 1
+	report wsmall || return 1
+	$Q "$WORK/wsmall.json" \
+		"sum(s['allocations'] for s in sites(proc(r), 'xmalloc')) == 2 * $n" \
+		"sorted(s['frames'][1]['function'] for s in sites(proc(r), 'xmalloc') if len(s['frames']) > 1) == ['small_one', 'small_two']" \
+		"all(abs(s['allocations'] - $n) <= 4096 for s in sites(proc(r), 'xmalloc'))"
+}
+
 # More sites than the first size of the thread's site table (1,024 keys), visited in rounds: site k
 # (one call instruction in alloc_at) allocates k + 1 blocks of 16 + k % 64 bytes, so every count
 # from 1 to 3,000 appears once, each with its own size.  A count the table lost or gave to another
@@ -21,4 +35,18 @@ t_many_sites_counted_exactly() {
 	$Q "$WORK/many.json" \
 		"sorted(s['allocations'] for s in sites(proc(r), 'alloc_at')) == list(range(1, $n + 1))" \
 		"all(s['bytes_allocated'] == s['allocations'] * (16 + (s['allocations'] - 1) % 64) for s in sites(proc(r), 'alloc_at'))"
+}
+
+# The program's signal mask under the shim: the shim blocks the signals while it unwinds a new call
+# site and answers libunwind's own mask calls itself meanwhile; the program sets, reads and
+# unblocks its mask as without the shim (run_both compares what it printed: SIGUSR1 blocked and
+# pending through 3,000 first-seen sites, delivered once when unblocked), every site counted.
+t_sites_signal_mask_kept() {
+	local n=3000
+	run_both mask $T/many_sites $n signals || return 1
+	grep -qx 'blocked 1, was blocked before 0, pending 1, delivered 0' "$WORK/mask.out" ||
+		{ echo "  the program saw:"; cat "$WORK/mask.out"; return 1; }
+	grep -qx 'after unblocking: delivered 1' "$WORK/mask.out" || { cat "$WORK/mask.out"; return 1; }
+	report mask || return 1
+	$Q "$WORK/mask.json" "len(sites(proc(r), 'alloc_at')) == $n"
 }

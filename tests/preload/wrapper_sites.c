@@ -3,9 +3,12 @@
  * the wrapper's return address and stack pointer are the same for both,
  * but the sites are not.  Large blocks (records of their own) must keep
  * them apart, every time.
+ * usage: wrapper_sites            3 large blocks from each caller
+ *        wrapper_sites small N    N small blocks from each caller, the callers taking turns
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 __attribute__((noinline)) void *xmalloc(size_t n)
 {
@@ -25,8 +28,27 @@ __attribute__((noinline)) void *site_two(void)
 	return xmalloc(2 << 20);
 }
 
-int main(void)
+__attribute__((noinline)) void *small_one(void)
 {
+	return xmalloc(24);
+}
+
+__attribute__((noinline)) void *small_two(void)
+{
+	return xmalloc(40);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && strcmp(argv[1], "small") == 0) {
+		long n = atol(argv[2]);
+		for (long i = 0; i < n; i++) {
+			free(small_one());
+			free(small_two());
+		}
+		puts("done");
+		return 0;
+	}
 	for (int i = 0; i < 3; i++) {
 		free(site_one());
 		free(site_two());
