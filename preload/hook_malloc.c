@@ -15,6 +15,18 @@
 #include "heap.h"
 #include "hook.h"
 
+/*
+ * The real allocator's call: what it maps meanwhile is its own memory for
+ * the program's blocks (an extent, heap.h), even when the shim asked.
+ */
+#define IN_ALLOC(call)                                                                     \
+	({                                                                                 \
+		pfs_tls_in_alloc++;                                                        \
+		__typeof__(call) in_alloc_r_ = (call);                                     \
+		pfs_tls_in_alloc--;                                                        \
+		in_alloc_r_;                                                               \
+	})
+
 /* While dlsym itself allocates, blocks come from the bootstrap pool. */
 #define PFS_BOOT_OR_ENSURE(name, size, align)                                              \
 	do {                                                                               \
@@ -31,8 +43,8 @@ PFS_EXPORT void *malloc(size_t size)
 {
 	PFS_BOOT_OR_ENSURE(malloc, size, 16);
 	if (!pfs_hook_tracking())
-		return real_malloc(size);
-	void *p = real_malloc(size);
+		return IN_ALLOC(real_malloc(size));
+	void *p = IN_ALLOC(real_malloc(size));
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_MALLOC, p, size, PFS_RET(), PFS_SP());
@@ -50,8 +62,8 @@ PFS_EXPORT void *calloc(size_t n, size_t size)
 		PFS_BOOT_OR_ENSURE(calloc, total, 16);
 	}
 	if (!pfs_hook_tracking())
-		return real_calloc(n, size);
-	void *p = real_calloc(n, size);
+		return IN_ALLOC(real_calloc(n, size));
+	void *p = IN_ALLOC(real_calloc(n, size));
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_CALLOC, p, n * size, PFS_RET(), PFS_SP());
@@ -101,7 +113,7 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 		pfs_real_resolve();
 	}
 	if (!pfs_hook_tracking())
-		return real_realloc(old, size);
+		return IN_ALLOC(real_realloc(old, size));
 	pfs_tls_busy = 1;
 	size_t old_usable = old ? pfs_alloc_usable(old) : 0;
 	/* The free of the old block is ordered before anything that can reuse its address. */
@@ -112,7 +124,7 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 		pfs_track_realloc_before(old, old_usable, size, &f);
 	}
 	pfs_hook_leave();
-	void *p = real_realloc(old, size);
+	void *p = IN_ALLOC(real_realloc(old, size));
 	if (p || (old && size == 0) || f.key) {
 		pfs_tls_busy = 1;
 		pfs_track_freed(&f);
@@ -145,8 +157,8 @@ static void *aligned_common(void *(*fn)(size_t, size_t), size_t align, size_t si
 		return NULL;
 	}
 	if (!pfs_hook_tracking())
-		return fn(align, size);
-	void *p = fn(align, size);
+		return IN_ALLOC(fn(align, size));
+	void *p = IN_ALLOC(fn(align, size));
 	if (p) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_ALIGNED, p, size, ret, sp);
@@ -167,8 +179,8 @@ PFS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 			return ENOMEM;
 	}
 	if (!pfs_hook_tracking())
-		return real_posix_memalign(out, align, size);
-	int r = real_posix_memalign(out, align, size);
+		return IN_ALLOC(real_posix_memalign(out, align, size));
+	int r = IN_ALLOC(real_posix_memalign(out, align, size));
 	if (r == 0) {
 		pfs_tls_busy = 1;
 		pfs_track_alloc(PFS_KIND_ALIGNED, *out, size, PFS_RET(), PFS_SP());

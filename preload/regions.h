@@ -50,6 +50,7 @@ struct region {
 	uint8_t huge;		/* the last scan found transparent huge pages in it */
 	uint8_t alone;		/* file-backed or shared: read by a walk of its own, not the anonymous pass */
 	uint8_t onfork;		/* enum pfs_onfork: what a fork does with it (madvise DONTFORK, WIPEONFORK) */
+	uint8_t extent;		/* another allocator's mapping carved per page (heap.h): owners, unmapped like any */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	uint64_t *bits;		/* pages held at the last scan */
 	uint64_t *cow;		/* pages held at the last fork and not written since; NULL before a fork */
