@@ -63,20 +63,27 @@ static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t len
 
 static void adopt_extents(struct pfs_thread *t);
 
-/* A heap block ending past the thread's window may carve fresh heap pages, or an extent's (heap.c). */
-static inline void carve_check(struct pfs_thread *t, void *p, size_t usable, int kind, uintptr_t ret, uintptr_t sp)
+/* Another allocator's block outside the thread's window: its extent's pages (heap.h). */
+static __attribute__((noinline)) void extent_check(struct pfs_thread *t, uint64_t a, size_t usable, int kind,
+						    uintptr_t ret, uintptr_t sp)
 {
-	uint64_t a = (uint64_t)(uintptr_t)p, end = pfs_alloc_block_end(p, usable);
-	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi))
-		return;
-	if (pfs_heap_on) {
-		pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
-		return;
-	}
 	if (PFS_UNLIKELY(__atomic_load_n(&pfs_extents_pending, __ATOMIC_RELAXED)))
 		adopt_extents(t);
 	if (__atomic_load_n(&pfs_extents_on, __ATOMIC_RELAXED))
 		pfs_heap_extent_carve(t, a, a + usable, kind, ret, sp); /* no chunk header after the block */
+}
+
+/* A heap block ending past the thread's window may carve fresh heap pages, or an extent's (heap.c). */
+static inline __attribute__((always_inline)) void carve_check(struct pfs_thread *t, void *p, size_t usable, int kind,
+							      uintptr_t ret, uintptr_t sp)
+{
+	uint64_t a = (uint64_t)(uintptr_t)p, end = pfs_alloc_block_end(p, usable);
+	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi))
+		return;
+	if (pfs_heap_on)
+		pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
+	else if (!pfs_alloc_is_glibc)
+		extent_check(t, a, usable, kind, ret, sp);
 }
 
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
