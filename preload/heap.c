@@ -301,6 +301,26 @@ void pfs_heap_extent_carve(struct pfs_thread *t, uint64_t p, uint64_t end, int k
 	t->carve_hi = e->start + hi * page;
 }
 
+/* The next live extent from *k on that meets [start, end), or NULL; heap_mutex held. */
+static struct extent *extent_meeting(unsigned *k, uint64_t start, uint64_t end)
+{
+	for (; *k < nextents; (*k)++) {
+		struct extent *e = &extents[*k];
+		if (e->end && end > e->start && start < e->end) {
+			(*k)++;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Pages of [start, end) changed: a window of this thread's over them is carved no more. */
+static void window_forget(struct pfs_thread *t, uint64_t start, uint64_t end)
+{
+	if (t && t->carve_hi > start && t->carve_lo < end)
+		t->carve_lo = t->carve_hi = 0;
+}
+
 void pfs_heap_extent_dropped(struct pfs_thread *t, uint64_t addr, uint64_t len)
 {
 	if (!__atomic_load_n(&pfs_extents_on, __ATOMIC_RELAXED))
@@ -308,10 +328,10 @@ void pfs_heap_extent_dropped(struct pfs_thread *t, uint64_t addr, uint64_t len)
 	uint64_t page = pfs_proc.page_size, end = addr + len;
 	int saved = errno;
 	pthread_mutex_lock(&heap_mutex);
-	for (unsigned k = 0; k < nextents; k++) {
-		struct extent *e = &extents[k];
-		if (!e->end || end <= e->start || addr >= e->end)
-			continue;
+	for (unsigned k = 0; k < nextents;) {
+		struct extent *e = extent_meeting(&k, addr, end);
+		if (!e)
+			break;
 		/* whole pages inside the range lost their contents: the next block there carves them */
 		uint64_t from = addr > e->start ? (addr - e->start + page - 1) / page : 0;
 		uint64_t to = ((end < e->end ? end : e->end) - e->start) / page;
@@ -319,8 +339,7 @@ void pfs_heap_extent_dropped(struct pfs_thread *t, uint64_t addr, uint64_t len)
 			__atomic_and_fetch(&e->carved[i / 64], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&heap_mutex);
-	if (t && t->carve_hi > addr && t->carve_lo < end)
-		t->carve_lo = t->carve_hi = 0;
+	window_forget(t, addr, end);
 	errno = saved;
 }
 
@@ -332,10 +351,10 @@ unsigned pfs_heap_extent_cut(struct pfs_thread *t, uint64_t addr, uint64_t len, 
 	uint64_t page = pfs_proc.page_size, start = addr & ~(page - 1), end = (addr + len + page - 1) & ~(page - 1);
 	int saved = errno;
 	pthread_mutex_lock(&heap_mutex);
-	for (unsigned k = 0; k < nextents; k++) {
-		struct extent *e = &extents[k];
-		if (!e->end || end <= e->start || start >= e->end)
-			continue;
+	for (unsigned k = 0; k < nextents;) {
+		struct extent *e = extent_meeting(&k, start, end);
+		if (!e)
+			break;
 		/* The allocator trims what it mapped to align it: the parts left are extents again. */
 		if (e->start < start && n < 4) {
 			keep[n++] = e->start;
@@ -349,8 +368,7 @@ unsigned pfs_heap_extent_cut(struct pfs_thread *t, uint64_t addr, uint64_t len, 
 		e->h.priv = NULL;
 	}
 	pthread_mutex_unlock(&heap_mutex);
-	if (t && t->carve_hi > start && t->carve_lo < end)
-		t->carve_lo = t->carve_hi = 0;
+	window_forget(t, start, end);
 	errno = saved;
 	return n / 2;
 }
