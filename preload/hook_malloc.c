@@ -50,7 +50,7 @@ PFS_EXPORT void *malloc(size_t size)
 {
 	PFS_BOOT_OR_ENSURE(malloc, size, 16);
 	if (!pfs_hook_tracking())
-		return IN_ALLOC(real_malloc(size));
+		return PFS_UNLIKELY(pfs_fork_window) ? pfs_boot_alloc(size, 16) : IN_ALLOC(real_malloc(size));
 	void *p = IN_ALLOC(real_malloc(size));
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
@@ -69,7 +69,7 @@ PFS_EXPORT void *calloc(size_t n, size_t size)
 		PFS_BOOT_OR_ENSURE(calloc, total, 16);
 	}
 	if (!pfs_hook_tracking())
-		return IN_ALLOC(real_calloc(n, size));
+		return PFS_UNLIKELY(pfs_fork_window) ? pfs_boot_alloc(n * size, 16) : IN_ALLOC(real_calloc(n, size));
 	void *p = IN_ALLOC(real_calloc(n, size));
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
@@ -87,7 +87,12 @@ PFS_EXPORT void free(void *p)
 		return;
 	PFS_ENSURE(free);
 	/* Small blocks have no record to end and seldom reach the top: nothing to do (decided inline). */
-	if (!pfs_hook_tracking() || PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES && !pfs_heap_may_trim(p))) {
+	if (!pfs_hook_tracking()) {
+		if (PFS_LIKELY(!pfs_fork_window))
+			real_free(p);
+		return;
+	}
+	if (PFS_LIKELY(pfs_alloc_usable(p) < PFS_BIG_BYTES && !pfs_heap_may_trim(p))) {
 		real_free(p);
 		return;
 	}
@@ -118,6 +123,13 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 		if (pfs_real_resolving() && !old)
 			return pfs_boot_alloc(size, 16);
 		pfs_real_resolve();
+	}
+	if (!pfs_hook_tracking() && PFS_UNLIKELY(pfs_fork_window)) {
+		void *p = pfs_boot_alloc(size, 16); /* the old block is left where it is (hook_process.c) */
+		size_t n = old ? pfs_alloc_usable(old) : 0;
+		if (p && n)
+			memcpy(p, old, n < size ? n : size);
+		return p;
 	}
 	if (!pfs_hook_tracking())
 		return IN_ALLOC(real_realloc(old, size));
