@@ -190,11 +190,21 @@ static int cmp_fault(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/*
+ * When a block event takes effect: a forked child's record of what it
+ * inherited covers those pages since the fork, not since the child wrote it
+ * (the shim's set-up in the child faults on its own inherited memory first).
+ */
+static uint64_t ev_time(const struct pfs_block_ev *e)
+{
+	return e->type == PFS_REC_ALLOC && e->inherited ? 0 : e->time_ns;
+}
+
 static int cmp_ev_time(const void *a, const void *b)
 {
 	const struct pfs_block_ev *x = *(struct pfs_block_ev *const *)a, *y = *(struct pfs_block_ev *const *)b;
-	if (x->time_ns != y->time_ns)
-		return x->time_ns < y->time_ns ? -1 : 1;
+	if (ev_time(x) != ev_time(y))
+		return ev_time(x) < ev_time(y) ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -510,7 +520,7 @@ int pfs_faults_attribute(struct pfs_proc *p, struct pfs_an_warnings *w)
 		const struct pfs_carve_ev *c;
 		const struct ival *v;
 
-		while (e < nevs && evs[e]->time_ns <= f->time_ns && !rc)
+		while (e < nevs && ev_time(evs[e]) <= f->time_ns && !rc)
 			rc = apply_block_ev(&live, evs[e++], psize);
 		if (rc)
 			break;

@@ -15,6 +15,12 @@
 #include "util.h"
 
 extern int pfs_alloc_is_glibc;
+/*
+ * In a forked child, another allocator is still locked (its prepare handler
+ * took its locks, its child handler has not run) while the shim sets itself
+ * up (hook_process.c): the shim's own blocks come from the bootstrap pool.
+ */
+extern int pfs_fork_window;
 void pfs_alloc_detect(void);
 
 /*

@@ -669,6 +669,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.release = exact_release,
 	.tick = exact_tick,
 	.heap_carved = exact_heap_carved,
+	.extent = pfs_nop_extent, /* an extent stays one allocation: its faults go to the mapping's site */
 	.heap_prefaulted = pfs_nop_heap_pages,
 	.heap_released = exact_heap_released,
 	.lock = exact_lock,

@@ -270,6 +270,26 @@ static void cut_at(uint64_t start, uint64_t end)
 	}
 }
 
+/*
+ * Extents (heap.h) that [start, end) unmaps, which heap.c forgot: read with
+ * their owners, then plain regions of their mappings, cut like any.
+ */
+static void extents_plain(struct pfs_thread *t, uint64_t start, uint64_t end, uint64_t now)
+{
+	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count(); i++) {
+		struct region *r = pfs_region_at(i);
+		if (r->start >= end)
+			break;
+		if (r->extent) {
+			pfs_region_scan(r, t, now);
+			pfs_pool_free(r->owner, r->cap * sizeof(*r->owner));
+			r->owner = NULL;
+			r->extent = 0;
+			r->span_end = 0;
+		}
+	}
+}
+
 /* [start, end) goes: the regions it covers are read a last time and dropped; the parts outside stay. */
 static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 {
@@ -282,6 +302,7 @@ static void fast_unmap(struct pfs_thread *t, uint64_t addr, uint64_t len)
 	pfs_regions_lock();
 	FEED(t);
 	ignored_forget(start, end);
+	extents_plain(t, start, end, now);
 	cut_at(start, end);
 	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count();) {
 		struct region *r = pfs_region_at(i);
@@ -488,6 +509,28 @@ static void fast_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t 
 			r->npages = n;
 	}
 	pfs_regions_unlock();
+}
+
+/* Another allocator's extent (heap.h): its mapping's region gets owners, the mapping's site at first. */
+static int fast_extent(struct pfs_heap *h, uint64_t len)
+{
+	if (!enabled)
+		return -1;
+	pfs_regions_lock();
+	struct region *r = pfs_region_starting(h->start);
+	int ok = r && !r->owner && r->start == h->start && r->npages * page_size == len && r->cap >= r->npages &&
+		 (r->owner = pfs_pool_alloc(r->cap * sizeof(*r->owner))) != NULL;
+	if (ok) {
+		for (uint64_t i = 0; i < r->cap; i++) {
+			r->owner[i].stack = r->stack;
+			r->owner[i].kind = r->kind;
+		}
+		r->extent = 1;
+		r->span_end = pfs_region_end(r);
+		h->priv = r;
+	}
+	pfs_regions_unlock();
+	return ok ? 0 : -1;
 }
 
 static void fast_heap_prefaulted(struct pfs_heap *h, uint64_t start, uint64_t end)
@@ -796,6 +839,7 @@ const struct pfs_tracker pfs_tracker_fast = {
 	.release = pfs_nop_range, /* no registration but after a fork, for copy-on-write: not released (yet) */
 	.tick = fast_tick,
 	.heap_carved = fast_heap_carved,
+	.extent = fast_extent,
 	.heap_prefaulted = fast_heap_prefaulted,
 	.heap_released = fast_heap_released,
 	.lock = fast_lock,

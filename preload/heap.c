@@ -4,8 +4,10 @@
 #include <sys/mman.h>
 
 #include "alloc_glibc.h"
+#include "arena.h"
 #include "heap.h"
 #include "proc.h"
+#include "sites.h"
 #include "thread.h"
 #include "tracker.h"
 
@@ -161,6 +163,214 @@ void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, u
 		pfs_tracker->heap_prefaulted(h, start, end);
 	pthread_mutex_unlock(&heap_mutex);
 	errno = saved;
+}
+
+/* ---- another allocator's extents (heap.h) ----------------------------------- */
+
+__thread int pfs_tls_in_alloc __attribute__((tls_model("initial-exec")));
+int pfs_extents_on, pfs_extents_pending;
+
+/*
+ * The table only grows (an unmapped extent's end becomes 0, its slot is not
+ * reused), so a thread reads it without the lock; entries are published by
+ * the count.  Carved bits are set under heap_mutex.
+ */
+#define EXTENTS_MAX 2048
+#define PENDING_MAX 16
+static struct extent {
+	uint64_t start, end;
+	uint64_t *carved;
+	struct pfs_heap h;
+} extents[EXTENTS_MAX];
+static unsigned nextents;
+static __thread unsigned extent_hint;
+static struct {
+	uint64_t addr, len;
+} pending[PENDING_MAX];
+
+static inline int carved_bit(const struct extent *e, uint64_t i)
+{
+	return (__atomic_load_n(&e->carved[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
+}
+
+void pfs_heap_extent_mapped(uint64_t addr, uint64_t len)
+{
+	uint64_t page = pfs_proc.page_size, pages = (len + page - 1) / page;
+	int saved = errno;
+	pthread_mutex_lock(&heap_mutex);
+	struct extent *e = nextents < EXTENTS_MAX ? &extents[nextents] : NULL;
+	if (e && (e->carved = pfs_pool_alloc((pages + 63) / 64 * 8)) != NULL) {
+		e->start = addr;
+		e->end = addr + pages * page;
+		e->h = (struct pfs_heap){.key = addr, .start = addr, .hwm = addr, .limit = UINT64_MAX, .priv = NULL};
+		/* The tracker charges the mapping's pages to their carvers from now on, or keeps it whole. */
+		if (pfs_tracker->extent(&e->h, e->end - e->start) == 0) {
+			__atomic_store_n(&nextents, nextents + 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&pfs_extents_on, 1, __ATOMIC_RELAXED);
+		} else {
+			pfs_pool_free(e->carved, (pages + 63) / 64 * 8);
+		}
+	}
+	pthread_mutex_unlock(&heap_mutex);
+	errno = saved;
+}
+
+void pfs_heap_extent_pend(uint64_t addr, uint64_t len)
+{
+	pthread_mutex_lock(&heap_mutex);
+	for (unsigned i = 0; i < PENDING_MAX; i++)
+		if (!pending[i].len) {
+			pending[i].addr = addr;
+			pending[i].len = len;
+			__atomic_store_n(&pfs_extents_pending, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	pthread_mutex_unlock(&heap_mutex);
+}
+
+int pfs_heap_extent_take(uint64_t *addr, uint64_t *len)
+{
+	int found = 0;
+	pthread_mutex_lock(&heap_mutex);
+	__atomic_store_n(&pfs_extents_pending, 0, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < PENDING_MAX; i++)
+		if (pending[i].len) {
+			if (found) {
+				pfs_extents_pending = 1;
+				break;
+			}
+			*addr = pending[i].addr;
+			*len = pending[i].len;
+			pending[i].len = 0;
+			found = 1;
+		}
+	pthread_mutex_unlock(&heap_mutex);
+	return found;
+}
+
+/* The live extent holding addr, or NULL; the thread's last one is tried first. */
+static struct extent *extent_find(uint64_t addr)
+{
+	unsigned n = __atomic_load_n(&nextents, __ATOMIC_ACQUIRE), h = extent_hint;
+	if (h < n && addr >= extents[h].start && addr < __atomic_load_n(&extents[h].end, __ATOMIC_RELAXED))
+		return &extents[h];
+	for (unsigned i = n; i-- > 0;)
+		if (addr >= extents[i].start && addr < __atomic_load_n(&extents[i].end, __ATOMIC_RELAXED)) {
+			extent_hint = i;
+			return &extents[i];
+		}
+	return NULL;
+}
+
+void pfs_heap_extent_carve(struct pfs_thread *t, uint64_t p, uint64_t end, int kind, uintptr_t ret, uintptr_t sp)
+{
+	struct extent *e = extent_find(p);
+	if (!e || end > e->end || end <= p)
+		return; /* not in an extent: a block of a mapping of its own, tracked as one */
+	uint64_t page = pfs_proc.page_size, first = (p - e->start) / page, last = (end - 1 - e->start) / page;
+	uint64_t i = first;
+	while (i <= last && carved_bit(e, i))
+		i++;
+	if (i <= last) {
+		uint32_t stack = pfs_site_lookup(t, kind, ret, sp);
+		int saved = errno;
+		pthread_mutex_lock(&heap_mutex);
+		if (e->h.priv && e->end) {
+			for (i = first; i <= last;) {
+				if (carved_bit(e, i)) {
+					i++;
+					continue;
+				}
+				uint64_t from = i;
+				for (; i <= last && !carved_bit(e, i); i++)
+					__atomic_or_fetch(&e->carved[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
+				pfs_tracker->heap_carved(t, &e->h, e->start + from * page, e->start + i * page, 0, stack,
+							 kind);
+			}
+		}
+		pthread_mutex_unlock(&heap_mutex);
+		errno = saved;
+	}
+	/* The window: the run of carved pages around the block, a few words of the bitmap each way. */
+	uint64_t npages = (e->end - e->start) / page, lo = first, hi = last + 1;
+	while (lo > 0 && first - lo < 512 && carved_bit(e, lo - 1))
+		lo--;
+	while (hi < npages && hi - last < 512 && carved_bit(e, hi))
+		hi++;
+	t->carve_lo = e->start + lo * page;
+	t->carve_hi = e->start + hi * page;
+}
+
+/* The next live extent from *k on that meets [start, end), or NULL; heap_mutex held. */
+static struct extent *extent_meeting(unsigned *k, uint64_t start, uint64_t end)
+{
+	for (; *k < nextents; (*k)++) {
+		struct extent *e = &extents[*k];
+		if (e->end && end > e->start && start < e->end) {
+			(*k)++;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Pages of [start, end) changed: a window of this thread's over them is carved no more. */
+static void window_forget(struct pfs_thread *t, uint64_t start, uint64_t end)
+{
+	if (t && t->carve_hi > start && t->carve_lo < end)
+		t->carve_lo = t->carve_hi = 0;
+}
+
+void pfs_heap_extent_dropped(struct pfs_thread *t, uint64_t addr, uint64_t len)
+{
+	if (!__atomic_load_n(&pfs_extents_on, __ATOMIC_RELAXED))
+		return;
+	uint64_t page = pfs_proc.page_size, end = addr + len;
+	int saved = errno;
+	pthread_mutex_lock(&heap_mutex);
+	for (unsigned k = 0; k < nextents;) {
+		struct extent *e = extent_meeting(&k, addr, end);
+		if (!e)
+			break;
+		/* whole pages inside the range lost their contents: the next block there carves them */
+		uint64_t from = addr > e->start ? (addr - e->start + page - 1) / page : 0;
+		uint64_t to = ((end < e->end ? end : e->end) - e->start) / page;
+		for (uint64_t i = from; i < to; i++)
+			__atomic_and_fetch(&e->carved[i / 64], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&heap_mutex);
+	window_forget(t, addr, end);
+	errno = saved;
+}
+
+unsigned pfs_heap_extent_cut(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t keep[4])
+{
+	unsigned n = 0;
+	if (!__atomic_load_n(&pfs_extents_on, __ATOMIC_RELAXED))
+		return 0;
+	uint64_t page = pfs_proc.page_size, start = addr & ~(page - 1), end = (addr + len + page - 1) & ~(page - 1);
+	int saved = errno;
+	pthread_mutex_lock(&heap_mutex);
+	for (unsigned k = 0; k < nextents;) {
+		struct extent *e = extent_meeting(&k, start, end);
+		if (!e)
+			break;
+		/* The allocator trims what it mapped to align it: the parts left are extents again. */
+		if (e->start < start && n < 4) {
+			keep[n++] = e->start;
+			keep[n++] = start;
+		}
+		if (e->end > end && n < 4) {
+			keep[n++] = end;
+			keep[n++] = e->end;
+		}
+		__atomic_store_n(&e->end, 0, __ATOMIC_RELAXED);
+		e->h.priv = NULL;
+	}
+	pthread_mutex_unlock(&heap_mutex);
+	window_forget(t, start, end);
+	errno = saved;
+	return n / 2;
 }
 
 void pfs_heap_lock(void)

@@ -91,6 +91,40 @@ void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, u
  */
 void pfs_heap_set_floor(uint64_t used_end);
 
+/*
+ * Another allocator's extents (jemalloc, tcmalloc, mimalloc: the program's
+ * malloc is not glibc's).  What such an allocator maps inside a malloc call
+ * holds the program's blocks, a slab of one size here and a large block
+ * there, not grown from one mark as glibc's heaps are: the region that its
+ * mapping made would charge every fault of every block in it to the call
+ * that happened to make the allocator map it.  So each page of an extent is
+ * carved by the first block returned on it, for that block's site; pages no
+ * block reaches (the allocator's own metadata) stay the mapping's.  Pages
+ * the allocator drops (madvise) are carved again by the next block there.
+ * The thread's window (t->carve_lo, t->carve_hi) is the run of carved
+ * pages around its last block: blocks inside it cost two compares.
+ */
+extern __thread int pfs_tls_in_alloc __attribute__((tls_model("initial-exec"))); /* inside the real malloc */
+extern int pfs_extents_on;	/* an extent exists: blocks outside the window are looked up */
+extern int pfs_extents_pending; /* mapped while the shim itself allocated: to adopt (pfs_heap_extent_take) */
+
+/* A private anonymous mapping [addr, addr + len) made inside the allocator, already added to the tracker. */
+void pfs_heap_extent_mapped(uint64_t addr, uint64_t len);
+/* The same, mapped while the shim was busy (its own malloc): adopted at the program's next call. */
+void pfs_heap_extent_pend(uint64_t addr, uint64_t len);
+/* One mapping to adopt: 1 and its range, or 0. */
+int pfs_heap_extent_take(uint64_t *addr, uint64_t *len);
+/* Block [p, end) outside the thread's window: carves its pages not carved yet, for its site. */
+void pfs_heap_extent_carve(struct pfs_thread *t, uint64_t p, uint64_t end, int kind, uintptr_t ret, uintptr_t sp);
+/* [addr, addr + len) of extents lost its pages (madvise): the next blocks there carve them anew. */
+void pfs_heap_extent_dropped(struct pfs_thread *t, uint64_t addr, uint64_t len);
+/*
+ * [addr, addr + len) is about to be unmapped: the extents it meets are
+ * forgotten; returns how many parts of them stay mapped, in keep (start,
+ * end pairs), to be mapped again as extents once the tracker cut them.
+ */
+unsigned pfs_heap_extent_cut(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t keep[4]);
+
 /* fork: the heaps' lock, taken before the tracker's; reset in the child. */
 void pfs_heap_lock(void);
 void pfs_heap_unlock(void);

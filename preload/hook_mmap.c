@@ -5,6 +5,7 @@
 #include <sys/shm.h>
 
 #include "arena.h"
+#include "heap.h"
 #include "hook.h"
 #include "modules.h"
 
@@ -15,10 +16,16 @@ static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void
 		return pfs_sys_mmap(addr, len, prot, flags, fd, off);
 	if (!pfs_hook_active())
 		return fn(addr, len, prot, flags, fd, off);
-	/* Mapped for the shim's own work (libunwind's caches, the loader for dlsym): the shim's own memory. */
+	/*
+	 * Mapped for the shim's own work (libunwind's caches, the loader for
+	 * dlsym): the shim's own memory.  But what another allocator maps inside
+	 * a malloc the shim made holds the program's blocks too (heap.h).
+	 */
 	if (pfs_tls_busy || pfs_addr_in_unwinder(ret)) {
 		void *p = fn(addr, len, prot, flags, fd, off);
-		if (p != MAP_FAILED)
+		if (p != MAP_FAILED && pfs_tls_in_alloc && pfs_tls_busy && !pfs_addr_in_unwinder(ret))
+			pfs_heap_extent_pend((uint64_t)(uintptr_t)p, len);
+		else if (p != MAP_FAILED)
 			pfs_self_note((uint64_t)(uintptr_t)p, len);
 		return p;
 	}

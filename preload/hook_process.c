@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 
+#include "alloc_glibc.h"
 #include "arena.h"
 #include "hook.h"
 #include "pagemap.h"
@@ -57,6 +58,54 @@ PFS_EXPORT pid_t fork(void)
 	if (pid > 0)
 		note_fork(pid, PFS_FORK);
 	return pid;
+}
+
+/*
+ * Fork handlers registered before the shim started run in the child before
+ * the shim's, which arms the copy-on-write tracking: jemalloc registers its
+ * own at its first malloc, before the shim's constructor, and its child
+ * handler re-initialises its mutexes (10 pages of each arena's metadata,
+ * written in every forked child: uncounted copies in Redis's saving child).
+ * So when another object registers a child handler while the shim has none,
+ * a stand-in of the shim's goes ahead of it, and the shim's own registration
+ * (core.c) later hands its child handler to the stand-in.  In the child the
+ * shim then sets itself up while another allocator's locks are still held
+ * (its prepare handler took them, its child handler has not run): what the
+ * shim allocates meanwhile comes from the bootstrap pool, and what it frees
+ * of the allocator's is left (pfs_fork_window).  glibc's malloc is unlocked
+ * before any child handler runs.
+ */
+extern void *__dso_handle;
+static void (*shim_child)(void);
+static int child_ahead, own_registered;
+int pfs_fork_window;
+
+static void child_first(void)
+{
+	void (*f)(void) = __atomic_load_n(&shim_child, __ATOMIC_ACQUIRE);
+	if (!f)
+		return;
+	pfs_fork_window = !pfs_alloc_is_glibc;
+	f();
+	pfs_fork_window = 0;
+}
+
+PFS_EXPORT int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso)
+{
+	PFS_ENSURE(__register_atfork);
+	if (!real___register_atfork)
+		return ENOSYS;
+	if (dso == __dso_handle) { /* the shim's own */
+		if (child_ahead) {
+			__atomic_store_n(&shim_child, child, __ATOMIC_RELEASE);
+			child = NULL;
+		}
+		own_registered = 1;
+	} else if (child && !child_ahead && !own_registered &&
+		   real___register_atfork(NULL, NULL, child_first, __dso_handle) == 0) {
+		child_ahead = 1;
+	}
+	return real___register_atfork(prepare, parent, child, dso);
 }
 
 PFS_EXPORT pid_t _Fork(void)

@@ -53,7 +53,8 @@
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), 0)          \
 	X(_Exit, void, (int), 0)                                                           \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), 0) \
-	X(ioctl, int, (int, unsigned long, ...), 0)
+	X(ioctl, int, (int, unsigned long, ...), 0)                                        \
+	X(__register_atfork, int, (void (*)(void), void (*)(void), void (*)(void), void *), 0)
 
 #define PFS_REAL_DECL(name, ret, args, req) extern ret(*real_##name) args;
 PFS_REAL_FUNCS(PFS_REAL_DECL)

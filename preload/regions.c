@@ -231,10 +231,11 @@ struct scan_ctx {
 
 static void run_flush(struct scan_ctx *c)
 {
+	/* a page no site carved: the unknown site's, or its extent's category (memory from before the shim) */
+	int keep = c->run && (c->run->stack || pfs_kind_is_category(c->run->kind));
 	if (c->run_pages && c->t)
-		write_touch(c->t, 0, c->run->stack ? c->run->stack : pfs_stacks_unknown(c->t),
-			    c->run->stack ? c->run->kind : PFS_KIND_MALLOC, c->run_pages, c->run_faults, c->now,
-			    c->run_flags);
+		write_touch(c->t, 0, keep ? c->run->stack : pfs_stacks_unknown(c->t),
+			    keep ? c->run->kind : PFS_KIND_MALLOC, c->run_pages, c->run_faults, c->now, c->run_flags);
 	c->run_pages = c->run_faults = 0;
 	c->run = NULL;
 }

@@ -52,6 +52,7 @@ struct region {
 	uint8_t cowable;	/* private anonymous memory: a write after fork copies it */
 	uint8_t huge;		/* the last scan found transparent huge pages in it */
 	uint8_t onfork;		/* enum pfs_onfork: what a fork does with it (madvise DONTFORK, WIPEONFORK) */
+	uint8_t extent;		/* another allocator's mapping carved per page (heap.h): owners, unmapped like any */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	struct pfs_bits bits;	/* pages held at the last scan */
 	struct pfs_bits *cow;	/* pages held at the last fork and not written since; NULL before a fork */

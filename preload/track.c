@@ -42,6 +42,9 @@ void pfs_track_category(struct pfs_thread *t, int kind, uint64_t addr, uint64_t 
 	uint32_t stack = kind == PFS_KIND_DATA ? pfs_stacks_intern(t, &addr, 1, 0) : 0;
 	uint64_t seq = write_alloc(t, kind, stack, addr, len, len, PROT_READ | PROT_WRITE, 0, PFS_ALLOC_CATEGORY);
 	pfs_tracker->add(t, addr, len, seq, stack, kind, 1);
+	/* Another allocator's first extents, mapped before the shim: carved by the blocks it hands out later. */
+	if (kind == PFS_KIND_PRESTART && !pfs_alloc_is_glibc)
+		pfs_heap_extent_mapped(addr, len);
 }
 
 static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t length, int kind)
@@ -58,13 +61,29 @@ static void write_free(struct pfs_thread *t, uint64_t seq, void *p, uint64_t len
 	pfs_rec_end(r, PFS_REC_FREE, 0, sizeof(*r));
 }
 
-/* A heap block ending past the thread's window may carve fresh heap pages (heap.c). */
-static inline void carve_check(struct pfs_thread *t, void *p, size_t usable, int kind, uintptr_t ret, uintptr_t sp)
+static void adopt_extents(struct pfs_thread *t);
+
+/* Another allocator's block outside the thread's window: its extent's pages (heap.h). */
+static __attribute__((noinline)) void extent_check(struct pfs_thread *t, uint64_t a, size_t usable, int kind,
+						    uintptr_t ret, uintptr_t sp)
+{
+	if (PFS_UNLIKELY(__atomic_load_n(&pfs_extents_pending, __ATOMIC_RELAXED)))
+		adopt_extents(t);
+	if (__atomic_load_n(&pfs_extents_on, __ATOMIC_RELAXED))
+		pfs_heap_extent_carve(t, a, a + usable, kind, ret, sp); /* no chunk header after the block */
+}
+
+/* A heap block ending past the thread's window may carve fresh heap pages, or an extent's (heap.c). */
+static inline __attribute__((always_inline)) void carve_check(struct pfs_thread *t, void *p, size_t usable, int kind,
+							      uintptr_t ret, uintptr_t sp)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p, end = pfs_alloc_block_end(p, usable);
-	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi) || !pfs_heap_on)
+	if (PFS_LIKELY(a >= t->carve_lo && end <= t->carve_hi))
 		return;
-	pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
+	if (pfs_heap_on)
+		pfs_heap_carve(t, a, end, pfs_site_lookup(t, kind, ret, sp), kind);
+	else if (!pfs_alloc_is_glibc)
+		extent_check(t, a, usable, kind, ret, sp);
 }
 
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
@@ -187,7 +206,27 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
 	int cowable = kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE;
 	pfs_tracker->add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
+	/* Mapped by another allocator inside a malloc: an extent, carved by the blocks it holds (heap.h). */
+	if (cowable && pfs_tls_in_alloc && !pfs_alloc_is_glibc && (prot & PROT_WRITE))
+		pfs_heap_extent_mapped((uint64_t)(uintptr_t)p, len);
 	pfs_tracker->tick(t);
+}
+
+/*
+ * Extents the allocator mapped while the shim itself allocated (heap.h): the
+ * program's memory all the same, tracked from the program's next call, under
+ * no call site of the program's.
+ */
+static void adopt_extents(struct pfs_thread *t)
+{
+	uint64_t addr, len;
+	while (pfs_heap_extent_take(&addr, &len)) {
+		uint32_t stack = pfs_stacks_unknown(t);
+		uint64_t seq = write_alloc(t, PFS_KIND_MMAP, stack, addr, len, len, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS, 0);
+		pfs_tracker->add(t, addr, len, seq, stack, PFS_KIND_MMAP, 1);
+		pfs_heap_extent_mapped(addr, len);
+	}
 }
 
 void pfs_track_munmap(void *p, size_t len)
@@ -196,7 +235,11 @@ void pfs_track_munmap(void *p, size_t len)
 	if (!t)
 		return;
 	pfs_tracker->tick(t);
+	uint64_t keep[4];
+	unsigned parts = pfs_heap_extent_cut(t, (uint64_t)(uintptr_t)p, len, keep);
 	pfs_tracker->unmap(t, (uint64_t)(uintptr_t)p, len);
+	for (unsigned i = 0; i < parts; i++)
+		pfs_heap_extent_mapped(keep[2 * i], keep[2 * i + 1] - keep[2 * i]);
 	write_free(t, pfs_next_seq(), p, len, PFS_KIND_MMAP);
 }
 
@@ -251,6 +294,8 @@ void pfs_track_madvise(void *p, size_t len, int advice, int result)
 	pfs_rec_end(r, PFS_REC_MADVISE, 0, sizeof(*r));
 	if (result == 0)
 		pfs_tracker->advised(t, (uint64_t)(uintptr_t)p, len, advice);
+	if (result == 0 && (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE))
+		pfs_heap_extent_dropped(t, (uint64_t)(uintptr_t)p, len);
 }
 
 void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)

@@ -58,6 +58,12 @@ static void off_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, 
 	(void)t, (void)h, (void)from, (void)to, (void)top, (void)stack, (void)kind;
 }
 
+int pfs_nop_extent(struct pfs_heap *h, uint64_t len)
+{
+	(void)h, (void)len;
+	return -1;
+}
+
 void pfs_nop_heap_pages(struct pfs_heap *h, uint64_t start, uint64_t end)
 {
 	(void)h, (void)start, (void)end;
@@ -91,6 +97,7 @@ const struct pfs_tracker pfs_tracker_off = {
 	.release = pfs_nop_range,
 	.tick = pfs_nop_thread,
 	.heap_carved = off_carved,
+	.extent = pfs_nop_extent,
 	.heap_prefaulted = pfs_nop_heap_pages,
 	.heap_released = pfs_nop_heap_pages,
 	.lock = off_void,

@@ -68,6 +68,13 @@ struct pfs_tracker {
 	 */
 	void (*heap_carved)(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, uint64_t to, uint64_t top,
 			    uint32_t stack, int kind);
+	/*
+	 * Another allocator's extent h (heap.h), mapped and added already as
+	 * [h->start, h->start + len): its pages are charged to their carvers
+	 * (heap_carved) from now on, the mapping's site keeping the pages no
+	 * block reaches; h->priv is the tracker's.  0, or -1: it stays whole.
+	 */
+	int (*extent)(struct pfs_heap *h, uint64_t len);
 	/* A policy made heap pages [start, end) present before the block returned. */
 	void (*heap_prefaulted)(struct pfs_heap *h, uint64_t start, uint64_t end);
 	/*
@@ -92,6 +99,7 @@ struct pfs_tracker {
 void pfs_nop_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int what);
 void pfs_nop_thread(struct pfs_thread *t);
 void pfs_nop_heap_pages(struct pfs_heap *h, uint64_t start, uint64_t end);
+int pfs_nop_extent(struct pfs_heap *h, uint64_t len);
 
 /* The one in force; the off tracker until pfs_tracker_choose. */
 extern const struct pfs_tracker *pfs_tracker;

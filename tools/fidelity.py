@@ -161,7 +161,8 @@ def markdown(results, ratio, header):
     within = "within %g %%" % (ratio * 100)
     out = [header]
     out += table("Per process: private anonymous memory",
-                 "kernel = the kernel's faults there in that run; pfshim = its totals plus its own; "
+                 "kernel = the kernel's faults there in that run, less those in the shim's own ranges; pfshim = its totals "
+                 "(its own, `[pfshim]`, apart); "
                  "native = the kernel's count for the same process without the shim.",
                  ["program", "process", "mode", " kernel ft", " pfshim ft", " ratio", " kernel cow", " pfshim cow",
                   " ratio", " native ft / cow", within])

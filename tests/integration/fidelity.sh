@@ -178,3 +178,38 @@ t_fidelity_heap_trimmed_by_small_free() {
 t_exact_fidelity_heap_trimmed_by_small_free() {
 	heap_trim_small_check exact
 }
+
+# Another allocator's extents (jemalloc): two sites' blocks in the same extents, 64-byte and
+# 160-byte ones in slabs of their own.  Each site is charged its own pages' first touches, as the
+# kernel counts each phase (the program prints getrusage's count), not the call that made jemalloc
+# map the extent; a forked child's writes to one site's blocks are that site's copies, none the
+# other's.  Neither site has a frame of jemalloc's or the shim's.  jemalloc_sites_check MODE.
+jemalloc_sites_check() {
+	local name=jemsites-$1 small mid child
+	RUN_ENV=PFSHIM_MODE=$1 run_both "$name" $T/opt_jemalloc_sites || return 1
+	ldd $T/opt_jemalloc_sites | grep -q libjemalloc || { echo "  not linked with jemalloc"; return 1; }
+	report "$name" || return 1
+	small=$(program_faults "$name" small) && mid=$(program_faults "$name" mid) &&
+		child=$(program_faults "$name" child mid) || return 1
+	echo "  found: the kernel counted small $small, mid $mid, the child's copies $child"
+	# a site's malloc blocks (the extent's mapping, made inside one of its mallocs, is a site of kind mmap)
+	local ROOT_PROC='[p for p in r["processes"] if p["pid"] == p["root_pid"]][0]'
+	local CHILD='[p for p in r["processes"] if p["pid"] != p["root_pid"]][0]'
+	$Q "$WORK/$name.json" \
+		"r[\"mode\"] == \"$1\"" \
+		"$small >= 250 and $mid >= 2400 and $child >= 2400" \
+		"abs(sum(s['first_touch_faults'] for s in sites($ROOT_PROC, 'small_records') if s['kind'] == 'malloc') - $small) <= 0.05 * $small + 2" \
+		"abs(sum(s['first_touch_faults'] for s in sites($ROOT_PROC, 'mid_records') if s['kind'] == 'malloc') - $mid) <= 0.05 * $mid + 2" \
+		"abs(sum(s['cow_faults'] for s in sites($CHILD, 'mid_records') if s['kind'] == 'malloc') - $child) <= 0.05 * $child + 2" \
+		"sum(s['cow_faults'] for s in sites($CHILD, 'small_records')) <= 2" \
+		"max([s['first_touch_faults'] + s['cow_faults'] for p in r['processes'] for s in p['sites'] if s['kind'] == 'mmap'] + [0]) < 20" \
+		"not any((f['module'] or '').startswith(('libpfshim', 'libjemalloc')) for p in r['processes'] for s in sites(p, 'small_records') + sites(p, 'mid_records') for f in s['frames'])"
+}
+
+t_fidelity_jemalloc_sites_per_page() {
+	jemalloc_sites_check fast
+}
+
+t_exact_fidelity_jemalloc_sites_per_page() {
+	jemalloc_sites_check exact
+}
