@@ -194,21 +194,26 @@ quietly = $(MAKE) --no-print-directory $(2) >$(1) 2>&1 || { cat $(1); echo "(log
 check: $(DEPS_TEST_OK)
 	@rm -rf $(SUMMARY)
 	@date +%s >$(BUILD)/.check-start
-	@echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"
-	@$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS))
-	@rc=0; t0=$$(cat $(BUILD)/.check-start); mark=$$t0; times=""; \
-	took() { now=$$(date +%s); times="$$times, $$1 $$((now - mark)) s"; mark=$$now; }; \
+	@rc=0; t0=$$(cat $(BUILD)/.check-start); mark=$$t0; times=""; cmark=0; \
+	took() { now=$$(date +%s); times >$(BUILD)/.check-cpu; \
+		set -- "$$1" $$(awk 'NR == 2 { split($$1, u, /[ms]/); split($$2, s, /[ms]/); \
+			printf "%d %d", u[1] * 60 + u[2], s[1] * 60 + s[2] }' $(BUILD)/.check-cpu); \
+		times="$$times, $$1 $$((now - mark)) s ($$(($$2 + $$3 - cmark)) CPU-s)"; mark=$$now; \
+		cmark=$$(($$2 + $$3)); cpus="user $$2 s, sys $$3 s"; }; \
+	echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"; \
+	$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS)); \
 	took build; \
 	$(MAKE) --no-print-directory warnings || rc=1; \
 	$(MAKE) --no-print-directory unit || rc=1; took unit; \
 	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; took sanitized; \
 	$(MAKE) --no-print-directory integration || rc=1; took integration; \
-	$(MAKE) --no-print-directory WERROR=1 fuzz-build || rc=1; \
+	$(MAKE) --no-print-directory WERROR=1 fuzz-build || rc=1; took "fuzz build"; \
 	{ $(MAKE) --no-print-directory fuzz-check >$(BUILD)/fuzz-check.out 2>&1 & }; \
 	$(MAKE) --no-print-directory smoke || rc=1; \
 	wait $$! || rc=1; cat $(BUILD)/fuzz-check.out; took "smoke and fuzz"; \
 	echo "== make check:"; cat $(SUMMARY)/* 2>/dev/null; \
 	echo "times: $$((mark - t0)) s in all$$times"; \
+	echo "CPU in all: $$cpus"; \
 	[ $$rc = 0 ] && echo "make check: all passed" || echo "make check: FAILED"; exit $$rc
 
 demo: $(LIB) $(CLI) $(BUILD)/examples/storm

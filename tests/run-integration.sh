@@ -243,12 +243,17 @@ else
 	tests=$all
 fi
 
-# Longest first (their times from the last run), so that the slowest does not start last.
+# Longest first, so that the slowest does not start last: their wall seconds from this build's last
+# run ($TIMES), else from tests/integration/costs (a run's figures kept with the tests: a fresh clone
+# has no last run); a test in neither first.
 TIMES=$BUILD/tests/integration-times
-order=$(for t in $tests; do
-	s=$(awk -v t="$t" '$1 == t {print $2}' "$TIMES" 2>/dev/null)
-	echo "${s:-999} $t"
-done | sort -k1,1nr -k2 | awk '{print $2}')
+order=$(for t in $tests; do echo "$t"; done | awk -v times="$TIMES" -v costs="$ROOT/tests/integration/costs" '
+	function load(f,   line, a) {
+		while ((getline line <f) > 0)
+			if (line !~ /^#/ && split(line, a) >= 2 && !(a[1] in wall)) wall[a[1]] = a[2]
+	}
+	BEGIN { load(times); load(costs) }
+	{ print ($1 in wall ? wall[$1] : 999999), $1 }' | sort -k1,1nr -k2 | awk '{print $2}')
 
 # one more than the cores: tests that wait (sleeps, a handler, the disk) leave a core to another
 jobs=${PFS_JOBS:-$(($(nproc 2>/dev/null || echo 2) + 1))}
