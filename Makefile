@@ -116,11 +116,17 @@ $(BUILD)/unitcore/preload/%.o: preload/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 else
 UNIT_CORE_OBJ := $(PRELOAD_CORE_OBJ)
 endif
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ) | $(DEPS_TEST_OK)
+# The core modules in one archive: each test binary links the modules it calls, not all of them
+# (a third of the link's time; none of them has a constructor of its own).
+UNIT_CORE_LIB := $(BUILD)/tests/core.a
+$(UNIT_CORE_LIB): $(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_CORE_LIB) | $(DEPS_TEST_OK)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  TEST    $@')
 	$(Q)$(CC) $(ANALYZER_CFLAGS) -Ipreload -Ianalyzer $(LDFLAGS) -o $@ $< \
-		$(UNIT_CORE_OBJ) $(ANALYZER_CORE_OBJ) $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka 2>$@.warn; \
+		$(UNIT_CORE_LIB) $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka 2>$@.warn; \
 		rc=$$?; cat $@.warn >&2; exit $$rc
 
 # Target programs for the integration tests and the examples: plain C,
@@ -170,8 +176,10 @@ warnings:
 # ---- the checks -------------------------------------------------------------
 # `make check`: the test tools, everything built with -Werror, then each part in
 # turn, all of them run whatever fails; the totals last.  Parts: `make unit`, `make
-# check-sanitize`, `make integration`, `make smoke` and `make fuzz-check` (at once: the
-# fuzzer takes one core, the smoke programs mostly wait).
+# integration`, `make check-sanitize`, `make smoke` and `make fuzz-check` (at once: the
+# fuzzer takes one core, the smoke programs mostly wait).  The sanitized unit tests and the
+# fuzzer are built beside the integration tests at a lower priority (nice 10): the compiler
+# takes the CPU the tests leave (their sleeps, their waits on children), and little else.
 SUMMARY := $(BUILD)/tests/summary
 
 unit: $(UNIT_BIN)
@@ -194,21 +202,28 @@ quietly = $(MAKE) --no-print-directory $(2) >$(1) 2>&1 || { cat $(1); echo "(log
 check: $(DEPS_TEST_OK)
 	@rm -rf $(SUMMARY)
 	@date +%s >$(BUILD)/.check-start
-	@echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"
-	@$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS))
-	@rc=0; t0=$$(cat $(BUILD)/.check-start); mark=$$t0; times=""; \
-	took() { now=$$(date +%s); times="$$times, $$1 $$((now - mark)) s"; mark=$$now; }; \
+	@rc=0; t0=$$(cat $(BUILD)/.check-start); mark=$$t0; times=""; cmark=0; \
+	took() { now=$$(date +%s); times >$(BUILD)/.check-cpu; \
+		set -- "$$1" $$(awk 'NR == 2 { split($$1, u, /[ms]/); split($$2, s, /[ms]/); \
+			printf "%d %d", u[1] * 60 + u[2], s[1] * 60 + s[2] }' $(BUILD)/.check-cpu); \
+		times="$$times, $$1 $$((now - mark)) s ($$(($$2 + $$3 - cmark)) CPU-s)"; mark=$$now; \
+		cmark=$$(($$2 + $$3)); cpus="user $$2 s, sys $$3 s"; }; \
+	echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"; \
+	$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS)); \
 	took build; \
 	$(MAKE) --no-print-directory warnings || rc=1; \
 	$(MAKE) --no-print-directory unit || rc=1; took unit; \
-	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; took sanitized; \
+	{ nice -n 10 $(MAKE) -k --no-print-directory WERROR=1 sanitize-build fuzz-build >$(BUILD)/check-build2.out 2>&1 & }; \
+	bg=$$!; \
 	$(MAKE) --no-print-directory integration || rc=1; took integration; \
-	$(MAKE) --no-print-directory WERROR=1 fuzz-build || rc=1; \
+	wait $$bg || rc=1; cat $(BUILD)/check-build2.out; took "rest of the builds"; \
+	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; took sanitized; \
 	{ $(MAKE) --no-print-directory fuzz-check >$(BUILD)/fuzz-check.out 2>&1 & }; \
 	$(MAKE) --no-print-directory smoke || rc=1; \
 	wait $$! || rc=1; cat $(BUILD)/fuzz-check.out; took "smoke and fuzz"; \
 	echo "== make check:"; cat $(SUMMARY)/* 2>/dev/null; \
 	echo "times: $$((mark - t0)) s in all$$times"; \
+	echo "CPU in all: $$cpus"; \
 	[ $$rc = 0 ] && echo "make check: all passed" || echo "make check: FAILED"; exit $$rc
 
 demo: $(LIB) $(CLI) $(BUILD)/examples/storm
@@ -278,7 +293,7 @@ FUZZ_SEED_PROGS := $(BUILD)/examples/storm $(BUILD)/tests/preload/touch_threads 
 	$(BUILD)/tests/preload/exec_chain $(BUILD)/tests/preload/policy_storm
 FUZZ_SEEDS := $(FUZZ_DIR)/seeds/.done
 
-.PHONY: fuzz fuzz-build fuzz-check check-sanitize
+.PHONY: fuzz fuzz-build fuzz-check check-sanitize sanitize-build
 $(FUZZ_DIR)/%.o: %.c $(FLAGS_STAMP) | $(DEPS_TEST_OK)
 	@$(if $(Q),echo '  FUZZCC  $<')
 	$(Q)$(call compile,$(FUZZ_CC),$(FUZZ_CFLAGS))
@@ -338,11 +353,14 @@ fuzz-check: fuzz-build
 SAN_BUILD := $(BUILD)/san
 # (a variable: a comma in $(call ...)'s arguments would split them)
 SAN_KINDS := address,undefined
-check-sanitize:
-	@mkdir -p $(SAN_BUILD) $(SUMMARY)
+sanitize-build:
+	@mkdir -p $(SAN_BUILD)
 	@echo "  BUILD   unit tests with ASan+UBSan ($(SAN_BUILD).log)"
 	@$(call quietly,$(SAN_BUILD).log,-j$(NPROC) BUILD=$(SAN_BUILD) SANITIZE=$(SAN_KINDS) CFLAGS="-O0 -g" \
 		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN)))
+
+check-sanitize: sanitize-build
+	@mkdir -p $(SUMMARY)
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		bash tests/lib/run-unit.sh "unit (ASan+UBSan)" $(SUMMARY)/2-unit-sanitized \
 		$(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNIT_BIN))

@@ -243,12 +243,17 @@ else
 	tests=$all
 fi
 
-# Longest first (their times from the last run), so that the slowest does not start last.
+# Longest first, so that the slowest does not start last: their wall seconds from this build's last
+# run ($TIMES), else from tests/integration/costs (a run's figures kept with the tests: a fresh clone
+# has no last run); a test in neither first.
 TIMES=$BUILD/tests/integration-times
-order=$(for t in $tests; do
-	s=$(awk -v t="$t" '$1 == t {print $2}' "$TIMES" 2>/dev/null)
-	echo "${s:-999} $t"
-done | sort -k1,1nr -k2 | awk '{print $2}')
+order=$(for t in $tests; do echo "$t"; done | awk -v times="$TIMES" -v costs="$ROOT/tests/integration/costs" '
+	function load(f,   line, a) {
+		while ((getline line <f) > 0)
+			if (line !~ /^#/ && split(line, a) >= 2 && !(a[1] in wall)) wall[a[1]] = a[2]
+	}
+	BEGIN { load(times); load(costs) }
+	{ print ($1 in wall ? wall[$1] : 999999), $1 }' | sort -k1,1nr -k2 | awk '{print $2}')
 
 # one more than the cores: tests that wait (sleeps, a handler, the disk) leave a core to another
 jobs=${PFS_JOBS:-$(($(nproc 2>/dev/null || echo 2) + 1))}
@@ -259,22 +264,32 @@ declare -A running=() started=()
 finish() {
 	local pid=$1 t=${running[$1]} rc
 	unset "running[$pid]"
-	rc=$(cat "$BASE/log/$t.rc" 2>/dev/null || echo 1)
-	local secs=$((SECONDS - started[$t])) n=${t#t_} cpu
-	cpu=$(awk '{printf "%.1f", $1 + $2}' "$BASE/log/$t.cpu" 2>/dev/null)
-	echo "$t $secs ${cpu:-0}" >>"$BASE/times"
+	# (bash's own reads and arithmetic: a process here is one for each of 200 tests, from a big shell)
+	rc=1
+	read -r rc <"$BASE/log/$t.rc" 2>/dev/null
+	local secs=$((SECONDS - started[$t])) n=${t#t_} cpu=0 u s line ms
+	# user and system seconds, as time printed them (TIMEFORMAT below: three decimals each)
+	if read -r u s <"$BASE/log/$t.cpu" 2>/dev/null && [[ $u =~ ^[0-9]+\.[0-9]{3}$ && $s =~ ^[0-9]+\.[0-9]{3}$ ]]; then
+		ms=$((10#${u/./} + 10#${s/./} + 50))
+		cpu=$((ms / 1000)).$((ms % 1000 / 100))
+	fi
+	echo "$t $secs $cpu" >>"$BASE/times"
 	if [ "$rc" = 0 ]; then
 		pass=$((pass + 1))
 		# what the test found of the machine (the facts its expectations came from), on its line
-		local found
-		found=$(sed -n 's/^ *found: //p' "$BASE/log/$t" | paste -sd ';')
-		echo "ok   $n (${secs} s, ${cpu:-0} CPU-s)${found:+: found $found}"
+		local found=""
+		while IFS= read -r line; do
+			[[ $line =~ ^\ *found:\ (.*)$ ]] && found+=${found:+;}${BASH_REMATCH[1]}
+		done <"$BASE/log/$t"
+		echo "ok   $n (${secs} s, $cpu CPU-s)${found:+: found $found}"
 		[ -n "${PFS_VERBOSE:-}" ] && sed 's/^/  /' "$BASE/log/$t"
 		rm -rf "${BASE:?}/t/$n"
 	elif [ "$rc" = $SKIP_STATUS ]; then
 		nskip=$((nskip + 1))
-		local why
-		why=$(sed -n 's/^SKIP: //p' "$BASE/log/$t" | head -1)
+		local why=""
+		while IFS= read -r line; do
+			[[ $line =~ ^SKIP:\ (.*)$ ]] && { why=${BASH_REMATCH[1]}; break; }
+		done <"$BASE/log/$t"
 		echo "SKIP $n: $why"
 		skips="$skips  SKIP $n: $why"$'\n'
 		rm -rf "${BASE:?}/t/$n"
@@ -282,7 +297,7 @@ finish() {
 		fail=$((fail + 1))
 		failed="$failed $n"
 		[ "$rc" = 124 ] && echo "  (killed after $TEST_LIMIT s)" >>"$BASE/log/$t"
-		echo "FAIL $n (${secs} s, ${cpu:-0} CPU-s)"
+		echo "FAIL $n (${secs} s, $cpu CPU-s)"
 		sed 's/^/  /' "$BASE/log/$t" | head -100
 	fi
 }

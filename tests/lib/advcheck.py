@@ -20,6 +20,8 @@ import fnmatch
 import json
 import sys
 
+import bigjson
+
 # Allocators and runtimes: what a rule must never name (globs over names).
 RUNTIME_FUNCTIONS = [
     "malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc", "memalign",
@@ -100,6 +102,7 @@ def reaches(rule, site):
 
 
 def main():
+    bigjson.reexec_if_big(*sys.argv[1:5])
     rep = json.load(open(sys.argv[1]))
     adv = json.load(open(sys.argv[2]))
     sites = [s for p in rep["processes"] for s in p["sites"]]

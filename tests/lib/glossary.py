@@ -15,6 +15,8 @@ import json
 import re
 import sys
 
+import bigjson
+
 # Words that carry no term of their own (articles, prepositions, conjunctions and the like).
 FUNCTION_WORDS = set("""
 a an the of in at by and or to from for with on its it is are was be been not no more all other
@@ -107,6 +109,7 @@ def report_words(path, data):
 
 
 def main():
+    bigjson.reexec_if_big(*[p for p in sys.argv[2:] if p.endswith(".json")])
     md = sys.argv[1]
     terms = glossary_terms(md)
     missing = {}

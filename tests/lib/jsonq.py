@@ -10,6 +10,8 @@ import ast
 import json
 import sys
 
+import bigjson
+
 
 def procs(r, command=None):
     """Processes, optionally those whose command line contains `command`."""
@@ -56,6 +58,7 @@ def found(expr, env):
 
 
 def main():
+    bigjson.reexec_if_big(sys.argv[1])
     r = json.load(open(sys.argv[1]))
     env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, kind_faults=kind_faults, abs=abs,
                len=len, sum=sum, any=any, all=all, max=max, min=min, round=round)
