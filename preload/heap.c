@@ -176,6 +176,13 @@ int pfs_extents_on, pfs_extents_pending;
  * the count.  Carved bits are set under heap_mutex.
  */
 #define EXTENTS_MAX 2048
+/*
+ * Larger mappings stay whole: an allocator's extents are megabytes (a block
+ * that large is the mapping's only block, and its site the mapping's), while
+ * terabytes mapped before the shim are a sanitizer's shadow or a
+ * reservation, whose pages an owner each would cost gigabytes to set.
+ */
+#define EXTENT_LEN_MAX (1ull << 30)
 #define PENDING_MAX 16
 static struct extent {
 	uint64_t start, end;
@@ -196,6 +203,8 @@ static inline int carved_bit(const struct extent *e, uint64_t i)
 void pfs_heap_extent_mapped(uint64_t addr, uint64_t len)
 {
 	uint64_t page = pfs_proc.page_size, pages = (len + page - 1) / page;
+	if (len > EXTENT_LEN_MAX)
+		return;
 	int saved = errno;
 	pthread_mutex_lock(&heap_mutex);
 	struct extent *e = nextents < EXTENTS_MAX ? &extents[nextents] : NULL;
