@@ -213,3 +213,26 @@ t_fidelity_jemalloc_sites_per_page() {
 t_exact_fidelity_jemalloc_sites_per_page() {
 	jemalloc_sites_check exact
 }
+
+# A fork child handler registered before the shim started (a needed library's constructor, as
+# jemalloc registers its own at its first malloc) writes 64 pages the library mapped then: the
+# child's copies are counted (the shim's child set-up runs ahead of it; it ran after, and none
+# was).  atfork_early_check MODE.
+atfork_early_check() {
+	local name=atforkearly-$1
+	RUN_ENV=PFSHIM_MODE=$1 run_both "$name" $T/atfork_early || return 1
+	grep -qx 'pages 64' "$WORK/$name.out" || { echo "  the library did not map its pages"; return 1; }
+	report "$name" || return 1
+	$Q "$WORK/$name.json" \
+		"r[\"mode\"] == \"$1\"" \
+		"len(r['processes']) == 2" \
+		"64 <= sum(s['cow_faults'] for p in r['processes'] if p['pid'] != p['root_pid'] for s in p['sites'] if s['kind'] == 'pre-start') <= 70"
+}
+
+t_fidelity_fork_handler_before_shim() {
+	atfork_early_check fast
+}
+
+t_exact_fidelity_fork_handler_before_shim() {
+	atfork_early_check exact
+}
