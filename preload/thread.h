@@ -16,7 +16,7 @@
  * Per-thread table of call sites: (return address, stack pointer, kind) ->
  * stack id, open addressing with linear probing (sites.c).  It starts with
  * the PFS_CACHE_SIZE entries inside the thread's state and doubles while at
- * most half full, up to PFS_CACHE_MAX_BITS; past that a new key replaces an
+ * most three quarters full, up to PFS_CACHE_MAX_BITS; past that a new key replaces an
  * entry.
  */
 #define PFS_CACHE_BITS 10u
