@@ -712,11 +712,20 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 			pfs_region_free(r);
 			continue;
 		}
+		i++;
+	}
+	/*
+	 * Every region's baseline in one walk (a wiped region holds nothing
+	 * here), each armed, then announced: the log's pages written for that
+	 * after they are protected are copies, as the kernel counts them.
+	 */
+	pfs_regions_pass(NULL, 0, NULL);
+	for (uint64_t i = 0; i < pfs_regions_count(); i++)
+		cow_arm(pfs_region_at(i));
+	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
+		struct region *r = pfs_region_at(i);
 		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
 			r->alloc_seq = announce(t, r->kind, r->stack, r->start, r->npages * page_size);
-		pfs_region_scan(r, NULL, 0); /* a wiped region holds nothing here: its baseline is empty */
-		cow_arm(r);
-		i++;
 	}
 	cow_note_huge();
 }
