@@ -121,22 +121,13 @@ static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq
  * second (a mapping no hook saw may take the place of one).  Regions'
  * lock held.
  */
-#define IGNORED_MAX 1024
+#define IGNORED_MAX 8192 /* a program with hundreds of libraries has thousands of mappings */
 static struct {
 	uint64_t lo, hi;
 } ignored[IGNORED_MAX];
 static unsigned nignored;
 static uint64_t ignored_since;
 static int ignored_filled; /* the maps' kind-0 mappings are in the table (ignored_fill) */
-
-static void ignored_forget(uint64_t lo, uint64_t hi)
-{
-	unsigned k = 0;
-	for (unsigned i = 0; i < nignored; i++)
-		if (!(ignored[i].lo < hi && lo < ignored[i].hi))
-			ignored[k++] = ignored[i];
-	nignored = k;
-}
 
 /* The index of the first entry starting after addr. */
 static unsigned ignored_after(uint64_t addr)
@@ -150,6 +141,17 @@ static unsigned ignored_after(uint64_t addr)
 			hi = mid;
 	}
 	return lo;
+}
+
+static void ignored_forget(uint64_t lo, uint64_t hi)
+{
+	unsigned i = ignored_after(lo), j;
+	if (i > 0 && ignored[i - 1].hi > lo)
+		i--;
+	for (j = i; j < nignored && ignored[j].lo < hi; j++)
+		;
+	memmove(&ignored[i], &ignored[j], (nignored - j) * sizeof(ignored[0]));
+	nignored -= j - i;
 }
 
 /* The end of the ignored mapping holding addr, or 0. */
