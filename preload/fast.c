@@ -121,22 +121,13 @@ static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq
  * second (a mapping no hook saw may take the place of one).  Regions'
  * lock held.
  */
-#define IGNORED_MAX 1024
+#define IGNORED_MAX 8192 /* a program with hundreds of libraries has thousands of mappings */
 static struct {
 	uint64_t lo, hi;
 } ignored[IGNORED_MAX];
 static unsigned nignored;
 static uint64_t ignored_since;
 static int ignored_filled; /* the maps' kind-0 mappings are in the table (ignored_fill) */
-
-static void ignored_forget(uint64_t lo, uint64_t hi)
-{
-	unsigned k = 0;
-	for (unsigned i = 0; i < nignored; i++)
-		if (!(ignored[i].lo < hi && lo < ignored[i].hi))
-			ignored[k++] = ignored[i];
-	nignored = k;
-}
 
 /* The index of the first entry starting after addr. */
 static unsigned ignored_after(uint64_t addr)
@@ -150,6 +141,17 @@ static unsigned ignored_after(uint64_t addr)
 			hi = mid;
 	}
 	return lo;
+}
+
+static void ignored_forget(uint64_t lo, uint64_t hi)
+{
+	unsigned i = ignored_after(lo), j;
+	if (i > 0 && ignored[i - 1].hi > lo)
+		i--;
+	for (j = i; j < nignored && ignored[j].lo < hi; j++)
+		;
+	memmove(&ignored[i], &ignored[j], (nignored - j) * sizeof(ignored[0]));
+	nignored -= j - i;
 }
 
 /* The end of the ignored mapping holding addr, or 0. */
@@ -712,11 +714,20 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 			pfs_region_free(r);
 			continue;
 		}
+		i++;
+	}
+	/*
+	 * Every region's baseline in one walk (a wiped region holds nothing
+	 * here), each armed, then announced: the log's pages written for that
+	 * after they are protected are copies, as the kernel counts them.
+	 */
+	pfs_regions_pass(NULL, 0, NULL);
+	for (uint64_t i = 0; i < pfs_regions_count(); i++)
+		cow_arm(pfs_region_at(i));
+	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
+		struct region *r = pfs_region_at(i);
 		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
 			r->alloc_seq = announce(t, r->kind, r->stack, r->start, r->npages * page_size);
-		pfs_region_scan(r, NULL, 0); /* a wiped region holds nothing here: its baseline is empty */
-		cow_arm(r);
-		i++;
 	}
 	cow_note_huge();
 }

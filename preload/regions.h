@@ -95,8 +95,9 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 /*
  * A pass over every region: one walk over the address space.  A run of
  * pages that no region holds goes to `unknown` (fast.c makes a region of
- * its mapping, or leaves it), which returns the faults it counted.  Returns
- * the faults counted (first touches and copies).
+ * its mapping, or leaves it), which returns the faults it counted (NULL:
+ * they are left alone).  `t` NULL: a baseline of every region, nothing
+ * counted.  Returns the faults counted (first touches and copies).
  */
 typedef uint64_t (*pfs_unknown_fn)(struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
 uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown);
