@@ -5,11 +5,14 @@
  * coarser.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "msg.h"
@@ -35,9 +38,10 @@ static void *periodic_main(void *arg)
 	(void)arg;
 	pfs_tls_busy = 1; /* for life: nothing this thread does is the program's */
 	for (;;) {
+		/* an interval's sleep, or less when the exit asks the thread to end (periodic_stop wakes it) */
 		struct timespec ts = {(time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000L};
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
+		if (!__atomic_load_n(&stop_asked, __ATOMIC_ACQUIRE))
+			syscall(SYS_futex, &stop_asked, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
 		if (__atomic_load_n(&stop_asked, __ATOMIC_ACQUIRE))
 			break;
 		if (!pfs_active())
@@ -55,13 +59,14 @@ static void *periodic_main(void *arg)
  * ends (the end's own pass counts what it would have).  ThreadSanitizer's
  * exit handler, registered before, sleeps a second (atexit_sleep_ms) while
  * a thread it knows is alive: every TSan program took a second longer.
- * The wait is at most one interval and a pass.
+ * The thread is woken from its sleep; the wait is the pass it may be in.
  */
 static void periodic_stop(void)
 {
 	if (!__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE))
 		return;
 	__atomic_store_n(&stop_asked, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &stop_asked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	for (int i = 0; i < 1000 && !__atomic_load_n(&thread_gone, __ATOMIC_ACQUIRE); i++) {
 		struct timespec ts = {0, 1000000L};
 		nanosleep(&ts, NULL);
