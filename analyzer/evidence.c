@@ -316,8 +316,12 @@ static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 			if (shi > e->spread_max_ns)
 				e->spread_max_ns = shi;
 			s->ncoarse += g->nrec == 1 && shi > PFS_EVIDENCE_COARSE_NS;
-			/* pages over the longest the touching can have taken (at least 1 us) */
-			rc |= vec_push(&s->rate, (uint64_t)((double)g->touched * 1e9 / (double)(shi > 1000 ? shi : 1000)));
+			/*
+			 * pages over the longest the touching can have taken (at least
+			 * 1 us), less what the program spent waiting for a CPU then
+			 */
+			uint64_t took = pfs_model_unwaited_ns(c->p, g->first_lo, g->last_hi);
+			rc |= vec_push(&s->rate, (uint64_t)((double)g->touched * 1e9 / (double)(took > 1000 ? took : 1000)));
 		}
 	}
 	c->lv_free[c->nfree++] = idx;

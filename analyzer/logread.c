@@ -157,11 +157,11 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC(COUNTERS, pfs_rec_counters, decode_counters),
 	REC(FORK, pfs_rec_fork, decode_fixed),
 	REC(EXEC, pfs_rec_exec, decode_exec),
-	REC_GREW(PROC_END, pfs_rec_proc_end, 32, decode_fixed), /* minflt, majflt appended */
+	REC_GREW(PROC_END, pfs_rec_proc_end, 32, decode_fixed), /* minflt, majflt; run_ns, wait_ns appended */
 	REC(MESSAGE, pfs_rec_message, decode_message),
 	REC(PYCODE, pfs_rec_pycode, decode_pycode),
 	REC(TOUCH, pfs_rec_touch, decode_fixed),
-	REC(SCAN, pfs_rec_scan, decode_fixed),
+	REC_GREW(SCAN, pfs_rec_scan, 40, decode_fixed), /* wait_ns appended */
 	REC(FAULTS, pfs_rec_faults, decode_faults),
 	REC(UREG, pfs_rec_ureg, decode_fixed),
 	REC(CARVE, pfs_rec_carve, decode_fixed),

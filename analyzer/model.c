@@ -35,6 +35,35 @@ struct pfs_site *pfs_model_site_get(struct pfs_proc *p, uint32_t stack, uint32_t
 	return s;
 }
 
+/* The main thread's cumulative wait at t (linear between samples; after the last, the last). */
+static double wait_at(const struct pfs_proc *p, uint64_t t)
+{
+	size_t lo = 0, hi = p->nwaits;	/* the last sample at or before t: waits[lo] */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->waits[mid].t <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	const struct pfs_wait_pt *a = &p->waits[lo];
+	if (lo + 1 >= p->nwaits || t <= a->t)
+		return (double)a->wait;
+	const struct pfs_wait_pt *b = &p->waits[lo + 1];
+	return (double)a->wait + (double)(b->wait - a->wait) * (double)(t - a->t) / (double)(b->t - a->t);
+}
+
+uint64_t pfs_model_unwaited_ns(const struct pfs_proc *p, uint64_t from, uint64_t to)
+{
+	if (to <= from)
+		return 0;
+	uint64_t span = to - from;
+	if (!p->nwaits)
+		return span;
+	double un = (double)span - (wait_at(p, to) - wait_at(p, from));
+	return un > (double)span / 100 ? (uint64_t)un : span / 100;
+}
+
 void pfs_model_proc_free(struct pfs_proc *p)
 {
 	struct pfs_stack *st, *st_tmp;
@@ -43,6 +72,7 @@ void pfs_model_proc_free(struct pfs_proc *p)
 
 	if (!p)
 		return;
+	free(p->waits);
 	HASH_ITER(hh, p->pycodes, pc, pc_tmp) {
 		HASH_DEL(p->pycodes, pc);
 		free(pc->file);

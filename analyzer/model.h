@@ -163,6 +163,13 @@ struct pfs_scan_ev {
 	uint64_t time_ns;
 	uint64_t new_pages;
 	uint32_t reason;	/* enum pfs_scan_reason */
+	bool have_wait;		/* PFS_SCAN_WAIT: */
+	uint64_t wait_ns;	/* the main thread's wait for a CPU so far */
+};
+
+/* The main thread's wait for a CPU, cumulative, at `t` ns after the image's start. */
+struct pfs_wait_pt {
+	uint64_t t, wait;
 };
 
 struct pfs_proc {
@@ -195,6 +202,20 @@ struct pfs_proc {
 	char *exec_path;	/* EXEC: the image that replaced this one */
 	bool have_rusage;	/* PROC_END carried the kernel's fault count */
 	uint64_t minflt_end;	/* the kernel's count of the process's minor faults at the end (since its fork) */
+	bool have_sched;	/* PROC_END carried the main thread's run and wait times */
+	uint64_t run_ns_end, wait_ns_end;	/* since its fork, at the end */
+	/*
+	 * After finish: the main thread's wait for a CPU over the image's life
+	 * (samples from SCAN records and PROC_END, from (0, 0), in time order;
+	 * none when the log has none), and the share of its life it did not
+	 * wait, 1 - wait / (end - start) (1 when unknown).  On a loaded machine
+	 * a program takes its faults at a fraction of its own speed in wall
+	 * time: storms and rates are judged against the time it did not wait
+	 * (pfs_model_unwaited_ns).
+	 */
+	struct pfs_wait_pt *waits;
+	size_t nwaits;
+	double unwaited_share;
 	/*
 	 * Coverage, after finish: the kernel's minor faults of this image (its
 	 * count at the end, less the previous image's at the exec) and the faults
@@ -269,6 +290,13 @@ int pfs_model_finish(struct pfs_run *run);
 int pfs_model_cmp_site(const struct pfs_site *x, const struct pfs_site *y);
 /* p->ranked and p->totals again from the sites' counters (after changing them).  0 or -ENOMEM. */
 int pfs_model_rank(struct pfs_proc *p);
+/*
+ * Of [from, to) (ns after the image's start), the time its main thread did
+ * not wait for a CPU: the span less the wait the samples show in it (linear
+ * between samples), at least a hundredth of the span.  The span itself when
+ * the log has no samples.
+ */
+uint64_t pfs_model_unwaited_ns(const struct pfs_proc *p, uint64_t from, uint64_t to);
 void pfs_model_free(struct pfs_run *run);
 /* One process of a run, freed with everything it holds (model_load.c on a failed load). */
 void pfs_model_proc_free(struct pfs_proc *p);

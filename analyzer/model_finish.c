@@ -114,6 +114,60 @@ static void coverage(struct pfs_proc *p)
 	p->kernel_minor_faults = p->minflt_end >= base ? p->minflt_end - base : 0;
 }
 
+static int cmp_wait_pt(const void *a, const void *b)
+{
+	const struct pfs_wait_pt *x = a, *y = b;
+	return (x->t > y->t) - (x->t < y->t);
+}
+
+/*
+ * The main thread's wait for a CPU over this image's life: the SCAN records'
+ * samples and PROC_END's, never more than the time gone by.  The kernel's
+ * count runs from the fork: a forked child's is its own, an exec'd image's
+ * less the previous image's at the exec; for a first image (its parent not
+ * traced: the wait between the fork and the shim's start unknown) from its
+ * first sample on, as if it did not wait before.
+ */
+static int wait_series(struct pfs_proc *p)
+{
+	p->unwaited_share = 1;
+	size_t n = 0;
+	for (size_t i = 0; i < p->nscan_evs; i++)
+		n += p->scan_evs[i].have_wait;
+	if (!n && !p->have_sched)
+		return 0;
+	struct pfs_wait_pt *w = malloc((n + 2) * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	size_t k = 0;
+	w[k++] = (struct pfs_wait_pt){0, 0};
+	for (size_t i = 0; i < p->nscan_evs; i++)
+		if (p->scan_evs[i].have_wait && p->scan_evs[i].time_ns >= p->start_ns)
+			w[k++] = (struct pfs_wait_pt){p->scan_evs[i].time_ns - p->start_ns, p->scan_evs[i].wait_ns};
+	if (p->have_sched && p->end_ns >= p->start_ns)
+		w[k++] = (struct pfs_wait_pt){p->end_ns - p->start_ns, p->wait_ns_end};
+	qsort(w + 1, k - 1, sizeof(*w), cmp_wait_pt);
+	uint64_t base = 0;
+	if (p->via_exec && p->parent && p->parent->have_sched)
+		base = p->parent->wait_ns_end;
+	else if (!(p->file_flags & PFS_FILE_FORKED) && k > 1)
+		base = w[1].wait;
+	for (size_t i = 1; i < k; i++) {
+		uint64_t v = w[i].wait > base ? w[i].wait - base : 0;
+		/* never less than before, never more than the time since */
+		if (v < w[i - 1].wait)
+			v = w[i - 1].wait;
+		if (v > w[i - 1].wait + (w[i].t - w[i - 1].t))
+			v = w[i - 1].wait + (w[i].t - w[i - 1].t);
+		w[i].wait = v;
+	}
+	p->waits = w;
+	p->nwaits = k;
+	if (w[k - 1].t)
+		p->unwaited_share = 1 - (double)w[k - 1].wait / (double)w[k - 1].t;
+	return 0;
+}
+
 static int cmp_proc(const void *a, const void *b)
 {
 	const struct pfs_proc *x = *(struct pfs_proc *const *)a;
@@ -219,8 +273,10 @@ int pfs_model_finish(struct pfs_run *run)
 		rc = pfs_faults_attribute(run->procs[i], &run->warnings);
 		if (!rc)
 			rc = pfs_model_rank(run->procs[i]);
-		if (!rc)
+		if (!rc) {
 			coverage(run->procs[i]);
+			rc = wait_series(run->procs[i]);
+		}
 	}
 	return rc;
 }

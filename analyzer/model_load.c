@@ -376,7 +376,7 @@ static int on_scan(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		return -ENOMEM;
 	p->scan_evs[p->nscan_evs++] = (struct pfs_scan_ev){
 		.time_ns = rec->u.scan.time_ns, .new_pages = rec->u.scan.new_pages,
-		.reason = rec->u.scan.reason,
+		.reason = rec->u.scan.reason, .have_wait = rec->h.flags & PFS_SCAN_WAIT, .wait_ns = rec->u.scan.wait_ns,
 	};
 	p->scans++;
 	p->scanned_new_pages += rec->u.scan.new_pages;
@@ -483,8 +483,11 @@ static int on_proc_end(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	p->end_reason = r->reason;
 	p->exit_status = r->status;
 	p->have_status = r->reason == PFS_END_EXIT || r->reason == PFS_END_UEXIT;
-	p->have_rusage = rec->h.size >= sizeof(*r);
+	p->have_rusage = rec->h.size >= offsetof(struct pfs_rec_proc_end, run_ns);
 	p->minflt_end = r->minflt;
+	p->have_sched = rec->h.size >= sizeof(*r) && r->run_ns + r->wait_ns > 0;
+	p->run_ns_end = r->run_ns;
+	p->wait_ns_end = r->wait_ns;
 	return 0;
 }
 

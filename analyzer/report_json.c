@@ -207,6 +207,8 @@ static void json_series(struct pfs_json *w, const struct pfs_series *s)
 	pfs_json_double(w, s->threshold);
 	pfs_json_key(w, "share");
 	pfs_json_double(w, s->share);
+	pfs_json_key(w, "unwaited_share");
+	pfs_json_double(w, s->unwaited_share);
 	pfs_json_key(w, "fault_cost_ns");
 	pfs_json_begin_object(w);
 	pfs_json_kv_double(w, "first_touch", s->unit.first_touch_ns);

@@ -249,6 +249,9 @@ static void storm_lines(struct text_out *t, const struct pfs_rproc *rp)
 	if (s->handler_ns_removed)
 		fprintf(t->f, "#   (exact mode: its handlers' %.1f ms taken out of the timeline)\n",
 			(double)s->handler_ns_removed / 1e6);
+	if (s->unwaited_share < 0.9)
+		fprintf(t->f, "#   (a loaded machine: its main thread waited for a CPU %.0f%% of its life; "
+			"the shares and rates are of the rest)\n", 100.0 * (1 - s->unwaited_share));
 	for (size_t i = 0; i < s->nstorms && i < TEXT_STORMS; i++) {
 		const struct pfs_storm *st = &s->storms[i];
 		char name[256];

@@ -462,13 +462,41 @@ int pfs_storms_touch_bounds(const struct pfs_proc *p, const struct pfs_series *s
 	return rc;
 }
 
+/*
+ * Bucket k is stormy: its faults took the rule's share of the time the
+ * program did not wait for a CPU in it (own[k]; the bucket on a quiet
+ * machine), or a one-record storm lies on it.
+ */
+static bool stormy_at(const struct pfs_series *out, const int64_t *forced, const double *own, double share, size_t k)
+{
+	return forced[k] > 0 || out->cost[k] >= share * own[k];
+}
+
+/*
+ * Bucket j is not stormy: does a stormy one follow within one bucket of the
+ * program's own time (a storm the scheduler interrupted is one storm)?
+ */
+static bool storm_goes_on(const struct pfs_series *out, const int64_t *forced, const double *own, double share,
+			  size_t j)
+{
+	double gap = 0;
+	for (size_t k = j; k < out->nbuckets; k++) {
+		if (stormy_at(out, forced, own, share, k))
+			return true;
+		gap += own[k];
+		if (gap > (double)out->bucket_ns)
+			return false;
+	}
+	return false;
+}
+
 int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *prm,
 		       struct pfs_series *out)
 {
 	struct pfs_storm_params def;
 	struct pfs_scan_ev *sc = NULL;
 	struct iv *ivs = NULL;
-	double *diff = NULL, *cdiff = NULL, *sorted = NULL, stormy, min_cost;
+	double *diff = NULL, *cdiff = NULL, *sorted = NULL, *own = NULL, min_cost;
 	int64_t *forced = NULL;
 	uint64_t span, maxlen = 0;
 	size_t cap = 0;
@@ -482,6 +510,8 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 	out->origin_ns = p->start_ns;
 	out->unit = prm->cost;
 	out->share = prm->share;
+	/* 0: not known (a model built by hand) */
+	out->unwaited_share = p->unwaited_share > 0 ? fmin(1.0, fmax(0.01, p->unwaited_share)) : 1;
 	out->handler_ns_removed = p->handler_ns_removed;
 	if (p->nscan_evs) {
 		sc = malloc(p->nscan_evs * sizeof(*sc));
@@ -533,23 +563,30 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 	memcpy(sorted, out->faults, out->nbuckets * sizeof(*sorted));
 	qsort(sorted, out->nbuckets, sizeof(*sorted), cmp_double);
 	out->median_rate = sorted[out->nbuckets / 2] * 1e9 / (double)out->bucket_ns;
+	/*
+	 * The share is of the time the program did not wait for a CPU (on a
+	 * loaded machine less than the wall time), bucket by bucket from the
+	 * main thread's waits; rates are per second of that time.
+	 */
 	out->threshold = prm->share * 1e9 / prm->cost.first_touch_ns;
-	stormy = prm->share * (double)out->bucket_ns;
+	own = malloc(out->nbuckets * sizeof(*own));
+	if (!own)
+		goto out;
+	for (size_t k = 0; k < out->nbuckets; k++)
+		own[k] = (double)pfs_model_unwaited_ns(p, k * out->bucket_ns, (k + 1) * out->bucket_ns);
 	min_cost = (double)prm->min_faults * prm->cost.first_touch_ns;
 
 	/*
 	 * candidates: maximal runs of stormy buckets (or inside a one-record
-	 * storm), through gaps of one bucket: a storm the scheduler interrupted
-	 * for a few milliseconds is one storm
+	 * storm), through gaps of one bucket of the program's own time
 	 */
-#define STORMY(k) (forced[k] > 0 || out->cost[k] >= stormy)
+#define STORMY(k) stormy_at(out, forced, own, prm->share, (k))
 	for (size_t i = 0; i < out->nbuckets;) {
 		double sum = 0, cost = 0;
 		size_t j = i;
 		bool one = false;
 
-		while (j < out->nbuckets &&
-		       (STORMY(j) || (j > i && j + 1 < out->nbuckets && STORMY(j + 1)))) {
+		while (j < out->nbuckets && (STORMY(j) || (j > i && storm_goes_on(out, forced, own, prm->share, j)))) {
 			sum += out->faults[j];
 			cost += out->cost[j];
 			one |= forced[j] > 0;
@@ -584,17 +621,15 @@ int pfs_storms_compute(const struct pfs_proc *p, const struct pfs_storm_params *
 		qsort(ivs, p->ntouches, sizeof(*ivs), cmp_iv_b);
 	for (size_t i = 0; i < out->nstorms; i++) {
 		struct pfs_storm *st = &out->storms[i];
-		double dur;
 
 		rc = attribute(out, ivs, p->ntouches, maxlen, st, st->start_ns, st->end_ns);
 		if (rc)
 			goto out;
-		dur = (double)(st->end_ns - st->start_ns);
 		/* all in one instant: the bucket is the finest time we have */
-		if (dur < 1000.0)
-			dur = (double)out->bucket_ns;
-		st->rate = (double)st->faults * 1e9 / dur;
-		st->share = fmin(1.0, st->fault_ns / dur);
+		uint64_t to = st->end_ns - st->start_ns < 1000 ? st->start_ns + out->bucket_ns : st->end_ns;
+		double own = (double)pfs_model_unwaited_ns(p, st->start_ns, to);
+		st->rate = (double)st->faults * 1e9 / own;
+		st->share = fmin(1.0, st->fault_ns / own);
 	}
 	qsort(out->storms, out->nstorms, sizeof(*out->storms), cmp_storm);
 	rc = 0;
@@ -605,6 +640,7 @@ out:
 	free(cdiff);
 	free(forced);
 	free(sorted);
+	free(own);
 	if (rc)
 		pfs_storms_free(out);
 	return rc;

@@ -43,9 +43,9 @@ struct pfs_storm_params {
 struct pfs_storm {
 	uint64_t start_ns, end_ns;	/* relative to the process start */
 	uint64_t faults;		/* as the kernel took them */
-	double rate;			/* faults/s over [start, end] */
+	double rate;			/* faults/s over [start, end] (the time in it the program did not wait) */
 	double fault_ns;		/* what they cost, at the cost per fault */
-	double share;			/* fault_ns / (end - start), at most 1 */
+	double share;			/* fault_ns / the time in [start, end] it did not wait for a CPU, at most 1 */
 	struct pfs_site_key top;	/* the site whose faults cost the most in it */
 	uint64_t top_faults;
 	bool one_scan;			/* made (or joined) by the one-record rule */
@@ -63,8 +63,9 @@ struct pfs_series {
 	double *cost;			/* their cost per bucket, ns */
 	struct pfs_fault_cost unit;	/* the cost per fault used */
 	double share;			/* the rule's share */
+	double unwaited_share;		/* of its life, the share it did not wait for a CPU (pfs_proc.unwaited_share) */
 	double median_rate;		/* of every bucket, faults/s (for information) */
-	double threshold;		/* the share in 4 KiB first touches per second */
+	double threshold;		/* the share in 4 KiB first touches per second (of the time it did not wait) */
 	uint64_t handler_ns_removed;	/* exact mode: the handlers' time taken out of the timeline */
 	uint64_t total_faults;
 	struct pfs_storm *storms;	/* most faults first */

@@ -651,6 +651,8 @@ static void write_end(int reason, int status)
 		r->minflt = (uint64_t)u.ru_minflt;
 		r->majflt = (uint64_t)u.ru_majflt;
 	}
+	r->run_ns = r->wait_ns = 0;
+	pfs_schedstat(&r->run_ns, &r->wait_ns);
 	pfs_rec_end(r, PFS_REC_PROC_END, 0, sizeof(*r));
 }
 

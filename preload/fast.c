@@ -78,7 +78,16 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
 	rec->new_pages = fresh;
 	rec->regions = nregions;
 	rec->reason = (uint32_t)reason;
-	pfs_rec_end(rec, PFS_REC_SCAN, 0, sizeof(*rec));
+	/* a loaded machine's waits, for the analyzer's storms: a sample every 50 ms is enough */
+	static uint64_t sampled; /* atomic */
+	uint64_t run;
+	int flags = 0;
+	rec->wait_ns = 0;
+	if (start - __atomic_load_n(&sampled, __ATOMIC_RELAXED) >= 50000000u) {
+		__atomic_store_n(&sampled, start, __ATOMIC_RELAXED);
+		flags = pfs_schedstat(&run, &rec->wait_ns) == 0 ? PFS_SCAN_WAIT : 0;
+	}
+	pfs_rec_end(rec, PFS_REC_SCAN, flags, sizeof(*rec));
 }
 
 /*

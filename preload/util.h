@@ -126,4 +126,11 @@ static inline void pfs_page_span(uint64_t addr, uint64_t len, uint64_t ps, uint6
 
 size_t pfs_strlcpy(char *dst, const char *src, size_t size);
 
+/*
+ * The main thread's time on a CPU and its time runnable but waiting for one
+ * (/proc/self/schedstat, since its fork): 0, or -errno with both left as
+ * they were.  For the analyzer's reading of a loaded machine.
+ */
+int pfs_schedstat(uint64_t *run_ns, uint64_t *wait_ns);
+
 #endif

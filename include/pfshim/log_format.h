@@ -432,6 +432,15 @@ struct pfs_rec_proc_end {
 	 */
 	uint64_t minflt;
 	uint64_t majflt;
+	/*
+	 * The main thread's time on a CPU and time waiting for one, runnable
+	 * (/proc/self/schedstat: since its fork, across execs; both 0 when
+	 * unknown).  The analyzer reads a loaded machine from them: a program
+	 * that waited for a CPU had less time to take its faults in.  Appended
+	 * after majflt.
+	 */
+	uint64_t run_ns;
+	uint64_t wait_ns;
 };
 
 /* MESSAGE: a warning the shim printed (or would have), for the report. Followed by the text. */
@@ -485,7 +494,14 @@ struct pfs_rec_scan {
 	uint64_t new_pages;	/* first touches found by this pass */
 	uint32_t regions;	/* allocations scanned */
 	uint32_t reason;	/* enum pfs_scan_reason */
+	/*
+	 * With flag PFS_SCAN_WAIT: the main thread's time runnable but waiting
+	 * for a CPU so far (as PROC_END's wait_ns), sampled at most every 50 ms.
+	 * Appended: a shorter record (an older shim's) has none.
+	 */
+	uint64_t wait_ns;
 };
+#define PFS_SCAN_WAIT 0x1 /* wait_ns holds a sample */
 
 /*
  * FAULTS (exact mode): fault events in the order the handler resolved
@@ -718,10 +734,10 @@ _Static_assert(sizeof(struct pfs_counter_slot) == 24, "counter slot layout");
 _Static_assert(sizeof(struct pfs_rec_counters) == 16, "counters layout");
 _Static_assert(sizeof(struct pfs_rec_fork) == 40, "fork layout");
 _Static_assert(sizeof(struct pfs_rec_exec) == 40, "exec layout");
-_Static_assert(sizeof(struct pfs_rec_proc_end) == 48, "proc_end layout");
+_Static_assert(sizeof(struct pfs_rec_proc_end) == 64, "proc_end layout");
 _Static_assert(sizeof(struct pfs_rec_message) == 32, "message layout");
 _Static_assert(sizeof(struct pfs_rec_touch) == 40, "touch layout");
-_Static_assert(sizeof(struct pfs_rec_scan) == 40, "scan layout");
+_Static_assert(sizeof(struct pfs_rec_scan) == 48, "scan layout");
 _Static_assert(sizeof(struct pfs_rec_faults) == 32, "faults layout");
 _Static_assert(sizeof(struct pfs_rec_ureg) == 48, "ureg layout");
 _Static_assert(sizeof(struct pfs_rec_carve) == 48, "carve layout");

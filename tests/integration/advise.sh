@@ -60,6 +60,55 @@ t_advise_storm_example_populate() {
 		"r[\"policy\"] == \"$(burst_actions) if site=storm_site\""
 }
 
+# slow_cgroup DIR: makes cgroup DIR (under cgroup v2 with its cpu controller, or v1's cpu
+# hierarchy) whose processes get 5% of a CPU, 5 ms in every 100 ms: a machine loaded twenty times
+# over, made on purpose.  Prints its path; or why not, and fails.
+slow_cgroup() {
+	local d
+	if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+		d=/sys/fs/cgroup/$1
+		mkdir -p "$d" && echo "5000 100000" >"$d/cpu.max" ||
+			{ echo "cgroup v2: cannot limit the CPU of $d"; return 1; }
+	elif [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+		d=/sys/fs/cgroup/cpu/$1
+		mkdir -p "$d" && echo 100000 >"$d/cpu.cfs_period_us" && echo 5000 >"$d/cpu.cfs_quota_us" ||
+			{ echo "cgroup v1: cannot limit the CPU of $d"; return 1; }
+	else
+		echo "no cgroup CPU limit here (neither cgroup v2's cpu controller nor v1's cpu hierarchy)"
+		return 1
+	fi
+	echo "$d"
+}
+
+# On a loaded machine a program takes its faults at a fraction of its speed in wall time: the
+# advisor judges the burst against the time the program did not wait for a CPU (its main thread's
+# wait, from the kernel's schedstat at its end), so the advice is the one of a quiet machine.
+# Fast mode finds the 32 MiB burst in one scan; at 5% of a CPU it took seconds, a trickle's speed.
+needs_root t_advise_burst_on_a_loaded_machine
+t_advise_burst_on_a_loaded_machine() {
+	local cg waited
+	cg=$(slow_cgroup "pfs-slow-$$") || skip "$cg"
+	# the kernel makes a program in it wait (measured: a shell's own busy loop), or it proves nothing
+	waited=$(sh -c 'echo $$ >"$1/cgroup.procs"; i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done
+		read -r run wait _ </proc/$$/schedstat; echo $((100 * wait / (run + wait + 1)))' sh "$cg")
+	if [ "${waited:-0}" -lt 50 ]; then
+		rmdir "$cg"
+		skip "the cgroup's limit made a busy loop wait only ${waited:-?}% of its time"
+	fi
+	(echo $BASHPID >"$cg/cgroup.procs" && run_both advslow $T/adv_burst) || { rmdir "$cg"; return 1; }
+	rmdir "$cg"
+	report advslow && advise advslow || return 1
+	$Q "$WORK/advslow.json" \
+		'proc(r)["storm_detection"]["unwaited_share"] < 0.5' || return 1
+	$Q "$WORK/advslow.adv.json" \
+		"$ADV(\"burst_site\")[\"advice\"] == \"populate\"" \
+		"$ADV(\"slow_site\")[\"advice\"] == \"fine\"" || { cat "$WORK/advslow.adv"; return 1; }
+	report advslow text || return 1
+	grep -q '^#   (a loaded machine: its main thread waited for a CPU [0-9]*% of its life' "$WORK/advslow.text" ||
+		{ echo "  the report does not say the machine was loaded:"; grep '^#   ' "$WORK/advslow.text" | head; return 1; }
+}
+
 t_advise_sparse_names_the_waste() {
 	run_both advsparse $T/adv_sparse || return 1
 	advise advsparse || return 1

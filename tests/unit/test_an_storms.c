@@ -4,7 +4,7 @@
  * scan, a program that is one storm from start to end (a rule relative to
  * the program's own rate finds none there), a steady trickle that is none,
  * huge pages and copies weighed by what they cost, a storm the scheduler
- * interrupted for one bucket, and exact mode's handler time taken out of
+ * interrupted for one bucket, a storm on a loaded machine, and exact mode's handler time taken out of
  * the timeline.  Every storm's rate and share agree with the threshold.
  */
 #include <errno.h>
@@ -314,6 +314,117 @@ static void test_one_bucket_gap(void **state)
 	release(&s, &run, &b);
 }
 
+/* The end at 1,005 ms, its main thread having waited `wait` ns for a CPU by then. */
+static void end_waited(struct lb *b, uint64_t wait)
+{
+	struct pfs_rec_proc_end e;
+
+	memset(&e, 0, sizeof(e));
+	e.h.type = PFS_REC_PROC_END;
+	e.seq = 10;
+	e.time_ns = T0 + 1005 * MS;
+	e.reason = PFS_END_EXIT;
+	e.run_ns = 200 * MS;
+	e.wait_ns = wait;
+	lb_put(b, &e, sizeof(e), NULL, 0);
+}
+
+/*
+ * A loaded machine: the same touches, 40 pages a scan in scans 20-21, 24-25,
+ * 28-29 and 32-33 (4,000/s at 20 us: 8% of the time, under the 10%), the
+ * program (a forked child) once alone and once waiting for a CPU 800 ms of
+ * its 1,005 ms (PROC_END's wait_ns, its only sample).  Alone there is no storm; loaded, the faults took
+ * 22% of the time it did not wait, and the gaps of two buckets between them
+ * are its waits: one storm of 320 faults.
+ */
+static void test_loaded_machine(void **state)
+{
+	for (int loaded = 0; loaded < 2; loaded++) {
+		struct pfs_series s;
+		struct pfs_run run;
+		struct pfs_proc *p;
+		struct lb b;
+
+		(void)state;
+		start(&b);
+		/* a forked child: the kernel's count of its wait begins with it */
+		((struct pfs_file_header *)b.buf)->flags = PFS_FILE_FORKED;
+		for (unsigned i = 1; i <= 100; i++) {
+			uint64_t t = T0 + i * 10 * MS;
+			bool on = i >= 20 && i < 34 && (i - 20) % 4 < 2;
+
+			if (on)
+				lb_touch(&b, t, 1, 2, PFS_KIND_MMAP, 40, 0);
+			lb_scan(&b, t, on ? 40 : 0, PFS_SCAN_PERIODIC);
+		}
+		end_waited(&b, loaded ? 800 * MS : 0);
+		p = load(&run, &b);
+		assert_int_equal(compute(p, &s), 0);
+		if (!loaded) {
+			assert_true(s.unwaited_share == 1);
+			assert_int_equal(s.nstorms, 0);
+		} else {
+			assert_true(s.unwaited_share > 0.2 && s.unwaited_share < 0.21);
+			assert_int_equal(s.nstorms, 1);
+			assert_int_equal(s.storms[0].faults, 320);
+			assert_int_equal(s.storms[0].start_ns, 190 * MS);
+			assert_int_equal(s.storms[0].end_ns, 330 * MS);
+		}
+		release(&s, &run, &b);
+	}
+}
+
+/*
+ * Waits where they were: the main thread's wait sampled at every scan.
+ * Scans 20-33 (the same burst pairs as above, 8% of the wall time) waited
+ * 8 ms of each 10: a storm, 23% of the time it did not wait.  Scans 60-79
+ * touch 30 pages each (6% of the time) without waiting: no storm, though
+ * the life's average (waits of 9.9 ms in 10 in scans 40-59 and 85-99 too)
+ * would have made them one.
+ */
+static void test_loaded_phase(void **state)
+{
+	struct pfs_series s;
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+	uint64_t wait = 0;
+
+	(void)state;
+	start(&b);
+	for (unsigned i = 1; i <= 100; i++) {
+		uint64_t t = T0 + i * 10 * MS;
+		bool burst = i >= 20 && i < 34 && (i - 20) % 4 < 2, trickle = i >= 60 && i < 80;
+		struct pfs_rec_scan r;
+
+		if (i >= 20 && i < 34)
+			wait += 8 * MS;
+		else if ((i >= 40 && i < 60) || i >= 85)
+			wait += 9900000;
+		if (burst)
+			lb_touch(&b, t, 1, 2, PFS_KIND_MMAP, 40, 0);
+		if (trickle)
+			lb_touch(&b, t, 1, 3, PFS_KIND_MMAP, 30, 0);
+		memset(&r, 0, sizeof(r));
+		r.h.type = PFS_REC_SCAN;
+		r.h.flags = PFS_SCAN_WAIT;
+		r.time_ns = t;
+		r.new_pages = burst ? 40 : trickle ? 30 : 0;
+		r.reason = PFS_SCAN_PERIODIC;
+		r.wait_ns = wait;
+		lb_put(&b, &r, sizeof(r), NULL, 0);
+	}
+	end_waited(&b, wait);
+	p = load(&run, &b);
+	assert_int_equal(compute(p, &s), 0);
+	assert_true(s.unwaited_share > 0.52 && s.unwaited_share < 0.55);
+	assert_int_equal(s.nstorms, 1);
+	assert_int_equal(s.storms[0].top.stack, 2);
+	assert_int_equal(s.storms[0].faults, 320);
+	assert_true(s.storms[0].share > 0.2 && s.storms[0].share < 0.25);
+	release(&s, &run, &b);
+}
+
 /* An exact-mode log: `n` faults of one thread, `gap` apart from `t`, each kept `kept` ns by its handler. */
 static void exact_faults(struct lb *b, uint64_t t, unsigned n, uint64_t gap, uint32_t kept, uint64_t page0)
 {
@@ -464,6 +575,8 @@ int main(void)
 		cmocka_unit_test(test_shim_faults_no_storm),
 		cmocka_unit_test(test_cost_by_kind),
 		cmocka_unit_test(test_one_bucket_gap),
+		cmocka_unit_test(test_loaded_machine),
+		cmocka_unit_test(test_loaded_phase),
 		cmocka_unit_test(test_exact_handler_time_removed),
 		cmocka_unit_test(test_exact_handler_time_keeps_free_after_fault),
 		cmocka_unit_test(test_wild_times),
