@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 
 #include "fbatch.h"
 #include "heap.h"
@@ -34,23 +35,40 @@
 #include "thread.h"
 #include "tracker.h"
 
-static struct pfs_pev_set events; /* under the regions lock once started */
-static struct pfs_fbatch batch;	  /* under the regions lock */
+/*
+ * Two sets of rings: the one read, and the one a larger ring opens into
+ * (ring_grow).  Under the regions lock once started.
+ */
+static struct pfs_pev_set sets[2];
+static struct pfs_pev_set *events = &sets[0];
+static struct pfs_fbatch batch; /* under the regions lock */
 static uint64_t page_size = 4096;
 static uint64_t repeats, outside, lost_said;
 
 /*
- * Ring size per CPU: a single-threaded program is drained only when it
- * calls the allocator (periodic.h), so a storm between two calls must fit:
- * 4 MiB holds 131,072 faults (512 MiB of 4 KiB pages).  Forked children
- * start smaller (a pool of them pins the memory at once); the kernel's
- * refusal halves it (perf_event_mlock_kb, ulimit -l).
+ * Ring size per CPU.  A single-threaded program is drained only when it
+ * calls the allocator (periodic.h), so every fault between two calls must
+ * fit: a storm writes one sample per page.  The kernel allocates and
+ * zeroes a ring when it is mapped (4 MiB per CPU was half of this mode's
+ * process start), so a process starts with a small ring and a larger one
+ * is opened while the memory it tracks could fault more than half of it
+ * full (ring_fits), up to 4 MiB: 104,857 faults (410 MiB of 4 KiB pages).
+ * The kernel's refusal halves the first (perf_event_mlock_kb, ulimit -l)
+ * and keeps the ring there is.
  */
-#define RING_PAGES_FIRST 1024u
-#define RING_PAGES_CHILD 64u
+#define RING_PAGES_START 64u
+#define RING_PAGES_MAX 1024u
 #define RING_PAGES_MIN 8u
 
-static int open_events(unsigned pages, const char **why)
+/*
+ * Tracked pages whose fault may come before the next drain, an upper bound
+ * counted on as memory comes (ring_fits): pages that no count has found
+ * held, and pages held at a fork that are not copied yet.
+ */
+static uint64_t unseen;
+static int grow_refused; /* the kernel refused a larger ring: not asked again */
+
+static int open_events(struct pfs_pev_set *s, unsigned pages, unsigned min_pages, const char **why)
 {
 	struct pfs_pev_opts o = {
 		.pid = 0,
@@ -60,17 +78,22 @@ static int open_events(unsigned pages, const char **why)
 		.try_kernel = 1,
 		.inherit_threads = 1,
 		.data_pages = pages,
-		.min_pages = RING_PAGES_MIN,
+		.min_pages = min_pages,
 	};
-	int err = pfs_pev_open(&events, &o, why);
+	int err = pfs_pev_open(s, &o, why);
 	if (!err)
-		pfs_pev_close_fds(&events); /* the mappings keep the events: no descriptor for the program to meet */
+		pfs_pev_close_fds(s); /* the mappings keep the events: no descriptor for the program to meet */
 	return err;
 }
 
 static int pevent_start(const char **why);
 static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, uint64_t to, uint64_t top,
 			       uint32_t stack, int kind);
+static void pevent_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
+		       int kind, int cowable);
+static void pevent_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len);
+static void pevent_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end);
+static void pevent_fork_parent(struct pfs_thread *t);
 static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce);
 static void pevent_counts(uint64_t *first, uint64_t *cow);
 
@@ -80,7 +103,11 @@ static int pevent_init(const char **why)
 	ops.name = "exact";
 	ops.init = pevent_init;
 	ops.start = pevent_start;
+	ops.add = pevent_add;
+	ops.remap = pevent_remap;
 	ops.heap_carved = pevent_heap_carved;
+	ops.heap_released = pevent_heap_released;
+	ops.fork_parent = pevent_fork_parent;
 	ops.fork_child = pevent_fork_child;
 	ops.counts = pevent_counts;
 	pfs_tracker_pevent = ops;
@@ -88,7 +115,7 @@ static int pevent_init(const char **why)
 	int err = pfs_tracker_fast.init(why);
 	if (err)
 		return err;
-	return open_events(RING_PAGES_FIRST, why);
+	return open_events(events, RING_PAGES_START, RING_PAGES_MIN, why);
 }
 
 /* The region holding addr (heaps only up to what was carved), or NULL.  Regions lock held. */
@@ -129,22 +156,122 @@ static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 	pfs_fbatch_add(&batch, t, sm->addr, sm->tid, flags, sm->ip, sys, sm->time_ns);
 }
 
-/* The feed (pfs_fast_feed): every sample so far into the regions and the log.  Regions lock held. */
+/* Every sample of set s so far into the regions and the log.  Regions lock held. */
+static void drain_set(struct pfs_pev_set *s, struct pfs_thread *t)
+{
+	pfs_pev_drain(s, on_sample, t);
+	pfs_fbatch_flush(&batch, t);
+	if (s->lost > lost_said) {
+		if (!lost_said)
+			pfs_warn("exact mode: the kernel lost %llu fault events of process %d (its ring buffer was full); "
+				 "their first touches are counted from the page map, without time, thread or touch site",
+				 (unsigned long long)(s->lost - lost_said), (int)pfs_proc.pid);
+		lost_said = s->lost;
+	}
+}
+
+/*
+ * A ring of `pages` per CPU instead of the smaller one there is: the new
+ * events are opened first, so every fault from then on is in the new
+ * rings; the old ones are read to their end and closed (a fault in both is
+ * read twice, the second a repeat: no event).  Only while the process has
+ * one thread (`alone`): events opened now follow this thread and the
+ * threads it starts later, not threads already running.  Regions lock held.
+ */
+static void ring_grow(struct pfs_thread *t, unsigned pages, int alone)
+{
+	if (pages > RING_PAGES_MAX)
+		pages = RING_PAGES_MAX;
+	if (!alone || grow_refused || !events->n || pages <= events->data_pages)
+		return;
+	struct pfs_pev_set *old = events, *new = old == &sets[0] ? &sets[1] : &sets[0];
+	const char *why = "";
+	if (open_events(new, pages, old->data_pages * 2, &why)) {
+		grow_refused = 1;
+		return;
+	}
+	drain_set(old, t);
+	new->samples = old->samples;
+	new->lost = old->lost;
+	pfs_pev_close(old);
+	events = new;
+}
+
+/* Tracked pages not held at the last count, and held at a fork and not copied since.  Regions lock held. */
+static uint64_t unseen_pages(void)
+{
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
+		struct region *r = pfs_region_at(i);
+		uint64_t held = pfs_bits_count(&r->bits);
+		n += (held < r->npages ? r->npages - held : 0) + r->cow_left;
+	}
+	return n;
+}
+
+/* The ring for `faults` to come before the next drain, with as many again to spare. */
+static unsigned pages_for(uint64_t faults)
+{
+	uint64_t bytes = 3 * faults * pfs_pev_sample_bytes(events);
+	unsigned p = RING_PAGES_START;
+	while (p < RING_PAGES_MAX && (uint64_t)p * page_size < bytes)
+		p *= 2;
+	return p;
+}
+
+static uint64_t ring_bytes(void)
+{
+	return (uint64_t)events->data_pages * page_size;
+}
+
+/* The tracked pages not held counted, and the ring grown if they fill a quarter of it or more. */
+static void ring_recount(struct pfs_thread *t, int alone)
+{
+	if (!alone || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX)
+		return;
+	pfs_regions_lock();
+	if (!t)
+		t = pfs_thread_get();
+	if (t) {
+		drain_set(events, t);
+		unseen = unseen_pages();
+		if (unseen * pfs_pev_sample_bytes(events) > ring_bytes() / 4)
+			ring_grow(t, pages_for(unseen), alone);
+	}
+	pfs_regions_unlock();
+}
+
+/*
+ * `pages` more may fault before the next drain (memory added, a heap's
+ * pages carved): when the estimate reaches half the ring, the tracked
+ * pages not held are counted, and the ring grows if they fill a quarter
+ * of it or more (a walk over the regions once per quarter of a ring of
+ * new memory at most).  Single-threaded only (ring_grow).
+ */
+static void ring_fits(struct pfs_thread *t, uint64_t pages, int alone)
+{
+	if (!alone || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX)
+		return;
+	unseen += pages;
+	if (unseen * pfs_pev_sample_bytes(events) > ring_bytes() / 2)
+		ring_recount(t, alone);
+}
+
+/*
+ * The feed (pfs_fast_feed): every sample so far into the regions and the
+ * log.  A ring found more than half full (memory no hook saw, a file read
+ * through a mapping) or that lost samples is doubled.  Regions lock held.
+ */
 static void drain(struct pfs_thread *t)
 {
 	if (!t)
 		t = pfs_thread_get();
-	if (!t || !events.n)
+	if (!t || !events->n)
 		return;
-	pfs_pev_drain(&events, on_sample, t);
-	pfs_fbatch_flush(&batch, t);
-	if (events.lost > lost_said) {
-		if (!lost_said)
-			pfs_warn("exact mode: the kernel lost %llu fault events of process %d (its ring buffer was full); "
-				 "their first touches are counted from the page map, without time, thread or touch site",
-				 (unsigned long long)(events.lost - lost_said), (int)pfs_proc.pid);
-		lost_said = events.lost;
-	}
+	uint64_t full = pfs_pev_fullest(events), lost = events->lost;
+	drain_set(events, t);
+	if (full > ring_bytes() / 2 || events->lost > lost)
+		ring_grow(t, events->data_pages * 2, __libc_single_threaded);
 }
 
 static int pevent_start(const char **why)
@@ -156,6 +283,28 @@ static int pevent_start(const char **why)
 	return 0;
 }
 
+/* Memory: fast mode's regions, and a ring that holds their faults. */
+static void pevent_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
+		       int kind, int cowable)
+{
+	pfs_tracker_fast.add(t, addr, len, alloc_seq, stack, kind, cowable);
+	ring_fits(t, (len + page_size - 1) / page_size, __libc_single_threaded);
+}
+
+static void pevent_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
+{
+	pfs_tracker_fast.remap(t, old, old_len, new_addr, new_len);
+	if (new_len > old_len)
+		ring_fits(t, (new_len - old_len + page_size - 1) / page_size, __libc_single_threaded);
+}
+
+static void pevent_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end)
+{
+	pfs_tracker_fast.heap_released(h, start, end);
+	if (end > start)
+		ring_fits(NULL, (end - start) / page_size, __libc_single_threaded);
+}
+
 /* Heaps: fast mode's owners for its page-map counts, and a CARVE record for the events' attribution. */
 static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, uint64_t to, uint64_t top,
 			       uint32_t stack, int kind)
@@ -163,6 +312,15 @@ static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_
 	pfs_tracker_fast.heap_carved(t, h, from, to, top, stack, kind);
 	if (to > from && t)
 		pfs_rec_carve(&t->w, from, to, stack, kind);
+	if (to > from)
+		ring_fits(t, (to - from) / page_size, __libc_single_threaded);
+}
+
+/* A fork: every page the child shares may fault here again, as a copy. */
+static void pevent_fork_parent(struct pfs_thread *t)
+{
+	pfs_tracker_fast.fork_parent(t);
+	ring_recount(t, __libc_single_threaded);
 }
 
 /*
@@ -174,14 +332,15 @@ static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_
  */
 static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 {
-	for (unsigned i = 0; i < events.n; i++)
-		events.r[i].base = NULL; /* not mapped in the child */
-	pfs_pev_close(&events);
+	for (unsigned i = 0; i < events->n; i++)
+		events->r[i].base = NULL; /* not mapped in the child */
+	pfs_pev_close(events);
 	pfs_fbatch_reset_counts();
 	memset(&batch, 0, sizeof(batch));
 	repeats = outside = lost_said = 0;
+	grow_refused = 0;
 	const char *why = "";
-	int err = open_events(RING_PAGES_CHILD, &why);
+	int err = open_events(events, RING_PAGES_START, RING_PAGES_MIN, &why);
 	if (err) {
 		pfs_fast_feed(NULL);
 		pfs_tracker = &pfs_tracker_fast;
@@ -190,6 +349,7 @@ static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 			 strerror(-err));
 	}
 	pfs_tracker_fast.fork_child(t, announce);
+	ring_recount(t, 1); /* the child has this one thread: its ring for what it shares and has not touched */
 }
 
 static void pevent_counts(uint64_t *first, uint64_t *cow)

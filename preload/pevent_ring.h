@@ -95,8 +95,11 @@ int pfs_pev_open(struct pfs_pev_set *s, const struct pfs_pev_opts *o, const char
  */
 uint64_t pfs_pev_drain(struct pfs_pev_set *s, void (*fn)(const struct pfs_pev_sample *sm, void *arg), void *arg);
 
-/* Bytes written and not yet read, summed over the rings. */
-uint64_t pfs_pev_pending(const struct pfs_pev_set *s);
+/* The bytes one fault sample takes in a ring (a ring holds data_pages * page size of them). */
+uint64_t pfs_pev_sample_bytes(const struct pfs_pev_set *s);
+
+/* The most bytes written and not yet read in one ring. */
+uint64_t pfs_pev_fullest(const struct pfs_pev_set *s);
 
 /*
  * Closes the descriptors and keeps the rings: an event lives as long as its
