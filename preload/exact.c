@@ -668,6 +668,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.advised = exact_advised,
 	.release = exact_release,
 	.tick = exact_tick,
+	.thread_coming = pfs_nop_thread,
 	.heap_carved = exact_heap_carved,
 	.extent = pfs_nop_extent, /* an extent stays one allocation: its faults go to the mapping's site */
 	.heap_prefaulted = pfs_nop_heap_pages,

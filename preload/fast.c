@@ -858,6 +858,7 @@ const struct pfs_tracker pfs_tracker_fast = {
 	.advised = fast_advised,
 	.release = pfs_nop_range, /* no registration but after a fork, for copy-on-write: not released (yet) */
 	.tick = fast_tick,
+	.thread_coming = pfs_nop_thread,
 	.heap_carved = fast_heap_carved,
 	.extent = fast_extent,
 	.heap_prefaulted = fast_heap_prefaulted,

@@ -390,6 +390,7 @@ PFS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(
 	struct thread_tramp *tr = pfs_pool_alloc(sizeof(*tr));
 	if (tr)
 		*tr = (struct thread_tramp){fn, arg, gives_stack(attr)};
+	pfs_tracker->thread_coming(pfs_thread_get());
 	pfs_hook_leave();
 	int r = tr ? real_pthread_create(th, attr, thread_start, tr) : real_pthread_create(th, attr, fn, arg);
 	if (r != 0 && tr)

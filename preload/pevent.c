@@ -67,6 +67,17 @@ static uint64_t repeats, outside, lost_said;
  */
 static uint64_t unseen;
 static int grow_refused; /* the kernel refused a larger ring: not asked again */
+static int thread_came, forked; /* the program started a thread; this process is a forked child */
+
+/*
+ * The process has had one thread since its events were opened.  glibc's
+ * flag stays false in the child of a multi-threaded parent, which has the
+ * forking thread alone until it starts one (pevent_thread_coming).
+ */
+static int one_thread(void)
+{
+	return !thread_came && (__libc_single_threaded || forked);
+}
 
 static int open_events(struct pfs_pev_set *s, unsigned pages, unsigned min_pages, const char **why)
 {
@@ -93,6 +104,7 @@ static void pevent_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64
 		       int kind, int cowable);
 static void pevent_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len);
 static void pevent_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end);
+static void pevent_thread_coming(struct pfs_thread *t);
 static void pevent_fork_parent(struct pfs_thread *t);
 static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce);
 static void pevent_counts(uint64_t *first, uint64_t *cow);
@@ -107,6 +119,7 @@ static int pevent_init(const char **why)
 	ops.remap = pevent_remap;
 	ops.heap_carved = pevent_heap_carved;
 	ops.heap_released = pevent_heap_released;
+	ops.thread_coming = pevent_thread_coming;
 	ops.fork_parent = pevent_fork_parent;
 	ops.fork_child = pevent_fork_child;
 	ops.counts = pevent_counts;
@@ -175,14 +188,14 @@ static void drain_set(struct pfs_pev_set *s, struct pfs_thread *t)
  * events are opened first, so every fault from then on is in the new
  * rings; the old ones are read to their end and closed (a fault in both is
  * read twice, the second a repeat: no event).  Only while the process has
- * one thread (`alone`): events opened now follow this thread and the
+ * one thread (one_thread): events opened now follow this thread and the
  * threads it starts later, not threads already running.  Regions lock held.
  */
-static void ring_grow(struct pfs_thread *t, unsigned pages, int alone)
+static void ring_grow(struct pfs_thread *t, unsigned pages)
 {
 	if (pages > RING_PAGES_MAX)
 		pages = RING_PAGES_MAX;
-	if (!alone || grow_refused || !events->n || pages <= events->data_pages)
+	if (!one_thread() || grow_refused || !events->n || pages <= events->data_pages)
 		return;
 	struct pfs_pev_set *old = events, *new = old == &sets[0] ? &sets[1] : &sets[0];
 	const char *why = "";
@@ -225,9 +238,9 @@ static uint64_t ring_bytes(void)
 }
 
 /* The tracked pages not held counted, and the ring grown if they fill a quarter of it or more. */
-static void ring_recount(struct pfs_thread *t, int alone)
+static void ring_recount(struct pfs_thread *t)
 {
-	if (!alone || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX)
+	if (!one_thread() || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX)
 		return;
 	pfs_regions_lock();
 	if (!t)
@@ -236,7 +249,7 @@ static void ring_recount(struct pfs_thread *t, int alone)
 		drain_set(events, t);
 		unseen = unseen_pages();
 		if (unseen * pfs_pev_sample_bytes(events) > ring_bytes() / 4)
-			ring_grow(t, pages_for(unseen), alone);
+			ring_grow(t, pages_for(unseen));
 	}
 	pfs_regions_unlock();
 }
@@ -248,13 +261,13 @@ static void ring_recount(struct pfs_thread *t, int alone)
  * of it or more (a walk over the regions once per quarter of a ring of
  * new memory at most).  Single-threaded only (ring_grow).
  */
-static void ring_fits(struct pfs_thread *t, uint64_t pages, int alone)
+static void ring_fits(struct pfs_thread *t, uint64_t pages)
 {
-	if (!alone || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX)
+	if (!one_thread() || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX)
 		return;
 	unseen += pages;
 	if (unseen * pfs_pev_sample_bytes(events) > ring_bytes() / 2)
-		ring_recount(t, alone);
+		ring_recount(t);
 }
 
 /*
@@ -271,7 +284,7 @@ static void drain(struct pfs_thread *t)
 	uint64_t full = pfs_pev_fullest(events), lost = events->lost;
 	drain_set(events, t);
 	if (full > ring_bytes() / 2 || events->lost > lost)
-		ring_grow(t, events->data_pages * 2, __libc_single_threaded);
+		ring_grow(t, events->data_pages * 2);
 }
 
 static int pevent_start(const char **why)
@@ -288,21 +301,21 @@ static void pevent_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64
 		       int kind, int cowable)
 {
 	pfs_tracker_fast.add(t, addr, len, alloc_seq, stack, kind, cowable);
-	ring_fits(t, (len + page_size - 1) / page_size, __libc_single_threaded);
+	ring_fits(t, (len + page_size - 1) / page_size);
 }
 
 static void pevent_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len)
 {
 	pfs_tracker_fast.remap(t, old, old_len, new_addr, new_len);
 	if (new_len > old_len)
-		ring_fits(t, (new_len - old_len + page_size - 1) / page_size, __libc_single_threaded);
+		ring_fits(t, (new_len - old_len + page_size - 1) / page_size);
 }
 
 static void pevent_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end)
 {
 	pfs_tracker_fast.heap_released(h, start, end);
 	if (end > start)
-		ring_fits(NULL, (end - start) / page_size, __libc_single_threaded);
+		ring_fits(NULL, (end - start) / page_size);
 }
 
 /* Heaps: fast mode's owners for its page-map counts, and a CARVE record for the events' attribution. */
@@ -313,14 +326,35 @@ static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_
 	if (to > from && t)
 		pfs_rec_carve(&t->w, from, to, stack, kind);
 	if (to > from)
-		ring_fits(t, (to - from) / page_size, __libc_single_threaded);
+		ring_fits(t, (to - from) / page_size);
+}
+
+/*
+ * The program's first thread is about to start: a ring opened later would
+ * not follow it (ring_grow), and a multi-threaded program is drained by the
+ * scanner thread's passes, as far apart as they cost (fast.c): the largest
+ * ring now.
+ */
+static void pevent_thread_coming(struct pfs_thread *t)
+{
+	if (!one_thread())
+		return;
+	int saved = errno;
+	pfs_regions_lock();
+	if (!t)
+		t = pfs_thread_get();
+	if (t)
+		ring_grow(t, RING_PAGES_MAX);
+	thread_came = 1;
+	pfs_regions_unlock();
+	errno = saved;
 }
 
 /* A fork: every page the child shares may fault here again, as a copy. */
 static void pevent_fork_parent(struct pfs_thread *t)
 {
 	pfs_tracker_fast.fork_parent(t);
-	ring_recount(t, __libc_single_threaded);
+	ring_recount(t);
 }
 
 /*
@@ -338,7 +372,8 @@ static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	pfs_fbatch_reset_counts();
 	memset(&batch, 0, sizeof(batch));
 	repeats = outside = lost_said = 0;
-	grow_refused = 0;
+	grow_refused = thread_came = 0;
+	forked = 1;
 	const char *why = "";
 	int err = open_events(events, RING_PAGES_START, RING_PAGES_MIN, &why);
 	if (err) {
@@ -349,7 +384,7 @@ static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 			 strerror(-err));
 	}
 	pfs_tracker_fast.fork_child(t, announce);
-	ring_recount(t, 1); /* the child has this one thread: its ring for what it shares and has not touched */
+	ring_recount(t); /* the child has this one thread: its ring for what it shares and has not touched */
 }
 
 static void pevent_counts(uint64_t *first, uint64_t *cow)

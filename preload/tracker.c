@@ -96,6 +96,7 @@ const struct pfs_tracker pfs_tracker_off = {
 	.advised = pfs_nop_range,
 	.release = pfs_nop_range,
 	.tick = pfs_nop_thread,
+	.thread_coming = pfs_nop_thread,
 	.heap_carved = off_carved,
 	.extent = pfs_nop_extent,
 	.heap_prefaulted = pfs_nop_heap_pages,

@@ -60,6 +60,8 @@ struct pfs_tracker {
 	void (*release)(struct pfs_thread *t, uint64_t addr, uint64_t len, int fd);
 	/* The program called into the shim (an allocation, a thread start): periodic work. */
 	void (*tick)(struct pfs_thread *t);
+	/* The program is about to start a thread (it does not exist yet): work only its creator can do. */
+	void (*thread_coming)(struct pfs_thread *t);
 
 	/*
 	 * Heaps (heap.c): a block reached pages [from, to) of heap h for the
