@@ -67,6 +67,7 @@ static uint64_t repeats, outside, lost_said;
  */
 static uint64_t unseen;
 static int grow_refused; /* the kernel refused a larger ring: not asked again */
+static uint64_t recount_regions, recount_ns; /* the regions at the last count, and its time */
 static int thread_came, forked; /* the program started a thread; this process is a forked child */
 
 /*
@@ -104,6 +105,7 @@ static void pevent_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64
 		       int kind, int cowable);
 static void pevent_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len);
 static void pevent_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end);
+static void pevent_tick(struct pfs_thread *t);
 static void pevent_thread_coming(struct pfs_thread *t);
 static void pevent_fork_parent(struct pfs_thread *t);
 static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce);
@@ -119,6 +121,7 @@ static int pevent_init(const char **why)
 	ops.remap = pevent_remap;
 	ops.heap_carved = pevent_heap_carved;
 	ops.heap_released = pevent_heap_released;
+	ops.tick = pevent_tick;
 	ops.thread_coming = pevent_thread_coming;
 	ops.fork_parent = pevent_fork_parent;
 	ops.fork_child = pevent_fork_child;
@@ -248,6 +251,8 @@ static void ring_recount(struct pfs_thread *t)
 	if (t) {
 		drain_set(events, t);
 		unseen = unseen_pages();
+		recount_regions = pfs_regions_count();
+		recount_ns = pfs_now_ns();
 		if (unseen * pfs_pev_sample_bytes(events) > ring_bytes() / 4)
 			ring_grow(t, pages_for(unseen));
 	}
@@ -327,6 +332,22 @@ static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_
 		pfs_rec_carve(&t->w, from, to, stack, kind);
 	if (to > from)
 		ring_fits(t, (to - from) / page_size);
+}
+
+/*
+ * Periodic work (a pass may find memory no hook saw: a region of its whole
+ * mapping, whose pages may fault next): the ring counted again when the
+ * regions changed, once per scan interval at most.
+ */
+static void pevent_tick(struct pfs_thread *t)
+{
+	pfs_tracker_fast.tick(t);
+	if (!one_thread() || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX ||
+	    pfs_regions_count() == recount_regions)
+		return;
+	uint64_t now = pfs_now_ns();
+	if (now - recount_ns >= (uint64_t)(pfs_proc.cfg.scan_ms ? pfs_proc.cfg.scan_ms : PFS_SCAN_MS_DEFAULT) * 1000000u)
+		ring_recount(t);
 }
 
 /*
