@@ -52,9 +52,9 @@ static uint64_t repeats, outside, lost_said;
  * zeroes a ring when it is mapped (4 MiB per CPU was half of this mode's
  * process start), so a process starts with a small ring and a larger one
  * is opened while the memory it tracks could fault more than half of it
- * full (ring_fits), up to 4 MiB: 104,857 faults (410 MiB of 4 KiB pages).
- * The kernel's refusal halves the first (perf_event_mlock_kb, ulimit -l)
- * and keeps the ring there is.
+ * full (ring_fits), up to 4 MiB: 131,072 faults (512 MiB of 4 KiB pages;
+ * 104,857 with the faulting instruction).  The kernel's refusal halves
+ * the first (perf_event_mlock_kb, ulimit -l) and keeps the ring there is.
  */
 #define RING_PAGES_START 64u
 #define RING_PAGES_MAX 1024u
@@ -345,8 +345,8 @@ static void pevent_tick(struct pfs_thread *t)
 	if (!one_thread() || grow_refused || !events->n || events->data_pages >= RING_PAGES_MAX ||
 	    pfs_regions_count() == recount_regions)
 		return;
-	uint64_t now = pfs_now_ns();
-	if (now - recount_ns >= (uint64_t)(pfs_proc.cfg.scan_ms ? pfs_proc.cfg.scan_ms : PFS_SCAN_MS_DEFAULT) * 1000000u)
+	uint64_t interval_ns = (uint64_t)(pfs_proc.cfg.scan_ms ? pfs_proc.cfg.scan_ms : PFS_SCAN_MS_DEFAULT) * 1000000u;
+	if (pfs_now_ns() - recount_ns >= interval_ns)
 		ring_recount(t);
 }
 
