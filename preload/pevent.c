@@ -405,7 +405,13 @@ static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 			 strerror(-err));
 	}
 	pfs_tracker_fast.fork_child(t, announce);
-	ring_recount(t); /* the child has this one thread: its ring for what it shares and has not touched */
+	/*
+	 * Sized at the child's first call into the shim (pevent_tick), not
+	 * now: a child that execs at once (a big program's system()) would
+	 * map a ring the size of what it shares for nothing.
+	 */
+	recount_regions = UINT64_MAX;
+	recount_ns = 0;
 }
 
 static void pevent_counts(uint64_t *first, uint64_t *cow)
