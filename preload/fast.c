@@ -18,6 +18,7 @@
 #include "alloc_glibc.h"
 #include "arena.h"
 #include "fdkeep.h"
+#include "forkwrites.h"
 #include "heap.h"
 #include "kcompat.h"
 #include "msg.h"
@@ -694,6 +695,24 @@ static void fast_fork_parent(struct pfs_thread *t)
 }
 
 /*
+ * Pages the fork wrote in the child before its regions are armed
+ * (forkwrites.h): those held at the fork (the parent's last pass, inherited)
+ * are copies, counted once the regions are armed and announced; the others
+ * are left out.  Returns how many are kept, in place.
+ */
+#define FORK_WRITTEN_MAX 1024u
+static unsigned fork_written_held(uint64_t *pages, unsigned n)
+{
+	unsigned kept = 0;
+	for (unsigned k = 0; k < n; k++) {
+		struct region *r = pfs_region_holding(pages[k]);
+		if (r && r->cowable && pfs_bits_get(&r->bits, (pages[k] - r->start) / page_size))
+			pages[kept++] = pages[k];
+	}
+	return kept;
+}
+
+/*
  * In a forked child: the parent's pagemap descriptor describes the parent,
  * so the child reads its own (fdkeep reopens it); every inherited region is
  * announced in the child's log (ALLOC with PFS_ALLOC_INHERITED) and takes a
@@ -730,6 +749,8 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	 * here), each armed, then announced: the log's pages written for that
 	 * after they are protected are copies, as the kernel counts them.
 	 */
+	uint64_t written[FORK_WRITTEN_MAX];
+	unsigned nwritten = fork_written_held(written, pfs_forkwrites_child(written, FORK_WRITTEN_MAX));
 	pfs_regions_pass(NULL, 0, NULL);
 	for (uint64_t i = 0; i < pfs_regions_count(); i++)
 		cow_arm(pfs_region_at(i));
@@ -737,6 +758,12 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 		struct region *r = pfs_region_at(i);
 		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
 			r->alloc_seq = announce(t, r->kind, r->stack, r->start, r->npages * page_size);
+	}
+	uint64_t now = pfs_now_ns();
+	for (unsigned k = 0; k < nwritten; k++) {
+		struct region *r = pfs_region_holding(written[k]);
+		if (r)
+			pfs_region_copied(r, t, now, (written[k] - r->start) / page_size);
 	}
 	cow_note_huge();
 }
@@ -824,6 +851,24 @@ static void fast_end(struct pfs_thread *t)
 }
 
 /*
+ * Before a fork: the tops of the thread stacks whose top pages are held,
+ * where glibc's fork will mark the threads' descriptors free in the child
+ * (forkwrites.h).  Regions lock held.
+ */
+static void fork_note_threads(void)
+{
+	static uint64_t tops[FORK_WRITTEN_MAX];
+	unsigned n = 0;
+	for (uint64_t i = 0; i < pfs_regions_count() && n < FORK_WRITTEN_MAX; i++) {
+		struct region *r = pfs_region_at(i);
+		int stack_kind = r->kind == PFS_KIND_THREAD_STACK || r->kind == PFS_KIND_UNHOOKED || r->kind == PFS_KIND_SELF;
+		if (stack_kind && !r->owner && r->npages && pfs_bits_get(&r->bits, r->npages - 1))
+			tops[n++] = pfs_region_end(r);
+	}
+	pfs_forkwrites_prepare(tops, n);
+}
+
+/*
  * Before a fork: memory no hook saw is looked for now, so that parent and
  * child start from the same regions.  Found after the fork (the parent's
  * pass below), it was the parent's alone: the child met it later as new
@@ -837,11 +882,13 @@ static void fast_lock(void)
 	if (enabled && t) {
 		FEED(t);
 		pfs_regions_pass(t, pfs_now_ns(), found_unknown);
+		fork_note_threads();
 	}
 }
 
 static void fast_unlock(void)
 {
+	pfs_forkwrites_forget();
 	pfs_regions_unlock();
 }
 

@@ -12,6 +12,7 @@
 
 #include "alloc_glibc.h"
 #include "arena.h"
+#include "forkwrites.h"
 #include "hook.h"
 #include "pagemap.h"
 #include "tracker.h"
@@ -363,8 +364,11 @@ static void *thread_start(void *p)
 	int saved = errno;
 	pfs_tls_busy = 1;
 	pfs_pool_free(p, sizeof(tr));
-	if (!tr.user_stack)
+	if (!tr.user_stack) {
 		pfs_core_thread_started();
+		if (pfs_tls_thread && pfs_tls_thread->stack_hi)
+			pfs_forkwrites_thread_started(pfs_tls_thread->stack_hi); /* where its descriptor lies */
+	}
 	pfs_hook_leave();
 	errno = saved;
 	return tr.fn(tr.arg);

@@ -103,6 +103,18 @@ struct region *pfs_region_starting(uint64_t addr)
 	return i < nregions && table[i]->start == start ? table[i] : NULL;
 }
 
+struct region *pfs_region_holding(uint64_t addr)
+{
+	for (uint64_t i = pfs_regions_from(addr); i < nregions; i++) {
+		struct region *r = table[i];
+		if (r->start > addr)
+			break;
+		if (addr < pfs_region_end(r))
+			return r;
+	}
+	return NULL;
+}
+
 struct region *pfs_region_new(uint64_t start, uint64_t npages, uint64_t alloc_seq, uint32_t stack, int kind,
 			      int cowable)
 {
@@ -355,6 +367,13 @@ static void on_held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_
 		on_written(c, r, from, to);
 }
 
+/* A region's copies written as one record (a heap's went by their owners' runs). */
+static void region_done_copies(struct scan_ctx *c, struct region *r)
+{
+	if (c->t && !r->owner && c->copies)
+		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->copies, c->copies, c->now, PFS_TOUCH_COW);
+}
+
 /* The end of a region's held pass: pages past the last held run were dropped; its touches and copies written. */
 static uint64_t region_done(struct scan_ctx *c, struct region *r)
 {
@@ -367,8 +386,7 @@ static uint64_t region_done(struct scan_ctx *c, struct region *r)
 	}
 	if (c->t && !r->owner && c->pages)
 		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->pages, c->faults, c->now, 0);
-	if (c->t && !r->owner && c->copies)
-		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->copies, c->copies, c->now, PFS_TOUCH_COW);
+	region_done_copies(c, r);
 	return c->faults + c->copies;
 }
 
@@ -402,6 +420,20 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 	if (t && !r->owner && c.pages)
 		write_touch(t, r->alloc_seq, r->stack, r->kind, c.pages, c.faults, now, 0);
 	return c.faults;
+}
+
+/* A later write to the page, protected again by then, is no copy: it leaves r->cow. */
+uint64_t pfs_region_copied(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t i)
+{
+	if (!r->cow || i >= r->npages || !pfs_bits_get(r->cow, i))
+		return 0;
+	struct scan_ctx c = {.t = t, .now = now};
+	pfs_bits_clear(r->cow, i, i + 1);
+	r->cow_left--;
+	count_page(&c, r, i, 1, PFS_TOUCH_COW);
+	run_flush(&c);
+	region_done_copies(&c, r);
+	return 1;
 }
 
 /* ---- the pass ------------------------------------------------------------- */

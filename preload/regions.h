@@ -76,6 +76,8 @@ uint64_t pfs_regions_from(uint64_t addr);
 /* The region that starts in the page of addr, or NULL. */
 struct region *pfs_region_starting(uint64_t addr);
 uint64_t pfs_region_end(const struct region *r);
+/* The region holding addr (heaps only up to what was carved), or NULL. */
+struct region *pfs_region_holding(uint64_t addr);
 /* Room for `pages` pages in a region's tables (heaps grow); 0 or -ENOMEM. */
 int pfs_region_grow(struct region *r, uint64_t pages);
 
@@ -101,6 +103,13 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
  */
 typedef uint64_t (*pfs_unknown_fn)(struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
 uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown);
+
+/*
+ * Page i of r was written after the fork before r was armed: a copy, counted
+ * now (TOUCH), and no longer noted as shared.  1, or 0 when r was not armed
+ * or the page was not held at the fork.
+ */
+uint64_t pfs_region_copied(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t i);
 
 /* The faults counted in this process so far (TOUCH records), and their reset in a child. */
 void pfs_regions_counts(uint64_t *first, uint64_t *cow);

@@ -72,6 +72,23 @@ t_faultcheck_cow_per_site() {
 	done
 }
 
+# fork while 3 other threads wait (tests/preload/fork_descriptors.c): before any fork handler runs,
+# the fork itself writes in the child each thread's descriptor (glibc marks them free) and its own
+# (the kernel stores its thread id); those copies and the child's 6 writes to desc_site's mapping
+# are all counted, both modes.  One malloc arena: each thread's own arena, written by the fork in
+# the child too (its lock), is not followed (docs/fidelity.md).
+t_faultcheck_fork_writes_descriptors() {
+	GLIBC_TUNABLES=glibc.malloc.arena_max=1 faultcheck_run fcdesc -- "$T/fork_descriptors"
+	case $? in 2) faultcheck_skip fcdesc ;; 1) return 1 ;; esac
+	local m child
+	for m in fast exact; do
+		child="[p for p in r['runs']['$m']['processes'] if p['key'] == '1.1'][0]"
+		$Q "$WORK/fcdesc.fc" "$child['anon']['cow'] >= 6 + 3" \
+			"$child['pfshim']['anon']['cow'] == $child['anon']['cow']" ||
+			{ echo "  in $m mode"; faultcheck_sites "$WORK/fcdesc.fc" $m 1.1 desc_site; return 1; }
+	done
+}
+
 # --check names each judged process that is off, and judges none below its thresholds.
 t_faultcheck_check_names_the_process() {
 	$PY - "$ROOT/tools/faultcheck" <<'PY'
