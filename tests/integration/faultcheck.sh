@@ -78,7 +78,7 @@ t_faultcheck_cow_per_site() {
 # are all counted, both modes.  One malloc arena: each thread's own arena, written by the fork in
 # the child too (its lock), is not followed (docs/fidelity.md).
 t_faultcheck_fork_writes_descriptors() {
-	GLIBC_TUNABLES=glibc.malloc.arena_max=1 faultcheck_run fcdesc -- "$T/fork_descriptors"
+	GLIBC_TUNABLES=glibc.malloc.arena_max=1 faultcheck_run fcdesc --no-native -- "$T/fork_descriptors"
 	case $? in 2) faultcheck_skip fcdesc ;; 1) return 1 ;; esac
 	local m child
 	for m in fast exact; do
