@@ -134,23 +134,10 @@ static int pevent_init(const char **why)
 	return open_events(events, RING_PAGES_START, RING_PAGES_MIN, why);
 }
 
-/* The region holding addr (heaps only up to what was carved), or NULL.  Regions lock held. */
-static struct region *region_of(uint64_t addr)
-{
-	for (uint64_t i = pfs_regions_from(addr); i < pfs_regions_count(); i++) {
-		struct region *r = pfs_region_at(i);
-		if (r->start > addr)
-			break;
-		if (addr < pfs_region_end(r))
-			return r;
-	}
-	return NULL;
-}
-
 static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 {
 	struct pfs_thread *t = arg;
-	struct region *r = region_of(sm->addr);
+	struct region *r = pfs_region_holding(sm->addr);
 	if (!r) { /* no hook's memory: a pass finds it by its mapping (fast.c), counted by kind */
 		outside++;
 		return;
