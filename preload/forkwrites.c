@@ -45,11 +45,12 @@ static struct {
 static unsigned nothers;
 static uint32_t forking_tid; /* the forking thread's id in the parent */
 
-/* A word of this process's memory, read without a fault's signal where it cannot be read; 0 when read. */
+/* A word of this process's memory, read without a signal where it cannot be read: 0 or -errno. */
 static int read_u32(uint64_t addr, uint32_t *v)
 {
 	struct iovec local = {v, sizeof(*v)}, remote = {(void *)(uintptr_t)addr, sizeof(*v)};
-	return syscall(SYS_process_vm_readv, pfs_sys_getpid(), &local, 1, &remote, 1, 0) == (long)sizeof(*v) ? 0 : -1;
+	long n = syscall(SYS_process_vm_readv, pfs_sys_getpid(), &local, 1, &remote, 1, 0);
+	return n == (long)sizeof(*v) ? 0 : n < 0 ? -errno : -EFAULT;
 }
 
 /* The calling thread's thread-id word (the kernel's clear_child_tid), or 0 when the kernel does not say. */
@@ -72,21 +73,23 @@ void pfs_forkwrites_prepare(const uint64_t *tops, unsigned n)
 {
 	nothers = 0;
 	forking_tid = (uint32_t)pfs_sys_gettid();
+	int saved = errno;
 	uint64_t self = (uint64_t)(uintptr_t)pthread_self(), word = own_tid_word();
 	uint64_t below = __atomic_load_n(&below_top, __ATOMIC_RELAXED);
-	if (!word || word < self || word - self >= below)
-		return; /* the place of a thread's id in its descriptor is not known */
-	uint64_t at = below - (word - self); /* a thread's id word lies this far below its stack's top */
-	pid_t pid = pfs_sys_getpid();
-	for (unsigned i = 0; i < n && nothers < MAX_OTHERS; i++) {
-		uint32_t v;
-		if (tops[i] < at || read_u32(tops[i] - at, &v) || !v || v == forking_tid ||
-		    syscall(SYS_tgkill, pid, (pid_t)v, 0) != 0)
-			continue;
-		others[nothers].addr = tops[i] - at;
-		others[nothers].tid = v;
-		nothers++;
+	if (word && word >= self && word - self < below) { /* else a thread id's place is not known */
+		uint64_t at = below - (word - self); /* a thread's id word lies this far below its stack's top */
+		pid_t pid = pfs_sys_getpid();
+		for (unsigned i = 0; i < n && nothers < MAX_OTHERS; i++) {
+			uint32_t v;
+			if (tops[i] < at || read_u32(tops[i] - at, &v) || !v || v == forking_tid ||
+			    syscall(SYS_tgkill, pid, (pid_t)v, 0) != 0)
+				continue;
+			others[nothers].addr = tops[i] - at;
+			others[nothers].tid = v;
+			nothers++;
+		}
 	}
+	errno = saved;
 }
 
 /* pages[0, *n) holds distinct page starts; addr's is added. */
@@ -105,8 +108,9 @@ unsigned pfs_forkwrites_child(uint64_t *pages, unsigned max)
 	unsigned n = 0;
 	/* The shim's set-up stored to these before its tracker arms; stored again here, so surely. */
 	volatile int *busy = &pfs_tls_busy, *err = &errno;
+	int saved = *err;
 	*busy = *busy;
-	*err = *err;
+	*err = saved;
 	add_page(pages, &n, max, (uint64_t)(uintptr_t)busy);
 	add_page(pages, &n, max, (uint64_t)(uintptr_t)err);
 	uint32_t v, me = (uint32_t)pfs_sys_gettid();
@@ -117,6 +121,7 @@ unsigned pfs_forkwrites_child(uint64_t *pages, unsigned max)
 		if (!read_u32(others[i].addr, &v) && v == 0)
 			add_page(pages, &n, max, others[i].addr); /* libc marked that thread's stack free */
 	nothers = 0;
+	*err = saved;
 	return n;
 }
 
