@@ -670,6 +670,13 @@ static void cow_note_huge(void)
 			 (unsigned long long)(huge_skipped_pages * page_size >> 20), (int)pfs_proc.pid);
 }
 
+/* Every region armed for the fork. regions lock held. */
+static void arm_all(void)
+{
+	for (uint64_t i = 0; i < pfs_regions_count(); i++)
+		cow_arm(pfs_region_at(i));
+}
+
 /*
  * The parent after a fork: its touches so far are counted, then every
  * region is armed.  The pass before the fork (fast_lock) is not enough,
@@ -684,11 +691,11 @@ static void fast_fork_parent(struct pfs_thread *t)
 	uint64_t now = pfs_now_ns();
 	int saved = errno;
 	pfs_regions_lock();
+	huge_skipped_pages = 0;
 	FEED(t);
 	pfs_regions_pass(t, now, found_unknown);
-	huge_skipped_pages = 0;
-	for (uint64_t i = 0; i < pfs_regions_count(); i++)
-		cow_arm(pfs_region_at(i));
+	if (!feed) /* with fault events, armed as the lock was released (fast_unlock) */
+		arm_all();
 	cow_note_huge();
 	pfs_regions_unlock();
 	errno = saved;
@@ -752,8 +759,7 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	uint64_t written[FORK_WRITTEN_MAX];
 	unsigned nwritten = fork_written_held(written, pfs_forkwrites_child(written, FORK_WRITTEN_MAX));
 	pfs_regions_pass(NULL, 0, NULL);
-	for (uint64_t i = 0; i < pfs_regions_count(); i++)
-		cow_arm(pfs_region_at(i));
+	arm_all();
 	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
 		struct region *r = pfs_region_at(i);
 		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
@@ -886,9 +892,20 @@ static void fast_lock(void)
 	}
 }
 
+/*
+ * The parent right after the fork.  With fault events, the pages held at
+ * the fork (the pass before it found them: fast_lock) are noted now, before
+ * the lock is released and anything drains the events: those since the
+ * fork are the writes made between it and the parent's handler (libc's,
+ * and the handlers that ran first: jemalloc unlocks its arenas, 36 pages
+ * in Redis's server), copies.  (The scanner thread, waiting for the lock,
+ * drained them first, and they were none.)
+ */
 static void fast_unlock(void)
 {
 	pfs_forkwrites_forget();
+	if (enabled && feed)
+		arm_all();
 	pfs_regions_unlock();
 }
 

@@ -3,8 +3,9 @@
  * jemalloc does at its first malloc): the dynamic loader runs a needed
  * library's constructor before a preloaded one's, so before the shim's.
  * The constructor maps and writes 64 pages (memory from before the shim
- * started); the handler writes one byte in each: 64 copies in every forked
- * child.
+ * started); the child handler writes one byte in each: 64 copies in every
+ * forked child.  Its parent handler, which runs before the shim's, writes
+ * the first 32: 32 copies in the parent at each fork.
  */
 #include <pthread.h>
 #include <sys/mman.h>
@@ -12,6 +13,12 @@
 #define PAGES 64
 
 static char *early_pages;
+
+static void early_parent(void)
+{
+	for (int i = 0; early_pages && i < PAGES / 2; i++)
+		early_pages[i * 4096] = 'f';
+}
 
 static void early_child(void)
 {
@@ -33,5 +40,5 @@ __attribute__((constructor)) static void atforkearly_init(void)
 	for (int i = 0; i < PAGES; i++)
 		p[i * 4096] = 'p';
 	early_pages = p;
-	pthread_atfork(NULL, NULL, early_child);
+	pthread_atfork(NULL, early_parent, early_child);
 }
