@@ -17,9 +17,14 @@
 # passes (status 0), fails, or skips (`skip REASON`: the reason is printed and counted).  Ends
 # with the CPU-seconds of all the tests, then "integration: N passed, M failed, K skipped".
 set -u
-BUILD=${BUILD:-build}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "$ROOT/$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+if [ "${1:-}" = --one ]; then
+	# a test's own bash (below): the runner's paths, not found again (a process costs ~8 ms here)
+	ROOT=$PFS_ROOT BUILD=$PFS_BUILD
+else
+	BUILD=${BUILD:-build}
+	ROOT=$(cd "$(dirname "$0")/.." && pwd)
+	BUILD=$(cd "$ROOT/$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+fi
 LIB=$BUILD/libpfshim.so
 CLI=$BUILD/pfshim
 T=$BUILD/tests/preload
@@ -70,28 +75,40 @@ need() {
 shared_input() {
 	local name=$1 f=$BASE/inputs/$1
 	shift
-	(
+	[ -e "$f" ] || (
 		flock 9
 		[ -e "$f" ] || { "$@" >"$f.tmp" && mv "$f.tmp" "$f"; }
 	) 9>"$BASE/inputs/$name.lock"
 	echo "$f"
 }
 
+# native_key CMD...: a file name for one command line, in NATIVE_KEY: its words (%q) with "%" and "/"
+# escaped; a long one by its SHA-1.  (bash's own: no process for the common case)
+native_key() {
+	local k
+	printf -v k '%q ' "$@"
+	k=${k//%/%25}
+	NATIVE_KEY=${k//\//%2F}
+	[ ${#NATIVE_KEY} -le 200 ] || NATIVE_KEY=$(printf '%s\0' "$@" | sha1sum | cut -c1-40)
+}
+
 # native_ref NAME CMD...: CMD's plain run, made once per suite run for one command line (in the
-# work directory of the first test that asks) into $WORK/NAME.native and NAME.native.rc.
+# work directory of the first test that asks): its output copied to $WORK/NAME.native, its exit
+# status in NATIVE_RC.
 native_ref() {
-	local name=$1
+	local name=$1 c
 	shift
-	local c
-	c=$BASE/native/$(printf '%s\0' "$@" | sha1sum | cut -c1-24)
-	(
+	native_key "$@"
+	c=$BASE/native/$NATIVE_KEY
+	# (.rc is made last, whole: once it is there, the run is kept)
+	[ -e "$c.rc" ] || (
 		flock 9
 		if [ ! -e "$c.rc" ]; then
 			(cd "$WORK" && timeout 120 "$@" >"$c.out" 2>/dev/null)
-			echo $? >"$c.rc"
+			echo $? >"$c.rc.new" && mv "$c.rc.new" "$c.rc"
 		fi
 	) 9>"$c.lock"
-	cp "$c.out" "$WORK/$name.native" && cp "$c.rc" "$WORK/$name.native.rc"
+	read -r NATIVE_RC <"$c.rc" && cp "$c.out" "$WORK/$name.native"
 }
 
 # run_as_nobody DIR NAME PROG ARGS...: copies the shim and PROG into DIR (0777, so nobody can write
@@ -110,21 +127,22 @@ run_as_nobody() {
 # $WORK/NAME, variables for the shim in $RUN_ENV), requires identical stdout and exit status,
 # leaves the shim run's stderr in $WORK/NAME.err.
 run_both() {
-	local name=$1
+	local name=$1 rc
 	shift
-	rm -rf "${WORK:?}/$name"
-	native_ref "$name" "$@"
+	[ ! -e "$WORK/$name" ] || rm -rf "${WORK:?}/$name"
+	native_ref "$name" "$@" || return 1
 	# timeout itself runs untraced; only the program gets LD_PRELOAD
-	(cd "$WORK" && env ${RUN_ENV:-} PFSHIM_OUT="$WORK/$name" timeout 120 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" "$@" \
-		>"$WORK/$name.out" 2>"$WORK/$name.err")
-	echo $? >"$WORK/$name.rc"
+	(cd "$WORK" && export ${RUN_ENV:-} PFSHIM_OUT="$WORK/$name" &&
+		exec timeout 120 env LD_PRELOAD="$LIB" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err")
+	rc=$?
+	echo $rc >"$WORK/$name.rc"
 	if ! cmp -s "$WORK/$name.native" "$WORK/$name.out"; then
 		echo "  output differs under the shim:"
 		diff "$WORK/$name.native" "$WORK/$name.out" | head -5
 		return 1
 	fi
-	if ! cmp -s "$WORK/$name.native.rc" "$WORK/$name.rc"; then
-		echo "  exit status $(cat "$WORK/$name.rc") under the shim, $(cat "$WORK/$name.native.rc") without"
+	if [ "$rc" != "$NATIVE_RC" ]; then
+		echo "  exit status $rc under the shim, $NATIVE_RC without"
 		return 1
 	fi
 }
@@ -172,6 +190,15 @@ report() {
 	return $rc
 }
 
+# diff_json NAME A B: `pfshim diff --format json` of $WORK/A and $WORK/B into $WORK/NAME.json
+diff_json() {
+	"$CLI" diff --format json "$WORK/$2" "$WORK/$3" >"$WORK/$1.json" 2>"$WORK/$1.err" || {
+		echo "  pfshim diff exited $?:"
+		head -5 "$WORK/$1.err"
+		return 1
+	}
+}
+
 # thp_mode: the kernel's transparent huge page setting (always, madvise, never; none without THP)
 thp_mode() {
 	sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null | grep . || echo none
@@ -189,17 +216,21 @@ thp_always() {
 	[ "$(thp_mode)" = always ]
 }
 
-# The tests, one file per topic.
-for f in "$ROOT"/tests/integration/*.sh; do
-	. "$f"
-done
+# The tests, one file per topic: all of them for the runner, the test's own file for a test's bash.
+if [ "${1:-}" = --one ]; then
+	. "$3"
+else
+	for f in "$ROOT"/tests/integration/*.sh; do
+		. "$f"
+	done
+fi
 
 # ---- one test, in a bash of its own (the runner below starts these) ----
 if [ "${1:-}" = --one ]; then
 	BASE=$PFS_BASE
 	WORK=$BASE/t/${2#t_}
 	mkdir -p "$WORK" && cd "$WORK" || exit 1
-	if [ "$(id -u)" != 0 ]; then
+	if [ "$EUID" != 0 ]; then
 		case " ${ROOT_TESTS:-} " in *" $2 "*) skip "needs root (to become another user, mount, or make a setuid file)" ;; esac
 		case $2 in *exact*) [ -r /dev/userfaultfd ] && [ -w /dev/userfaultfd ] ||
 			skip "exact mode needs root or access to /dev/userfaultfd" ;; esac
@@ -232,6 +263,14 @@ fi
 trap 'rm -rf "$BASE"' EXIT
 
 all=$(declare -F | awk '$3 ~ /^t_/ {print $3}')
+# each test's file, for its bash to read only that one (declare -F with extdebug: name, line, file)
+declare -A file_of=()
+shopt -s extdebug
+while read -r t _ f; do
+	file_of[$t]=$f
+done < <(declare -F $all)
+shopt -u extdebug
+export PFS_ROOT=$ROOT PFS_BUILD=$BUILD
 if [ -n "${PFS_TESTS:-}" ]; then
 	tests=""
 	for t in $PFS_TESTS; do
@@ -310,7 +349,7 @@ for t in $order; do
 	started[$t]=$SECONDS
 	(
 		TIMEFORMAT='%U %S'
-		{ time timeout -k 10 "$TEST_LIMIT" bash "$ROOT/tests/run-integration.sh" --one "$t" >"$BASE/log/$t" 2>&1 </dev/null; } \
+		{ time timeout -k 10 "$TEST_LIMIT" bash "$ROOT/tests/run-integration.sh" --one "$t" "${file_of[$t]}" >"$BASE/log/$t" 2>&1 </dev/null; } \
 			2>"$BASE/log/$t.cpu"
 		echo $? >"$BASE/log/$t.rc"
 	) &
