@@ -31,7 +31,29 @@ T=$BUILD/tests/preload
 # Debian's python3 (make check installs it), not whatever python3 comes first in PATH: a version
 # manager's shim costs more than the check it runs.
 PY=/usr/bin/python3
-Q="$PY $ROOT/tests/lib/jsonq.py"
+# $Q REPORT EXPR...: tests/lib/jsonq.py's checks of a JSON report.  The runner starts one jsonq
+# server for the suite (jsonq.py --serve): a check is asked of it through bash's /dev/tcp, with the
+# token only the suite's user can read; no process a check (a Python start costs ~70 ms of CPU
+# here).  A test's bash started without the runner's server runs jsonq.py itself.
+jsonq() {
+	if [ -z "${PFS_JSONQ_PORT:-}" ]; then
+		"$PY" "$ROOT/tests/lib/jsonq.py" "$@"
+		return
+	fi
+	local fd tok rc="" out="" err=""
+	read -r tok <"$PFS_BASE/q/token" && exec {fd}<>"/dev/tcp/127.0.0.1/$PFS_JSONQ_PORT" ||
+		{ echo "  the suite's jsonq server does not answer"; return 1; }
+	printf '%s\0' "$tok" "$PWD" $# "$@" >&$fd
+	IFS= read -r -d '' rc <&$fd
+	IFS= read -r -d '' out <&$fd
+	IFS= read -r -d '' err <&$fd
+	exec {fd}>&-
+	printf '%s' "$out"
+	printf '%s' "$err" >&2
+	[ -n "$rc" ] || { echo "  the suite's jsonq server gave no answer"; return 1; }
+	return "$rc"
+}
+Q=jsonq
 SKIP_STATUS=77
 # program_faults NAME [WORD...]: the count a test program printed on stderr under the shim as
 # "faults [WORD...] N" (the kernel's own, from getrusage), from $WORK/NAME.err; fails when missing.
@@ -261,6 +283,10 @@ print("first=%dns,cow=%dns,huge=%dns" % (c["first_touch"], c["cow"], c["huge"]))
 	[ -n "$PFSHIM_FAULT_COST" ] && export PFSHIM_FAULT_COST && echo "fault costs measured for the suite: $PFSHIM_FAULT_COST"
 fi
 trap 'rm -rf "$BASE"' EXIT
+# the suite's jsonq server ($Q above): it ends when the runner does (its stdin closes)
+mkdir -m 700 "$BASE/q" && (umask 077 && echo "$SRANDOM$SRANDOM$SRANDOM$SRANDOM$SRANDOM" >"$BASE/q/token")
+coproc JSONQ { exec "$PY" "$ROOT/tests/lib/jsonq.py" --serve "$BASE/q/token"; }
+read -r PFS_JSONQ_PORT <&"${JSONQ[0]}" && export PFS_JSONQ_PORT || echo "no jsonq server: each check starts python3"
 
 all=$(declare -F | awk '$3 ~ /^t_/ {print $3}')
 # each test's file, for its bash to read only that one (declare -F with extdebug: name, line, file)
@@ -369,9 +395,15 @@ if [ $fail -gt 0 ]; then
 	trap - EXIT
 	echo "failed:$failed (work directories in $BASE/t)"
 fi
-# the CPU the tests took (user and system time of each, its programs included): a loaded machine
-# stretches the wall time, not this
-echo "integration: $(awk '{s += $3} END {print s + 0}' "$BASE/times") CPU-seconds in the tests"
+# the CPU the tests took (user and system time of each, its programs included; and the jsonq
+# server's for their checks): a loaded machine stretches the wall time, not this
+qcpu=0
+if [ -n "${PFS_JSONQ_PORT:-}" ]; then
+	exec {JSONQ[1]}>&-
+	read -r qcpu <&"${JSONQ[0]}"
+	wait "$JSONQ_PID"
+fi
+echo "integration: $(awk -v q="${qcpu:-0}" '{s += $3} END {print s + q}' "$BASE/times") CPU-seconds in the tests (${qcpu:-0} in their jsonq server)"
 line="integration: $pass passed, $fail failed, $nskip skipped"
 [ -n "$skips" ] && printf '%s' "$skips"
 echo "$line"
