@@ -251,7 +251,8 @@ fi
 if [ "${1:-}" = --one ]; then
 	BASE=$PFS_BASE
 	WORK=$BASE/t/${2#t_}
-	mkdir -p "$WORK" && cd "$WORK" || exit 1
+	# (the runner made the work directories, all in one process)
+	cd "$WORK" 2>/dev/null || { mkdir -p "$WORK" && cd "$WORK"; } || exit 1
 	if [ "$EUID" != 0 ]; then
 		case " ${ROOT_TESTS:-} " in *" $2 "*) skip "needs root (to become another user, mount, or make a setuid file)" ;; esac
 		case $2 in *exact*) [ -r /dev/userfaultfd ] && [ -w /dev/userfaultfd ] ||
@@ -348,7 +349,8 @@ finish() {
 		done <"$BASE/log/$t"
 		echo "ok   $n (${secs} s, $cpu CPU-s)${found:+: found $found}"
 		[ -n "${PFS_VERBOSE:-}" ] && sed 's/^/  /' "$BASE/log/$t"
-		rm -rf "${BASE:?}/t/$n"
+		done_dirs+=("$BASE/t/$n")
+		[ ${#done_dirs[@]} -lt 8 ] || { rm -rf "${done_dirs[@]}"; done_dirs=(); }
 	elif [ "$rc" = $SKIP_STATUS ]; then
 		nskip=$((nskip + 1))
 		local why=""
@@ -357,7 +359,8 @@ finish() {
 		done <"$BASE/log/$t"
 		echo "SKIP $n: $why"
 		skips="$skips  SKIP $n: $why"$'\n'
-		rm -rf "${BASE:?}/t/$n"
+		done_dirs+=("$BASE/t/$n")
+		[ ${#done_dirs[@]} -lt 8 ] || { rm -rf "${done_dirs[@]}"; done_dirs=(); }
 	else
 		fail=$((fail + 1))
 		failed="$failed $n"
@@ -367,6 +370,13 @@ finish() {
 	fi
 }
 
+# the tests' work directories, made in one process; a passed or skipped test's removed with seven others'
+done_dirs=()
+work_dirs=()
+for t in $order; do
+	work_dirs+=("$BASE/t/${t#t_}")
+done
+mkdir -p "${work_dirs[@]}"
 for t in $order; do
 	while [ ${#running[@]} -ge "$jobs" ]; do
 		wait -n -p done_pid
@@ -385,6 +395,7 @@ while [ ${#running[@]} -gt 0 ]; do
 	wait -n -p done_pid
 	finish "$done_pid"
 done
+[ ${#done_dirs[@]} -eq 0 ] || rm -rf "${done_dirs[@]}"
 
 # keep the times of the tests that ran, for the next run's order
 { cat "$BASE/times"; [ ! -f "$TIMES" ] || awk 'NR == FNR {seen[$1] = 1; next} !($1 in seen)' "$BASE/times" "$TIMES"; } \
