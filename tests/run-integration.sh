@@ -17,16 +17,43 @@
 # passes (status 0), fails, or skips (`skip REASON`: the reason is printed and counted).  Ends
 # with the CPU-seconds of all the tests, then "integration: N passed, M failed, K skipped".
 set -u
-BUILD=${BUILD:-build}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "$ROOT/$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+if [ "${1:-}" = --one ]; then
+	# a test's own bash (below): the runner's paths, not found again (a process costs ~8 ms here)
+	ROOT=$PFS_ROOT BUILD=$PFS_BUILD
+else
+	BUILD=${BUILD:-build}
+	ROOT=$(cd "$(dirname "$0")/.." && pwd)
+	BUILD=$(cd "$ROOT/$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+fi
 LIB=$BUILD/libpfshim.so
 CLI=$BUILD/pfshim
 T=$BUILD/tests/preload
 # Debian's python3 (make check installs it), not whatever python3 comes first in PATH: a version
 # manager's shim costs more than the check it runs.
 PY=/usr/bin/python3
-Q="$PY $ROOT/tests/lib/jsonq.py"
+# $Q REPORT EXPR...: tests/lib/jsonq.py's checks of a JSON report.  The runner starts one jsonq
+# server for the suite (jsonq.py --serve): a check is asked of it through bash's /dev/tcp, with the
+# token only the suite's user can read; no process a check (a Python start costs ~70 ms of CPU
+# here).  A test's bash started without the runner's server runs jsonq.py itself.
+jsonq() {
+	if [ -z "${PFS_JSONQ_PORT:-}" ]; then
+		"$PY" "$ROOT/tests/lib/jsonq.py" "$@"
+		return
+	fi
+	local fd tok rc="" out="" err=""
+	read -r tok <"$PFS_BASE/q/token" && exec {fd}<>"/dev/tcp/127.0.0.1/$PFS_JSONQ_PORT" ||
+		{ echo "  the suite's jsonq server does not answer"; return 1; }
+	printf '%s\0' "$tok" "$PWD" $# "$@" >&$fd
+	IFS= read -r -d '' rc <&$fd
+	IFS= read -r -d '' out <&$fd
+	IFS= read -r -d '' err <&$fd
+	exec {fd}>&-
+	printf '%s' "$out"
+	printf '%s' "$err" >&2
+	[ -n "$rc" ] || { echo "  the suite's jsonq server gave no answer"; return 1; }
+	return "$rc"
+}
+Q=jsonq
 SKIP_STATUS=77
 # program_faults NAME [WORD...]: the count a test program printed on stderr under the shim as
 # "faults [WORD...] N" (the kernel's own, from getrusage), from $WORK/NAME.err; fails when missing.
@@ -70,28 +97,40 @@ need() {
 shared_input() {
 	local name=$1 f=$BASE/inputs/$1
 	shift
-	(
+	[ -e "$f" ] || (
 		flock 9
 		[ -e "$f" ] || { "$@" >"$f.tmp" && mv "$f.tmp" "$f"; }
 	) 9>"$BASE/inputs/$name.lock"
 	echo "$f"
 }
 
+# native_key CMD...: a file name for one command line, in NATIVE_KEY: its words (%q) with "%" and "/"
+# escaped; a long one by its SHA-1.  (bash's own: no process for the common case)
+native_key() {
+	local k
+	printf -v k '%q ' "$@"
+	k=${k//%/%25}
+	NATIVE_KEY=${k//\//%2F}
+	[ ${#NATIVE_KEY} -le 200 ] || NATIVE_KEY=$(printf '%s\0' "$@" | sha1sum | cut -c1-40)
+}
+
 # native_ref NAME CMD...: CMD's plain run, made once per suite run for one command line (in the
-# work directory of the first test that asks) into $WORK/NAME.native and NAME.native.rc.
+# work directory of the first test that asks): its output copied to $WORK/NAME.native, its exit
+# status in NATIVE_RC.
 native_ref() {
-	local name=$1
+	local name=$1 c
 	shift
-	local c
-	c=$BASE/native/$(printf '%s\0' "$@" | sha1sum | cut -c1-24)
-	(
+	native_key "$@"
+	c=$BASE/native/$NATIVE_KEY
+	# (.rc is made last, whole: once it is there, the run is kept)
+	[ -e "$c.rc" ] || (
 		flock 9
 		if [ ! -e "$c.rc" ]; then
 			(cd "$WORK" && timeout 120 "$@" >"$c.out" 2>/dev/null)
-			echo $? >"$c.rc"
+			echo $? >"$c.rc.new" && mv "$c.rc.new" "$c.rc"
 		fi
 	) 9>"$c.lock"
-	cp "$c.out" "$WORK/$name.native" && cp "$c.rc" "$WORK/$name.native.rc"
+	read -r NATIVE_RC <"$c.rc" && cp "$c.out" "$WORK/$name.native"
 }
 
 # run_as_nobody DIR NAME PROG ARGS...: copies the shim and PROG into DIR (0777, so nobody can write
@@ -110,21 +149,22 @@ run_as_nobody() {
 # $WORK/NAME, variables for the shim in $RUN_ENV), requires identical stdout and exit status,
 # leaves the shim run's stderr in $WORK/NAME.err.
 run_both() {
-	local name=$1
+	local name=$1 rc
 	shift
-	rm -rf "${WORK:?}/$name"
-	native_ref "$name" "$@"
+	[ ! -e "$WORK/$name" ] || rm -rf "${WORK:?}/$name"
+	native_ref "$name" "$@" || return 1
 	# timeout itself runs untraced; only the program gets LD_PRELOAD
-	(cd "$WORK" && env ${RUN_ENV:-} PFSHIM_OUT="$WORK/$name" timeout 120 sh -c 'LD_PRELOAD=$0 exec "$@"' "$LIB" "$@" \
-		>"$WORK/$name.out" 2>"$WORK/$name.err")
-	echo $? >"$WORK/$name.rc"
+	(cd "$WORK" && export ${RUN_ENV:-} PFSHIM_OUT="$WORK/$name" &&
+		exec timeout 120 env LD_PRELOAD="$LIB" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err")
+	rc=$?
+	echo $rc >"$WORK/$name.rc"
 	if ! cmp -s "$WORK/$name.native" "$WORK/$name.out"; then
 		echo "  output differs under the shim:"
 		diff "$WORK/$name.native" "$WORK/$name.out" | head -5
 		return 1
 	fi
-	if ! cmp -s "$WORK/$name.native.rc" "$WORK/$name.rc"; then
-		echo "  exit status $(cat "$WORK/$name.rc") under the shim, $(cat "$WORK/$name.native.rc") without"
+	if [ "$rc" != "$NATIVE_RC" ]; then
+		echo "  exit status $rc under the shim, $NATIVE_RC without"
 		return 1
 	fi
 }
@@ -172,6 +212,15 @@ report() {
 	return $rc
 }
 
+# diff_json NAME A B: `pfshim diff --format json` of $WORK/A and $WORK/B into $WORK/NAME.json
+diff_json() {
+	"$CLI" diff --format json "$WORK/$2" "$WORK/$3" >"$WORK/$1.json" 2>"$WORK/$1.err" || {
+		echo "  pfshim diff exited $?:"
+		head -5 "$WORK/$1.err"
+		return 1
+	}
+}
+
 # thp_mode: the kernel's transparent huge page setting (always, madvise, never; none without THP)
 thp_mode() {
 	sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null | grep . || echo none
@@ -189,17 +238,22 @@ thp_always() {
 	[ "$(thp_mode)" = always ]
 }
 
-# The tests, one file per topic.
-for f in "$ROOT"/tests/integration/*.sh; do
-	. "$f"
-done
+# The tests, one file per topic: all of them for the runner, the test's own file for a test's bash.
+if [ "${1:-}" = --one ]; then
+	. "$3"
+else
+	for f in "$ROOT"/tests/integration/*.sh; do
+		. "$f"
+	done
+fi
 
 # ---- one test, in a bash of its own (the runner below starts these) ----
 if [ "${1:-}" = --one ]; then
 	BASE=$PFS_BASE
 	WORK=$BASE/t/${2#t_}
-	mkdir -p "$WORK" && cd "$WORK" || exit 1
-	if [ "$(id -u)" != 0 ]; then
+	# (the runner made the work directories, all in one process)
+	cd "$WORK" 2>/dev/null || { mkdir -p "$WORK" && cd "$WORK"; } || exit 1
+	if [ "$EUID" != 0 ]; then
 		case " ${ROOT_TESTS:-} " in *" $2 "*) skip "needs root (to become another user, mount, or make a setuid file)" ;; esac
 		case $2 in *exact*) [ -r /dev/userfaultfd ] && [ -w /dev/userfaultfd ] ||
 			skip "exact mode needs root or access to /dev/userfaultfd" ;; esac
@@ -230,8 +284,20 @@ print("first=%dns,cow=%dns,huge=%dns" % (c["first_touch"], c["cow"], c["huge"]))
 	[ -n "$PFSHIM_FAULT_COST" ] && export PFSHIM_FAULT_COST && echo "fault costs measured for the suite: $PFSHIM_FAULT_COST"
 fi
 trap 'rm -rf "$BASE"' EXIT
+# the suite's jsonq server ($Q above): it ends when the runner does (its stdin closes)
+mkdir -m 700 "$BASE/q" && (umask 077 && echo "$SRANDOM$SRANDOM$SRANDOM$SRANDOM$SRANDOM" >"$BASE/q/token")
+coproc JSONQ { exec "$PY" "$ROOT/tests/lib/jsonq.py" --serve "$BASE/q/token"; }
+read -r PFS_JSONQ_PORT <&"${JSONQ[0]}" && export PFS_JSONQ_PORT || echo "no jsonq server: each check starts python3"
 
 all=$(declare -F | awk '$3 ~ /^t_/ {print $3}')
+# each test's file, for its bash to read only that one (declare -F with extdebug: name, line, file)
+declare -A file_of=()
+shopt -s extdebug
+while read -r t _ f; do
+	file_of[$t]=$f
+done < <(declare -F $all)
+shopt -u extdebug
+export PFS_ROOT=$ROOT PFS_BUILD=$BUILD
 if [ -n "${PFS_TESTS:-}" ]; then
 	tests=""
 	for t in $PFS_TESTS; do
@@ -283,7 +349,8 @@ finish() {
 		done <"$BASE/log/$t"
 		echo "ok   $n (${secs} s, $cpu CPU-s)${found:+: found $found}"
 		[ -n "${PFS_VERBOSE:-}" ] && sed 's/^/  /' "$BASE/log/$t"
-		rm -rf "${BASE:?}/t/$n"
+		done_dirs+=("$BASE/t/$n")
+		[ ${#done_dirs[@]} -lt 8 ] || { rm -rf "${done_dirs[@]}"; done_dirs=(); }
 	elif [ "$rc" = $SKIP_STATUS ]; then
 		nskip=$((nskip + 1))
 		local why=""
@@ -292,7 +359,8 @@ finish() {
 		done <"$BASE/log/$t"
 		echo "SKIP $n: $why"
 		skips="$skips  SKIP $n: $why"$'\n'
-		rm -rf "${BASE:?}/t/$n"
+		done_dirs+=("$BASE/t/$n")
+		[ ${#done_dirs[@]} -lt 8 ] || { rm -rf "${done_dirs[@]}"; done_dirs=(); }
 	else
 		fail=$((fail + 1))
 		failed="$failed $n"
@@ -302,6 +370,13 @@ finish() {
 	fi
 }
 
+# the tests' work directories, made in one process; a passed or skipped test's removed with seven others'
+done_dirs=()
+work_dirs=()
+for t in $order; do
+	work_dirs+=("$BASE/t/${t#t_}")
+done
+mkdir -p "${work_dirs[@]}"
 for t in $order; do
 	while [ ${#running[@]} -ge "$jobs" ]; do
 		wait -n -p done_pid
@@ -310,7 +385,7 @@ for t in $order; do
 	started[$t]=$SECONDS
 	(
 		TIMEFORMAT='%U %S'
-		{ time timeout -k 10 "$TEST_LIMIT" bash "$ROOT/tests/run-integration.sh" --one "$t" >"$BASE/log/$t" 2>&1 </dev/null; } \
+		{ time timeout -k 10 "$TEST_LIMIT" bash "$ROOT/tests/run-integration.sh" --one "$t" "${file_of[$t]}" >"$BASE/log/$t" 2>&1 </dev/null; } \
 			2>"$BASE/log/$t.cpu"
 		echo $? >"$BASE/log/$t.rc"
 	) &
@@ -320,6 +395,7 @@ while [ ${#running[@]} -gt 0 ]; do
 	wait -n -p done_pid
 	finish "$done_pid"
 done
+[ ${#done_dirs[@]} -eq 0 ] || rm -rf "${done_dirs[@]}"
 
 # keep the times of the tests that ran, for the next run's order
 { cat "$BASE/times"; [ ! -f "$TIMES" ] || awk 'NR == FNR {seen[$1] = 1; next} !($1 in seen)' "$BASE/times" "$TIMES"; } \
@@ -330,9 +406,15 @@ if [ $fail -gt 0 ]; then
 	trap - EXIT
 	echo "failed:$failed (work directories in $BASE/t)"
 fi
-# the CPU the tests took (user and system time of each, its programs included): a loaded machine
-# stretches the wall time, not this
-echo "integration: $(awk '{s += $3} END {print s + 0}' "$BASE/times") CPU-seconds in the tests"
+# the CPU the tests took (user and system time of each, its programs included; and the jsonq
+# server's for their checks): a loaded machine stretches the wall time, not this
+qcpu=0
+if [ -n "${PFS_JSONQ_PORT:-}" ]; then
+	exec {JSONQ[1]}>&-
+	read -r qcpu <&"${JSONQ[0]}"
+	wait "$JSONQ_PID"
+fi
+echo "integration: $(awk -v q="${qcpu:-0}" '{s += $3} END {print s + q}' "$BASE/times") CPU-seconds in the tests (${qcpu:-0} in their jsonq server)"
 line="integration: $pass passed, $fail failed, $nskip skipped"
 [ -n "$skips" ] && printf '%s' "$skips"
 echo "$line"

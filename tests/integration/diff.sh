@@ -1,14 +1,5 @@
 # pfshim diff: two runs of one program, matched by process tree and symbolized site.
 
-# diff_json NAME A B: `pfshim diff --format json` of $WORK/A and $WORK/B into $WORK/NAME.json
-diff_json() {
-	"$CLI" diff --format json "$WORK/$2" "$WORK/$3" >"$WORK/$1.json" 2>"$WORK/$1.err" || {
-		echo "  pfshim diff exited $?:"
-		head -5 "$WORK/$1.err"
-		return 1
-	}
-}
-
 t_diff_rebuilt_program_matches_sites() {
 	# the same source built twice, elsewhere and differently: other addresses, same lines
 	cc -O0 -g -o "$WORK/storm_rebuilt" "$ROOT/examples/storm.c" || return 1

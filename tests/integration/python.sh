@@ -174,11 +174,17 @@ t_python_fork_pool() {
 
 # Other CPython versions where the machine has them: 3.12 and 3.13 are read, others said once.
 t_python_other_versions() {
-	local v py grow method found=0
+	local v p py magic grow method found=0
 	grow=$(pyline versions.py GROW_LINE) method=$(pyline versions.py METHOD_LINE)
 	for v in 3.12 3.13 3.10 3.9; do
-		# the interpreter itself, not a launcher script in front of it (pyenv's shims)
-		py=$(python$v -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -x "$py" ] || continue
+		# the interpreter itself, not a launcher script in front of it (pyenv's shims: each start
+		# of one costs a CPU-second and more, here to say that its version is not selected)
+		py=""
+		for p in $(type -ap "python$v"); do
+			IFS= read -r -n 2 magic <"$p" 2>/dev/null
+			[ "$magic" = '#!' ] || { py=$p; break; }
+		done
+		[ -n "$py" ] || continue
 		found=1
 		run_both "pyv$v" "$py" "$PYDIR/versions.py" || { echo "  (python$v)"; return 1; }
 		report "pyv$v" || return 1
@@ -195,5 +201,5 @@ t_python_other_versions() {
 			$Q "$WORK/pyv$v.json" 'not any(f.get("python") for s in proc(r)["sites"] for f in s["frames"])' || return 1 ;;
 		esac
 	done
-	[ $found = 1 ] || skip "no other CPython (python3.9, 3.10, 3.12, 3.13) in PATH"
+	[ $found = 1 ] || skip "no other CPython (python3.9, 3.10, 3.12, 3.13) in PATH (launcher scripts not counted)"
 }

@@ -7,7 +7,7 @@ pages where the kernel gives them on request (GLIBC_TUNABLES=glibc.malloc.hugetl
 0.44 CPU-s for a 56 MB report.  What is read, and how, is the same; where the kernel has no huge
 pages nothing changes.  A small report is read as it is (the second start would cost more).
 
-usage: bigjson.reexec_if_big(PATH...) first thing in main()
+usage: bigjson.reexec_if_big(PATH...) first thing in main(), or bigjson.reexec()
 """
 import os
 import sys
@@ -25,7 +25,14 @@ def reexec_if_big(*paths):
             size += os.path.getsize(p)
         except OSError:
             pass
-    if size <= BIG:
+    if size > BIG:
+        reexec()
+
+
+def reexec():
+    """Starts this program again with the settings for big reports (a long-lived reader of many
+    reports, jsonq.py --serve, starts with them)."""
+    if os.environ.get(MARK):
         return
     env = dict(os.environ)
     env[MARK] = "1"

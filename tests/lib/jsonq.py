@@ -3,11 +3,13 @@
 
 usage: jsonq.py REPORT.json EXPR...   each EXPR is a Python expression over
 `r` (the report) and the helpers below; exit 1 with the failing expression.
+       jsonq.py --serve TOKEN_FILE       the same checks for a whole suite (serve(), below)
 An EXPR written "=EXPR" is not checked: its value is printed (for a test to
 derive an expectation from, or to say what it found).
 """
 import ast
 import json
+import os
 import sys
 
 import bigjson
@@ -57,23 +59,91 @@ def found(expr, env):
         return ""
 
 
-def main():
-    bigjson.reexec_if_big(sys.argv[1])
-    r = json.load(open(sys.argv[1]))
+def check(path, exprs):
+    """The checks of one report: (exit status, what is printed)."""
+    r = json.load(open(path))
     env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, kind_faults=kind_faults, abs=abs,
                len=len, sum=sum, any=any, all=all, max=max, min=min, round=round)
-    for expr in sys.argv[2:]:
+    out = []
+    for expr in exprs:
         if expr.startswith("="):
-            print(eval(expr[1:], env))
+            out.append("%s\n" % (eval(expr[1:], env),))
             continue
         try:
             ok = eval(expr, env)
         except Exception as e:  # an assertion helper failing is a failed check
-            print("  check failed: %s: %s" % (expr, e))
-            sys.exit(1)
+            out.append("  check failed: %s: %s\n" % (expr, e))
+            return 1, "".join(out)
         if not ok:
-            print("  check failed: %s%s" % (expr, found(expr, env)))
-            sys.exit(1)
+            out.append("  check failed: %s%s\n" % (expr, found(expr, env)))
+            return 1, "".join(out)
+    return 0, "".join(out)
+
+
+def serve(token_file):
+    """Answers checks over TCP on 127.0.0.1 (bash's /dev/tcp: no process a check) until stdin ends.
+
+    Prints its port, and at the end its CPU-seconds.  A request: the contents of token_file (a file only the suite's user can
+    read), the client's working directory, the number of words, the words (REPORT EXPR...), each
+    ended by a NUL; the answer: the exit status, stdout and stderr of `jsonq.py REPORT EXPR...`,
+    each ended by a NUL.  A check that raises answers status 1 with its traceback, as jsonq.py's
+    own run would."""
+    import hmac
+    import socketserver
+    import threading
+    import traceback
+
+    bigjson.reexec()
+    token = open(token_file, "rb").read().strip()
+
+    class Check(socketserver.StreamRequestHandler):
+        def word(self):
+            w = bytearray()
+            while True:
+                c = self.rfile.read(1)
+                if not c:
+                    raise EOFError
+                if c == b"\0":
+                    return bytes(w)
+                w += c
+
+        def handle(self):
+            try:
+                if not hmac.compare_digest(self.word(), token):
+                    return
+                cwd = self.word().decode()
+                words = [self.word().decode() for _ in range(int(self.word()))]
+            except (EOFError, ValueError, UnicodeDecodeError):
+                return
+            err = ""
+            try:
+                rc, out = check(os.path.join(cwd, words[0]), words[1:])
+            except Exception:
+                rc, out, err = 1, "", traceback.format_exc()
+            self.wfile.write(("%d\0%s\0%s\0" % (rc, out, err)).encode(errors="replace"))
+
+    class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Check)
+    print(server.server_address[1], flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()
+    t = os.times()
+    try:
+        print("%.1f" % (t.user + t.system), flush=True)
+    except BrokenPipeError:  # the runner ended without asking (no test to run)
+        pass
+
+
+def main():
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2])
+        return
+    bigjson.reexec_if_big(sys.argv[1])
+    rc, out = check(sys.argv[1], sys.argv[2:])
+    sys.stdout.write(out)
+    sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -43,13 +43,16 @@ def dpkg(*args):
     return subprocess.run(["dpkg-query", *args], capture_output=True, text=True).stdout
 
 
-def package_of(path):
-    """The package that has path (as /usr/bin/X or, on a merged /usr, /bin/X)."""
-    for p in (path, "/bin/" + os.path.basename(path)):
-        out = dpkg("-S", p)
-        if out:
-            return out.split(":")[0]
-    return None
+def packages_of(paths):
+    """{path: the package that has it (as /usr/bin/X or, on a merged /usr, /bin/X)}, for the paths
+    a package has; one dpkg-query (each reads the whole package database: a third of a CPU-second)."""
+    names = {p: (p, "/bin/" + os.path.basename(p)) for p in paths}
+    owner = {}
+    for line in dpkg("-S", *sorted({n for ns in names.values() for n in ns})).splitlines():
+        pkg, sep, path = line.partition(": ")
+        if sep and path not in owner:
+            owner[path] = pkg.split(":")[0]
+    return {p: next(owner[n] for n in ns if n in owner) for p, ns in names.items() if any(n in owner for n in ns)}
 
 
 def program_set():
@@ -57,9 +60,10 @@ def program_set():
     pkgs = [line.split()[2] for line in dpkg("-W", "-f=${Priority} ${db:Status-Abbrev} ${Package}\n").splitlines()
             if line.split()[:1] in (["required"], ["important"], ["standard"]) and line.split()[1] == "ii"]
     missing = []
+    paths = {tool: shutil.which(tool, path="/usr/bin:/bin") for tool in TOOLS}
+    owners = packages_of([os.path.realpath(p) for p in paths.values() if p])
     for tool in TOOLS:
-        path = shutil.which(tool, path="/usr/bin:/bin")
-        pkg = path and package_of(os.path.realpath(path))
+        pkg = paths[tool] and owners.get(os.path.realpath(paths[tool]))
         if pkg:
             pkgs.append(pkg)
         else:
