@@ -32,7 +32,10 @@ struct pfs_cache_ent {
 	uint8_t kind;
 	uint8_t depth;	       /* 0, or this key was seen with two stacks: the frames that qualify it (sites.c) */
 	uint16_t verify;       /* hits left before the next check */
-	struct pfs_counter_slot *slot;
+	union {
+		struct pfs_counter_slot *slot; /* depth 0: the counters the key's calls go to (NULL: none yet) */
+		uintptr_t ra_off; /* depth 1: where the caller's return address is kept, from sp (sites.c) */
+	};
 };
 
 struct pfs_thread {
