@@ -403,20 +403,8 @@ static uint32_t unwind_site(struct pfs_thread *t, int fresh)
  * qualified key found with two stacks deepens d; past PFS_QUALIFY_MAX
  * every call with the key is unwound in full.
  */
-#define PFS_QUALIFIED 0x80
 #define PFS_QUALIFY_MAX 8u
 #define PFS_DEPTH_FULL 255u
-
-/* The qualified key's second word: sp and the first k return addresses from the key's own (f[0] = ret). */
-static uint64_t qualify_hash(uintptr_t sp, void *const *f, int k)
-{
-	uint64_t h = (uint64_t)sp * 0x9E3779B97F4A7C15ull;
-	for (int i = 0; i < k; i++) {
-		h = (h ^ (uint64_t)(uintptr_t)f[i]) * 0xFF51AFD7ED558CCDull;
-		h ^= h >> 32;
-	}
-	return (h ^ (uint64_t)k) | 1;
-}
 
 /*
  * Where a call at sp finds its caller's caller's return address, as an
@@ -426,11 +414,11 @@ static uint64_t qualify_hash(uintptr_t sp, void *const *f, int k)
  * A frame's size at a given instruction is fixed (a function that
  * allocates on its stack, or realigns it, is the exception: its calls are
  * told apart by the check every PFS_VERIFY_EVERY hits like any key's), so
- * the next calls with the key read that word instead of unwinding: cc1's
- * shared keys are 94% of depth 1 (xmalloc's callers), 1.2 million calls.
- * 1: not found (a frame libunwind cannot step, a location too far).
+ * the next calls with the key read that word instead of unwinding
+ * (pfs_qualify_caller): cc1's shared keys are 94% of depth 1 (xmalloc's
+ * callers), 1.2 million calls.  PFS_RA_UNKNOWN: not found (a frame
+ * libunwind cannot step, a location too far).
  */
-#define PFS_RA_UNKNOWN 1u
 #define PFS_RA_OFF_MAX 2048u
 static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp)
 {
@@ -477,9 +465,7 @@ static uint64_t qualifier(struct pfs_cache_ent *e, uintptr_t ret, uintptr_t sp, 
 		if (!e->ra_off)
 			e->ra_off = caller_ra_off(ret, sp);
 		if (e->ra_off > PFS_RA_UNKNOWN) {
-			raw[0] = (void *)ret;
-			raw[1] = *(void *const *)(sp + e->ra_off);
-			return qualify_hash(sp, raw, 2);
+			return pfs_qualify_caller(e, ret, sp);
 		}
 	}
 	if (!unwind_enter())
@@ -496,7 +482,7 @@ static uint64_t qualifier(struct pfs_cache_ent *e, uintptr_t ret, uintptr_t sp, 
 	if (masked)
 		mask_end();
 	unwind_leave();
-	return qualify_hash(sp, raw + i, n - i < want ? n - i : want);
+	return pfs_qualify_hash(sp, raw + i, n - i < want ? n - i : want);
 }
 
 /* The table twice as large, its entries moved; kept as it is when no memory is left. */

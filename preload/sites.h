@@ -57,18 +57,67 @@ static inline uint64_t pfs_cache_home(const struct pfs_thread *t, uintptr_t ret,
 	return h >> t->cache_shift;
 }
 
-static inline struct pfs_cache_ent *pfs_cache_ent(struct pfs_thread *t, uintptr_t ret, uintptr_t sp,
-						  int kind)
+/*
+ * The key's entry when it is among the first PFS_CACHE_PROBES from its
+ * place (nearly always), else NULL: the slow path looks further.
+ */
+#define PFS_CACHE_PROBES 4u
+static inline struct pfs_cache_ent *pfs_cache_probe(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind)
 {
-	return &t->cache[pfs_cache_home(t, ret, sp, kind)];
+	uint64_t mask = ((uint64_t)1 << (64 - t->cache_shift)) - 1, i = pfs_cache_home(t, ret, sp, kind);
+	for (unsigned k = 0; k < PFS_CACHE_PROBES; k++, i = (i + 1) & mask) {
+		struct pfs_cache_ent *e = &t->cache[i];
+		if (e->ret == ret && e->sp == sp && e->kind == kind)
+			return e;
+		if (!e->ret)
+			return NULL;
+	}
+	return NULL;
 }
 
-/* The stack id of a call site, from the table when it can (a key in its first place inline). */
+/*
+ * Keys that two stacks share (sites.c): the key's entry has a depth, and
+ * a call with it is charged by its entry under a qualified key, (ret,
+ * qualifier, kind | PFS_QUALIFIED).  The qualifier hashes sp and the
+ * first k return addresses from the call's own (f[0] = ret).
+ */
+#define PFS_QUALIFIED 0x80
+#define PFS_RA_UNKNOWN 1u
+static inline uint64_t pfs_qualify_hash(uintptr_t sp, void *const *f, int k)
+{
+	uint64_t h = (uint64_t)sp * 0x9E3779B97F4A7C15ull;
+	for (int i = 0; i < k; i++) {
+		h = (h ^ (uint64_t)(uintptr_t)f[i]) * 0xFF51AFD7ED558CCDull;
+		h ^= h >> 32;
+	}
+	return (h ^ (uint64_t)k) | 1;
+}
+
+/* A key of depth 1 whose caller's return address is at sp + e->ra_off: its qualifier, read, not unwound. */
+static inline uint64_t pfs_qualify_caller(const struct pfs_cache_ent *e, uintptr_t ret, uintptr_t sp)
+{
+	void *f[2] = {(void *)ret, *(void *const *)(sp + e->ra_off)};
+	return pfs_qualify_hash(sp, f, 2);
+}
+
+/*
+ * The entry that answers for a call without unwinding, when the inline
+ * path can tell it (a key, or a qualified key of depth 1 read from the
+ * stack), else NULL; the caller still checks its depth and count.
+ */
+static inline struct pfs_cache_ent *pfs_cache_entry(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind)
+{
+	struct pfs_cache_ent *e = pfs_cache_probe(t, ret, sp, kind);
+	if (e && PFS_UNLIKELY(e->depth) && e->depth == 1 && e->ra_off > PFS_RA_UNKNOWN)
+		e = pfs_cache_probe(t, ret, pfs_qualify_caller(e, ret, sp), kind | PFS_QUALIFIED);
+	return e;
+}
+
+/* The stack id of a call site, from the table when it can (inline when pfs_cache_entry finds it). */
 static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp)
 {
-	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
-	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && !e->depth &&
-		       --e->verify != 0))
+	struct pfs_cache_ent *e = pfs_cache_entry(t, ret, sp, kind);
+	if (PFS_LIKELY(e && !e->depth && --e->verify != 0))
 		return e->stack;
 	return pfs_site_lookup_slow(t, kind, ret, sp);
 }
@@ -92,9 +141,8 @@ static inline uint32_t pfs_site_lookup_record(struct pfs_thread *t, int kind, ui
 /* Counts one small allocation at its call site. */
 static inline void pfs_site_count(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_t sp, uint64_t size)
 {
-	struct pfs_cache_ent *e = pfs_cache_ent(t, ret, sp, kind);
-	if (PFS_LIKELY(e->ret == ret && e->sp == sp && e->kind == kind && e->slot && !e->depth &&
-		       --e->verify != 0)) {
+	struct pfs_cache_ent *e = pfs_cache_entry(t, ret, sp, kind);
+	if (PFS_LIKELY(e && !e->depth && e->slot && --e->verify != 0)) {
 		e->slot->count++;
 		e->slot->bytes += size;
 		return;
