@@ -1,4 +1,4 @@
-#include <dlfcn.h>
+#include <link.h>
 #include <malloc.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -38,11 +38,24 @@ static uint64_t read_start_brk(void)
 	return field == 47 ? strtoull(q, NULL, 10) : 0;
 }
 
+/* The object that holds the address is libc (dladdr would also look for its symbol among libc's thousands). */
+static int in_libc_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uint64_t a = *(const uint64_t *)arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uint64_t s = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && a >= s && a < s + ph->p_memsz)
+			return info->dlpi_name && strstr(info->dlpi_name, "/libc.so") ? 1 : -1;
+	}
+	return 0;
+}
+
 void pfs_alloc_detect(void)
 {
-	Dl_info info;
-	pfs_alloc_is_glibc = real_malloc && dladdr((void *)real_malloc, &info) && info.dli_fname &&
-			     strstr(info.dli_fname, "/libc.so") != NULL;
+	uint64_t a = (uint64_t)(uintptr_t)real_malloc;
+	pfs_alloc_is_glibc = real_malloc && dl_iterate_phdr(in_libc_cb, &a) == 1;
 	main_heap_lo = read_start_brk();
 	if (!main_heap_lo && real_sbrk)
 		main_heap_lo = (uint64_t)(uintptr_t)real_sbrk(0);

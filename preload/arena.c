@@ -13,11 +13,17 @@ static pfs_spin_t arena_lock = PFS_SPIN_INIT;
 static char *arena_cur, *arena_end;
 static size_t arena_total;
 
-/* The shim's own mappings: a small table, searched only when a scan meets memory no region holds. */
+/*
+ * The shim's own mappings: a small table, searched only when a scan meets
+ * memory no region holds.  Entries are taken first free, so all of them lie
+ * below self_n: searches stop there (a search of all 512 read 8 KiB, three
+ * fresh pages at every process's start).
+ */
 #define SELF_MAX 512
 static struct {
 	uint64_t start, end;
 } self[SELF_MAX];
+static unsigned self_n;
 static pfs_spin_t self_lock = PFS_SPIN_INIT;
 
 void pfs_self_note(uint64_t addr, uint64_t len)
@@ -27,6 +33,8 @@ void pfs_self_note(uint64_t addr, uint64_t len)
 		if (!self[i].end) {
 			self[i].start = addr;
 			self[i].end = addr + len;
+			if (i >= self_n)
+				self_n = i + 1;
 			break;
 		}
 	pfs_spin_unlock(&self_lock);
@@ -35,7 +43,7 @@ void pfs_self_note(uint64_t addr, uint64_t len)
 void pfs_self_forget(uint64_t addr)
 {
 	pfs_spin_lock(&self_lock);
-	for (unsigned i = 0; i < SELF_MAX; i++)
+	for (unsigned i = 0; i < self_n; i++)
 		if (self[i].start == addr)
 			self[i].start = self[i].end = 0;
 	pfs_spin_unlock(&self_lock);
@@ -45,7 +53,7 @@ int pfs_self_find(uint64_t addr, uint64_t *start, uint64_t *end)
 {
 	int found = 0;
 	pfs_spin_lock(&self_lock);
-	for (unsigned i = 0; i < SELF_MAX && !found; i++)
+	for (unsigned i = 0; i < self_n && !found; i++)
 		if (addr >= self[i].start && addr < self[i].end) {
 			*start = self[i].start;
 			*end = self[i].end;
@@ -59,7 +67,7 @@ uint64_t pfs_self_next(uint64_t addr)
 {
 	uint64_t next = UINT64_MAX;
 	pfs_spin_lock(&self_lock);
-	for (unsigned i = 0; i < SELF_MAX; i++)
+	for (unsigned i = 0; i < self_n; i++)
 		if (self[i].end && self[i].start > addr && self[i].start < next)
 			next = self[i].start;
 	pfs_spin_unlock(&self_lock);

@@ -153,6 +153,7 @@ static void here_init(void)
 	pfs_self_note((uint64_t)(uintptr_t)p, pfs_proc.page_size);
 	here_page = p;
 	pfs_core_here = p;
+	pfs_fd_pid_word(p + 1); /* the same page: zero in a forked child too */
 }
 
 int pfs_core_unseen_child(void)

@@ -6,6 +6,36 @@
 #include "fdkeep.h"
 #include "util.h"
 
+/*
+ * Which process is asking, without a system call where that is safe: the
+ * pid a thread last read, while a word of memory that the kernel zeroes in
+ * a forked child (pfs_fd_pid_word) still holds it.  A forked child finds the
+ * word zero, a thread or process of its own TLS (exact mode's handlers)
+ * starts with no pid, and a handler never writes the word (it is not zero
+ * then): each of them asks the kernel.  A getpid before each PAGEMAP_SCAN
+ * was 26 system calls of /bin/true's start and exit.
+ */
+static volatile int *pid_word;
+static __thread int pid_seen __attribute__((tls_model("initial-exec")));
+
+void pfs_fd_pid_word(volatile int *w)
+{
+	pid_word = w;
+}
+
+static int fd_pid(void)
+{
+	volatile int *w = pid_word;
+	int p = pid_seen;
+	if (w && p && *w == p)
+		return p;
+	p = (int)pfs_sys_getpid();
+	pid_seen = p;
+	if (w && !*w)
+		*w = p;
+	return p;
+}
+
 int pfs_fd_keep(struct pfs_fd *k, int fd)
 {
 	if (fd < 0)
@@ -24,7 +54,7 @@ int pfs_fd_keep(struct pfs_fd *k, int fd)
 	k->fd = fd;
 	k->dev = st.st_dev;
 	k->ino = st.st_ino;
-	k->pid = pfs_sys_getpid();
+	k->pid = fd_pid();
 	return fd;
 }
 
@@ -49,7 +79,7 @@ int pfs_fd_is(const struct pfs_fd *k)
 
 int pfs_fd_ok(const struct pfs_fd *k)
 {
-	return k->pid == pfs_sys_getpid() && pfs_fd_is(k);
+	return k->pid == fd_pid() && pfs_fd_is(k);
 }
 
 /*
@@ -59,7 +89,7 @@ int pfs_fd_ok(const struct pfs_fd *k)
  */
 static void reopen_lock(struct pfs_fd *k)
 {
-	int me = (int)pfs_sys_getpid();
+	int me = fd_pid();
 	for (;;) {
 		int cur = 0;
 		if (__atomic_compare_exchange_n(&k->lock, &cur, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))

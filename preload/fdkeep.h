@@ -39,6 +39,12 @@ int pfs_fd_ok(const struct pfs_fd *k);
  * and a parent's copy in a forked child is closed).  -1 when neither.
  */
 int pfs_fd_get(struct pfs_fd *k);
+/*
+ * A word the kernel zeroes in a forked child (MADV_WIPEONFORK): where the
+ * process's pid is kept, so that the checks above ask the kernel for it
+ * only in a new process (fdkeep.c).
+ */
+void pfs_fd_pid_word(volatile int *w);
 /* Closes k's descriptor if it is still ours here, and forgets it. */
 void pfs_fd_drop(struct pfs_fd *k);
 

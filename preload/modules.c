@@ -115,7 +115,11 @@ const char *pfs_module_name(const struct dl_phdr_info *info, char *buf, size_t l
 {
 	if (info->dlpi_name && *info->dlpi_name)
 		return info->dlpi_name;
-	/* The main program: dl gives no name, /proc gives the resolved path. */
+	/* The main program: dl gives no name, /proc gives the resolved path (read once at start: core.c). */
+	if (pfs_proc.exe[0]) {
+		pfs_strlcpy(buf, pfs_proc.exe, len);
+		return buf;
+	}
 	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
 	buf[n > 0 ? n : 0] = 0;
 	return buf;
