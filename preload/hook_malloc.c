@@ -14,6 +14,7 @@
 #include "alloc_glibc.h"
 #include "heap.h"
 #include "hook.h"
+#include "sites.h"
 
 /*
  * The real allocator's call: what another allocator maps meanwhile is its
@@ -51,6 +52,7 @@ PFS_EXPORT void *malloc(size_t size)
 	PFS_BOOT_OR_ENSURE(malloc, size, 16);
 	if (!pfs_hook_tracking())
 		return PFS_UNLIKELY(pfs_fork_window) ? pfs_boot_alloc(size, 16) : IN_ALLOC(real_malloc(size));
+	pfs_site_prefetch(PFS_KIND_MALLOC, PFS_RET(), PFS_SP());
 	void *p = IN_ALLOC(real_malloc(size));
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
@@ -70,6 +72,7 @@ PFS_EXPORT void *calloc(size_t n, size_t size)
 	}
 	if (!pfs_hook_tracking())
 		return PFS_UNLIKELY(pfs_fork_window) ? pfs_boot_alloc(n * size, 16) : IN_ALLOC(real_calloc(n, size));
+	pfs_site_prefetch(PFS_KIND_CALLOC, PFS_RET(), PFS_SP());
 	void *p = IN_ALLOC(real_calloc(n, size));
 	if (PFS_LIKELY(p != NULL)) {
 		pfs_tls_busy = 1;
