@@ -8,16 +8,17 @@
 
 #define PFS_CONFIG_STR_MAX 4096
 
+/* The strings last: the numbers share the page of the fields before them (each fresh page a fault at start). */
 struct pfs_config {
 	int mode;		/* enum pfs_mode requested, or PFS_MODE_UFFD; -1 = unset (choose) */
-	char out[PATH_MAX];	/* PFSHIM_OUT, empty = default directory */
-	char policy[PFS_CONFIG_STR_MAX]; /* PFSHIM_POLICY, empty = none */
 	int quiet;		/* PFSHIM_QUIET */
 	unsigned scan_ms;	/* PFSHIM_SCAN_MS */
 	int touch_site;		/* PFSHIM_TOUCH_SITE */
 	long run_pid;		/* PFSHIM_RUN: pid of the run's first traced process; 0 = we are it */
 	int pagemap;		/* PFSHIM_PAGEMAP: PFS_PAGEMAP_* */
 	uint64_t log_max;	/* PFSHIM_LOG_MAX: bytes of log per process, 0 = no limit */
+	char out[PATH_MAX];	/* PFSHIM_OUT, empty = default directory */
+	char policy[PFS_CONFIG_STR_MAX]; /* PFSHIM_POLICY, empty = none */
 };
 
 #define PFS_LOG_MAX_MIN (1u << 20)

@@ -23,7 +23,6 @@
 
 struct pfs_log {
 	struct pfs_fd fd;	/* reopened by path, as the same file, when the program closed or replaced it */
-	char path[PATH_MAX];
 	uint64_t next_block;	/* atomic: next block to hand out */
 	pfs_spin_t lock;	/* segment mapping */
 	char **segs;		/* PFS_LOG_MAX_SEGS pointers; NULL once unmapped */
@@ -38,6 +37,7 @@ struct pfs_log {
 	unsigned unsaid;	/* atomic: what another process (a handler) had to say, for the program */
 	uint32_t gen;		/* file name suffix: images of one pid */
 	uint64_t seq;		/* atomic: the records' sequence (log_format.h) */
+	char path[PATH_MAX];	/* last: the fields above share a page */
 };
 
 struct pfs_writer {

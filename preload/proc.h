@@ -22,14 +22,15 @@ struct pfs_process {
 	int exit_status;	/* from on_exit */
 	int exit_status_known;
 	uint64_t start_mono_ns, start_real_ns;
-	struct pfs_config cfg;
-	char dir[PATH_MAX];
-	char exe[PATH_MAX];
 	char *cmd;		/* argv, NUL-separated (arena) */
 	uint32_t cmd_len, argc;
 	int cmd_truncated;
 	uint32_t page_size;
 	uint64_t big_allocs, big_bytes; /* atomic: for the summary */
+	/* The long strings last (config.h: its numbers first), each fresh page a fault at every start. */
+	struct pfs_config cfg;
+	char dir[PATH_MAX];
+	char exe[PATH_MAX];
 };
 
 extern struct pfs_process pfs_proc;
