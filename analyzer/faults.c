@@ -5,7 +5,8 @@
  *      forked child, its parents' up to the fork): heap pages belong to the
  *      block that first reached them, as in fast mode;
  *   2. the large allocation (ALLOC) whose pages covered it at the fault's
- *      time, replayed with FREE and REMAP in time order;
+ *      time, replayed with FREE and REMAP in time order (a category's range,
+ *      memory a pass found, never over a live allocation's pages);
  *   3. the [allocator] pseudo-site: malloc's own writes on pages no block
  *      covers.  Never lost.
  */
@@ -170,6 +171,35 @@ static int iv_add(struct ivals *s, const struct ival *nv)
 	return 0;
 }
 
+/*
+ * A category's range (memory a pass found that no hook had logged yet) takes
+ * only what no live allocation holds: a pass that meets a block between its
+ * mapping and the hook's record of it logs the mapping after the block, and
+ * the shim's own region of the block replaces the pass's (fast.c add_region).
+ * 0 or -ENOMEM.
+ */
+static int iv_add_category(struct ivals *s, const struct ival *nv)
+{
+	uint64_t at = nv->start;
+	while (at < nv->end) {
+		size_t i = iv_lower(s, at);
+		while (i < s->n && s->v[i].start < nv->end && pfs_kind_is_category(s->v[i].kind))
+			i++; /* another category's range: the newer one has it */
+		uint64_t to = i < s->n && s->v[i].start < nv->end ? s->v[i].start : nv->end;
+		if (to > at) {
+			struct ival part = *nv;
+			part.start = at;
+			part.end = to;
+			if (iv_add(s, &part))
+				return -ENOMEM;
+		}
+		if (to >= nv->end)
+			break;
+		at = s->v[iv_lower(s, to)].end; /* past the allocation's range */
+	}
+	return 0;
+}
+
 static struct ival *iv_by_addr(struct ivals *s, uint64_t addr)
 {
 	size_t i = iv_lower(s, addr);
@@ -263,7 +293,7 @@ static int apply_block_ev(struct ivals *live, const struct pfs_block_ev *e, uint
 			.start = e->addr & ~mask, .end = (e->addr + e->length + mask) & ~mask, .addr = e->addr,
 			.seq = e->seq, .stack = e->stack, .kind = e->kind,
 		};
-		return iv_add(live, &v);
+		return pfs_kind_is_category(e->kind) ? iv_add_category(live, &v) : iv_add(live, &v);
 	}
 	if (e->type == PFS_REC_FREE) {
 		if (e->length)

@@ -482,6 +482,44 @@ static void test_exact_handler_time_keeps_free_after_fault(void **state)
 }
 
 /*
+ * Exact mode: a pass met a 2 MiB block (513 pages) between its mapping and the hook's
+ * record of it, and logged the mapping (1 page more) as memory no hook saw
+ * after the block.  The block's faults stay the block's; the category keeps
+ * the page past it.
+ */
+static void test_exact_category_after_block(void **state)
+{
+	struct pfs_run run;
+	struct pfs_proc *p;
+	struct lb b;
+	uint64_t charged[2] = {0, 0};
+
+	(void)state;
+	start(&b);
+	lb_alloc_at(&b, 1, T0 + 5 * MS, 2, PFS_KIND_MALLOC, 0x10000010, 2 << 20);
+	struct pfs_rec_alloc r;
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_ALLOC;
+	r.h.flags = PFS_ALLOC_CATEGORY;
+	r.seq = 2;
+	r.time_ns = T0 + 6 * MS;
+	r.kind = PFS_KIND_UNHOOKED;
+	r.addr = 0x10000000;
+	r.size = r.length = (2 << 20) + 8192;
+	lb_put(&b, &r, sizeof(r), NULL, 0);
+	exact_faults(&b, T0 + 10 * MS, 514, 100000, 0, 0x10000000 / 4096);
+	lb_proc_end_at(&b, 10, T0 + 300 * MS);
+	p = load(&run, &b);
+	for (size_t i = 0; i < p->ntouches; i++)
+		charged[p->touches[i].kind == PFS_KIND_UNHOOKED] += p->touches[i].faults;
+	assert_int_equal(p->unattributed_faults, 0);
+	assert_int_equal(charged[0], 513);
+	assert_int_equal(charged[1], 1);
+	pfs_model_free(&run);
+	lb_release(&b);
+}
+
+/*
  * Exact mode: 1000 faults 100 us apart of which the handler kept 80 us
  * each (a storm of 1000 faults in 100 ms: 20%, but natively 20 ms, 100%);
  * after them, times move back by the 80 ms the handler kept (the
@@ -579,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_loaded_phase),
 		cmocka_unit_test(test_exact_handler_time_removed),
 		cmocka_unit_test(test_exact_handler_time_keeps_free_after_fault),
+		cmocka_unit_test(test_exact_category_after_block),
 		cmocka_unit_test(test_wild_times),
 		cmocka_unit_test(test_storm_at_the_end_of_time),
 	};
