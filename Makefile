@@ -280,7 +280,7 @@ clean:
 # `make check` runs a sample of it.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
-FUZZ_CHECK_SECONDS ?= 20
+FUZZ_CHECK_SECONDS ?= 10
 FUZZ_MUTANTS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_BIN := $(FUZZ_DIR)/fuzz_logread
