@@ -180,7 +180,7 @@ warnings:
 # turn, all of them run whatever fails; the totals last.  Parts: `make unit`, `make
 # integration`, `make check-sanitize`, `make smoke` and `make fuzz-check` (at once: the
 # fuzzer takes one core, the smoke programs mostly wait).  The sanitized unit tests and the
-# fuzzer are built beside the integration tests at a lower priority (nice 10): the compiler
+# fuzzer are built beside the unit and integration tests at a lower priority (nice 10): the compiler
 # takes the CPU the tests leave (their sleeps, their waits on children), and little else.
 SUMMARY := $(BUILD)/tests/summary
 
@@ -213,10 +213,10 @@ check: $(DEPS_TEST_OK)
 	echo "  BUILD   all, unit tests, test programs, warnings as errors ($(BUILD)/check-build.log)"; \
 	$(call quietly,$(BUILD)/check-build.log,-j$(NPROC) WERROR=1 all $(UNIT_BIN) $(TEST_PROGS)); \
 	took build; \
-	$(MAKE) --no-print-directory warnings || rc=1; \
-	$(MAKE) --no-print-directory unit || rc=1; took unit; \
 	{ nice -n 10 $(MAKE) -k --no-print-directory WERROR=1 sanitize-build fuzz-build >$(BUILD)/check-build2.out 2>&1 & }; \
 	bg=$$!; \
+	$(MAKE) --no-print-directory warnings || rc=1; \
+	$(MAKE) --no-print-directory unit || rc=1; took unit; \
 	$(MAKE) --no-print-directory integration || rc=1; took integration; \
 	wait $$bg || rc=1; cat $(BUILD)/check-build2.out; took "rest of the builds"; \
 	$(MAKE) --no-print-directory WERROR=1 check-sanitize || rc=1; took sanitized; \

@@ -154,7 +154,8 @@ def check(prog, lib, tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lib")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    # one more than the cores, as the integration runner: a program's start under the shim waits a little
+    ap.add_argument("--jobs", type=int, default=(os.cpu_count() or 2) + 1)
     ap.add_argument("--summary")
     a = ap.parse_args()
     lib = os.path.abspath(a.lib)
