@@ -11,7 +11,7 @@ run under the shim answers otherwise, NATIVE_RERUNS more native runs tell whethe
 answer is racy natively (as groff's pipeline is): then it is left out.  (One native run first, not
 two: a racy program whose runs under the shim answered as its first native run passes, rightly.)
 Setuid and setgid programs are left out (the shim leaves them alone, docs/security.md).  Each run
-has a clean environment, a home and a working directory of its own.
+has a clean environment, a home, a working directory and a TMPDIR of its own.
 
 usage: smoke.py LIBPFSHIM [--jobs N] [--summary FILE]
 Prints the failures, the programs left out (counted by reason) and
@@ -89,7 +89,10 @@ def run(prog, mode, lib, tmp):
     d = tempfile.mkdtemp(dir=tmp)
     os.mkdir(d + "/home")
     os.mkdir(d + "/cwd")
-    env = {"PATH": "/usr/bin:/bin", "HOME": d + "/home", "LANG": "C.UTF-8", "TERM": "dumb"}
+    os.mkdir(d + "/tmp")
+    # a temporary directory of its own: bashbug leaves /tmp/bbug.$PID behind, and fails when a
+    # later process of the same pid finds it
+    env = {"PATH": "/usr/bin:/bin", "HOME": d + "/home", "LANG": "C.UTF-8", "TERM": "dumb", "TMPDIR": d + "/tmp"}
     limit = NATIVE_LIMIT
     if mode != "native":
         env.update(PFSHIM_MODE=mode, PFSHIM_QUIET="1", PFSHIM_OUT=d + "/logs", LD_PRELOAD=lib)
