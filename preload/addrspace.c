@@ -19,14 +19,6 @@ static uint64_t hex(const char **p)
 	}
 }
 
-static uint64_t dec(const char **p)
-{
-	uint64_t v = 0;
-	for (; **p >= '0' && **p <= '9'; (*p)++)
-		v = v * 10 + (uint64_t)(**p - '0');
-	return v;
-}
-
 /* "start-end perms offset dev inode   name": 0, or -1 for a line this does not understand. */
 static int parse_line(const char *p, struct pfs_mapping *m)
 {
@@ -48,7 +40,7 @@ static int parse_line(const char *p, struct pfs_mapping *m)
 		p++; /* device */
 	while (*p == ' ')
 		p++;
-	m->inode = dec(&p);
+	m->inode = pfs_dec(&p);
 	while (*p == ' ')
 		p++;
 	pfs_strlcpy(m->name, p, sizeof(m->name));

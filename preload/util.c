@@ -40,8 +40,7 @@ int pfs_schedstat(uint64_t *run_ns, uint64_t *wait_ns)
 			p++;
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-		for (; *p >= '0' && *p <= '9'; p++)
-			v[i] = v[i] * 10 + (uint64_t)(*p - '0');
+		v[i] = pfs_dec(&p);
 	}
 	*run_ns = v[0];
 	*wait_ns = v[1];

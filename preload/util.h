@@ -126,6 +126,15 @@ static inline void pfs_page_span(uint64_t addr, uint64_t len, uint64_t ps, uint6
 
 size_t pfs_strlcpy(char *dst, const char *src, size_t size);
 
+/* The decimal digits at *p as a number (0 when none), *p moved past them: for the kernel's own text. */
+static inline uint64_t pfs_dec(const char **p)
+{
+	uint64_t v = 0;
+	for (; **p >= '0' && **p <= '9'; (*p)++)
+		v = v * 10 + (uint64_t)(**p - '0');
+	return v;
+}
+
 /*
  * The main thread's time on a CPU and its time runnable but waiting for one
  * (/proc/self/schedstat, since its fork): 0, or -errno with both left as
