@@ -10,33 +10,14 @@
 
 int pfs_alloc_is_glibc;
 /*
- * The start of the brk heap: the kernel's start_brk (field 47 of
- * /proc/self/stat), not the break when the shim starts: a program or a
- * library may have grown the heap before the shim's constructor ran.
+ * The start of the brk heap: the kernel's start_brk, not the break when the
+ * shim starts: a program or a library may have grown the heap before the
+ * shim's constructor ran.  The kernel names the mapping that holds it
+ * [heap] (addrspace.c hands it over from the walk at start); while there is
+ * none the break has not moved from it.  (Field 47 of /proc/self/stat says
+ * the same at the price of a file opened at every start.)
  */
 static uint64_t main_heap_lo;
-
-static uint64_t read_start_brk(void)
-{
-	char buf[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* The command (field 2) may hold spaces and parentheses: count fields after its last ')'. */
-	const char *q = strrchr(buf, ')');
-	if (!q)
-		return 0;
-	unsigned field = 2;
-	for (; *q && field < 47; q++)
-		if (*q == ' ')
-			field++;
-	return field == 47 ? strtoull(q, NULL, 10) : 0;
-}
 
 /* The object that holds the address is libc (dladdr would also look for its symbol among libc's thousands). */
 static int in_libc_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -56,9 +37,13 @@ void pfs_alloc_detect(void)
 {
 	uint64_t a = (uint64_t)(uintptr_t)real_malloc;
 	pfs_alloc_is_glibc = real_malloc && dl_iterate_phdr(in_libc_cb, &a) == 1;
-	main_heap_lo = read_start_brk();
-	if (!main_heap_lo && real_sbrk)
-		main_heap_lo = (uint64_t)(uintptr_t)real_sbrk(0);
+	main_heap_lo = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
+}
+
+void pfs_alloc_heap_mapping(uint64_t start)
+{
+	if (start < main_heap_lo)
+		main_heap_lo = start;
 }
 
 /*

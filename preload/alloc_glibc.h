@@ -22,6 +22,8 @@ extern int pfs_alloc_is_glibc;
  */
 extern int pfs_fork_window;
 void pfs_alloc_detect(void);
+/* The mapping the kernel names [heap] starts at `start` (the walk at start): the brk heap's first byte. */
+void pfs_alloc_heap_mapping(uint64_t start);
 
 /*
  * glibc's heaps: the brk heap (key PFS_HEAP_MAIN) and the thread arenas'

@@ -36,15 +36,29 @@ static const struct opt opts[] = {
 	{"PFSHIM_RUNTIME_FRAMES", OPT_NOT_MINE, 0},
 };
 
+/* ASCII letters alike in either case: libc's strcasecmp reads the locale's tables (two fresh pages a start). */
+static int lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static int same_word(const char *a, const char *b)
+{
+	for (; lower(*a) == lower(*b); a++, b++)
+		if (!*a)
+			return 1;
+	return 0;
+}
+
 int pfs_parse_bool(const char *s, int *out)
 {
 	static const char *const yes[] = {"1", "yes", "on", "true"};
 	static const char *const no[] = {"0", "no", "off", "false", ""};
 	for (size_t i = 0; i < PFS_ARRAY_SIZE(yes); i++)
-		if (!strcasecmp(s, yes[i]))
+		if (same_word(s, yes[i]))
 			return *out = 1, 0;
 	for (size_t i = 0; i < PFS_ARRAY_SIZE(no); i++)
-		if (!strcasecmp(s, no[i]))
+		if (same_word(s, no[i]))
 			return *out = 0, 0;
 	return -1;
 }

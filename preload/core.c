@@ -268,8 +268,14 @@ static void thread_ended(struct pfs_thread *t)
  */
 struct adopt {
 	struct pfs_thread *t;
+	uint64_t brk;
 	uint64_t heap_floor; /* the brk heap's used part ends here: malloc's top chunk above is carved */
 };
+
+static uint64_t page_up(uint64_t a)
+{
+	return (a + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
+}
 
 static int adopt_one(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
 {
@@ -278,8 +284,13 @@ static int adopt_one(const struct pfs_mapping *m, const struct pfs_mapping *prev
 	uint64_t end = m->end;
 	if (kind == PFS_KIND_DATA && (pfs_addr_in_self(m->start) || pfs_addr_in_unwinder(m->start)))
 		kind = PFS_KIND_SELF; /* the shim's own .data and .bss, and its unwinder's */
-	if (!strcmp(m->name, "[heap]") && a->heap_floor > m->start && a->heap_floor < end)
-		end = a->heap_floor;
+	if (!strcmp(m->name, "[heap]")) {
+		/* A heap exists: how much of it malloc uses (asked only then: mallinfo2 sets malloc up). */
+		pfs_alloc_heap_mapping(m->start);
+		a->heap_floor = page_up(pfs_heap_used_end(a->brk));
+		if (a->heap_floor > m->start && a->heap_floor < end)
+			end = a->heap_floor;
+	}
 	/* The kernel merges neighbouring anonymous mappings: the shim's own ranges inside are its own. */
 	for (uint64_t at = m->start, lo, hi; kind && at < end; at = hi) {
 		int k = kind;
@@ -294,14 +305,15 @@ static int adopt_one(const struct pfs_mapping *m, const struct pfs_mapping *prev
 	return 0;
 }
 
+/* Until a [heap] mapping says otherwise, the break is where the heap starts: nothing of it used. */
 static void adopt_address_space(struct pfs_thread *t)
 {
 	uint64_t brk_now = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
-	struct adopt a = {t, pfs_heap_used_end(brk_now)};
-	a.heap_floor = (a.heap_floor + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
-	pfs_heap_set_floor(a.heap_floor);
+	struct adopt a = {t, brk_now, page_up(brk_now)};
 	if (pfs_proc.mode != PFS_MODE_OFF)
 		pfs_addrspace_each(adopt_one, &a);
+	pfs_heap_set_floor(a.heap_floor);
+	pfs_tracker->adopted(t);
 }
 
 /*
@@ -455,7 +467,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_alloc_detect();
 	pfs_msg_fd_init();
 	pfs_proc.pid = pfs_sys_getpid();
-	pfs_proc.ppid = getppid();
+	pfs_proc.ppid = pfs_sys_getppid();
 	pfs_proc.page_size = (uint32_t)sysconf(_SC_PAGESIZE);
 	pfs_proc.start_mono_ns = pfs_now_ns();
 	pfs_proc.start_real_ns = pfs_real_now_ns();

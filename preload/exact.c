@@ -617,6 +617,7 @@ static void hand_over(struct pfs_thread *t)
 				pfs_tracker_fast.add(t, r->start, r->len, r->alloc_seq, r->stack, r->kind, r->private_anon);
 			range_drop(r);
 		}
+		pfs_tracker_fast.adopted(t); /* their baselines, in one walk */
 		for (unsigned i = 0; i < nheaps_seen; i++) {
 			struct pfs_heap *h = heaps_seen[i];
 			h->start = (h->hwm + page_size - 1) & ~(page_size - 1);
@@ -660,6 +661,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.init = exact_init,
 	.start = exact_start,
 	.add = exact_add,
+	.adopted = pfs_nop_thread,
 	.free_at = exact_free_at,
 	.unmap = exact_unmap,
 	.remap = exact_remap,

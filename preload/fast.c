@@ -31,6 +31,7 @@
 #include "tracker.h"
 
 static int enabled;
+static int adopting; /* the memory held at start is handed over: baselines wait for fast_adopted */
 static uint64_t page_size = 4096;
 static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
 static uint64_t pass_not_before; /* no periodic pass before then (periodic_scan) */
@@ -54,7 +55,7 @@ static int fast_init(const char **why)
 	page_size = pfs_proc.page_size ? pfs_proc.page_size : 4096;
 	int how = pfs_proc.cfg.pagemap;
 	int first = pfs_proc.cfg.run_pid == 0;
-	int scan_ok = how != PFS_PAGEMAP_READ && pfs_probe_pagemap_scan() == 1;
+	int scan_ok = how != PFS_PAGEMAP_READ && pfs_probe_pagemap_scan_fd(pfs_pagemap_fd()) == 1;
 	if (how == PFS_PAGEMAP_SCAN && !scan_ok) {
 		if (first)
 			pfs_warn("PFSHIM_PAGEMAP=scan: PAGEMAP_SCAN on /proc/self/pagemap is not usable here (it needs "
@@ -79,12 +80,15 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
 	rec->new_pages = fresh;
 	rec->regions = nregions;
 	rec->reason = (uint32_t)reason;
-	/* a loaded machine's waits, for the analyzer's storms: a sample every 50 ms is enough */
+	/*
+	 * a loaded machine's waits, for the analyzer's storms: a sample every
+	 * 50 ms is enough; the end's is PROC_END's, which follows
+	 */
 	static uint64_t sampled; /* atomic */
 	uint64_t run;
 	int flags = 0;
 	rec->wait_ns = 0;
-	if (start - __atomic_load_n(&sampled, __ATOMIC_RELAXED) >= 50000000u) {
+	if (reason != PFS_SCAN_END && start - __atomic_load_n(&sampled, __ATOMIC_RELAXED) >= 50000000u) {
 		__atomic_store_n(&sampled, start, __ATOMIC_RELAXED);
 		flags = pfs_schedstat(&run, &rec->wait_ns) == 0 ? PFS_SCAN_WAIT : 0;
 	}
@@ -221,7 +225,25 @@ static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
 	pfs_regions_lock();
 	FEED(t); /* events of a stale region it replaces, first */
 	ignored_forget(addr, addr + len);
-	add_region(addr, len, alloc_seq, stack, kind, cowable, 1);
+	add_region(addr, len, alloc_seq, stack, kind, cowable, !adopting);
+	pfs_regions_unlock();
+	errno = saved;
+}
+
+/*
+ * What the process held at start, handed over: the baselines of all its
+ * regions in one walk (one PAGEMAP_SCAN, not one a mapping: 17 for
+ * /bin/true).
+ */
+static void fast_adopted(struct pfs_thread *t)
+{
+	if (!enabled || !adopting)
+		return;
+	int saved = errno;
+	pfs_regions_lock();
+	adopting = 0;
+	FEED(t);
+	pfs_regions_pass(NULL, 0, NULL);
 	pfs_regions_unlock();
 	errno = saved;
 }
@@ -800,6 +822,7 @@ static int fast_start(const char **why)
 	(void)why;
 	pfs_periodic_set(periodic_scan, pfs_proc.cfg.scan_ms);
 	enabled = 1;
+	adopting = 1;
 	return 0;
 }
 
@@ -914,6 +937,7 @@ const struct pfs_tracker pfs_tracker_fast = {
 	.init = fast_init,
 	.start = fast_start,
 	.add = fast_add,
+	.adopted = fast_adopted,
 	.free_at = fast_free_at,
 	.unmap = fast_unmap,
 	.remap = fast_remap,

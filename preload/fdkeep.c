@@ -40,7 +40,7 @@ int pfs_fd_keep(struct pfs_fd *k, int fd)
 {
 	if (fd < 0)
 		return fd;
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, k->min);
+	int hi = pfs_sys_dupfd(fd, k->min);
 	if (hi >= 0) {
 		close(fd);
 		fd = hi;

@@ -49,14 +49,18 @@ static int create_file(struct pfs_log *log, int dirfd, const char *dir, uint64_t
 	log->path[dlen] = '/';
 	char *name = log->path + dlen + 1;
 	size_t room = sizeof(log->path) - dlen - 1;
+	/* pfshim.PID[.GEN].pfslog, written by hand: printf's code is two fresh pages at every start */
+	static const char prefix[] = "pfshim.", suffix[] = PFS_LOG_FILE_SUFFIX;
+	if (room < sizeof(prefix) + 20 + 1 + 10 + sizeof(suffix))
+		return -ENAMETOOLONG;
 	for (uint32_t gen = 0; gen < 1000; gen++) {
-		int n;
-		if (gen == 0)
-			n = snprintf(name, room, "pfshim.%llu" PFS_LOG_FILE_SUFFIX, (unsigned long long)pid);
-		else
-			n = snprintf(name, room, "pfshim.%llu.%u" PFS_LOG_FILE_SUFFIX, (unsigned long long)pid, gen);
-		if (n < 0 || (size_t)n >= room)
-			return -ENAMETOOLONG;
+		memcpy(name, prefix, sizeof(prefix) - 1);
+		char *e = pfs_put_dec(name + sizeof(prefix) - 1, pid);
+		if (gen) {
+			*e++ = '.';
+			e = pfs_put_dec(e, gen);
+		}
+		memcpy(e, suffix, sizeof(suffix));
 		int fd = PFS_NO_EINTR(openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 		if (fd >= 0) {
 			log->gen = gen;

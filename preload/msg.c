@@ -21,7 +21,7 @@ static struct pfs_fd msg_fd = PFS_FD_INIT(600, NULL, 0);
 
 void pfs_msg_fd_init(void)
 {
-	int fd = fcntl(2, F_DUPFD_CLOEXEC, msg_fd.min);
+	int fd = pfs_sys_dupfd(2, msg_fd.min);
 	if (fd >= 0)
 		pfs_fd_keep(&msg_fd, fd);
 }

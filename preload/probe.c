@@ -82,6 +82,11 @@ static int region_is(const struct page_region *r, const char *base, size_t first
 
 int pfs_probe_pagemap_scan(void)
 {
+	return pfs_probe_pagemap_scan_fd(-1);
+}
+
+int pfs_probe_pagemap_scan_fd(int kept)
+{
 	int saved = errno, ret;
 	size_t psz = (size_t)getpagesize(), len = PROBE_PAGES * psz;
 	char *p = probe_map(len);
@@ -91,7 +96,7 @@ int pfs_probe_pagemap_scan(void)
 	}
 	probe_touch(p + psz);
 
-	int pm = probe_open_pagemap();
+	int pm = kept >= 0 ? kept : probe_open_pagemap();
 	if (pm < 0) {
 		ret = probe_fail(errno);
 		goto out_unmap;
@@ -99,7 +104,8 @@ int pfs_probe_pagemap_scan(void)
 	struct page_region r[PROBE_PAGES];
 	uint64_t walk_end = 0;
 	int n = probe_scan(pm, p, len, 0, PAGE_IS_PRESENT, r, PROBE_PAGES, &walk_end);
-	close(pm);
+	if (pm != kept)
+		close(pm);
 	if (n < 0) {
 		/* ENOTTY: pagemap has no ioctl before 6.7; EINVAL: a struct or mask it does not know. */
 		ret = probe_fail(-n);

@@ -26,6 +26,8 @@
  * it: a forked child must open its own.
  */
 int pfs_probe_pagemap_scan(void);
+/* The same through `pm`, this process's page map already open (fast mode keeps one: no second open). */
+int pfs_probe_pagemap_scan_fd(int pm);
 
 /*
  * 1 when a read of an untouched private anonymous page maps the shared zero

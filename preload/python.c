@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "dynsym.h"
 #include "log.h"
 #include "modules.h"
 #include "msg.h"
@@ -709,6 +710,8 @@ static const struct layout *layout_for(unsigned long hex)
 
 void pfs_python_init(void)
 {
+	if (!pfs_dynsym_maybe("Py_Version") && !pfs_dynsym_maybe("Py_GetVersion"))
+		return; /* not CPython, told without dlsym's failure (dynsym.c) */
 	const unsigned long *hexp = dlsym(RTLD_DEFAULT, "Py_Version");
 	const char *(*get_version)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
 	if (!hexp && !get_version)

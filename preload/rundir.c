@@ -32,9 +32,13 @@ static struct pfs_fd dir_fd = PFS_FD_INIT(PFS_DIR_FD_MIN, pfs_proc.dir, O_RDONLY
  */
 static int open_dir_at(int at, const char *name, struct stat *st, const char **why)
 {
-	if (mkdirat(at, name, 0700) && errno != EEXIST)
-		return -errno;
+	/* Made only when missing: every process after the run's first finds it there. */
 	int fd = PFS_NO_EINTR(openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(at, name, 0700) && errno != EEXIST)
+			return -errno;
+		fd = PFS_NO_EINTR(openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	}
 	if (fd < 0) {
 		int err = errno;
 		if (err == ELOOP)

@@ -88,6 +88,7 @@ const struct pfs_tracker pfs_tracker_off = {
 	.init = off_init,
 	.start = off_init,
 	.add = off_add,
+	.adopted = pfs_nop_thread,
 	.free_at = off_at,
 	.unmap = off_unmap,
 	.remap = off_remap,

@@ -41,6 +41,12 @@ struct pfs_tracker {
 	 */
 	void (*add)(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack, int kind,
 		    int cowable);
+	/*
+	 * After start, once the memory held then has been handed over (add for
+	 * each range; a tracker taking over from another hands over its ranges
+	 * the same way): the tracker may take all their baselines in one walk.
+	 */
+	void (*adopted)(struct pfs_thread *t);
 	/* The allocation starting in the page of `addr` goes away. */
 	void (*free_at)(struct pfs_thread *t, uint64_t addr);
 	/* [addr, addr + len) is unmapped; what stays mapped stays tracked. */

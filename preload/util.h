@@ -3,6 +3,7 @@
 #define PFS_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +55,18 @@ static inline pid_t pfs_sys_getpid(void)
 static inline pid_t pfs_sys_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
+}
+
+/* These two through syscall() too: libc's own code for them is one more fresh page at every start. */
+static inline pid_t pfs_sys_getppid(void)
+{
+	return (pid_t)syscall(SYS_getppid);
+}
+
+/* A copy of fd at `min` or above, close-on-exec; -1 with errno. */
+static inline int pfs_sys_dupfd(int fd, int min)
+{
+	return (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, min);
 }
 
 static inline uint64_t pfs_now_ns(void)
@@ -133,6 +146,19 @@ static inline uint64_t pfs_dec(const char **p)
 	for (; **p >= '0' && **p <= '9'; (*p)++)
 		v = v * 10 + (uint64_t)(**p - '0');
 	return v;
+}
+
+/* Writes v in decimal at p (at most 20 digits, no NUL); returns the end. */
+static inline char *pfs_put_dec(char *p, uint64_t v)
+{
+	char tmp[20];
+	unsigned n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
 }
 
 /*

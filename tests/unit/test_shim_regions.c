@@ -117,6 +117,7 @@ static void test_first_touches_on_a_mapping(void **state)
 	assert_int_equal(fast->init(&why), 0);
 	assert_int_equal(fast->start(&why), 0);
 	struct pfs_thread *t = pfs_thread_get();
+	fast->adopted(t); /* nothing held at start handed over: each range added from now on takes its baseline */
 	char *m = pfs_sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);
 	pfs_sys_madvise(m, 64 * PAGE, MADV_NOHUGEPAGE);
@@ -145,12 +146,47 @@ static void test_first_touches_on_a_mapping(void **state)
 	fixture_close();
 }
 
+/*
+ * The start: ranges handed over before `adopted` (the process's memory at
+ * start) take their baselines then, all in one walk: a page the shim itself
+ * touched in between is part of the start, not the program's first touch.
+ */
+static void test_baselines_at_adoption(void **state)
+{
+	(void)state;
+	if (pfs_probe_pagemap_scan() != 1) {
+		print_message("this kernel has no PAGEMAP_SCAN\n");
+		skip();
+	}
+	assert_int_equal(fixture_open(), 0);
+	const struct pfs_tracker *fast = &pfs_tracker_fast;
+	const char *why = "";
+	assert_int_equal(fast->init(&why), 0);
+	assert_int_equal(fast->start(&why), 0);
+	struct pfs_thread *t = pfs_thread_get();
+	char *m = pfs_sys_mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	pfs_sys_madvise(m, 16 * PAGE, MADV_NOHUGEPAGE);
+	m[0] = 1;
+	fast->add(t, (uint64_t)(uintptr_t)m, 16 * PAGE, 1, 9, PFS_KIND_PRESTART, 1);
+	m[3 * PAGE] = 1; /* before adoption ends */
+	fast->adopted(t);
+	m[5 * PAGE] = 1;
+	m[6 * PAGE] = 1;
+	pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
+	assert_int_equal(touches_in_log(9), 2);
+	fast->free_at(t, (uint64_t)(uintptr_t)m);
+	pfs_sys_munmap(m, 16 * PAGE);
+	fixture_close();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bits_set_count_and_clear),
 		cmocka_unit_test(test_bits_sparse),
 		cmocka_unit_test(test_first_touches_on_a_mapping),
+		cmocka_unit_test(test_baselines_at_adoption),
 	};
 	return cmocka_run_group_tests_name("shim regions (fast mode)", tests, NULL, NULL);
 }
