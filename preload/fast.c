@@ -197,22 +197,43 @@ static void ignored_add(uint64_t lo, uint64_t hi)
 	nignored++;
 }
 
+/* A fill of the table, and the mapping it met holding one address (with the one before it). */
+struct fill {
+	uint64_t addr;
+	struct pfs_mapping *m, *prev;
+	int found;
+};
+
 static int fill_fn(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
 {
-	(void)arg;
+	struct fill *f = arg;
 	if (!pfs_addrspace_kind(m, prev, 0) && !ignored_find(m->start))
 		ignored_add(m->start, m->end);
+	if (m->start <= f->addr && f->addr < m->end) {
+		*f->m = *m;
+		*f->prev = *prev;
+		f->found = 1;
+	}
 	return 0;
 }
 
-/* Every mapping of kind 0 noted with one read of the maps, once for the table's life; 1 when done now. */
-static int ignored_fill(void)
+/*
+ * Every mapping of kind 0 noted with one read of the maps, and the mapping
+ * holding `addr` found in the same read: at most once a pass (`now`), so
+ * that mappings made since by no hook (libc maps the locale's files) cost
+ * one read of the maps, not one each.  1 when *m is addr's mapping.
+ */
+static uint64_t ignored_filled_at;
+
+static int ignored_fill(uint64_t now, uint64_t addr, struct pfs_mapping *m, struct pfs_mapping *prev)
 {
-	if (ignored_filled)
+	if (ignored_filled && ignored_filled_at == now)
 		return 0;
 	ignored_filled = 1;
-	pfs_addrspace_each(fill_fn, NULL);
-	return 1;
+	ignored_filled_at = now;
+	struct fill f = {addr, m, prev, 0};
+	pfs_addrspace_each(fill_fn, &f);
+	return f.found;
 }
 
 static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
@@ -426,7 +447,8 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			from = hi;
 			continue;
 		}
-		if (ignored_fill() && (hi = ignored_find(from)) != 0) {
+		int read = ignored_fill(now, from, &m, &prev); /* m: from's mapping, when this read the maps */
+		if ((hi = ignored_find(from)) != 0) {
 			from = hi;
 			continue;
 		}
@@ -440,7 +462,7 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			m.end = hi;
 			m.prot = PROT_READ | PROT_WRITE;
 			kind = PFS_KIND_SELF;
-		} else if (pfs_addrspace_find(from, &m, &prev) == 0) {
+		} else if (read || pfs_addrspace_find(from, &m, &prev) == 0) {
 			kind = pfs_addrspace_kind(&m, &prev, 0);
 			/* A thread arena's heap (64 MiB-aligned) before its first block is carved: malloc's own. */
 			if (pfs_alloc_is_glibc && !(m.start & (PFS_HEAP_MAX - 1)) && m.end - m.start <= PFS_HEAP_MAX)
