@@ -209,26 +209,14 @@ int pfs_uffd_borrow(void)
 	return -1;
 }
 
-/* "/proc/PID/task/TID/NAME" without snprintf (the handler keeps off locale state). */
-static char *put_uint(char *p, uint64_t v)
-{
-	char tmp[24];
-	int n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
+/* "/proc/PID/task/TID/NAME" without snprintf (the handler keeps off locale state): pfs_put_dec. */
 static int read_task_file(uint32_t tid, const char *name, char *buf, size_t size)
 {
 	char path[96], *p = path;
 	memcpy(p, "/proc/", 6);
-	p = put_uint(p + 6, (uint64_t)pfs_proc.pid);
+	p = pfs_put_dec(p + 6, (uint64_t)pfs_proc.pid);
 	memcpy(p, "/task/", 6);
-	p = put_uint(p + 6, tid);
+	p = pfs_put_dec(p + 6, tid);
 	*p++ = '/';
 	size_t len = strlen(name);
 	memcpy(p, name, len + 1);

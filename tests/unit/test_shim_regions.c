@@ -104,19 +104,25 @@ static uint64_t touches_in_log(uint32_t stack)
 	return pages;
 }
 
-static void test_first_touches_on_a_mapping(void **state)
+/* Fast mode started on the fixture's log, as the shim's start does; the test is skipped without PAGEMAP_SCAN. */
+static struct pfs_thread *fast_started(void)
 {
-	(void)state;
 	if (pfs_probe_pagemap_scan() != 1) {
 		print_message("this kernel has no PAGEMAP_SCAN\n");
 		skip();
 	}
 	assert_int_equal(fixture_open(), 0);
-	const struct pfs_tracker *fast = &pfs_tracker_fast;
 	const char *why = "";
-	assert_int_equal(fast->init(&why), 0);
-	assert_int_equal(fast->start(&why), 0);
-	struct pfs_thread *t = pfs_thread_get();
+	assert_int_equal(pfs_tracker_fast.init(&why), 0);
+	assert_int_equal(pfs_tracker_fast.start(&why), 0);
+	return pfs_thread_get();
+}
+
+static void test_first_touches_on_a_mapping(void **state)
+{
+	(void)state;
+	const struct pfs_tracker *fast = &pfs_tracker_fast;
+	struct pfs_thread *t = fast_started();
 	fast->adopted(t); /* nothing held at start handed over: each range added from now on takes its baseline */
 	char *m = pfs_sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);
@@ -154,16 +160,8 @@ static void test_first_touches_on_a_mapping(void **state)
 static void test_baselines_at_adoption(void **state)
 {
 	(void)state;
-	if (pfs_probe_pagemap_scan() != 1) {
-		print_message("this kernel has no PAGEMAP_SCAN\n");
-		skip();
-	}
-	assert_int_equal(fixture_open(), 0);
 	const struct pfs_tracker *fast = &pfs_tracker_fast;
-	const char *why = "";
-	assert_int_equal(fast->init(&why), 0);
-	assert_int_equal(fast->start(&why), 0);
-	struct pfs_thread *t = pfs_thread_get();
+	struct pfs_thread *t = fast_started();
 	char *m = pfs_sys_mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);
 	pfs_sys_madvise(m, 16 * PAGE, MADV_NOHUGEPAGE);
