@@ -396,8 +396,9 @@ static uint32_t unwind_site(struct pfs_thread *t, int fresh)
  * callers at the same stack depth gives one key to several stacks: cc1
  * makes 1.2 million such calls, and unwinding each in full was most of
  * the shim's cost there.  Such a key gets a depth d: a call with it takes
- * the return addresses of the caller's first d callers only (a short
- * unwind), and the key qualified by them (hashed with the stack pointer)
+ * the return addresses of the caller's first d callers only (read from
+ * the stack where a first unwind found them, or a short unwind), and the
+ * key qualified by them (hashed with the stack pointer)
  * has an entry of its own in the table (kind | PFS_QUALIFIED), unwound in
  * full on first sight and every PFS_VERIFY_EVERY hits as any key.  A
  * qualified key found with two stacks deepens d; past PFS_QUALIFY_MAX
@@ -407,24 +408,27 @@ static uint32_t unwind_site(struct pfs_thread *t, int fresh)
 #define PFS_DEPTH_FULL 255u
 
 /*
- * Where a call at sp finds its caller's caller's return address, as an
- * offset from sp (the hook's frame: its return address, ret, is at sp + 8,
- * and the caller's stack pointer after the call is sp + 16): the save
- * location libunwind reads it from, found once per shared key by stepping.
- * A frame's size at a given instruction is fixed (a function that
- * allocates on its stack, or realigns it, is the exception: its calls are
- * told apart by the check every PFS_VERIFY_EVERY hits like any key's), so
- * the next calls with the key read that word instead of unwinding
- * (pfs_qualify_caller): cc1's shared keys are 94% of depth 1 (xmalloc's
- * callers), 1.2 million calls.  PFS_RA_UNKNOWN: not found (a frame
- * libunwind cannot step, a location too far).
+ * Where a call at sp finds the return address of its caller's level-th
+ * caller (1: the caller's caller), as an offset from sp (the hook's frame:
+ * its return address, ret, is at sp + 8, and the caller's stack pointer
+ * after the call is sp + 16): the save location libunwind reads it from,
+ * found once per shared key (and per qualified key that leads deeper) by
+ * stepping.  A frame's size at a given instruction is fixed (a function
+ * that allocates on its stack, or realigns it, is the exception: its calls
+ * are told apart by the check every PFS_VERIFY_EVERY hits like any key's),
+ * so the next calls with the key read that word instead of unwinding
+ * (pfs_qualify_caller, qualify_read): cc1's shared keys are 94% of depth 1
+ * (xmalloc's callers), 1.2 million calls.  PFS_RA_UNKNOWN: not found (a
+ * frame libunwind cannot step, a location too far); 0: not taken now.
  */
 #define PFS_RA_OFF_MAX 2048u
-static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp)
+/* Deeper callers' words lie further up: each was read from this thread's stack, at this sp, once. */
+#define PFS_RA_OFF_DEEP_MAX 16384u
+static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp, unsigned level)
 {
 	unw_context_t ctx;
 	unw_cursor_t cur;
-	uintptr_t off = PFS_RA_UNKNOWN;
+	uintptr_t off = PFS_RA_UNKNOWN, max = level == 1 ? PFS_RA_OFF_MAX : PFS_RA_OFF_DEEP_MAX;
 	if (!unwind_enter())
 		return 0;
 	int masked = mask_begin();
@@ -435,11 +439,15 @@ static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp)
 			if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_REG_SP, &fsp) < 0)
 				break;
 			if (ip == ret) {
-				if (fsp != sp + 2 * sizeof(void *) || unw_step(&cur) <= 0 ||
-				    unw_get_reg(&cur, UNW_REG_IP, &loc_ip) < 0 ||
+				unsigned up = 0;
+				if (fsp != sp + 2 * sizeof(void *))
+					break;
+				while (up < level && unw_step(&cur) > 0)
+					up++;
+				if (up < level || unw_get_reg(&cur, UNW_REG_IP, &loc_ip) < 0 ||
 				    unw_get_save_loc(&cur, UNW_REG_IP, &loc) < 0 || loc.type != UNW_SLT_MEMORY)
 					break;
-				if (loc.u.addr > sp && loc.u.addr - sp <= PFS_RA_OFF_MAX && loc.u.addr % sizeof(void *) == 0 &&
+				if (loc.u.addr > sp && loc.u.addr - sp <= max && loc.u.addr % sizeof(void *) == 0 &&
 				    *(const unw_word_t *)(uintptr_t)loc.u.addr == loc_ip)
 					off = (uintptr_t)(loc.u.addr - sp);
 				break;
@@ -454,19 +462,68 @@ static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp)
 	return off;
 }
 
+static struct pfs_cache_ent *cache_find(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind, int *found);
+
+/*
+ * The qualifier of a key of depth d > 1 read from the stack, not unwound
+ * (0: not known so).  The caller's callers f[1..d] are read one after the
+ * other: f[1] where the key's entry says, each next one where the entry of
+ * the key qualified by the frames read so far says (a qualified key that
+ * was found shared, or is met here on the way: it holds that offset in
+ * place of counters, found by stepping on first sight).  cc1 made 73,000
+ * unwinds for keys of depth 2 to 5 (obstack and hash table growth behind
+ * xmalloc), 0.7% of its time.  Entries may move (cache_find).
+ */
+static uint64_t qualify_read(struct pfs_thread *t, uintptr_t ret_off, int kind, uintptr_t ret, uintptr_t sp,
+			     unsigned depth)
+{
+	void *f[PFS_QUALIFY_MAX + 1];
+	f[0] = (void *)ret;
+	f[1] = *(void *const *)(sp + ret_off);
+	for (unsigned level = 1; level < depth; level++) {
+		int found;
+		struct pfs_cache_ent *m = cache_find(t, ret, pfs_qualify_hash(sp, f, (int)level + 1),
+						     kind | PFS_QUALIFIED, &found);
+		if (!found) {
+			if (!m->ret)
+				t->cache_used++;
+			m->ret = ret;
+			m->sp = pfs_qualify_hash(sp, f, (int)level + 1);
+			m->kind = (uint8_t)(kind | PFS_QUALIFIED);
+			m->stack = 0;
+			m->verify = 0;
+			m->depth = 0;
+		}
+		if (!m->depth) { /* a key of this depth before, or new: it leads deeper now */
+			m->depth = 1;
+			m->ra_off = 0;
+		}
+		if (!m->ra_off)
+			m->ra_off = caller_ra_off(ret, sp, level + 1);
+		if (m->ra_off <= PFS_RA_UNKNOWN)
+			return 0;
+		f[level + 1] = *(void *const *)(sp + m->ra_off);
+	}
+	return pfs_qualify_hash(sp, f, (int)depth + 1);
+}
+
 /*
  * The qualified key's second word for a call at sp with the shared key's
- * entry e, its caller's first `depth` callers hashed; 0: not taken.
+ * entry e, its caller's first `depth` callers hashed; 0: not taken.  The
+ * table may have changed (e found again by the caller).
  */
-static uint64_t qualifier(struct pfs_cache_ent *e, uintptr_t ret, uintptr_t sp, unsigned depth)
+static uint64_t qualifier(struct pfs_thread *t, struct pfs_cache_ent *e, int kind, uintptr_t ret, uintptr_t sp,
+			  unsigned depth)
 {
 	void *raw[PFS_MAX_FRAMES + 16];
-	if (depth == 1) {
-		if (!e->ra_off)
-			e->ra_off = caller_ra_off(ret, sp);
-		if (e->ra_off > PFS_RA_UNKNOWN) {
+	if (!e->ra_off)
+		e->ra_off = caller_ra_off(ret, sp, 1);
+	if (e->ra_off > PFS_RA_UNKNOWN) {
+		if (depth == 1)
 			return pfs_qualify_caller(e, ret, sp);
-		}
+		uint64_t q = qualify_read(t, e->ra_off, kind, ret, sp, depth);
+		if (q)
+			return q;
 	}
 	if (!unwind_enter())
 		return 0;
@@ -512,11 +569,11 @@ static void cache_grow(struct pfs_thread *t)
  * A key found further from its place than the inline path looks
  * (PFS_CACHE_PROBES) trades places with one of the entries it passes there,
  * each in turn: the inline path finds it from then on.  Before, such a key
- * took the slow path at every call: in cc1 one qualified key (below) made
- * 125,000 of the 205,000 calls that left the inline path.  The
- * entry moved away stays reachable: the table has no holes (entries are
- * never removed), so every entry from its place to where it goes is taken.
- * Callers hold no pointer to an entry across a cache_find.
+ * took the slow path at every call: in cc1, qualified keys (below) so far
+ * from their place made 125,000 of the 234,000 calls that left the inline
+ * path.  The entry moved away stays reachable: the table has no holes
+ * (entries are never removed), so every entry from its place to where it
+ * goes is taken.  Callers hold no pointer to an entry across a cache_find.
  */
 static __thread unsigned promote_turn __attribute__((tls_model("initial-exec")));
 
@@ -617,7 +674,12 @@ static uint32_t site_resolve(struct pfs_thread *t, int kind, uintptr_t ret, uint
 	int found;
 	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
 	unsigned depth = found ? e->depth : 0;
-	uint64_t q = depth && depth != PFS_DEPTH_FULL ? qualifier(e, ret, sp, depth) : 0;
+	uint64_t q = 0;
+	if (depth && depth != PFS_DEPTH_FULL) {
+		q = qualifier(t, e, kind, ret, sp, depth);
+		if (depth > 1) /* the table may have changed (qualify_read) */
+			e = cache_find(t, ret, sp, kind, &found);
+	}
 	*bound = NULL;
 	if (!q) {
 		if (cache_hit(e, found)) {

@@ -24,6 +24,23 @@ t_wrapper_small_sites_kept_apart() {
 		"all(abs(s['allocations'] - $n) <= 4096 for s in sites(proc(r), 'xmalloc'))"
 }
 
+# The same through two more callers the paths share (deep_one and deep_two -> mid_b -> mid_a ->
+# xmalloc), the caller drawn for each block: the key is qualified three callers deep, those callers
+# read from the stack where the first unwinds found them.  Both sites are reported, every block
+# counted.  Until a level's check (every 4,096 hits) meets the other caller, about half of its hits
+# go to the first one: three levels, each site off by about 6,000 at most (4,091 here; with the
+# callers read wrong, the key deepens to its limit and they are 12,230 off).
+t_wrapper_deep_sites_kept_apart() {
+	local n=50000 one two
+	run_both wdeep $T/wrapper_sites deep $n || return 1
+	read -r _ one _ two <"$WORK/wdeep.out" || return 1
+	report wdeep || return 1
+	$Q "$WORK/wdeep.json" \
+		"sum(s['allocations'] for s in sites(proc(r), 'xmalloc')) == 2 * $n" \
+		"{s['frames'][3]['function']: s['allocations'] for s in sites(proc(r), 'xmalloc') if len(s['frames']) > 3}.keys() == {'deep_one', 'deep_two'}" \
+		"all(abs(s['allocations'] - {'deep_one': $one, 'deep_two': $two}[s['frames'][3]['function']]) <= 2 * 4096 for s in sites(proc(r), 'xmalloc'))"
+}
+
 # More sites than the first size of the thread's site table (1,024 keys), visited in rounds: site k
 # (one call instruction in alloc_at) allocates k + 1 blocks of 16 + k % 64 bytes, so every count
 # from 1 to 3,000 appears once, each with its own size.  A count the table lost or gave to another
