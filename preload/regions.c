@@ -517,7 +517,7 @@ static void pass_run(uint64_t from, uint64_t to, uint64_t cats, void *arg)
 	}
 }
 
-uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown)
+uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown, pfs_skip_fn skip)
 {
 	struct pass p = {.t = t, .now = now, .unknown = unknown};
 	if (!pfs_pagemap_space_walks()) { /* page map entries read one region at a time: nothing is found outside */
@@ -528,10 +528,16 @@ uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unk
 	/*
 	 * The whole address space in one walk, files' pages and shared memory
 	 * too: runs in no region (a library's text the program ran) are left
-	 * alone by `unknown`.
+	 * alone by `unknown`; the large ones it knows it leaves are not walked
+	 * (`skip`: a walk in pieces, in address order).
 	 */
-	if (pfs_pagemap_walk(0, PFS_USER_END, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p))
-		return p.faults; /* what it found before failing is counted; the regions not reached keep their bitmaps */
+	for (uint64_t from = 0, lo, hi; from < PFS_USER_END; from = hi) {
+		if (!skip || !skip(from, now, &lo, &hi) || lo < from || hi <= lo)
+			lo = hi = PFS_USER_END;
+		/* what a failed walk found before failing is counted; the regions not reached keep their bitmaps */
+		if (lo > from && pfs_pagemap_walk(from, lo, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p))
+			return p.faults;
+	}
 	pass_flush_unknown(&p);
 	while (p.i < nregions)
 		pass_finish_region(&p);

@@ -102,7 +102,10 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
  * counted.  Returns the faults counted (first touches and copies).
  */
 typedef uint64_t (*pfs_unknown_fn)(struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
-uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown);
+/* The first range [*lo, *hi) at or after `from` that `unknown` would leave alone and no region holds: 1, else 0. */
+typedef int (*pfs_skip_fn)(uint64_t from, uint64_t now, uint64_t *lo, uint64_t *hi);
+/* skip (NULL: none): ranges the walk leaves out. */
+uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unknown, pfs_skip_fn skip);
 
 /*
  * Page i of r was written after the fork before r was armed: a copy, counted
