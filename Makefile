@@ -89,9 +89,12 @@ $(BUILD)/preload/%.o: preload/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 	@$(if $(Q),echo '  CC      $<')
 	$(Q)$(call compile,$(CC),$(PRELOAD_CFLAGS) $(PRELOAD_LAYOUT))
 
+# -z now: the library's calls into libc are bound when it loads, once, in the first process;
+# bound lazily, each forked child bound again those its parent never made (the fork handlers'),
+# 18 page faults of every fork of a bash loop.
 $(LIB): $(PRELOAD_OBJ) preload/exports.map
 	@$(if $(Q),echo '  LD      $@')
-	$(Q)$(CC) $(LDFLAGS) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ \
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -Wl,-z,now -o $@ \
 		$(PRELOAD_OBJ) $(PRELOAD_LIBS)
 
 $(BUILD)/analyzer/%.o: analyzer/%.c $(FLAGS_STAMP) | $(DEPS_OK)

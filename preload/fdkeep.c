@@ -40,7 +40,7 @@ int pfs_fd_keep(struct pfs_fd *k, int fd)
 {
 	if (fd < 0)
 		return fd;
-	int hi = pfs_sys_dupfd(fd, k->min);
+	int hi = fd < k->min ? pfs_sys_dupfd(fd, k->min) : -1; /* a number out of the way already stays */
 	if (hi >= 0) {
 		close(fd);
 		fd = hi;

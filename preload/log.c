@@ -81,13 +81,12 @@ static int log_fd(struct pfs_log *log)
 /*
  * Reserve disk space for one block so that stores into it cannot SIGBUS;
  * the file grows to cover it (fallocate without KEEP_SIZE, or the writes).
- * The descriptor is checked first: after a dup2 over it, fallocate would
- * grow the program's file instead of the log.
+ * `fd` is the log's, checked just before (log_fd): after a dup2 over it,
+ * fallocate would grow the program's file instead of the log.
  */
-static int reserve_block(struct pfs_log *log, uint64_t block)
+static int reserve_block(int fd, uint64_t block)
 {
 	off_t off = (off_t)(block * PFS_LOG_BLOCK_SIZE);
-	int fd = log_fd(log);
 	if (fd < 0)
 		return -EBADF;
 	if (PFS_NO_EINTR(fallocate(fd, 0, off, PFS_LOG_BLOCK_SIZE)) == 0)
@@ -101,14 +100,14 @@ static int reserve_block(struct pfs_log *log, uint64_t block)
 	return 0;
 }
 
-static char *map_segment(struct pfs_log *log, uint64_t seg)
+/* Segment seg mapped (through fd, the log's, checked: log_fd) if it is not yet. */
+static char *map_segment(struct pfs_log *log, uint64_t seg, int fd)
 {
 	char *p = __atomic_load_n(&log->segs[seg], __ATOMIC_ACQUIRE);
 	if (p)
 		return p;
 	pfs_spin_lock(&log->lock);
 	p = log->segs[seg];
-	int fd = p ? -1 : log_fd(log);
 	if (!p && fd >= 0) {
 		/*
 		 * The mapping may reach past the end of the file: only blocks that
@@ -229,13 +228,14 @@ void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t s
 		log_fail(log, EFBIG);
 		goto lost;
 	}
-	char *base = map_segment(log, seg);
+	int fd = log_fd(log); /* checked once for both */
+	char *base = map_segment(log, seg, fd);
 	if (!base) {
 		log_fail(log, errno ? errno : ENOMEM);
 		leave_block(log, block, 0);
 		goto lost;
 	}
-	int err = reserve_block(log, block);
+	int err = reserve_block(fd, block);
 	if (err) {
 		log_fail(log, -err);
 		leave_block(log, block, 0);
@@ -276,7 +276,8 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
 int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
 		 const struct pfs_file_header *hdr)
 {
-	memset(log, 0, sizeof(*log));
+	memset(log, 0, offsetof(struct pfs_log, path)); /* not the path's 4 KiB: written next, two fresh pages */
+	log->path[0] = 0;
 	log->fd = (struct pfs_fd)PFS_FD_INIT(PFS_LOG_FD_MIN, log->path, O_RDWR | O_NOFOLLOW);
 	log->fd.same = 1;
 	w0->cur = w0->end = NULL;
@@ -288,8 +289,8 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const ch
 	if (fd < 0)
 		return fd;
 	log->next_block = 1;
-	char *base = map_segment(log, 0);
-	int err = base ? reserve_block(log, 0) : -ENOMEM;
+	char *base = map_segment(log, 0, fd); /* just made and kept: no second check */
+	int err = base ? reserve_block(fd, 0) : -ENOMEM;
 	if (err) {
 		pfs_log_close(log);
 		unlinkat(dirfd, strrchr(log->path, '/') + 1, 0);
