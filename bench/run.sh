@@ -62,9 +62,24 @@ PHASE=1 bench "1 GiB touched, fork, the child writes 10% (fork_cow 1024): fork p
 	"fast $(peers perf heaptrack)" "fast<=1.2" "$W/fork_cow" 1024
 
 # ---- process starts (issue 21: target at most 2 ms per process over native) ----
+# starts_print TITLE NPROC: the native, off and fast rows of $W/t.*; the cost per process is the
+# difference of the cpu medians / NPROC (cpu: the wall time of short processes on a loaded machine
+# is mostly waiting).
+starts_print() {
+	local v n nc m mc
+	n=$(median <"$W/t.native")
+	nc=$(median 2 <"$W/t.native")
+	printf 'process starts: %s\n    %-10s %8.3f s %16s cpu %7.3f s\n' "$1" native "$n" "" "$nc"
+	for v in off fast; do
+		m=$(median <"$W/t.$v")
+		mc=$(median 2 <"$W/t.$v")
+		printf '    %-10s %8.3f s  %6.2fx native   cpu %7.3f s  %6.2fx   %5.2f ms cpu per process over native (target at most 2)\n' \
+			"$v" "$m" "$(ratio "$m" "$n")" "$mc" "$(ratio "$mc" "$nc")" "$(echo "scale=3; ($mc - $nc) * 1000 / $2" | bc)"
+	done
+}
+
 # 100 runs of /bin/true, then of sh -c true, started by a shell loop that itself runs untraced
-# (only the children get the shim); the cost per process is the difference of the cpu medians / 100
-# (cpu: the wall time of 100 short processes on a loaded machine is mostly waiting).
+# (only the children get the shim).
 for cmd in /bin/true "sh -c true"; do
 	loop="i=0; while [ \$i -lt 100 ]; do LD_PRELOAD=\$PFS_CHILD_LIB $cmd; i=\$((i + 1)); done"
 	for v in native off fast; do : >"$W/t.$v"; done
@@ -76,36 +91,19 @@ for cmd in /bin/true "sh -c true"; do
 			rm -rf "$W/logs"
 		done
 	done
-	n=$(median <"$W/t.native")
-	nc=$(median 2 <"$W/t.native")
-	printf 'process starts: 100 runs of %s from a shell loop\n    %-10s %8.3f s %16s cpu %7.3f s\n' "$cmd" native "$n" "" "$nc"
-	for v in off fast; do
-		m=$(median <"$W/t.$v")
-		mc=$(median 2 <"$W/t.$v")
-		printf '    %-10s %8.3f s  %6.2fx native   cpu %7.3f s  %6.2fx   %5.2f ms cpu per process over native (target at most 2)\n' \
-			"$v" "$m" "$(ratio "$m" "$n")" "$mc" "$(ratio "$mc" "$nc")" "$(echo "scale=3; ($mc - $nc) * 10" | bc)"
-	done
+	starts_print "100 runs of $cmd from a shell loop" 100
 done
 
 # script_row TITLE NPROC SHELL SCRIPT: the script run by SHELL, the shell and every command under the
-# shim, as `pfshim record SHELL SCRIPT` runs it; the cost per process is the difference of the cpu
-# medians / NPROC.
+# shim, as `pfshim record SHELL SCRIPT` runs it.
 script_row() {
-	local title=$1 nproc=$2 v n nc m mc
+	local title=$1 nproc=$2 v
 	shift 2
 	for v in native off fast; do : >"$W/t.$v"; done
 	for _ in $(seq "$RUNS"); do
 		for v in native off fast; do secs "$v" "$@" >>"$W/t.$v"; done
 	done
-	n=$(median <"$W/t.native")
-	nc=$(median 2 <"$W/t.native")
-	printf 'process starts: %s\n    %-10s %8.3f s %16s cpu %7.3f s\n' "$title" native "$n" "" "$nc"
-	for v in off fast; do
-		m=$(median <"$W/t.$v")
-		mc=$(median 2 <"$W/t.$v")
-		printf '    %-10s %8.3f s  %6.2fx native   cpu %7.3f s  %6.2fx   %5.2f ms cpu per process over native (target at most 2)\n' \
-			"$v" "$m" "$(ratio "$m" "$n")" "$mc" "$(ratio "$mc" "$nc")" "$(echo "scale=3; ($mc - $nc) * 1000 / $nproc" | bc)"
-	done
+	starts_print "$title" "$nproc"
 }
 
 # 200 short commands (/bin/true, /bin/echo, expr, cat; 50 of each): dash starts each with vfork.
