@@ -13,7 +13,7 @@ int pfs_alloc_is_glibc;
  * The start of the brk heap: the kernel's start_brk, not the break when the
  * shim starts: a program or a library may have grown the heap before the
  * shim's constructor ran.  The kernel names the mapping that holds it
- * [heap] (addrspace.c hands it over from the walk at start); while there is
+ * [heap] (core.c hands it over from its walk at start); while there is
  * none the break has not moved from it.  (Field 47 of /proc/self/stat says
  * the same at the price of a file opened at every start.)
  */
