@@ -31,8 +31,9 @@ PRELOAD_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-ex
 # The library's layout (issue 21: each fresh page is a page fault at every process start).
 # Its tables over 4 KiB go to .lbss, after the small variables, which then share three pages
 # instead of lying between the tables on fourteen.  Not in the sanitized build of the core
-# the unit tests link.
-PRELOAD_LAYOUT := -mcmodel=medium -mlarge-data-threshold=4096
+# the unit tests link.  Only where the compiler has it (x86-64; clang before 17 does not).
+PRELOAD_LAYOUT := $(shell $(CC) -mcmodel=medium -mlarge-data-threshold=4096 -fPIC -x c -c -o /dev/null /dev/null \
+	2>/dev/null && echo -mcmodel=medium -mlarge-data-threshold=4096)
 PRELOAD_LIBS := -lunwind -ldl -lpthread -liberty
 
 ANALYZER_SRC := $(wildcard analyzer/*.c)
