@@ -9,8 +9,12 @@
  *        many_sites S signals      one block at each site while SIGUSR1 is blocked and pending: the
  *                                  mask the program set stays as it set it, and the signal is
  *                                  delivered once when it unblocks it; prints what it saw
+ *        many_sites S fork         one block at each site, then a forked child in which site k
+ *                                  allocates k + 1 blocks; prints how the child ended
  */
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +77,23 @@ int main(int argc, char **argv)
 				blocks++;
 			}
 		printf("%ld blocks\n", blocks);
+		return 0;
+	}
+	if (argc > 2 && strcmp(argv[2], "fork") == 0) {
+		for (int k = 0; k < sites; k++)
+			free(alloc_at(k));
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			for (int round = 0; round < sites; round++)
+				for (int k = round; k < sites; k++)
+					free(alloc_at(k));
+			_exit(0);
+		}
+		int st = 0;
+		if (pid > 0)
+			waitpid(pid, &st, 0);
+		printf("child %s\n", pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ended" : "failed");
 		return 0;
 	}
 	if (argc > 2 && strcmp(argv[2], "signals") == 0) {

@@ -326,10 +326,15 @@ void pfs_sites_fork_parent(void)
 
 /*
  * The parent's COUNTERS records are in the parent's log: every thread's
- * cache and slots start afresh, on the built-in table.  A grown table is
- * given back, not cleared: clearing wrote every page of it, copies the
- * kernel made in each child before the shim could count them (32 per
- * worker of Python's fork pool).  Called after pfs_arena_child_reset.
+ * slots start afresh, and its cache on the built-in table.  A grown table
+ * is not cleared: clearing wrote every page of it, copies the kernel made
+ * in each child before the shim could count them (32 per worker of
+ * Python's fork pool).  The forking thread's keys are kept, without their
+ * counters: in the built-in table, written anyway, each slot emptied; a
+ * grown table stays the child's to read (t->inherited), never written, so
+ * that a key the parent knew is not unwound again (a shell's child, between
+ * its fork and its exec).  Other threads' grown tables are given back.
+ * Called after pfs_arena_child_reset.
  */
 void pfs_sites_fork_child(void)
 {
@@ -340,13 +345,28 @@ void pfs_sites_fork_child(void)
 	unwind_active = in_unwind;
 	fork_pending = 0;
 	for (struct pfs_thread *t = pfs_thread_all(); t; t = t->next_all) {
+		int mine = t == pfs_tls_thread;
+		if (!mine)
+			t->inherited = NULL;
 		if (t->cache != t->cache0) {
-			pfs_pool_free(t->cache, cache_bytes(64 - t->cache_shift));
+			if (mine) {
+				t->inherited = t->cache;
+				t->inherited_shift = t->cache_shift;
+			} else {
+				pfs_pool_free(t->cache, cache_bytes(64 - t->cache_shift));
+			}
 			t->cache = t->cache0;
 			t->cache_shift = 64 - PFS_CACHE_BITS;
+			memset(t->cache, 0, cache_bytes(64 - t->cache_shift));
+			t->cache_used = 0;
+		} else if (mine) {
+			for (uint32_t i = 0; i < PFS_CACHE_SIZE; i++)
+				if (!t->cache[i].depth)
+					t->cache[i].slot = NULL;
+		} else {
+			memset(t->cache, 0, cache_bytes(64 - t->cache_shift));
+			t->cache_used = 0;
 		}
-		memset(t->cache, 0, cache_bytes(64 - t->cache_shift));
-		t->cache_used = 0;
 		t->slots = NULL; /* entries stay in the arena: they pointed into another log */
 		t->free_slots = NULL;
 		t->free_slots_left = 0;
@@ -586,15 +606,47 @@ static struct pfs_cache_ent *cache_promote(struct pfs_thread *t, uint64_t home, 
 	return to;
 }
 
+/* The key's entry in a forked child's inherited table, or NULL (read only: its pages stay the parent's). */
+static const struct pfs_cache_ent *inherited_find(const struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind)
+{
+	const struct pfs_thread view = {.cache_shift = t->inherited_shift};
+	uint64_t mask = ((uint64_t)1 << (64 - t->inherited_shift)) - 1, i = pfs_cache_home(&view, ret, sp, kind);
+	for (uint64_t probes = 0; t->inherited[i].ret && probes <= mask; i = (i + 1) & mask, probes++) {
+		const struct pfs_cache_ent *e = &t->inherited[i];
+		if (e->ret == ret && e->sp == sp && e->kind == kind)
+			return e;
+	}
+	return NULL;
+}
+
 /*
  * The key's entry (*found set), or the entry a new key takes: the first
  * empty one after its place, once the table has grown when it would be more
  * than three quarters full (half full took twice the memory, and with
  * thousands of sites a table past the CPU's caches costs a miss a call:
  * many_sites 10000 6% faster so); at the largest size, the key's place when
- * the run of entries from it is long.
+ * the run of entries from it is long.  A key a forked child's parent knew
+ * (t->inherited) takes the new entry with its stack, without its counters.
  */
+static struct pfs_cache_ent *cache_find_own(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind,
+					    int *found);
+
 static struct pfs_cache_ent *cache_find(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind, int *found)
+{
+	struct pfs_cache_ent *e = cache_find_own(t, ret, sp, kind, found);
+	const struct pfs_cache_ent *p;
+	if (*found || !t->inherited || e->ret || !(p = inherited_find(t, ret, sp, kind)))
+		return e;
+	*e = *p;
+	if (!e->depth)
+		e->slot = NULL;
+	t->cache_used++;
+	*found = 1;
+	return e;
+}
+
+static struct pfs_cache_ent *cache_find_own(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind,
+					    int *found)
 {
 	for (;;) {
 		uint64_t mask = ((uint64_t)1 << (64 - t->cache_shift)) - 1, home = pfs_cache_home(t, ret, sp, kind);

@@ -54,6 +54,8 @@ struct pfs_thread {
 	struct pfs_cache_ent *cache; /* cache0 or a larger table */
 	uint32_t cache_shift;        /* 64 - log2(entries) */
 	uint32_t cache_used;
+	uint32_t inherited_shift;
+	const struct pfs_cache_ent *inherited; /* a forked child's: its parent's larger table, read only (sites.c) */
 	struct pfs_cache_ent cache0[PFS_CACHE_SIZE];
 };
 

@@ -54,6 +54,21 @@ t_many_sites_counted_exactly() {
 		"all(s['bytes_allocated'] == s['allocations'] * (16 + (s['allocations'] - 1) % 64) for s in sites(proc(r), 'alloc_at'))"
 }
 
+# A forked child meets the sites its parent knew (500: the parent's table has grown past the
+# built-in one, and the child reads it instead of unwinding again): every allocation of the child
+# is charged to its site and counted in the child, none in the parent.
+t_forked_child_sites_counted() {
+	local n=500
+	run_both forksites $T/many_sites $n fork || return 1
+	grep -qx 'child ended' "$WORK/forksites.out" || { cat "$WORK/forksites.out"; return 1; }
+	report forksites || return 1
+	local parent="[p for p in r['processes'] if not any(q['pid'] == p['ppid'] for q in r['processes'])][0]"
+	local child="[p for p in r['processes'] if p['ppid'] == $parent['pid']][0]"
+	$Q "$WORK/forksites.json" "len(r['processes']) == 2" \
+		"sorted(s['allocations'] for s in sites($parent, 'alloc_at')) == [1] * $n" \
+		"sorted(s['allocations'] for s in sites($child, 'alloc_at')) == list(range(1, $n + 1))"
+}
+
 # The program's signal mask under the shim: the shim blocks the signals while it unwinds a new call
 # site and answers libunwind's own mask calls itself meanwhile; the program sets, reads and
 # unblocks its mask as without the shim (run_both compares what it printed: SIGUSR1 blocked and
