@@ -36,7 +36,7 @@ struct pfs_cache_ent {
 	uint16_t verify;       /* hits left before the next check */
 	union {
 		struct pfs_counter_slot *slot; /* depth 0: the counters the key's calls go to (NULL: none yet) */
-		uintptr_t ra_off; /* depth 1: where the caller's return address is kept, from sp (sites.c) */
+		uintptr_t ra_off; /* depth 1 or more: where the next caller's return address is kept, from sp (sites.c) */
 	};
 };
 
