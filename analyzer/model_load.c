@@ -364,7 +364,7 @@ static int on_policy(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	return 0;
 }
 
-/* Fast mode: one scan pass; its time bounds the touches of the next one (storms.c). */
+/* Fast mode: one scan pass; its time bounds the touches of the next one (storms.c).  Or a wait sample. */
 static int on_scan(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		   const char **why)
 {
@@ -378,7 +378,8 @@ static int on_scan(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		.time_ns = rec->u.scan.time_ns, .new_pages = rec->u.scan.new_pages,
 		.reason = rec->u.scan.reason, .have_wait = rec->h.flags & PFS_SCAN_WAIT, .wait_ns = rec->u.scan.wait_ns,
 	};
-	p->scans++;
+	if (rec->u.scan.reason != PFS_SCAN_SAMPLE) /* a wait sample only: no pass */
+		p->scans++;
 	p->scanned_new_pages += rec->u.scan.new_pages;
 	return 0;
 }

@@ -250,7 +250,8 @@ static int make_intervals(const struct pfs_proc *p, const struct pfs_series *s,
 	 * out, so there are about as many times as passes to sort and search.
 	 */
 	for (size_t i = 0; i < p->nscan_evs; i++)
-		times[nt++] = p->scan_evs[i].time_ns;
+		if (p->scan_evs[i].reason != PFS_SCAN_SAMPLE)
+			times[nt++] = p->scan_evs[i].time_ns;
 	for (size_t i = 0; i < p->ntouches; i++)
 		if (!nt || times[nt - 1] != p->touches[i].time_ns)
 			times[nt++] = p->touches[i].time_ns;

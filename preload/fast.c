@@ -84,14 +84,11 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
 	 * a loaded machine's waits, for the analyzer's storms: a sample every
 	 * 50 ms is enough; the end's is PROC_END's, which follows
 	 */
-	static uint64_t sampled; /* atomic */
 	uint64_t run;
 	int flags = 0;
 	rec->wait_ns = 0;
-	if (reason != PFS_SCAN_END && start - __atomic_load_n(&sampled, __ATOMIC_RELAXED) >= 50000000u) {
-		__atomic_store_n(&sampled, start, __ATOMIC_RELAXED);
+	if (reason != PFS_SCAN_END && pfs_wait_due(start))
 		flags = pfs_schedstat(&run, &rec->wait_ns) == 0 ? PFS_SCAN_WAIT : 0;
-	}
 	pfs_rec_end(rec, PFS_REC_SCAN, flags, sizeof(*rec));
 }
 

@@ -19,7 +19,7 @@ struct pfs_fbatch {
 	uint64_t base_time;
 	uint32_t base_tid;
 	struct pfs_fev_cursor cur;
-	uint64_t handler_ns;	/* the handler's CPU time for these faults (FAULTS.handler_ns) */
+	uint64_t handler_ns;	/* the handler's CPU time and CPU wait for these faults (FAULTS.handler_ns) */
 	uint8_t buf[PFS_FBATCH_BYTES + PFS_FEV_MAX_BYTES];
 };
 /* Adds one fault at `addr` (PFS_FEV_* flags; pc and sys with PFS_FEV_SITE) and counts it. */

@@ -55,6 +55,7 @@
 #include "real.h"
 #include "thread.h"
 #include "uffd_handler.h"
+#include "util.h"
 
 #define FD_MIN 540
 #define BATCH_IDLE_MS 10
@@ -293,6 +294,9 @@ struct hctx {
 	uint64_t plain_until;	/* placement off until then (contention) */
 	unsigned contended;	/* long windows lately */
 	unsigned since_check;
+	int sfd;	/* its own schedstat, -1 none */
+	uint64_t wait_mark;	/* its time waiting for a CPU when it last went to sleep */
+	int psfd;	/* the program's schedstat (its main thread's), -1 none */
 };
 
 static void wake(const struct hctx *h, uint64_t addr)
@@ -323,11 +327,15 @@ static void idle_policy(int on)
  * SCHED_IDLE task runs only on an idle CPU: 8 s instead of 0.1 s for the
  * storm with two busy loops running, measured).  So the handler times it:
  * a few windows over 1 ms among recent faults mean others want this CPU
- * (one alone is a tick or an interrupt), and for the next 200 ms the
- * handler runs as an ordinary task on any CPU, the scheduler's choice.
+ * (one alone is a tick or an interrupt), and so does one window over 8 ms
+ * (two ticks at 250 Hz: with three busy loops on two CPUs single windows
+ * of 100 ms and more were seen, the program waiting on a starved handler,
+ * before the fourth came); for the next 200 ms the handler runs as an
+ * ordinary task on any CPU, the scheduler's choice.
  */
 #define CONTENDED_NS 1000000u
 #define CONTENDED_MAX 4
+#define STARVED_NS 8000000u
 #define BACKOFF_NS 200000000u
 
 static void pin(int cpu)
@@ -361,9 +369,10 @@ static void placement_off(struct hctx *h, uint64_t now)
 
 /*
  * The handler's own CPU time (its CPU clock: the time the woken thread runs
- * before the handler finishes is not in it), 0 unknown.  What serving a
- * fault kept its thread waiting, which the analyzer takes out of the
- * program's timeline (docs/analyzer.md, "Storms").  No vDSO for it: a syscall.
+ * before the handler finishes is not in it), 0 unknown.  With waited_ns
+ * below, what serving a fault kept its thread waiting, which the analyzer
+ * takes out of the program's timeline (docs/analyzer.md, "Storms").  No
+ * vDSO for it: a syscall.
  */
 static uint64_t cpu_ns(void)
 {
@@ -371,6 +380,59 @@ static uint64_t cpu_ns(void)
 	if (syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts))
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The handler's time waiting for a CPU since it went to sleep (schedstat's
+ * run-queue wait; 0 unknown), read just before the fault is resolved: the
+ * wake-up that brought the fault to it and any preemption while serving it,
+ * all of it time the faulting thread waited.  Not after the wake-up: a
+ * handler placed on the thread's CPU is preempted by the thread then, and
+ * that wait is the program running (handler_main takes the mark before
+ * sleeping again).  On a loaded machine this is most of what a fault
+ * waits: at a load of 2, 16,384 faults left 1,000 stretches (of 10 ms) in
+ * which the program seemed to run, and one storm read as thirteen.
+ */
+static uint64_t waited_ns(struct hctx *h)
+{
+	uint64_t run, wait;
+	if (h->sfd < 0 || pfs_schedstat_fd(h->sfd, &run, &wait))
+		return 0;
+	uint64_t d = wait > h->wait_mark ? wait - h->wait_mark : 0;
+	h->wait_mark = wait;
+	return d;
+}
+
+static void mark_wait(struct hctx *h)
+{
+	uint64_t run;
+	if (h->sfd >= 0)
+		pfs_schedstat_fd(h->sfd, &run, &h->wait_mark);
+}
+
+/*
+ * The program's own wait for a CPU, sampled as fast mode's scanner does (at
+ * most every 50 ms, SCAN records; docs/analyzer.md, "A loaded machine"):
+ * under load a program woken from its fault waits for a CPU as long as the
+ * handler did (660 ms of a 2 s storm with three busy loops), and without
+ * samples that time read as the program's own.  The time is the fault's:
+ * the program is blocked in it then.
+ */
+static void wait_sample(struct hctx *h, uint64_t now)
+{
+	uint64_t run, wait;
+	if (h->psfd < 0 || !pfs_wait_due(now) || pfs_schedstat_fd(h->psfd, &run, &wait))
+		return;
+	struct pfs_rec_scan *rec = h->t ? pfs_rec_begin(&h->t->w, sizeof(*rec)) : NULL;
+	if (!rec)
+		return;
+	rec->time_ns = now;
+	rec->duration_ns = 0;
+	rec->new_pages = 0;
+	rec->regions = 0;
+	rec->reason = PFS_SCAN_SAMPLE;
+	rec->wait_ns = wait;
+	pfs_rec_end(rec, PFS_REC_SCAN, PFS_SCAN_WAIT, sizeof(*rec));
 }
 
 /*
@@ -392,6 +454,7 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 		ev |= PFS_FEV_SITE;
 	}
 	uint64_t now = pfs_now_ns();
+	uint64_t waited = waited_ns(h);
 	int rc, placed = placement_on(h, now);
 	if (placed)
 		idle_policy(1);
@@ -413,7 +476,7 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 	if (placed) {
 		idle_policy(0);
 		uint64_t back = pfs_now_ns();
-		if (back - now > CONTENDED_NS && ++h->contended >= CONTENDED_MAX) {
+		if (back - now > STARVED_NS || (back - now > CONTENDED_NS && ++h->contended >= CONTENDED_MAX)) {
 			h->contended = 0;
 			placement_off(h, back);
 		}
@@ -426,9 +489,11 @@ static void handle_fault(struct hctx *h, const struct uffd_msg *m)
 		wake(h, addr);
 	else
 		pfs_fbatch_add(h->hb, h->t, addr, tid, ev, pc, sys, now);
+	wait_sample(h, now);
 	uint64_t cpu1 = cpu_ns();
 	if (cpu0 && cpu1 > cpu0)
 		h->hb->handler_ns += cpu1 - cpu0;
+	h->hb->handler_ns += waited;
 }
 
 /* The program asked for the batch (flush_req moved on): written, and acknowledged. */
@@ -501,6 +566,7 @@ static int handler_main(struct hctx *h)
 		for (unsigned k = 0; k < h->nsib; k++)
 			pfd[3 + k] = (struct pollfd){.fd = h->sib[k], .events = POLLIN};
 		int timeout = h->hb->count ? BATCH_IDLE_MS : h->rd < 0 ? ORPHAN_POLL_MS : -1;
+		mark_wait(h);
 		int n = poll(pfd, 3 + h->nsib, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -562,7 +628,7 @@ static int handler_proc(void *arg)
 	const struct handler_args *a = arg;
 	struct hslot *slot = (struct hslot *)(void *)((char *)arg - offsetof(struct hslot, args));
 	struct hctx h = {.t = a->t, .ufd = a->ufd, .rd = a->rd, .prog = -1, .cpu = a->cpu, .slot = slot,
-			 .hb = &slot->hb, .program = a->program};
+			 .hb = &slot->hb, .program = a->program, .sfd = -1, .psfd = -1};
 	sigset_t all;
 	sigfillset(&all);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(uint64_t));
@@ -578,6 +644,10 @@ static int handler_proc(void *arg)
 		}
 	close_all_but(keep, n);
 	pfs_log_other_process(a->logfd);
+	h.sfd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	char path[40] = "/proc/", *e = pfs_put_dec(path + 6, (uint64_t)h.program);
+	memcpy(e, "/schedstat", sizeof("/schedstat"));
+	h.psfd = open(path, O_RDONLY | O_CLOEXEC);
 	h.prog = (int)syscall(SYS_pidfd_open, h.program, 0);
 	prctl(PR_SET_PTRACER, a->program, 0, 0, 0);
 	pin(h.cpu);

@@ -22,15 +22,29 @@ size_t pfs_strlcpy(char *dst, const char *src, size_t size)
 
 int pfs_schedstat(uint64_t *run_ns, uint64_t *wait_ns)
 {
-	char buf[96];
 	int fd = PFS_NO_EINTR(open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC));
 	if (fd < 0)
 		return -errno;
-	ssize_t n = PFS_NO_EINTR(read(fd, buf, sizeof(buf) - 1));
-	int err = n < 0 ? -errno : 0;
+	int err = pfs_schedstat_fd(fd, run_ns, wait_ns);
 	close(fd);
+	return err;
+}
+
+int pfs_wait_due(uint64_t now)
+{
+	static uint64_t sampled; /* atomic */
+	uint64_t last = __atomic_load_n(&sampled, __ATOMIC_RELAXED);
+	if (now - last < 50000000u)
+		return 0;
+	return __atomic_compare_exchange_n(&sampled, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+int pfs_schedstat_fd(int fd, uint64_t *run_ns, uint64_t *wait_ns)
+{
+	char buf[96];
+	ssize_t n = PFS_NO_EINTR(pread(fd, buf, sizeof(buf) - 1, 0));
 	if (n <= 0)
-		return err ? err : -ENODATA;
+		return n < 0 ? -errno : -ENODATA;
 	buf[n] = 0;
 	/* "run wait timeslices" */
 	uint64_t v[2] = {0, 0};

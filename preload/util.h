@@ -168,4 +168,14 @@ static inline char *pfs_put_dec(char *p, uint64_t v)
  */
 int pfs_schedstat(uint64_t *run_ns, uint64_t *wait_ns);
 
+/*
+ * Whether a sample of the wait is due at `now` (at most one every 50 ms,
+ * across the threads and the handlers sharing this memory): 1 once per
+ * period, to the caller that takes it.
+ */
+int pfs_wait_due(uint64_t now);
+
+/* The same from a schedstat file kept open (`fd`, read from its start): a thread's own. */
+int pfs_schedstat_fd(int fd, uint64_t *run_ns, uint64_t *wait_ns);
+
 #endif

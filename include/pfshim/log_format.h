@@ -484,9 +484,10 @@ enum pfs_scan_reason {
 	PFS_SCAN_REMAP = 4,
 	PFS_SCAN_END = 5,	/* exit, exec */
 	PFS_SCAN_FORK = 6,	/* a forked child takes its baseline */
+	PFS_SCAN_SAMPLE = 7,	/* no pass: exact mode on userfaultfd, a handler's sample of the wait (flag PFS_SCAN_WAIT) */
 };
 
-/* SCAN (fast mode): one pass of the scanner, even one that found nothing, for rates over time. */
+/* SCAN (fast mode): one pass of the scanner, even one that found nothing, for rates over time; or (PFS_SCAN_SAMPLE) a wait sample only. */
 struct pfs_rec_scan {
 	struct pfs_rec_hdr h;
 	uint64_t time_ns;	/* when the pass began */
@@ -535,10 +536,12 @@ struct pfs_rec_faults {
 	uint32_t count;		/* events */
 	uint32_t bytes;		/* of encoded events after this fixed part */
 	/*
-	 * The handler's own CPU time for these events, ns (saturated): the time
-	 * exact mode kept the faulting threads beyond what the faults cost
+	 * The handler's own CPU time for these events, and its time waiting for
+	 * a CPU while they waited (its wake-up, preemption), ns (saturated): the
+	 * time exact mode kept the faulting threads beyond what the faults cost
 	 * natively, which the analyzer takes out of the timeline.  0 in logs of
-	 * shims before this field (it was padding).
+	 * shims before this field (it was padding); the CPU time alone in logs
+	 * of shims before 2026-12.
 	 */
 	uint32_t handler_ns;
 };

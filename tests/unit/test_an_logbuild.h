@@ -333,18 +333,27 @@ static inline size_t lb_touch(struct lb *b, uint64_t time_ns, uint64_t alloc_seq
 	return lb_touch_faults(b, time_ns, alloc_seq, stack, kind, pages, 0, flags);
 }
 
-static inline size_t lb_scan(struct lb *b, uint64_t time_ns, uint64_t new_pages, uint32_t reason)
+/* A SCAN record; with PFS_SCAN_WAIT in `flags`, `wait` the main thread's wait so far. */
+static inline size_t lb_scan_waited(struct lb *b, uint64_t time_ns, uint64_t new_pages, uint32_t reason,
+				    uint16_t flags, uint64_t wait)
 {
 	struct pfs_rec_scan r;
 
 	memset(&r, 0, sizeof(r));
 	r.h.type = PFS_REC_SCAN;
+	r.h.flags = flags;
 	r.time_ns = time_ns;
-	r.duration_ns = 5000;
+	r.duration_ns = reason == PFS_SCAN_SAMPLE ? 0 : 5000;
 	r.new_pages = new_pages;
-	r.regions = 2;
+	r.regions = reason == PFS_SCAN_SAMPLE ? 0 : 2;
 	r.reason = reason;
+	r.wait_ns = wait;
 	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
+static inline size_t lb_scan(struct lb *b, uint64_t time_ns, uint64_t new_pages, uint32_t reason)
+{
+	return lb_scan_waited(b, time_ns, new_pages, reason, 0, 0);
 }
 
 static inline size_t lb_proc_end_at(struct lb *b, uint64_t seq, uint64_t time_ns)

@@ -395,8 +395,6 @@ static void test_loaded_phase(void **state)
 	for (unsigned i = 1; i <= 100; i++) {
 		uint64_t t = T0 + i * 10 * MS;
 		bool burst = i >= 20 && i < 34 && (i - 20) % 4 < 2, trickle = i >= 60 && i < 80;
-		struct pfs_rec_scan r;
-
 		if (i >= 20 && i < 34)
 			wait += 8 * MS;
 		else if ((i >= 40 && i < 60) || i >= 85)
@@ -405,14 +403,7 @@ static void test_loaded_phase(void **state)
 			lb_touch(&b, t, 1, 2, PFS_KIND_MMAP, 40, 0);
 		if (trickle)
 			lb_touch(&b, t, 1, 3, PFS_KIND_MMAP, 30, 0);
-		memset(&r, 0, sizeof(r));
-		r.h.type = PFS_REC_SCAN;
-		r.h.flags = PFS_SCAN_WAIT;
-		r.time_ns = t;
-		r.new_pages = burst ? 40 : trickle ? 30 : 0;
-		r.reason = PFS_SCAN_PERIODIC;
-		r.wait_ns = wait;
-		lb_put(&b, &r, sizeof(r), NULL, 0);
+		lb_scan_waited(&b, t, burst ? 40 : trickle ? 30 : 0, PFS_SCAN_PERIODIC, PFS_SCAN_WAIT, wait);
 	}
 	end_waited(&b, wait);
 	p = load(&run, &b);
@@ -449,6 +440,47 @@ static void exact_faults(struct lb *b, uint64_t t, unsigned n, uint64_t gap, uin
 	r.bytes = (uint32_t)len;
 	r.handler_ns = kept * n;
 	lb_put(b, &r, sizeof(r), ev, len);
+}
+
+/*
+ * Exact mode on userfaultfd: the program's wait for a CPU comes from its
+ * handlers' samples (SCAN records of reason PFS_SCAN_SAMPLE, no pass).  500
+ * faults 1 ms apart (2% of the time at 20 us) while the program waited 9 ms
+ * of each 10 (the samples every 50 ms): 20% of the time it did not wait, one
+ * storm.  Without the samples, no storm.  Samples are not scans.
+ */
+static void test_exact_wait_samples(void **state)
+{
+	for (int sampled = 0; sampled < 2; sampled++) {
+		struct pfs_series s;
+		struct pfs_run run;
+		struct pfs_proc *p;
+		struct lb b;
+		uint64_t wait = 0;
+
+		(void)state;
+		start(&b);
+		lb_alloc_at(&b, 1, T0 + 5 * MS, 2, PFS_KIND_MMAP, 0x10000000, 64 << 20);
+		exact_faults(&b, T0 + 100 * MS, 500, MS, 0, 0x10000000 / 4096);
+		for (unsigned k = 1; sampled && k <= 13; k++) {
+			if (k >= 3 && k <= 12)
+				wait += 45 * MS;
+			lb_scan_waited(&b, T0 + k * 50 * MS, 0, PFS_SCAN_SAMPLE, PFS_SCAN_WAIT, wait);
+		}
+		end_waited(&b, wait);
+		p = load(&run, &b);
+		assert_int_equal(p->scans, 0);
+		assert_int_equal(compute(p, &s), 0);
+		if (!sampled) {
+			assert_int_equal(s.nstorms, 0);
+		} else {
+			assert_int_equal(s.nstorms, 1);
+			assert_int_equal(s.storms[0].top.stack, 2);
+			assert_true(s.storms[0].faults >= 490);
+			assert_true(s.storms[0].share > 0.15 && s.storms[0].share < 0.25);
+		}
+		release(&s, &run, &b);
+	}
 }
 
 /*
@@ -616,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_loaded_machine),
 		cmocka_unit_test(test_loaded_phase),
 		cmocka_unit_test(test_exact_handler_time_removed),
+		cmocka_unit_test(test_exact_wait_samples),
 		cmocka_unit_test(test_exact_handler_time_keeps_free_after_fault),
 		cmocka_unit_test(test_exact_category_after_block),
 		cmocka_unit_test(test_wild_times),
