@@ -84,10 +84,11 @@ static int walk_read(int fd, uint64_t start, uint64_t end, uint64_t anyof, uint6
 	return 0;
 }
 
-int pfs_pagemap_walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec, size_t n,
-		     pfs_pagemap_fn fn, void *arg)
+int pfs_pagemap_walk(int fd, uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec,
+		     size_t n, pfs_pagemap_fn fn, void *arg)
 {
-	int fd = pfs_fd_get(&pm);
+	if (fd < 0)
+		fd = pfs_fd_get(&pm);
 	if (fd < 0)
 		return -EBADF;
 	if (use_read)
@@ -154,7 +155,7 @@ int64_t pfs_pagemap_present(uint64_t start, uint64_t len)
 {
 	struct page_region vec[64];
 	int64_t n = 0;
-	if (pfs_pagemap_walk(start, start + len, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, 64, count_run, &n) == 0)
+	if (pfs_pagemap_walk(-1, start, start + len, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, 64, count_run, &n) == 0)
 		return n;
 	return present_mincore(start, len / pfs_proc.page_size, pfs_proc.page_size);
 }

@@ -23,9 +23,11 @@ typedef void (*pfs_pagemap_fn)(uint64_t from, uint64_t to, uint64_t cats, void *
 /*
  * Walks [start, end) for pages with any of the categories `anyof`, handing
  * fn each run in address order with its categories masked by `ret`.  `vec`
- * (n entries) is the caller's buffer for PAGEMAP_SCAN.  0 or -errno.
+ * (n entries) is the caller's buffer for PAGEMAP_SCAN.  `fd`: from
+ * pfs_pagemap_fd(), or -1 to get it here (a walk in pieces checks the
+ * descriptor once, not once a piece: an fstat each).  0 or -errno.
  */
-int pfs_pagemap_walk(uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec, size_t n,
+int pfs_pagemap_walk(int fd, uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec, size_t n,
 		     pfs_pagemap_fn fn, void *arg);
 /*
  * A walk of the whole address space ([0, PFS_USER_END)) is cheap: PAGEMAP_SCAN

@@ -406,7 +406,7 @@ uint64_t pfs_region_scan(struct region *r, struct pfs_thread *t, uint64_t now)
 {
 	struct scan_ctx c = {.t = t, .now = now};
 	struct walk_ctx w = {&c, r};
-	if (pfs_pagemap_walk(r->start, pfs_region_end(r), HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, walk_run, &w))
+	if (pfs_pagemap_walk(-1, r->start, pfs_region_end(r), HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, walk_run, &w))
 		return 0;
 	return region_done(&c, r);
 }
@@ -531,11 +531,14 @@ uint64_t pfs_regions_pass(struct pfs_thread *t, uint64_t now, pfs_unknown_fn unk
 	 * alone by `unknown`; the large ones it knows it leaves are not walked
 	 * (`skip`: a walk in pieces, in address order).
 	 */
+	int fd = pfs_pagemap_fd();
+	if (fd < 0)
+		return 0;
 	for (uint64_t from = 0, lo, hi; from < PFS_USER_END; from = hi) {
 		if (!skip || !skip(from, now, &lo, &hi) || lo < from || hi <= lo)
 			lo = hi = PFS_USER_END;
 		/* what a failed walk found before failing is counted; the regions not reached keep their bitmaps */
-		if (lo > from && pfs_pagemap_walk(from, lo, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p))
+		if (lo > from && pfs_pagemap_walk(fd, from, lo, HELD_CATS, HELD_RETURN, scan_vec, SCAN_VEC, pass_run, &p))
 			return p.faults;
 	}
 	pass_flush_unknown(&p);

@@ -53,13 +53,13 @@ static void check_walks(size_t n)
 		m[(size_t)i * PAGE] = 1;
 	uint64_t lo = (uint64_t)(uintptr_t)m, hi = lo + PAGES * PAGE;
 	struct seen s = {.lo = lo, .hi = hi};
-	assert_int_equal(pfs_pagemap_walk(lo, hi, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, n, on_run, &s), 0);
+	assert_int_equal(pfs_pagemap_walk(-1, lo, hi, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, n, on_run, &s), 0);
 	assert_int_equal(s.backwards, 0);
 	assert_int_equal(s.runs, PAGES / 2);
 	assert_int_equal(s.pages, PAGES / 2);
 	/* The whole address space: the mapping's runs once each, all in order. */
 	s = (struct seen){.lo = lo, .hi = hi};
-	assert_int_equal(pfs_pagemap_walk(0, PFS_USER_END, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, n, on_run, &s), 0);
+	assert_int_equal(pfs_pagemap_walk(pfs_pagemap_fd(), 0, PFS_USER_END, PAGE_IS_PRESENT, PAGE_IS_PRESENT, vec, n, on_run, &s), 0);
 	assert_int_equal(s.backwards, 0);
 	assert_int_equal(s.runs, PAGES / 2);
 	assert_int_equal(s.pages, PAGES / 2);
