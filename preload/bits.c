@@ -75,13 +75,22 @@ static uint64_t mask(uint64_t lo, uint64_t n)
 
 /* ---- within one leaf: bits [from, to) of w ---------------------------------- */
 
+/*
+ * A word is written only when it changes.  After a fork the bitmaps are
+ * shared with the other process until one of them writes: a write that
+ * changes nothing would still copy the page, a page fault the program pays
+ * (and the kernel counts) in both processes of every fork.
+ */
 static uint64_t w_set_count(uint64_t *w, uint64_t from, uint64_t to)
 {
 	uint64_t fresh = 0;
 	while (from < to) {
 		uint64_t i = from / 64, lo = from % 64, n = 64 - lo < to - from ? 64 - lo : to - from, m = mask(lo, n);
-		fresh += (uint64_t)__builtin_popcountll(m & ~w[i]);
-		w[i] |= m;
+		uint64_t add = m & ~w[i];
+		if (add) {
+			fresh += (uint64_t)__builtin_popcountll(add);
+			w[i] |= m;
+		}
 		from += n;
 	}
 	return fresh;
@@ -92,8 +101,11 @@ static uint64_t w_clear(uint64_t *w, uint64_t from, uint64_t to)
 	uint64_t was = 0;
 	while (from < to) {
 		uint64_t i = from / 64, lo = from % 64, n = 64 - lo < to - from ? 64 - lo : to - from, m = mask(lo, n);
-		was += (uint64_t)__builtin_popcountll(w[i] & m);
-		w[i] &= ~m;
+		uint64_t gone = w[i] & m;
+		if (gone) {
+			was += (uint64_t)__builtin_popcountll(gone);
+			w[i] &= ~m;
+		}
 		from += n;
 	}
 	return was;
@@ -197,9 +209,10 @@ uint64_t pfs_bits_clear(struct pfs_bits *b, uint64_t from, uint64_t to)
 	uint64_t last = (to - 1) / LEAF + 1;
 	for (uint64_t l = next_leaf(b, from / LEAF, last); l < last; l = next_leaf(b, l + 1, last)) {
 		uint64_t lo = from > l * LEAF ? from - l * LEAF : 0, hi = to < (l + 1) * LEAF ? to - l * LEAF : LEAF;
-		was += w_clear(leaf_at(b, l), lo, hi);
-		if (b->leaf && lo == 0 && hi == LEAF)
-			leaf_drop(b, l); /* all of it: the leaf goes */
+		uint64_t n = w_clear(leaf_at(b, l), lo, hi);
+		was += n;
+		if (n && b->leaf && lo == 0 && hi == LEAF)
+			leaf_drop(b, l); /* all of it: the leaf goes (an empty one stays: unwritten) */
 	}
 	return was;
 }
@@ -258,8 +271,28 @@ uint64_t pfs_bits_count(const struct pfs_bits *b)
 	return n;
 }
 
+/* Whether dst's [at, at + (to - from)) equals src's [from, to), read run by run. */
+static int same_bits(const struct pfs_bits *dst, uint64_t at, const struct pfs_bits *src, uint64_t from, uint64_t to)
+{
+	uint64_t d = at - from; /* dst's bit for src's i: i + d (mod 2^64) */
+	for (uint64_t i = from; i < to;) {
+		uint64_t j = find(src, i, to, 1); /* [i, j) clear in src */
+		if (j > i && find(dst, i + d, j + d, 1) < j + d)
+			return 0;
+		if (j >= to)
+			break;
+		uint64_t k = find(src, j, to, 0); /* [j, k) set */
+		if (find(dst, j + d, k + d, 0) < k + d)
+			return 0;
+		i = k;
+	}
+	return 1;
+}
+
 void pfs_bits_copy(struct pfs_bits *dst, uint64_t at, const struct pfs_bits *src, uint64_t from, uint64_t to)
 {
+	if (from >= to || (at + (to - from) <= dst->pages && same_bits(dst, at, src, from, to)))
+		return; /* nothing changes: nothing written (w_set_count) */
 	pfs_bits_clear(dst, at, at + (to - from));
 	for (uint64_t i = find(src, from, to, 1); i < to;) {
 		uint64_t j = find(src, i, to, 0);

@@ -1,8 +1,10 @@
 /* Fast mode's regions: the bitmap helpers, and first touches counted on a real mapping. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -80,6 +82,67 @@ static void test_bits_sparse(void **state)
 	assert_int_equal(pfs_bits_next_clear(&g, 80, 5 * PFS_BITS_LEAF), 4 * PFS_BITS_LEAF);
 	assert_int_equal(pfs_bits_next_clear(&g, 0, 5 * PFS_BITS_LEAF), 0);
 	pfs_bits_free(&g);
+	pfs_bits_free(&b);
+}
+
+/*
+ * After a fork the bitmaps are shared with the other process until one of
+ * them writes: setting what is set, clearing what is clear and copying what
+ * is equal write nothing (each write would copy a page in both processes of
+ * every fork).  Leaves made read-only prove it: a write faults, and the
+ * handler counts it and lets it through.
+ */
+static uintptr_t ro_pages[2];
+static volatile int ro_writes;
+
+static void on_ro_write(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	uintptr_t a = (uintptr_t)si->si_addr & ~(uintptr_t)(PAGE - 1);
+	for (int k = 0; k < 2; k++)
+		if (a >= ro_pages[k] && a < ro_pages[k] + 2 * PAGE) {
+			ro_writes++;
+			mprotect((void *)ro_pages[k], 2 * PAGE, PROT_READ | PROT_WRITE);
+			return;
+		}
+	signal(SIGSEGV, SIG_DFL); /* not ours: crash as it would */
+}
+
+static void test_bits_unchanged_not_written(void **state)
+{
+	(void)state;
+	struct pfs_bits b, c;
+	assert_int_equal(pfs_bits_init(&b, 1000), 0);
+	assert_int_equal(pfs_bits_init(&c, 1000), 0);
+	assert_int_equal(pfs_bits_set_count(&b, 10, 300), 290);
+	assert_int_equal(pfs_bits_set_count(&b, 500, 501), 1);
+	pfs_bits_copy(&c, 0, &b, 0, 1000);
+	assert_int_equal(pfs_bits_count(&c), 291);
+	assert_non_null(b.only);
+	assert_non_null(c.only);
+	ro_pages[0] = (uintptr_t)b.only & ~(uintptr_t)(PAGE - 1);
+	ro_pages[1] = (uintptr_t)c.only & ~(uintptr_t)(PAGE - 1);
+	struct sigaction sa = {.sa_sigaction = on_ro_write, .sa_flags = SA_SIGINFO}, old;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old), 0);
+	ro_writes = 0;
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(mprotect((void *)ro_pages[k], 2 * PAGE, PROT_READ), 0);
+	assert_int_equal(pfs_bits_set_count(&b, 20, 200), 0);
+	assert_int_equal(pfs_bits_clear(&b, 300, 500), 0);
+	pfs_bits_copy(&c, 0, &b, 0, 1000);
+	pfs_bits_copy(&c, 10, &b, 10, 300);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(mprotect((void *)ro_pages[k], 2 * PAGE, PROT_READ | PROT_WRITE), 0);
+	sigaction(SIGSEGV, &old, NULL);
+	assert_int_equal(ro_writes, 0);
+	/* and a copy that changes something still changes it */
+	assert_int_equal(pfs_bits_clear(&b, 500, 501), 1);
+	pfs_bits_copy(&c, 0, &b, 0, 1000);
+	assert_int_equal(pfs_bits_count(&c), 290);
+	assert_false(pfs_bits_get(&c, 500));
+	pfs_bits_free(&c);
 	pfs_bits_free(&b);
 }
 
@@ -183,6 +246,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bits_set_count_and_clear),
 		cmocka_unit_test(test_bits_sparse),
+		cmocka_unit_test(test_bits_unchanged_not_written),
 		cmocka_unit_test(test_first_touches_on_a_mapping),
 		cmocka_unit_test(test_baselines_at_adoption),
 	};
