@@ -27,8 +27,8 @@ typedef void (*pfs_pagemap_fn)(uint64_t from, uint64_t to, uint64_t cats, void *
  * pfs_pagemap_fd(), or -1 to get it here (a walk in pieces checks the
  * descriptor once, not once a piece: an fstat each).  0 or -errno.
  */
-int pfs_pagemap_walk(int fd, uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec, size_t n,
-		     pfs_pagemap_fn fn, void *arg);
+int pfs_pagemap_walk(int fd, uint64_t start, uint64_t end, uint64_t anyof, uint64_t ret, struct page_region *vec,
+		     size_t n, pfs_pagemap_fn fn, void *arg);
 /*
  * A walk of the whole address space ([0, PFS_USER_END)) is cheap: PAGEMAP_SCAN
  * is used, not the entries.  The kernel skips empty page tables at once and
