@@ -641,8 +641,7 @@ static void fast_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end)
 	if (r && start < pfs_region_end(r) && end > r->start) {
 		uint64_t from = start > r->start ? start : r->start, to = end < pfs_region_end(r) ? end : pfs_region_end(r);
 		pfs_bits_clear(&r->bits, (from - r->start) / page_size, (to - r->start) / page_size);
-		if (r->cow)
-			r->cow_left -= pfs_bits_clear(r->cow, (from - r->start) / page_size, (to - r->start) / page_size);
+		pfs_region_cow_clear(r, (from - r->start) / page_size, (to - r->start) / page_size);
 	}
 	pfs_regions_unlock();
 }

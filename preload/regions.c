@@ -320,14 +320,20 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
  * at a fork (write-protected; with fault events nothing is, and the events
  * count the copies: pevent.c): elsewhere every page is "written".
  */
+uint64_t pfs_region_cow_clear(struct region *r, uint64_t from, uint64_t to)
+{
+	uint64_t n = r->cow ? pfs_bits_clear(r->cow, from, to) : 0;
+	if (n)
+		r->cow_left -= n;
+	return n;
+}
+
 static void on_written(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to)
 {
 	if (!r->cow || !r->cow_left || !r->wp_gen)
 		return;
 	if (!r->owner) {
-		uint64_t n = pfs_bits_clear(r->cow, from, to);
-		c->copies += n;
-		r->cow_left -= n;
+		c->copies += pfs_region_cow_clear(r, from, to);
 		return;
 	}
 	for (uint64_t i = pfs_bits_next(r->cow, from, to); i < to; i = pfs_bits_next(r->cow, i + 1, to)) {
@@ -356,8 +362,7 @@ static void on_held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_
 		return; /* a uffd-wp marker: nothing there */
 	if (from > c->cursor) {
 		pfs_bits_clear(&r->bits, c->cursor, from);
-		if (r->cow) /* dropped: a later write is a first touch, not a copy */
-			r->cow_left -= pfs_bits_clear(r->cow, c->cursor, from);
+		pfs_region_cow_clear(r, c->cursor, from); /* dropped: a later write is a first touch, not a copy */
 	}
 	c->cursor = to;
 	if (cats & PAGE_IS_HUGE)
@@ -378,11 +383,11 @@ static void region_done_copies(struct scan_ctx *c, struct region *r)
 static uint64_t region_done(struct scan_ctx *c, struct region *r)
 {
 	run_flush(c);
-	r->huge = (uint8_t)c->huge;
+	if (r->huge != (uint8_t)c->huge) /* written only when it changes: shared after a fork (bits.c) */
+		r->huge = (uint8_t)c->huge;
 	if (c->cursor < r->npages) {
 		pfs_bits_clear(&r->bits, c->cursor, r->npages);
-		if (r->cow)
-			r->cow_left -= pfs_bits_clear(r->cow, c->cursor, r->npages);
+		pfs_region_cow_clear(r, c->cursor, r->npages);
 	}
 	if (c->t && !r->owner && c->pages)
 		write_touch(c->t, r->alloc_seq, r->stack, r->kind, c->pages, c->faults, c->now, 0);

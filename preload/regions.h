@@ -120,6 +120,12 @@ void pfs_regions_counts(uint64_t *first, uint64_t *cow);
 /* r->cow made (empty, r->cap pages) if it is not there; NULL when out of memory. */
 struct pfs_bits *pfs_region_cow(struct region *r);
 void pfs_region_cow_free(struct region *r);
+/*
+ * Pages [from, to) (indices) no longer shared with a fork's other process:
+ * their bits cleared from r->cow and cow_left lowered; how many were set.
+ * Nothing is written when none was (the region is shared after a fork too).
+ */
+uint64_t pfs_region_cow_clear(struct region *r, uint64_t from, uint64_t to);
 
 /*
  * Fault events feeding fast mode's regions (pevent.c; NULL: none): `drain`
