@@ -336,6 +336,19 @@ void pfs_sites_fork_parent(void)
  * its fork and its exec).  Other threads' grown tables are given back.
  * Called after pfs_arena_child_reset.
  */
+/*
+ * Zeroes p's n bytes (whole words), writing only the words that are not zero
+ * already: a forked child shares these pages with its parent, and a write
+ * copies one (a page fault in every fork).
+ */
+static void zero_quietly(void *p, size_t n)
+{
+	uint64_t *w = p;
+	for (size_t i = 0; i < n / sizeof(*w); i++)
+		if (w[i])
+			w[i] = 0;
+}
+
 void pfs_sites_fork_child(void)
 {
 	stacks_lock = (pfs_spin_t)PFS_SPIN_INIT;
@@ -357,11 +370,11 @@ void pfs_sites_fork_child(void)
 			}
 			t->cache = t->cache0;
 			t->cache_shift = 64 - PFS_CACHE_BITS;
-			memset(t->cache, 0, cache_bytes(64 - t->cache_shift));
+			zero_quietly(t->cache, cache_bytes(64 - t->cache_shift)); /* cleared at its growth already */
 			t->cache_used = 0;
 		} else if (mine) {
 			for (uint32_t i = 0; i < PFS_CACHE_SIZE; i++)
-				if (!t->cache[i].depth)
+				if (!t->cache[i].depth && t->cache[i].slot)
 					t->cache[i].slot = NULL;
 		} else {
 			memset(t->cache, 0, cache_bytes(64 - t->cache_shift));
@@ -583,6 +596,8 @@ static void cache_grow(struct pfs_thread *t)
 	t->cache_shift--;
 	if (old != t->cache0)
 		pfs_pool_free(old, cache_bytes(bits));
+	else /* left empty for a forked child to start from without writing it (pfs_sites_fork_child) */
+		memset(old, 0, cache_bytes(bits));
 }
 
 /*
