@@ -325,18 +325,6 @@ void pfs_sites_fork_parent(void)
 }
 
 /*
- * The parent's COUNTERS records are in the parent's log: every thread's
- * slots start afresh, and its cache on the built-in table.  A grown table
- * is not cleared: clearing wrote every page of it, copies the kernel made
- * in each child before the shim could count them (32 per worker of
- * Python's fork pool).  The forking thread's keys are kept, without their
- * counters: in the built-in table, written anyway, each slot emptied; a
- * grown table stays the child's to read (t->inherited), never written, so
- * that a key the parent knew is not unwound again (a shell's child, between
- * its fork and its exec).  Other threads' grown tables are given back.
- * Called after pfs_arena_child_reset.
- */
-/*
  * Zeroes p's n bytes (whole words), writing only the words that are not zero
  * already: a forked child shares these pages with its parent, and a write
  * copies one (a page fault in every fork).
@@ -349,6 +337,18 @@ static void zero_quietly(void *p, size_t n)
 			w[i] = 0;
 }
 
+/*
+ * The parent's COUNTERS records are in the parent's log: every thread's
+ * slots start afresh, and its cache on the built-in table.  A grown table
+ * is not cleared: clearing wrote every page of it, copies the kernel made
+ * in each child before the shim could count them (32 per worker of
+ * Python's fork pool).  The forking thread's keys are kept, without their
+ * counters: in the built-in table each slot emptied where set (a write
+ * copies a page, so nothing else is written there); a grown table stays the child's to read (t->inherited), never written, so
+ * that a key the parent knew is not unwound again (a shell's child, between
+ * its fork and its exec).  Other threads' grown tables are given back.
+ * Called after pfs_arena_child_reset.
+ */
 void pfs_sites_fork_child(void)
 {
 	stacks_lock = (pfs_spin_t)PFS_SPIN_INIT;

@@ -487,7 +487,10 @@ enum pfs_scan_reason {
 	PFS_SCAN_SAMPLE = 7,	/* no pass: exact mode on userfaultfd, a handler's sample of the wait (flag PFS_SCAN_WAIT) */
 };
 
-/* SCAN (fast mode): one pass of the scanner, even one that found nothing, for rates over time; or (PFS_SCAN_SAMPLE) a wait sample only. */
+/*
+ * SCAN (fast mode): one pass of the scanner, even one that found nothing, for
+ * rates over time; or (reason PFS_SCAN_SAMPLE) a wait sample only.
+ */
 struct pfs_rec_scan {
 	struct pfs_rec_hdr h;
 	uint64_t time_ns;	/* when the pass began */
