@@ -344,9 +344,10 @@ static void zero_quietly(void *p, size_t n)
  * in each child before the shim could count them (32 per worker of
  * Python's fork pool).  The forking thread's keys are kept, without their
  * counters: in the built-in table each slot emptied where set (a write
- * copies a page, so nothing else is written there); a grown table stays the child's to read (t->inherited), never written, so
- * that a key the parent knew is not unwound again (a shell's child, between
- * its fork and its exec).  Other threads' grown tables are given back.
+ * copies a page, so nothing else is written there); a grown table stays
+ * the child's to read (t->inherited), never written, so that a key the
+ * parent knew is not unwound again (a shell's child, between its fork and
+ * its exec).  Other threads' grown tables are given back.
  * Called after pfs_arena_child_reset.
  */
 void pfs_sites_fork_child(void)
@@ -495,6 +496,24 @@ static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp, unsigned level)
 	return off;
 }
 
+/*
+ * e, an empty entry or one taken over (cache_find did not find the key),
+ * now holds the key (ret, sp, kind) with nothing known of it yet: no stack,
+ * no counters, checked at its next call.
+ */
+static void entry_claim(struct pfs_thread *t, struct pfs_cache_ent *e, uintptr_t ret, uintptr_t sp, int kind)
+{
+	if (!e->ret)
+		t->cache_used++;
+	e->ret = ret;
+	e->sp = sp;
+	e->kind = (uint8_t)kind;
+	e->stack = 0;
+	e->verify = 0;
+	e->depth = 0;
+	e->slot = NULL;
+}
+
 static struct pfs_cache_ent *cache_find(struct pfs_thread *t, uintptr_t ret, uintptr_t sp, int kind, int *found);
 
 /*
@@ -517,16 +536,8 @@ static uint64_t qualify_read(struct pfs_thread *t, uintptr_t ret_off, int kind, 
 		int found;
 		struct pfs_cache_ent *m = cache_find(t, ret, pfs_qualify_hash(sp, f, (int)level + 1),
 						     kind | PFS_QUALIFIED, &found);
-		if (!found) {
-			if (!m->ret)
-				t->cache_used++;
-			m->ret = ret;
-			m->sp = pfs_qualify_hash(sp, f, (int)level + 1);
-			m->kind = (uint8_t)(kind | PFS_QUALIFIED);
-			m->stack = 0;
-			m->verify = 0;
-			m->depth = 0;
-		}
+		if (!found)
+			entry_claim(t, m, ret, pfs_qualify_hash(sp, f, (int)level + 1), kind | PFS_QUALIFIED);
 		if (!m->depth) { /* a key of this depth before, or new: it leads deeper now */
 			m->depth = 1;
 			m->ra_off = 0;
@@ -711,13 +722,7 @@ static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int f
 			e->slot = NULL;
 		}
 	} else {
-		if (!e->ret)
-			t->cache_used++;
-		e->ret = ret;
-		e->sp = sp;
-		e->kind = (uint8_t)kind;
-		e->depth = 0;
-		e->slot = NULL;
+		entry_claim(t, e, ret, sp, kind);
 	}
 	e->stack = stack;
 	e->verify = PFS_VERIFY_EVERY;
