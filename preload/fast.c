@@ -444,16 +444,31 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			from = hi;
 			continue;
 		}
-		int read = ignored_fill(now, from, &m, &prev); /* m: from's mapping, when this read the maps */
-		if ((hi = ignored_find(from)) != 0) {
+		/*
+		 * The log's own mapping, new in every forked child: left alone
+		 * as a file's shared mapping is, without reading the maps for
+		 * it.  (Forked children of a bash loop read the maps before
+		 * every exec, for this and the shim's own new memory: a system
+		 * call reading every mapping, 5 KiB of stack, pages of the
+		 * table.)
+		 */
+		if (pfs_log_segment_at(&pfs_log_proc, from, &lo, &hi)) {
+			ignored_add(lo, hi);
 			from = hi;
 			continue;
 		}
-		if ((hi = heap_reach_end(from)) != 0) {
+		/* The shim's own is known by its own range, not the kernel's merged mapping: no read of the maps. */
+		int self = pfs_self_find(from, &lo, &hi);
+		int read = !self && ignored_fill(now, from, &m, &prev); /* m: from's mapping, when this read the maps */
+		if (!self && (hi = ignored_find(from)) != 0) {
+			from = hi;
+			continue;
+		}
+		if (!self && (hi = heap_reach_end(from)) != 0) {
 			from = (hi + page_size - 1) & ~(page_size - 1);
 			continue;
 		}
-		if (pfs_self_find(from, &lo, &hi)) { /* the shim's own: by its own range, not the kernel's merged mapping */
+		if (self) {
 			memset(&m, 0, sizeof(m));
 			m.start = lo;
 			m.end = hi;
@@ -822,7 +837,8 @@ static void fast_fork_parent(struct pfs_thread *t)
  * are copies, counted once the regions are armed and announced; the others
  * are left out.  Returns how many are kept, in place.
  */
-#define FORK_WRITTEN_MAX 1024u
+#define FORK_WRITTEN_MAX 1027u /* forkwrites.c: its own 3 and 1,024 threads */
+#define FORK_WRITTEN_FEW 16u
 static unsigned fork_written_held(uint64_t *pages, unsigned n)
 {
 	unsigned kept = 0;
@@ -871,8 +887,17 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	 * here), each armed, then announced: the log's pages written for that
 	 * after they are protected are copies, as the kernel counts them.
 	 */
-	uint64_t written[FORK_WRITTEN_MAX];
-	unsigned nwritten = fork_written_held(written, pfs_forkwrites_child(written, FORK_WRITTEN_MAX));
+	/*
+	 * A few on the stack: 8 KiB there put every frame below (the pass, the
+	 * arming) on two pages further down, copies in the child (2 page
+	 * faults a fork of a bash loop).  A program with many threads takes
+	 * the static table.
+	 */
+	uint64_t few[FORK_WRITTEN_FEW];
+	static uint64_t many[FORK_WRITTEN_MAX];
+	unsigned cap = pfs_forkwrites_bound() <= FORK_WRITTEN_FEW ? FORK_WRITTEN_FEW : FORK_WRITTEN_MAX;
+	uint64_t *written = cap == FORK_WRITTEN_FEW ? few : many;
+	unsigned nwritten = fork_written_held(written, pfs_forkwrites_child(written, cap));
 	pfs_regions_pass(NULL, 0, NULL, NULL);
 	arm_all();
 	for (uint64_t i = 0; i < pfs_regions_count(); i++) {

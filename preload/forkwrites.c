@@ -125,6 +125,11 @@ unsigned pfs_forkwrites_child(uint64_t *pages, unsigned max)
 	return n;
 }
 
+unsigned pfs_forkwrites_bound(void)
+{
+	return 3 + nothers;
+}
+
 void pfs_forkwrites_forget(void)
 {
 	nothers = 0;

@@ -29,6 +29,8 @@ void pfs_forkwrites_prepare(const uint64_t *tops, unsigned n);
  * id that was another at the fork.
  */
 unsigned pfs_forkwrites_child(uint64_t *pages, unsigned max);
+/* At most how many pages pfs_forkwrites_child will report now (in the child, before it). */
+unsigned pfs_forkwrites_bound(void);
 /* In the parent after the fork: what prepare noted is forgotten (a fork without handlers must not find it). */
 void pfs_forkwrites_forget(void);
 

@@ -313,6 +313,24 @@ void pfs_log_forget(struct pfs_log *log)
 	log->failed = 1;
 }
 
+int pfs_log_segment_at(struct pfs_log *log, uint64_t addr, uint64_t *lo, uint64_t *hi)
+{
+	char **segs = __atomic_load_n(&log->segs, __ATOMIC_ACQUIRE);
+	if (!segs)
+		return 0;
+	/* mapped in order: none past the segment of the last block handed out */
+	uint64_t n = __atomic_load_n(&log->next_block, __ATOMIC_RELAXED) / PFS_LOG_BLOCKS_PER_SEG + 1;
+	for (uint64_t s = 0; s < n && s < PFS_LOG_MAX_SEGS; s++) {
+		char *p = __atomic_load_n(&segs[s], __ATOMIC_ACQUIRE);
+		if (p && addr - (uint64_t)(uintptr_t)p < PFS_LOG_SEG_SIZE) {
+			*lo = (uint64_t)(uintptr_t)p;
+			*hi = *lo + PFS_LOG_SEG_SIZE;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void pfs_log_close(struct pfs_log *log)
 {
 	/* Only for a log no thread writes to any more (tests, a failed open). */

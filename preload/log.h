@@ -70,6 +70,8 @@ void pfs_log_say_pending(struct pfs_log *log);
 void pfs_log_ending(struct pfs_log *log);
 /* Forgets a log inherited across fork without touching the parent's file. */
 void pfs_log_forget(struct pfs_log *log);
+/* Whether addr lies in a segment of the log mapped now: 1 and the segment's [*lo, *hi). */
+int pfs_log_segment_at(struct pfs_log *log, uint64_t addr, uint64_t *lo, uint64_t *hi);
 void pfs_log_close(struct pfs_log *log);
 
 void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t size);
