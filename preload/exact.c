@@ -18,14 +18,15 @@
 
 #include "alloc_glibc.h"
 #include "arena.h"
+#include "fbatch.h"
 #include "heap.h"
 #include "kcompat.h"
 #include "msg.h"
 #include "proc.h"
+#include "sites.h"
 #include "thread.h"
 #include "tracker.h"
 #include "uffd.h"
-#include "fbatch.h"
 #include "uffd_handler.h"
 
 #include <uthash.h>
@@ -461,8 +462,10 @@ static void exact_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t
 		return;
 	if (h->limit == UINT64_MAX)
 		h->limit = h->start; /* nothing registered yet */
-	if (to > from)
+	if (to > from) {
+		pfs_stack_used(t, stack);
 		pfs_rec_carve(&t->w, from, to, stack, kind);
+	}
 	int first = h->limit == h->start;
 	if (first)
 		see_heap(h);

@@ -32,6 +32,7 @@
 #include "pevent_ring.h"
 #include "proc.h"
 #include "regions.h"
+#include "sites.h"
 #include "thread.h"
 #include "tracker.h"
 
@@ -315,8 +316,10 @@ static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_
 			       uint32_t stack, int kind)
 {
 	pfs_tracker_fast.heap_carved(t, h, from, to, top, stack, kind);
-	if (to > from && t)
+	if (to > from && t) {
+		pfs_stack_used(t, stack);
 		pfs_rec_carve(&t->w, from, to, stack, kind);
+	}
 	if (to > from)
 		ring_fits(t, (to - from) / page_size);
 }

@@ -270,6 +270,7 @@ static void write_policy(struct pfs_thread *t, const struct pfs_rule *r, int kin
 {
 	uint32_t len = r->len;
 	uint32_t size = PFS_ALIGN8((uint32_t)sizeof(struct pfs_rec_policy) + len);
+	pfs_stack_used(t, stack);
 	struct pfs_rec_policy *rec = t ? pfs_rec_begin(&t->w, size) : NULL;
 	if (!rec)
 		return;

@@ -211,6 +211,7 @@ int pfs_region_grow(struct region *r, uint64_t pages)
 static void write_touch(struct pfs_thread *t, uint64_t alloc_seq, uint32_t stack, int kind, uint64_t pages,
 			uint64_t faults, uint64_t now, uint16_t flags)
 {
+	pfs_stack_used(t, stack);
 	struct pfs_rec_touch *rec = t ? pfs_rec_begin(&t->w, sizeof(*rec)) : NULL;
 	__atomic_add_fetch(flags & PFS_TOUCH_COW ? &cow_faults : &first_touches, faults, __ATOMIC_RELAXED);
 	if (!rec)

@@ -79,11 +79,16 @@ static void by_id_set(struct stack_ent *s)
 	__atomic_store_n(&by_id[c][s->id % BY_ID_CHUNK], s, __ATOMIC_RELEASE);
 }
 
-int pfs_stacks_frames(uint32_t id, const uint64_t **frames)
+static struct stack_ent *by_id_get(uint32_t id)
 {
 	uint32_t c = id / BY_ID_CHUNK;
 	struct stack_ent **chunk = c < BY_ID_CHUNKS ? __atomic_load_n(&by_id[c], __ATOMIC_ACQUIRE) : NULL;
-	struct stack_ent *s = chunk ? __atomic_load_n(&chunk[id % BY_ID_CHUNK], __ATOMIC_ACQUIRE) : NULL;
+	return chunk ? __atomic_load_n(&chunk[id % BY_ID_CHUNK], __ATOMIC_ACQUIRE) : NULL;
+}
+
+int pfs_stacks_frames(uint32_t id, const uint64_t **frames)
+{
+	struct stack_ent *s = by_id_get(id);
 	if (!s)
 		return -1;
 	*frames = s->frames;
@@ -250,14 +255,41 @@ uint32_t pfs_stacks_count(void)
 	return HASH_COUNT(stacks);
 }
 
+/*
+ * The inherited stacks (ids below pfs_stacks_lazy_below) not yet written in
+ * this process's log: a bit each, set when written.  Stacks interned here
+ * are written as they are interned.
+ */
+uint32_t pfs_stacks_lazy_below;
+static uint64_t *lazy_written;
+
 void pfs_sites_rewrite(struct pfs_thread *t)
 {
 	struct stack_ent *s, *tmp;
 	pfs_python_rewrite(t); /* the functions Python frames name, before the stacks */
 	pfs_spin_lock(&stacks_lock);
-	HASH_ITER(hh, stacks, s, tmp)
-	emit_stack(t, s);
+	uint32_t below = stacks_next;
+	uint64_t *bits = pfs_arena_alloc((below + 63) / 64 * sizeof(uint64_t));
+	if (bits) {
+		memset(bits, 0, (below + 63) / 64 * sizeof(uint64_t));
+		lazy_written = bits;
+		__atomic_store_n(&pfs_stacks_lazy_below, below, __ATOMIC_RELEASE);
+	} else { /* no memory for the bits: every stack now, as the log must name them */
+		__atomic_store_n(&pfs_stacks_lazy_below, 0, __ATOMIC_RELEASE);
+		HASH_ITER(hh, stacks, s, tmp)
+		emit_stack(t, s);
+	}
 	pfs_spin_unlock(&stacks_lock);
+}
+
+void pfs_stack_used_slow(struct pfs_thread *t, uint32_t id)
+{
+	uint64_t bit = 1ull << (id % 64);
+	if (!id || !t || (__atomic_fetch_or(&lazy_written[id / 64], bit, __ATOMIC_ACQ_REL) & bit))
+		return;
+	struct stack_ent *s = by_id_get(id);
+	if (s)
+		emit_stack(t, s);
 }
 
 /*
@@ -865,6 +897,7 @@ static struct pfs_counter_slot *new_slot(struct pfs_thread *t, uint32_t stack, i
 		t->free_slots = r->slots;
 		t->free_slots_left = PFS_COUNTER_SLOTS;
 	}
+	pfs_stack_used(t, stack);
 	struct pfs_counter_slot *s = t->free_slots++;
 	t->free_slots_left--;
 	s->kind = (uint8_t)kind;

@@ -22,6 +22,7 @@ static uint64_t write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint
 		__atomic_add_fetch(&pfs_proc.big_allocs, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&pfs_proc.big_bytes, size, __ATOMIC_RELAXED);
 	}
+	pfs_stack_used(t, stack);
 	return pfs_rec_alloc(&t->w, t->tid, kind, stack, addr, size, length, prot, mflags, flags);
 }
 
@@ -256,6 +257,7 @@ void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t 
 	if (!t)
 		return;
 	uint32_t stack = pfs_site_lookup_record(t, PFS_KIND_MMAP, ret, sp);
+	pfs_stack_used(t, stack);
 	struct pfs_rec_remap *r = pfs_rec_begin(&t->w, sizeof(*r));
 	if (!r)
 		return;
