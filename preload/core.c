@@ -280,6 +280,8 @@ static uint64_t page_up(uint64_t a)
 static int adopt_one(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
 {
 	struct adopt *a = arg;
+	if (pfs_tracker->seen)
+		pfs_tracker->seen(m, prev);
 	int kind = pfs_addrspace_kind(m, prev, 1);
 	uint64_t end = m->end;
 	if (kind == PFS_KIND_DATA && (pfs_addr_in_self(m->start) || pfs_addr_in_unwinder(m->start)))

@@ -201,11 +201,17 @@ struct fill {
 	int found;
 };
 
+/* A mapping of the maps: noted when it is one that passes leave alone. */
+static void ignored_note(const struct pfs_mapping *m, const struct pfs_mapping *prev)
+{
+	if (!pfs_addrspace_kind(m, prev, 0) && !ignored_find(m->start))
+		ignored_add(m->start, m->end);
+}
+
 static int fill_fn(const struct pfs_mapping *m, const struct pfs_mapping *prev, void *arg)
 {
 	struct fill *f = arg;
-	if (!pfs_addrspace_kind(m, prev, 0) && !ignored_find(m->start))
-		ignored_add(m->start, m->end);
+	ignored_note(m, prev);
 	if (m->start <= f->addr && f->addr < m->end) {
 		*f->m = *m;
 		*f->prev = *prev;
@@ -231,6 +237,25 @@ static int ignored_fill(uint64_t now, uint64_t addr, struct pfs_mapping *m, stru
 	struct fill f = {addr, m, prev, 0};
 	pfs_addrspace_each(fill_fn, &f);
 	return f.found;
+}
+
+/*
+ * The start's walk of the maps fills the table as ignored_fill would: the
+ * first pass that met a file's pages read the maps a second time (at
+ * /bin/true's exit, for its own text).
+ */
+static void fast_seen(const struct pfs_mapping *m, const struct pfs_mapping *prev)
+{
+	if (!enabled)
+		return;
+	pfs_regions_lock();
+	if (!ignored_filled) {
+		nignored = 0;
+		ignored_filled = 1;
+		ignored_since = pfs_now_ns();
+	}
+	ignored_note(m, prev);
+	pfs_regions_unlock();
 }
 
 static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
@@ -440,7 +465,15 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 		struct pfs_mapping m, prev;
 		uint64_t lo, hi;
 		int kind;
-		if ((hi = ignored_end(from, now)) != 0) {
+		/*
+		 * The shim's own is known by its own range, not the kernel's
+		 * merged mapping: no read of the maps, and no entry of the
+		 * ignored table hides it (one made stale by a mapping the shim
+		 * made itself, which no hook tells the tracker of: its scanner
+		 * thread's stack, whose descriptor the fork writes in the child).
+		 */
+		int self = pfs_self_find(from, &lo, &hi);
+		if (!self && (hi = ignored_end(from, now)) != 0) {
 			from = hi;
 			continue;
 		}
@@ -452,13 +485,11 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 		 * call reading every mapping, 5 KiB of stack, pages of the
 		 * table.)
 		 */
-		if (pfs_log_segment_at(&pfs_log_proc, from, &lo, &hi)) {
+		if (!self && pfs_log_segment_at(&pfs_log_proc, from, &lo, &hi)) {
 			ignored_add(lo, hi);
 			from = hi;
 			continue;
 		}
-		/* The shim's own is known by its own range, not the kernel's merged mapping: no read of the maps. */
-		int self = pfs_self_find(from, &lo, &hi);
 		int read = !self && ignored_fill(now, from, &m, &prev); /* m: from's mapping, when this read the maps */
 		if (!self && (hi = ignored_find(from)) != 0) {
 			from = hi;
@@ -1056,6 +1087,7 @@ const struct pfs_tracker pfs_tracker_fast = {
 	.start = fast_start,
 	.add = fast_add,
 	.adopted = fast_adopted,
+	.seen = fast_seen,
 	.free_at = fast_free_at,
 	.unmap = fast_unmap,
 	.remap = fast_remap,

@@ -27,6 +27,8 @@ struct pfs_heap;
  */
 typedef uint64_t (*pfs_announce_fn)(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len);
 
+struct pfs_mapping;
+
 struct pfs_tracker {
 	const char *name;
 	/* Can it run here: 0, or -errno with *why saying what is missing (before any thread state). */
@@ -47,6 +49,13 @@ struct pfs_tracker {
 	 * the same way): the tracker may take all their baselines in one walk.
 	 */
 	void (*adopted)(struct pfs_thread *t);
+	/*
+	 * At start, the walk of the maps that hands memory over (add) meets
+	 * every other mapping too: `m`, after `prev`, for a tracker that keeps
+	 * the mappings it leaves alone and would read the maps again to learn
+	 * them.  NULL: not wanted.
+	 */
+	void (*seen)(const struct pfs_mapping *m, const struct pfs_mapping *prev);
 	/* The allocation starting in the page of `addr` goes away. */
 	void (*free_at)(struct pfs_thread *t, uint64_t addr);
 	/* [addr, addr + len) is unmapped; what stays mapped stays tracked. */
