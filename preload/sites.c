@@ -20,8 +20,10 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "arena.h"
+#include "kcompat.h"
 #include "modules.h"
 #include "sites.h"
 
@@ -317,15 +319,12 @@ static uint32_t unknown_stack;
  * fault's cost per page; where the call fails, the faults are taken as
  * before).  A forked child inherits libunwind set up, and this with it.
  */
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
 static int unwinder_warm;
 
 static int warm_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	uintptr_t fn = (uintptr_t)arg, page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	uintptr_t fn = (uintptr_t)arg, page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	int in_text = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -341,7 +340,7 @@ static int warm_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		uintptr_t from = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz + page - 1) & ~(page - 1);
 		uintptr_t to = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
 		if (to > from && to - from <= 64 * page) /* its .bss, as measured; a larger one is left alone */
-			madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+			pfs_sys_madvise((void *)from, to - from, MADV_POPULATE_WRITE); /* not the hook */
 	}
 	return 1;
 }
