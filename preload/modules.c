@@ -218,6 +218,7 @@ void pfs_modules_child_reset(void)
 struct range_find {
 	uintptr_t addr;
 	uint64_t *start, *end;
+	int exec_only; /* the object's code only, or all its segments */
 };
 
 static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -225,7 +226,7 @@ static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	(void)size;
 	struct range_find *f = arg;
 	uint64_t s, e;
-	pfs_module_range(info, &s, &e, 1);
+	pfs_module_range(info, &s, &e, f->exec_only);
 	if (f->addr >= s && f->addr < e) {
 		*f->start = s;
 		*f->end = e;
@@ -237,7 +238,7 @@ static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
 int pfs_addr_in_self(uintptr_t addr)
 {
 	if (PFS_UNLIKELY(!self_end)) {
-		struct range_find f = {(uintptr_t)&pfs_addr_in_self, &self_start, &self_end};
+		struct range_find f = {(uintptr_t)&pfs_addr_in_self, &self_start, &self_end, 1};
 		dl_iterate_phdr(range_cb, &f);
 	}
 	return addr >= self_start && addr < self_end;
@@ -246,7 +247,11 @@ int pfs_addr_in_self(uintptr_t addr)
 /*
  * libunwind works for the shim: its mappings (a per-thread cache, unmapped
  * by a thread-exit destructor outside any hook of ours) are not the
- * program's, so the mmap family lets its calls through untracked.
+ * program's, so the mmap family lets its calls through untracked; nor is
+ * its image's memory (its .data and .bss, which the shim writes through it
+ * and makes present before its first unwind: sites.c), the shim's own at
+ * start.  The range is all of its segments: a return address lies in its
+ * code, its data after.
  */
 static uint64_t unwind_start, unwind_end = 1;
 
@@ -254,7 +259,7 @@ int pfs_addr_in_unwinder(uintptr_t addr)
 {
 	if (PFS_UNLIKELY(unwind_end == 1)) {
 		unwind_end = 0;
-		struct range_find f = {(uintptr_t)&unw_backtrace, &unwind_start, &unwind_end};
+		struct range_find f = {(uintptr_t)&unw_backtrace, &unwind_start, &unwind_end, 0};
 		dl_iterate_phdr(range_cb, &f);
 	}
 	return addr >= unwind_start && addr < unwind_end;
