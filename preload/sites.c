@@ -321,18 +321,20 @@ static uint32_t unknown_stack;
  */
 static int unwinder_warm;
 
+struct warm {
+	uintptr_t fn;	/* an address in libunwind's code */
+	uintptr_t page;
+};
+
 static int warm_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	uintptr_t fn = (uintptr_t)arg, page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	int in_text = 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && fn - (info->dlpi_addr + ph->p_vaddr) < ph->p_memsz)
-			in_text = 1;
-	}
-	if (!in_text)
+	const struct warm *w = arg;
+	uint64_t start, end;
+	pfs_module_range(info, &start, &end, 0);
+	if (w->fn < start || w->fn >= end)
 		return 0;
+	uintptr_t page = w->page;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
@@ -349,7 +351,8 @@ static void unwinder_warm_up(void)
 {
 	unwinder_warm = 1;
 	int saved = errno;
-	dl_iterate_phdr(warm_cb, (void *)(uintptr_t)&unw_init_local);
+	struct warm w = {(uintptr_t)&unw_init_local, (uintptr_t)sysconf(_SC_PAGESIZE)};
+	dl_iterate_phdr(warm_cb, &w);
 	errno = saved;
 }
 
