@@ -737,7 +737,14 @@ static int cow_note_held(struct region *r)
  */
 static int cow_arm(struct region *r, int *fd_ok)
 {
-	if (!r->cowable || cow_failed || r->onfork != PFS_ONFORK_SHARE)
+	/*
+	 * The shim's own memory is not protected: its copies are not counted
+	 * (kept apart anyway, [pfshim]), as in exact mode.  Protected, its hot
+	 * pages took two faults at every fork, the copy and then the protection
+	 * (the shim writes them before arming, and again after), in both the
+	 * parent and the child.
+	 */
+	if (!r->cowable || cow_failed || r->onfork != PFS_ONFORK_SHARE || r->kind == PFS_KIND_SELF)
 		return 0;
 	if (feed) { /* the first fault after the fork on a page held then is its copy: nothing protected */
 		cow_note_held(r);

@@ -235,10 +235,16 @@ static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/*
+ * The shim's whole image: a return address lies in its code; its .data and
+ * .bss (the anonymous tail too) are its own memory at start, not the
+ * program's (core.c's adoption: they read as a program site "[data of
+ * libpfshim.so]" whose copies after a fork were in the program's totals).
+ */
 int pfs_addr_in_self(uintptr_t addr)
 {
 	if (PFS_UNLIKELY(!self_end)) {
-		struct range_find f = {(uintptr_t)&pfs_addr_in_self, &self_start, &self_end, 1};
+		struct range_find f = {(uintptr_t)&pfs_addr_in_self, &self_start, &self_end, 0};
 		dl_iterate_phdr(range_cb, &f);
 	}
 	return addr >= self_start && addr < self_end;
