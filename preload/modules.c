@@ -201,6 +201,12 @@ void pfs_modules_sync(int force)
 	__atomic_store_n(&sync_busy, 0, __ATOMIC_RELEASE);
 }
 
+void pfs_modules_seen(uint64_t *adds, uint64_t *subs)
+{
+	*adds = seen_adds;
+	*subs = seen_subs;
+}
+
 void pfs_modules_rewrite(void)
 {
 	pfs_spin_lock(&mod_lock);

@@ -16,6 +16,8 @@ void pfs_modules_child_reset(void);
 /* The address lies in the shim itself / in libunwind (whose own mmaps are not the program's). */
 int pfs_addr_in_self(uintptr_t addr);
 int pfs_addr_in_unwinder(uintptr_t addr);
+/* The loader's counts of objects loaded and unloaded, as the last pfs_modules_sync saw them. */
+void pfs_modules_seen(uint64_t *adds, uint64_t *subs);
 struct dl_phdr_info;
 /* [start, end) of an object's PT_LOAD segments at run time (exec_only: executable ones only). */
 void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "forkshare.h"
 #include "kcompat.h"
 #include "modules.h"
 #include "sites.h"
@@ -394,6 +395,7 @@ void pfs_unwind_gate_open(void)
 /* Not inside libunwind at the fork (first of the fork locks), then the tables. */
 void pfs_sites_fork_prepare(void)
 {
+	pfs_forkshare_prepare();
 	pfs_unwind_gate_close();
 	pfs_spin_lock(&stacks_lock);
 	pfs_spin_lock(&counters_lock);
@@ -494,19 +496,42 @@ uint32_t pfs_site_python(struct pfs_thread *t)
 }
 
 /* fresh: the key was not in the table (its return address is likely new to libunwind too). */
-static uint32_t unwind_site(struct pfs_thread *t, int fresh)
+/*
+ * The stack of the call being made; `key`: a cache key seen first here,
+ * whose frames may come from a sibling forked child (forkshare.c), and go
+ * there when unwound.
+ */
+struct share_key {
+	uint64_t ret, sp;
+	int kind;
+};
+static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp, unsigned level);
+
+static uint32_t unwind_site(struct pfs_thread *t, int fresh, const struct share_key *key)
 {
 	uint64_t frames[PFS_MAX_FRAMES];
 	int truncated;
 	if (!unwind_enter())
 		return unknown_stack;
 	pfs_modules_sync(0); /* a new module must be logged before a stack that points into it */
+	uint32_t shared_n;
+	uint16_t shared_flags;
+	if (key && pfs_forkshare_find(key->ret, key->sp, key->kind, frames, &shared_n, &shared_flags)) {
+		unwind_leave();
+		return pfs_stacks_intern(t, frames, shared_n, shared_flags);
+	}
 	int masked = (fresh || unwind_steps()) && mask_begin();
 	int n = pfs_unwind_capture(frames, PFS_MAX_FRAMES, &truncated);
 	if (masked)
 		mask_end();
 	unwind_leave();
-	return pfs_stacks_intern(t, frames, (uint32_t)n, truncated ? PFS_STACK_TRUNCATED : 0);
+	uint16_t flags = truncated ? PFS_STACK_TRUNCATED : 0;
+	if (key && pfs_forkshare_wanted()) {
+		uint64_t off[2] = {caller_ra_off(key->ret, key->sp, 1), caller_ra_off(key->ret, key->sp, 2)};
+		if (off[0] > PFS_RA_UNKNOWN && off[1] > PFS_RA_UNKNOWN)
+			pfs_forkshare_add(key->ret, key->sp, key->kind, off, frames, (uint32_t)n, flags);
+	}
+	return pfs_stacks_intern(t, frames, (uint32_t)n, flags);
 }
 
 /*
@@ -789,10 +814,11 @@ static struct pfs_cache_ent *cache_find_own(struct pfs_thread *t, uintptr_t ret,
  * key is shared.
  */
 static uint32_t unwind_into(struct pfs_thread *t, struct pfs_cache_ent *e, int found, int fresh, int kind,
-			    uintptr_t ret, uintptr_t sp)
+			    uintptr_t ret, uintptr_t sp, int may_share)
 {
 	int saved = errno; /* unwinding and logging may make system calls; the program's errno stays */
-	uint32_t stack = unwind_site(t, fresh);
+	struct share_key key = {ret, sp, kind};
+	uint32_t stack = unwind_site(t, fresh, may_share && !found ? &key : NULL);
 	errno = saved;
 	if (stack == unknown_stack) {
 		/* Not cached: the key's next call unwinds again. */
@@ -842,7 +868,7 @@ static uint32_t site_resolve(struct pfs_thread *t, int kind, uintptr_t ret, uint
 			*bound = e;
 			return e->stack;
 		}
-		uint32_t stack = unwind_into(t, e, found, !found, kind, ret, sp);
+		uint32_t stack = unwind_into(t, e, found, !found, kind, ret, sp, 1);
 		if (stack != unknown_stack && !e->depth)
 			*bound = e;
 		return stack;
@@ -854,7 +880,7 @@ static uint32_t site_resolve(struct pfs_thread *t, int kind, uintptr_t ret, uint
 		return qe->stack;
 	}
 	/* A new qualified key is a new path: its frames are often new to libunwind too. */
-	uint32_t stack = unwind_into(t, qe, qfound, !qfound, kind | PFS_QUALIFIED, ret, q);
+	uint32_t stack = unwind_into(t, qe, qfound, !qfound, kind | PFS_QUALIFIED, ret, q, 0); /* q is no stack pointer */
 	if (stack == unknown_stack)
 		return stack;
 	if (!qe->depth) {
@@ -878,7 +904,7 @@ uint32_t pfs_site_unwind(struct pfs_thread *t, int kind, uintptr_t ret, uintptr_
 {
 	int found;
 	struct pfs_cache_ent *e = cache_find(t, ret, sp, kind, &found);
-	return unwind_into(t, e, found, !found, kind, ret, sp);
+	return unwind_into(t, e, found, !found, kind, ret, sp, 0); /* a record's own site: always unwound */
 }
 
 static struct pfs_counter_slot *new_slot(struct pfs_thread *t, uint32_t stack, int kind)

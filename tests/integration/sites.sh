@@ -69,6 +69,21 @@ t_forked_child_sites_counted() {
 		"sorted(s['allocations'] for s in sites($child, 'alloc_at')) == list(range(1, $n + 1))"
 }
 
+# Forked children reach one wrapper from two callers at the same depth, taking turns (the parent
+# never does): the same cache key in every child, two sites.  A child takes the frames a sibling
+# unwound for a key only when its own two callers are the sibling's (forkshare.c): each child's block
+# is charged to its own caller.
+t_forked_siblings_wrapper_sites_kept_apart() {
+	local n=6
+	run_both forkwrap $T/fork_wrapper $n || return 1
+	report forkwrap || return 1
+	local parent="[p for p in r['processes'] if not any(q['pid'] == p['ppid'] for q in r['processes'])][0]"
+	local kids="sorted((p for p in r['processes'] if p['ppid'] == $parent['pid']), key=lambda p: p['start_ns'] if 'start_ns' in p else p['pid'])"
+	local callers="[[s['frames'][1]['function'] for s in sites(p, 'wrapped_alloc') if len(s['frames']) > 1] for p in $kids]"
+	$Q "$WORK/forkwrap.json" "len($kids) == $n" \
+		"$callers == [['caller_a'], ['caller_b']] * ($n // 2)"
+}
+
 # The program's signal mask under the shim: the shim blocks the signals while it unwinds a new call
 # site and answers libunwind's own mask calls itself meanwhile; the program sets, reads and
 # unblocks its mask as without the shim (run_both compares what it printed: SIGUSR1 blocked and
