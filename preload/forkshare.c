@@ -16,10 +16,13 @@
  * the same depth): a child's first call with a key is unwound, so it is
  * exact, and a sibling's frames must not make it less so (a bash child's
  * itos and make_variable_value allocations took array_create's frames).
- * So an entry holds the words its caller's and its caller's caller's
- * return addresses were read from (offsets from the stack pointer, found
- * by stepping: sites.c) and their values; a child takes its frames only
- * when its own stack holds the same two words there.  A process that loaded or unloaded an object since the table
+ * Nor was checking two callers enough: a child's itos block went to a
+ * sibling's set_pipestatus_array -> execute_command_internal where its own
+ * path went through wait_for.  So an entry holds, for every frame past the
+ * first, where on the stack the unwinder read its return address (an
+ * offset from the stack pointer: sites.c); a child takes the frames only
+ * when its own stack holds each frame's address at its place: the same
+ * chain of calls, as an unwind would have found it.  A process that loaded or unloaded an object since the table
  * was made neither reads nor adds.  The parent's own first sights stay in
  * its cache, which its children inherit.  After an exec the image has no
  * table (the mapping is gone with the old image).
@@ -49,7 +52,7 @@ struct share_ent {
 	uint16_t kind, flags;
 	uint32_t n;
 	uint64_t ret, sp;
-	uint64_t off[2], word[2]; /* the callers' return addresses: where on the stack, what */
+	uint32_t off[PFS_MAX_FRAMES]; /* where frames[i] (i >= 1) lies on the stack, from sp */
 	uint64_t frames[PFS_MAX_FRAMES];
 };
 
@@ -63,7 +66,7 @@ static struct share *share;
 static int share_failed;
 /*
  * The thread that forked when the table was made: only it (the child's one
- * thread after a fork from it) reads and adds.  Entries' words lie on its
+ * thread after a fork from it) reads and adds.  Entries' return addresses lie on its
  * stack; another thread's stack at the same address may be shorter.
  */
 static struct pfs_thread *share_thread;
@@ -114,11 +117,11 @@ static int is_key(const struct share_ent *x, uint64_t ret, uint64_t sp, int kind
 	return x->ret == ret && x->sp == sp && x->kind == (uint16_t)kind;
 }
 
-/* The entry's callers are this call's: the same words on this stack (read where a sibling found them, at the same sp). */
+/* The entry's chain is this call's: each frame's return address on this stack where a sibling's was, at the same sp. */
 static int same_callers(const struct share_ent *x, uint64_t sp)
 {
-	for (int i = 0; i < 2; i++)
-		if (*(const uint64_t *)(uintptr_t)(sp + x->off[i]) != x->word[i])
+	for (uint32_t i = 1; i < x->n; i++)
+		if (*(const uint64_t *)(uintptr_t)(sp + x->off[i]) != x->frames[i])
 			return 0;
 	return 1;
 }
@@ -143,13 +146,12 @@ int pfs_forkshare_find(uint64_t ret, uint64_t sp, int kind, uint64_t *frames, ui
 	return 0;
 }
 
-void pfs_forkshare_add(uint64_t ret, uint64_t sp, int kind, const uint64_t off[2], const uint64_t *frames,
+void pfs_forkshare_add(uint64_t ret, uint64_t sp, int kind, const uint32_t *off, const uint64_t *frames,
 		       uint32_t n, uint16_t flags)
 {
 	struct share *s = usable();
 	if (!s || n > PFS_MAX_FRAMES)
 		return;
-	uint64_t word[2] = {*(const uint64_t *)(uintptr_t)(sp + off[0]), *(const uint64_t *)(uintptr_t)(sp + off[1])};
 	for (uint32_t i = 0, h = home(ret, sp, kind); i < SHARE_PROBES; i++) {
 		struct share_ent *x = &s->e[(h + i) % SHARE_SLOTS];
 		uint32_t st = __atomic_load_n(&x->state, __ATOMIC_ACQUIRE);
@@ -166,10 +168,7 @@ void pfs_forkshare_add(uint64_t ret, uint64_t sp, int kind, const uint64_t off[2
 		x->kind = (uint16_t)kind;
 		x->flags = flags;
 		x->n = n;
-		for (int k = 0; k < 2; k++) {
-			x->off[k] = off[k];
-			x->word[k] = word[k];
-		}
+		memcpy(x->off, off, n * sizeof(*off));
 		memcpy(x->frames, frames, n * sizeof(*frames));
 		__atomic_store_n(&x->state, SLOT_READY, __ATOMIC_RELEASE);
 		return;

@@ -12,8 +12,8 @@
 void pfs_forkshare_prepare(void);
 /*
  * In a forked child of the table's maker, its loaded objects unchanged:
- * the frames of key (ret, sp, kind) made with the same two callers (their
- * return addresses on this stack), into frames[PFS_MAX_FRAMES], *n and
+ * the frames of key (ret, sp, kind) whose every return address this stack
+ * holds where the sibling's held it, into frames[PFS_MAX_FRAMES], *n and
  * *flags set; 0 when none is shared (or this process may not use them).
  */
 int pfs_forkshare_find(uint64_t ret, uint64_t sp, int kind, uint64_t *frames, uint32_t *n, uint16_t *flags);
@@ -21,10 +21,10 @@ int pfs_forkshare_find(uint64_t ret, uint64_t sp, int kind, uint64_t *frames, ui
 int pfs_forkshare_wanted(void);
 /*
  * The frames a forked child unwound for a key it saw first, shared, with
- * where its caller's and its caller's caller's return addresses lie on the
- * stack (offsets from sp, both found: sites.c's caller_ra_off).
+ * where each frame past the first lies on the stack (off[i] from sp, for
+ * i in 1..n-1: sites.c's callers_ra_offs).
  */
-void pfs_forkshare_add(uint64_t ret, uint64_t sp, int kind, const uint64_t off[2], const uint64_t *frames,
+void pfs_forkshare_add(uint64_t ret, uint64_t sp, int kind, const uint32_t *off, const uint64_t *frames,
 		       uint32_t n, uint16_t flags);
 
 #endif

@@ -505,7 +505,7 @@ struct share_key {
 	uint64_t ret, sp;
 	int kind;
 };
-static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp, unsigned level);
+static int callers_ra_offs(uintptr_t ret, uintptr_t sp, const uint64_t *frames, uint32_t *off, unsigned n);
 
 static uint32_t unwind_site(struct pfs_thread *t, int fresh, const struct share_key *key)
 {
@@ -526,11 +526,10 @@ static uint32_t unwind_site(struct pfs_thread *t, int fresh, const struct share_
 		mask_end();
 	unwind_leave();
 	uint16_t flags = truncated ? PFS_STACK_TRUNCATED : 0;
-	if (key && pfs_forkshare_wanted()) {
-		uint64_t off[2] = {caller_ra_off(key->ret, key->sp, 1), caller_ra_off(key->ret, key->sp, 2)};
-		if (off[0] > PFS_RA_UNKNOWN && off[1] > PFS_RA_UNKNOWN)
-			pfs_forkshare_add(key->ret, key->sp, key->kind, off, frames, (uint32_t)n, flags);
-	}
+	uint32_t off[PFS_MAX_FRAMES];
+	if (key && n > 1 && !truncated && pfs_forkshare_wanted() &&
+	    callers_ra_offs(key->ret, key->sp, frames, off, (unsigned)n))
+		pfs_forkshare_add(key->ret, key->sp, key->kind, off, frames, (uint32_t)n, flags);
 	return pfs_stacks_intern(t, frames, (uint32_t)n, flags);
 }
 
@@ -567,6 +566,38 @@ static uint32_t unwind_site(struct pfs_thread *t, int fresh, const struct share_
 #define PFS_RA_OFF_MAX 2048u
 /* Deeper callers' words lie further up: each was read from this thread's stack, at this sp, once. */
 #define PFS_RA_OFF_DEEP_MAX 16384u
+/* The cursor stepped to the frame of the call at (ret, sp): its ip ret, its caller's sp just past the return address. */
+static int step_to_call(unw_cursor_t *cur, uintptr_t ret, uintptr_t sp)
+{
+	for (int i = 0; i < 16; i++) {
+		unw_word_t ip, fsp;
+		if (unw_get_reg(cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(cur, UNW_REG_SP, &fsp) < 0)
+			return 0;
+		if (ip == ret)
+			return fsp == sp + 2 * sizeof(void *);
+		if (unw_step(cur) <= 0)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * Where the return address of the cursor's frame (*ip) was read from: its
+ * offset above sp, the word there checked to hold it; 0 when it was not
+ * read from memory, or lies further than max.
+ */
+static uintptr_t ra_loc(unw_cursor_t *cur, uintptr_t sp, uintptr_t max, unw_word_t *ip)
+{
+	unw_save_loc_t loc;
+	if (unw_get_reg(cur, UNW_REG_IP, ip) < 0 || unw_get_save_loc(cur, UNW_REG_IP, &loc) < 0 ||
+	    loc.type != UNW_SLT_MEMORY)
+		return 0;
+	if (loc.u.addr > sp && loc.u.addr - sp <= max && loc.u.addr % sizeof(void *) == 0 &&
+	    *(const unw_word_t *)(uintptr_t)loc.u.addr == *ip)
+		return (uintptr_t)(loc.u.addr - sp);
+	return 0;
+}
+
 static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp, unsigned level)
 {
 	unw_context_t ctx;
@@ -575,34 +606,52 @@ static uintptr_t caller_ra_off(uintptr_t ret, uintptr_t sp, unsigned level)
 	if (!unwind_enter())
 		return 0;
 	int masked = mask_begin();
-	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
-		for (int i = 0; i < 16; i++) {
-			unw_word_t ip, fsp, loc_ip;
-			unw_save_loc_t loc;
-			if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_REG_SP, &fsp) < 0)
-				break;
-			if (ip == ret) {
-				unsigned up = 0;
-				if (fsp != sp + 2 * sizeof(void *))
-					break;
-				while (up < level && unw_step(&cur) > 0)
-					up++;
-				if (up < level || unw_get_reg(&cur, UNW_REG_IP, &loc_ip) < 0 ||
-				    unw_get_save_loc(&cur, UNW_REG_IP, &loc) < 0 || loc.type != UNW_SLT_MEMORY)
-					break;
-				if (loc.u.addr > sp && loc.u.addr - sp <= max && loc.u.addr % sizeof(void *) == 0 &&
-				    *(const unw_word_t *)(uintptr_t)loc.u.addr == loc_ip)
-					off = (uintptr_t)(loc.u.addr - sp);
-				break;
-			}
-			if (unw_step(&cur) <= 0)
-				break;
-		}
+	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0 && step_to_call(&cur, ret, sp)) {
+		unsigned up = 0;
+		unw_word_t ip;
+		while (up < level && unw_step(&cur) > 0)
+			up++;
+		uintptr_t o = up == level ? ra_loc(&cur, sp, max, &ip) : 0;
+		if (o)
+			off = o;
 	}
 	if (masked)
 		mask_end();
 	unwind_leave();
 	return off;
+}
+
+/*
+ * For a shared key (forkshare.c): where each caller's return address of the
+ * call at (ret, sp) lies on the stack, off[i] from sp for frames[i], i in
+ * 1..n-1, each checked to hold frames[i].  1 when every one was found in
+ * memory there: the stack at sp then names the whole chain, and a child
+ * whose stack holds those words at those places made the same call.
+ */
+#define PFS_SHARE_OFF_MAX (1u << 20)
+static int callers_ra_offs(uintptr_t ret, uintptr_t sp, const uint64_t *frames, uint32_t *off, unsigned n)
+{
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	unsigned level = 0;
+	if (!unwind_enter())
+		return 0;
+	int masked = mask_begin();
+	if (frames[0] == ret && unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0 &&
+	    step_to_call(&cur, ret, sp)) {
+		for (level = 1; level < n; level++) {
+			unw_word_t ip;
+			uintptr_t o = unw_step(&cur) > 0 ? ra_loc(&cur, sp, PFS_SHARE_OFF_MAX, &ip) : 0;
+			if (!o || ip != frames[level])
+				break;
+			off[level] = (uint32_t)o;
+		}
+	}
+	if (masked)
+		mask_end();
+	unwind_leave();
+	off[0] = 0;
+	return level == n;
 }
 
 /*
