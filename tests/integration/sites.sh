@@ -71,8 +71,8 @@ t_forked_child_sites_counted() {
 
 # Forked children reach one wrapper from two callers at the same depth, taking turns (the parent
 # never does): the same cache key in every child, two sites.  A child takes the frames a sibling
-# unwound for a key only when its own two callers are the sibling's (forkshare.c): each child's block
-# is charged to its own caller.
+# unwound for a key only when its stack holds the sibling's whole chain of return addresses
+# (forkshare.c): each child's block is charged to its own caller.
 t_forked_siblings_wrapper_sites_kept_apart() {
 	local n=6
 	run_both forkwrap $T/fork_wrapper $n || return 1
@@ -81,7 +81,14 @@ t_forked_siblings_wrapper_sites_kept_apart() {
 	local kids="sorted((p for p in r['processes'] if p['ppid'] == $parent['pid']), key=lambda p: p['start_ns'] if 'start_ns' in p else p['pid'])"
 	local callers="[[s['frames'][1]['function'] for s in sites(p, 'wrapped_alloc') if len(s['frames']) > 1] for p in $kids]"
 	$Q "$WORK/forkwrap.json" "len($kids) == $n" \
-		"$callers == [['caller_a'], ['caller_b']] * ($n // 2)"
+		"$callers == [['caller_a'], ['caller_b']] * ($n // 2)" || return 1
+	# The paths part at the wrapper's third caller (deep_a or deep_b -> mid_two -> mid_one): the
+	# child's whole chain must be the sibling's before it takes the sibling's frames.
+	run_both forkdeep $T/fork_wrapper $n deep || return 1
+	report forkdeep || return 1
+	local deep="[[s['frames'][3]['function'] for s in sites(p, 'wrapped_alloc') if len(s['frames']) > 3] for p in $kids]"
+	$Q "$WORK/forkdeep.json" "len($kids) == $n" \
+		"$deep == [['deep_a'], ['deep_b']] * ($n // 2)"
 }
 
 # The program's signal mask under the shim: the shim blocks the signals while it unwinds a new call

@@ -5,7 +5,10 @@
  * stack pointer are the same in every child (a site cache key), the sites
  * are not; the parent never calls it.  Each child's one small block must
  * be charged to its own caller, whatever a sibling saw before it.
- * usage: fork_wrapper N    N children, one after the other
+ * usage: fork_wrapper N         N children, one after the other
+ *        fork_wrapper N deep    the same through two callers the paths share
+ *                               (deep_a and deep_b -> mid_two -> mid_one ->
+ *                               wrapped_alloc): the paths part at the third caller
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +35,38 @@ __attribute__((noinline)) void *caller_b(void)
 	return wrapped_alloc(40);
 }
 
+__attribute__((noinline)) void *mid_one(void)
+{
+	void *p = wrapped_alloc(48);
+	__asm__ volatile("" ::: "memory"); /* no tail call: this frame stays */
+	return p;
+}
+
+__attribute__((noinline)) void *mid_two(void)
+{
+	void *p = mid_one();
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) void *deep_a(void)
+{
+	void *p = mid_two();
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) void *deep_b(void)
+{
+	void *p = mid_two();
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 6;
+	int deep = argc > 2;
 
 	for (int k = 0; k < n; k++) {
 		fflush(stdout);
@@ -42,7 +74,10 @@ int main(int argc, char **argv)
 		if (pid < 0)
 			return 1;
 		if (pid == 0) {
-			keep = (k & 1) ? caller_b() : caller_a();
+			if (deep)
+				keep = (k & 1) ? deep_b() : deep_a();
+			else
+				keep = (k & 1) ? caller_b() : caller_a();
 			_exit(0);
 		}
 		int status;
