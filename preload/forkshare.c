@@ -22,10 +22,11 @@
  * first, where on the stack the unwinder read its return address (an
  * offset from the stack pointer: sites.c); a child takes the frames only
  * when its own stack holds each frame's address at its place: the same
- * chain of calls, as an unwind would have found it.  A process that loaded or unloaded an object since the table
- * was made neither reads nor adds.  The parent's own first sights stay in
- * its cache, which its children inherit.  After an exec the image has no
- * table (the mapping is gone with the old image).
+ * chain of calls, as an unwind would have found it.  A process that
+ * loaded or unloaded an object since the table was made neither reads nor
+ * adds.  The parent's own first sights stay in its cache, which its
+ * children inherit.  After an exec the image has no table (the mapping is
+ * gone with the old image).
  *
  * Slots are claimed by compare-and-swap and published with a release store
  * of their state once written; a child killed while writing leaves its
@@ -66,8 +67,9 @@ static struct share *share;
 static int share_failed;
 /*
  * The thread that forked when the table was made: only it (the child's one
- * thread after a fork from it) reads and adds.  Entries' return addresses lie on its
- * stack; another thread's stack at the same address may be shorter.
+ * thread after a fork from it) reads and adds.  Entries' return addresses
+ * lie on its stack; another thread's stack at the same address may be
+ * shorter.
  */
 static struct pfs_thread *share_thread;
 

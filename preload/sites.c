@@ -495,9 +495,9 @@ uint32_t pfs_site_python(struct pfs_thread *t)
 	return n < 0 ? 0 : pfs_stacks_intern(t, frames, (uint32_t)n, flags);
 }
 
-/* fresh: the key was not in the table (its return address is likely new to libunwind too). */
 /*
- * The stack of the call being made; `key`: a cache key seen first here,
+ * The stack of the call being made.  fresh: the key was not in the table
+ * (its return address is likely new to libunwind too); `key`: such a key,
  * whose frames may come from a sibling forked child (forkshare.c), and go
  * there when unwound.
  */
