@@ -114,6 +114,13 @@ script_row "a shell script of 200 short commands, all under the shim (201 proces
 # The same 200 commands run by bash, which forks each: the forked child is traced until its exec
 # (its own log, its regions protected for copy-on-write) and the parent's memory is protected again.
 script_row "the same script run by bash, which forks each command (201 processes)" 201 bash "$W/short.sh"
+# Forked children that do not exec: 200 subshells and command substitutions (bash forks each and the
+# child runs the builtins itself), the child traced to its end (its log, its copies, its sites:
+# code its parent never ran, whose frames the siblings share, forkshare.c).
+for i in $(seq 100); do
+	printf '( : )\nx=$(echo %d)\n' "$i"
+done >"$W/subshells.sh"
+script_row "200 subshells and command substitutions run by bash (201 processes)" 201 bash "$W/subshells.sh"
 
 # ---- the analyzer on a real log of 10 million allocation events (target: under 2 s, under 1 GiB) ----
 # 5 million malloc/free pairs of 4-4.2 KiB: each block is logged (an ALLOC and a FREE record).
