@@ -93,13 +93,13 @@ static uint8_t read_build_id(const struct dl_phdr_info *info, uint8_t *out)
 	return 0;
 }
 
-void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only)
+void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end)
 {
 	*start = UINT64_MAX;
 	*end = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || (exec_only && !(ph->p_flags & PF_X)))
+		if (ph->p_type != PT_LOAD)
 			continue;
 		uint64_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
 		if (s < *start)
@@ -167,7 +167,7 @@ static int sync_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	m->path = path;
 	m->path_len = (uint32_t)len;
 	m->base = info->dlpi_addr;
-	pfs_module_range(info, &m->start, &m->end, 0);
+	pfs_module_range(info, &m->start, &m->end);
 	m->bid_len = read_build_id(info, m->bid);
 	m->id = next_id++;
 	m->gen = cur_gen;
@@ -224,7 +224,6 @@ void pfs_modules_child_reset(void)
 struct range_find {
 	uintptr_t addr;
 	uint64_t *start, *end;
-	int exec_only; /* the object's code only, or all its segments */
 };
 
 static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -232,7 +231,7 @@ static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	(void)size;
 	struct range_find *f = arg;
 	uint64_t s, e;
-	pfs_module_range(info, &s, &e, f->exec_only);
+	pfs_module_range(info, &s, &e);
 	if (f->addr >= s && f->addr < e) {
 		*f->start = s;
 		*f->end = e;
@@ -250,7 +249,7 @@ static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
 int pfs_addr_in_self(uintptr_t addr)
 {
 	if (PFS_UNLIKELY(!self_end)) {
-		struct range_find f = {(uintptr_t)&pfs_addr_in_self, &self_start, &self_end, 0};
+		struct range_find f = {(uintptr_t)&pfs_addr_in_self, &self_start, &self_end};
 		dl_iterate_phdr(range_cb, &f);
 	}
 	return addr >= self_start && addr < self_end;
@@ -271,7 +270,7 @@ int pfs_addr_in_unwinder(uintptr_t addr)
 {
 	if (PFS_UNLIKELY(unwind_end == 1)) {
 		unwind_end = 0;
-		struct range_find f = {(uintptr_t)&unw_backtrace, &unwind_start, &unwind_end, 0};
+		struct range_find f = {(uintptr_t)&unw_backtrace, &unwind_start, &unwind_end};
 		dl_iterate_phdr(range_cb, &f);
 	}
 	return addr >= unwind_start && addr < unwind_end;

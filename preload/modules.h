@@ -19,8 +19,8 @@ int pfs_addr_in_unwinder(uintptr_t addr);
 /* The loader's counts of objects loaded and unloaded, as the last pfs_modules_sync saw them. */
 void pfs_modules_seen(uint64_t *adds, uint64_t *subs);
 struct dl_phdr_info;
-/* [start, end) of an object's PT_LOAD segments at run time (exec_only: executable ones only). */
-void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end, int exec_only);
+/* [start, end) of an object's PT_LOAD segments at run time. */
+void pfs_module_range(const struct dl_phdr_info *info, uint64_t *start, uint64_t *end);
 /* An object's path: the loader's name, or for the main program /proc/self/exe read into buf. */
 const char *pfs_module_name(const struct dl_phdr_info *info, char *buf, size_t len);
 

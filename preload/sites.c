@@ -332,7 +332,7 @@ static int warm_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	(void)size;
 	const struct warm *w = arg;
 	uint64_t start, end;
-	pfs_module_range(info, &start, &end, 0);
+	pfs_module_range(info, &start, &end);
 	if (w->fn < start || w->fn >= end)
 		return 0;
 	uintptr_t page = w->page;

@@ -325,7 +325,7 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	o->path = path;
 	o->path_len = len;
 	o->base = info->dlpi_addr;
-	pfs_module_range(info, &o->start, &o->end, 0);
+	pfs_module_range(info, &o->start, &o->end);
 	c->fresh[c->n] = 1;
 	c->objs[c->n++] = o;
 	return 0;
