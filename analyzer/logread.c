@@ -160,6 +160,7 @@ static const struct rec_desc rec_descs[PFS_REC_TYPE_MAX] = {
 	REC_GREW(PROC_END, pfs_rec_proc_end, 32, decode_fixed), /* minflt, majflt; run_ns, wait_ns appended */
 	REC(MESSAGE, pfs_rec_message, decode_message),
 	REC(PYCODE, pfs_rec_pycode, decode_pycode),
+	REC(IMAGE, pfs_rec_image, decode_fixed),
 	REC(TOUCH, pfs_rec_touch, decode_fixed),
 	REC_GREW(SCAN, pfs_rec_scan, 40, decode_fixed), /* wait_ns appended */
 	REC(FAULTS, pfs_rec_faults, decode_faults),

@@ -78,6 +78,7 @@ struct pfs_rec {
 		struct pfs_rec_madvise madvise;
 		struct pfs_rec_counters_head counters;
 		struct pfs_rec_fork fork;
+		struct pfs_rec_image image;
 		struct pfs_rec_exec exec;
 		struct pfs_rec_proc_end proc_end;
 		struct pfs_rec_message message;

@@ -30,6 +30,9 @@ struct model_loader {
 	 * of the report's time.  Sites are never freed while loading.
 	 */
 	struct pfs_site *touch_cache[1024];
+	const char *path;			/* the file's */
+	const struct pfs_logread_stats *st;	/* the walk's so far */
+	struct pfs_logread_stats done;		/* of the file's earlier images */
 };
 
 static struct model_loader *loader_of(struct pfs_logread_tool *tool)
@@ -521,6 +524,67 @@ static int on_carve(struct pfs_logread_tool *tool, const struct pfs_rec *rec, co
 	return pfs_faults_carve(loader_of(tool)->proc, rec);
 }
 
+/* A new image of the file, the loader's from now on; its fields from the file header until PROC_START. */
+static int new_image(struct model_loader *ld)
+{
+	ld->proc = calloc(1, sizeof(*ld->proc));
+	if (!ld->proc)
+		return -ENOMEM;
+	ld->proc->log_path = strdup(ld->path);
+	if (!ld->proc->log_path)
+		return -ENOMEM;
+	ld->proc->fork_seq = UINT64_MAX;
+	memset(ld->touch_cache, 0, sizeof(ld->touch_cache)); /* stack ids are an image's */
+	return 0;
+}
+
+/*
+ * The loader's image is read to its end: into the run, with the records the
+ * walk read for it (all but the last `next`, the next image's).
+ */
+static int image_done(struct model_loader *ld, uint64_t next)
+{
+	struct pfs_run *run = ld->run;
+
+	if (pfs_an_reserve((void **)&run->procs, &run->procs_cap, run->nprocs + 1,
+			    sizeof(*run->procs)))
+		return -ENOMEM;
+	ld->proc->records = ld->st->records - next - ld->done.records;
+	ld->proc->bad_records = ld->st->bad - ld->done.bad;
+	ld->proc->unknown_records = ld->st->unknown - ld->done.unknown;
+	ld->done = *ld->st;
+	ld->done.records -= next;
+	run->procs[run->nprocs++] = ld->proc;
+	ld->proc = NULL;
+	return 0;
+}
+
+/*
+ * IMAGE: the image exec'd by the one read so far goes on from here, in
+ * blocks of its own (every earlier block is the earlier images').
+ */
+static int on_image(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
+		    const char **why)
+{
+	struct model_loader *ld = loader_of(tool);
+	const struct pfs_rec_image *r = &rec->u.image;
+	struct pfs_proc *p;
+	int rc;
+
+	(void)why;
+	rc = image_done(ld, 1); /* this IMAGE record is the next image's */
+	if (!rc)
+		rc = new_image(ld);
+	if (rc)
+		return rc;
+	p = ld->proc;
+	p->pid = r->pid;
+	p->start_ns = r->start_mono_ns;
+	p->page_size = r->page_size;
+	p->file_flags = r->flags;
+	return 0;
+}
+
 static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
 	[PFS_REC_PROC_START] = on_proc_start,
 	[PFS_REC_MODULE] = on_module,
@@ -542,6 +606,7 @@ static const pfs_logread_handler model_handlers[PFS_REC_TYPE_MAX] = {
 	[PFS_REC_UREG] = on_ureg,
 	[PFS_REC_CARVE] = on_carve,
 	[PFS_REC_POLICY] = on_policy,
+	[PFS_REC_IMAGE] = on_image,
 };
 
 static int on_begin(struct pfs_logread_tool *tool, const struct pfs_logfile *lf)
@@ -593,29 +658,18 @@ static int load_logfile(struct pfs_run *run, struct pfs_logfile *lf)
 		.tool = {.handlers = model_handlers, .begin = on_begin, .problem = on_problem,
 			 .diag = run->diag, .progress = run->progress ? on_progress : NULL},
 		.run = run,
+		.path = lf->name,
 	};
 	struct pfs_logread_stats st;
-	int rc = -ENOMEM;
+	int rc;
 
-	if (pfs_an_reserve((void **)&run->procs, &run->procs_cap, run->nprocs + 1,
-			    sizeof(*run->procs)))
-		return -ENOMEM;
-	ld.proc = calloc(1, sizeof(*ld.proc));
-	if (!ld.proc)
-		goto out;
-	ld.proc->log_path = strdup(lf->name);
-	if (!ld.proc->log_path)
-		goto out;
-	ld.proc->fork_seq = UINT64_MAX;
-	rc = pfs_logread_walk(lf, &ld.tool, &st);
-	if (rc)
-		goto out;
-	ld.proc->records = st.records;
-	ld.proc->bad_records = st.bad;
-	ld.proc->unknown_records = st.unknown;
-	run->procs[run->nprocs++] = ld.proc;
-	ld.proc = NULL;
-out:
+	memset(&st, 0, sizeof(st));
+	ld.st = &st;
+	rc = new_image(&ld);
+	if (!rc)
+		rc = pfs_logread_walk(lf, &ld.tool, &st);
+	if (!rc)
+		rc = image_done(&ld, 0);
 	pfs_model_proc_free(ld.proc);
 	return rc;
 }

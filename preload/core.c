@@ -94,6 +94,18 @@ static int create_log(uint32_t file_flags)
 	struct pfs_file_header h;
 	pfs_log_header_init(&h, (uint64_t)pfs_proc.pid, pfs_proc.page_size, file_flags, pfs_proc.start_mono_ns,
 			    pfs_proc.start_real_ns);
+	/*
+	 * An image exec'd by a traced image goes on in its file: one file a
+	 * process, not one an image (a file's creation is most of a start's
+	 * cost on some file systems: ext4 without a journal skips every inode
+	 * freed in the last seconds).  The first process of a run has none.
+	 */
+	if (!(file_flags & PFS_FILE_FORKED) && pfs_proc.cfg.run_pid) {
+		h.flags |= PFS_FILE_EXECED;
+		if (pfs_log_continue(&pfs_log_proc, &pfs_tls_thread->w, pfs_rundir_fd(), pfs_proc.dir, &h) == 0)
+			return 0;
+		h.flags = file_flags;
+	}
 	return pfs_log_open(&pfs_log_proc, &pfs_tls_thread->w, pfs_rundir_fd(), pfs_proc.dir, &h);
 }
 
@@ -687,6 +699,7 @@ void pfs_core_before_exec(const char *path)
 	pfs_log_ending(&pfs_log_proc);
 	write_exec(path, 0);
 	write_end(PFS_END_EXEC, 0);
+	pfs_log_hand_over(&pfs_log_proc, (uint32_t)pfs_proc.pid, pfs_log_proc.gen + 1);
 	pfs_proc.ended = 1;
 }
 
@@ -695,6 +708,7 @@ void pfs_core_exec_failed(int err)
 	if (!pfs_proc.enabled || !pfs_proc.ended || !in_own_process())
 		return;
 	pfs_proc.ended = 0;
+	pfs_log_hand_over(&pfs_log_proc, 0, 0);
 	write_exec(NULL, -err);
 }
 

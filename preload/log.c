@@ -34,6 +34,32 @@ void pfs_log_other_process(int fd)
 
 /* Keep the log's descriptor out of the way of programs that dup2 onto low numbers. */
 #define PFS_LOG_FD_MIN 500
+/* Files a pid may have in a run's directory (its pid reused by later processes) */
+#define PFS_LOG_GENS 1000u
+
+/*
+ * pfshim.PID[.GEN].pfslog in log->path (the run's directory, then the
+ * name), written by hand: printf's code is two fresh pages at every start.
+ * Returns the name's start, NULL when it does not fit.
+ */
+static char *put_name(struct pfs_log *log, const char *dir, uint64_t pid, uint32_t gen)
+{
+	static const char prefix[] = "pfshim.", suffix[] = PFS_LOG_FILE_SUFFIX;
+	size_t dlen = strlen(dir);
+	if (dlen + 2 + sizeof(prefix) + 20 + 1 + 10 + sizeof(suffix) >= sizeof(log->path))
+		return NULL;
+	memcpy(log->path, dir, dlen);
+	log->path[dlen] = '/';
+	char *name = log->path + dlen + 1;
+	memcpy(name, prefix, sizeof(prefix) - 1);
+	char *e = pfs_put_dec(name + sizeof(prefix) - 1, pid);
+	if (gen) {
+		*e++ = '.';
+		e = pfs_put_dec(e, gen);
+	}
+	memcpy(e, suffix, sizeof(suffix));
+	return name;
+}
 
 /*
  * Created relative to the run's directory, opened once and checked by the
@@ -42,25 +68,10 @@ void pfs_log_other_process(int fd)
  */
 static int create_file(struct pfs_log *log, int dirfd, const char *dir, uint64_t pid)
 {
-	size_t dlen = strlen(dir);
-	if (dlen + 2 >= sizeof(log->path))
-		return -ENAMETOOLONG;
-	memcpy(log->path, dir, dlen);
-	log->path[dlen] = '/';
-	char *name = log->path + dlen + 1;
-	size_t room = sizeof(log->path) - dlen - 1;
-	/* pfshim.PID[.GEN].pfslog, written by hand: printf's code is two fresh pages at every start */
-	static const char prefix[] = "pfshim.", suffix[] = PFS_LOG_FILE_SUFFIX;
-	if (room < sizeof(prefix) + 20 + 1 + 10 + sizeof(suffix))
-		return -ENAMETOOLONG;
-	for (uint32_t gen = 0; gen < 1000; gen++) {
-		memcpy(name, prefix, sizeof(prefix) - 1);
-		char *e = pfs_put_dec(name + sizeof(prefix) - 1, pid);
-		if (gen) {
-			*e++ = '.';
-			e = pfs_put_dec(e, gen);
-		}
-		memcpy(e, suffix, sizeof(suffix));
+	for (uint32_t gen = 0; gen < PFS_LOG_GENS; gen++) {
+		char *name = put_name(log, dir, pid, gen);
+		if (!name)
+			return -ENAMETOOLONG;
 		int fd = PFS_NO_EINTR(openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 		if (fd >= 0) {
 			log->gen = gen;
@@ -211,7 +222,7 @@ void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t s
 	if (size > PFS_LOG_BLOCK_SIZE || !log->segs)
 		goto lost;
 	/* PFSHIM_LOG_MAX: past it only the process's last records (PROC_END) get a block. */
-	if (log->max_blocks && __atomic_load_n(&log->next_block, __ATOMIC_ACQUIRE) >= log->max_blocks &&
+	if (log->max_blocks && __atomic_load_n(&log->next_block, __ATOMIC_ACQUIRE) - log->first_block >= log->max_blocks &&
 	    !__atomic_load_n(&log->ending, __ATOMIC_ACQUIRE)) {
 		if (!__atomic_exchange_n(&log->capped, 1, __ATOMIC_ACQ_REL))
 			say(log, SAY_CAPPED);
@@ -273,34 +284,153 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
 	h->flags = flags;
 }
 
-int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
-		 const struct pfs_file_header *hdr)
+/* The state of a log not yet opened: no file, no block. */
+static void log_reset(struct pfs_log *log, struct pfs_writer *w0)
 {
 	memset(log, 0, offsetof(struct pfs_log, path)); /* not the path's 4 KiB: written next, two fresh pages */
 	log->path[0] = 0;
 	log->fd = (struct pfs_fd)PFS_FD_INIT(PFS_LOG_FD_MIN, log->path, O_RDWR | O_NOFOLLOW);
 	log->fd.same = 1;
 	w0->cur = w0->end = NULL;
+}
+
+/* The table of its mapped segments, for a log that has a file. */
+static int log_tables(struct pfs_log *log)
+{
 	log->segs = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(char *));
 	log->seg_left = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(*log->seg_left));
-	if (!log->segs || !log->seg_left)
+	return log->segs && log->seg_left ? 0 : -ENOMEM;
+}
+
+/*
+ * The log's first block, `block` (mapped, reserved), handed to w0 from `at`
+ * bytes in: segment 0 is mapped too (the header, always).  Returns the
+ * block's start, NULL on failure (-errno in *err).
+ */
+static char *first_block(struct pfs_log *log, struct pfs_writer *w0, int fd, uint64_t block, uint32_t at, int *err)
+{
+	log->first_block = block;
+	log->next_block = block + 1;
+	char *hdr = map_segment(log, 0, fd);
+	char *base = hdr ? map_segment(log, block / PFS_LOG_BLOCKS_PER_SEG, fd) : NULL;
+	*err = base ? reserve_block(fd, block) : -ENOMEM;
+	if (*err)
+		return NULL;
+	base += (block % PFS_LOG_BLOCKS_PER_SEG) * PFS_LOG_BLOCK_SIZE;
+	w0->block = block;
+	w0->kept = 0;
+	w0->cur = base + at;
+	w0->end = base + PFS_LOG_BLOCK_SIZE;
+	return base;
+}
+
+int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
+		 const struct pfs_file_header *hdr)
+{
+	log_reset(log, w0);
+	if (log_tables(log))
 		return -ENOMEM;
 	int fd = pfs_fd_keep(&log->fd, create_file(log, dirfd, dir, hdr->pid));
 	if (fd < 0)
 		return fd;
-	log->next_block = 1;
-	char *base = map_segment(log, 0, fd); /* just made and kept: no second check */
-	int err = base ? reserve_block(fd, 0) : -ENOMEM;
-	if (err) {
+	int err;
+	char *base = first_block(log, w0, fd, 0, sizeof(*hdr), &err); /* just made and kept: no second check */
+	if (!base) {
 		pfs_log_close(log);
 		unlinkat(dirfd, strrchr(log->path, '/') + 1, 0);
 		return err;
 	}
 	memcpy(base, hdr, sizeof(*hdr));
-	w0->block = 0;
-	w0->kept = 0;
-	w0->cur = base + sizeof(*hdr);
-	w0->end = base + PFS_LOG_BLOCK_SIZE;
+	return 0;
+}
+
+/* The handoff word of a file header: handoff_pid | handoff_gen << 32. */
+static uint64_t *handoff_word(char *hdr)
+{
+	return (uint64_t *)(void *)(hdr + offsetof(struct pfs_file_header, handoff_pid));
+}
+
+_Static_assert(offsetof(struct pfs_file_header, handoff_pid) % 8 == 0 &&
+		       offsetof(struct pfs_file_header, handoff_gen) ==
+			       offsetof(struct pfs_file_header, handoff_pid) + 4,
+	       "the handoff is one aligned 8-byte word");
+
+void pfs_log_hand_over(struct pfs_log *log, uint32_t pid, uint32_t gen)
+{
+	char **segs = log->segs;
+	char *hdr = segs ? __atomic_load_n(&segs[0], __ATOMIC_ACQUIRE) : NULL;
+	if (hdr)
+		__atomic_store_n(handoff_word(hdr), pid ? (uint64_t)pid | (uint64_t)gen << 32 : 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * The newest file of pid `pid` in the directory, open (-errno: none); its
+ * name in log->path.  The newest: a file of an earlier process of the same
+ * pid (pids are reused) may still say it was handed over, if that image's
+ * successor was not traced (a setuid program); the predecessor of this
+ * image made or took over the newest.
+ */
+static int newest_file(struct pfs_log *log, int dirfd, const char *dir, uint64_t pid)
+{
+	int fd = -ENOENT;
+	for (uint32_t g = 0; g < PFS_LOG_GENS; g++) {
+		char *name = put_name(log, dir, pid, g);
+		int f = name ? PFS_NO_EINTR(openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) : -1;
+		if (f < 0) {
+			if (g && fd >= 0)
+				put_name(log, dir, pid, g - 1);
+			break;
+		}
+		if (fd >= 0)
+			close(fd);
+		fd = f;
+	}
+	return fd;
+}
+
+int pfs_log_continue(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
+		     const struct pfs_file_header *hdr)
+{
+	log_reset(log, w0);
+	int fd = newest_file(log, dirfd, dir, hdr->pid);
+	if (fd < 0)
+		return -ENOENT;
+	struct pfs_file_header old;
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    PFS_NO_EINTR(pread(fd, &old, sizeof(old), 0)) != (ssize_t)sizeof(old) || memcmp(old.magic, PFS_LOG_MAGIC, sizeof(old.magic)) || old.version != PFS_LOG_VERSION ||
+	    old.block_size != PFS_LOG_BLOCK_SIZE || old.pid != hdr->pid || old.handoff_pid != hdr->pid ||
+	    st.st_size < (off_t)PFS_LOG_BLOCK_SIZE) {
+		close(fd);
+		return -ENOENT;
+	}
+	if (log_tables(log)) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fd = pfs_fd_keep(&log->fd, fd);
+	if (fd < 0)
+		return fd;
+	uint64_t block = ((uint64_t)st.st_size + PFS_LOG_BLOCK_SIZE - 1) / PFS_LOG_BLOCK_SIZE;
+	char *h0 = map_segment(log, 0, fd);
+	uint64_t want = (uint64_t)old.handoff_pid | (uint64_t)old.handoff_gen << 32;
+	int err = -ENOENT;
+	char *base = NULL;
+	/* taken once: the handoff cleared as the file is taken */
+	if (h0 && __atomic_compare_exchange_n(handoff_word(h0), &want, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		base = first_block(log, w0, fd, block, 0, &err);
+	if (!base) {
+		pfs_log_close(log);
+		return err;
+	}
+	log->gen = old.handoff_gen;
+	struct pfs_rec_image *r = pfs_log_reserve(log, w0, sizeof(*r));
+	r->pid = hdr->pid;
+	r->start_mono_ns = hdr->start_mono_ns;
+	r->start_real_ns = hdr->start_real_ns;
+	r->flags = hdr->flags;
+	r->page_size = hdr->page_size;
+	pfs_log_commit(r, PFS_REC_IMAGE, 0, sizeof(*r));
 	return 0;
 }
 

@@ -29,13 +29,14 @@ struct pfs_log {
 	uint16_t *seg_left;	/* atomic: blocks of each segment their writers have left */
 	uint64_t unmapped;	/* atomic: segments unmapped */
 	uint64_t max_blocks;	/* PFSHIM_LOG_MAX in blocks, 0 none */
+	uint64_t first_block;	/* this image's first (the blocks before it are earlier images') */
 	uint64_t lost;		/* atomic: records dropped */
 	int failed;		/* no more blocks can be had */
 	int fail_err;		/* why */
 	int capped;		/* atomic: PFSHIM_LOG_MAX reached */
 	int ending;		/* atomic: the process's last records are being written (past the cap too) */
 	unsigned unsaid;	/* atomic: what another process (a handler) had to say, for the program */
-	uint32_t gen;		/* file name suffix: images of one pid */
+	uint32_t gen;		/* exec generation: images of one pid */
 	uint64_t seq;		/* atomic: the records' sequence (log_format.h) */
 	char path[PATH_MAX];	/* last: the fields above share a page */
 };
@@ -58,6 +59,17 @@ void pfs_log_header_init(struct pfs_file_header *h, uint64_t pid, uint32_t page_
  */
 int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
 		 const struct pfs_file_header *hdr);
+/*
+ * Goes on in the file the image this one replaced by exec handed over
+ * (pfs_log_hand_over): the newest pfshim.PID[.N].pfslog of hdr->pid in the
+ * directory, if it says so.  Its records begin at a block of their own with
+ * an IMAGE record of `hdr`'s fields.  Returns 0, or -ENOENT when there is
+ * no such file (pfs_log_open then), or -errno.
+ */
+int pfs_log_continue(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,
+		     const struct pfs_file_header *hdr);
+/* The image execs: its next image of pid `pid` (0: none, the exec failed) goes on in this file as exec generation `gen`. */
+void pfs_log_hand_over(struct pfs_log *log, uint32_t pid, uint32_t gen);
 /*
  * This process shares the traced program's memory but not its descriptors
  * (an exact-mode fault handler): it writes the log through `fd`, its own

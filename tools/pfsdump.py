@@ -4,7 +4,7 @@ import struct
 import sys
 
 NAMES = {1: "PROC_START", 2: "MODULE", 3: "MODULE_UNLOAD", 4: "STACK", 5: "ALLOC", 6: "FREE",
-         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 14: "PYCODE", 32: "TOUCH", 33: "SCAN",
+         7: "REMAP", 8: "MADVISE", 9: "COUNTERS", 10: "FORK", 11: "EXEC", 12: "PROC_END", 13: "MESSAGE", 14: "PYCODE", 15: "IMAGE", 32: "TOUCH", 33: "SCAN",
          34: "POLICY", 40: "FAULTS", 41: "UREG", 42: "CARVE"}
 
 

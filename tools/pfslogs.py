@@ -76,8 +76,10 @@ class Image:
 
 
 def read_log(path):
-    """Parses one log file into an Image (None when it has no PROC_START)."""
+    """Parses one log file into its Images, one a process image (a file holds a process's images
+    after exec, each in blocks of its own from an IMAGE record on: log format version 2)."""
     data = open(path, "rb").read()
+    out = []
     im = None
     live = {}  # addr -> [Alloc] not yet freed
     for name, _off, info, body in pfsdump.records(data):  # info: the record header's flags
@@ -85,6 +87,9 @@ def read_log(path):
             pid, _ppid, _root, start = struct.unpack_from("<QQQQ", body)
             gen, = struct.unpack_from("<I", body, 36)
             im = Image(pid, gen, start, path)
+            out.append(im)
+        elif name == "IMAGE":  # a new image, its records from here on
+            im, live = None, {}
         elif im is None:
             continue
         elif name == "ALLOC":
@@ -102,9 +107,9 @@ def read_log(path):
             lst = live.get(addr)
             if lst:
                 lst.pop().t_free = t
-    if im is not None:
+    for im in out:
         im.index()
-    return im
+    return out
 
 
 def read_dir(d):
@@ -112,9 +117,9 @@ def read_dir(d):
     out = {}
     for path in sorted(glob.glob(os.path.join(d, "*.pfslog"))):
         try:
-            im = read_log(path)
+            ims = read_log(path)
         except (struct.error, AssertionError, IndexError, OSError):
             continue  # a log the walker cannot read: its ranges are simply unknown
-        if im is not None:
+        for im in ims:
             out[(im.pid, im.gen)] = im
     return out

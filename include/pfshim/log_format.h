@@ -9,6 +9,10 @@
  *   offset header_size ...   records of block 0
  *   offset k * block_size    records of block k (k >= 1)
  *
+ * One file per process: an image that replaces a traced image by exec
+ * goes on in the same file (version 2), from a block of its own whose first
+ * record is IMAGE.  Every block before it is the earlier images'.
+ *
  * The file is cut into blocks of `block_size` bytes.  A record never
  * crosses a block boundary; each writing thread owns one block at a time
  * and fills it from the start.  A record header whose `type` is 0 (the
@@ -47,7 +51,7 @@
 #endif
 
 #define PFS_LOG_MAGIC "PFSHIMLG" /* 8 bytes, no NUL */
-#define PFS_LOG_VERSION 1
+#define PFS_LOG_VERSION 2 /* 2: IMAGE, images after exec in their process's file */
 #define PFS_LOG_BLOCK_SIZE 16384u
 #define PFS_LOG_FILE_SUFFIX ".pfslog"
 #define PFS_MAX_FRAMES 64
@@ -64,8 +68,14 @@ struct pfs_file_header {
 	uint64_t start_mono_ns;	  /* CLOCK_MONOTONIC at start; record times use it */
 	uint64_t start_real_ns;	  /* CLOCK_REALTIME at the same instant */
 	uint32_t flags;		  /* PFS_FILE_* */
-	uint32_t lost_records;	  /* records the writer had to drop (disk full, ...); kept up to date */
-	uint32_t reserved[2];
+	uint32_t lost_records;	  /* records the writer had to drop (disk full, ...); of all its images; kept up to date */
+	/*
+	 * Version 2: set by an image as it execs (0 otherwise): the pid whose
+	 * next image goes on in this file, and that image's exec generation.
+	 * The next image clears it as it takes the file over.
+	 */
+	uint32_t handoff_pid;
+	uint32_t handoff_gen;
 };
 
 #define PFS_FILE_FORKED 0x1 /* this process began as a fork of its parent */
@@ -93,6 +103,7 @@ enum pfs_rec_type {
 	PFS_REC_PROC_END = 12,
 	PFS_REC_MESSAGE = 13,
 	PFS_REC_PYCODE = 14,	/* a Python function that Python frames of STACK records name */
+	PFS_REC_IMAGE = 15,	/* the first record of an image that goes on in its process's file after exec */
 	/* 32 and up: fault tracking (exact / fast modes), policies */
 	PFS_REC_TOUCH = 32,
 	PFS_REC_SCAN = 33,
@@ -175,6 +186,7 @@ struct pfs_rec_proc_start {
 	uint32_t cmd_len;	/* may be cut short: flags & PFS_PROC_CMD_TRUNCATED */
 };
 #define PFS_PROC_CMD_TRUNCATED 0x1
+
 /*
  * Exact mode on the kernel's fault events (perf_event_open), not the
  * userfaultfd trap: nothing waited, every fault observed as it completed.
@@ -197,6 +209,21 @@ static inline const char *pfs_mechanism_name(unsigned mode, unsigned start_flags
 	       : start_flags & PFS_PROC_OUTSIDE ? "fault-events-outside"
 	       : start_flags & PFS_PROC_FAULT_EVENTS ? "fault-events" : "userfaultfd";
 }
+
+/*
+ * IMAGE: an image that replaced a traced image of the same process by exec
+ * and goes on in its file.  The first record of the first block it writes:
+ * the records from there on are its own, the blocks before it the earlier
+ * images'.  What the file header says of the first image, this says of it.
+ */
+struct pfs_rec_image {
+	struct pfs_rec_hdr h;
+	uint64_t pid;
+	uint64_t start_mono_ns;
+	uint64_t start_real_ns;
+	uint32_t flags;		/* PFS_FILE_* */
+	uint32_t page_size;
+};
 
 /*
  * MODULE: a loaded object (from dl_iterate_phdr) at seq.  `base` is the load
@@ -730,6 +757,7 @@ _Static_assert(sizeof(struct pfs_file_header) == 64, "file header layout");
 _Static_assert(sizeof(struct pfs_rec_hdr) == 8, "record header layout");
 _Static_assert(sizeof(struct pfs_rec_proc_start) == 64, "proc_start layout");
 _Static_assert(sizeof(struct pfs_rec_module) == 72, "module layout");
+_Static_assert(sizeof(struct pfs_rec_image) == 40, "image layout");
 _Static_assert(sizeof(struct pfs_rec_stack) == 24, "stack layout");
 _Static_assert(sizeof(struct pfs_rec_pycode) == 32, "pycode layout");
 _Static_assert(sizeof(struct pfs_rec_alloc) == 64, "alloc layout");

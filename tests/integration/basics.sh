@@ -92,7 +92,10 @@ t_exec_chain() {
 	$Q "$WORK/exec.json" \
 		'len(r["processes"]) == 4' \
 		'len(set(p["pid"] for p in r["processes"])) == 1' \
-		'all(site(p, "chain_site")["allocations"] == 9 for p in r["processes"])'
+		'sorted(p["exec_gen"] for p in r["processes"]) == [0, 1, 2, 3]' \
+		'all(site(p, "chain_site")["allocations"] == 9 for p in r["processes"])' || return 1
+	# one process, one file: each image exec'd goes on in its predecessor's file
+	[ "$(ls "$WORK/exec" | grep -c 'pfslog$')" = 1 ] || { echo "  log files:"; ls "$WORK/exec"; return 1; }
 }
 
 t_mappings_kinds() {

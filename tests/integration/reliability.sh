@@ -148,7 +148,8 @@ t_log_dir_world_writable() {
 	sub=$(ls "$d/sticky")
 	[ "$(echo "$sub" | wc -l)" = 1 ] && [ "$(stat -c '%a %U' "$d/sticky/$sub")" = "700 $(id -un)" ] || {
 		echo "  expected one private subdirectory:"; ls -la "$d/sticky"; return 1; }
-	[ "$(ls "$d/sticky/$sub" | grep -c 'pfslog$')" -ge 3 ] || { echo "  the children logged elsewhere:"; find "$d/sticky"; return 1; }
+	# bash's file and its forked child's (each exec'd image goes on in its process's file)
+	[ "$(ls "$d/sticky/$sub" | grep -c 'pfslog$')" -ge 2 ] || { echo "  the children logged elsewhere:"; find "$d/sticky"; return 1; }
 	grep -q "logs in $d/sticky/$sub:" "$d/sticky.err" || { cat "$d/sticky.err"; return 1; }
 	(cd "$WORK" && PFSHIM_OUT="$d/open" LD_PRELOAD=$LIB $T/three_sites >/dev/null 2>"$d/open.err")
 	[ $? = 3 ] && [ -z "$(ls -A "$d/open")" ] && [ "$(grep -c "^pfshim: cannot use log directory $d/open (writable by every user and not sticky)" "$d/open.err")" = 1 ] || {

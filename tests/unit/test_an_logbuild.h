@@ -291,6 +291,21 @@ static inline size_t lb_proc_end(struct lb *b, uint64_t seq, int32_t status, uin
 	return lb_put(b, &r, sizeof(r), NULL, 0);
 }
 
+/* An image exec'd by the one written so far, going on in the same file: a block of its own, IMAGE first. */
+static inline size_t lb_image(struct lb *b, uint64_t pid, uint64_t start_ns)
+{
+	struct pfs_rec_image r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.type = PFS_REC_IMAGE;
+	r.pid = pid;
+	r.start_mono_ns = start_ns;
+	r.flags = PFS_FILE_EXECED;
+	r.page_size = 4096;
+	lb_next_block(b);
+	return lb_put(b, &r, sizeof(r), NULL, 0);
+}
+
 /* An ALLOC with its time (storms bound touches by it). */
 static inline size_t lb_alloc_at(struct lb *b, uint64_t seq, uint64_t time_ns, uint32_t stack,
 				 uint8_t kind, uint64_t addr, uint64_t size)

@@ -254,6 +254,66 @@ static void test_stack_inherited_from_fork_parent(void **state)
 	lb_release(&c);
 }
 
+/*
+ * A forked child's file holds its image exec'd too (log format 2): two
+ * processes of the report, the second under the first by exec, each with
+ * its own stacks (the same id names other frames) and records.
+ */
+static void test_exec_image_in_the_same_file(void **state)
+{
+	static const char ccmd[] = "sh\0-c\0run\0", ecmd[] = "ls\0-l\0";
+	uint64_t fc[2] = {0x400100, 0x400200}, fe[3] = {0x500100, 0x500200, 0x500300};
+	struct pfs_run run;
+	struct pfs_proc *child, *image;
+	struct lb a, c;
+
+	(void)state;
+	lb_init(&a, 70, 100);
+	lb_proc_start(&a, 70, 1, 100, 0, "/bin/sh", ccmd, sizeof(ccmd) - 1);
+	lb_fork(&a, 3, 71);
+	lb_proc_end(&a, 4, 0, PFS_END_EXIT);
+	lb_init(&c, 71, 200);
+	lb_proc_start(&c, 71, 70, 200, 0, "/bin/sh", ccmd, sizeof(ccmd) - 1);
+	lb_stack(&c, 1, 4, fc, 2);
+	lb_alloc(&c, 2, 4, PFS_KIND_MALLOC, 0x1000, 10, 16);
+	lb_proc_end(&c, 3, 0, PFS_END_EXEC);
+	lb_image(&c, 71, 300);
+	lb_proc_start(&c, 71, 70, 300, 1, "/bin/ls", ecmd, sizeof(ecmd) - 1);
+	lb_stack(&c, 1, 4, fe, 3);
+	lb_alloc(&c, 2, 4, PFS_KIND_MALLOC, 0x2000, 20, 32);
+	lb_alloc(&c, 3, 4, PFS_KIND_MALLOC, 0x3000, 20, 32);
+	lb_proc_end(&c, 4, 0, PFS_END_EXIT);
+
+	pfs_model_init(&run, NULL);
+	load(&run, &c, "c.pfslog");
+	load(&run, &a, "a.pfslog");
+	assert_int_equal(pfs_model_finish(&run), 0);
+	assert_int_equal(run.errors, 0);
+	assert_int_equal(run.nprocs, 3);
+	child = run.procs[1];
+	image = run.procs[2];
+	assert_int_equal(child->pid, 71);
+	assert_int_equal(child->exec_gen, 0);
+	assert_string_equal(child->command, "sh -c run");
+	assert_int_equal(child->records, 4);
+	assert_ptr_equal(child->fork_parent, run.procs[0]);
+	assert_int_equal(image->pid, 71);
+	assert_int_equal(image->exec_gen, 1);
+	assert_int_equal(image->start_ns, 300);
+	assert_true(image->file_flags & PFS_FILE_EXECED);
+	assert_string_equal(image->command, "ls -l");
+	assert_int_equal(image->records, 6); /* IMAGE, PROC_START, STACK, 2 ALLOC, PROC_END */
+	assert_ptr_equal(image->parent, child);
+	assert_true(image->via_exec);
+	assert_true(child->ended);
+	assert_true(image->ended);
+	assert_int_equal(pfs_model_stack(child, 4, NULL)->nframes, 2);
+	assert_int_equal(pfs_model_stack(image, 4, NULL)->nframes, 3);
+	pfs_model_free(&run);
+	lb_release(&a);
+	lb_release(&c);
+}
+
 static void test_corrupt_and_foreign_files(void **state)
 {
 	struct pfs_counter_slot slot = {.stack = 1, .kind = PFS_KIND_MALLOC, .count = 3, .bytes = 30};
@@ -296,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_large_blocks_in_seq_order),
 		cmocka_unit_test(test_process_tree),
 		cmocka_unit_test(test_stack_inherited_from_fork_parent),
+		cmocka_unit_test(test_exec_image_in_the_same_file),
 		cmocka_unit_test(test_corrupt_and_foreign_files),
 	};
 

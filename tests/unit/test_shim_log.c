@@ -71,6 +71,76 @@ static void test_second_image_gets_suffix_and_symlink_not_followed(void **state)
 	fixture_close();
 }
 
+static int continue_in(struct pfs_log *log, struct pfs_writer *w, uint64_t start)
+{
+	struct pfs_file_header h = {.pid = (uint64_t)getpid(), .start_mono_ns = start, .flags = PFS_FILE_EXECED,
+				    .page_size = 4096};
+	int dfd = open(fixture_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = pfs_log_continue(log, w, dfd, fixture_dir, &h);
+	close(dfd);
+	return rc;
+}
+
+/*
+ * An image exec'd by a traced image goes on in its file, from a block of its
+ * own that begins with IMAGE; only when handed over, once, and only in the
+ * newest file of its pid (an older one may say it was handed over: its
+ * successor was not traced, and its pid was reused).
+ */
+static void test_exec_image_goes_on_in_the_file(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	struct pfs_thread *t = pfs_thread_get();
+	for (uint64_t i = 0; i < 300; i++) /* into a second block */
+		put(t, 0, i);
+	struct pfs_log next;
+	struct pfs_writer w;
+	assert_int_equal(continue_in(&next, &w, 5), -ENOENT); /* not handed over */
+	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 1);
+	pfs_log_hand_over(&pfs_log_proc, 0, 0); /* the exec failed */
+	assert_int_equal(continue_in(&next, &w, 5), -ENOENT);
+	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 1);
+	uint64_t first = pfs_log_proc.next_block;
+	assert_int_equal(continue_in(&next, &w, 5), 0);
+	assert_string_equal(next.path, pfs_log_proc.path);
+	assert_int_equal(next.gen, 1);
+	assert_int_equal(next.first_block, first);
+	struct test_rec *r = pfs_log_reserve(&next, &w, sizeof(*r));
+	assert_non_null(r);
+	r->writer = 9;
+	pfs_log_commit(r, PFS_REC_MESSAGE, 0, sizeof(*r));
+	struct pfs_log again;
+	struct pfs_writer w2;
+	assert_int_equal(continue_in(&again, &w2, 6), -ENOENT); /* taken once */
+
+	struct walked m = fixture_map(pfs_log_proc.path);
+	assert_int_equal(m.len, (first + 1) * PFS_LOG_BLOCK_SIZE);
+	const struct pfs_file_header *h = (const void *)m.data;
+	assert_int_equal(h->handoff_pid, 0);
+	const struct pfs_rec_image *img = (const void *)(m.data + first * PFS_LOG_BLOCK_SIZE);
+	assert_int_equal(img->h.type, PFS_REC_IMAGE);
+	assert_int_equal(img->pid, (uint64_t)getpid());
+	assert_int_equal(img->start_mono_ns, 5);
+	assert_int_equal(img->flags, PFS_FILE_EXECED);
+	const struct test_rec *after = (const void *)(img + 1);
+	assert_int_equal(after->h.type, PFS_REC_MESSAGE);
+	assert_int_equal(after->writer, 9);
+	munmap(m.data, m.len);
+
+	/* a newer file of the pid (a later process) that was not handed over: the older one's handoff is stale */
+	struct pfs_log newer;
+	struct pfs_file_header nh = {.pid = (uint64_t)getpid()};
+	int dfd = open(fixture_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(pfs_log_open(&newer, &w2, dfd, fixture_dir, &nh), 0);
+	close(dfd);
+	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 2);
+	assert_int_equal(continue_in(&again, &w2, 7), -ENOENT);
+	pfs_log_close(&newer);
+	pfs_log_close(&next);
+	fixture_close();
+}
+
 static void test_records_span_blocks_in_order(void **state)
 {
 	(void)state;
@@ -176,6 +246,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_created_private),
 		cmocka_unit_test(test_second_image_gets_suffix_and_symlink_not_followed),
+		cmocka_unit_test(test_exec_image_goes_on_in_the_file),
 		cmocka_unit_test(test_records_span_blocks_in_order),
 		cmocka_unit_test(test_oversized_record_is_lost_not_written),
 		cmocka_unit_test(test_concurrent_writers_lose_nothing),
