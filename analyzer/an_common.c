@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,87 @@ int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem)
 	*v = p;
 	*cap = ncap;
 	return 0;
+}
+
+#define BIG_ALIGN (2u << 20)
+
+static size_t big_len(size_t cap, size_t elem)
+{
+	return (cap * elem + BIG_ALIGN - 1) & ~(size_t)(BIG_ALIGN - 1);
+}
+
+/* `len` bytes (a multiple of BIG_ALIGN) of fresh memory at a BIG_ALIGN boundary, or NULL. */
+static void *big_map(size_t len)
+{
+	char *m = mmap(NULL, len + BIG_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	char *a = (char *)(((uintptr_t)m + BIG_ALIGN - 1) & ~(uintptr_t)(BIG_ALIGN - 1));
+	if (a > m)
+		munmap(m, (size_t)(a - m));
+	munmap(a + len, BIG_ALIGN - (size_t)(a - m));
+	madvise(a, len, MADV_HUGEPAGE); /* advice: a kernel without it keeps small pages */
+	return a;
+}
+
+int pfs_an_reserve_big(void **v, size_t *cap, size_t need, size_t elem, size_t most)
+{
+	if (need <= *cap)
+		return 0;
+	if (!elem || need > SIZE_MAX / 2 / elem)
+		return -ENOMEM;
+	if (need * elem <= PFS_AN_BIG) { /* malloc's, as pfs_an_reserve, never past PFS_AN_BIG bytes */
+		size_t ncap = *cap ? *cap : 8;
+		while (ncap < need)
+			ncap *= 2;
+		if (ncap > PFS_AN_BIG / elem)
+			ncap = PFS_AN_BIG / elem;
+		void *p = realloc(*v, ncap * elem);
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = ncap;
+		return 0;
+	}
+	size_t ncap = *cap * 2 > need ? *cap * 2 : need, least = ncap;
+	if (most > ncap && most <= SIZE_MAX / 2 / elem)
+		ncap = most;
+	void *p = big_map(big_len(ncap, elem));
+	if (!p && ncap > least) /* strict overcommit (vm.overcommit_memory=2) charges the room reserved */
+		p = big_map(big_len(ncap = least, elem));
+	if (!p)
+		return -ENOMEM;
+	if (*cap * elem > PFS_AN_BIG) {
+		/* its pages move to the new place, aligned: nothing is copied */
+		if (mremap(*v, big_len(*cap, elem), big_len(*cap, elem), MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED) {
+			munmap(p, big_len(ncap, elem));
+			return -ENOMEM;
+		}
+	} else {
+		memcpy(p, *v, *cap * elem);
+		free(*v);
+	}
+	*v = p;
+	*cap = ncap;
+	return 0;
+}
+
+void *pfs_an_zalloc(size_t n, size_t elem)
+{
+	if (!elem || n > SIZE_MAX / 2 / elem)
+		return NULL;
+	if (n * elem <= PFS_AN_BIG)
+		return calloc(n, elem);
+	return big_map(big_len(n, elem)); /* fresh anonymous memory is zero */
+}
+
+void pfs_an_release(void *v, size_t cap, size_t elem)
+{
+	if (v && cap * elem > PFS_AN_BIG)
+		munmap(v, big_len(cap, elem));
+	else
+		free(v);
 }
 
 void pfs_an_append(char *buf, size_t len, const char *fmt, ...)

@@ -496,8 +496,8 @@ int pfs_evidence_compute(const struct pfs_proc *p, const struct pfs_series *seri
 	ev = calloc(n + 1, sizeof(*ev));
 	idx = calloc(n + 1, sizeof(*idx));
 	c.acc = calloc(n + 1, sizeof(*c.acc));
-	lo = calloc(p->ntouches + 1, sizeof(*lo));
-	hi = calloc(p->ntouches + 1, sizeof(*hi));
+	lo = pfs_an_zalloc(p->ntouches + 1, sizeof(*lo));
+	hi = pfs_an_zalloc(p->ntouches + 1, sizeof(*hi));
 	/* at most one entry per touch event; half full at most */
 	for (size_t i = 0; i < p->ntouches; i++)
 		touched_allocs += !p->touches[i].cow && p->touches[i].alloc_seq;
@@ -584,8 +584,8 @@ out:
 	HASH_ITER(hh, c.sites, e, tmp)
 		HASH_DEL(c.sites, e);
 	free(idx);
-	free(lo);
-	free(hi);
+	pfs_an_release(lo, p->ntouches + 1, sizeof(*lo));
+	pfs_an_release(hi, p->ntouches + 1, sizeof(*hi));
 	free(ev);
 	return rc;
 }

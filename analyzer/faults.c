@@ -30,7 +30,7 @@ int pfs_faults_decode(struct pfs_proc *p, const struct pfs_rec *rec, const char 
 		*why = "FAULTS record counts more events than its bytes can hold";
 		return -EINVAL;
 	}
-	if (pfs_an_reserve((void **)&p->faults, &p->faults_cap, p->nfaults + r->count, sizeof(*p->faults)))
+	if (pfs_an_reserve_big((void **)&p->faults, &p->faults_cap, p->nfaults + r->count, sizeof(*p->faults), 0))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < r->count; i++) {
 		struct pfs_fev ev;
@@ -368,7 +368,7 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 			return 0;
 		}
 	}
-	if (pfs_an_reserve((void **)&p->touches, &p->touches_cap, p->ntouches + 1, sizeof(*p->touches)))
+	if (pfs_an_reserve_big((void **)&p->touches, &p->touches_cap, p->ntouches + 1, sizeof(*p->touches), 0))
 		return -ENOMEM;
 	p->touches[p->ntouches++] = (struct pfs_touch_ev){
 		.time_ns = f->time_ns, .alloc_seq = alloc_seq, .stack = stack, .pages = 1, .faults = 1, .kind = kind,
@@ -564,7 +564,7 @@ int pfs_faults_attribute(struct pfs_proc *p, struct pfs_an_warnings *w)
 		}
 	}
 	if (!rc) { /* the events live on as touches */
-		free(p->faults);
+		pfs_an_release(p->faults, p->faults_cap, sizeof(*p->faults));
 		p->faults = NULL;
 		p->nfaults = p->faults_cap = 0;
 	}

@@ -103,9 +103,9 @@ void pfs_model_proc_free(struct pfs_proc *p)
 	free(p->modules);
 	free(p->unloads);
 	free(p->children);
-	free(p->evs);
-	free(p->touches);
-	free(p->faults);
+	pfs_an_release(p->evs, p->evs_cap, sizeof(*p->evs));
+	pfs_an_release(p->touches, p->touches_cap, sizeof(*p->touches));
+	pfs_an_release(p->faults, p->faults_cap, sizeof(*p->faults));
 	free(p->carves);
 	free(p->scan_evs);
 	free(p->ranked);

@@ -31,6 +31,7 @@ struct model_loader {
 	 */
 	struct pfs_site *touch_cache[1024];
 	const char *path;			/* the file's */
+	size_t file_len;			/* its length */
 	const struct pfs_logread_stats *st;	/* the walk's so far */
 	struct pfs_logread_stats done;		/* of the file's earlier images */
 };
@@ -40,9 +41,15 @@ static struct model_loader *loader_of(struct pfs_logread_tool *tool)
 	return pfs_an_container_of(tool, struct model_loader, tool);
 }
 
-static int push_ev(struct pfs_proc *p, const struct pfs_block_ev *ev)
+/* The smallest record that makes a block event (FREE): a file holds at most its length / this many. */
+#define EV_REC_MIN sizeof(struct pfs_rec_free)
+
+static int push_ev(struct model_loader *ld, const struct pfs_block_ev *ev)
 {
-	if (pfs_an_reserve((void **)&p->evs, &p->evs_cap, p->nevs + 1, sizeof(*p->evs)))
+	struct pfs_proc *p = ld->proc;
+
+	if (pfs_an_reserve_big((void **)&p->evs, &p->evs_cap, p->nevs + 1, sizeof(*p->evs),
+			       ld->file_len / EV_REC_MIN))
 		return -ENOMEM;
 	p->evs[p->nevs++] = *ev;
 	return 0;
@@ -277,7 +284,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		s->allocations++;
 		s->bytes_allocated += r->size;
 	}
-	return push_ev(ld->proc, &ev);
+	return push_ev(ld, &ev);
 }
 
 /* Fast mode: pages of an allocation first touched, or first written after a fork, since the previous scan. */
@@ -300,8 +307,8 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	/* a shim before the faults field wrote one fault per page */
 	uint32_t faults = r->faults ? r->faults : r->pages;
 	if (r->pages) {
-		if (pfs_an_reserve((void **)&p->touches, &p->touches_cap, p->ntouches + 1,
-				    sizeof(*p->touches)))
+		if (pfs_an_reserve_big((void **)&p->touches, &p->touches_cap, p->ntouches + 1,
+				       sizeof(*p->touches), ld->file_len / sizeof(struct pfs_rec_touch)))
 			return -ENOMEM;
 		p->touches[p->ntouches++] = (struct pfs_touch_ev){
 			.time_ns = r->time_ns, .alloc_seq = r->alloc_seq, .stack = r->stack,
@@ -398,7 +405,7 @@ static int on_free(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	};
 
 	(void)why;
-	return push_ev(ld->proc, &ev);
+	return push_ev(ld, &ev);
 }
 
 static int on_remap(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
@@ -413,7 +420,7 @@ static int on_remap(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	};
 
 	(void)why;
-	return push_ev(ld->proc, &ev);
+	return push_ev(ld, &ev);
 }
 
 static int on_madvise(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
@@ -659,6 +666,7 @@ static int load_logfile(struct pfs_run *run, struct pfs_logfile *lf)
 			 .diag = run->diag, .progress = run->progress ? on_progress : NULL},
 		.run = run,
 		.path = lf->name,
+		.file_len = lf->len,
 	};
 	struct pfs_logread_stats st;
 	int rc;

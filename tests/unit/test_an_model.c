@@ -348,6 +348,38 @@ static void test_corrupt_and_foreign_files(void **state)
 	lb_release(&b);
 }
 
+/*
+ * The arrays a long run fills with millions of elements: from malloc's to a
+ * mapping of their own past PFS_AN_BIG bytes, 2 MiB aligned, moved (not
+ * copied) when they outgrow the room reserved for them; contents kept.
+ */
+static void test_big_arrays_keep_their_contents(void **state)
+{
+	struct pfs_block_ev *v = NULL;
+	size_t cap = 0, n = 3 * (PFS_AN_BIG / sizeof(*v)) + 17; /* past the first reservation too */
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(pfs_an_reserve_big((void **)&v, &cap, i + 1, sizeof(*v), PFS_AN_BIG / sizeof(*v) + 5),
+				 0);
+		v[i].seq = i;
+		v[i].time_ns = ~i;
+		if (cap * sizeof(*v) > PFS_AN_BIG)
+			assert_int_equal((uintptr_t)v % (2u << 20), 0);
+	}
+	assert_true(cap >= n);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].seq != i || v[i].time_ns != ~i)
+			fail_msg("element %zu lost in a move", i);
+	pfs_an_release(v, cap, sizeof(*v));
+
+	uint64_t *z = pfs_an_zalloc(PFS_AN_BIG / 8 + 1, 8);
+	assert_non_null(z);
+	assert_int_equal((uintptr_t)z % (2u << 20), 0);
+	assert_int_equal(z[0] | z[PFS_AN_BIG / 8], 0);
+	pfs_an_release(z, PFS_AN_BIG / 8 + 1, 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_stack_inherited_from_fork_parent),
 		cmocka_unit_test(test_exec_image_in_the_same_file),
 		cmocka_unit_test(test_corrupt_and_foreign_files),
+		cmocka_unit_test(test_big_arrays_keep_their_contents),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
