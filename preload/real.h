@@ -51,6 +51,9 @@
 	X(execveat, int, (int, const char *, char *const[], char *const[], int), 0)        \
 	X(_exit, void, (int), 0)                                                           \
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), 0)          \
+	X(signal, __sighandler_t, (int, __sighandler_t), 0)                                \
+	X(sysv_signal, __sighandler_t, (int, __sighandler_t), 0)                           \
+	X(sigset, __sighandler_t, (int, __sighandler_t), 0)                                \
 	X(_Exit, void, (int), 0)                                                           \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), 0) \
 	X(ioctl, int, (int, unsigned long, ...), 0)                                        \

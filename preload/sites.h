@@ -21,6 +21,8 @@ int pfs_unwind_capture(uint64_t *frames, unsigned max, int *truncated);
 /* Set while this thread unwinds with its signals blocked: sigprocmask is answered by pfs_unwind_sigprocmask. */
 extern __thread int pfs_unwind_masked __attribute__((tls_model("initial-exec")));
 int pfs_unwind_sigprocmask(int how, const sigset_t *set, sigset_t *old);
+/* The program installed a signal handler (hook_signal.c): unwinds block the signals from now on. */
+void pfs_unwind_note_handler(void);
 uint32_t pfs_stacks_intern(struct pfs_thread *t, const uint64_t *frames, uint32_t n, uint16_t flags);
 uint32_t pfs_stacks_count(void);
 /* The frames of stack `id` (valid for the process's life): their number, or -1 if unknown. */

@@ -95,6 +95,15 @@ t_forked_siblings_wrapper_sites_kept_apart() {
 # site and answers libunwind's own mask calls itself meanwhile; the program sets, reads and
 # unblocks its mask as without the shim (run_both compares what it printed: SIGUSR1 blocked and
 # pending through 3,000 first-seen sites, delivered once when unblocked), every site counted.
+# glibc's signal installs a handler by a sigaction of its own: the shim's hooks of signal,
+# sysv_signal and sigset report the default the program left (not the shim's last-pass handler)
+# and note that the program has handlers (unwinds then block signals).
+t_signal_family_reports_the_programs_disposition() {
+	run_both sigprev $T/signal_prev || return 1
+	grep -qx 'handlers ran: 3' "$WORK/sigprev.out" || { cat "$WORK/sigprev.out"; return 1; }
+	report sigprev
+}
+
 t_sites_signal_mask_kept() {
 	local n=3000
 	run_both mask $T/many_sites $n signals || return 1
