@@ -354,7 +354,9 @@ static int walk_block(struct pfs_logfile *lf, struct pfs_logread_tool *tool,
 			}
 			return 0;
 		}
-		memset(&rec, 0, sizeof(rec));
+		/* the union is cleared below, only past the bytes copied into it: 10 M records a long log */
+		memset(&rec, 0, offsetof(struct pfs_rec, u));
+		memset(&rec.str, 0, sizeof(rec) - offsetof(struct pfs_rec, str));
 		memcpy(&rec.h, lf->data + off, sizeof(rec.h));
 		rec.offset = off;
 		rec.raw = lf->data + off;
@@ -403,7 +405,9 @@ static int walk_block(struct pfs_logfile *lf, struct pfs_logread_tool *tool,
 			return 0;
 		}
 		/* only the part this reader knows; newer fields past it are ignored, older records lack some */
-		memcpy(&rec.u, rec.raw, rec.h.size < d->fixed ? rec.h.size : d->fixed);
+		uint32_t copied = rec.h.size < d->fixed ? rec.h.size : d->fixed;
+		memcpy(&rec.u, rec.raw, copied);
+		memset((char *)&rec.u + copied, 0, sizeof(rec.u) - copied);
 		why[0] = '\0';
 		if (d->decode(&rec, why, sizeof(why))) {
 			st->bad++;
