@@ -1,5 +1,6 @@
 /*
- * sigaction and signal, sysv_signal, sigset (glibc's signal installs its
+ * sigaction and the signal family (signal, sysv_signal, __sysv_signal,
+ * bsd_signal, ssignal, sigset: glibc's signal installs its
  * handler by an internal sigaction the shim cannot see): pass through; the
  * shim's last-pass handler over a signal's default action stays invisible
  * to the program (core.c), and a handler the program installs is noted
@@ -61,6 +62,9 @@ static __sighandler_t signal_done(int sig, __sighandler_t h, __sighandler_t prev
 	}
 PFS_SIGNAL_HOOK(signal)
 PFS_SIGNAL_HOOK(sysv_signal)
+PFS_SIGNAL_HOOK(__sysv_signal) /* signal itself in a program built for strict ISO C (-std=c11) */
+PFS_SIGNAL_HOOK(bsd_signal)
+PFS_SIGNAL_HOOK(ssignal)
 PFS_SIGNAL_HOOK(sigset)
 #undef PFS_SIGNAL_HOOK
 

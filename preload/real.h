@@ -53,6 +53,9 @@
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), 0)          \
 	X(signal, __sighandler_t, (int, __sighandler_t), 0)                                \
 	X(sysv_signal, __sighandler_t, (int, __sighandler_t), 0)                           \
+	X(__sysv_signal, __sighandler_t, (int, __sighandler_t), 0)                         \
+	X(bsd_signal, __sighandler_t, (int, __sighandler_t), 0)                            \
+	X(ssignal, __sighandler_t, (int, __sighandler_t), 0)                               \
 	X(sigset, __sighandler_t, (int, __sighandler_t), 0)                                \
 	X(_Exit, void, (int), 0)                                                           \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), 0) \
