@@ -119,8 +119,8 @@ static __thread uint64_t mask_seen __attribute__((tls_model("initial-exec")));
 static __thread int mask_real __attribute__((tls_model("initial-exec")));
 
 /*
- * Until the program installs a signal handler (sigaction, signal,
- * sysv_signal, sigset: hook_signal.c), no signal can run code of its own
+ * Until the program installs a signal handler (sigaction or the signal
+ * family: hook_signal.c), no signal can run code of its own
  * on a thread that unwinds, so none can take libunwind's locks there: the
  * kernel's mask is left as it is (two system calls fewer per new call site;
  * 42 of `echo`'s 143 extra ones) and libunwind's calls are still answered
