@@ -112,28 +112,30 @@ struct pfs_unload {
 
 /*
  * ALLOC / FREE / REMAP, kept to be replayed in seq order (file order is not
- * time order).  64 bytes: a long run keeps millions (a 5-million-pair
+ * time order).  56 bytes: a long run keeps millions (a 5-million-pair
  * malloc log, 10 million of them).
  */
 struct pfs_block_ev {
 	uint64_t seq;
-	uint64_t order;		/* file position, to keep equal seqs stable */
+	uint32_t order;		/* file position (records read, modulo 2^32), to keep equal seqs stable */
 	uint16_t type;		/* PFS_REC_ALLOC, _FREE, _REMAP */
 	uint8_t kind;
 	bool inherited : 1;	/* ALLOC: a forked child's record of its parent's allocation */
 	bool category : 1;	/* ALLOC: memory accounted by kind (a stack, .data, ...), no allocation */
 	bool populated : 1;	/* ALLOC: mmap with MAP_POPULATE, resident before any touch */
-	uint32_t stack;
 	uint64_t addr;		/* REMAP: old_addr */
 	union {
 		uint64_t size;	/* ALLOC */
 		uint64_t new_addr; /* REMAP */
 	};
 	uint64_t length;	/* REMAP: old_length */
-	uint64_t new_length;	/* REMAP only */
 	uint64_t time_ns;	/* CLOCK_MONOTONIC; ALLOC: storms bound touches by it; FREE: lifetimes end */
+	union {
+		uint32_t stack;	/* ALLOC (a REMAP's block keeps its ALLOC's site) */
+		uint64_t new_length; /* REMAP */
+	};
 };
-_Static_assert(sizeof(struct pfs_block_ev) == 64, "a block event is 64 bytes");
+_Static_assert(sizeof(struct pfs_block_ev) == 56, "a block event is 56 bytes");
 
 /* Fast mode: one TOUCH record, kept for the fault rate over time (storms.c). */
 struct pfs_touch_ev {

@@ -262,7 +262,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct model_loader *ld = loader_of(tool);
 	const struct pfs_rec_alloc *r = &rec->u.alloc;
 	struct pfs_block_ev ev = {
-		.seq = r->seq, .order = ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
+		.seq = r->seq, .order = (uint32_t)ld->order++, .type = PFS_REC_ALLOC, .kind = r->kind,
 		.stack = r->stack, .addr = r->addr, .size = r->size, .length = r->length,
 		.time_ns = r->time_ns, .inherited = rec->h.flags & PFS_ALLOC_INHERITED,
 		.category = (rec->h.flags & PFS_ALLOC_CATEGORY) || pfs_kind_is_category(r->kind),
@@ -400,7 +400,7 @@ static int on_free(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct model_loader *ld = loader_of(tool);
 	const struct pfs_rec_free *r = &rec->u.free;
 	struct pfs_block_ev ev = {
-		.seq = r->seq, .order = ld->order++, .type = PFS_REC_FREE, .kind = r->kind,
+		.seq = r->seq, .order = (uint32_t)ld->order++, .type = PFS_REC_FREE, .kind = r->kind,
 		.addr = r->addr, .length = r->length, .time_ns = r->time_ns,
 	};
 
@@ -414,7 +414,7 @@ static int on_remap(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	struct model_loader *ld = loader_of(tool);
 	const struct pfs_rec_remap *r = &rec->u.remap;
 	struct pfs_block_ev ev = {
-		.seq = r->seq, .order = ld->order++, .type = PFS_REC_REMAP, .stack = r->stack,
+		.seq = r->seq, .order = (uint32_t)ld->order++, .type = PFS_REC_REMAP,
 		.addr = r->old_addr, .length = r->old_length,
 		.new_addr = r->new_addr, .new_length = r->new_length, .time_ns = r->time_ns,
 	};
