@@ -11,19 +11,20 @@
 #include <time.h>
 #include <unistd.h>
 
-int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem)
+/* realloc's growth, doubling from *cap, to at most `limit` elements (need <= limit). */
+static int grow(void **v, size_t *cap, size_t need, size_t elem, size_t limit)
 {
 	size_t ncap;
 	void *p;
 
-	if (need <= *cap)
-		return 0;
 	ncap = *cap ? *cap : 8;
 	while (ncap < need) {
 		if (ncap > SIZE_MAX / 2)
 			return -ENOMEM;
 		ncap *= 2;
 	}
+	if (ncap > limit)
+		ncap = limit;
 	if (elem && ncap > SIZE_MAX / elem)
 		return -ENOMEM;
 	p = realloc(*v, ncap * elem);
@@ -32,6 +33,11 @@ int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem)
 	*v = p;
 	*cap = ncap;
 	return 0;
+}
+
+int pfs_an_reserve(void **v, size_t *cap, size_t need, size_t elem)
+{
+	return need <= *cap ? 0 : grow(v, cap, need, elem, SIZE_MAX);
 }
 
 #define BIG_ALIGN (2u << 20)
@@ -62,19 +68,8 @@ int pfs_an_reserve_big(void **v, size_t *cap, size_t need, size_t elem, size_t m
 		return 0;
 	if (!elem || need > SIZE_MAX / 2 / elem)
 		return -ENOMEM;
-	if (need * elem <= PFS_AN_BIG) { /* malloc's, as pfs_an_reserve, never past PFS_AN_BIG bytes */
-		size_t ncap = *cap ? *cap : 8;
-		while (ncap < need)
-			ncap *= 2;
-		if (ncap > PFS_AN_BIG / elem)
-			ncap = PFS_AN_BIG / elem;
-		void *p = realloc(*v, ncap * elem);
-		if (!p)
-			return -ENOMEM;
-		*v = p;
-		*cap = ncap;
-		return 0;
-	}
+	if (need * elem <= PFS_AN_BIG) /* malloc's, as pfs_an_reserve, never past PFS_AN_BIG bytes */
+		return grow(v, cap, need, elem, PFS_AN_BIG / elem);
 	size_t ncap = *cap * 2 > need ? *cap * 2 : need, least = ncap;
 	if (most > ncap && most <= SIZE_MAX / 2 / elem)
 		ncap = most;
