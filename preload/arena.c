@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "arena.h"
+#include "kcompat.h"
 #include "util.h"
 
 #define ARENA_CHUNK (1u << 20)
@@ -83,6 +84,26 @@ static void *map_anon(size_t size)
 	return p;
 }
 
+/*
+ * What the arena hands out is written soon (a bump allocator's pages fill
+ * in order): made present ARENA_AHEAD at a time, not a fault each.  A short
+ * process used about 30 of its pages.  The large tables (ARENA_BIG, their
+ * own mappings) are written sparsely, and left to fault.
+ */
+#define ARENA_AHEAD (64u * 1024)
+static char *arena_ready; /* present up to here in the current chunk */
+
+static void ready_up_to(char *cur)
+{
+	char *to = arena_ready;
+	while (to < cur)
+		to += ARENA_AHEAD;
+	if (to > arena_end)
+		to = arena_end;
+	pfs_prefault(arena_ready, (size_t)(to - arena_ready), MADV_POPULATE_WRITE);
+	arena_ready = to;
+}
+
 void *pfs_arena_alloc(size_t size)
 {
 	size = (size + 15) & ~(size_t)15;
@@ -100,12 +121,14 @@ void *pfs_arena_alloc(size_t size)
 			pfs_spin_unlock(&arena_lock);
 			return NULL;
 		}
-		arena_cur = c;
+		arena_cur = arena_ready = c;
 		arena_end = c + ARENA_CHUNK;
 		__atomic_add_fetch(&arena_total, ARENA_CHUNK, __ATOMIC_RELAXED);
 	}
 	void *p = arena_cur;
 	arena_cur += size;
+	if (arena_cur > arena_ready)
+		ready_up_to(arena_cur);
 	pfs_spin_unlock(&arena_lock);
 	return p;
 }

@@ -154,7 +154,8 @@ static volatile int *here_page;
 
 static void here_init(void)
 {
-	int *p = pfs_sys_mmap(NULL, pfs_proc.page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int *p = pfs_sys_mmap(NULL, pfs_proc.page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+			      -1, 0);
 	if (p == MAP_FAILED)
 		return;
 	*p = 1;
@@ -465,8 +466,33 @@ static void name_allocator(void)
 	allocator_named = 1;
 }
 
+/* [p, p + n) widened to whole pages, made present (util.h: pfs_prefault). */
+static void prefault_pages(const void *p, size_t n, size_t page, int advice)
+{
+	uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + n + page - 1) & ~(page - 1);
+	pfs_prefault((void *)lo, hi - lo, advice);
+}
+
+/*
+ * The shim's code, mapped by one call: run page by page, it took a fault
+ * every 64 KiB at every start, and again in every forked child (fork
+ * copies no page table of a file's mapping that holds no private page).
+ */
+static void code_present(void)
+{
+	uintptr_t lo, hi;
+	pfs_self_code(&lo, &hi);
+	prefault_pages((void *)lo, hi - lo, pfs_proc.page_size, MADV_POPULATE_READ);
+}
+
 int pfs_core_init(int argc, char **argv, char **envp)
 {
+	/* The process's state is written all through the start (its strings each on a page of their own). */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	prefault_pages(&pfs_proc, sizeof(pfs_proc), page, MADV_POPULATE_WRITE);
+	prefault_pages(&pfs_log_proc, sizeof(pfs_log_proc), page, MADV_POPULATE_WRITE);
+	pfs_proc.page_size = (uint32_t)page;
+	code_present();
 	pfs_real_resolve();
 	if (!real_malloc || !real_free || !real_mmap)
 		return -ENOSYS;
@@ -482,7 +508,6 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_msg_fd_init();
 	pfs_proc.pid = pfs_sys_getpid();
 	pfs_proc.ppid = pfs_sys_getppid();
-	pfs_proc.page_size = (uint32_t)sysconf(_SC_PAGESIZE);
 	pfs_proc.start_mono_ns = pfs_now_ns();
 	pfs_proc.start_real_ns = pfs_real_now_ns();
 	pfs_config_parse(&pfs_proc.cfg, envp, config_warn, NULL);
@@ -569,6 +594,7 @@ void pfs_core_child_after_fork(int how)
 		*here_page = 1; /* zeroed by the kernel in the child: this process is set up now */
 	if (!pfs_proc.enabled)
 		return;
+	code_present();
 	/* Other threads are gone: their locks and states are reset, not waited for. */
 	pfs_fatal_pending = 0; /* the parent's signal, not the child's */
 	pfs_log_proc.lock = (pfs_spin_t)PFS_SPIN_INIT;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "arena.h"
+#include "kcompat.h"
 #include "log.h"
 #include "msg.h"
 
@@ -109,6 +110,18 @@ static int reserve_block(int fd, uint64_t block)
 		if (PFS_NO_EINTR(pwrite(fd, zero, sizeof(zero), off + done)) != (ssize_t)sizeof(zero))
 			return -ENOSPC;
 	return 0;
+}
+
+/*
+ * Block `block` of the segment mapped at seg_base, its pages made present
+ * (reserved: reserve_block) by one call: a record at a time, each of its
+ * pages was a page fault, the first one of a file's page the dearest.
+ */
+static char *block_ready(char *seg_base, uint64_t block)
+{
+	char *p = seg_base + (block % PFS_LOG_BLOCKS_PER_SEG) * PFS_LOG_BLOCK_SIZE;
+	pfs_prefault(p, PFS_LOG_BLOCK_SIZE, MADV_POPULATE_WRITE);
+	return p;
 }
 
 /* Segment seg mapped (through fd, the log's, checked: log_fd) if it is not yet. */
@@ -253,7 +266,7 @@ void *pfs_log_reserve_slow(struct pfs_log *log, struct pfs_writer *w, uint32_t s
 		goto lost;
 	}
 	w->block = block;
-	w->cur = base + (block % PFS_LOG_BLOCKS_PER_SEG) * PFS_LOG_BLOCK_SIZE;
+	w->cur = block_ready(base, block);
 	w->end = w->cur + PFS_LOG_BLOCK_SIZE;
 	p = w->cur;
 	w->cur += size;
@@ -316,7 +329,7 @@ static char *first_block(struct pfs_log *log, struct pfs_writer *w0, int fd, uin
 	*err = base ? reserve_block(fd, block) : -ENOMEM;
 	if (*err)
 		return NULL;
-	base += (block % PFS_LOG_BLOCKS_PER_SEG) * PFS_LOG_BLOCK_SIZE;
+	base = block_ready(base, block);
 	w0->block = block;
 	w0->kept = 0;
 	w0->cur = base + at;

@@ -221,6 +221,33 @@ void pfs_modules_child_reset(void)
 	sync_busy = 0;
 }
 
+/*
+ * The shim's code and read-only data, from its ELF header (the loader maps
+ * it with the first segment) to the end of its read-only segments and of
+ * the part of its writable one made read-only after relocation (GNU_RELRO).
+ */
+extern const ElfW(Ehdr) __ehdr_start; /* defined by the linker, hidden */
+
+void pfs_self_code(uintptr_t *start, uintptr_t *end)
+{
+	static uintptr_t lo, hi;
+	if (!hi) {
+		const ElfW(Phdr) *ph = (const void *)((const char *)&__ehdr_start + __ehdr_start.e_phoff);
+		uintptr_t bias = (uintptr_t)&__ehdr_start, top = 0;
+		for (unsigned i = 0; i < __ehdr_start.e_phnum; i++)
+			if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0)
+				bias -= ph[i].p_vaddr; /* the segment that holds the header */
+		for (unsigned i = 0; i < __ehdr_start.e_phnum; i++)
+			if (((ph[i].p_type == PT_LOAD && !(ph[i].p_flags & PF_W)) || ph[i].p_type == PT_GNU_RELRO) &&
+			    bias + ph[i].p_vaddr + ph[i].p_memsz > top)
+				top = bias + ph[i].p_vaddr + ph[i].p_memsz;
+		lo = (uintptr_t)&__ehdr_start;
+		hi = top;
+	}
+	*start = lo;
+	*end = hi;
+}
+
 struct range_find {
 	uintptr_t addr;
 	uint64_t *start, *end;

@@ -16,6 +16,8 @@ void pfs_modules_child_reset(void);
 /* The address lies in the shim itself / in libunwind (whose own mmaps are not the program's). */
 int pfs_addr_in_self(uintptr_t addr);
 int pfs_addr_in_unwinder(uintptr_t addr);
+/* [start, end) of the shim's code and read-only data. */
+void pfs_self_code(uintptr_t *start, uintptr_t *end);
 /* The loader's counts of objects loaded and unloaded, as the last pfs_modules_sync saw them. */
 void pfs_modules_seen(uint64_t *adds, uint64_t *subs);
 struct dl_phdr_info;

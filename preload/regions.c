@@ -369,7 +369,13 @@ static void on_held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_
 	if (cats & PAGE_IS_HUGE)
 		c->huge = 1;
 	held(c, r, from, to, (cats & PAGE_IS_HUGE) != 0);
-	if (cats & PAGE_IS_WRITTEN)
+	/*
+	 * A baseline (no thread: the start's adoption, a fork's child) counts no
+	 * copy.  In a child every page reads as written (its mappings lost their
+	 * registration at the fork): clearing the copy bits inherited, which the
+	 * arming then set again, copied their pages, 3 faults a fork of bash.
+	 */
+	if ((cats & PAGE_IS_WRITTEN) && c->t)
 		on_written(c, r, from, to);
 }
 

@@ -372,7 +372,7 @@ static int warm_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		uintptr_t from = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz + page - 1) & ~(page - 1);
 		uintptr_t to = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
 		if (to > from && to - from <= 64 * page) /* its .bss, as measured; a larger one is left alone */
-			pfs_sys_madvise((void *)from, to - from, MADV_POPULATE_WRITE); /* not the hook */
+			pfs_prefault((void *)from, to - from, MADV_POPULATE_WRITE); /* not the hook */
 	}
 	return 1;
 }
