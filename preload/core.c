@@ -466,13 +466,6 @@ static void name_allocator(void)
 	allocator_named = 1;
 }
 
-/* [p, p + n) widened to whole pages, made present (util.h: pfs_prefault). */
-static void prefault_pages(const void *p, size_t n, size_t page, int advice)
-{
-	uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + n + page - 1) & ~(page - 1);
-	pfs_prefault((void *)lo, hi - lo, advice);
-}
-
 /*
  * The shim's code, mapped by one call: run page by page, it took a fault
  * every 64 KiB at every start, and again in every forked child (fork
@@ -482,16 +475,14 @@ static void code_present(void)
 {
 	uintptr_t lo, hi;
 	pfs_self_code(&lo, &hi);
-	prefault_pages((void *)lo, hi - lo, pfs_proc.page_size, MADV_POPULATE_READ);
+	pfs_prefault((void *)lo, hi - lo, MADV_POPULATE_READ);
 }
 
 int pfs_core_init(int argc, char **argv, char **envp)
 {
 	/* The process's state is written all through the start (its strings each on a page of their own). */
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	prefault_pages(&pfs_proc, sizeof(pfs_proc), page, MADV_POPULATE_WRITE);
-	prefault_pages(&pfs_log_proc, sizeof(pfs_log_proc), page, MADV_POPULATE_WRITE);
-	pfs_proc.page_size = (uint32_t)page;
+	pfs_prefault(&pfs_proc, sizeof(pfs_proc), MADV_POPULATE_WRITE);
+	pfs_prefault(&pfs_log_proc, sizeof(pfs_log_proc), MADV_POPULATE_WRITE);
 	code_present();
 	pfs_real_resolve();
 	if (!real_malloc || !real_free || !real_mmap)
@@ -508,6 +499,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_msg_fd_init();
 	pfs_proc.pid = pfs_sys_getpid();
 	pfs_proc.ppid = pfs_sys_getppid();
+	pfs_proc.page_size = (uint32_t)getpagesize(); /* libc's sysconf: a page of its own at every start */
 	pfs_proc.start_mono_ns = pfs_now_ns();
 	pfs_proc.start_real_ns = pfs_real_now_ns();
 	pfs_config_parse(&pfs_proc.cfg, envp, config_warn, NULL);

@@ -976,6 +976,8 @@ static void periodic_scan(struct pfs_thread *t)
 static int fast_start(const char **why)
 {
 	(void)why;
+	/* Its head is written at once (the adoption's mappings to leave alone): two pages, at no page boundary. */
+	pfs_prefault(ignored, 64 * sizeof(ignored[0]), MADV_POPULATE_WRITE);
 	pfs_periodic_set(periodic_scan, pfs_proc.cfg.scan_ms);
 	enabled = 1;
 	adopting = 1;

@@ -312,6 +312,8 @@ static int log_tables(struct pfs_log *log)
 {
 	log->segs = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(char *));
 	log->seg_left = pfs_arena_alloc(PFS_LOG_MAX_SEGS * sizeof(*log->seg_left));
+	if (log->segs) /* a mapping of its own: its first segments' entries are written at once */
+		pfs_prefault(log->segs, sizeof(char *), MADV_POPULATE_WRITE);
 	return log->segs && log->seg_left ? 0 : -ENOMEM;
 }
 
@@ -426,6 +428,8 @@ int pfs_log_continue(struct pfs_log *log, struct pfs_writer *w0, int dirfd, cons
 		return fd;
 	uint64_t block = ((uint64_t)st.st_size + PFS_LOG_BLOCK_SIZE - 1) / PFS_LOG_BLOCK_SIZE;
 	char *h0 = map_segment(log, 0, fd);
+	if (h0) /* the header is written (its handoff taken, later its counts) */
+		pfs_prefault(h0, sizeof(struct pfs_file_header), MADV_POPULATE_WRITE);
 	uint64_t want = (uint64_t)old.handoff_pid | (uint64_t)old.handoff_gen << 32;
 	int err = -ENOENT;
 	char *base = NULL;

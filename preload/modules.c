@@ -228,7 +228,8 @@ void pfs_modules_child_reset(void)
  */
 extern const ElfW(Ehdr) __ehdr_start; /* defined by the linker, hidden */
 
-void pfs_self_code(uintptr_t *start, uintptr_t *end)
+/* Beside the constructor (.text.startup, in the code's first 64 KiB): the code that runs before the rest is present. */
+__attribute__((section(".text.startup"))) void pfs_self_code(uintptr_t *start, uintptr_t *end)
 {
 	static uintptr_t lo, hi;
 	if (!hi) {

@@ -94,6 +94,7 @@ int pfs_probe_pagemap_scan_fd(int kept)
 		ret = -errno;
 		goto out;
 	}
+	pfs_prefault(p + psz, psz, MADV_POPULATE_WRITE); /* at every start: no page fault for it */
 	probe_touch(p + psz);
 
 	int pm = kept >= 0 ? kept : probe_open_pagemap();
