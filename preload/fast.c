@@ -725,7 +725,9 @@ static int cow_note_held(struct region *r)
 	if (!pfs_region_cow(r))
 		return 0;
 	pfs_bits_copy(r->cow, 0, &r->bits, 0, r->npages);
-	r->cow_left = pfs_bits_count(r->cow);
+	uint64_t left = pfs_bits_count(r->cow);
+	if (r->cow_left != left) /* written only when it changes: the region's page is a copy after a fork */
+		r->cow_left = left;
 	return 1;
 }
 
@@ -787,7 +789,8 @@ static int cow_arm(struct region *r, int *fd_ok)
 					      .mode = UFFDIO_REGISTER_MODE_WP};
 		if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_REGISTER, &reg)) && !registered)
 			return 0; /* not a kind of memory the kernel protects: its writes are not counted */
-		r->wp_gen = uffd_gen;
+		if (r->wp_gen != uffd_gen) /* a heap registers again at each fork: same generation, nothing written */
+			r->wp_gen = uffd_gen;
 	}
 	return cow_note_held(r);
 }

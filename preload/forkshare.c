@@ -38,6 +38,7 @@
 
 #include "arena.h"
 #include "forkshare.h"
+#include "kcompat.h"
 #include "modules.h"
 #include "proc.h"
 #include "thread.h"
@@ -92,6 +93,20 @@ void pfs_forkshare_prepare(void)
 	share = s;
 }
 
+/*
+ * A child maps the table's pages by one call at its first look: the fork
+ * copied no page table entry of this shared mapping, and the entries a
+ * child reads lie on pages all over it (3-4 page faults a subshell).
+ */
+static void share_present(struct share *s)
+{
+	static pid_t present_in;
+	if (present_in == pfs_proc.pid)
+		return;
+	present_in = pfs_proc.pid;
+	pfs_prefault(s, sizeof(*s), MADV_POPULATE_READ);
+}
+
 /* The table, when this process may use it. */
 static struct share *usable(void)
 {
@@ -99,6 +114,7 @@ static struct share *usable(void)
 	uint64_t adds, subs;
 	if (!s || s->maker == pfs_proc.pid || pfs_tls_thread != share_thread)
 		return NULL;
+	share_present(s);
 	pfs_modules_seen(&adds, &subs);
 	return adds == s->adds && subs == s->subs ? s : NULL;
 }
