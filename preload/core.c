@@ -180,6 +180,25 @@ int pfs_core_unseen_child(void)
 	return pfs_active();
 }
 
+/*
+ * The state both sides of a fork write at once (locks, the log's and the
+ * process's structures, the forking thread's state and site cache, the
+ * shim's small variables after its read-only part), copied by one call a
+ * range instead of a copy-on-write fault a page (5-10 us a page against
+ * 14-23 here).
+ */
+static void fork_state_copied(void)
+{
+	uintptr_t lo, hi, page = pfs_proc.page_size;
+	pfs_self_code(&lo, &hi);
+	hi = (hi + page - 1) & ~(page - 1);
+	pfs_prefault((void *)hi, 2 * page, MADV_POPULATE_WRITE); /* .data, then .bss's small variables */
+	pfs_prefault(&pfs_proc, offsetof(struct pfs_process, cfg), MADV_POPULATE_WRITE);
+	pfs_prefault(&pfs_log_proc, sizeof(pfs_log_proc), MADV_POPULATE_WRITE);
+	if (pfs_tls_thread)
+		pfs_prefault(pfs_tls_thread, sizeof(*pfs_tls_thread), MADV_POPULATE_WRITE);
+}
+
 static void fork_prepare(void)
 {
 	if (pfs_tls_busy) {
@@ -199,6 +218,7 @@ static void fork_parent(void)
 		fork_inside_shim = 0;
 		return;
 	}
+	fork_state_copied();
 	pfs_arena_unlock();
 	pfs_tracker->unlock();
 	pfs_heap_unlock();
@@ -582,11 +602,14 @@ int pfs_core_init(int argc, char **argv, char **envp)
 
 void pfs_core_child_after_fork(int how)
 {
-	if (here_page)
-		*here_page = 1; /* zeroed by the kernel in the child: this process is set up now */
+	if (here_page) { /* zeroed by the kernel in the child: this process is set up now */
+		pfs_prefault((void *)here_page, sizeof(*here_page), MADV_POPULATE_WRITE);
+		*here_page = 1;
+	}
 	if (!pfs_proc.enabled)
 		return;
 	code_present();
+	fork_state_copied();
 	/* Other threads are gone: their locks and states are reset, not waited for. */
 	pfs_fatal_pending = 0; /* the parent's signal, not the child's */
 	pfs_log_proc.lock = (pfs_spin_t)PFS_SPIN_INIT;

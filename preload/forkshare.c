@@ -112,9 +112,11 @@ static struct share *usable(void)
 {
 	struct share *s = share;
 	uint64_t adds, subs;
-	if (!s || s->maker == pfs_proc.pid || pfs_tls_thread != share_thread)
+	if (!s || pfs_tls_thread != share_thread)
 		return NULL;
-	share_present(s);
+	share_present(s); /* before its first read (the maker's own pages are present: a call for nothing) */
+	if (s->maker == pfs_proc.pid)
+		return NULL;
 	pfs_modules_seen(&adds, &subs);
 	return adds == s->adds && subs == s->subs ? s : NULL;
 }
