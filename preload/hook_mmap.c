@@ -22,6 +22,13 @@ static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void
 	 * a malloc the shim made holds the program's blocks too (heap.h).
 	 */
 	if (pfs_tls_busy || pfs_addr_in_unwinder(ret)) {
+		/*
+		 * libunwind clears what it maps for itself (a thread's 256 KiB trace
+		 * cache: 64 page faults in every thread of a long run): made present
+		 * with the mapping.  Not a file's: that would read all of it.
+		 */
+		if (pfs_addr_in_unwinder(ret) && (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE) && (prot & PROT_WRITE))
+			flags |= MAP_POPULATE;
 		void *p = fn(addr, len, prot, flags, fd, off);
 		if (p != MAP_FAILED && pfs_tls_in_alloc && pfs_tls_busy && !pfs_addr_in_unwinder(ret))
 			pfs_heap_extent_pend((uint64_t)(uintptr_t)p, len);

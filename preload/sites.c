@@ -780,6 +780,7 @@ static void cache_grow(struct pfs_thread *t)
 	struct pfs_cache_ent *old = t->cache, *tab = pfs_pool_alloc(cache_bytes(bits + 1));
 	if (!tab)
 		return;
+	pfs_prefault(tab, cache_bytes(bits + 1), MADV_POPULATE_WRITE); /* the entries moved in land all over it */
 	uint64_t mask = ((uint64_t)2 << bits) - 1;
 	struct pfs_thread grown = {.cache = tab, .cache_shift = t->cache_shift - 1};
 	for (uint64_t i = 0; i < (uint64_t)1 << bits; i++) {
