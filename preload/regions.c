@@ -373,7 +373,8 @@ static void on_held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_
 	 * A baseline (no thread: the start's adoption, a fork's child) counts no
 	 * copy.  In a child every page reads as written (its mappings lost their
 	 * registration at the fork): clearing the copy bits inherited, which the
-	 * arming then set again, copied their pages, 3 faults a fork of bash.
+	 * arming then sets again, were writes for nothing, each a copy of its
+	 * page after the fork.
 	 */
 	if ((cats & PAGE_IS_WRITTEN) && c->t)
 		on_written(c, r, from, to);
