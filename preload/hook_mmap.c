@@ -21,16 +21,17 @@ static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void
 	 * dlsym): the shim's own memory.  But what another allocator maps inside
 	 * a malloc the shim made holds the program's blocks too (heap.h).
 	 */
-	if (pfs_tls_busy || pfs_addr_in_unwinder(ret)) {
+	int unwinder = pfs_addr_in_unwinder(ret);
+	if (pfs_tls_busy || unwinder) {
 		/*
 		 * libunwind clears what it maps for itself (a thread's 256 KiB trace
 		 * cache: 64 page faults in every thread of a long run): made present
 		 * with the mapping.  Not a file's: that would read all of it.
 		 */
-		if (pfs_addr_in_unwinder(ret) && (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE) && (prot & PROT_WRITE))
+		if (unwinder && (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE) && (prot & PROT_WRITE))
 			flags |= MAP_POPULATE;
 		void *p = fn(addr, len, prot, flags, fd, off);
-		if (p != MAP_FAILED && pfs_tls_in_alloc && pfs_tls_busy && !pfs_addr_in_unwinder(ret))
+		if (p != MAP_FAILED && pfs_tls_in_alloc && pfs_tls_busy && !unwinder)
 			pfs_heap_extent_pend((uint64_t)(uintptr_t)p, len);
 		else if (p != MAP_FAILED)
 			pfs_self_note((uint64_t)(uintptr_t)p, len);
