@@ -58,7 +58,7 @@ t_fast_cow_after_fork() {
 # its page faults instead; the program's output and every count stay the same, and nothing is said.
 t_fast_kernel_without_populate() {
 	native_ref nopop $T/touch_cow || return 1
-	(cd "$WORK" && PFSHIM_OUT="$WORK/nopop" $T/no_populate env LD_PRELOAD=$LIB $T/touch_cow \
+	(cd "$WORK" && PFSHIM_OUT="$WORK/nopop" $T/refuse populate env LD_PRELOAD=$LIB $T/touch_cow \
 		>"$WORK/nopop.out" 2>"$WORK/nopop.err") || { cat "$WORK/nopop.err"; return 1; }
 	cmp -s "$WORK/nopop.out" "$BASE/native/$NATIVE_KEY.out" || { echo "  output differs"; return 1; }
 	grep -v '^pfshim: mode ' "$WORK/nopop.err" | grep . && return 1

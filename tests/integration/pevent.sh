@@ -73,7 +73,7 @@ t_pevent_thp_kept() {
 # perf_event_paranoid may refuse it), exact mode traps faults with userfaultfd: one line says so.
 # PFSHIM_MODE=uffd asks for the trap: no line.
 t_pevent_refused_falls_back_to_userfaultfd() {
-	(cd "$WORK" && PFSHIM_MODE=exact PFSHIM_OUT="$WORK/pfb" $T/no_perf_events env LD_PRELOAD=$LIB \
+	(cd "$WORK" && PFSHIM_MODE=exact PFSHIM_OUT="$WORK/pfb" $T/refuse perf_event_open env LD_PRELOAD=$LIB \
 		$T/touch_pages 100 37 >"$WORK/pfb.out" 2>"$WORK/pfb.err") || { cat "$WORK/pfb.err"; return 1; }
 	grep -qx 'touched 100 + 37 + 10 + 25 pages' "$WORK/pfb.out" || { cat "$WORK/pfb.out"; return 1; }
 	[ "$(grep -vc '^pfshim: mode ' "$WORK/pfb.err")" = 1 ] || { echo "  expected one line:"; cat "$WORK/pfb.err"; return 1; }

@@ -147,13 +147,13 @@ CEOF
 t_record_untraced_without_fault_events() {
 	static_prog hnoperf
 	rm -rf "$WORK/recnp" "$WORK/recnp2"
-	$T/no_perf_events "$CLI" record -o "$WORK/recnp" -- "$WORK/hnoperf" >"$WORK/recnp.out" 2>"$WORK/recnp.err"
+	$T/refuse perf_event_open "$CLI" record -o "$WORK/recnp" -- "$WORK/hnoperf" >"$WORK/recnp.out" 2>"$WORK/recnp.err"
 	local rc=$?
 	[ $rc = 0 ] && grep -qx hello "$WORK/recnp.out" &&
 		grep -q "was not traced: a static executable" "$WORK/recnp.err" &&
 		[ "$(grep -c "^pfshim: record: their faults are not counted: perf_event_open" "$WORK/recnp.err")" = 1 ] || {
 		echo "  rc=$rc:"; cat "$WORK/recnp.err"; return 1; }
-	$T/no_perf_events "$CLI" record -o "$WORK/recnp2" -- $T/three_sites >/dev/null 2>"$WORK/recnp2.err"
+	$T/refuse perf_event_open "$CLI" record -o "$WORK/recnp2" -- $T/three_sites >/dev/null 2>"$WORK/recnp2.err"
 	! grep -q "not counted" "$WORK/recnp2.err" || { echo "  said for a traced run:"; cat "$WORK/recnp2.err"; return 1; }
 }
 
