@@ -11,13 +11,15 @@ CLI=$(cd "$BUILD" && pwd)/pfshim
 RUNS=${PFS_BENCH_RUNS:-5}
 W=$(mktemp -d /tmp/pfshim-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-for p in malloc_heavy touch_storm fork_cow touch_threads live_blocks many_sites; do
+for p in malloc_heavy touch_storm fork_cow touch_threads live_blocks many_sites page_cost; do
 	cc -O2 -g -o "$W/$p" "bench/$p.c" -lpthread
 done
 
 . bench/lib.sh
 
 echo "pfshim benchmarks: $(nproc) cores, $(uname -r), $RUNS runs per cell alternating, medians"
+echo "what a page costs a process here (bench/page_cost.c: the unit of every start and fork):"
+"$W/page_cost"
 echo
 bench "20M malloc/free pairs of 16-216 B, two call levels (malloc_heavy 20000000)" \
 	"off fast $(peers heaptrack perf)" "fast<=2.0" "$W/malloc_heavy" 20000000
