@@ -1,4 +1,5 @@
 /* A bump allocator over 1 MiB anonymous mappings, for the shim's tables. */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,7 +12,6 @@
 #define ARENA_BIG (64u * 1024)
 
 static pfs_spin_t arena_lock = PFS_SPIN_INIT;
-static char *arena_cur, *arena_end;
 static size_t arena_total;
 
 /*
@@ -91,51 +91,76 @@ static void *map_anon(size_t size)
  * own mappings) are written sparsely, and left to fault.
  */
 #define ARENA_AHEAD (64u * 1024)
-static char *arena_ready; /* present up to here in the current chunk */
 
-static void ready_up_to(char *cur)
+/*
+ * A bump space over chunks, with power-of-two size classes from 32 bytes
+ * to 64 KiB on free lists.  Two: the arena, which a forked child inherits,
+ * and the per-fork pool (arena.h), whose chunks are MADV_WIPEONFORK.
+ */
+#define POOL_MIN_SHIFT 5
+#define POOL_MAX_SHIFT 16
+struct space {
+	char *cur, *end;
+	char *ready;  /* present up to here in the current chunk */
+	size_t ahead; /* made present this much at a time */
+	int wipe;     /* chunks and large blocks MADV_WIPEONFORK */
+	void *free_list[POOL_MAX_SHIFT + 1];
+};
+static struct space arena = {.ahead = ARENA_AHEAD}, per_fork = {.ahead = 4096, .wipe = 1}; /* a few pages a process */
+
+static void *space_map(struct space *s, size_t len)
 {
-	char *to = arena_ready;
-	while (to < cur)
-		to += ARENA_AHEAD;
-	if (to > arena_end)
-		to = arena_end;
-	pfs_prefault(arena_ready, (size_t)(to - arena_ready), MADV_POPULATE_WRITE);
-	arena_ready = to;
+	void *p = map_anon(len);
+	/*
+	 * Before 4.14 no wiping: the child inherits the memory as it does the
+	 * arena's, copied where written, and still forgets what it held.
+	 */
+	int saved = errno;
+	if (p && s->wipe && pfs_sys_madvise(p, len, MADV_WIPEONFORK)) /* the system call: madvise is a hook */
+		errno = saved;
+	if (p)
+		__atomic_add_fetch(&arena_total, len, __ATOMIC_RELAXED);
+	return p;
 }
 
-void *pfs_arena_alloc(size_t size)
+static void ready_up_to(struct space *s)
+{
+	char *to = s->ready;
+	while (to < s->cur)
+		to += s->ahead;
+	if (to > s->end)
+		to = s->end;
+	pfs_prefault(s->ready, (size_t)(to - s->ready), MADV_POPULATE_WRITE);
+	s->ready = to;
+}
+
+static void *space_alloc(struct space *s, size_t size)
 {
 	size = (size + 15) & ~(size_t)15;
-	if (size >= ARENA_BIG) {
-		size_t len = (size + 4095) & ~(size_t)4095;
-		void *p = map_anon(len);
-		if (p)
-			__atomic_add_fetch(&arena_total, len, __ATOMIC_RELAXED);
-		return p;
-	}
+	if (size >= ARENA_BIG)
+		return space_map(s, (size + 4095) & ~(size_t)4095);
 	pfs_spin_lock(&arena_lock);
-	if ((size_t)(arena_end - arena_cur) < size) {
-		char *c = map_anon(ARENA_CHUNK);
+	if ((size_t)(s->end - s->cur) < size) {
+		char *c = space_map(s, ARENA_CHUNK);
 		if (!c) {
 			pfs_spin_unlock(&arena_lock);
 			return NULL;
 		}
-		arena_cur = arena_ready = c;
-		arena_end = c + ARENA_CHUNK;
-		__atomic_add_fetch(&arena_total, ARENA_CHUNK, __ATOMIC_RELAXED);
+		s->cur = s->ready = c;
+		s->end = c + ARENA_CHUNK;
 	}
-	void *p = arena_cur;
-	arena_cur += size;
-	if (arena_cur > arena_ready)
-		ready_up_to(arena_cur);
+	void *p = s->cur;
+	s->cur += size;
+	if (s->cur > s->ready)
+		ready_up_to(s);
 	pfs_spin_unlock(&arena_lock);
 	return p;
 }
 
-#define POOL_MIN_SHIFT 5
-#define POOL_MAX_SHIFT 16
-static void *pool_free_list[POOL_MAX_SHIFT + 1];
+void *pfs_arena_alloc(size_t size)
+{
+	return space_alloc(&arena, size);
+}
 
 static unsigned pool_class(size_t size)
 {
@@ -145,23 +170,23 @@ static unsigned pool_class(size_t size)
 	return c;
 }
 
-void *pfs_pool_alloc(size_t size)
+static void *pool_alloc(struct space *s, size_t size)
 {
 	unsigned c = pool_class(size);
 	if (c > POOL_MAX_SHIFT)
-		return pfs_arena_alloc(size);
+		return space_alloc(s, size);
 	pfs_spin_lock(&arena_lock);
-	void *p = pool_free_list[c];
+	void *p = s->free_list[c];
 	if (p)
-		pool_free_list[c] = *(void **)p;
+		s->free_list[c] = *(void **)p;
 	pfs_spin_unlock(&arena_lock);
 	if (!p)
-		return pfs_arena_alloc((size_t)1 << c);
+		return space_alloc(s, (size_t)1 << c);
 	memset(p, 0, (size_t)1 << c);
 	return p;
 }
 
-void pfs_pool_free(void *p, size_t size)
+static void pool_free(struct space *s, void *p, size_t size)
 {
 	if (!p)
 		return;
@@ -171,9 +196,29 @@ void pfs_pool_free(void *p, size_t size)
 		return;
 	}
 	pfs_spin_lock(&arena_lock);
-	*(void **)p = pool_free_list[c];
-	pool_free_list[c] = p;
+	*(void **)p = s->free_list[c];
+	s->free_list[c] = p;
 	pfs_spin_unlock(&arena_lock);
+}
+
+void *pfs_pool_alloc(size_t size)
+{
+	return pool_alloc(&arena, size);
+}
+
+void pfs_pool_free(void *p, size_t size)
+{
+	pool_free(&arena, p, size);
+}
+
+void *pfs_forkpool_alloc(size_t size)
+{
+	return pool_alloc(&per_fork, size);
+}
+
+void pfs_forkpool_free(void *p, size_t size)
+{
+	pool_free(&per_fork, p, size);
 }
 
 void pfs_arena_free(void *p, size_t size)
@@ -206,4 +251,12 @@ void pfs_arena_child_reset(void)
 {
 	arena_lock = (pfs_spin_t)PFS_SPIN_INIT;
 	self_lock = (pfs_spin_t)PFS_SPIN_INIT;
+	/*
+	 * The per-fork pool's blocks are gone (wiped: the free lists' links
+	 * with them); its chunk goes on from where the parent had got to, the
+	 * memory past it untouched in both.  Blocks of 64 KiB and more stay
+	 * mapped, empty, never touched again (bitmaps of regions of terabytes).
+	 */
+	memset(per_fork.free_list, 0, sizeof(per_fork.free_list));
+	per_fork.ready = per_fork.cur;
 }

@@ -16,6 +16,16 @@ void pfs_arena_free(void *p, size_t size);
  */
 void *pfs_pool_alloc(size_t size);
 void pfs_pool_free(void *p, size_t size);
+/*
+ * The same for state each process rebuilds right after every fork (the
+ * copy-on-write bitmaps): MADV_WIPEONFORK memory, which a fork neither
+ * shares nor write-protects, so the parent's next write there takes no
+ * fault (13-14 us a page on our machines: bench/page_cost.c), and which the
+ * child finds empty.  In the child every block taken before the fork is
+ * gone (pfs_arena_child_reset): the holders drop their pointers unread.
+ */
+void *pfs_forkpool_alloc(size_t size);
+void pfs_forkpool_free(void *p, size_t size);
 
 /* Bytes the arena holds, for the summary and tests. */
 size_t pfs_arena_bytes(void);

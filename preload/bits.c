@@ -29,6 +29,20 @@ static uint64_t *leaf_at(const struct pfs_bits *b, uint64_t l)
 	return b->leaf ? b->leaf[l] : b->only;
 }
 
+/* Its memory: from the per-fork pool for a bitmap rebuilt at every fork (arena.h). */
+static void *mem_alloc(const struct pfs_bits *b, size_t size)
+{
+	return b->per_fork ? pfs_forkpool_alloc(size) : pfs_pool_alloc(size);
+}
+
+static void mem_free(const struct pfs_bits *b, void *p, size_t size)
+{
+	if (b->per_fork)
+		pfs_forkpool_free(p, size);
+	else
+		pfs_pool_free(p, size);
+}
+
 /* The first leaf at or after l and before end that is allocated, or end. */
 static uint64_t next_leaf(const struct pfs_bits *b, uint64_t l, uint64_t end)
 {
@@ -48,7 +62,7 @@ static uint64_t *leaf_make(struct pfs_bits *b, uint64_t l)
 	uint64_t *p = leaf_at(b, l);
 	if (p)
 		return p;
-	p = pfs_pool_alloc(leaf_bytes(b));
+	p = mem_alloc(b, leaf_bytes(b));
 	if (!p)
 		return NULL;
 	if (!b->leaf) {
@@ -62,7 +76,7 @@ static uint64_t *leaf_make(struct pfs_bits *b, uint64_t l)
 
 static void leaf_drop(struct pfs_bits *b, uint64_t l)
 {
-	pfs_pool_free(b->leaf[l], LEAF_WORDS * sizeof(uint64_t));
+	mem_free(b, b->leaf[l], LEAF_WORDS * sizeof(uint64_t));
 	b->leaf[l] = NULL;
 	b->used[l / 64] &= ~(1ull << (l % 64));
 }
@@ -126,14 +140,15 @@ static uint64_t w_find(const uint64_t *w, uint64_t from, uint64_t to, int set)
 
 /* ---- the bitmap ------------------------------------------------------------- */
 
-int pfs_bits_init(struct pfs_bits *b, uint64_t pages)
+static int init(struct pfs_bits *b, uint64_t pages, int per_fork)
 {
 	memset(b, 0, sizeof(*b));
 	b->pages = pages;
+	b->per_fork = per_fork != 0;
 	if (nleaves(pages) <= 1)
 		return 0;
-	b->leaf = pfs_pool_alloc(nleaves(pages) * sizeof(*b->leaf));
-	b->used = pfs_pool_alloc(words(nleaves(pages)) * sizeof(uint64_t));
+	b->leaf = mem_alloc(b, nleaves(pages) * sizeof(*b->leaf));
+	b->used = mem_alloc(b, words(nleaves(pages)) * sizeof(uint64_t));
 	if (!b->leaf || !b->used) {
 		pfs_bits_free(b);
 		return -ENOMEM;
@@ -141,18 +156,30 @@ int pfs_bits_init(struct pfs_bits *b, uint64_t pages)
 	return 0;
 }
 
+int pfs_bits_init(struct pfs_bits *b, uint64_t pages)
+{
+	return init(b, pages, 0);
+}
+
+int pfs_bits_init_per_fork(struct pfs_bits *b, uint64_t pages)
+{
+	return init(b, pages, 1);
+}
+
 void pfs_bits_free(struct pfs_bits *b)
 {
 	if (b->leaf) {
 		for (uint64_t l = next_leaf(b, 0, nleaves(b->pages)); l < nleaves(b->pages);
 		     l = next_leaf(b, l + 1, nleaves(b->pages)))
-			pfs_pool_free(b->leaf[l], LEAF_WORDS * sizeof(uint64_t));
-		pfs_pool_free(b->leaf, nleaves(b->pages) * sizeof(*b->leaf));
-		pfs_pool_free(b->used, words(nleaves(b->pages)) * sizeof(uint64_t));
+			mem_free(b, b->leaf[l], LEAF_WORDS * sizeof(uint64_t));
+		mem_free(b, b->leaf, nleaves(b->pages) * sizeof(*b->leaf));
+		mem_free(b, b->used, words(nleaves(b->pages)) * sizeof(uint64_t));
 	} else if (b->only) {
-		pfs_pool_free(b->only, leaf_bytes(b));
+		mem_free(b, b->only, leaf_bytes(b));
 	}
+	int per_fork = b->per_fork;
 	memset(b, 0, sizeof(*b));
+	b->per_fork = per_fork;
 }
 
 int pfs_bits_grow(struct pfs_bits *b, uint64_t pages)
@@ -160,7 +187,7 @@ int pfs_bits_grow(struct pfs_bits *b, uint64_t pages)
 	if (pages <= b->pages)
 		return 0;
 	struct pfs_bits g;
-	if (pfs_bits_init(&g, pages))
+	if (init(&g, pages, b->per_fork))
 		return -ENOMEM;
 	if (!b->leaf && b->only) { /* the one leaf: copied into the new bitmap's first */
 		uint64_t *p = leaf_make(&g, 0);
@@ -169,12 +196,12 @@ int pfs_bits_grow(struct pfs_bits *b, uint64_t pages)
 			return -ENOMEM;
 		}
 		memcpy(p, b->only, leaf_bytes(b));
-		pfs_pool_free(b->only, leaf_bytes(b));
+		mem_free(b, b->only, leaf_bytes(b));
 	} else if (b->leaf) { /* leaves are whole in both: moved */
 		memcpy(g.leaf, b->leaf, nleaves(b->pages) * sizeof(*b->leaf));
 		memcpy(g.used, b->used, words(nleaves(b->pages)) * sizeof(uint64_t));
-		pfs_pool_free(b->leaf, nleaves(b->pages) * sizeof(*b->leaf));
-		pfs_pool_free(b->used, words(nleaves(b->pages)) * sizeof(uint64_t));
+		mem_free(b, b->leaf, nleaves(b->pages) * sizeof(*b->leaf));
+		mem_free(b, b->used, words(nleaves(b->pages)) * sizeof(uint64_t));
 	}
 	*b = g;
 	return 0;

@@ -20,10 +20,13 @@ struct pfs_bits {
 	uint64_t *only;	 /* one leaf: it, or NULL while all clear */
 	uint64_t **leaf; /* more leaves: a pointer each, NULL while all its bits are clear */
 	uint64_t *used;	 /* more leaves: a bit per leaf allocated */
+	int per_fork;	 /* its memory from the per-fork pool (arena.h) */
 };
 
 /* An empty bitmap of `pages` bits; 0 or -ENOMEM. */
 int pfs_bits_init(struct pfs_bits *b, uint64_t pages);
+/* The same in the per-fork pool: for a bitmap rebuilt after every fork, gone in a forked child. */
+int pfs_bits_init_per_fork(struct pfs_bits *b, uint64_t pages);
 void pfs_bits_free(struct pfs_bits *b);
 /* Room for at least `pages` bits, keeping what is set; 0 or -ENOMEM. */
 int pfs_bits_grow(struct pfs_bits *b, uint64_t pages);

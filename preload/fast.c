@@ -36,7 +36,7 @@ static uint64_t page_size = 4096;
 static int last_scan_found; /* the previous periodic pass found touches: write the next one even if empty */
 static uint64_t pass_not_before; /* no periodic pass before then (periodic_scan) */
 static struct pfs_fd uffd = PFS_FD_INIT(521, NULL, 0); /* asynchronous write-protect, for copy-on-write after fork */
-static uint64_t uffd_gen = 1; /* of that descriptor; a region's wp_gen 0 is never registered */
+static uint64_t uffd_gen = 1; /* of that descriptor; a region's wp_gen 0 (none in a forked child) is never registered */
 static int cow_failed; /* said once: copy-on-write is not counted */
 /*
  * Fault events feeding the regions (pevent.c), drained before every count
@@ -724,10 +724,8 @@ static int cow_note_held(struct region *r)
 {
 	if (!pfs_region_cow(r))
 		return 0;
-	pfs_bits_copy(r->cow, 0, &r->bits, 0, r->npages);
-	uint64_t left = pfs_bits_count(r->cow);
-	if (r->cow_left != left) /* written only when it changes: the region's page is a copy after a fork */
-		r->cow_left = left;
+	pfs_bits_copy(&r->cow->bits, 0, &r->bits, 0, r->npages);
+	r->cow->left = pfs_bits_count(&r->cow->bits);
 	return 1;
 }
 
@@ -768,7 +766,7 @@ static int cow_arm(struct region *r, int *fd_ok)
 	 * again would only walk its page tables again.  fork_cow's parent spent
 	 * 29% of its time there, forking 100 children of 64 MiB.
 	 */
-	if (r->cow && r->wp_gen == uffd_gen && *fd_ok && r->cow_left == pfs_bits_count(&r->bits))
+	if (r->cow && r->cow->wp_gen == uffd_gen && *fd_ok && r->cow->left == pfs_bits_count(&r->bits))
 		return 0;
 	if (!*fd_ok) {
 		int err = cow_open();
@@ -781,16 +779,16 @@ static int cow_arm(struct region *r, int *fd_ok)
 		}
 		*fd_ok = 1;
 	}
-	if (!r->npages)
+	struct pfs_cow *c = r->npages ? pfs_region_cow(r) : NULL;
+	if (!c)
 		return 0;
-	int registered = r->wp_gen == uffd_gen;
+	int registered = c->wp_gen == uffd_gen;
 	if (!registered || r->owner) { /* a heap has grown since: register all of it again */
 		struct uffdio_register reg = {.range = {.start = r->start, .len = r->npages * page_size},
 					      .mode = UFFDIO_REGISTER_MODE_WP};
 		if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_REGISTER, &reg)) && !registered)
 			return 0; /* not a kind of memory the kernel protects: its writes are not counted */
-		if (r->wp_gen != uffd_gen) /* a heap registers again at each fork: same generation, nothing written */
-			r->wp_gen = uffd_gen;
+		c->wp_gen = uffd_gen;
 	}
 	return cow_note_held(r);
 }

@@ -145,9 +145,9 @@ static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 	}
 	uint64_t i = (sm->addr - r->start) / page_size;
 	unsigned flags = 0;
-	if (r->cow && pfs_bits_get(r->cow, i)) {
-		pfs_bits_clear(r->cow, i, i + 1);
-		r->cow_left--;
+	if (r->cow && pfs_bits_get(&r->cow->bits, i)) {
+		pfs_bits_clear(&r->cow->bits, i, i + 1);
+		r->cow->left--;
 		flags = PFS_FEV_COW | PFS_FEV_WRITE;
 	} else if (pfs_bits_get(&r->bits, i)) {
 		repeats++;
@@ -208,7 +208,7 @@ static uint64_t unseen_pages(void)
 	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
 		struct region *r = pfs_region_at(i);
 		uint64_t held = pfs_bits_count(&r->bits);
-		n += (held < r->npages ? r->npages - held : 0) + r->cow_left;
+		n += (held < r->npages ? r->npages - held : 0) + pfs_region_cow_left(r);
 	}
 	return n;
 }

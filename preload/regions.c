@@ -165,26 +165,41 @@ void pfs_region_free(struct region *r)
 	pfs_pool_free(r, sizeof(*r));
 }
 
-struct pfs_bits *pfs_region_cow(struct region *r)
+/*
+ * In a forked child r->cow points at memory the fork wiped: all zeros, an
+ * empty bitmap of no pages that nothing reads as set.  It is made again
+ * where it lies, the child's own from then on (its pool hands out nothing
+ * below where the parent had got to): writing r->cow instead would copy
+ * the region's page in the child.
+ */
+struct pfs_cow *pfs_region_cow(struct region *r)
 {
-	if (r->cow)
+	if (r->cow && r->cow->bits.per_fork)
 		return r->cow;
-	struct pfs_bits *b = pfs_pool_alloc(sizeof(*b));
-	if (!b || pfs_bits_init(b, r->cap)) {
-		pfs_pool_free(b, sizeof(*b));
+	struct pfs_cow *c = r->cow ? r->cow : pfs_forkpool_alloc(sizeof(*c));
+	if (!c || pfs_bits_init_per_fork(&c->bits, r->cap)) {
+		if (!r->cow)
+			pfs_forkpool_free(c, sizeof(*c));
 		return NULL;
 	}
-	return r->cow = b;
+	c->left = c->wp_gen = 0;
+	if (r->cow != c)
+		r->cow = c;
+	return c;
+}
+
+uint64_t pfs_region_cow_left(const struct region *r)
+{
+	return r->cow ? r->cow->left : 0;
 }
 
 void pfs_region_cow_free(struct region *r)
 {
 	if (!r->cow)
 		return;
-	pfs_bits_free(r->cow);
-	pfs_pool_free(r->cow, sizeof(*r->cow));
+	pfs_bits_free(&r->cow->bits);
+	pfs_forkpool_free(r->cow, sizeof(*r->cow));
 	r->cow = NULL;
-	r->cow_left = 0;
 }
 
 int pfs_region_grow(struct region *r, uint64_t pages)
@@ -193,7 +208,7 @@ int pfs_region_grow(struct region *r, uint64_t pages)
 		return 0;
 	uint64_t cap = r->cap * 2 > pages ? r->cap * 2 : pages;
 	struct owner *owner = r->owner ? pfs_pool_alloc(cap * sizeof(*owner)) : NULL;
-	if ((r->owner && !owner) || pfs_bits_grow(&r->bits, cap) || (r->cow && pfs_bits_grow(r->cow, cap))) {
+	if ((r->owner && !owner) || pfs_bits_grow(&r->bits, cap) || (r->cow && r->cow->bits.per_fork && pfs_bits_grow(&r->cow->bits, cap))) {
 		pfs_pool_free(owner, cap * sizeof(*owner));
 		return -ENOMEM; /* a bitmap grown already stays grown: harmless */
 	}
@@ -323,23 +338,23 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
  */
 uint64_t pfs_region_cow_clear(struct region *r, uint64_t from, uint64_t to)
 {
-	uint64_t n = r->cow ? pfs_bits_clear(r->cow, from, to) : 0;
+	uint64_t n = r->cow ? pfs_bits_clear(&r->cow->bits, from, to) : 0;
 	if (n)
-		r->cow_left -= n;
+		r->cow->left -= n;
 	return n;
 }
 
 static void on_written(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to)
 {
-	if (!r->cow || !r->cow_left || !r->wp_gen)
+	if (!r->cow || !r->cow->left || !r->cow->wp_gen)
 		return;
 	if (!r->owner) {
 		c->copies += pfs_region_cow_clear(r, from, to);
 		return;
 	}
-	for (uint64_t i = pfs_bits_next(r->cow, from, to); i < to; i = pfs_bits_next(r->cow, i + 1, to)) {
-		pfs_bits_clear(r->cow, i, i + 1);
-		r->cow_left--;
+	for (uint64_t i = pfs_bits_next(&r->cow->bits, from, to); i < to; i = pfs_bits_next(&r->cow->bits, i + 1, to)) {
+		pfs_bits_clear(&r->cow->bits, i, i + 1);
+		r->cow->left--;
 		count_page(c, r, i, 1, PFS_TOUCH_COW);
 	}
 }
@@ -438,11 +453,11 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 /* A later write to the page, protected again by then, is no copy: it leaves r->cow. */
 uint64_t pfs_region_copied(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t i)
 {
-	if (!r->cow || i >= r->npages || !pfs_bits_get(r->cow, i))
+	if (!r->cow || i >= r->npages || !pfs_bits_get(&r->cow->bits, i))
 		return 0;
 	struct scan_ctx c = {.t = t, .now = now};
-	pfs_bits_clear(r->cow, i, i + 1);
-	r->cow_left--;
+	pfs_bits_clear(&r->cow->bits, i, i + 1);
+	r->cow->left--;
 	count_page(&c, r, i, 1, PFS_TOUCH_COW);
 	run_flush(&c);
 	region_done_copies(&c, r);

@@ -41,11 +41,23 @@ enum pfs_onfork {
 	PFS_ONFORK_WIPE = 2,	/* the child gets it empty; the parent's stays writable */
 };
 
+/*
+ * What a fork shares of a region, rebuilt by both processes right after
+ * every fork (fast.c cow_note_held): in the per-fork pool (arena.h), so
+ * that neither the parent's writes here nor the child's copy it.  Zeros in
+ * a forked child until then (pfs_region_cow makes it again in place): the
+ * child's mappings are registered with no descriptor either.
+ */
+struct pfs_cow {
+	struct pfs_bits bits; /* pages held at the last fork and not written since */
+	uint64_t left;	      /* bits set: the written walk is skipped when none is left */
+	uint64_t wp_gen;      /* registered (MODE_WP) with the write-protect descriptor of this generation */
+};
+
 struct region {
 	uint64_t start;
 	uint64_t npages;
 	uint64_t alloc_seq;
-	uint64_t wp_gen;	/* registered (MODE_WP) with the write-protect descriptor of this generation */
 	uint64_t span_end;	/* heaps: their memory reaches this far (pages beyond npages are malloc's own) */
 	uint32_t stack;
 	uint8_t kind;
@@ -55,8 +67,7 @@ struct region {
 	uint8_t extent;		/* another allocator's mapping carved per page (heap.h): owners, unmapped like any */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	struct pfs_bits bits;	/* pages held at the last scan */
-	struct pfs_bits *cow;	/* pages held at the last fork and not written since; NULL before a fork */
-	uint64_t cow_left;	/* bits set in cow: the written walk is skipped when none is left */
+	struct pfs_cow *cow;	/* NULL before a fork */
 	struct owner *owner;	/* heaps only: the site that carved each page (heap.c) */
 };
 
@@ -118,11 +129,13 @@ uint64_t pfs_region_copied(struct region *r, struct pfs_thread *t, uint64_t now,
 void pfs_regions_counts(uint64_t *first, uint64_t *cow);
 
 /* r->cow made (empty, r->cap pages) if it is not there; NULL when out of memory. */
-struct pfs_bits *pfs_region_cow(struct region *r);
+struct pfs_cow *pfs_region_cow(struct region *r);
+/* The pages r->cow holds (0 without one). */
+uint64_t pfs_region_cow_left(const struct region *r);
 void pfs_region_cow_free(struct region *r);
 /*
  * Pages [from, to) (indices) no longer shared with a fork's other process:
- * their bits cleared from r->cow and cow_left lowered; how many were set.
+ * their bits cleared from r->cow and its count lowered; how many were set.
  * Nothing is written when none was (the region is shared after a fork too).
  */
 uint64_t pfs_region_cow_clear(struct region *r, uint64_t from, uint64_t to);

@@ -5,9 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "arena.h"
 #include "probe.h"
 #include "regions.h"
 #include "tracker.h"
@@ -241,6 +245,64 @@ static void test_baselines_at_adoption(void **state)
 	fixture_close();
 }
 
+
+static long minor_faults(void)
+{
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return u.ru_minflt;
+}
+
+/*
+ * What a fork shares of a region (r->cow) is rebuilt by both sides after
+ * every fork, so it lives in per-fork memory: a forked child finds it empty
+ * (no pages, registered with no descriptor) and makes it again where it
+ * lies, never writing the region; the parent's is untouched by the child's
+ * and, where the kernel wipes on fork (4.14), still writable after the
+ * fork: rewriting it takes no page fault.
+ */
+static void test_cow_state_is_per_fork(void **state)
+{
+	(void)state;
+	pfs_regions_lock();
+	struct region *r = pfs_region_new(0x7e0000000000ull, 64, 1, 7, PFS_KIND_MMAP, 1);
+	pfs_regions_unlock();
+	assert_non_null(r);
+	struct pfs_cow *c = pfs_region_cow(r);
+	assert_non_null(c);
+	assert_int_equal(pfs_bits_set_count(&c->bits, 3, 10), 7);
+	c->left = 7;
+	c->wp_gen = 5;
+	void *probe = pfs_sys_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(probe != MAP_FAILED);
+	int wiped = pfs_sys_madvise(probe, PAGE, MADV_WIPEONFORK) == 0;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pfs_arena_child_reset();
+		int ok = r->cow == c && (!wiped || (c->left == 0 && c->wp_gen == 0 && !pfs_bits_get(&c->bits, 3)));
+		struct pfs_cow *d = pfs_region_cow(r);
+		ok = ok && d == c && d->bits.per_fork && d->bits.pages == r->cap && pfs_bits_count(&d->bits) == 0 &&
+		     d->left == 0 && d->wp_gen == 0 && pfs_bits_set_count(&d->bits, 1, 2) == 1;
+		_exit(ok ? 0 : 1);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	long before = minor_faults();
+	c->left = 6;
+	assert_int_equal(pfs_bits_clear(&c->bits, 3, 4), 1);
+	if (wiped)
+		assert_int_equal(minor_faults(), before);
+	assert_int_equal(pfs_bits_count(&c->bits), 6);
+	assert_int_equal(c->wp_gen, 5);
+	pfs_regions_lock();
+	pfs_region_free(r);
+	pfs_regions_unlock();
+	pfs_sys_munmap(probe, PAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_bits_unchanged_not_written),
 		cmocka_unit_test(test_first_touches_on_a_mapping),
 		cmocka_unit_test(test_baselines_at_adoption),
+		cmocka_unit_test(test_cow_state_is_per_fork),
 	};
 	return cmocka_run_group_tests_name("shim regions (fast mode)", tests, NULL, NULL);
 }
