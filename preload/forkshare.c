@@ -24,9 +24,11 @@
  * when its own stack holds each frame's address at its place: the same
  * chain of calls, as an unwind would have found it.  A process that
  * loaded or unloaded an object since the table was made neither reads nor
- * adds.  The parent's own first sights stay in its cache, which its
- * children inherit.  After an exec the image has no table (the mapping is
- * gone with the old image).
+ * adds.  The check makes a sibling's frames as good as an unwind for every
+ * call a child would unwind: a key seen first, one due for its periodic
+ * check, one always unwound (a record's own site, sites.h).  The parent's
+ * own first sights stay in its cache, which its children inherit.  After
+ * an exec the image has no table (the mapping is gone with the old image).
  *
  * Slots are claimed by compare-and-swap and published with a release store
  * of their state once written; a child killed while writing leaves its

@@ -155,8 +155,9 @@ static inline uint32_t pfs_site_lookup(struct pfs_thread *t, int kind, uintptr_t
  * The stack id for an allocation that gets a record of its own (large
  * blocks, mappings): always unwound, since two call paths can share a
  * cache key (a wrapper called from two callers at the same stack depth)
- * and a record's site is what policies match and reports name.  A few
- * microseconds, paid by allocations that cost far more themselves.  In a
+ * and a record's site is what policies match and reports name; in a forked
+ * child, a sibling's frames for the same whole chain serve (forkshare.c).
+ * A few microseconds, paid by allocations that cost far more themselves.  In a
  * Python program the stack carries the thread's Python frames too; small
  * blocks' cached sites do not (their key cannot tell two Python lines
  * apart: one line seen at a miss would be a guess for the hits after it).

@@ -88,7 +88,13 @@ t_forked_siblings_wrapper_sites_kept_apart() {
 	report forkdeep || return 1
 	local deep="[[s['frames'][3]['function'] for s in sites(p, 'wrapped_alloc') if len(s['frames']) > 3] for p in $kids]"
 	$Q "$WORK/forkdeep.json" "len($kids) == $n" \
-		"$deep == [['deep_a'], ['deep_b']] * ($n // 2)"
+		"$deep == [['deep_a'], ['deep_b']] * ($n // 2)" || return 1
+	# Blocks of their own (64 KiB): a record's site is unwound, or taken from a sibling whose whole
+	# chain this child's stack holds; the parent's block through the wrapper is its own caller's.
+	run_both forkbig $T/fork_wrapper $n big || return 1
+	report forkbig || return 1
+	local made="[[s['frames'][1]['function'] for s in sites(p, 'wrapped_alloc') if len(s['frames']) > 1 and s['allocations']] for p in [$parent] + $kids]"
+	$Q "$WORK/forkbig.json" "len($kids) == $n" "$made == [['big_parent']] + [['big_a'], ['big_b']] * ($n // 2)"
 }
 
 # The program's signal mask under the shim: the shim blocks the signals while it unwinds a new call

@@ -9,9 +9,14 @@
  *        fork_wrapper N deep    the same through two callers the paths share
  *                               (deep_a and deep_b -> mid_two -> mid_one ->
  *                               wrapped_alloc): the paths part at the third caller
+ *        fork_wrapper N big     blocks of 64 KiB, each a record of its own (its
+ *                               site unwound, or a sibling's frames for the same
+ *                               whole chain): the parent takes one through the
+ *                               wrapper first, from a third caller
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +38,29 @@ __attribute__((noinline)) void *caller_a(void)
 __attribute__((noinline)) void *caller_b(void)
 {
 	return wrapped_alloc(40);
+}
+
+static size_t big_size; /* 0: the small blocks above */
+
+__attribute__((noinline)) void *big_a(void)
+{
+	void *p = wrapped_alloc(big_size);
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) void *big_b(void)
+{
+	void *p = wrapped_alloc(big_size);
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) void *big_parent(void)
+{
+	void *p = wrapped_alloc(big_size);
+	__asm__ volatile("" ::: "memory");
+	return p;
 }
 
 __attribute__((noinline)) void *mid_one(void)
@@ -66,7 +94,11 @@ __attribute__((noinline)) void *deep_b(void)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 6;
-	int deep = argc > 2;
+	int deep = argc > 2 && !strcmp(argv[2], "deep");
+	if (argc > 2 && !strcmp(argv[2], "big")) {
+		big_size = 64 * 1024;
+		keep = big_parent();
+	}
 
 	for (int k = 0; k < n; k++) {
 		fflush(stdout);
@@ -74,7 +106,9 @@ int main(int argc, char **argv)
 		if (pid < 0)
 			return 1;
 		if (pid == 0) {
-			if (deep)
+			if (big_size)
+				keep = (k & 1) ? big_b() : big_a();
+			else if (deep)
 				keep = (k & 1) ? deep_b() : deep_a();
 			else
 				keep = (k & 1) ? caller_b() : caller_a();
