@@ -139,14 +139,14 @@ static inline uint64_t pfs_next_seq(void)
 }
 
 /*
- * An ALLOC record (flags PFS_ALLOC_*): from the hooks' tracking, a forked
- * child's inherited ranges, and the memory accounted by kind.  Its seq.
+ * An ALLOC record (flags PFS_ALLOC_*) under `seq`: from the hooks' tracking,
+ * a forked child's inherited ranges (under the parent's seq), and the
+ * memory accounted by kind.  Its seq.
  */
-static inline uint64_t pfs_rec_alloc(struct pfs_writer *w, uint32_t tid, int kind, uint32_t stack, uint64_t addr,
-				     uint64_t size, uint64_t length, int prot, int mflags, uint16_t flags)
+static inline uint64_t pfs_rec_alloc_as(struct pfs_writer *w, uint64_t seq, uint32_t tid, int kind, uint32_t stack,
+					uint64_t addr, uint64_t size, uint64_t length, int prot, int mflags, uint16_t flags)
 {
 	struct pfs_rec_alloc *r = pfs_rec_begin(w, sizeof(*r));
-	uint64_t seq = pfs_next_seq();
 	if (!r)
 		return seq;
 	r->seq = seq;
@@ -161,6 +161,13 @@ static inline uint64_t pfs_rec_alloc(struct pfs_writer *w, uint32_t tid, int kin
 	r->mflags = (uint32_t)mflags;
 	pfs_rec_end(r, PFS_REC_ALLOC, flags, sizeof(*r));
 	return seq;
+}
+
+/* An ALLOC record under a new seq; returns it. */
+static inline uint64_t pfs_rec_alloc(struct pfs_writer *w, uint32_t tid, int kind, uint32_t stack, uint64_t addr,
+				     uint64_t size, uint64_t length, int prot, int mflags, uint16_t flags)
+{
+	return pfs_rec_alloc_as(w, pfs_next_seq(), tid, kind, stack, addr, size, length, prot, mflags, flags);
 }
 
 /* A CARVE record: heap pages [from, to) reached first by a block of site (stack, kind) (exact mode's trackers). */

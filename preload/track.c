@@ -15,21 +15,30 @@
 #include "track.h"
 #include "tracker.h"
 
-static uint64_t write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
-			    uint64_t length, int prot, int mflags, uint16_t flags)
+/* The ALLOC record of a block, under `seq` (0: a new one); its seq. */
+static uint64_t write_alloc_as(struct pfs_thread *t, uint64_t seq, int kind, uint32_t stack, uint64_t addr,
+			       uint64_t size, uint64_t length, int prot, int mflags, uint16_t flags)
 {
 	if (!(flags & (PFS_ALLOC_INHERITED | PFS_ALLOC_CATEGORY))) {
 		__atomic_add_fetch(&pfs_proc.big_allocs, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&pfs_proc.big_bytes, size, __ATOMIC_RELAXED);
 	}
 	pfs_stack_used(t, stack);
-	return pfs_rec_alloc(&t->w, t->tid, kind, stack, addr, size, length, prot, mflags, flags);
+	return pfs_rec_alloc_as(&t->w, seq ? seq : pfs_next_seq(), t->tid, kind, stack, addr, size, length, prot,
+				mflags, flags);
 }
 
-uint64_t pfs_track_announce(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t len)
+static uint64_t write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size,
+			    uint64_t length, int prot, int mflags, uint16_t flags)
 {
-	return write_alloc(t, kind, stack, addr, len, len, 0, 0,
-			   (uint16_t)(PFS_ALLOC_INHERITED | (pfs_kind_is_category((unsigned)kind) ? PFS_ALLOC_CATEGORY : 0)));
+	return write_alloc_as(t, 0, kind, stack, addr, size, length, prot, mflags, flags);
+}
+
+uint64_t pfs_track_announce(struct pfs_thread *t, uint64_t seq, int kind, uint32_t stack, uint64_t addr, uint64_t len)
+{
+	return write_alloc_as(t, seq, kind, stack, addr, len, len, 0, 0,
+			      (uint16_t)(PFS_ALLOC_INHERITED |
+					 (pfs_kind_is_category((unsigned)kind) ? PFS_ALLOC_CATEGORY : 0)));
 }
 
 /*

@@ -344,7 +344,8 @@ struct pfs_rec_alloc {
 /*
  * ALLOC flags.  PFS_ALLOC_INHERITED: a forked child's record of an
  * allocation its parent made and it inherited (tracked in the child too);
- * not an allocation of the child's, so not counted as one.
+ * not an allocation of the child's, so not counted as one.  Its seq is the
+ * parent's ALLOC's (a child's seqs go on from its parent's at the fork).
  */
 #define PFS_ALLOC_INHERITED 0x1
 /*

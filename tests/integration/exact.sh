@@ -78,7 +78,8 @@ t_exact_fork_each_process_counts_its_own() {
 	$Q "$WORK/xfork.json" \
 		'len(r["processes"]) == 2' \
 		"site($PARENT, \"shared_site\")[\"first_touch_faults\"] == 17" \
-		"site($CHILD, \"shared_site\")[\"first_touch_faults\"] == 20"
+		"site($CHILD, \"shared_site\")[\"first_touch_faults\"] == 20" || return 1
+	$PY "$ROOT/tests/lib/inherited_seq.py" "$WORK/xfork" $((4 << 20))
 }
 
 t_exact_threads_fault_at_once() {

@@ -37,7 +37,9 @@ t_fast_fork_each_process_counts_its_own() {
 		"$CHILD[\"ppid\"] in [q[\"pid\"] for q in r[\"processes\"]]" \
 		"site($PARENT, \"shared_site\")[\"first_touch_faults\"] == 17" \
 		"site($CHILD, \"shared_site\")[\"first_touch_faults\"] == 20" \
-		"site($CHILD, \"shared_site\")[\"allocations\"] == 0"
+		"site($CHILD, \"shared_site\")[\"allocations\"] == 0" || return 1
+	# The child names the block it inherited by the parent's seq (its touches too).
+	$PY "$ROOT/tests/lib/inherited_seq.py" "$WORK/tfork" $((4 << 20))
 }
 
 t_fast_scanner_thread_sees_touches_over_time() {
