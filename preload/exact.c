@@ -569,11 +569,8 @@ static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 			range_drop(r);
 			continue;
 		}
-		if (!r->heap) {
-			uint64_t seq = announce(t, r->alloc_seq, r->kind, r->stack, r->start, r->len);
-			if (seq != r->alloc_seq) /* written only when new: the range's page is the parent's */
-				r->alloc_seq = seq;
-		}
+		if (!r->heap)
+			announce(t, &r->alloc_seq, r->kind, r->stack, r->start, r->len);
 		int e = pfs_uffd_register(r->start, r->len, &wp);
 		write_ureg(t, r->start, r->len, r->heap ? 0 : r->alloc_seq, e,
 			   (uint16_t)((r->heap ? PFS_UREG_HEAP : 0) | (wp ? PFS_UREG_WP : 0)), 0);

@@ -941,11 +941,8 @@ static void fast_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	arm_all();
 	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
 		struct region *r = pfs_region_at(i);
-		if (r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
-			continue;
-		uint64_t seq = announce(t, r->alloc_seq, r->kind, r->stack, r->start, r->npages * page_size);
-		if (seq != r->alloc_seq) /* written only when new: the region's page is the parent's */
-			r->alloc_seq = seq;
+		if (!r->owner) /* heaps are charged page by page to their carvers, not as one allocation */
+			announce(t, &r->alloc_seq, r->kind, r->stack, r->start, r->npages * page_size);
 	}
 	uint64_t now = pfs_now_ns();
 	for (unsigned k = 0; k < nwritten; k++) {

@@ -34,11 +34,13 @@ static uint64_t write_alloc(struct pfs_thread *t, int kind, uint32_t stack, uint
 	return write_alloc_as(t, 0, kind, stack, addr, size, length, prot, mflags, flags);
 }
 
-uint64_t pfs_track_announce(struct pfs_thread *t, uint64_t seq, int kind, uint32_t stack, uint64_t addr, uint64_t len)
+void pfs_track_announce(struct pfs_thread *t, uint64_t *seq, int kind, uint32_t stack, uint64_t addr, uint64_t len)
 {
-	return write_alloc_as(t, seq, kind, stack, addr, len, len, 0, 0,
-			      (uint16_t)(PFS_ALLOC_INHERITED |
-					 (pfs_kind_is_category((unsigned)kind) ? PFS_ALLOC_CATEGORY : 0)));
+	uint64_t s = write_alloc_as(t, *seq, kind, stack, addr, len, len, 0, 0,
+				    (uint16_t)(PFS_ALLOC_INHERITED |
+					       (pfs_kind_is_category((unsigned)kind) ? PFS_ALLOC_CATEGORY : 0)));
+	if (s != *seq) /* written only when new: the range's structure is on a page the parent shares */
+		*seq = s;
 }
 
 /*

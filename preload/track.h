@@ -11,8 +11,8 @@ struct pfs_heap_free;
 /* A malloc block of at least this many usable bytes gets its own ALLOC record. */
 #define PFS_BIG_BYTES 4096u
 
-/* The ALLOC record of memory a forked child inherited (a tracker's pfs_announce_fn); returns its seq. */
-uint64_t pfs_track_announce(struct pfs_thread *t, uint64_t seq, int kind, uint32_t stack, uint64_t addr, uint64_t len);
+/* The ALLOC record of memory a forked child inherited (a tracker's pfs_announce_fn). */
+void pfs_track_announce(struct pfs_thread *t, uint64_t *seq, int kind, uint32_t stack, uint64_t addr, uint64_t len);
 /* Memory that is no allocation, accounted by kind (PFS_KIND_STACK ... PFS_KIND_SELF): logged and tracked. */
 void pfs_track_category(struct pfs_thread *t, int kind, uint64_t addr, uint64_t len);
 /*

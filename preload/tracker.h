@@ -23,14 +23,14 @@ struct pfs_heap;
 
 /*
  * Writes the ALLOC record of memory a forked child inherited (the tracker
- * hands each of its live ranges to it after a fork) under `seq`, the seq of
- * the parent's record of it (0: none, a new one); returns the seq written.
- * The parent's seq stays the range's own: its structure, a page the parent
+ * hands each of its live ranges to it after a fork) under *seq, the seq of
+ * the parent's record of it; 0 (none): a new one, stored in *seq.  The
+ * parent's seq stays the range's own: its structure, a page the parent
  * shares, is not written for it (a copy in every forked child), and seqs
  * after the fork are new in both processes.
  */
-typedef uint64_t (*pfs_announce_fn)(struct pfs_thread *t, uint64_t seq, int kind, uint32_t stack, uint64_t addr,
-				    uint64_t len);
+typedef void (*pfs_announce_fn)(struct pfs_thread *t, uint64_t *seq, int kind, uint32_t stack, uint64_t addr,
+				uint64_t len);
 
 struct pfs_mapping;
 
