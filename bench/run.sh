@@ -51,6 +51,7 @@ mode=$("$CLI" report --format json "$W/probe" 2>/dev/null | python3 -c 'import j
 if [ "$mode" = exact ]; then
 	bench "the same storm, exact mode (touch_storm 256)" "exact $uffd $(peers perf)" "exact<perf" "$W/touch_storm" 256
 	# Log size per fault event in exact mode (target: at most 16 B on average).
+	clean
 	run exact "$W/touch_storm" 256 >/dev/null 2>&1
 	bytes=$(cat "$W"/logs/*.pfslog | wc -c)
 	faults=$("$CLI" report --format json "$W/logs" | python3 -c 'import json,sys; print(sum(p["totals"]["first_touch_faults"] for p in json.load(sys.stdin)["processes"]))')
