@@ -631,13 +631,8 @@ void pfs_core_child_after_fork(int how)
 		pfs_proc.enabled = 0;
 		return;
 	}
-	/*
-	 * The child's seqs go on from its parent's at the fork (a new log starts
-	 * its counter at 0): the blocks it inherited keep theirs (pfs_announce_fn).
-	 */
-	uint64_t seq = __atomic_load_n(&pfs_log_proc.seq, __ATOMIC_RELAXED);
+	/* Its seqs go on from its parent's (pfs_proc.seq): the blocks it inherited keep theirs (pfs_announce_fn). */
 	int err = create_log(PFS_FILE_FORKED);
-	__atomic_store_n(&pfs_log_proc.seq, seq, __ATOMIC_RELAXED);
 	if (!err) {
 		pfs_log_proc.max_blocks = pfs_proc.cfg.log_max / PFS_LOG_BLOCK_SIZE;
 		write_proc_start(self, PFS_FILE_FORKED);

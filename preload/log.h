@@ -15,6 +15,7 @@
 
 #include "fdkeep.h"
 #include "pfshim/log_format.h"
+#include "proc.h"
 #include "util.h"
 
 #define PFS_LOG_SEG_SIZE (4u << 20)
@@ -37,7 +38,6 @@ struct pfs_log {
 	int ending;		/* atomic: the process's last records are being written (past the cap too) */
 	unsigned unsaid;	/* atomic: what another process (a handler) had to say, for the program */
 	uint32_t gen;		/* exec generation: images of one pid */
-	uint64_t seq;		/* atomic: the records' sequence (log_format.h) */
 	char path[PATH_MAX];	/* last: the fields above share a page */
 };
 
@@ -135,7 +135,7 @@ static inline void pfs_rec_end(void *rec, uint16_t type, uint16_t flags, uint32_
 /* The next `seq` of the process's records. */
 static inline uint64_t pfs_next_seq(void)
 {
-	return __atomic_fetch_add(&pfs_log_proc.seq, 1, __ATOMIC_RELAXED);
+	return __atomic_fetch_add(&pfs_proc.seq, 1, __ATOMIC_RELAXED);
 }
 
 /*

@@ -27,6 +27,7 @@ struct pfs_process {
 	int cmd_truncated;
 	uint32_t page_size;
 	uint64_t big_allocs, big_bytes; /* atomic: for the summary */
+	uint64_t seq;		/* atomic: the next record's seq (log_format.h); a forked child's goes on from its parent's */
 	/* The long strings last (config.h: its numbers first), each fresh page a fault at every start. */
 	struct pfs_config cfg;
 	char dir[PATH_MAX];
