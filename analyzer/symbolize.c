@@ -667,7 +667,8 @@ static void debian_packages(const char *const *paths, size_t n, char (*pkgs)[PKG
 
 	for (size_t i = 0; i < n; i++) {
 		pkgs[i][0] = '\0';
-		if (argc < 2 + PKG_PATHS && (!strncmp(paths[i], "/usr/", 5) || !strncmp(paths[i], "/lib", 4)))
+		if (argc < 2 + PKG_PATHS && (!strncmp(paths[i], "/usr/", 5) || !strncmp(paths[i], "/lib", 4) ||
+					     !strncmp(paths[i], "/bin/", 5) || !strncmp(paths[i], "/sbin/", 6)))
 			argv[argc++] = paths[i];
 	}
 	if (argc == 2 || pipe2(fds, O_CLOEXEC))
@@ -722,6 +723,41 @@ static bool lacks_dwarf(struct pfs_sym *sym, const char *path)
 	return false;
 }
 
+/*
+ * The names dpkg may list the object at `path` by, `path` first: the file
+ * it links to, and on a merged /usr its other name (the loader and
+ * /proc/PID/exe say /usr/bin/dash, dash's package lists /bin/dash; /lib*,
+ * /bin, /sbin are links into /usr there).  Returns how many, each in its
+ * own names[i].
+ */
+#define PKG_NAMES 3
+static size_t package_names(const char *path, char names[PKG_NAMES][PATH_MAX])
+{
+	static const char *const merged[] = {"/bin/", "/sbin/", "/lib"};
+	struct stat a, b;
+	size_t k = 0;
+
+	snprintf(names[k++], PATH_MAX, "%s", path);
+	if (realpath(path, names[k]) && strcmp(names[k], path))
+		k++;
+	for (size_t i = 0; i < sizeof(merged) / sizeof(merged[0]); i++) {
+		size_t dl = strlen(merged[i]);
+		int in_usr = !strncmp(path, "/usr", 4) && !strncmp(path + 4, merged[i], dl);
+		if (!in_usr && strncmp(path, merged[i], dl))
+			continue;
+		if (in_usr)
+			snprintf(names[k], PATH_MAX, "%s", path + 4);
+		else if (snprintf(names[k], PATH_MAX, "/usr%s", path) >= PATH_MAX)
+			break;
+		/* the same file under both names: a merged /usr, not two files */
+		if (!stat(path, &a) && !stat(names[k], &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+		    strcmp(names[k], names[k - 1]))
+			k++;
+		break;
+	}
+	return k;
+}
+
 int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m, size_t n)
 {
 	const char *urls = getenv("DEBUGINFOD_URLS");
@@ -734,42 +770,45 @@ int pfs_sym_explain_missing(struct pfs_sym *sym, const struct pfs_sym_missing *m
 	if (!f)
 		return -ENOMEM;
 	/*
-	 * The objects without DWARF, and the packages of those: by their own
-	 * path, or the one it links to, asked in one query (queries[np + i]:
-	 * object i's real path where it differs).
+	 * The objects without DWARF, and the packages of those, asked in one
+	 * query under every name of each (package_names): object i's are
+	 * queries[first[i]] to queries[first[i + 1] - 1], its own path first.
 	 */
+	enum { MAX_OBJ = PKG_PATHS / PKG_NAMES };
 	const char *queries[PKG_PATHS] = {0};
-	char real[PKG_PATHS / 2][PATH_MAX], (*pkg)[PKG_LEN] = calloc(PKG_PATHS, PKG_LEN);
-	size_t np = 0, nq;
-	bool unnamed[PKG_PATHS / 2];
-	if (!pkg) {
+	char (*names)[PKG_NAMES][PATH_MAX] = calloc(MAX_OBJ, sizeof(*names));
+	char (*pkg)[PKG_LEN] = calloc(PKG_PATHS, PKG_LEN);
+	size_t np = 0, nq = 0, first[MAX_OBJ + 1];
+	bool unnamed[MAX_OBJ];
+	if (!pkg || !names) {
+		free(pkg);
+		free(names);
 		fclose(f);
 		free(text);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n && np < PKG_PATHS / 2; i++) {
+	for (size_t i = 0; i < n && np < MAX_OBJ; i++) {
 		/* frames of an object with DWARF lack names or lines only in its assembly (_start) */
 		if (!lacks_dwarf(sym, m[i].path))
 			continue;
-		queries[np] = m[i].path;
+		first[np] = nq;
+		for (size_t j = 0, c = package_names(m[i].path, names[np]); j < c; j++)
+			queries[nq++] = names[np][j];
 		unnamed[np++] = m[i].no_names;
 	}
-	nq = np;
-	for (size_t i = 0; i < np; i++)
-		if (realpath(queries[i], real[i]) && strcmp(real[i], queries[i]))
-			queries[nq++] = real[i];
+	first[np] = nq;
 	debian_packages(queries, nq, pkg);
-	for (size_t i = 0, r = np; i < np; i++) {
-		bool linked = r < nq && queries[r] == real[i];
-		const char *p = pkg[i][0] || !linked ? pkg[i] : pkg[r];
-
-		r += linked;
-		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", queries[i], unnamed[i] ? "frames unnamed" : "no source lines");
+	for (size_t i = 0; i < np; i++) {
+		const char *p = "";
+		for (size_t q = first[i]; q < first[i + 1] && !p[0]; q++)
+			p = pkg[q];
+		fprintf(f, "%s %s (%s; ", k++ ? ";" : "", queries[first[i]], unnamed[i] ? "frames unnamed" : "no source lines");
 		if (p[0])
 			fprintf(f, "package %s: its %s-dbgsym)", p, p);
 		else
 			fputs("not from a Debian package: build it with -g)", f);
 	}
+	free(names);
 	free(pkg);
 	if (!k) {
 		fclose(f);

@@ -202,6 +202,13 @@ t_names_package_of_missing_symbols() {
 		echo "  sort's package not named:"; grep -A1 'Warnings' "$WORK/sorted.text"; return 1; }
 	calls=$(wc -l <"$WORK/dpkg.calls")
 	[ "$calls" = 1 ] || { echo "  dpkg-query ran $calls times for one report:"; cat "$WORK/dpkg.calls"; return 1; }
+	# cat's package lists it as /bin/cat; on a merged /usr the process runs /usr/bin/cat (its real
+	# path): named with its package all the same, not as a program of the user's.
+	run_both catted cat "$WORK/nums" || return 1
+	PATH=$WORK/bin:$PATH report catted text || return 1
+	grep -q "/cat (frames unnamed; package coreutils: its coreutils-dbgsym)" "$WORK/catted.text" || {
+		echo "  cat's package not named (dpkg-query -S /bin/cat: $(dpkg-query -S /bin/cat 2>&1)):"
+		grep -A1 'Warnings' "$WORK/catted.text"; return 1; }
 	run_both three $T/three_sites || return 1
 	: >"$WORK/dpkg.calls"
 	PATH=$WORK/bin:$PATH report three text || return 1
