@@ -123,6 +123,16 @@ static const struct role_glob builtin[] = {
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "new_arena"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "allocate_from_new_pool"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "pymalloc_*"},
+	/* Perl's allocator entries (perl, libperl: Perl_safesysmalloc and its kin) */
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "Perl_safesys*"},
+	/* OpenSSL's (libcrypto: every allocation of the library goes through them) */
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_malloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_zalloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_realloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_clear_realloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strdup"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strndup"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_memdup"},
 	/* allocation wrappers everyone knows: gnulib and git, GLib, Redis, PHP */
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "xmalloc"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "xcalloc"},

@@ -128,6 +128,19 @@ static void test_wrappers(void **state)
 	assert_int_equal(pfs_label_add_runtime("prog"), 0);
 	n = 4;
 	assert_int_equal(pfs_label_site(f, &n), 0);	/* nothing is the user's: the first frame */
+	pfs_label_reset();
+	/* the allocation entries of Perl and OpenSSL are their runtimes' */
+	struct pfs_rframe p[] = {
+		FR("Perl_safesysmalloc", "perl"), FR("Perl_hv_common", "perl"), FR("main", "perl"),
+	};
+	n = 3;
+	assert_int_equal(pfs_label_site(p, &n), 1);
+	struct pfs_rframe o[] = {
+		FR("CRYPTO_zalloc", "libcrypto.so.3"), FR("EVP_MD_CTX_new", "libcrypto.so.3"),
+		FR("main", "openssl"),
+	};
+	n = 3;
+	assert_int_equal(pfs_label_site(o, &n), 1);
 }
 
 static void test_demangle(void **state)
