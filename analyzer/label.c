@@ -133,6 +133,14 @@ static const struct role_glob builtin[] = {
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strdup"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strndup"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_memdup"},
+	/* GCC's garbage-collected allocator (cc1, cc1plus: most of a compile's memory), binutils' (BFD, libiberty) */
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "ggc_internal_*alloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "ggc_alloc_*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "ggc_realloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "bfd_*alloc*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "_objalloc_alloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "_obstack_newchunk"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "_obstack_begin*"},
 	/* allocation wrappers everyone knows: gnulib and git, GLib, Redis, PHP */
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "xmalloc"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "xcalloc"},

@@ -141,6 +141,19 @@ static void test_wrappers(void **state)
 	};
 	n = 3;
 	assert_int_equal(pfs_label_site(o, &n), 1);
+	/* GCC's collected memory and binutils' pools: the code that asked names the site */
+	struct pfs_rframe g[] = {
+		FR("ggc_internal_alloc", "cc1"), FR("ggc_internal_cleared_alloc", "cc1"),
+		FR("make_node", "cc1"), FR("main", "cc1"),
+	};
+	n = 4;
+	assert_int_equal(pfs_label_site(g, &n), 2);
+	struct pfs_rframe b[] = {
+		FR("_objalloc_alloc", "libbfd-2.40-system.so"), FR("bfd_hash_allocate", "libbfd-2.40-system.so"),
+		FR("_bfd_x86_elf_link_hash_newfunc", "libbfd-2.40-system.so"), FR("main", "ld"),
+	};
+	n = 4;
+	assert_int_equal(pfs_label_site(b, &n), 2);
 }
 
 static void test_demangle(void **state)
