@@ -96,6 +96,12 @@ static const struct role_glob builtin[] = {
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "__gnu_cxx::*"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "__cxxabiv1::*"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "__cxa_*"},
+	/* Rust: the global allocator's entries and the alloc crate (Vec, Box, String grow there; its std:: is above) */
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "__rust_alloc*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "__rust_realloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "__rdl_*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "alloc::*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "<alloc::*"},
 	/* C: libc (strdup, fopen, printf's buffer, ...) and the loader (dlopen) */
 	{PFS_FRAME_RUNTIME, ON_MODULE, "libc.so*"},
 	{PFS_FRAME_RUNTIME, ON_MODULE, "libpthread.so*"},

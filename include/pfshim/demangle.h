@@ -1,5 +1,5 @@
 /*
- * The one way C++ names are demangled, by the analyzer (the names reports
+ * The one way C++ and Rust names are demangled, by the analyzer (the names reports
  * show) and by the shim (the names policies' site= matches), so that a glob
  * written from a report matches.  GNU libiberty's demangler (Debian's
  * libiberty-dev, the one binutils and GDB use), through its callback entry
@@ -48,14 +48,18 @@ static inline void pfs_demangle_put(const char *s, size_t n, void *opaque)
 
 /*
  * The demangled form of `sym` into buf (NUL-terminated): 1, or 0 when `sym`
- * is no C++ (Itanium ABI) name, too long, or does not fit in `len`.
+ * is no C++ (Itanium ABI) or Rust name, too long, or does not fit in `len`.
+ * Rust's are asked first, by libiberty's Rust demangler (no allocation
+ * either): its legacy names are C++ ones whose last part is a hash
+ * ("r::main::h086b0cfd890a8ea9"), which it drops ("r::main"), and "_R" is
+ * its own scheme (v0: "<mycrate::Foo>::bar").
  */
 static inline int pfs_demangle(const char *sym, char *buf, size_t len)
 {
 	struct pfs_demangle_out o = {.buf = buf, .len = len};
 	size_t n = 0;
 
-	if (!sym || sym[0] != '_' || sym[1] != 'Z' || len < 2)
+	if (!sym || sym[0] != '_' || (sym[1] != 'Z' && sym[1] != 'R') || len < 2)
 		return 0;
 	/* a loop, not strnlen: gcc -O1 with the sanitizers takes a literal's size for the bound */
 	while (n <= PFS_DEMANGLE_MAX_MANGLED && sym[n])
@@ -64,6 +68,13 @@ static inline int pfs_demangle(const char *sym, char *buf, size_t len)
 		return 0;
 	buf[0] = 0;
 	/* no DMGL_PARAMS: no parameter list, no return type; DMGL_ANSI: const and volatile kept */
+	if (rust_demangle_callback(sym, DMGL_ANSI, pfs_demangle_put, &o) && !o.overflow && o.used > 0)
+		return 1;
+	if (sym[1] != 'Z')
+		return 0;
+	o.used = 0;
+	o.overflow = 0;
+	buf[0] = 0;
 	return cplus_demangle_v3_callback(sym, DMGL_ANSI, pfs_demangle_put, &o) && !o.overflow &&
 	       o.used > 0;
 }

@@ -154,6 +154,13 @@ static void test_wrappers(void **state)
 	};
 	n = 4;
 	assert_int_equal(pfs_label_site(b, &n), 2);
+	/* Rust: the allocator's entries and the alloc crate's growth */
+	struct pfs_rframe r[] = {
+		FR("__rust_alloc", "prog"), FR("alloc::raw_vec::finish_grow", "prog"),
+		FR("<alloc::vec::Vec<u64>>::push", "prog"), FR("prog::load", "prog"), FR("main", "prog"),
+	};
+	n = 5;
+	assert_int_equal(pfs_label_site(r, &n), 3);
 }
 
 static void test_demangle(void **state)
@@ -167,6 +174,12 @@ static void test_demangle(void **state)
 	assert_string_equal(buf, "make_table<long>");
 	assert_true(pfs_demangle("_Znwm", buf, sizeof(buf)));
 	assert_string_equal(buf, "operator new");
+	/* Rust: a legacy name's hash dropped, and its own scheme (v0) */
+	assert_true(pfs_demangle("_ZN1r4main17h086b0cfd890a8ea9E", buf, sizeof(buf)));
+	assert_string_equal(buf, "r::main");
+	assert_true(pfs_demangle("_RNvMs_Cs4Cv8Wi1oAIB_7mycrateNtB4_3Foo3bar", buf, sizeof(buf)));
+	assert_string_equal(buf, "<mycrate::Foo>::bar");
+	assert_false(pfs_demangle("_Rjunk", buf, sizeof(buf)));
 	/* C names, garbage, a buffer too small: not demangled */
 	assert_false(pfs_demangle("load_records", buf, sizeof(buf)));
 	assert_false(pfs_demangle("_Zjunk", buf, sizeof(buf)));
