@@ -139,6 +139,13 @@ static const struct role_glob builtin[] = {
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strdup"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strndup"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_memdup"},
+	/* Tcl's (tclsh, libtcl: Tcl_Alloc and ckalloc end there) */
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "Tcl_Alloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "Tcl_Realloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "Tcl_Attempt*alloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "TclpAlloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "TclpRealloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "TclThreadAlloc*"},
 	/* GCC's garbage-collected allocator (cc1, cc1plus: most of a compile's memory), binutils' (BFD, libiberty) */
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "ggc_internal_*alloc"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "ggc_alloc_*"},
@@ -358,6 +365,22 @@ enum pfs_frame_role pfs_label_role(const struct pfs_rframe *f)
 	return e->role;
 }
 
+/*
+ * Frames without a name from frames[i] on, called by a runtime frame of
+ * their own object: that runtime's static helpers (Tcl's allocator under
+ * TclpAlloc in a stripped libtcl), not the code that asked for memory.
+ */
+static bool runtime_helper(const struct pfs_rframe *frames, size_t k, size_t i)
+{
+	const char *module = frames[i].module;
+
+	for (; i < k && !frames[i].function && !frames[i].python; i++)
+		if (!module || !frames[i].module || strcmp(frames[i].module, module))
+			return false;
+	return i < k && frames[i].module && module && !strcmp(frames[i].module, module) &&
+	       pfs_label_role(&frames[i]) == PFS_FRAME_RUNTIME;
+}
+
 size_t pfs_label_site(struct pfs_rframe *frames, size_t *n)
 {
 	size_t k = 0, top = 0, label, py;
@@ -389,7 +412,7 @@ size_t pfs_label_site(struct pfs_rframe *frames, size_t *n)
 	if (py < k)
 		return py;
 	for (label = 0; label < k; label++)
-		if (pfs_label_role(&frames[label]) == PFS_FRAME_USER)
+		if (pfs_label_role(&frames[label]) == PFS_FRAME_USER && !runtime_helper(frames, k, label))
 			return label;
 	return 0 < k ? 0 : k;
 }

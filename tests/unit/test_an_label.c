@@ -161,6 +161,19 @@ static void test_wrappers(void **state)
 	};
 	n = 5;
 	assert_int_equal(pfs_label_site(r, &n), 3);
+	/* a runtime's unnamed helper under its allocation entry (stripped libtcl): the runtime's too */
+	struct pfs_rframe t[] = {
+		FR(NULL, "libtcl8.6.so"), FR("TclpAlloc", "libtcl8.6.so"), FR("Tcl_Alloc", "libtcl8.6.so"),
+		FR("Tcl_NewStringObj", "libtcl8.6.so"), FR("main", "tclsh"),
+	};
+	n = 5;
+	assert_int_equal(pfs_label_site(t, &n), 3);
+	/* but an unnamed caller of the runtime's entry is the code that asked */
+	struct pfs_rframe u[] = {
+		FR("Perl_safesysmalloc", "perl"), FR(NULL, "perl"), FR("Perl_hv_common", "perl"),
+	};
+	n = 3;
+	assert_int_equal(pfs_label_site(u, &n), 1);
 }
 
 static void test_demangle(void **state)
