@@ -518,10 +518,8 @@ static void call_site(Dwarf_Die *inl, const char **file, int *line)
  * from the innermost scope's DIE, whose parents are the concrete chain:
  * inlined instance in inlined instance ... in the real function.
  */
-static int scopes_at(struct sym_object *o, uint64_t addr, Dwarf_Die **scopes)
+static int scopes_at(Dwarf_Die *cudie, Dwarf_Addr bias, uint64_t addr, Dwarf_Die **scopes)
 {
-	Dwarf_Addr bias = 0;
-	Dwarf_Die *cudie = dwfl_module_addrdie(o->mod, addr, &bias);
 	Dwarf_Die innermost;
 	int n;
 
@@ -551,7 +549,17 @@ static int resolve(struct sym_object *o, uint64_t addr, struct pfs_sym_result *r
 		return push_frame(res, &cap, NULL, NULL, 0, false);
 	/* the symbol table, so static functions are named too */
 	symname = funcs_find(o, addr);
-	dl = dwfl_module_getsrc(o->mod, addr);
+	/*
+	 * A line only inside a compile unit's ranges: libdw answers an address
+	 * outside all of them (crt1's _start, the program's only unit a C++
+	 * one) with that unit's nearest line (basic_string.h:795), as
+	 * eu-addr2line does; binutils' addr2line says ??.
+	 */
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cudie = dwfl_module_addrdie(o->mod, addr, &bias);
+	if (cudie && dwarf_haspc(cudie, addr - bias) <= 0)
+		cudie = NULL;
+	dl = cudie ? dwfl_module_getsrc(o->mod, addr) : NULL;
 	if (dl) {
 		Dwarf_Addr la;
 
@@ -561,7 +569,7 @@ static int resolve(struct sym_object *o, uint64_t addr, struct pfs_sym_result *r
 	 * Innermost first: each inlined instance has the current file:line,
 	 * then its call site is the file:line of the frame it was inlined into.
 	 */
-	nscopes = scopes_at(o, addr, &scopes);
+	nscopes = scopes_at(cudie, bias, addr, &scopes);
 	for (int i = 0; i < nscopes && !done && !rc; i++) {
 		switch (dwarf_tag(&scopes[i])) {
 		case DW_TAG_inlined_subroutine:

@@ -106,6 +106,17 @@ t_names_cpp_labels() {
 	formats_clean cpp
 }
 
+# A frame outside every compile unit's ranges has no source line: crt1's _start in a program
+# whose one unit is C++ (libdw, like eu-addr2line, answered with that unit's nearest line,
+# basic_string.h:795).
+t_names_no_line_outside_units() {
+	run_both recs $T/cxx_records || return 1
+	report recs || return 1
+	$Q "$WORK/recs.json" \
+		"[(f[\"file\"], f[\"line\"]) for f in $FRAMES if f[\"function\"] == \"_start\"][:1] == [(None, None)]" \
+		"$TOP[\"label\"][\"function\"] == \"load\" and $TOP[\"label\"][\"file\"] == \"cxx_records.cpp\"" || return 1
+}
+
 # A program linked with jemalloc: jemalloc maps memory itself, from inside the shim's malloc
 # hook.  No jemalloc or shim frame is shown; the label is the user's function.
 t_names_jemalloc_label() {
