@@ -249,6 +249,29 @@ static uint64_t mapping(struct pprof *pp, const struct pfs_proc *p, const struct
 	return id;
 }
 
+/*
+ * The run's first program as mapping 1: profile.proto's "mapping[0] will be
+ * the main binary" (pprof names the profile after it: "File: libstdc++.so.6"
+ * for a C++ program whose first frame was operator new).
+ */
+static void main_mapping(struct pprof *pp, const struct pfs_report *rep)
+{
+	const struct pfs_proc *first = NULL;
+
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		const struct pfs_proc *p = rep->procs[i].proc;
+
+		if (p->exe && (!first || p->start_ns < first->start_ns))
+			first = p;
+	}
+	const struct pfs_module *m = first ? find_module(first, first->exe, 0) : NULL;
+	if (m) {
+		struct pfs_rframe fr = {.module_path = first->exe, .address = m->start};
+
+		mapping(pp, first, &fr);
+	}
+}
+
 static uint64_t function(struct pprof *pp, const struct pfs_rframe *fr)
 {
 	char name[512], key[128];
@@ -457,6 +480,7 @@ int pfs_report_pprof(const struct pfs_report *rep, FILE *out, const struct pfs_r
 	pb_uint(&pp.prof, PROFILE_DEFAULT_SAMPLE_TYPE,
 		str(&pp, pfs_report_has_faults(rep) ? "first_touch_faults" : "allocations"));
 	pb_uint(&pp.prof, PROFILE_DURATION_NANOS, duration(rep));
+	main_mapping(&pp, rep);
 	for (size_t i = 0; i < rep->nprocs; i++)
 		for (size_t j = 0; j < rep->procs[i].nsites; j++)
 			if (!o || pfs_report_in_top(&rep->procs[i].sites[j], o->top))

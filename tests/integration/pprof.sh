@@ -19,3 +19,15 @@ t_pprof_opens_on_first_touch_faults() {
 	grep -q '^Type: cow_faults$' "$WORK/pprof.cow" && grep -q 'shared_site' "$WORK/pprof.cow" || {
 		echo "  cow_faults:"; head -12 "$WORK/pprof.cow"; return 1; }
 }
+
+# Named after the program (profile.proto: mapping 1 is the main binary), not after the object of
+# the first frame written (libstdc++.so.6 for a C++ program, whose every stack starts in operator new).
+t_pprof_named_after_the_program() {
+	run_both pprofcxx $T/cxx_records || return 1
+	"$CLI" report --format pprof -o "$WORK/pprofcxx.pb.gz" "$WORK/pprofcxx" || return 1
+	need go golang-go
+	HOME=$WORK GOCACHE=$WORK/gocache go tool pprof -top "$WORK/pprofcxx.pb.gz" >"$WORK/pprofcxx.top" 2>&1 || {
+		cat "$WORK/pprofcxx.top"; return 1; }
+	grep -q '^File: cxx_records$' "$WORK/pprofcxx.top" || {
+		echo "  not named after the program:"; head -3 "$WORK/pprofcxx.top"; return 1; }
+}
