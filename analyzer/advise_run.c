@@ -3,8 +3,13 @@
  *
  * --verify runs the program under the shim without a policy, takes the
  * advice from that first run, then alternates runs with and without the
- * policy (plain, advised, plain, advised, ...) so that a machine growing
- * busier or a cache warming up favours neither.  Each run is made by the
+ * policy (advised, without, advised, without, ...) so that a machine
+ * growing busier or a cache warming up favours neither.  The runs without
+ * carry the same rules made inert (pfs_adv_inert): the shim reads the same
+ * symbol tables and matches every allocation as with the policy, and
+ * applies nothing, so that the difference is what the actions did (site=
+ * costs a process 8-18 ms at its start, which a plain run never paid: a
+ * populate rule that changed nothing read as 20 % slower).  Each run is made by the
  * launcher (launch.c), timed from fork to wait (whose rusage gives the peak
  * RSS), its stdout kept in a
  * file and compared with the first run's, and its logs read like `pfshim
@@ -170,7 +175,47 @@ static int measure_logs(const struct pfs_report *rep, const struct pfs_adv_list 
 	return 0;
 }
 
-static int run_once(const struct pfs_verify_opts *o, const char *dir, const char *policy,
+/*
+ * The rules of `policy` made inert: each with one more condition that never
+ * holds (size<0), so that the shim parses and matches them, symbol tables
+ * and all, and applies none.  NULL when out of memory.
+ */
+static char *pfs_adv_inert(const char *policy)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	bool first = true;
+
+	if (!f)
+		return NULL;
+	for (const char *p = policy; p && *p;) {
+		size_t n = strcspn(p, ";"), k;
+		const char *r = p;
+		bool conds = false;
+
+		p += n + (p[n] == ';');
+		while (n && strchr(" \t\n\r", *r))
+			r++, n--;
+		while (n && strchr(" \t\n\r", r[n - 1]))
+			n--;
+		if (!n)
+			continue;
+		/* "ACTIONS if CONDS": the word if, between blanks */
+		for (k = 1; k + 3 < n + 1 && !conds; k++)
+			conds = strchr(" \t", r[k - 1]) && r[k] == 'i' && r[k + 1] == 'f' &&
+				(k + 2 == n || strchr(" \t", r[k + 2]));
+		fprintf(f, "%s%.*s%s", first ? "" : "; ", (int)n, r, conds ? ",size<0" : " if size<0");
+		first = false;
+	}
+	if (fclose(f)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int run_once(const struct pfs_verify_opts *o, const char *dir, const char *policy, bool with,
 		    const char *first_out, const struct pfs_adv_list *l, struct measure *m)
 {
 	struct pfs_launch_result res;
@@ -208,7 +253,7 @@ static int run_once(const struct pfs_verify_opts *o, const char *dir, const char
 		if (pfs_adv_load(dir, &r, &bad))
 			return -EINVAL;
 		measure_logs(pfs_adv_report(r), l, m);
-		if (policy && !m->unmatched &&
+		if (with && !m->unmatched &&
 		    pfs_report_unmatched_rules(pfs_adv_report(r), policy, &m->unmatched)) {
 			pfs_adv_run_free(r);
 			return -ENOMEM;
@@ -385,6 +430,7 @@ struct summary {
 	unsigned runs;
 	bool out_same, status_same;
 	int status0;
+	const char *inert;	/* the policy of the runs without: its rules made inert */
 };
 
 static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *policy,
@@ -398,6 +444,8 @@ static int print_text(FILE *out, const struct pfs_verify_opts *o, const char *po
 		fprintf(out, " %s", *a);
 	fprintf(out, "\n# %u runs without and %u with the policy, alternating; medians\n", n, n);
 	fprintf(out, "# policy: %s\n", policy);
+	fprintf(out, "# without: %s (the same rules made inert: matched as with the policy, none applied)\n",
+		s->inert);
 	if (pol[0].unmatched && pol[0].unmatched[0])
 		fprintf(out, "# matched no allocation (docs/policy.md): %s\n", pol[0].unmatched);
 	fputs("#\n", out);
@@ -514,6 +562,8 @@ static int print_json(FILE *out, const struct pfs_verify_opts *o, const char *po
 	pfs_json_end_array(&w);
 	pfs_json_kv_uint(&w, "runs", n);
 	pfs_json_kv_string(&w, "policy", policy);
+	/* what the runs without the policy ran with: its rules made inert (pfs_adv_inert) */
+	pfs_json_kv_string(&w, "policy_without", s->inert);
 	/* the rules that matched no allocation in the first run with the policy; null: none */
 	pfs_json_kv_string(&w, "unmatched_rules",
 			   pol[0].unmatched && pol[0].unmatched[0] ? pol[0].unmatched : NULL);
@@ -569,7 +619,9 @@ int pfs_adv_verify(const struct pfs_verify_opts *o, FILE *out)
 	struct pfs_adv_list l = {0};
 	struct pfs_adv_run *r = NULL;
 	struct summary s = {.runs = o->runs, .out_same = true, .status_same = true};
+	struct measure first = {0};
 	const char *policy;
+	char *inert = NULL;
 	bool bad;
 	int rc, status = 1;
 
@@ -588,8 +640,8 @@ int pfs_adv_verify(const struct pfs_verify_opts *o, FILE *out)
 	if (!base || !pol || asprintf(&dir, "%s/plain-0", work) < 0 ||
 	    asprintf(&first_out, "%s.out", dir) < 0)
 		goto nomem;
-	/* the first plain run: where the advice comes from (measured again below, with the rest) */
-	rc = run_once(o, dir, NULL, NULL, NULL, &base[0]);
+	/* the first run, plain: where the advice comes from (not measured: the runs without carry the rules, inert) */
+	rc = run_once(o, dir, NULL, false, NULL, NULL, &first);
 	if (rc == -ENOEXEC)	/* the launcher said why */
 		status = PFS_EXIT_CANNOT_RUN;
 	if (rc)
@@ -608,20 +660,19 @@ int pfs_adv_verify(const struct pfs_verify_opts *o, FILE *out)
 		status = rc ? 1 : 0;
 		goto out;
 	}
-	if (alloc_measures(base, o->runs, l.n) || alloc_measures(pol, o->runs, l.n))
+	if (alloc_measures(base, o->runs, l.n) || alloc_measures(pol, o->runs, l.n) ||
+	    !(inert = pfs_adv_inert(policy)))
 		goto nomem;
-	if (measure_logs(pfs_adv_report(r), &l, &base[0]))
-		goto nomem;
-	base[0].same_out = true;
-	s.status0 = base[0].status;
+	s.inert = inert;
+	s.status0 = first.status;
 	for (unsigned i = 0; i < o->runs; i++) {
-		for (int with = i == 0; with < 2; with++) {
+		for (int with = 1; with >= 0; with--) {
 			struct measure *m = with ? &pol[i] : &base[i];
 
 			free(dir);
-			if (asprintf(&dir, "%s/%s-%u", work, with ? "policy" : "plain", i) < 0)
+			if (asprintf(&dir, "%s/%s-%u", work, with ? "policy" : "without", i) < 0)
 				goto nomem;
-			rc = run_once(o, dir, with ? policy : NULL, first_out, &l, m);
+			rc = run_once(o, dir, with ? policy : inert, with, first_out, &l, m);
 			if (rc == -ENOEXEC)
 				status = PFS_EXIT_CANNOT_RUN;
 			if (rc)
@@ -647,5 +698,7 @@ out:
 	free_measures(pol, o->runs);
 	free(dir);
 	free(first_out);
+	free(inert);
+	free(first.unmatched);
 	return status;
 }

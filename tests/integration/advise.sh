@@ -305,16 +305,20 @@ advcheck() {
 }
 
 # verify_check NAME CMD...: advise --verify of CMD (one run each, kept in $WORK/NAME), then advcheck
-# of the advice it came from, with each row's first-touch faults against that site's own in the plain run.
+# of the advice it came from (the plain run, plain-0), with each row's first-touch faults against that
+# site's own in the run without the policy (without-0: its rules made inert, each with size<0 added).
 verify_check() {
 	local n=$1
 	shift
 	(cd "$WORK" && "$CLI" advise --verify --format json -n 1 -o "$WORK/$n" -- "$@" >"$WORK/$n.json" \
 		2>"$WORK/$n.err") || { cat "$WORK/$n.err"; return 1; }
 	"$CLI" report --format json "$WORK/$n/plain-0" >"$WORK/$n.plain.json" &&
+		"$CLI" report --format json "$WORK/$n/without-0" >"$WORK/$n.without.json" &&
 		"$CLI" advise --format json "$WORK/$n/plain-0" >"$WORK/$n.adv.json" || return 1
+	$Q "$WORK/$n.json" \
+		'[x.strip() for x in r["policy_without"].split(";")] == [x.strip() + (",size<0" if " if " in x else " if size<0") for x in r["policy"].split(";")]' || return 1
 	$PY "$ROOT/tests/lib/advcheck.py" "$WORK/$n.plain.json" "$WORK/$n.adv.json" "$WORK/$n.json" \
-		"$WORK/$n.plain.json"
+		"$WORK/$n.without.json" "$WORK/$n.plain.json"
 }
 
 t_advise_cxx_names_the_users_code() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks `pfshim advise` as a user relies on it (issue 18), against the run's own report.
 
-usage: advcheck.py REPORT.json ADVICE.json [VERIFY.json PLAIN.json]
+usage: advcheck.py REPORT.json ADVICE.json [VERIFY.json WITHOUT.json PLAIN.json]
 
 - no rule names an allocator's or a language runtime's function or object (a list of
   their names kept here, apart from the analyzer's own);
@@ -11,9 +11,10 @@ usage: advcheck.py REPORT.json ADVICE.json [VERIFY.json PLAIN.json]
   allocator's caller, size>= against the site's largest allocation, kind=);
 - every "sparse" agrees with the evidence (under a quarter touched, 4 MiB or more), and
   no populate rule goes to a site whose evidence says sparse;
-- with VERIFY.json (advise --verify --format json) and PLAIN.json (the report of the
-  plain run the advice came from, kept by -o): each site's row carries that site's own
-  first-touch faults, not the process's total.
+- with VERIFY.json (advise --verify --format json), WITHOUT.json (the report of its run
+  without the policy, kept by -o: -n 1) and PLAIN.json again: each site's row carries that
+  site's own first-touch faults in that run (found by its kind and frames, as verify finds
+  it), not the process's total.
 Exit 1 with what failed.
 """
 import fnmatch
@@ -161,21 +162,36 @@ def main():
                     any(reaches(r, s) for s in by_id.get(a["site"], [])):
                 fail("rule %s would populate site #%d, sparse by its evidence" % (rules[i], a["site"]))
 
-    if len(sys.argv) > 4:
+    if len(sys.argv) > 5:
         ver = json.load(open(sys.argv[3]))
-        plain = json.load(open(sys.argv[4]))
-        psites = [s for p in plain["processes"] for s in p["sites"]]
-        total = sum(p["totals"]["first_touch_faults"] for p in plain["processes"])
+        without = json.load(open(sys.argv[4]))
+        plain = json.load(open(sys.argv[5]))
+
+        def identity(s):
+            # a site across runs, as verify finds it (pfs_report_site_key): its kind and frames
+            parts = [s["kind"]]
+            if not s["frames"]:
+                parts.append(s["label"]["function"])
+            for f in s["frames"]:
+                if f.get("function"):
+                    parts.append("%s@%s:%s" % (f["function"], f.get("file") or "", f.get("line") or 0))
+                else:
+                    parts.append("%s+%s" % (f.get("module"), f.get("offset") or f.get("address")))
+            return tuple(parts)
+
+        of_id = {s["id"]: identity(s) for p in plain["processes"] for s in p["sites"]}
         own = {}
-        for s in psites:
-            own[s["id"]] = own.get(s["id"], 0) + s["first_touch_faults"]
+        for s in (s for p in without["processes"] for s in p["sites"]):
+            own[identity(s)] = own.get(identity(s), 0) + s["first_touch_faults"]
+        total = sum(p["totals"]["first_touch_faults"] for p in without["processes"])
         for row in ver["sites"]:
             got = row["without"]["first_touch_faults"]
-            if row["site"] not in own:
+            if row["site"] not in of_id:
                 fail("verify: site #%d is not in the plain run's report" % row["site"])
-            if got != own[row["site"]]:
+            want = own.get(of_id[row["site"]], 0)
+            if got != want:
                 fail("verify: site #%d's row says %d first-touch faults without the policy, the site has %d "
-                     "(the process total: %d)" % (row["site"], got, own[row["site"]], total))
+                     "(the process total: %d)" % (row["site"], got, want, total))
         if ver["total"]["without"]["first_touch_faults"] != total:
             fail("verify: the total line says %d, the run %d" % (ver["total"]["without"]["first_touch_faults"], total))
     print("advcheck: %d rules, %d advised sites: named, ordered, sparse as the evidence says" %
