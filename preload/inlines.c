@@ -86,6 +86,19 @@ static int distribution_library(const char *path)
 	return 0;
 }
 
+/* The object holds the shim's own code: its frames are never a site's, its DWARF never read (5-8 ms of every start). */
+static int is_self(const struct dl_phdr_info *info)
+{
+	uintptr_t lo = (uintptr_t)&is_self;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && lo >= info->dlpi_addr + ph->p_vaddr &&
+		    lo < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
+			return 1;
+	}
+	return 0;
+}
+
 static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct objs *o = arg;
@@ -93,6 +106,8 @@ static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 	if (o->n == MAX_OBJECTS)
 		return 1;
 	int program = !info->dlpi_name || !info->dlpi_name[0];
+	if (!program && is_self(info)) /* the preloaded library; linked into a program (a unit test), it is the program's */
+		return 0;
 	const char *name = pfs_module_name(info, o->v[o->n].path, sizeof(o->v[o->n].path));
 	if (name[0] != '/' || (!program && distribution_library(name)))
 		return 0; /* the vdso (no file); the distribution's libraries */
@@ -102,6 +117,13 @@ static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* A name's verdict, by the name's address: libdw hands out one pointer per string of .debug_str. */
+struct seen {
+	const char *name;
+	int wanted;
+};
+#define SEEN_SLOTS 8192u /* a power of two; full, names are matched again */
+
 struct collect {
 	const struct dw *dw;
 	int (*want)(const char *name, void *arg);
@@ -109,7 +131,38 @@ struct collect {
 	uint64_t bias;
 	struct inl *v;
 	unsigned n, cap;
+	struct seen *seen; /* SEEN_SLOTS, or NULL */
+	unsigned nseen;
 };
+
+/*
+ * Whether a rule wants the function `name` (mangled or plain), demangled as
+ * the analyzer shows it if need be.  Once per name: a C++ program's DWARF
+ * holds the same inlined templates thousands of times, and each demangling
+ * switches stacks (two system calls): cc1-sized programs spent most of a
+ * policy's start here.
+ */
+static int wanted(struct collect *c, const char *name)
+{
+	uintptr_t h = ((uintptr_t)name >> 3) * 0x9e3779b97f4a7c15ull;
+	struct seen *e = NULL;
+	if (c->seen)
+		for (unsigned i = 0; i < 16; i++) {
+			e = &c->seen[(h + i) & (SEEN_SLOTS - 1)];
+			if (e->name == name)
+				return e->wanted;
+			if (!e->name)
+				break;
+			e = NULL;
+		}
+	char dem[1024];
+	int w = c->want(name, c->want_arg) || (pfs_symtab_demangle(name, dem, sizeof(dem)) && c->want(dem, c->want_arg));
+	if (e && c->nseen < SEEN_SLOTS / 2) {
+		*e = (struct seen){.name = name, .wanted = w};
+		c->nseen++;
+	}
+	return w;
+}
 
 static int push(struct collect *c, uint64_t start, uint64_t end, const char *name)
 {
@@ -136,11 +189,7 @@ static void consider(struct collect *c, Dwarf_Die *die)
 	const char *name = dw->dwarf_formstring(dw->dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
 	if (!name || name[0] != '_' || name[1] != 'Z')
 		name = dw->dwarf_diename(die);
-	if (!name)
-		return;
-	char dem[1024];
-	if (!c->want(name, c->want_arg) &&
-	    !(pfs_symtab_demangle(name, dem, sizeof(dem)) && c->want(dem, c->want_arg)))
+	if (!name || !wanted(c, name))
 		return;
 	size_t len = strlen(name);
 	char *copy = NULL;
@@ -271,7 +320,7 @@ static int read_all(struct result *r, int (*want)(const char *name, void *arg), 
 	DW_FUNCS(X)
 #undef X
 	struct objs objs = {.v = ok ? pfs_pool_alloc(MAX_OBJECTS * sizeof(struct obj)) : NULL};
-	struct collect c = {.dw = &dw, .want = want, .want_arg = arg};
+	struct collect c = {.dw = &dw, .want = want, .want_arg = arg, .seen = ok ? pfs_pool_alloc(SEEN_SLOTS * sizeof(struct seen)) : NULL};
 	if (!objs.v || dw.elf_version(EV_CURRENT) == EV_NONE)
 		return -1;
 	dl_iterate_phdr(note_object, &objs);
