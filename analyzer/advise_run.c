@@ -5,7 +5,7 @@
  * advice from that first run, then alternates runs with and without the
  * policy (advised, without, advised, without, ...) so that a machine
  * growing busier or a cache warming up favours neither.  The runs without
- * carry the same rules made inert (pfs_adv_inert): the shim reads the same
+ * carry the same rules made inert (inert_rules): the shim reads the same
  * symbol tables and matches every allocation as with the policy, and
  * applies nothing, so that the difference is what the actions did (site=
  * costs a process 8-18 ms at its start, which a plain run never paid: a
@@ -180,7 +180,7 @@ static int measure_logs(const struct pfs_report *rep, const struct pfs_adv_list 
  * holds (size<0), so that the shim parses and matches them, symbol tables
  * and all, and applies none.  NULL when out of memory.
  */
-static char *pfs_adv_inert(const char *policy)
+static char *inert_rules(const char *policy)
 {
 	char *out = NULL;
 	size_t len = 0;
@@ -202,9 +202,8 @@ static char *pfs_adv_inert(const char *policy)
 		if (!n)
 			continue;
 		/* "ACTIONS if CONDS": the word if, between blanks */
-		for (k = 1; k + 3 < n + 1 && !conds; k++)
-			conds = strchr(" \t", r[k - 1]) && r[k] == 'i' && r[k + 1] == 'f' &&
-				(k + 2 == n || strchr(" \t", r[k + 2]));
+		for (k = 1; k + 2 < n && !conds; k++)
+			conds = strchr(" \t", r[k - 1]) && r[k] == 'i' && r[k + 1] == 'f' && strchr(" \t", r[k + 2]);
 		fprintf(f, "%s%.*s%s", first ? "" : "; ", (int)n, r, conds ? ",size<0" : " if size<0");
 		first = false;
 	}
@@ -562,7 +561,7 @@ static int print_json(FILE *out, const struct pfs_verify_opts *o, const char *po
 	pfs_json_end_array(&w);
 	pfs_json_kv_uint(&w, "runs", n);
 	pfs_json_kv_string(&w, "policy", policy);
-	/* what the runs without the policy ran with: its rules made inert (pfs_adv_inert) */
+	/* what the runs without the policy ran with: its rules made inert (inert_rules) */
 	pfs_json_kv_string(&w, "policy_without", s->inert);
 	/* the rules that matched no allocation in the first run with the policy; null: none */
 	pfs_json_kv_string(&w, "unmatched_rules",
@@ -661,7 +660,7 @@ int pfs_adv_verify(const struct pfs_verify_opts *o, FILE *out)
 		goto out;
 	}
 	if (alloc_measures(base, o->runs, l.n) || alloc_measures(pol, o->runs, l.n) ||
-	    !(inert = pfs_adv_inert(policy)))
+	    !(inert = inert_rules(policy)))
 		goto nomem;
 	s.inert = inert;
 	s.status0 = first.status;
