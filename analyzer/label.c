@@ -139,6 +139,13 @@ static const struct role_glob builtin[] = {
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strdup"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_strndup"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "CRYPTO_memdup"},
+	/* SQLite's (its page cache, parser, VDBE all allocate through them) */
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "sqlite3Malloc*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "sqlite3DbMalloc*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "sqlite3Realloc"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "sqlite3DbRealloc*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "sqlite3_malloc*"},
+	{PFS_FRAME_RUNTIME, ON_FUNCTION, "sqlite3_realloc*"},
 	/* Tcl's (tclsh, libtcl: Tcl_Alloc and ckalloc end there) */
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "Tcl_Alloc"},
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "Tcl_Realloc"},

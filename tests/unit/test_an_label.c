@@ -168,6 +168,13 @@ static void test_wrappers(void **state)
 	};
 	n = 5;
 	assert_int_equal(pfs_label_site(t, &n), 3);
+	/* SQLite's allocator and its unnamed helper under it (mallocWithAlarm in a stripped libsqlite3) */
+	struct pfs_rframe q[] = {
+		FR(NULL, "libsqlite3.so.0"), FR("sqlite3Malloc", "libsqlite3.so.0"),
+		FR("sqlite3ParserAlloc", "libsqlite3.so.0"), FR("main", "sqlite3"),
+	};
+	n = 4;
+	assert_int_equal(pfs_label_site(q, &n), 2);
 	/* but an unnamed caller of the runtime's entry is the code that asked */
 	struct pfs_rframe u[] = {
 		FR("Perl_safesysmalloc", "perl"), FR(NULL, "perl"), FR("Perl_hv_common", "perl"),
