@@ -179,6 +179,35 @@ static int debug_file_path(const uint8_t *map, size_t len, const Elf64_Ehdr *eh,
 	return -1;
 }
 
+/* Whether a section of the object is named `name` (its section names inside the file). */
+static int has_section(const uint8_t *map, size_t len, const Elf64_Ehdr *eh, const char *name)
+{
+	const Elf64_Shdr *sh = (const Elf64_Shdr *)(map + eh->e_shoff);
+	if (eh->e_shstrndx >= eh->e_shnum || sh[eh->e_shstrndx].sh_offset > len ||
+	    sh[eh->e_shstrndx].sh_size > len - sh[eh->e_shstrndx].sh_offset)
+		return 0;
+	const char *names = (const char *)map + sh[eh->e_shstrndx].sh_offset;
+	size_t size = sh[eh->e_shstrndx].sh_size, n = strlen(name);
+	for (unsigned i = 0; i < eh->e_shnum; i++)
+		if (sh[i].sh_name < size && size - sh[i].sh_name > n && !memcmp(names + sh[i].sh_name, name, n + 1))
+			return 1;
+	return 0;
+}
+
+int pfs_symtab_has_dwarf(const char *path)
+{
+	size_t len;
+	const uint8_t *map = map_file(path, &len);
+	if (!map)
+		return 0;
+	const Elf64_Ehdr *eh = elf_header(map, len);
+	char dpath[PATH_MAX];
+	int has = eh && (has_section(map, len, eh, ".debug_info") || has_section(map, len, eh, ".zdebug_info") ||
+			 (!debug_file_path(map, len, eh, dpath, sizeof(dpath)) && access(dpath, R_OK) == 0));
+	pfs_sys_munmap((void *)(uintptr_t)map, len);
+	return has;
+}
+
 /* The functions of one symbol table as sorted ranges in `o`; 0, or -1 (nothing taken, the caller unmaps). */
 static int take_symbols(struct object *o, const uint8_t *map, size_t len, const Elf64_Shdr *sh, const Elf64_Shdr *strs)
 {

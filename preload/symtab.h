@@ -26,6 +26,13 @@ void pfs_symtab_sync(int symbols);
  */
 unsigned pfs_symtab_names(uint64_t addr, const char **names, unsigned max);
 
+/*
+ * Whether the object at `path` may hold DWARF where inlines.c looks for it:
+ * a .debug_info section of its own (compressed or not), or a separate debug
+ * file named by its build-id that exists.  Not inside hooks (it maps files).
+ */
+int pfs_symtab_has_dwarf(const char *path);
+
 /* Path of the object holding `addr`, or NULL. */
 const char *pfs_symtab_object(uint64_t addr);
 

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -295,6 +297,25 @@ static void test_inlines_of_this_binary(void **state)
 	(void)pfs_test_around_inlined_piece();
 }
 
+/* DWARF where inlines.c reads it: this binary (built -g), not a copy without it or a build-id to find one by. */
+static void test_has_dwarf_decides_the_reading(void **state)
+{
+	char exe[4096], copy[] = "/tmp/pfshim-test-nodwarf.XXXXXX", cmd[8300];
+	(void)state;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = 0;
+	assert_true(pfs_symtab_has_dwarf(exe));
+	int fd = mkstemp(copy);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "objcopy --strip-debug --remove-section=.note.gnu.build-id '%s' '%s'", exe, copy);
+	assert_int_equal(system(cmd), 0);
+	assert_false(pfs_symtab_has_dwarf(copy));
+	unlink(copy);
+	assert_false(pfs_symtab_has_dwarf("/proc/self/cmdline")); /* not ELF */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_apply_writes_a_policy_record),
 		cmocka_unit_test(test_symtab_demangles_on_its_own_stack),
 		cmocka_unit_test(test_inlines_of_this_binary),
+		cmocka_unit_test(test_has_dwarf_decides_the_reading),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
