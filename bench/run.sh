@@ -65,15 +65,15 @@ PHASE=1 bench "1 GiB touched, fork, the child writes 10% (fork_cow 1024): fork p
 	"fast $(peers perf heaptrack)" "fast<=1.2" "$W/fork_cow" 1024
 
 # ---- process starts (issue 21: target at most 2 ms per process over native) ----
-# starts_print TITLE NPROC: the native, off and fast rows of $W/t.*; the cost per process is the
-# difference of the cpu medians / NPROC (cpu: the wall time of short processes on a loaded machine
-# is mostly waiting).
+# starts_print TITLE NPROC [VARIANTS]: the native row and those of VARIANTS (default: off fast) of
+# $W/t.*; the cost per process is the difference of the cpu medians / NPROC (cpu: the wall time of
+# short processes on a loaded machine is mostly waiting).
 starts_print() {
 	local v n nc m mc
 	n=$(median <"$W/t.native")
 	nc=$(median 2 <"$W/t.native")
 	printf 'process starts: %s\n    %-10s %8.3f s %16s cpu %7.3f s\n' "$1" native "$n" "" "$nc"
-	for v in off fast; do
+	for v in ${3:-off fast}; do
 		m=$(median <"$W/t.$v")
 		mc=$(median 2 <"$W/t.$v")
 		printf '    %-10s %8.3f s  %6.2fx native   cpu %7.3f s  %6.2fx   %5.2f ms cpu per process over native (target at most 2)\n' \
@@ -96,6 +96,22 @@ for cmd in /bin/true "sh -c true"; do
 	done
 	starts_print "100 runs of $cmd from a shell loop" 100
 done
+# The same /bin/true under a site= rule that matches nothing (policy): what testing a policy adds to
+# each start (the symbol tables; the inlined functions' ranges, read by a child with libdw only where
+# an object to read has DWARF, which a stripped program of the distribution has not).
+loop="i=0; while [ \$i -lt 100 ]; do LD_PRELOAD=\$PFS_CHILD_LIB /bin/true; i=\$((i + 1)); done"
+for v in native fast policy; do : >"$W/t.$v"; done
+for _ in $(seq "$RUNS"); do
+	for v in native fast policy; do
+		lib=$LIB pol=
+		[ $v = native ] && lib=
+		[ $v = policy ] && pol='populate if site=no_such_function'
+		PFS_CHILD_LIB=$lib PFSHIM_MODE=fast PFSHIM_POLICY=$pol PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" \
+			secs native sh -c "$loop" >>"$W/t.$v"
+		rm -rf "$W/logs"
+	done
+done
+starts_print "100 runs of /bin/true under a site= rule (policy: populate if site=no_such_function)" 100 "fast policy"
 
 # script_row TITLE NPROC SHELL SCRIPT: the script run by SHELL, the shell and every command under the
 # shim, as `pfshim record SHELL SCRIPT` runs it.
