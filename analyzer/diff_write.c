@@ -383,6 +383,18 @@ static void text_site(struct tout *t, const struct dsite *ds, size_t rank)
 	}
 }
 
+
+/* Whether a site= rule applied to a site of side w of the process (what its logs show). */
+static bool site_rules(const struct dproc *dp, int w)
+{
+	for (size_t i = 0; i < dp->nsites; i++) {
+		const char *pol = dp->sorted[i]->s[w].policy;
+		if (pol && (strstr(pol, " site=") || strstr(pol, ",site=")))
+			return true;
+	}
+	return false;
+}
+
 static void text_proc(struct tout *t, const struct dproc *dp, unsigned top)
 {
 	struct pside a = pside_of(dp->rp[0]), b = pside_of(dp->rp[1]);
@@ -421,6 +433,11 @@ static void text_proc(struct tout *t, const struct dproc *dp, unsigned top)
 		fprintf(t->f, " %+.1f ms (%+.0f%%)", (double)delta(a.wall_ns, b.wall_ns) / 1e6,
 			100.0 * (double)delta(a.wall_ns, b.wall_ns) / (double)a.wall_ns);
 	fputc('\n', t->f);
+	/* a site= rule costs its process at start, whatever it does: said where one side has one */
+	if (a.present && b.present && site_rules(dp, 0) != site_rules(dp, 1))
+		fprintf(t->f, "#     (only %s ran site= rules: they cost a process its symbol tables and DWARF at "
+			"start, whatever they do; advise --verify gives both sides the rules)\n",
+			site_rules(dp, 1) ? "B" : "A");
 	ms(wa, sizeof(wa), a.present, a.storm_ns);
 	ms(wb, sizeof(wb), b.present, b.storm_ns);
 	fprintf(t->f, "#   %-22s %12" PRIu64 " -> %-12" PRIu64 " (%s -> %s, %" PRIu64 " -> %" PRIu64

@@ -78,3 +78,15 @@ t_diff_run_against_itself_changes_nothing() {
 		'all(s["only_in"] is None and set(s["change"].values()) == {0} and s["a"]["id"] == s["b"]["id"] for p in r["processes"] for s in p["sites"])' \
 		'set(r["totals"]["change"].values()) == {0}'
 }
+
+# A site= rule on one side only: the text says that side paid its symbol tables at start, so that
+# a longer wall time is not read as the rule's doing; nothing is said when both sides ran alike.
+t_diff_says_which_side_ran_site_rules() {
+	run_both dplain $BUILD/examples/storm || return 1
+	(export PFSHIM_POLICY='populate if site=storm_site' && run_both dpol $BUILD/examples/storm) || return 1
+	"$CLI" diff "$WORK/dplain" "$WORK/dpol" >"$WORK/dpp.txt" 2>&1 || return 1
+	grep -q '^#     (only B ran site= rules' "$WORK/dpp.txt" || {
+		echo "  not said that B ran site= rules:"; sed -n 1,20p "$WORK/dpp.txt"; return 1; }
+	"$CLI" diff "$WORK/dpol" "$WORK/dpol" >"$WORK/dpp2.txt" 2>&1 || return 1
+	! grep -q 'ran site= rules' "$WORK/dpp2.txt" || { echo "  said of two runs alike"; return 1; }
+}
