@@ -135,7 +135,7 @@ static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/* A name's verdict, by the name's address: libdw hands out one pointer per string of .debug_str. */
+/* A name's verdict, by the name's address (one pointer per string of an object's .debug_str; forgotten between objects). */
 struct seen {
 	const char *name;
 	int wanted;
@@ -342,8 +342,13 @@ static int read_all(struct result *r, int (*want)(const char *name, void *arg), 
 	if (!objs.v || dw.elf_version(EV_CURRENT) == EV_NONE)
 		return -1;
 	dl_iterate_phdr(note_object, &objs);
-	for (unsigned i = 0; i < objs.n; i++)
+	for (unsigned i = 0; i < objs.n; i++) {
+		/* names point into the object's mapping: the next object may be mapped at the same place */
+		if (c.seen)
+			memset(c.seen, 0, SEEN_SLOTS * sizeof(struct seen));
+		c.nseen = 0;
 		read_object(&c, &objs.v[i]);
+	}
 	if (c.n)
 		qsort(c.v, c.n, sizeof(*c.v), by_start);
 	size_t room = RESULT_BYTES - sizeof(*r);
