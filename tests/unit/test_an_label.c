@@ -175,6 +175,19 @@ static void test_wrappers(void **state)
 	};
 	n = 4;
 	assert_int_equal(pfs_label_site(q, &n), 2);
+	/* HotSpot: its C heap and arenas */
+	struct pfs_rframe j[] = {
+		FR("os::malloc", "libjvm.so"), FR("ChunkPool::allocate", "libjvm.so"), FR("Arena::grow", "libjvm.so"),
+		FR("ciObjectFactory::ciObjectFactory", "libjvm.so"), FR("main", "java"),
+	};
+	n = 5;
+	assert_int_equal(pfs_label_site(j, &n), 3);
+	struct pfs_rframe k[] = {
+		FR("os::pd_commit_memory", "libjvm.so"), FR("os::commit_memory", "libjvm.so"),
+		FR("VirtualSpace::expand_by", "libjvm.so"), FR("CodeHeap::reserve", "libjvm.so"),
+	};
+	n = 4;
+	assert_int_equal(pfs_label_site(k, &n), 3);
 	/* but an unnamed caller of the runtime's entry is the code that asked */
 	struct pfs_rframe u[] = {
 		FR("Perl_safesysmalloc", "perl"), FR(NULL, "perl"), FR("Perl_hv_common", "perl"),
