@@ -89,14 +89,9 @@ static int distribution_library(const char *path)
 /* The object holds the shim's own code: its frames are never a site's, its DWARF never read (5-8 ms of every start). */
 static int is_self(const struct dl_phdr_info *info)
 {
-	uintptr_t lo = (uintptr_t)&is_self;
-	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && lo >= info->dlpi_addr + ph->p_vaddr &&
-		    lo < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
-			return 1;
-	}
-	return 0;
+	uint64_t start, end, here = (uintptr_t)&is_self;
+	pfs_module_range(info, &start, &end);
+	return here >= start && here < end;
 }
 
 /* The path of an object whose DWARF is read, maybe in buf; NULL for the others. */
