@@ -21,6 +21,14 @@
 #define FRS(fn, mod, src) \
 	{.function = fn, .symbol = fn, .module = mod, .module_path = "/x/" mod, .source_path = src}
 
+/* The label's index among `frames` (their count taken from the array). */
+static size_t label_at(struct pfs_rframe *frames, size_t n)
+{
+	return pfs_label_site(frames, &n);
+}
+#define LABEL_AT(...) label_at((struct pfs_rframe[]){__VA_ARGS__}, \
+			       sizeof((struct pfs_rframe[]){__VA_ARGS__}) / sizeof(struct pfs_rframe))
+
 static int setup(void **state)
 {
 	(void)state;
@@ -128,72 +136,47 @@ static void test_wrappers(void **state)
 	assert_int_equal(pfs_label_add_runtime("prog"), 0);
 	n = 4;
 	assert_int_equal(pfs_label_site(f, &n), 0);	/* nothing is the user's: the first frame */
-	pfs_label_reset();
+}
+
+/* Known programs' allocation wrappers and runtimes: the code that asked names the site. */
+static void test_runtime_wrappers(void **state)
+{
+	(void)state;
 	/* the allocation entries of Perl and OpenSSL are their runtimes' */
-	struct pfs_rframe p[] = {
-		FR("Perl_safesysmalloc", "perl"), FR("Perl_hv_common", "perl"), FR("main", "perl"),
-	};
-	n = 3;
-	assert_int_equal(pfs_label_site(p, &n), 1);
-	struct pfs_rframe o[] = {
+	assert_int_equal(LABEL_AT(
+		FR("Perl_safesysmalloc", "perl"), FR("Perl_hv_common", "perl"), FR("main", "perl")), 1);
+	assert_int_equal(LABEL_AT(
 		FR("CRYPTO_zalloc", "libcrypto.so.3"), FR("EVP_MD_CTX_new", "libcrypto.so.3"),
-		FR("main", "openssl"),
-	};
-	n = 3;
-	assert_int_equal(pfs_label_site(o, &n), 1);
+		FR("main", "openssl")), 1);
 	/* GCC's collected memory and binutils' pools: the code that asked names the site */
-	struct pfs_rframe g[] = {
+	assert_int_equal(LABEL_AT(
 		FR("ggc_internal_alloc", "cc1"), FR("ggc_internal_cleared_alloc", "cc1"),
-		FR("make_node", "cc1"), FR("main", "cc1"),
-	};
-	n = 4;
-	assert_int_equal(pfs_label_site(g, &n), 2);
-	struct pfs_rframe b[] = {
+		FR("make_node", "cc1"), FR("main", "cc1")), 2);
+	assert_int_equal(LABEL_AT(
 		FR("_objalloc_alloc", "libbfd-2.40-system.so"), FR("bfd_hash_allocate", "libbfd-2.40-system.so"),
-		FR("_bfd_x86_elf_link_hash_newfunc", "libbfd-2.40-system.so"), FR("main", "ld"),
-	};
-	n = 4;
-	assert_int_equal(pfs_label_site(b, &n), 2);
+		FR("_bfd_x86_elf_link_hash_newfunc", "libbfd-2.40-system.so"), FR("main", "ld")), 2);
 	/* Rust: the allocator's entries and the alloc crate's growth */
-	struct pfs_rframe r[] = {
+	assert_int_equal(LABEL_AT(
 		FR("__rust_alloc", "prog"), FR("alloc::raw_vec::finish_grow", "prog"),
-		FR("<alloc::vec::Vec<u64>>::push", "prog"), FR("prog::load", "prog"), FR("main", "prog"),
-	};
-	n = 5;
-	assert_int_equal(pfs_label_site(r, &n), 3);
+		FR("<alloc::vec::Vec<u64>>::push", "prog"), FR("prog::load", "prog"), FR("main", "prog")), 3);
 	/* a runtime's unnamed helper under its allocation entry (stripped libtcl): the runtime's too */
-	struct pfs_rframe t[] = {
+	assert_int_equal(LABEL_AT(
 		FR(NULL, "libtcl8.6.so"), FR("TclpAlloc", "libtcl8.6.so"), FR("Tcl_Alloc", "libtcl8.6.so"),
-		FR("Tcl_NewStringObj", "libtcl8.6.so"), FR("main", "tclsh"),
-	};
-	n = 5;
-	assert_int_equal(pfs_label_site(t, &n), 3);
+		FR("Tcl_NewStringObj", "libtcl8.6.so"), FR("main", "tclsh")), 3);
 	/* SQLite's allocator and its unnamed helper under it (mallocWithAlarm in a stripped libsqlite3) */
-	struct pfs_rframe q[] = {
+	assert_int_equal(LABEL_AT(
 		FR(NULL, "libsqlite3.so.0"), FR("sqlite3Malloc", "libsqlite3.so.0"),
-		FR("sqlite3ParserAlloc", "libsqlite3.so.0"), FR("main", "sqlite3"),
-	};
-	n = 4;
-	assert_int_equal(pfs_label_site(q, &n), 2);
+		FR("sqlite3ParserAlloc", "libsqlite3.so.0"), FR("main", "sqlite3")), 2);
 	/* HotSpot: its C heap and arenas */
-	struct pfs_rframe j[] = {
+	assert_int_equal(LABEL_AT(
 		FR("os::malloc", "libjvm.so"), FR("ChunkPool::allocate", "libjvm.so"), FR("Arena::grow", "libjvm.so"),
-		FR("ciObjectFactory::ciObjectFactory", "libjvm.so"), FR("main", "java"),
-	};
-	n = 5;
-	assert_int_equal(pfs_label_site(j, &n), 3);
-	struct pfs_rframe k[] = {
+		FR("ciObjectFactory::ciObjectFactory", "libjvm.so"), FR("main", "java")), 3);
+	assert_int_equal(LABEL_AT(
 		FR("os::pd_commit_memory", "libjvm.so"), FR("os::commit_memory", "libjvm.so"),
-		FR("VirtualSpace::expand_by", "libjvm.so"), FR("CodeHeap::reserve", "libjvm.so"),
-	};
-	n = 4;
-	assert_int_equal(pfs_label_site(k, &n), 3);
+		FR("VirtualSpace::expand_by", "libjvm.so"), FR("CodeHeap::reserve", "libjvm.so")), 3);
 	/* but an unnamed caller of the runtime's entry is the code that asked */
-	struct pfs_rframe u[] = {
-		FR("Perl_safesysmalloc", "perl"), FR(NULL, "perl"), FR("Perl_hv_common", "perl"),
-	};
-	n = 3;
-	assert_int_equal(pfs_label_site(u, &n), 1);
+	assert_int_equal(LABEL_AT(
+		FR("Perl_safesysmalloc", "perl"), FR(NULL, "perl"), FR("Perl_hv_common", "perl")), 1);
 }
 
 static void test_demangle(void **state)
@@ -227,6 +210,7 @@ int main(void)
 		cmocka_unit_test_setup(test_libc_then_user, setup),
 		cmocka_unit_test_setup(test_allocator_alone_kept, setup),
 		cmocka_unit_test_setup(test_wrappers, setup),
+		cmocka_unit_test_setup(test_runtime_wrappers, setup),
 		cmocka_unit_test_setup(test_demangle, setup),
 	};
 
