@@ -45,6 +45,7 @@ static struct pfs_pev_set *events = &sets[0];
 static struct pfs_fbatch batch; /* under the regions lock */
 static uint64_t page_size = 4096;
 static uint64_t repeats, outside, lost_said;
+static int full_said; /* a ring found full was said, or the kernel's count of what it lost */
 
 /*
  * Ring size per CPU.  A single-threaded program is drained only when it
@@ -160,18 +161,32 @@ static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 	pfs_fbatch_add(&batch, t, sm->addr, sm->tid, flags, sm->ip, sys, sm->time_ns);
 }
 
-/* Every sample of set s so far into the regions and the log.  Regions lock held. */
+/*
+ * Every sample of set s so far into the regions and the log.  A ring found
+ * full may have refused samples, though the kernel says how many
+ * (PERF_RECORD_LOST) only with its next sample there, which a process at
+ * its end does not write: said all the same.  Regions lock held.
+ */
 static void drain_set(struct pfs_pev_set *s, struct pfs_thread *t)
 {
+	/* the kernel writes a sample where more than its size is free (CIRC_SPACE) */
+	int full = pfs_pev_fullest(s) + pfs_pev_sample_bytes(s) >= (uint64_t)s->data_pages * page_size;
 	pfs_pev_drain(s, on_sample, t);
 	pfs_fbatch_flush(&batch, t);
 	if (s->lost > lost_said) {
-		if (!lost_said)
+		if (!lost_said && !full_said)
 			pfs_warn("exact mode: the kernel lost %llu fault events of process %d (its ring buffer was full); "
-				 "their first touches are counted from the page map, without time, thread or touch site",
+				 "their first touches are counted from the page map, without time, thread or touch site, "
+				 "their copies after a fork not at all",
 				 (unsigned long long)(s->lost - lost_said), (int)pfs_proc.pid);
 		lost_said = s->lost;
+	} else if (full && !lost_said && !full_said) {
+		pfs_warn("exact mode: the ring buffer of process %d's fault events was full (%llu KiB a CPU): the kernel "
+			 "may have lost events; their first touches are counted from the page map, without time, "
+			 "thread or touch site, their copies after a fork not at all",
+			 (int)pfs_proc.pid, (unsigned long long)s->data_pages * page_size / 1024);
 	}
+	full_said |= full;
 }
 
 /*
@@ -383,6 +398,7 @@ static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	pfs_fbatch_reset_counts();
 	memset(&batch, 0, sizeof(batch));
 	repeats = outside = lost_said = 0;
+	full_said = 0;
 	grow_refused = thread_came = 0;
 	forked = 1;
 	const char *why = "";
@@ -396,12 +412,16 @@ static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	}
 	pfs_tracker_fast.fork_child(t, announce);
 	/*
-	 * Sized at the child's first call into the shim (pevent_tick), not
-	 * now: a child that execs at once (a big program's system()) would
-	 * map a ring the size of what it shares for nothing.
+	 * Sized now to what the child shares: it may never call into the shim
+	 * again (a loop rewriting objects its parent made: Python's dict
+	 * stores), so nothing would drain its ring before its end, and each
+	 * page it writes is a copy.  A child that execs at once pays for the
+	 * larger ring (docs/design.md, "Ring size").
 	 */
 	recount_regions = UINT64_MAX;
 	recount_ns = 0;
+	if (!err)
+		ring_recount(t);
 }
 
 static void pevent_counts(uint64_t *first, uint64_t *cow)

@@ -72,6 +72,17 @@ t_exact_heap_cow() {
 		"137 <= site($CHILD, \"table_site\")[\"cow_faults\"] <= 138"
 }
 
+# A forked child that writes all it shares and never calls into the shim (nothing drains its fault
+# events before its end): each of its 16,384 writes a copy, none lost, nothing said on stderr.
+t_exact_cow_child_that_never_calls_the_shim() {
+	exact_run xquiet $T/cow_quiet_child 64 || return 1
+	report xquiet || return 1
+	! grep -q '^pfshim: .*lost' "$WORK/xquiet.err" || { grep '^pfshim:' "$WORK/xquiet.err"; return 1; }
+	$Q "$WORK/xquiet.json" \
+		"site($PARENT, \"quiet_site\")[\"first_touch_faults\"] == 16384" \
+		"site($CHILD, \"quiet_site\")[\"cow_faults\"] == 16384"
+}
+
 t_exact_fork_each_process_counts_its_own() {
 	exact_run xfork $T/touch_fork || return 1
 	report xfork || return 1
