@@ -23,6 +23,7 @@
 
 #include "advise_run.h"
 #include "diff.h"
+#include "jitmap.h"
 #include "kevents.h"
 #include "label.h"
 #include "model.h"
@@ -593,6 +594,9 @@ static void record_report(const struct record_args *a, const char *argv0, const 
 	pfs_model_init(&run, NULL);
 	pfs_model_load_path(&run, outdir);
 	pfs_model_finish(&run);
+	int kept = pfs_jitmap_keep(&run); /* before the report reads them */
+	if (kept < 0)
+		fprintf(stderr, "pfshim: record: a JIT's perf map not copied into %s: %s\n", outdir, strerror(-kept));
 	if (run.nprocs) {
 		struct pfs_report_opts opts = {.top = a->top, .depth = PFS_REPORT_DEPTH_TEXT,
 					       .color = want_color(stderr), .source = outdir,

@@ -210,6 +210,18 @@ static const struct role_glob builtin[] = {
 	{PFS_FRAME_RUNTIME, ON_FUNCTION, "erealloc"},
 };
 
+/*
+ * Code a JIT compiled (jitmap.h), by the name its perf map gives: the
+ * runtime's own pieces (V8's builtins, stubs and bytecode handlers; node's
+ * own modules; HotSpot's interpreter and stubs; the JDK's classes) are a
+ * runtime for the label, the program's functions are the user's code.
+ */
+static const char *const jit_runtime[] = {
+	"Builtin:*", "BytecodeHandler:*", "Stub:*", "Handler:*", "* node:*",
+	"Interpreter", "StubRoutines*",
+	"java.*", "javax.*", "jdk.*", "sun.*", "com.sun.*", "* java.*", "* javax.*", "* jdk.*", "* sun.*",
+};
+
 /* The user's additions: runtime frames, matched on function, symbol or module. */
 static char **extra;
 static size_t nextra, extra_cap;
@@ -328,6 +340,18 @@ static enum pfs_frame_role decide_python(const struct pfs_rframe *f)
 	return PFS_FRAME_USER;
 }
 
+/* A JIT frame: the user's list, then the runtimes' pieces. */
+static enum pfs_frame_role decide_jit(const struct pfs_rframe *f)
+{
+	for (size_t k = 0; k < nextra; k++)
+		if (glob_hits(extra[k], f->function))
+			return PFS_FRAME_RUNTIME;
+	for (size_t i = 0; i < PFS_AN_ARRAY_SIZE(jit_runtime); i++)
+		if (glob_hits(jit_runtime[i], f->function))
+			return PFS_FRAME_RUNTIME;
+	return PFS_FRAME_USER;
+}
+
 /* The shim's and the allocators' entries first, then the user's list, then the runtimes'. */
 static enum pfs_frame_role decide(const struct pfs_rframe *f)
 {
@@ -352,21 +376,27 @@ static enum pfs_frame_role decide(const struct pfs_rframe *f)
 	return PFS_FRAME_USER;
 }
 
+static enum pfs_frame_role decide_any(const struct pfs_rframe *f)
+{
+	return f->python ? decide_python(f) : f->jit ? decide_jit(f) : decide(f);
+}
+
 enum pfs_frame_role pfs_label_role(const struct pfs_rframe *f)
 {
 	const char *parts[4] = {f->function, f->symbol,
-				f->python ? "[python]" : f->module_path ? f->module_path : f->module, f->source_path};
+				f->python ? "[python]" : f->jit ? "[jit]" : f->module_path ? f->module_path : f->module,
+				f->source_path};
 	size_t len[4], keylen = 0;
 	struct role_ent *e;
 	char *key;
 
 	if (read_env())
-		return f->python ? decide_python(f) : decide(f);	/* out of memory: decided each time */
+		return decide_any(f);	/* out of memory: decided each time */
 	for (int i = 0; i < 4; i++)
 		keylen += (len[i] = parts[i] ? strlen(parts[i]) : 0) + 1;
 	key = malloc(keylen);
 	if (!key)
-		return f->python ? decide_python(f) : decide(f);
+		return decide_any(f);
 	for (int i = 0, at = 0; i < 4; at += (int)len[i] + 1, i++) {
 		if (len[i])
 			memcpy(key + at, parts[i], len[i]);
@@ -380,11 +410,11 @@ enum pfs_frame_role pfs_label_role(const struct pfs_rframe *f)
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		free(key);
-		return f->python ? decide_python(f) : decide(f);
+		return decide_any(f);
 	}
 	e->key = key;
 	e->keylen = keylen;
-	e->role = f->python ? decide_python(f) : decide(f);
+	e->role = decide_any(f);
 	HASH_ADD_KEYPTR(hh, cache, e->key, e->keylen, e);
 	return e->role;
 }
@@ -398,7 +428,7 @@ static bool runtime_helper(const struct pfs_rframe *frames, size_t k, size_t i)
 {
 	const char *module = frames[i].module;
 
-	for (; i < k && !frames[i].function && !frames[i].python; i++)
+	for (; i < k && !frames[i].function && !frames[i].python && !frames[i].jit; i++)
 		if (!module || !frames[i].module || strcmp(frames[i].module, module))
 			return false;
 	return i < k && frames[i].module && module && !strcmp(frames[i].module, module) &&
@@ -423,10 +453,14 @@ size_t pfs_label_site(struct pfs_rframe *frames, size_t *n)
 		memmove(frames, frames + top, (k - top) * sizeof(*frames));
 		*n = k -= top;
 	}
-	/* a Python program's site: the script's line, whatever C (the interpreter, an extension) lies above it */
+	/*
+	 * A Python program's site: the script's line, whatever C (the
+	 * interpreter, an extension) lies above it; a JIT's: its program's
+	 * function, whatever the runtime's C++ (V8's heap, HotSpot's) above.
+	 */
 	py = k;
 	for (size_t i = 0; i < k; i++) {
-		if (!frames[i].python)
+		if (!frames[i].python && !frames[i].jit)
 			continue;
 		if (pfs_label_role(&frames[i]) == PFS_FRAME_USER)
 			return i;

@@ -188,6 +188,7 @@ struct pfs_proc {
 	char *log_path;
 	uint64_t pid, ppid, root_pid;
 	uint64_t start_ns;	/* CLOCK_MONOTONIC */
+	int64_t real_offset_ns;	/* CLOCK_REALTIME less CLOCK_MONOTONIC at its start: a file's time is start_ns + this */
 	uint32_t mode;		/* enum pfs_mode */
 	uint32_t start_flags;	/* PROC_START's PFS_PROC_* (the mechanism: pfs_mechanism_name) */
 	uint32_t exec_gen;

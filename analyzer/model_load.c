@@ -587,6 +587,7 @@ static int on_image(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	p = ld->proc;
 	p->pid = r->pid;
 	p->start_ns = r->start_mono_ns;
+	p->real_offset_ns = (int64_t)(r->start_real_ns - r->start_mono_ns);
 	p->page_size = r->page_size;
 	p->file_flags = r->flags;
 	return 0;
@@ -623,6 +624,7 @@ static int on_begin(struct pfs_logread_tool *tool, const struct pfs_logfile *lf)
 	/* the header stands in until PROC_START, which may be lost */
 	p->pid = lf->hdr.pid;
 	p->start_ns = lf->hdr.start_mono_ns;
+	p->real_offset_ns = (int64_t)(lf->hdr.start_real_ns - lf->hdr.start_mono_ns);
 	p->page_size = lf->hdr.page_size;
 	p->file_flags = lf->hdr.flags;
 	p->lost_records = lf->hdr.lost_records;

@@ -13,6 +13,7 @@
 #include <uthash.h>
 
 #include "faultcost.h"
+#include "jitmap.h"
 #include "label.h"
 #include "pyframes.h"
 #include "report_filter.h"
@@ -91,7 +92,13 @@ static int resolve_site(struct pfs_report *rep, struct pfs_sym *sym, const struc
 		}
 		m = pfs_model_module_at(owner, a, st->seq);
 		if (!m) {
-			fprintf(key, "|0x%" PRIx64, a);
+			/* a return address: the call is the byte before it */
+			f.function = pfs_jitmap_name(owner, a - 1);
+			f.jit = f.function != NULL;
+			if (f.jit)	/* its name, the same in every process */
+				fprintf(key, "|jit:%s", f.function);
+			else
+				fprintf(key, "|0x%" PRIx64, a);
 			rc = push_rframe(rs, &cap, &f);
 			if (rc)
 				return rc;

@@ -27,6 +27,7 @@ struct pfs_rframe {
 	uint64_t address;	/* the return address as logged */
 	uint64_t offset;	/* address - load bias (module-relative) */
 	bool python;		/* a Python frame (pyframes.h): no module, address or offset */
+	bool jit;		/* code a JIT compiled, named by its perf map (jitmap.h): no module */
 };
 
 /* Where a site's pages were touched (exact mode, PFSHIM_TOUCH_SITE=1). */
@@ -165,10 +166,10 @@ const struct pfs_rframe *pfs_report_label(const struct pfs_rsite *rs);
 size_t pfs_report_label_index(const struct pfs_rsite *rs);
 /* A frame's name: its function, else module+0xoff, else 0xaddr. */
 void pfs_report_frame_name(const struct pfs_rframe *f, char *buf, size_t len);
-/* What a frame's "[...]" says: its module's name, "python" for a Python frame; NULL when neither. */
+/* What a frame's "[...]" says: its module's name, "python" for a Python frame, "jit" for JIT code; NULL when none. */
 static inline const char *pfs_report_frame_where(const struct pfs_rframe *f)
 {
-	return f->python ? "python" : f->module;
+	return f->python ? "python" : f->jit ? "jit" : f->module;
 }
 /* A site's name for one-line use: its label's function, module+0xoff, 0xaddr, or "?". */
 void pfs_report_site_name(const struct pfs_rsite *rs, char *buf, size_t len);

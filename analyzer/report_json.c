@@ -55,6 +55,10 @@ void pfs_report_json_frame(struct pfs_json *w, const struct pfs_rframe *f)
 		pfs_json_key(w, "python");
 		pfs_json_bool(w, true);
 	}
+	if (f->jit) {
+		pfs_json_key(w, "jit");
+		pfs_json_bool(w, true);
+	}
 	pfs_json_end_object(w);
 }
 

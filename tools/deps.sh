@@ -13,7 +13,7 @@ build)
 test)
 	PKGS="libcmocka-dev python3 util-linux bsdutils procps binutils pkg-config man-db libc6-dbg
 		git perl gawk xz-utils sqlite3 openssl redis-server redis-tools g++ golang-go libjemalloc-dev
-		clang libclang-rt-14-dev chromium linux-perf elfutils python3-numpy python3-pil" ;;
+		clang libclang-rt-14-dev chromium linux-perf elfutils python3-numpy python3-pil nodejs" ;;
 bench)
 	PKGS="bc python3 time linux-perf heaptrack" ;;
 *)

@@ -117,6 +117,50 @@ t_names_no_line_outside_units() {
 		"$TOP[\"label\"][\"function\"] == \"load\" and $TOP[\"label\"][\"file\"] == \"cxx_records.cpp\"" || return 1
 }
 
+# A program with a JIT (tests/preload/jit_perfmap.c): its code named by the perf map it wrote
+# (/tmp/perf-PID.map, as `node --perf-basic-prof` writes one). The site is labelled by the program's
+# JIT function, the runtime's stub under it passed over, the C function above it shown; a map dated
+# before the process started is another process's (a pid reused): not read; `record` keeps a copy
+# with the run, read when /tmp's is gone.
+# jit_clean: the maps the program wrote, natively and under the shim (no other program's)
+jit_clean() {
+	grep -l 'JS:makeTable /srv/app/table.js' /tmp/perf-*.map 2>/dev/null | xargs -r rm -f
+}
+jit_checks() {
+	local pid jit='JS:makeTable /srv/app/table.js:3:20' site='site(proc(r), "table_alloc")'
+	run_both xjit $T/jit_perfmap || return 1
+	[ "$(cat "$WORK/xjit.out")" != "no JIT here" ] || { jit_clean; skip "no JIT code for this machine in tests/preload/jit_perfmap.c"; }
+	report xjit || return 1
+	pid=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["processes"][0]["pid"])' "$WORK/xjit.json")
+	$Q "$WORK/xjit.json" \
+		"$site[\"label\"][\"function\"] == \"$jit\"" \
+		"[(f[\"function\"], f.get(\"jit\"), f[\"module\"]) for f in $site[\"frames\"][1:3]] == [(\"$jit\", True, None), (\"Stub:JSEntry\", True, None)]" \
+		"999 <= $site[\"first_touch_faults\"] <= 1000" \
+		'site(proc(r), "plain_site")["label"]["function"] == "plain_site"' || return 1
+	report xjit text || return 1
+	grep -q "#1  $jit\$" "$WORK/xjit.text" && grep -q "Stub:JSEntry \[jit\]" "$WORK/xjit.text" ||
+		{ grep -m3 '#1 \|jit' "$WORK/xjit.text"; return 1; }
+	# the same map dated an hour before the process: not its own
+	touch -d "@$(($(date +%s) - 3600))" /tmp/perf-$pid.map
+	report xjit || return 1
+	$Q "$WORK/xjit.json" "$site[\"label\"][\"function\"] == \"table_alloc\"" \
+		"not any(f.get(\"jit\") for f in $FRAMES)" || return 1
+	# record: the map kept beside the log, read when /tmp's is gone
+	(cd "$WORK" && "$CLI" record -o xjitrec -- $T/jit_perfmap >/dev/null 2>"$WORK/xjitrec.err") ||
+		{ cat "$WORK/xjitrec.err"; return 1; }
+	pid=$(ls "$WORK/xjitrec" | sed -n 's/^pfshim\.\([0-9]*\)\.pfslog$/\1/p')
+	[ -s "$WORK/xjitrec/pfshim.$pid.perf.map" ] || { ls "$WORK/xjitrec"; return 1; }
+	jit_clean
+	report xjitrec || return 1
+	$Q "$WORK/xjitrec.json" "$site[\"label\"][\"function\"] == \"$jit\""
+}
+t_names_jit_code_from_perf_map() {
+	jit_checks
+	local rc=$?
+	jit_clean
+	return $rc
+}
+
 # A program linked with jemalloc: jemalloc maps memory itself, from inside the shim's malloc
 # hook.  No jemalloc or shim frame is shown; the label is the user's function.
 t_names_jemalloc_label() {

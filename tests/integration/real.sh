@@ -120,8 +120,41 @@ real_redis_bgsave() {
 	return 0
 }
 
+# node with its perf map (--perf-basic-prof; --interpreted-frames-native-stack gives interpreted
+# functions frames of their own): the array that fill() grows is labelled by fill, a JIT frame named
+# by the map, which the wrapper keeps beside node's log (as docs/analyzer.md says to) and removes
+# from /tmp.
+real_node_jit() {
+	need node nodejs
+	local prog wrap
+	prog=$(shared_input fill.js cat <<'JS'
+function fill(n) {
+  const a = [];
+  for (let i = 0; i < n; i++) a.push({ i, s: "v" + i });
+  return a;
+}
+const a = fill(1000000);
+let t = 0;
+for (const o of a) t += o.i;
+console.log(a.length, t);
+JS
+)
+	wrap=$(shared_input node_jit.sh cat <<'SH'
+node --perf-basic-prof --interpreted-frames-native-stack "$1" & p=$!
+wait $p; s=$?
+[ -z "${PFSHIM_OUT:-}" ] || cp /tmp/perf-$p.map "$PFSHIM_OUT/pfshim.$p.perf.map"
+rm -f /tmp/perf-$p.map
+exit $s
+SH
+)
+	run_mode "$MODE" node sh "$wrap" "$prog" || return 1
+	$Q "$WORK/node.json" \
+		'any(re.fullmatch(r"JS:[*~^]fill /.*/fill\.js:1:\d+", s["label"]["function"] or "") for s in proc(r, "node --perf")["sites"][:3])' \
+		'any(f.get("jit") and f["module"] is None for s in proc(r, "node --perf")["sites"] for f in s["frames"])'
+}
+
 # t_NAME (fast mode) and t_exact_NAME for each real_NAME above
-for real in python3 bash_pipeline sort_large gcc_compile git perl awk xz_threads sqlite redis_bgsave; do
+for real in python3 bash_pipeline sort_large gcc_compile git perl awk xz_threads sqlite redis_bgsave node_jit; do
 	eval "t_$real() { MODE=fast real_$real; }; t_exact_$real() { MODE=exact real_$real; }"
 done
 unset real

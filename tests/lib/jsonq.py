@@ -10,6 +10,7 @@ derive an expectation from, or to say what it found).
 import ast
 import json
 import os
+import re
 import sys
 
 import bigjson
@@ -63,7 +64,7 @@ def check(path, exprs):
     """The checks of one report: (exit status, what is printed)."""
     r = json.load(open(path))
     env = dict(r=r, procs=procs, proc=proc, sites=sites, site=site, kind_faults=kind_faults, abs=abs,
-               len=len, sum=sum, any=any, all=all, max=max, min=min, round=round)
+               len=len, sum=sum, any=any, all=all, max=max, min=min, round=round, re=re)
     out = []
     for expr in exprs:
         if expr.startswith("="):

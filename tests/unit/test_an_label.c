@@ -179,6 +179,33 @@ static void test_runtime_wrappers(void **state)
 		FR("Perl_safesysmalloc", "perl"), FR(NULL, "perl"), FR("Perl_hv_common", "perl")), 1);
 }
 
+#define JIT(name) {.function = name, .jit = true}
+
+/* JIT code named by a perf map: the program's innermost function labels the site, past the runtime's C++ and its own JIT pieces */
+static void test_jit_frames(void **state)
+{
+	(void)state;
+	/* V8: the heap's C++ above, a builtin and node's own module below the allocation, the script's function further down */
+	assert_int_equal(LABEL_AT(
+		FR("v8::base::OS::Allocate", "node"), FR("v8::internal::Runtime_GrowArrayElements", "node"),
+		JIT("Builtin:CEntry_Return1_ArgvOnStack_NoBuiltinExit"),
+		JIT("JS:~Module._compile node:internal/modules/cjs/loader:1100:37"),
+		JIT("JS:*load /srv/app/load.js:3:20"), FR("node::Start", "node")), 4);
+	/* HotSpot: the JDK's classes and the interpreter are the runtime's, with or without a return type */
+	assert_int_equal(LABEL_AT(
+		FR("os::malloc", "libjvm.so"), FR("Unsafe_AllocateMemory0", "libjvm.so"),
+		JIT("java.nio.DirectByteBuffer::<init>"), JIT("void java.nio.ByteBuffer.allocateDirect(int)"),
+		JIT("Interpreter"), JIT("com.example.Cache::fill"), FR("JavaMain", "libjli.so")), 5);
+	/* only the runtime's JIT code: its innermost piece (what the program did: a builtin), as a Python site in the standard library alone */
+	assert_int_equal(LABEL_AT(
+		FR("v8::base::OS::Allocate", "node"), JIT("Builtin:ArrayPrototypePush"), FR("main", "node")), 1);
+	/* the user's list names JIT code too */
+	assert_int_equal(pfs_label_add_runtime("JS:*vendor/*"), 0);
+	assert_int_equal(LABEL_AT(
+		FR("malloc", "libc.so.6"), JIT("JS:*grow /srv/app/vendor/lib.js:9:1"),
+		JIT("JS:*main /srv/app/main.js:1:1")), 1);
+}
+
 static void test_demangle(void **state)
 {
 	char buf[256];
@@ -211,6 +238,7 @@ int main(void)
 		cmocka_unit_test_setup(test_allocator_alone_kept, setup),
 		cmocka_unit_test_setup(test_wrappers, setup),
 		cmocka_unit_test_setup(test_runtime_wrappers, setup),
+		cmocka_unit_test_setup(test_jit_frames, setup),
 		cmocka_unit_test_setup(test_demangle, setup),
 	};
 
