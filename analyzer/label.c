@@ -217,10 +217,28 @@ static const struct role_glob builtin[] = {
  * runtime for the label, the program's functions are the user's code.
  */
 static const char *const jit_runtime[] = {
-	"Builtin:*", "BytecodeHandler:*", "Stub:*", "Handler:*", "* node:*",
-	"Interpreter", "StubRoutines*",
-	"java.*", "javax.*", "jdk.*", "sun.*", "com.sun.*", "* java.*", "* javax.*", "* jdk.*", "* sun.*",
+	"Builtin:*", "BytecodeHandler:*", "Stub:*", "Handler:*", "* node:*", "Interpreter", "StubRoutines*",
 };
+/* A Java method's class, matched on "package.Class.method" (HotSpot's names: "RET package.Class.method(ARGS)"). */
+static const char *const java_runtime[] = {"java.*", "javax.*", "jdk.*", "sun.*", "com.sun.*"};
+
+/* A Java method's qualified name in a JIT name (the word before its "("), into buf; NULL when it has none. */
+static const char *java_method(const char *name, char *buf, size_t len)
+{
+	const char *paren = strchr(name, '('), *start = paren;
+	size_t n;
+
+	if (!paren)
+		return NULL;
+	while (start > name && start[-1] != ' ')
+		start--;
+	n = (size_t)(paren - start);
+	if (!n || n >= len)
+		return NULL;
+	memcpy(buf, start, n);
+	buf[n] = 0;
+	return buf;
+}
 
 /* The user's additions: runtime frames, matched on function, symbol or module. */
 static char **extra;
@@ -348,6 +366,11 @@ static enum pfs_frame_role decide_jit(const struct pfs_rframe *f)
 			return PFS_FRAME_RUNTIME;
 	for (size_t i = 0; i < PFS_AN_ARRAY_SIZE(jit_runtime); i++)
 		if (glob_hits(jit_runtime[i], f->function))
+			return PFS_FRAME_RUNTIME;
+	char buf[1024];
+	const char *method = f->function ? java_method(f->function, buf, sizeof(buf)) : NULL;
+	for (size_t i = 0; method && i < PFS_AN_ARRAY_SIZE(java_runtime); i++)
+		if (glob_hits(java_runtime[i], method))
 			return PFS_FRAME_RUNTIME;
 	return PFS_FRAME_USER;
 }

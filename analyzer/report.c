@@ -192,8 +192,11 @@ static int resolve_touches(struct pfs_sym *sym, const struct pfs_proc *p, struct
 		t->faults = all[i]->faults;
 		t->sys = (int32_t)all[i]->key.sys;
 		t->frame.address = t->frame.offset = a;
-		if (!m)
+		if (!m) {	/* JIT code: its name, if the runtime wrote a map (the instruction itself: no -1) */
+			t->frame.function = a ? pfs_jitmap_name(p, a) : NULL;
+			t->frame.jit = t->frame.function != NULL;
 			continue;
+		}
 		t->frame.offset = a - m->base;
 		t->frame.module = pfs_an_basename(m->path);
 		t->frame.module_path = m->path;

@@ -122,16 +122,24 @@ t_names_no_line_outside_units() {
 # JIT function, the runtime's stub under it passed over, the C function above it shown; a map dated
 # before the process started is another process's (a pid reused): not read; `record` keeps a copy
 # with the run, read when /tmp's is gone.
-# jit_clean: the maps the program wrote, natively and under the shim (no other program's)
+# jit_pid NAME: the pid of the one process of $WORK/NAME.json, its map noted for jit_clean
+jit_pid() {
+	local pid
+	pid=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["processes"][0]["pid"])' "$WORK/$1.json")
+	JIT_PIDS="${JIT_PIDS:-} $pid"
+}
+# jit_clean: the maps the program wrote under the shim (natively it removes its own)
 jit_clean() {
-	grep -l 'JS:makeTable /srv/app/table.js' /tmp/perf-*.map 2>/dev/null | xargs -r rm -f
+	local p
+	for p in ${JIT_PIDS:-}; do rm -f "/tmp/perf-$p.map"; done
 }
 jit_checks() {
 	local pid jit='JS:makeTable /srv/app/table.js:3:20' site='site(proc(r), "table_alloc")'
 	run_both xjit $T/jit_perfmap || return 1
-	[ "$(cat "$WORK/xjit.out")" != "no JIT here" ] || { jit_clean; skip "no JIT code for this machine in tests/preload/jit_perfmap.c"; }
+	[ "$(cat "$WORK/xjit.out")" != "no JIT here" ] || skip "no JIT code for this machine in tests/preload/jit_perfmap.c"
 	report xjit || return 1
-	pid=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["processes"][0]["pid"])' "$WORK/xjit.json")
+	jit_pid xjit
+	pid=${JIT_PIDS##* }
 	$Q "$WORK/xjit.json" \
 		"$site[\"label\"][\"function\"] == \"$jit\"" \
 		"[(f[\"function\"], f.get(\"jit\"), f[\"module\"]) for f in $site[\"frames\"][1:3]] == [(\"$jit\", True, None), (\"Stub:JSEntry\", True, None)]" \
@@ -149,6 +157,7 @@ jit_checks() {
 	(cd "$WORK" && "$CLI" record -o xjitrec -- $T/jit_perfmap >/dev/null 2>"$WORK/xjitrec.err") ||
 		{ cat "$WORK/xjitrec.err"; return 1; }
 	pid=$(ls "$WORK/xjitrec" | sed -n 's/^pfshim\.\([0-9]*\)\.pfslog$/\1/p')
+	JIT_PIDS="$JIT_PIDS $pid"
 	[ -s "$WORK/xjitrec/pfshim.$pid.perf.map" ] || { ls "$WORK/xjitrec"; return 1; }
 	jit_clean
 	report xjitrec || return 1
@@ -159,6 +168,18 @@ t_names_jit_code_from_perf_map() {
 	local rc=$?
 	jit_clean
 	return $rc
+}
+
+# Exact mode's touch sites in JIT code: the instruction that wrote the pages, named by the map.
+t_names_exact_jit_touch_sites() {
+	RUN_ENV="PFSHIM_MODE=exact PFSHIM_TOUCH_SITE=1" run_both xjitt $T/jit_perfmap || return 1
+	[ "$(cat "$WORK/xjitt.out")" != "no JIT here" ] || skip "no JIT code for this machine in tests/preload/jit_perfmap.c"
+	report xjitt || return 1
+	jit_pid xjitt
+	jit_clean
+	$Q "$WORK/xjitt.json" \
+		'site(proc(r), "jit_touched_site")["first_touch_faults"] == 63' \
+		'[(t["frame"]["function"], t["frame"].get("jit"), t["faults"]) for t in site(proc(r), "jit_touched_site")["touch_sites"]] == [("JS:touchPages /srv/app/touch.js:7:1", True, 63)]'
 }
 
 # A program linked with jemalloc: jemalloc maps memory itself, from inside the shim's malloc

@@ -191,11 +191,11 @@ static void test_jit_frames(void **state)
 		JIT("Builtin:CEntry_Return1_ArgvOnStack_NoBuiltinExit"),
 		JIT("JS:~Module._compile node:internal/modules/cjs/loader:1100:37"),
 		JIT("JS:*load /srv/app/load.js:3:20"), FR("node::Start", "node")), 4);
-	/* HotSpot: the JDK's classes and the interpreter are the runtime's, with or without a return type */
+	/* HotSpot: the JDK's classes and the interpreter are the runtime's, whatever a method returns */
 	assert_int_equal(LABEL_AT(
 		FR("os::malloc", "libjvm.so"), FR("Unsafe_AllocateMemory0", "libjvm.so"),
-		JIT("java.nio.DirectByteBuffer::<init>"), JIT("void java.nio.ByteBuffer.allocateDirect(int)"),
-		JIT("Interpreter"), JIT("com.example.Cache::fill"), FR("JavaMain", "libjli.so")), 5);
+		JIT("void java.nio.DirectByteBuffer.<init>(int)"), JIT("java.nio.ByteBuffer java.nio.ByteBuffer.allocateDirect(int)"),
+		JIT("Interpreter"), JIT("java.util.List com.example.Cache.fill(int)"), FR("JavaMain", "libjli.so")), 5);
 	/* only the runtime's JIT code: its innermost piece (what the program did: a builtin), as a Python site in the standard library alone */
 	assert_int_equal(LABEL_AT(
 		FR("v8::base::OS::Allocate", "node"), JIT("Builtin:ArrayPrototypePush"), FR("main", "node")), 1);
