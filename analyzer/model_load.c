@@ -305,7 +305,7 @@ static int on_touch(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		*slot = s;
 	}
 	/* a shim before the faults field wrote one fault per page */
-	uint32_t faults = r->faults ? r->faults : r->pages;
+	uint32_t faults = r->faults || (rec->h.flags & PFS_TOUCH_FAULTS) ? r->faults : r->pages;
 	if (r->pages) {
 		if (pfs_an_reserve_big((void **)&p->touches, &p->touches_cap, p->ntouches + 1,
 				       sizeof(*p->touches), ld->file_len / sizeof(struct pfs_rec_touch)))

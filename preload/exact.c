@@ -146,8 +146,9 @@ static void range_drop(struct xrange *r)
 }
 
 static void exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
-		      int kind, int cowable)
+		      int kind, unsigned mem)
 {
+	int cowable = (mem & PFS_MEM_COWABLE) != 0;
 	/*
 	 * Stacks grow and take signal frames, an object's .data is a file
 	 * mapping the kernel will not register: exact mode by userfaultfd leaves
@@ -345,7 +346,8 @@ static void exact_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, ui
 	pthread_mutex_unlock(&xlock);
 	/* The pages that moved are present at the new place: only the rest can fault. */
 	if (found)
-		exact_add(t, new_addr, new_len, moved.alloc_seq, moved.stack, moved.kind, moved.cowable);
+		exact_add(t, new_addr, new_len, moved.alloc_seq, moved.stack, moved.kind,
+			  moved.private_anon ? PFS_MEM_COWABLE : 0);
 }
 
 /* ---- heaps ------------------------------------------------------------------- */
@@ -617,7 +619,8 @@ static void hand_over(struct pfs_thread *t)
 		HASH_ITER(hh, ranges, r, tmp)
 		{
 			if (!r->heap)
-				pfs_tracker_fast.add(t, r->start, r->len, r->alloc_seq, r->stack, r->kind, r->private_anon);
+				pfs_tracker_fast.add(t, r->start, r->len, r->alloc_seq, r->stack, r->kind,
+						      r->private_anon ? PFS_MEM_COWABLE : 0);
 			range_drop(r);
 		}
 		pfs_tracker_fast.adopted(t); /* their baselines, in one walk */

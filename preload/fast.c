@@ -99,7 +99,7 @@ static void write_scan(struct pfs_thread *t, uint64_t start, uint64_t fresh, uin
  * regions lock held.
  */
 static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack, int kind,
-				 int cowable, int baseline)
+				 unsigned mem, int baseline)
 {
 	uint64_t start, end;
 	pfs_page_span(addr, len, page_size, &start, &end);
@@ -112,7 +112,7 @@ static struct region *add_region(uint64_t addr, uint64_t len, uint64_t alloc_seq
 		else
 			i++;
 	}
-	struct region *r = pfs_region_new(start, (end - start) / page_size, alloc_seq, stack, kind, cowable);
+	struct region *r = pfs_region_new(start, (end - start) / page_size, alloc_seq, stack, kind, mem);
 	if (!r)
 		return NULL;
 	if (baseline)
@@ -259,7 +259,7 @@ static void fast_seen(const struct pfs_mapping *m, const struct pfs_mapping *pre
 }
 
 static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
-		     int kind, int cowable)
+		     int kind, unsigned mem)
 {
 	(void)t;
 	if (!enabled || !len)
@@ -268,7 +268,7 @@ static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
 	pfs_regions_lock();
 	FEED(t); /* events of a stale region it replaces, first */
 	ignored_forget(addr, addr + len);
-	add_region(addr, len, alloc_seq, stack, kind, cowable, !adopting);
+	add_region(addr, len, alloc_seq, stack, kind, mem, !adopting);
 	pfs_regions_unlock();
 	errno = saved;
 }
@@ -311,7 +311,8 @@ static void fast_free_at(struct pfs_thread *t, uint64_t addr)
 static void keep_part(const struct region *r, uint64_t from, uint64_t to)
 {
 	uint64_t first = (from - r->start) / page_size;
-	struct region *p = pfs_region_new(from, (to - from) / page_size, r->alloc_seq, r->stack, r->kind, r->cowable);
+	struct region *p = pfs_region_new(from, (to - from) / page_size, r->alloc_seq, r->stack, r->kind,
+					  pfs_region_mem(r));
 	if (!p)
 		return;
 	p->onfork = r->onfork;
@@ -409,7 +410,7 @@ static void fast_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uin
 		struct region moved = *r;
 		pfs_region_free(r);
 		/* The moved pages are held at the new place: the new baseline, not first touches. */
-		add_region(new_addr, new_len, moved.alloc_seq, moved.stack, moved.kind, moved.cowable, 1);
+		add_region(new_addr, new_len, moved.alloc_seq, moved.stack, moved.kind, pfs_region_mem(&moved), 1);
 	}
 	pfs_regions_unlock();
 	errno = saved;
@@ -530,7 +531,7 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 				uint64_t seq = t ? pfs_rec_alloc(&t->w, t->tid, kind, 0, lo, hi - lo, hi - lo, m.prot, 0,
 								 PFS_ALLOC_CATEGORY)
 						 : 0;
-				struct region *r = add_region(lo, hi - lo, seq, 0, kind, 1, 0);
+				struct region *r = add_region(lo, hi - lo, seq, 0, kind, PFS_MEM_COWABLE, 0);
 				if (r)
 					faults += pfs_region_found(r, t, now, from, end);
 			}
@@ -610,7 +611,7 @@ static struct region *heap_region(struct pfs_heap *h)
 {
 	if (h->priv)
 		return h->priv;
-	struct region *r = pfs_region_new(h->start, 0, 0, 0, PFS_KIND_MALLOC, 1);
+	struct region *r = pfs_region_new(h->start, 0, 0, 0, PFS_KIND_MALLOC, PFS_MEM_COWABLE);
 	if (!r)
 		return NULL;
 	r->owner = pfs_pool_alloc(r->cap * sizeof(*r->owner));

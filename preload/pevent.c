@@ -104,7 +104,7 @@ static int pevent_start(const char **why);
 static void pevent_heap_carved(struct pfs_thread *t, struct pfs_heap *h, uint64_t from, uint64_t to, uint64_t top,
 			       uint32_t stack, int kind);
 static void pevent_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
-		       int kind, int cowable);
+		       int kind, unsigned mem);
 static void pevent_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint64_t new_addr, uint64_t new_len);
 static void pevent_heap_released(struct pfs_heap *h, uint64_t start, uint64_t end);
 static void pevent_tick(struct pfs_thread *t);
@@ -304,11 +304,21 @@ static int pevent_start(const char **why)
 	return 0;
 }
 
-/* Memory: fast mode's regions, and a ring that holds their faults. */
+/*
+ * Memory: fast mode's regions, and a ring that holds their faults.  In a
+ * file or shared mapping, writable or not, the pages a pass finds that no
+ * event named came with a read fault that did (fault-around: 16 pages, or
+ * a whole large folio of the page cache): no fault of their own
+ * (regions.c).  A major fault is no minor fault's event: the few a file
+ * read from disk takes are not counted.  Not where the kernel's own touches
+ * go unsampled: a read(2) into the mapping writes page by page.
+ */
 static void pevent_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
-		       int kind, int cowable)
+		       int kind, unsigned mem)
 {
-	pfs_tracker_fast.add(t, addr, len, alloc_seq, stack, kind, cowable);
+	if (events->kernel && (kind == PFS_KIND_MMAP_FILE || kind == PFS_KIND_SHARED))
+		mem |= PFS_MEM_EVENT_FAULTS;
+	pfs_tracker_fast.add(t, addr, len, alloc_seq, stack, kind, mem);
 	ring_fits(t, (len + page_size - 1) / page_size);
 }
 

@@ -1,7 +1,10 @@
 /* Fast mode's regions and their scans (regions.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "kcompat.h"
@@ -116,7 +119,7 @@ struct region *pfs_region_holding(uint64_t addr)
 }
 
 struct region *pfs_region_new(uint64_t start, uint64_t npages, uint64_t alloc_seq, uint32_t stack, int kind,
-			      int cowable)
+			      unsigned mem)
 {
 	if (nregions == table_cap) {
 		uint64_t cap = table_cap ? table_cap * 2 : 256;
@@ -142,7 +145,9 @@ struct region *pfs_region_new(uint64_t start, uint64_t npages, uint64_t alloc_se
 	r->alloc_seq = alloc_seq;
 	r->stack = stack;
 	r->kind = (uint8_t)kind;
-	r->cowable = (uint8_t)cowable;
+	r->cowable = (mem & PFS_MEM_COWABLE) != 0;
+	/* the events' count, where there is one, over fast mode's estimate */
+	r->around = (uint8_t)(mem & PFS_MEM_EVENT_FAULTS ? PFS_MEM_EVENT_FAULTS : mem & PFS_MEM_READ_AROUND);
 	uint64_t i = first_starting(start);
 	memmove(&table[i + 1], &table[i], (nregions - i) * sizeof(*table));
 	table[i] = r;
@@ -237,7 +242,7 @@ static void write_touch(struct pfs_thread *t, uint64_t alloc_seq, uint32_t stack
 	rec->pages = pages > UINT32_MAX ? UINT32_MAX : (uint32_t)pages;
 	rec->faults = faults > UINT32_MAX ? UINT32_MAX : (uint32_t)faults;
 	rec->kind = (uint8_t)kind;
-	pfs_rec_end(rec, PFS_REC_TOUCH, flags, sizeof(*rec));
+	pfs_rec_end(rec, PFS_REC_TOUCH, flags | PFS_TOUCH_FAULTS, sizeof(*rec));
 }
 
 /*
@@ -286,16 +291,61 @@ static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigne
 	c->run_faults += fault;
 }
 
-/* Pages [from, to) of r became held: those not in the bitmap count, one fault each or one per huge page. */
+/*
+ * The kernel's fault-around window in pages: a read fault in a file or
+ * shared mapping maps the pages of the window around it that the page cache
+ * holds (do_fault_around), fault_around_bytes, 64 KiB unless debugfs says
+ * otherwise.
+ */
+static unsigned around_pages(void)
+{
+	static unsigned pages;
+	if (pages)
+		return pages;
+	uint64_t bytes = 65536;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/sys/kernel/debug/fault_around_bytes", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char buf[32];
+		long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+		syscall(SYS_close, fd);
+		if (n > 0) {
+			buf[n] = 0;
+			uint64_t v = 0;
+			for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
+				v = v * 10 + (uint64_t)(*p - '0');
+			if (v >= page_size())
+				bytes = v;
+		}
+	}
+	pages = (unsigned)(bytes / page_size());
+	return pages;
+}
+
+/*
+ * Pages [from, to) of r became held: those not in the bitmap count, one
+ * fault each; one per huge page; in a read-only file or shared mapping
+ * (PFS_MEM_READ_AROUND: only read faults there) one per fault-around
+ * window, none where a page of the window was counted before (an earlier
+ * pass's); none in a mapping whose faults were all events
+ * (PFS_MEM_EVENT_FAULTS: the pages a read fault mapped around its own).
+ */
 static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to, int huge)
 {
-	if (!huge && !r->owner) { /* no owners to charge page by page */
+	if (!huge && r->around == PFS_MEM_EVENT_FAULTS) {
+		for (uint64_t i = pfs_bits_next_clear(&r->bits, from, to); i < to; i = pfs_bits_next_clear(&r->bits, i, to)) {
+			pfs_bits_set_count(&r->bits, i, i + 1);
+			count_page(c, r, i, 0, 0);
+		}
+		return;
+	}
+	uint64_t block_pages = huge ? HUGE_PAGES : r->around ? around_pages() : 1;
+	if (block_pages == 1 && !r->owner) { /* no owners to charge page by page */
 		uint64_t fresh = pfs_bits_set_count(&r->bits, from, to);
 		c->pages += fresh;
 		c->faults += fresh;
 		return;
 	}
-	if (!huge) { /* a heap: its pages held already passed over by words, the new ones charged to their owners */
+	if (block_pages == 1) { /* a heap: its pages held already passed over by words, the new ones charged to their owners */
 		for (uint64_t i = pfs_bits_next_clear(&r->bits, from, to); i < to;) {
 			uint64_t j = pfs_bits_next(&r->bits, i, to);
 			pfs_bits_set_count(&r->bits, i, j);
@@ -309,24 +359,19 @@ static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t t
 	int counted_in_block = 0;
 	uint64_t block = UINT64_MAX;
 	for (uint64_t i = from; i < to; i++) {
-		if (huge) { /* the kernel mapped the whole huge page with one fault */
-			uint64_t b = (base + i) / HUGE_PAGES;
-			if (b != block) {
-				block = b;
-				/* a page of it counted before (a fault event, 4 KiB pages later collapsed): its fault was */
-				uint64_t first = b * HUGE_PAGES, lo = first > base ? first - base : 0;
-				uint64_t hi = first + HUGE_PAGES - base;
-				counted_in_block = pfs_bits_any(&r->bits, lo, hi < r->npages ? hi : r->npages);
-			}
+		/* the kernel mapped the whole huge page, or the window's cached pages, with one fault */
+		uint64_t b = (base + i) / block_pages;
+		if (b != block) {
+			block = b;
+			/* a page of it counted before (a fault event, 4 KiB pages later collapsed): its fault was */
+			uint64_t first = b * block_pages, lo = first > base ? first - base : 0;
+			uint64_t hi = first + block_pages - base;
+			counted_in_block = pfs_bits_any(&r->bits, lo, hi < r->npages ? hi : r->npages);
 		}
 		if (!pfs_bits_set_count(&r->bits, i, i + 1))
 			continue;
-		unsigned fault = 1;
-		if (huge) {
-			fault = !counted_in_block;
-			counted_in_block = 1;
-		}
-		count_page(c, r, i, fault, 0);
+		count_page(c, r, i, !counted_in_block, 0);
+		counted_in_block = 1;
 	}
 }
 

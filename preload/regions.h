@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "bits.h"
+#include "tracker.h" /* PFS_MEM_* */
 
 struct pfs_thread;
 
@@ -65,6 +66,7 @@ struct region {
 	uint8_t huge;		/* the last scan found transparent huge pages in it */
 	uint8_t onfork;		/* enum pfs_onfork: what a fork does with it (madvise DONTFORK, WIPEONFORK) */
 	uint8_t extent;		/* another allocator's mapping carved per page (heap.h): owners, unmapped like any */
+	uint8_t around;		/* PFS_MEM_READ_AROUND or PFS_MEM_EVENT_FAULTS: how a pass counts the faults of pages it finds */
 	uint64_t cap;		/* pages the bitmaps (and owners) have room for: npages, more for heaps */
 	struct pfs_bits bits;	/* pages held at the last scan */
 	struct pfs_cow *cow;	/* NULL before a fork */
@@ -75,9 +77,14 @@ void pfs_regions_lock(void);
 void pfs_regions_unlock(void);
 void pfs_regions_child(void);
 
-/* A new region, inserted in address order (its bitmap empty); NULL when out of memory. */
+/* A new region of memory `mem` (PFS_MEM_*), inserted in address order (its bitmap empty); NULL when out of memory. */
 struct region *pfs_region_new(uint64_t start, uint64_t npages, uint64_t alloc_seq, uint32_t stack, int kind,
-			      int cowable);
+			      unsigned mem);
+/* A region's PFS_MEM_* bits, for a region made of it. */
+static inline unsigned pfs_region_mem(const struct region *r)
+{
+	return (r->cowable ? PFS_MEM_COWABLE : 0) | r->around;
+}
 void pfs_region_free(struct region *r);
 /* The regions in address order: how many, and the i-th. */
 uint64_t pfs_regions_count(void);

@@ -53,7 +53,7 @@ void pfs_track_category(struct pfs_thread *t, int kind, uint64_t addr, uint64_t 
 {
 	uint32_t stack = kind == PFS_KIND_DATA ? pfs_stacks_intern(t, &addr, 1, 0) : 0;
 	uint64_t seq = write_alloc(t, kind, stack, addr, len, len, PROT_READ | PROT_WRITE, 0, PFS_ALLOC_CATEGORY);
-	pfs_tracker->add(t, addr, len, seq, stack, kind, 1);
+	pfs_tracker->add(t, addr, len, seq, stack, kind, PFS_MEM_COWABLE);
 	/* Another allocator's first extents, mapped before the shim: carved by the blocks it hands out later. */
 	if (kind == PFS_KIND_PRESTART && !pfs_alloc_is_glibc)
 		pfs_heap_extent_mapped(addr, len);
@@ -114,7 +114,7 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, size, PROT_READ | PROT_WRITE, seq);
 	/* Only chunks with mappings of their own are tracked alone; heap chunks share pages with their neighbours. */
 	if (pfs_alloc_is_mmapped(p))
-		pfs_tracker->add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, 1);
+		pfs_tracker->add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, PFS_MEM_COWABLE);
 	else
 		carve_check(t, p, usable, kind, ret, sp);
 	pfs_tracker->tick(t); /* after: a scan must not meet the new mapping before it is tracked */
@@ -217,7 +217,8 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, len, prot, seq);
 	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
 	int cowable = kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE;
-	pfs_tracker->add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, cowable);
+	unsigned mem = cowable ? PFS_MEM_COWABLE : kind != PFS_KIND_MMAP && !(prot & PROT_WRITE) ? PFS_MEM_READ_AROUND : 0;
+	pfs_tracker->add(t, (uint64_t)(uintptr_t)p, len, seq, stack, kind, mem);
 	/* Mapped by another allocator inside a malloc: an extent, carved by the blocks it holds (heap.h). */
 	if (cowable && pfs_tls_in_alloc && !pfs_alloc_is_glibc && (prot & PROT_WRITE))
 		pfs_heap_extent_mapped((uint64_t)(uintptr_t)p, len);
@@ -236,7 +237,7 @@ static void adopt_extents(struct pfs_thread *t)
 		uint32_t stack = pfs_stacks_unknown(t);
 		uint64_t seq = write_alloc(t, PFS_KIND_MMAP, stack, addr, len, len, PROT_READ | PROT_WRITE,
 					   MAP_PRIVATE | MAP_ANONYMOUS, 0);
-		pfs_tracker->add(t, addr, len, seq, stack, PFS_KIND_MMAP, 1);
+		pfs_tracker->add(t, addr, len, seq, stack, PFS_KIND_MMAP, PFS_MEM_COWABLE);
 		pfs_heap_extent_mapped(addr, len);
 	}
 }
@@ -320,5 +321,5 @@ void pfs_track_brk(void *old_end, size_t grow, uintptr_t ret, uintptr_t sp)
 	uint64_t seq = write_alloc(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, grow,
 				   PROT_READ | PROT_WRITE, 0, 0);
 	pfs_policy_apply(t, PFS_KIND_BRK, stack, (uint64_t)(uintptr_t)old_end, grow, PROT_READ | PROT_WRITE, seq);
-	pfs_tracker->add(t, (uint64_t)(uintptr_t)old_end, grow, seq, stack, PFS_KIND_BRK, 1);
+	pfs_tracker->add(t, (uint64_t)(uintptr_t)old_end, grow, seq, stack, PFS_KIND_BRK, PFS_MEM_COWABLE);
 }

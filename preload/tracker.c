@@ -27,9 +27,9 @@ void pfs_nop_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int what)
 }
 
 static void off_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t seq, uint32_t stack, int kind,
-		    int cowable)
+		    unsigned mem)
 {
-	(void)t, (void)addr, (void)len, (void)seq, (void)stack, (void)kind, (void)cowable;
+	(void)t, (void)addr, (void)len, (void)seq, (void)stack, (void)kind, (void)mem;
 }
 
 static void off_at(struct pfs_thread *t, uint64_t addr)

@@ -18,6 +18,11 @@
 
 #include <stdint.h>
 
+/* What memory the tracker is given is (add's `mem`, a region's). */
+#define PFS_MEM_COWABLE 1u	/* private anonymous: a write after a fork copies it */
+#define PFS_MEM_READ_AROUND 2u	/* a read-only mapping of a file or of shared memory: a read fault maps its cached neighbours too */
+#define PFS_MEM_EVENT_FAULTS 4u	/* a file or shared mapping whose every minor fault is a fault event: pages found alone took none */
+
 struct pfs_thread;
 struct pfs_heap;
 
@@ -44,10 +49,10 @@ struct pfs_tracker {
 	/*
 	 * Memory with pages of its own (a mapping, a block with a mapping of
 	 * its own, growth of the break): [addr, addr + len), page-rounded
-	 * outwards.  `cowable`: private anonymous, so a write after a fork copies.
+	 * outwards.  `mem`: what it is (PFS_MEM_*).
 	 */
 	void (*add)(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack, int kind,
-		    int cowable);
+		    unsigned mem);
 	/*
 	 * After start, once the memory held then has been handed over (add for
 	 * each range; a tracker taking over from another hands over its ranges

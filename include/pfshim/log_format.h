@@ -488,6 +488,8 @@ struct pfs_rec_message {
  * in the scan interval before it.  Charged to (stack, kind).
  */
 #define PFS_TOUCH_COW 0x1 /* h.flags: first writes after a fork to pages present at the fork */
+/* h.flags: `faults` is the count even when 0 (pages a fault counted before mapped with them: a huge page's, a fault-around window's) */
+#define PFS_TOUCH_FAULTS 0x2
 
 struct pfs_rec_touch {
 	struct pfs_rec_hdr h;
@@ -499,8 +501,10 @@ struct pfs_rec_touch {
 	uint8_t pad[3];
 	/*
 	 * Faults as the kernel took them: a transparent huge page mapped by one
-	 * fault is one fault for its 512 pages.  0 in logs of shims before this
-	 * field: one fault per page then.
+	 * fault is one fault for its 512 pages, the pages a read fault mapped
+	 * around it (fault-around) one fault for them all.  0 without
+	 * PFS_TOUCH_FAULTS in logs of shims before this field: one fault per
+	 * page then.
 	 */
 	uint32_t faults;
 };

@@ -172,7 +172,7 @@ t_advise_verify_says_when_it_did_not_help() {
 	# willneed on a file just written (all in the page cache): the faults that map it stay
 	(cd "$WORK" && "$CLI" advise --verify -n 1 -- $T/adv_file "$WORK/advnohelp.data" \
 		>"$WORK/nohelp.txt" 2>"$WORK/nohelp.err") || { cat "$WORK/nohelp.err"; return 1; }
-	grep -q '=> did not help: first-touch faults 4096 -> 4096' "$WORK/nohelp.txt" ||
+	grep -q '=> did not help: first-touch faults \([0-9][0-9]*\) -> \1,' "$WORK/nohelp.txt" ||
 		{ echo "  no 'did not help':"; cat "$WORK/nohelp.txt"; return 1; }
 	grep -q '^output: unchanged in all 2 runs' "$WORK/nohelp.txt"
 }

@@ -116,3 +116,19 @@ t_pevent_shared_memory() {
 		"abs(site([p for p in r['processes'] if p['pid'] == p['root_pid']][0], 'shared_site')['first_touch_faults'] - $parent) <= 0.05 * $parent" \
 		'all(s["cow_faults"] == 0 for p in r["processes"] for s in p["sites"] if s["kind"] == "shared")'
 }
+
+# Reads of shared memory a child wrote (tests/preload/shared_read_around.c): each maps the page
+# cache's pages around it (fault-around) with one fault; the parent's faults there are its 8,192
+# writes and the kernel's count of its reads, not one per page mapped.
+t_pevent_shared_reads_fault_around() {
+	RUN_ENV=PFSHIM_MODE=exact run_both xaround $T/shared_read_around || return 1
+	report xaround || return 1
+	local reads
+	reads=$(sed -n 's/^reads: \([0-9]*\) faults$/\1/p' "$WORK/xaround.err")
+	[ -n "$reads" ] || { cat "$WORK/xaround.err"; return 1; }
+	echo "  found: the parent's 64 reads took $reads faults"
+	$Q "$WORK/xaround.json" 'all(p["mechanism"] == "fault-events" for p in r["processes"])' \
+		"site($PARENT, \"read_around_site\")[\"first_touch_faults\"] == 8192 + $reads" \
+		"site($PARENT, \"read_around_site\")[\"first_touch_pages\"] >= 8192 + $reads" \
+		"site($CHILD, \"read_around_site\")[\"first_touch_faults\"] == 8192"
+}
