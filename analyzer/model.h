@@ -215,6 +215,7 @@ struct pfs_proc {
 	char *exec_path;	/* EXEC: the image that replaced this one */
 	bool have_rusage;	/* PROC_END carried the kernel's fault count */
 	uint64_t minflt_end;	/* the kernel's count of the process's minor faults at the end (since its fork) */
+	uint64_t majflt_end;	/* and of its major faults (a page read from disk or swap during the fault) */
 	bool have_sched;	/* PROC_END carried the main thread's run and wait times */
 	uint64_t run_ns_end, wait_ns_end;	/* since its fork, at the end */
 	/*
@@ -233,9 +234,11 @@ struct pfs_proc {
 	 * Coverage, after finish: the kernel's minor faults of this image (its
 	 * count at the end, less the previous image's at the exec) and the faults
 	 * the report accounts for (first touches and copy-on-write of every site,
-	 * the shim's own apart); self_faults: the shim's own memory's.
+	 * the shim's own apart); self_faults: the shim's own memory's; the
+	 * kernel's major faults of the image, the same way.
 	 */
 	uint64_t kernel_minor_faults;
+	uint64_t kernel_major_faults;
 	uint64_t accounted_faults;
 	uint64_t self_faults;
 

@@ -110,8 +110,10 @@ static void coverage(struct pfs_proc *p)
 	p->accounted_faults = p->totals.first_touch_faults + p->totals.cow_faults;
 	if (!p->have_rusage)
 		return;
-	uint64_t base = p->via_exec && p->parent && p->parent->have_rusage ? p->parent->minflt_end : 0;
+	const struct pfs_proc *prev = p->via_exec && p->parent && p->parent->have_rusage ? p->parent : NULL;
+	uint64_t base = prev ? prev->minflt_end : 0, major_base = prev ? prev->majflt_end : 0;
 	p->kernel_minor_faults = p->minflt_end >= base ? p->minflt_end - base : 0;
+	p->kernel_major_faults = p->majflt_end >= major_base ? p->majflt_end - major_base : 0;
 }
 
 static int cmp_wait_pt(const void *a, const void *b)

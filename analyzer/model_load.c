@@ -496,6 +496,7 @@ static int on_proc_end(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 	p->have_status = r->reason == PFS_END_EXIT || r->reason == PFS_END_UEXIT;
 	p->have_rusage = rec->h.size >= offsetof(struct pfs_rec_proc_end, run_ns);
 	p->minflt_end = r->minflt;
+	p->majflt_end = r->majflt;
 	p->have_sched = rec->h.size >= sizeof(*r) && r->run_ns + r->wait_ns > 0;
 	p->run_ns_end = r->run_ns;
 	p->wait_ns_end = r->wait_ns;

@@ -237,6 +237,7 @@ static void json_proc(struct pfs_json *w, const struct pfs_rproc *rp,
 	pfs_json_key(w, "coverage");
 	pfs_json_begin_object(w);
 	pfs_json_kv_uint_or_null(w, "kernel_minor_faults", p->have_rusage, p->kernel_minor_faults);
+	pfs_json_kv_uint_or_null(w, "kernel_major_faults", p->have_rusage, p->kernel_major_faults); /* extra */
 	json_u64(w, "accounted_faults", p->accounted_faults);
 	json_u64(w, "pfshim_faults", p->self_faults); /* extra: the shim's own memory, apart */
 	pfs_json_end_object(w);

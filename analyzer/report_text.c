@@ -327,6 +327,9 @@ static void proc_section(struct text_out *t, const struct pfs_rproc *rp,
 	if (p->self_faults)
 		fprintf(t->f, "#   the shim's own memory took %" PRIu64 " of them ([pfshim], not in the totals)\n",
 			p->self_faults);
+	if (p->have_rusage && p->kernel_major_faults)
+		fprintf(t->f, "#   major faults: %" PRIu64 " (the program waited for a page read from disk or swap; the counts"
+			" by site do not tell them apart)\n", p->kernel_major_faults);
 	fputs("#\n", t->f);
 	storm_lines(t, rp);
 	if (!rp->nsites) {
