@@ -21,14 +21,24 @@
 /*
  * Rules name the site's label, the user's own code (label.h): never an
  * allocator's or a runtime's function, which every allocation of that
- * runtime shares.  NULL when the label is none of the user's.
+ * runtime shares.  NULL when the label is none of the user's.  A JIT's
+ * code has no name the shim can match while the program runs (its names
+ * are in the perf map, read afterwards): the rule names the runtime's
+ * function that the JIT code called instead, the nearest named frame above
+ * the label (V8's Runtime_GrowArrayElements under a script's function).
  */
 static const char *user_function(const struct pfs_rsite *rs)
 {
 	const struct pfs_rframe *l = pfs_report_label(rs);
 
-	return l && l->function && !rs->category.function && pfs_label_role(l) == PFS_FRAME_USER
-		       ? l->function : NULL;
+	if (!l || !l->function || rs->category.function || pfs_label_role(l) != PFS_FRAME_USER)
+		return NULL;
+	if (!l->jit)
+		return l->function;
+	for (size_t k = pfs_report_label_index(rs); k-- > 0;)
+		if (rs->frames[k].function && !rs->frames[k].jit && !rs->frames[k].python)
+			return rs->frames[k].function;
+	return NULL;
 }
 
 /* The label when it is an allocator's or a runtime's (no rule names it): its function or object. */
@@ -79,8 +89,9 @@ bool pfs_adv_reaches(const struct pfs_adv_target *t, uint32_t target_kind, const
 	if (t->kind && rs->site->key.kind != target_kind)
 		return false;
 	if (t->site[0]) {
-		for (size_t k = 0; k < rs->nframes && !named; k++)
-			named = (rs->frames[k].function && !fnmatch(t->site, rs->frames[k].function, 0)) ||
+		for (size_t k = 0; k < rs->nframes && !named; k++) /* as the shim matches them: no JIT names */
+			named = (rs->frames[k].function && !rs->frames[k].jit &&
+				 !fnmatch(t->site, rs->frames[k].function, 0)) ||
 				(rs->frames[k].symbol && !fnmatch(t->site, rs->frames[k].symbol, 0));
 		if (!named)
 			return false;
@@ -101,6 +112,7 @@ static void merge(struct pfs_evidence *to, const struct pfs_evidence *from)
 	to->tracked_touched_pages += from->tracked_touched_pages;
 	to->tracked_touch_faults += from->tracked_touch_faults;
 	to->populated_allocs += from->populated_allocs;
+	to->reserved_allocs += from->reserved_allocs;
 	to->shared_allocs += from->shared_allocs;
 	to->cow_pages += from->cow_pages;
 	to->cow_faults += from->cow_faults;

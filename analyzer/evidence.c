@@ -89,7 +89,7 @@ struct live {
 	uint64_t size, length;
 	uint32_t site;		/* index into sites[]; UINT32_MAX: not listed */
 	uint8_t kind;
-	uint8_t inherited, populated;
+	uint8_t inherited, populated, reserved;
 };
 
 /* A growing vector of values for one site's medians. */
@@ -287,6 +287,7 @@ static int finish(struct ctx *c, uint32_t idx, bool freed, uint64_t t)
 
 		/* sizes */
 		e->tracked_allocs++;
+		e->reserved_allocs += a->reserved;
 		e->requested_bytes += a->size;
 		if (a->size > e->max_size)
 			e->max_size = a->size;
@@ -378,6 +379,7 @@ static int replay(struct ctx *c)
 				.site = site == NONE ? UINT32_MAX : (uint32_t)site,
 				.inherited = ev->inherited || ev->category, /* no allocation of this process */
 				.populated = ev->populated,
+				.reserved = ev->reserved,
 			};
 			rc = slot_put(c, idx);
 			break;
@@ -622,6 +624,7 @@ void pfs_evidence_json(struct pfs_json *w, const struct pfs_evidence *e)
 	pfs_json_begin_object(w);
 	pfs_json_kv_uint(w, "tracked_allocations", e->tracked_allocs);
 	pfs_json_kv_uint(w, "populated_allocations", e->populated_allocs);
+	pfs_json_kv_uint(w, "reserved_allocations", e->reserved_allocs);
 	pfs_json_kv_uint(w, "shared_heap_allocations", e->shared_allocs);
 	pfs_json_kv_uint(w, "requested_bytes", e->requested_bytes);
 	pfs_json_kv_uint(w, "min_size", e->min_size);

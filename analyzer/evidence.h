@@ -29,6 +29,8 @@ struct pfs_evidence {
 	uint64_t min_size;		/* the smallest requested size; 0 none */
 	uint64_t max_size;		/* the largest */
 	uint64_t populated_allocs;	/* of them, mapped with MAP_POPULATE (left out below) */
+	uint64_t reserved_allocs;	/* of them, mapped without access (PROT_NONE) and opened later by
+					   mprotect: nothing a policy could populate at mmap */
 	uint64_t shared_allocs;		/* of them, malloc chunks on the shared heap: their pages are
 					   the site's heap pages, not theirs alone (left out below) */
 	uint64_t touched_pages;		/* the site's first-touch pages (base pages), tracked or not */

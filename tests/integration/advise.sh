@@ -22,6 +22,29 @@ advise() {
 		{ echo "  pfshim advise failed:"; head -5 "$WORK/$1.adv.err"; return 1; }
 }
 
+# A heap reserved without access and committed by mprotect (tests/preload/adv_reserved.c, as V8
+# makes its heap): a dense burst, but no rule: a populate at mmap has nothing to populate (the shim
+# says its failure, the faults stay), and the advice says where populating could be done.
+t_advise_reserved_heap_no_rule() {
+	run_both advres $T/adv_reserved || return 1
+	advise advres || return 1
+	$Q "$WORK/advres.adv.json" \
+		"$ADV(\"reserve_site\")[\"rule\"] is None" \
+		"$ADV(\"reserve_site\")[\"first_touch_faults\"] == 4096" \
+		"$ADV(\"reserve_site\")[\"evidence\"][\"reserved_allocations\"] == 1" \
+		"\"reserve_site\" not in (r[\"policy\"] or \"\")" || return 1
+	grep -q 'mapped without access (PROT_NONE) and opened later (mprotect)' "$WORK/advres.adv" ||
+		{ grep -A3 reserve_site "$WORK/advres.adv"; return 1; }
+	# what the advice says of a populate rule there
+	(cd "$WORK" && PFSHIM_POLICY='populate if site=reserve_site' PFSHIM_OUT="$WORK/advrespol" LD_PRELOAD=$LIB \
+		$T/adv_reserved >"$WORK/advrespol.out" 2>"$WORK/advrespol.err") || { cat "$WORK/advrespol.err"; return 1; }
+	cmp -s "$WORK/advres.out" "$WORK/advrespol.out" || { echo "  output differs under the policy"; return 1; }
+	report advrespol || return 1
+	grep -q '^pfshim: policy: populate failed' "$WORK/advrespol.err" || { cat "$WORK/advrespol.err"; return 1; }
+	$Q "$WORK/advrespol.json" 'site(proc(r), "reserve_site")["first_touch_faults"] == 4096' \
+		'site(proc(r), "reserve_site")["prefaulted_pages"] == 0'
+}
+
 t_advise_dense_burst_populate_that_site_only() {
 	run_both advburst $T/adv_burst || return 1
 	report advburst || return 1

@@ -148,6 +148,11 @@ jit_checks() {
 	report xjit text || return 1
 	grep -q "#1  $jit\$" "$WORK/xjit.text" && grep -q "Stub:JSEntry \[jit\]" "$WORK/xjit.text" ||
 		{ grep -m3 '#1 \|jit' "$WORK/xjit.text"; return 1; }
+	# the advice's rule names what the shim can match while the program runs: the C function the JIT code called
+	"$CLI" advise --format json "$WORK/xjit" >"$WORK/xjit.adv.json" || return 1
+	$Q "$WORK/xjit.adv.json" \
+		'[a["rule"] for a in r["advice"] if a["function"] == "table_alloc"][0].endswith("if site=table_alloc")' \
+		'not any("JS:" in (a["rule"] or "") for a in r["advice"])' || return 1
 	# the same map dated an hour before the process: not its own
 	touch -d "@$(($(date +%s) - 3600))" /tmp/perf-$pid.map
 	report xjit || return 1

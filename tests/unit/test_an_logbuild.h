@@ -217,6 +217,7 @@ static inline size_t lb_alloc(struct lb *b, uint64_t seq, uint32_t stack, uint8_
 	r.addr = addr;
 	r.size = size;
 	r.length = length;
+	r.prot = 0x3; /* PROT_READ | PROT_WRITE, as the shim logs a mapping the program can use */
 	return lb_put(b, &r, sizeof(r), NULL, 0);
 }
 
@@ -321,6 +322,7 @@ static inline size_t lb_alloc_at(struct lb *b, uint64_t seq, uint64_t time_ns, u
 	r.addr = addr;
 	r.size = size;
 	r.length = size;
+	r.prot = 0x3; /* PROT_READ | PROT_WRITE */
 	return lb_put(b, &r, sizeof(r), NULL, 0);
 }
 
