@@ -999,11 +999,43 @@ static int drops_pages(int advice)
 	       advice == 24 /* MADV_DONTNEED_LOCKED */;
 }
 
-/* Before and after advice that drops pages: what they held is counted, then what was dropped forgotten. */
+/* Advice that makes pages present without a fault (get_user_pages: no exception, no fault in the kernel's count). */
+static int populates(int advice)
+{
+	return advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE;
+}
+
+/*
+ * Before advice that drops pages or populates them: what the range held is
+ * counted first; after it, what was dropped is forgotten, what was
+ * populated is the baseline (populate_baseline).
+ */
 static void fast_advising(struct pfs_thread *t, uint64_t addr, uint64_t len, int advice)
 {
-	if (drops_pages(advice))
+	if (drops_pages(advice) || populates(advice))
 		fast_sync(t, addr, len, PFS_SCAN_MADVISE);
+}
+
+/*
+ * The range's mappings after the program (or a policy) populated them:
+ * their pages are held without a fault, a baseline, not first touches
+ * (the program's own prefaulting, as MAP_POPULATE's).  Heaps are left to
+ * their carving (a policy's populated block: pfs_heap_prefaulted).
+ */
+static void populate_baseline(struct pfs_thread *t, uint64_t addr, uint64_t len)
+{
+	if (!enabled || !len)
+		return;
+	uint64_t start, end;
+	pfs_page_span(addr, len, page_size, &start, &end);
+	int saved = errno;
+	pfs_regions_lock();
+	FEED(t);
+	for (uint64_t i = pfs_regions_from(start); i < pfs_regions_count() && pfs_region_at(i)->start < end; i++)
+		if (!pfs_region_at(i)->owner)
+			pfs_region_scan(pfs_region_at(i), NULL, 0);
+	pfs_regions_unlock();
+	errno = saved;
 }
 
 /*
@@ -1018,6 +1050,8 @@ static void fast_advised(struct pfs_thread *t, uint64_t addr, uint64_t len, int 
 		     : advice == MADV_DOFORK || advice == MADV_KEEPONFORK ? PFS_ONFORK_SHARE : -1;
 	if (drops_pages(advice))
 		fast_sync(t, addr, len, PFS_SCAN_MADVISE);
+	if (populates(advice))
+		populate_baseline(t, addr, len);
 	if (onfork < 0 || !enabled || !len)
 		return;
 	uint64_t start, end;

@@ -166,3 +166,15 @@ t_storm_example_names_its_site() {
 	report storm text || return 1
 	grep -q 'storm_site (storm.c:' "$WORK/storm.text" || { head -30 "$WORK/storm.text"; return 1; }
 }
+
+# A program's own prefaulting (MADV_POPULATE_WRITE) takes no fault: its pages are no first touches,
+# in fast mode and in exact mode; the 16 pages it wrote before are (tests/preload/self_populate.c).
+self_populate_in() {
+	RUN_ENV="PFSHIM_MODE=$1" run_both "selfpop$1" $T/self_populate || return 1
+	report "selfpop$1" || return 1
+	local want=16
+	grep -q '^populated$' "$WORK/selfpop$1.err" || want=1024 # no MADV_POPULATE_WRITE: the writes fault
+	$Q "$WORK/selfpop$1.json" "site(proc(r), \"self_pop_site\")[\"first_touch_faults\"] == $want"
+}
+t_fast_program_populates_itself() { self_populate_in fast; }
+t_exact_program_populates_itself() { self_populate_in exact; }
