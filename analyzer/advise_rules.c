@@ -292,11 +292,16 @@ static void advise_populate(const struct pfs_adv_site *s, enum pfs_thp thp, stru
 		 already ? "; it gets huge pages already (the program asks for them after allocating): "
 			   "hugepage first, or populating would map 4 KiB pages"
 		 : huge ? "; large and long-lived: huge pages too" : "");
+	/* memory mapped without access (a runtime's reserved heap): populated as mprotect opens it */
+	bool reserved = e->reserved_allocs && e->reserved_allocs == e->tracked_allocs;
 	snprintf(o->expect, sizeof(o->expect),
-		 "its %" PRIu64 " first-touch faults (%" PRIu64 " pages) become prefaulted pages at "
-		 "allocation (one madvise per allocation): near 0 first-touch faults left; %s more resident "
-		 "than touched%s", e->tracked_touch_faults, e->tracked_touched_pages, waste,
-		 huge && !already ? "; one fault per 2 MiB where huge pages are granted" : "");
+		 "its %" PRIu64 " first-touch faults (%" PRIu64 " pages) become prefaulted pages %s: near 0 "
+		 "first-touch faults left; %s more resident than touched%s", e->tracked_touch_faults,
+		 e->tracked_touched_pages,
+		 reserved ? "as the program opens its memory (mapped without access, PROT_NONE: one madvise per mprotect "
+			    "that opens a part)"
+			  : "at allocation (one madvise per allocation)",
+		 waste, huge && !already ? "; one fault per 2 MiB where huge pages are granted" : "");
 }
 
 static void advise_huge(const struct pfs_adv_site *s, struct pfs_advice *o)
@@ -365,24 +370,6 @@ static void advise_fine(const struct pfs_adv_site *s, struct pfs_advice *o)
 	coarse_note(o, e);
 }
 
-/*
- * A burst populating would remove, on memory mapped without access and
- * opened later by mprotect (V8's heap, a runtime that reserves and commits):
- * a policy acts at mmap, where nothing can be populated yet (madvise fails
- * on it, and the shim logs each failure).
- */
-static void advise_reserved(const struct pfs_adv_site *s, struct pfs_advice *o)
-{
-	const struct pfs_evidence *e = s->ev;
-
-	o->what = PFS_ADVICE_FINE;
-	snprintf(o->reason, sizeof(o->reason), "no policy can help: a dense burst right after allocation (%.0f%% "
-		 "touched), but its memory is mapped without access (PROT_NONE) and opened later (mprotect): a "
-		 "policy acts at mmap, where nothing can be populated; the code that opens it could populate it "
-		 "(MADV_POPULATE_WRITE after its mprotect)", 100.0 * e->density);
-	snprintf(o->expect, sizeof(o->expect), "no change from a policy");
-}
-
 void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_advice *out)
 {
 	const struct pfs_evidence *e = s->ev;
@@ -399,8 +386,7 @@ void pfs_adv_site(const struct pfs_adv_site *s, enum pfs_thp thp, struct pfs_adv
 		advise_sparse(s, thp, out);
 	else if (s->kind != PFS_KIND_MMAP_FILE && e->density >= PFS_ADV_DENSE && soon(e) &&
 		 burst(e) && e->tracked_touched_pages >= PFS_ADV_MIN_PAGES)
-		e->reserved_allocs && e->reserved_allocs == e->tracked_allocs ? advise_reserved(s, out)
-									      : advise_populate(s, thp, out);
+		advise_populate(s, thp, out);
 	else if (s->kind != PFS_KIND_MMAP_FILE && huge_candidate(e, thp) && !huge_already(e))
 		advise_huge(s, out);
 	else

@@ -618,6 +618,7 @@ void pfs_core_child_after_fork(int how)
 	pfs_modules_child_reset();
 	pfs_thread_child();
 	pfs_heap_child();
+	pfs_policy_child();
 	pfs_log_forget(&pfs_log_proc);
 	pfs_proc.ppid = pfs_proc.pid;
 	pfs_proc.pid = pfs_sys_getpid();

@@ -3,11 +3,14 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "heap.h"
 #include "hook.h"
 #include "modules.h"
+#include "policy_apply.h"
 
 static void *mmap_common(void *(*fn)(void *, size_t, int, int, int, off_t), void *addr, size_t len, int prot,
 			 int flags, int fd, off_t off, uintptr_t ret, uintptr_t sp)
@@ -120,6 +123,23 @@ PFS_EXPORT int madvise(void *addr, size_t len, int advice)
 	int r = real_madvise(addr, len, advice);
 	int saved = errno;
 	pfs_track_madvise(addr, len, advice, r ? -saved : 0);
+	errno = saved;
+	pfs_hook_leave();
+	return r;
+}
+
+/* Opening a reservation: a policy's populating actions that waited for it (policy_apply.h). */
+PFS_EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	PFS_ENSURE(mprotect);
+	if (PFS_UNLIKELY(!real_mprotect))
+		return (int)syscall(SYS_mprotect, addr, len, prot);
+	int r = real_mprotect(addr, len, prot);
+	if (r || !__atomic_load_n(&pfs_policy_waiting, __ATOMIC_RELAXED) || !pfs_hook_tracking())
+		return r;
+	pfs_tls_busy = 1;
+	int saved = errno;
+	pfs_policy_opened(pfs_thread_get(), (uint64_t)(uintptr_t)addr, len, prot);
 	errno = saved;
 	pfs_hook_leave();
 	return r;

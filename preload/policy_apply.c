@@ -289,6 +289,102 @@ static void write_policy(struct pfs_thread *t, const struct pfs_rule *r, int kin
 	pfs_rec_end(rec, PFS_REC_POLICY, 0, size);
 }
 
+/* ---- reservations: actions that wait for the mprotect that opens them ---- */
+
+#define WAIT_ACTIONS (PFS_ACT_POPULATE | PFS_ACT_POPULATE_READ | PFS_ACT_MLOCK)
+#define WAITING_MAX 1024u /* reservations waiting at once; past that a rule acts at mmap, and fails */
+
+struct waiting {
+	uint64_t start, end; /* page-aligned; end 0: a free slot */
+	uint64_t alloc_seq;
+	uint32_t stack;
+	uint16_t rule;
+	uint8_t kind;
+};
+
+int pfs_policy_waiting; /* entries in use, read without the lock by the hooks */
+static struct waiting *waiting; /* WAITING_MAX of them, from the shim's pool at the first */
+static pfs_spin_t waiting_lock;
+
+void pfs_policy_child(void)
+{
+	waiting_lock = (pfs_spin_t)PFS_SPIN_INIT;
+}
+
+static int wait_add(uint64_t start, uint64_t end, uint64_t alloc_seq, uint32_t stack, int kind,
+		    const struct pfs_rule *r)
+{
+	int ok = 0;
+	pfs_spin_lock(&waiting_lock);
+	if (!waiting)
+		waiting = pfs_pool_alloc(WAITING_MAX * sizeof(*waiting));
+	for (unsigned i = 0; waiting && i < WAITING_MAX && !ok; i++) {
+		if (waiting[i].end)
+			continue;
+		waiting[i] = (struct waiting){start, end, alloc_seq, stack, (uint16_t)(r - policy.rules), (uint8_t)kind};
+		__atomic_add_fetch(&pfs_policy_waiting, 1, __ATOMIC_RELAXED);
+		ok = 1;
+	}
+	pfs_spin_unlock(&waiting_lock);
+	return ok;
+}
+
+void pfs_policy_forget_slow(uint64_t addr, uint64_t len)
+{
+	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	uint64_t lo = addr & ~(page - 1), hi = (addr + len + page - 1) & ~(page - 1);
+	pfs_spin_lock(&waiting_lock);
+	for (unsigned i = 0; waiting && i < WAITING_MAX; i++) {
+		struct waiting *w = &waiting[i];
+		if (!w->end || w->end <= lo || hi <= w->start)
+			continue;
+		if (lo <= w->start && w->end <= hi) { /* all of it */
+			w->end = 0;
+			__atomic_sub_fetch(&pfs_policy_waiting, 1, __ATOMIC_RELAXED);
+		} else if (lo <= w->start) {
+			w->start = hi;
+		} else {
+			w->end = lo; /* the part above the hole, if any, is forgotten too: rare, and never wrong */
+		}
+	}
+	pfs_spin_unlock(&waiting_lock);
+}
+
+void pfs_policy_opened_slow(struct pfs_thread *t, uint64_t addr, uint64_t len, int prot)
+{
+	if (!(prot & (PROT_READ | PROT_WRITE)))
+		return;
+	int saved = errno;
+	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
+	uint64_t lo = addr & ~(page - 1), hi = (addr + len + page - 1) & ~(page - 1);
+	struct waiting open[8];
+	for (unsigned from = 0; from < WAITING_MAX;) {
+		/* the reservations the range opens, a few at a time, acted on without the lock (system calls) */
+		unsigned n = 0;
+		pfs_spin_lock(&waiting_lock);
+		for (; waiting && from < WAITING_MAX && n < PFS_ARRAY_SIZE(open); from++)
+			if (waiting[from].end > lo && hi > waiting[from].start)
+				open[n++] = waiting[from];
+		if (!waiting)
+			from = WAITING_MAX;
+		pfs_spin_unlock(&waiting_lock);
+		for (unsigned k = 0; k < n; k++) {
+			uint64_t start = lo > open[k].start ? lo : open[k].start, end = hi < open[k].end ? hi : open[k].end;
+			const struct pfs_rule *r = &policy.rules[open[k].rule];
+			int16_t result[PFS_POLICY_NACTIONS] = {0};
+			uint64_t prefaulted = 0, t0 = pfs_now_ns();
+			pfs_policy_act(start, end - start, r->actions & WAIT_ACTIONS, (prot & PROT_WRITE) != 0, result,
+				       &prefaulted);
+			write_policy(t, r, open[k].kind, open[k].stack, open[k].alloc_seq, t0, pfs_now_ns(), result,
+				     prefaulted);
+			say_failures(result, end - start, open[k].kind);
+		}
+	}
+	errno = saved;
+}
+
+/* ---- at the allocation ---------------------------------------------------- */
+
 void pfs_policy_apply_slow(struct pfs_thread *t, int kind, uint32_t stack, uint64_t addr, uint64_t size, int prot,
 			   uint64_t alloc_seq)
 {
@@ -304,10 +400,20 @@ void pfs_policy_apply_slow(struct pfs_thread *t, int kind, uint32_t stack, uint6
 	uint64_t start = (addr + page - 1) & ~(page - 1);
 	uint64_t end = mapping ? (addr + size + page - 1) & ~(page - 1) : (addr + size) & ~(page - 1);
 	int anon_writable = kind != PFS_KIND_MMAP_FILE && (!mapping || (prot & PROT_WRITE));
+	unsigned actions = r->actions;
+	/* A reservation: what populates or locks waits for the mprotect that opens it; the rest acts now. */
+	if (kind == PFS_KIND_MMAP && prot == PROT_NONE && (actions & WAIT_ACTIONS) && end > start &&
+	    wait_add(start, end, alloc_seq, stack, kind, r)) {
+		actions &= ~WAIT_ACTIONS;
+		if (!actions) {
+			errno = saved;
+			return;
+		}
+	}
 	int16_t result[PFS_POLICY_NACTIONS] = {0};
 	uint64_t prefaulted = 0, t0 = pfs_now_ns();
 	if (end > start)
-		pfs_policy_act(start, end - start, r->actions, anon_writable, result, &prefaulted);
+		pfs_policy_act(start, end - start, actions, anon_writable, result, &prefaulted);
 	/* A heap block's pages belong to fast mode's heap tracking: populated ones are its baseline. */
 	if (prefaulted && !mapping && kind != PFS_KIND_BRK && pfs_heap_on &&
 	    !pfs_alloc_is_mmapped((void *)(uintptr_t)addr))

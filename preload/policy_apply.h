@@ -38,6 +38,31 @@ static inline void pfs_policy_apply(struct pfs_thread *t, int kind, uint32_t sta
 }
 
 /*
+ * A rule that would populate or lock a mapping made without access
+ * (PROT_NONE: a runtime's reserved heap, opened later by mprotect) cannot
+ * at mmap: those actions wait, for that mapping, until the program opens a
+ * part of it, and act on that part then (another POLICY record, its
+ * prefaulted pages).  pfs_policy_opened: the program's mprotect of [addr,
+ * addr + len) to `prot` succeeded; pfs_policy_forget: the range is
+ * unmapped or mapped anew.  Both cheap when nothing waits.
+ */
+extern int pfs_policy_waiting;
+/* A forked child: the waiting table's lock, held by a thread the fork left behind, is free (the table goes on: the child has the same reservations). */
+void pfs_policy_child(void);
+void pfs_policy_opened_slow(struct pfs_thread *t, uint64_t addr, uint64_t len, int prot);
+void pfs_policy_forget_slow(uint64_t addr, uint64_t len);
+static inline void pfs_policy_opened(struct pfs_thread *t, uint64_t addr, uint64_t len, int prot)
+{
+	if (__builtin_expect(__atomic_load_n(&pfs_policy_waiting, __ATOMIC_RELAXED), 0))
+		pfs_policy_opened_slow(t, addr, len, prot);
+}
+static inline void pfs_policy_forget(uint64_t addr, uint64_t len)
+{
+	if (__builtin_expect(__atomic_load_n(&pfs_policy_waiting, __ATOMIC_RELAXED), 0))
+		pfs_policy_forget_slow(addr, len);
+}
+
+/*
  * The actions of `actions` (PFS_ACT_*) on [start, start + len), page
  * aligned, of a kind of memory that `anon_writable` says may be touched:
  * result[k] per action bit k (0 or -errno), pages that became present in

@@ -27,6 +27,7 @@
 	X(munmap, int, (void *, size_t), 1)                                                \
 	X(mremap, void *, (void *, size_t, size_t, int, ...), 0)                           \
 	X(madvise, int, (void *, size_t, int), 0)                                          \
+	X(mprotect, int, (void *, size_t, int), 0)                                         \
 	X(shmat, void *, (int, const void *, int), 0)                                      \
 	X(shmdt, int, (const void *), 0)                                                   \
 	X(brk, int, (void *), 0)                                                           \

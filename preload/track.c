@@ -214,6 +214,7 @@ void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t 
 	uint32_t stack = pfs_site_lookup_record(t, kind, ret, sp);
 	uint64_t length = (len + pfs_proc.page_size - 1) & ~(uint64_t)(pfs_proc.page_size - 1);
 	uint64_t seq = write_alloc(t, kind, stack, (uint64_t)(uintptr_t)p, len, length, prot, flags, 0);
+	pfs_policy_forget((uint64_t)(uintptr_t)p, len); /* a reservation mapped over */
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, len, prot, seq);
 	/* MAP_TYPE, not single bits: MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE. */
 	int cowable = kind == PFS_KIND_MMAP && (flags & MAP_TYPE) == MAP_PRIVATE;
@@ -244,6 +245,7 @@ static void adopt_extents(struct pfs_thread *t)
 
 void pfs_track_munmap(void *p, size_t len)
 {
+	pfs_policy_forget((uint64_t)(uintptr_t)p, len);
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
 		return;
@@ -258,6 +260,7 @@ void pfs_track_munmap(void *p, size_t len)
 
 void pfs_track_mremap_before(void *old, size_t old_len)
 {
+	pfs_policy_forget((uint64_t)(uintptr_t)old, old_len); /* moved or shrunk: no longer waiting there */
 	struct pfs_thread *t = pfs_thread_get();
 	if (t)
 		pfs_tracker->sync(t, (uint64_t)(uintptr_t)old, old_len, PFS_SCAN_REMAP);
