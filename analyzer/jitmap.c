@@ -100,13 +100,13 @@ static bool written_in_life(const struct pfs_proc *p, const struct stat *st)
 	return !p->end_ns || mtime <= (int64_t)p->end_ns + p->real_offset_ns + SLACK_NS;
 }
 
-/* The map /tmp holds for process p, written during its life: 0, or -ENOENT. */
+/* The map /tmp holds for process p, written during its life (a file, not a link another user may have left): 0, or -ENOENT. */
 static int tmp_path(const struct pfs_proc *p, char *path, size_t len)
 {
 	struct stat st;
 
 	snprintf(path, len, "/tmp/perf-%" PRIu64 ".map", p->pid);
-	if (stat(path, &st) || !S_ISREG(st.st_mode) || !written_in_life(p, &st))
+	if (lstat(path, &st) || !S_ISREG(st.st_mode) || !written_in_life(p, &st))
 		return -ENOENT;
 	return 0;
 }

@@ -139,7 +139,9 @@ PFS_EXPORT int mprotect(void *addr, size_t len, int prot)
 		return r;
 	pfs_tls_busy = 1;
 	int saved = errno;
-	pfs_policy_opened(pfs_thread_get(), (uint64_t)(uintptr_t)addr, len, prot);
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		pfs_policy_opened(t, (uint64_t)(uintptr_t)addr, len, prot);
 	errno = saved;
 	pfs_hook_leave();
 	return r;

@@ -85,6 +85,45 @@ static void test_sites_aggregate(void **state)
 	lb_release(&b);
 }
 
+/*
+ * TOUCH records' faults: a record of pages mapped by a fault counted
+ * before (the rest of a huge page, the pages a read fault mapped around its
+ * own) says so with PFS_TOUCH_FAULTS and 0 faults; without the flag, 0 is
+ * a shim before the faults field (one fault a page).
+ */
+static void test_touch_faults_zero(void **state)
+{
+	static const char cmd[] = "app\0";
+	uint64_t f1[1] = {0x1000}, f2[1] = {0x2000};
+	struct pfs_run run;
+	struct lb b;
+
+	(void)state;
+	lb_init(&b, 100, 5);
+	lb_proc_start(&b, 100, 1, 5, 0, "/usr/bin/app", cmd, sizeof(cmd) - 1);
+	lb_stack(&b, 1, 1, f1, 1);
+	lb_stack(&b, 2, 2, f2, 1);
+	lb_alloc(&b, 3, 1, PFS_KIND_MMAP_FILE, 0x100000, 64 << 12, 64 << 12);
+	lb_alloc(&b, 4, 2, PFS_KIND_MMAP, 0x200000, 64 << 12, 64 << 12);
+	lb_touch_faults(&b, 10, 3, 1, PFS_KIND_MMAP_FILE, 16, 1, PFS_TOUCH_FAULTS);
+	lb_touch_faults(&b, 11, 3, 1, PFS_KIND_MMAP_FILE, 15, 0, PFS_TOUCH_FAULTS);
+	lb_touch_faults(&b, 12, 4, 2, PFS_KIND_MMAP, 7, 0, 0); /* an older shim's */
+	lb_proc_end(&b, 5, 0, PFS_END_EXIT);
+	pfs_model_init(&run, NULL);
+	load(&run, &b, "a.pfslog");
+	assert_int_equal(pfs_model_finish(&run), 0);
+	const struct pfs_site *file = pfs_model_site(run.procs[0], 1, PFS_KIND_MMAP_FILE);
+	const struct pfs_site *anon = pfs_model_site(run.procs[0], 2, PFS_KIND_MMAP);
+	assert_non_null(file);
+	assert_non_null(anon);
+	assert_int_equal(file->first_touch_faults, 1);
+	assert_int_equal(file->first_touch_pages, 31);
+	assert_int_equal(anon->first_touch_faults, 7);
+	assert_int_equal(anon->first_touch_pages, 7);
+	pfs_model_free(&run);
+	lb_release(&b);
+}
+
 static void test_module_lookup_by_seq(void **state)
 {
 	struct pfs_run run;
@@ -384,6 +423,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sites_aggregate),
+		cmocka_unit_test(test_touch_faults_zero),
 		cmocka_unit_test(test_module_lookup_by_seq),
 		cmocka_unit_test(test_large_blocks_in_seq_order),
 		cmocka_unit_test(test_process_tree),
