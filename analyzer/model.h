@@ -122,7 +122,7 @@ struct pfs_block_ev {
 	uint8_t kind;
 	bool inherited : 1;	/* ALLOC: a forked child's record of its parent's allocation */
 	bool category : 1;	/* ALLOC: memory accounted by kind (a stack, .data, ...), no allocation */
-	bool populated : 1;	/* ALLOC: mmap with MAP_POPULATE, resident before any touch */
+	bool populated : 1;	/* ALLOC: mmap with MAP_POPULATE (or MAP_LOCKED), resident before any touch */
 	bool reserved : 1;	/* ALLOC: an anonymous mmap without access (PROT_NONE), opened later by mprotect */
 	uint64_t addr;		/* REMAP: old_addr */
 	union {

@@ -267,7 +267,7 @@ static int on_alloc(struct pfs_logread_tool *tool, const struct pfs_rec *rec,
 		.time_ns = r->time_ns, .inherited = rec->h.flags & PFS_ALLOC_INHERITED,
 		.category = (rec->h.flags & PFS_ALLOC_CATEGORY) || pfs_kind_is_category(r->kind),
 		.populated = (r->kind == PFS_KIND_MMAP || r->kind == PFS_KIND_MMAP_FILE) &&
-			     (r->mflags & MAP_POPULATE),
+			     (r->mflags & (MAP_POPULATE | MAP_LOCKED)),
 		.reserved = r->kind == PFS_KIND_MMAP && r->prot == PROT_NONE,
 	};
 	struct pfs_site *s;

@@ -147,6 +147,64 @@ PFS_EXPORT int mprotect(void *addr, size_t len, int prot)
 	return r;
 }
 
+/*
+ * Locking makes the pages present without a fault (unless only on fault):
+ * what the range held is counted before, the rest taken as present after
+ * (track.c, as for the program's own MADV_POPULATE_*).
+ */
+static int lock_common(int (*fn)(const void *, size_t, unsigned int), const void *addr, size_t len, unsigned int flags,
+		       int populates)
+{
+	if (!populates || !pfs_hook_tracking())
+		return fn(addr, len, flags);
+	pfs_tls_busy = 1;
+	pfs_track_lock_before(addr, len);
+	int r = fn(addr, len, flags);
+	int saved = errno;
+	if (!r)
+		pfs_track_lock(addr, len);
+	errno = saved;
+	pfs_hook_leave();
+	return r;
+}
+
+static int call_mlock(const void *addr, size_t len, unsigned int flags)
+{
+	(void)flags;
+	return real_mlock ? real_mlock(addr, len) : (int)syscall(SYS_mlock, addr, len);
+}
+
+static int call_mlock2(const void *addr, size_t len, unsigned int flags)
+{
+	return real_mlock2 ? real_mlock2(addr, len, flags) : (int)syscall(SYS_mlock2, addr, len, flags);
+}
+
+static int call_mlockall(const void *addr, size_t len, unsigned int flags)
+{
+	(void)addr, (void)len;
+	return real_mlockall ? real_mlockall((int)flags) : (int)syscall(SYS_mlockall, (int)flags);
+}
+
+PFS_EXPORT int mlock(const void *addr, size_t len)
+{
+	PFS_ENSURE(mlock);
+	return lock_common(call_mlock, addr, len, 0, 1);
+}
+
+PFS_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
+{
+	PFS_ENSURE(mlock2);
+	return lock_common(call_mlock2, addr, len, flags, !(flags & MLOCK_ONFAULT));
+}
+
+/* MCL_CURRENT locks (and populates) every mapping there is: the whole address space counted, then taken as present. */
+PFS_EXPORT int mlockall(int flags)
+{
+	PFS_ENSURE(mlockall);
+	return lock_common(call_mlockall, NULL, PFS_ADDRESS_SPACE, (unsigned int)flags,
+			   (flags & MCL_CURRENT) && !(flags & MCL_ONFAULT));
+}
+
 PFS_EXPORT int brk(void *end)
 {
 	PFS_ENSURE(brk);

@@ -28,6 +28,9 @@
 	X(mremap, void *, (void *, size_t, size_t, int, ...), 0)                           \
 	X(madvise, int, (void *, size_t, int), 0)                                          \
 	X(mprotect, int, (void *, size_t, int), 0)                                         \
+	X(mlock, int, (const void *, size_t), 0)                                           \
+	X(mlock2, int, (const void *, size_t, unsigned int), 0)                            \
+	X(mlockall, int, (int), 0)                                                         \
 	X(shmat, void *, (int, const void *, int), 0)                                      \
 	X(shmdt, int, (const void *), 0)                                                   \
 	X(brk, int, (void *), 0)                                                           \

@@ -9,6 +9,7 @@
 #include <sys/vfs.h>
 
 #include "alloc_glibc.h"
+#include "kcompat.h"
 #include "heap.h"
 #include "policy_apply.h"
 #include "sites.h"
@@ -286,6 +287,21 @@ void pfs_track_mremap(void *old, size_t old_len, void *p, size_t len, uintptr_t 
 	r->stack = stack;
 	pfs_rec_end(r, PFS_REC_REMAP, 0, sizeof(*r));
 	pfs_tracker->remap(t, (uint64_t)(uintptr_t)old, old_len, (uint64_t)(uintptr_t)p, len);
+}
+
+/* mlock and the like populate the range as MADV_POPULATE_WRITE does: the tracker counts them the same way. */
+void pfs_track_lock_before(const void *p, size_t len)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		pfs_tracker->advising(t, (uint64_t)(uintptr_t)p, len, MADV_POPULATE_WRITE);
+}
+
+void pfs_track_lock(const void *p, size_t len)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (t)
+		pfs_tracker->advised(t, (uint64_t)(uintptr_t)p, len, MADV_POPULATE_WRITE);
 }
 
 void pfs_track_madvise_before(void *p, size_t len, int advice)

@@ -23,6 +23,11 @@ void pfs_track_category(struct pfs_thread *t, int kind, uint64_t addr, uint64_t 
 void pfs_track_realloc_before(void *old, size_t old_usable, size_t size, struct pfs_heap_free *f);
 void pfs_track_mremap_before(void *old, size_t old_len);
 void pfs_track_madvise_before(void *p, size_t len, int advice);
+/* Before and after a lock that populates [p, p + len) (mlock, mlock2 but on fault, mlockall(MCL_CURRENT)). */
+void pfs_track_lock_before(const void *p, size_t len);
+void pfs_track_lock(const void *p, size_t len);
+/* All of the address space, for mlockall. */
+#define PFS_ADDRESS_SPACE (1ull << 62)
 
 /* A malloc-family block returned to the program. */
 void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp);

@@ -167,14 +167,20 @@ t_storm_example_names_its_site() {
 	grep -q 'storm_site (storm.c:' "$WORK/storm.text" || { head -30 "$WORK/storm.text"; return 1; }
 }
 
-# A program's own prefaulting (MADV_POPULATE_WRITE) takes no fault: its pages are no first touches,
-# in fast mode and in exact mode; the 16 pages it wrote before are (tests/preload/self_populate.c).
+# A program's own prefaulting takes no fault: MADV_POPULATE_WRITE, mlock, mlockall(MCL_CURRENT) make
+# the pages present without one; its pages are no first touches, in fast mode and in exact mode, while
+# the 16 pages it wrote before are; mlock2(MLOCK_ONFAULT) populates nothing: every page faults
+# (tests/preload/self_populate.c).
 self_populate_in() {
-	RUN_ENV="PFSHIM_MODE=$1" run_both "selfpop$1" $T/self_populate || return 1
-	report "selfpop$1" || return 1
-	local want=16
-	grep -q '^populated$' "$WORK/selfpop$1.err" || want=1024 # no MADV_POPULATE_WRITE: the writes fault
-	$Q "$WORK/selfpop$1.json" "site(proc(r), \"self_pop_site\")[\"first_touch_faults\"] == $want"
+	local mode=$1 how
+	for how in madvise mlock mlockall onfault; do
+		RUN_ENV="PFSHIM_MODE=$mode" run_both "selfpop$mode$how" $T/self_populate $how || return 1
+		report "selfpop$mode$how" || return 1
+		local want=16
+		grep -q '^populated$' "$WORK/selfpop$mode$how.err" || want=1024 # nothing populated: the writes fault
+		echo "  found: $how: $(grep -v '^pfshim' "$WORK/selfpop$mode$how.err")"
+		$Q "$WORK/selfpop$mode$how.json" "site(proc(r), \"self_pop_site\")[\"first_touch_faults\"] == $want" || return 1
+	done
 }
 t_fast_program_populates_itself() { self_populate_in fast; }
 t_exact_program_populates_itself() { self_populate_in exact; }
