@@ -240,8 +240,10 @@ void pfs_policy_act(uint64_t start, uint64_t len, unsigned actions, int anon_wri
 			rc = 0;
 		}
 		result[__builtin_ctz(act)] = (int16_t)(rc < -32768 ? -EINVAL : rc);
-		if (rc == 0 && act_order[i].advice >= 0)
-			pfs_tracker->advised(pfs_tls_thread, start, len, act_order[i].advice);
+		/* mlock populates as MADV_POPULATE_WRITE does: its pages are no first touches either */
+		if (rc == 0)
+			pfs_tracker->advised(pfs_tls_thread, start, len,
+					     act_order[i].advice >= 0 ? act_order[i].advice : MADV_POPULATE_WRITE);
 	}
 	if (before >= 0) {
 		int64_t after = pfs_pagemap_present(start, len);

@@ -46,7 +46,13 @@ t_advise_reserved_heap_populated_as_opened() {
 		'site(proc(r), "reserve_site")["prefaulted_pages"] == 4096' \
 		'site(proc(r), "reserve_site")["policy_applications"] == 2' \
 		'site(proc(r), "fresh_site")["first_touch_faults"] == 1024' \
-		'site(proc(r), "fresh_site")["prefaulted_pages"] == 0'
+		'site(proc(r), "fresh_site")["prefaulted_pages"] == 0' || return 1
+	# mlock waits the same way, and its pages are no first touches either
+	(cd "$WORK" && PFSHIM_POLICY='mlock if site=reserve_site' PFSHIM_OUT="$WORK/advreslock" LD_PRELOAD=$LIB \
+		$T/adv_reserved >/dev/null 2>"$WORK/advreslock.err") || { cat "$WORK/advreslock.err"; return 1; }
+	report advreslock || return 1
+	$Q "$WORK/advreslock.json" 'site(proc(r), "reserve_site")["first_touch_faults"] == 0' \
+		'site(proc(r), "reserve_site")["prefaulted_pages"] == 4096'
 }
 
 t_advise_dense_burst_populate_that_site_only() {
