@@ -39,7 +39,8 @@ int pfs_faults_decode(struct pfs_proc *p, const struct pfs_rec *rec, const char 
 			goto bad;
 		p->faults[p->nfaults++] = (struct pfs_fault_ev){
 			.time_ns = ev.time_ns, .addr = ev.page * psize, .pc = ev.pc, .tid = ev.tid,
-			.sys = (int32_t)ev.sys, .flags = (uint8_t)ev.flags,
+			.sys = (int32_t)ev.sys,
+			.flags = (uint8_t)(ev.flags | (rec->h.flags & PFS_FAULTS_AGAIN ? PFS_FAULT_AGAIN : 0)),
 			.handler_ns = r->handler_ns / r->count,	/* the events of one handler cost alike */
 		};
 		p->fault_events++;
@@ -323,6 +324,7 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 {
 	struct pfs_site *s = last_site;
 	bool cow = f->flags & PFS_FEV_COW;
+	uint32_t page = !(f->flags & PFS_FAULT_AGAIN); /* a thread's fault on a page another's made present: no page */
 
 	if (!s || s->key.stack != stack || s->key.kind != kind)
 		s = last_site = pfs_model_site_get(p, stack, kind);
@@ -331,10 +333,10 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 		return -ENOMEM;
 	if (cow) {
 		s->cow_faults++;
-		s->cow_pages++;
+		s->cow_pages += page;
 	} else {
 		s->first_touch_faults++;
-		s->first_touch_pages++;
+		s->first_touch_pages += page;
 	}
 	if (f->flags & PFS_FEV_SITE) {
 		struct pfs_touch_pc_key key = {.pc = f->pc, .sys = f->sys};
@@ -362,7 +364,7 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 		if (last->stack == stack && last->kind == kind && last->alloc_seq == alloc_seq &&
 		    last->cow == cow && f->time_ns >= last->time_ns && f->time_ns - bucket_start < TOUCH_BUCKET_NS &&
 		    last->pages < UINT32_MAX) {
-			last->pages++;
+			last->pages += page;
 			last->faults++;
 			last->time_ns = f->time_ns;
 			return 0;
@@ -371,7 +373,7 @@ static int charge(struct pfs_proc *p, uint32_t stack, uint8_t kind, uint64_t all
 	if (pfs_an_reserve_big((void **)&p->touches, &p->touches_cap, p->ntouches + 1, sizeof(*p->touches), 0))
 		return -ENOMEM;
 	p->touches[p->ntouches++] = (struct pfs_touch_ev){
-		.time_ns = f->time_ns, .alloc_seq = alloc_seq, .stack = stack, .pages = 1, .faults = 1, .kind = kind,
+		.time_ns = f->time_ns, .alloc_seq = alloc_seq, .stack = stack, .pages = page, .faults = 1, .kind = kind,
 		.cow = cow,
 	};
 	bucket_start = f->time_ns;

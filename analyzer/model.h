@@ -156,9 +156,11 @@ struct pfs_fault_ev {
 	uint64_t pc;		/* PFSHIM_TOUCH_SITE: the faulting instruction; 0 unknown */
 	uint32_t tid;
 	int32_t sys;		/* the system call that touched it, -1 none */
-	uint8_t flags;		/* PFS_FEV_* */
+	uint8_t flags;		/* PFS_FEV_*, and PFS_FAULT_AGAIN */
 	uint32_t handler_ns;	/* its share of its record's handler time */
 };
+/* pfs_fault_ev.flags: of a FAULTS record with PFS_FAULTS_AGAIN: a fault on a page another thread's fault made present at once, no page of its own */
+#define PFS_FAULT_AGAIN 0x80
 
 /* Exact mode: heap pages carved by a site (CARVE). */
 struct pfs_carve_ev {

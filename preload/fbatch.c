@@ -25,7 +25,7 @@ void pfs_fbatch_flush(struct pfs_fbatch *b, struct pfs_thread *t)
 		r->bytes = b->len;
 		r->handler_ns = b->handler_ns < UINT32_MAX ? (uint32_t)b->handler_ns : UINT32_MAX;
 		memcpy(r + 1, b->buf, b->len);
-		pfs_rec_end(r, PFS_REC_FAULTS, 0, size);
+		pfs_rec_end(r, PFS_REC_FAULTS, b->rec_flags, size);
 	}
 	b->count = 0;
 	b->len = 0;

@@ -20,6 +20,7 @@ struct pfs_fbatch {
 	uint32_t base_tid;
 	struct pfs_fev_cursor cur;
 	uint64_t handler_ns;	/* the handler's CPU time and CPU wait for these faults (FAULTS.handler_ns) */
+	uint16_t rec_flags;	/* the FAULTS records' h.flags (PFS_FAULTS_AGAIN) */
 	uint8_t buf[PFS_FBATCH_BYTES + PFS_FEV_MAX_BYTES];
 };
 /* Adds one fault at `addr` (PFS_FEV_* flags; pc and sys with PFS_FEV_SITE) and counts it. */

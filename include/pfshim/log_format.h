@@ -564,6 +564,13 @@ struct pfs_rec_scan {
 #define PFS_FEV_COW 0x2
 #define PFS_FEV_TID 0x4
 #define PFS_FEV_SITE 0x8
+/*
+ * h.flags: the record's events are faults on pages that another thread's
+ * fault made present at the same moment (threads touching a page at once
+ * each take a fault, and the kernel counts each): faults, no page of their
+ * own.
+ */
+#define PFS_FAULTS_AGAIN 0x1
 struct pfs_rec_faults {
 	struct pfs_rec_hdr h;
 	uint64_t time_ns;	/* base of the first event's dt */

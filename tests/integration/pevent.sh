@@ -117,18 +117,39 @@ t_pevent_shared_memory() {
 		'all(s["cow_faults"] == 0 for p in r["processes"] for s in p["sites"] if s["kind"] == "shared")'
 }
 
+# exact_with_count NAME PROG WHAT: PROG in exact mode, its JSON report, and in COUNT the faults its
+# stderr gives on a line "WHAT: N faults" (the program's own getrusage of a step)
+exact_with_count() {
+	local name=$1 prog=$2 what=$3
+	RUN_ENV=PFSHIM_MODE=exact run_both "$name" "$prog" || return 1
+	report "$name" || return 1
+	COUNT=$(sed -n "s/^$what: \([0-9]*\) faults\$/\1/p" "$WORK/$name.err")
+	[ -n "$COUNT" ] || { cat "$WORK/$name.err"; return 1; }
+	echo "  found: the kernel counted $COUNT faults ($what)"
+}
+
 # Reads of shared memory a child wrote (tests/preload/shared_read_around.c): each maps the page
 # cache's pages around it (fault-around) with one fault; the parent's faults there are its 8,192
 # writes and the kernel's count of its reads, not one per page mapped.
 t_pevent_shared_reads_fault_around() {
-	RUN_ENV=PFSHIM_MODE=exact run_both xaround $T/shared_read_around || return 1
-	report xaround || return 1
-	local reads
-	reads=$(sed -n 's/^reads: \([0-9]*\) faults$/\1/p' "$WORK/xaround.err")
-	[ -n "$reads" ] || { cat "$WORK/xaround.err"; return 1; }
-	echo "  found: the parent's 64 reads took $reads faults"
+	exact_with_count xaround $T/shared_read_around reads || return 1
 	$Q "$WORK/xaround.json" 'all(p["mechanism"] == "fault-events" for p in r["processes"])' \
-		"site($PARENT, \"read_around_site\")[\"first_touch_faults\"] == 8192 + $reads" \
-		"site($PARENT, \"read_around_site\")[\"first_touch_pages\"] >= 8192 + $reads" \
+		"site($PARENT, \"read_around_site\")[\"first_touch_faults\"] == 8192 + $COUNT" \
+		"site($PARENT, \"read_around_site\")[\"first_touch_pages\"] >= 8192 + $COUNT" \
 		"site($CHILD, \"read_around_site\")[\"first_touch_faults\"] == 8192"
+}
+
+# Threads that fault on one page at the same moment each take a fault (tests/preload/threads_meet.c:
+# two threads write the same 8,192 pages in step): exact mode counts them all, as the kernel does
+# (the program's own getrusage, less the few faults elsewhere in that window and the rare one whose
+# partner it did not find), on 8,192 pages; fast mode, which sees pages, counts one a page.
+t_pevent_threads_meet_at_a_page() {
+	exact_with_count xmeet $T/threads_meet writes || return 1
+	$Q "$WORK/xmeet.json" "$MECH == \"fault-events\"" \
+		"0.98 * $COUNT - 64 <= site(proc(r), \"meet_site\")[\"first_touch_faults\"] <= $COUNT" \
+		'site(proc(r), "meet_site")["first_touch_pages"] == 8192' || return 1
+	RUN_ENV=PFSHIM_MODE=fast run_both fmeet $T/threads_meet || return 1
+	report fmeet || return 1
+	$Q "$WORK/fmeet.json" 'site(proc(r), "meet_site")["first_touch_faults"] == 8192' \
+		'site(proc(r), "meet_site")["first_touch_pages"] == 8192'
 }
