@@ -138,3 +138,14 @@ t_faultcheck_heap_touched_again() {
 			"abs(r['runs']['$m']['processes'][0]['ratio']['ft'] - 1) <= 0.05" || { echo "  in $m mode"; return 1; }
 	done
 }
+
+# A program that starts itself with posix_spawn (tests/preload/spawn_self.c; glibc's is a vfork
+# child that execs at once, as Python's multiprocessing spawn): the child's image before the exec
+# has its parent's executable and no report of its own; the report is the exec'd image's, where
+# the child's 200 pages are.
+t_faultcheck_spawned_copy_of_itself() {
+	faultcheck_run fcspawn --mode fast --no-native -- "$T/spawn_self"
+	case $? in 2) faultcheck_skip fcspawn ;; 1) return 1 ;; esac
+	faultcheck_expect "$WORK/fcspawn.fc" fast 1.1@1 "child_site 200/0 200/0" || return 1
+	$Q "$WORK/fcspawn.fc" '[p["key"] for p in r["runs"]["fast"]["processes"] if p["pfshim"] is None] == ["1.1"]'
+}
