@@ -168,15 +168,15 @@ static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 		outside++;
 		return;
 	}
-	uint64_t i = (sm->addr - r->start) / page_size;
+	uint64_t i = (sm->addr - r->start) / page_size, page = sm->addr / page_size;
 	unsigned flags = 0;
 	if (r->cow && pfs_bits_get(&r->cow->bits, i)) {
 		pfs_bits_clear(&r->cow->bits, i, i + 1);
 		r->cow->left--;
 		flags = PFS_FEV_COW | PFS_FEV_WRITE;
 	} else if (pfs_bits_get(&r->bits, i)) {
-		const struct first *f = first_slot(sm->addr / page_size);
-		if (f->gen != first_gen || f->page != sm->addr / page_size || f->tid == sm->tid ||
+		const struct first *f = first_slot(page);
+		if (f->gen != first_gen || f->page != page || f->tid == sm->tid ||
 		    sm->time_ns - f->time_ns > AGAIN_NS) {
 			repeats++; /* a fault on a page counted before: after a read of the zero page, a migration */
 			return;
@@ -188,8 +188,8 @@ static void on_sample(const struct pfs_pev_sample *sm, void *arg)
 		return;
 	}
 	pfs_bits_set_count(&r->bits, i, i + 1);
-	*first_slot(sm->addr / page_size) = (struct first){.page = sm->addr / page_size, .time_ns = sm->time_ns,
-							   .tid = sm->tid, .flags = (uint16_t)flags, .gen = first_gen};
+	*first_slot(page) = (struct first){.page = page, .time_ns = sm->time_ns, .tid = sm->tid,
+					   .flags = (uint16_t)flags, .gen = first_gen};
 	long sys = -1;
 	if (sm->ip && sm->user)
 		flags |= PFS_FEV_SITE;
@@ -443,8 +443,7 @@ static void pevent_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 	pfs_pev_close(events);
 	pfs_fbatch_reset_counts();
 	memset(&batch, 0, sizeof(batch));
-	memset(&again, 0, sizeof(again));
-	again.rec_flags = PFS_FAULTS_AGAIN;
+	again = (struct pfs_fbatch){.rec_flags = PFS_FAULTS_AGAIN};
 	first_gen++; /* the parent's pages and threads */
 	repeats = outside = lost_said = 0;
 	full_said = 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "pevent_ring.h"
+#include "util.h"
 
 static long page_bytes(void)
 {
@@ -19,19 +20,8 @@ static long page_bytes(void)
 
 int pfs_pev_paranoid(void)
 {
-	char buf[32];
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/kernel/perf_event_paranoid", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return INT32_MIN;
-	long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
-	syscall(SYS_close, fd);
-	if (n <= 0)
-		return INT32_MIN;
-	buf[n] = 0;
-	int v = 0, neg = buf[0] == '-';
-	for (const char *p = buf + neg; *p >= '0' && *p <= '9'; p++)
-		v = v * 10 + (*p - '0');
-	return neg ? -v : v;
+	int64_t v;
+	return pfs_read_decimal("/proc/sys/kernel/perf_event_paranoid", &v) ? INT32_MIN : (int)v;
 }
 
 static void close_rings(struct pfs_pev_set *s)

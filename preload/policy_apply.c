@@ -333,8 +333,8 @@ static int wait_add(uint64_t start, uint64_t end, uint64_t alloc_seq, uint32_t s
 
 void pfs_policy_forget_slow(uint64_t addr, uint64_t len)
 {
-	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
-	uint64_t lo = addr & ~(page - 1), hi = (addr + len + page - 1) & ~(page - 1);
+	uint64_t lo, hi;
+	pfs_page_span(addr, len, pfs_proc.page_size ? pfs_proc.page_size : 4096, &lo, &hi);
 	pfs_spin_lock(&waiting_lock);
 	for (unsigned i = 0; waiting && i < WAITING_MAX; i++) {
 		struct waiting *w = &waiting[i];
@@ -357,8 +357,8 @@ void pfs_policy_opened_slow(struct pfs_thread *t, uint64_t addr, uint64_t len, i
 	if (!(prot & (PROT_READ | PROT_WRITE)))
 		return;
 	int saved = errno;
-	uint64_t page = pfs_proc.page_size ? pfs_proc.page_size : 4096;
-	uint64_t lo = addr & ~(page - 1), hi = (addr + len + page - 1) & ~(page - 1);
+	uint64_t lo, hi;
+	pfs_page_span(addr, len, pfs_proc.page_size ? pfs_proc.page_size : 4096, &lo, &hi);
 	struct waiting open[8];
 	for (unsigned from = 0; from < WAITING_MAX;) {
 		/* the reservations the range opens, a few at a time, acted on without the lock (system calls) */

@@ -1,10 +1,7 @@
 /* Fast mode's regions and their scans (regions.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "arena.h"
 #include "kcompat.h"
@@ -300,24 +297,10 @@ static void count_page(struct scan_ctx *c, struct region *r, uint64_t i, unsigne
 static unsigned around_pages(void)
 {
 	static unsigned pages;
-	if (pages)
-		return pages;
-	uint64_t bytes = 65536;
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/sys/kernel/debug/fault_around_bytes", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		char buf[32];
-		long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
-		syscall(SYS_close, fd);
-		if (n > 0) {
-			buf[n] = 0;
-			uint64_t v = 0;
-			for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
-				v = v * 10 + (uint64_t)(*p - '0');
-			if (v >= page_size())
-				bytes = v;
-		}
-	}
-	pages = (unsigned)(bytes / page_size());
+	int64_t bytes;
+	if (!pages)
+		pages = (unsigned)((pfs_read_decimal("/sys/kernel/debug/fault_around_bytes", &bytes) ||
+				    bytes < (int64_t)page_size() ? 65536 : (uint64_t)bytes) / page_size());
 	return pages;
 }
 
@@ -331,11 +314,8 @@ static unsigned around_pages(void)
  */
 static void held(struct scan_ctx *c, struct region *r, uint64_t from, uint64_t to, int huge)
 {
-	if (!huge && r->around == PFS_MEM_EVENT_FAULTS) {
-		for (uint64_t i = pfs_bits_next_clear(&r->bits, from, to); i < to; i = pfs_bits_next_clear(&r->bits, i, to)) {
-			pfs_bits_set_count(&r->bits, i, i + 1);
-			count_page(c, r, i, 0, 0);
-		}
+	if (!huge && r->around == PFS_MEM_EVENT_FAULTS) { /* a file or shared mapping: no owners */
+		c->pages += pfs_bits_set_count(&r->bits, from, to);
 		return;
 	}
 	uint64_t block_pages = huge ? HUGE_PAGES : r->around ? around_pages() : 1;

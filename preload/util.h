@@ -167,6 +167,23 @@ static inline uint64_t pfs_dec(const char **p)
 	return v;
 }
 
+/* The decimal number a small kernel file holds (/proc/sys, debugfs), by raw system calls: 0, or -1 when it cannot be read. */
+static inline int pfs_read_decimal(const char *path, int64_t *v)
+{
+	char buf[32];
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	const char *p = buf + (buf[0] == '-');
+	*v = (buf[0] == '-' ? -1 : 1) * (int64_t)pfs_dec(&p);
+	return 0;
+}
+
 /* Writes v in decimal at p (at most 20 digits, no NUL); returns the end. */
 static inline char *pfs_put_dec(char *p, uint64_t v)
 {
