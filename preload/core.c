@@ -109,11 +109,35 @@ static int create_log(uint32_t file_flags)
 	return pfs_log_open(&pfs_log_proc, &pfs_tls_thread->w, pfs_rundir_fd(), pfs_proc.dir, &h);
 }
 
+/* The command line as the kernel keeps it (a start before the constructor has no argv): NUL-separated already. */
+static void cmdline_from_proc(void)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	long n;
+	while (pfs_proc.cmd_len < PFS_CMD_MAX &&
+	       (n = syscall(SYS_read, fd, pfs_proc.cmd + pfs_proc.cmd_len, PFS_CMD_MAX - pfs_proc.cmd_len)) > 0)
+		pfs_proc.cmd_len += (uint32_t)n;
+	syscall(SYS_close, fd);
+	uint32_t end = pfs_proc.cmd_len;
+	if (end == PFS_CMD_MAX) { /* cut after its last whole argument */
+		while (end > 0 && pfs_proc.cmd[end - 1])
+			end--;
+		pfs_proc.cmd_truncated = 1;
+	}
+	pfs_proc.cmd_len = end;
+	for (uint32_t i = 0; i < end; i++)
+		pfs_proc.argc += !pfs_proc.cmd[i];
+}
+
 static void copy_cmdline(int argc, char **argv)
 {
 	pfs_proc.cmd = pfs_arena_alloc(PFS_CMD_MAX);
 	pfs_proc.cmd_len = 0;
 	pfs_proc.argc = argc > 0 ? (uint32_t)argc : 0;
+	if (pfs_proc.cmd && !argv)
+		cmdline_from_proc();
 	if (!pfs_proc.cmd || !argv)
 		return;
 	for (int i = 0; i < argc && argv[i]; i++) {
@@ -348,7 +372,7 @@ static void adopt_address_space(struct pfs_thread *t)
 	if (pfs_proc.mode != PFS_MODE_OFF)
 		pfs_addrspace_each(adopt_one, &a);
 	pfs_heap_set_floor(a.heap_floor);
-	pfs_tracker->adopted(t);
+	pfs_tracker->adopted(t, 1); /* what the image touched before the shim started counts */
 }
 
 /*
@@ -498,8 +522,37 @@ static void code_present(void)
 	pfs_prefault((void *)lo, hi - lo, MADV_POPULATE_READ);
 }
 
+/*
+ * When the shim starts.  Its constructor runs after those of the program's
+ * libraries (the loader initializes an object after the objects it needs,
+ * and a preloaded library needs none of the program's), and what those
+ * constructors allocate and touch is start-up the program pays for:
+ * rust-lld's libLLVM wrote about 60 pages of its heap in its constructors,
+ * a library's constructor that filled 4 MiB was 1 first touch of the
+ * kernel's 1,022.  So the program's first call into a hook before the
+ * constructor starts the shim there (as heaptrack starts at its first
+ * malloc), once libc's own constructor has run: its environ is set.  The
+ * command line then comes from /proc/self/cmdline.
+ */
+int pfs_core_start_tried;
+
+int pfs_core_start_early(void)
+{
+	extern char **environ;
+	if (__atomic_load_n(&pfs_core_start_tried, __ATOMIC_ACQUIRE) || !environ)
+		return 0;
+	int busy = pfs_tls_busy, saved = errno;
+	pfs_tls_busy = 1;
+	pfs_core_init(0, NULL, environ);
+	pfs_tls_busy = busy;
+	errno = saved;
+	return pfs_active();
+}
+
 int pfs_core_init(int argc, char **argv, char **envp)
 {
+	if (__atomic_exchange_n(&pfs_core_start_tried, 1, __ATOMIC_ACQ_REL))
+		return pfs_active() ? 0 : -EALREADY; /* started early, or under way in another thread */
 	/* The process's state is written all through the start (its strings each on a page of their own). */
 	pfs_prefault(&pfs_proc, sizeof(pfs_proc), MADV_POPULATE_WRITE);
 	pfs_prefault(&pfs_log_proc, sizeof(pfs_log_proc), MADV_POPULATE_WRITE);

@@ -623,7 +623,7 @@ static void hand_over(struct pfs_thread *t)
 						      r->private_anon ? PFS_MEM_COWABLE : 0);
 			range_drop(r);
 		}
-		pfs_tracker_fast.adopted(t); /* their baselines, in one walk */
+		pfs_tracker_fast.adopted(t, 0); /* their baselines, in one walk */
 		for (unsigned i = 0; i < nheaps_seen; i++) {
 			struct pfs_heap *h = heaps_seen[i];
 			h->start = (h->hwm + page_size - 1) & ~(page_size - 1);
@@ -667,7 +667,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.init = exact_init,
 	.start = exact_start,
 	.add = exact_add,
-	.adopted = pfs_nop_thread,
+	.adopted = pfs_nop_adopted,
 	.free_at = exact_free_at,
 	.unmap = exact_unmap,
 	.remap = exact_remap,

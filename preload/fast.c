@@ -278,7 +278,7 @@ static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
  * regions in one walk (one PAGEMAP_SCAN, not one a mapping: 17 for
  * /bin/true).
  */
-static void fast_adopted(struct pfs_thread *t)
+static void fast_adopted(struct pfs_thread *t, int touched)
 {
 	if (!enabled || !adopting)
 		return;
@@ -287,6 +287,16 @@ static void fast_adopted(struct pfs_thread *t)
 	adopting = 0;
 	FEED(t);
 	pfs_regions_pass(NULL, 0, NULL, NULL);
+	/*
+	 * What allocators made before the shim started (anonymous memory, the
+	 * heap) was first touched by this image: counted.  The loader's own
+	 * writes (relocations in the objects' data, the stack's start) are the
+	 * baseline, as before: no allocation's doing, and they would head
+	 * every small program's report.
+	 */
+	for (uint64_t i = 0, now = pfs_now_ns(); touched && i < pfs_regions_count(); i++)
+		if (pfs_region_at(i)->kind == PFS_KIND_PRESTART)
+			pfs_region_held_touched(pfs_region_at(i), t, now);
 	pfs_regions_unlock();
 	errno = saved;
 }

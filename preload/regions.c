@@ -475,6 +475,23 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 	return c.faults;
 }
 
+uint64_t pfs_region_held_touched(struct region *r, struct pfs_thread *t, uint64_t now)
+{
+	uint64_t pages = pfs_bits_count(&r->bits), faults = pages;
+	if (!pages || r->owner)
+		return 0;
+	if (r->huge) { /* one fault a huge page the region holds any of */
+		uint64_t base = r->start / page_size();
+		faults = 0;
+		for (uint64_t b = base / HUGE_PAGES; b * HUGE_PAGES < base + r->npages; b++) {
+			uint64_t lo = b * HUGE_PAGES > base ? b * HUGE_PAGES - base : 0, hi = (b + 1) * HUGE_PAGES - base;
+			faults += pfs_bits_any(&r->bits, lo, hi < r->npages ? hi : r->npages) != 0;
+		}
+	}
+	write_touch(t, r->alloc_seq, r->stack, r->kind, pages, faults, now, 0);
+	return faults;
+}
+
 /* A later write to the page, protected again by then, is no copy: it leaves r->cow. */
 uint64_t pfs_region_copied(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t i)
 {

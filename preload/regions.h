@@ -113,6 +113,13 @@ uint64_t pfs_region_scan(struct region *r, struct pfs_thread *t, uint64_t now);
 uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, uint64_t from, uint64_t to);
 
 /*
+ * The pages r's bitmap holds (its baseline), counted as first touches now
+ * (one a huge page), in one TOUCH record: memory the image touched before
+ * the shim started.  Not a heap's (owners). Returns the faults counted.
+ */
+uint64_t pfs_region_held_touched(struct region *r, struct pfs_thread *t, uint64_t now);
+
+/*
  * A pass over every region: one walk over the address space.  A run of
  * pages that no region holds goes to `unknown` (fast.c makes a region of
  * its mapping, or leaves it), which returns the faults it counted (NULL:

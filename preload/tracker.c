@@ -47,6 +47,12 @@ static void off_remap(struct pfs_thread *t, uint64_t old, uint64_t old_len, uint
 	(void)t, (void)old, (void)old_len, (void)new_addr, (void)new_len;
 }
 
+void pfs_nop_adopted(struct pfs_thread *t, int touched)
+{
+	(void)t;
+	(void)touched;
+}
+
 void pfs_nop_thread(struct pfs_thread *t)
 {
 	(void)t;
@@ -88,7 +94,7 @@ const struct pfs_tracker pfs_tracker_off = {
 	.init = off_init,
 	.start = off_init,
 	.add = off_add,
-	.adopted = pfs_nop_thread,
+	.adopted = pfs_nop_adopted,
 	.free_at = off_at,
 	.unmap = off_unmap,
 	.remap = off_remap,

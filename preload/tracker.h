@@ -57,8 +57,13 @@ struct pfs_tracker {
 	 * After start, once the memory held then has been handed over (add for
 	 * each range; a tracker taking over from another hands over its ranges
 	 * the same way): the tracker may take all their baselines in one walk.
+	 * `touched`: the pages held then were first touched by this program
+	 * image before the shim started (an exec'd image's start: the loader's,
+	 * libc's, the constructors' of libraries whose allocator the hooks do
+	 * not see), counted as first touches now; 0: counted already (a tracker
+	 * taking over from another).
 	 */
-	void (*adopted)(struct pfs_thread *t);
+	void (*adopted)(struct pfs_thread *t, int touched);
 	/*
 	 * At start, the walk of the maps that hands memory over (add) meets
 	 * every other mapping too: `m`, after `prev`, for a tracker that keeps
@@ -125,6 +130,7 @@ struct pfs_tracker {
 /* Operations that do nothing, for trackers that have nothing to do there. */
 void pfs_nop_range(struct pfs_thread *t, uint64_t addr, uint64_t len, int what);
 void pfs_nop_thread(struct pfs_thread *t);
+void pfs_nop_adopted(struct pfs_thread *t, int touched);
 void pfs_nop_heap_pages(struct pfs_heap *h, uint64_t start, uint64_t end);
 int pfs_nop_extent(struct pfs_heap *h, uint64_t len);
 

@@ -43,3 +43,28 @@ t_exact_heap_grown_before_start() {
 t_heap_grown_before_start_reused_chunks_fault_nothing() {
 	ctor_heap_check fast && reused_check fast
 }
+
+# A library's constructor allocates and fills memory before the shim's constructor runs
+# (tests/preload/lib/ctorearly.c, as libLLVM's do: rust-lld lost about 60 heap pages, rustc
+# 230 extents' pages of jemalloc that way): 64 pages it mapped and wrote itself before any malloc,
+# then a 1 MiB block from malloc written whole.  The shim starts at that first malloc: the block
+# is the constructor's site's, its 256 pages written after the malloc returned its first touches
+# (none before: the library's allocation was not even logged); the 64 pages held when the shim
+# started are first touches of the pre-start memory (none before).
+ctor_early_check() {
+	local mode=$1 name=ctorearly-$1
+	run_mode "$mode" "$name" $T/ctor_early || return 1
+	$Q "$WORK/$name.json" \
+		'site(proc(r), "ctorearly_init")["allocations"] == 1' \
+		'site(proc(r), "ctorearly_init")["bytes_allocated"] == 1 << 20' \
+		'site(proc(r), "ctorearly_init")["first_touch_faults"] == 256' \
+		'kind_faults(proc(r), "pre-start") >= 64'
+}
+
+t_library_constructor_allocations_counted() {
+	ctor_early_check fast
+}
+
+t_exact_library_constructor_allocations_counted() {
+	ctor_early_check exact
+}

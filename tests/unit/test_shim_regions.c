@@ -190,7 +190,7 @@ static void test_first_touches_on_a_mapping(void **state)
 	(void)state;
 	const struct pfs_tracker *fast = &pfs_tracker_fast;
 	struct pfs_thread *t = fast_started();
-	fast->adopted(t); /* nothing held at start handed over: each range added from now on takes its baseline */
+	fast->adopted(t, 0); /* nothing held at start handed over: each range added from now on takes its baseline */
 	char *m = pfs_sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);
 	pfs_sys_madvise(m, 64 * PAGE, MADV_NOHUGEPAGE);
@@ -221,12 +221,13 @@ static void test_first_touches_on_a_mapping(void **state)
 
 /*
  * The start: ranges handed over before `adopted` (the process's memory at
- * start) take their baselines then, all in one walk: a page the shim itself
- * touched in between is part of the start, not the program's first touch.
+ * start, or another tracker's) take their baselines then, all in one walk.
+ * Handed over by another tracker (touched 0), the pages held then were
+ * counted already; at an image's start (touched 1) the image took them
+ * before the shim started, first touches too.
  */
-static void test_baselines_at_adoption(void **state)
+static void adoption(int touched, int expected)
 {
-	(void)state;
 	const struct pfs_tracker *fast = &pfs_tracker_fast;
 	struct pfs_thread *t = fast_started();
 	char *m = pfs_sys_mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -235,14 +236,28 @@ static void test_baselines_at_adoption(void **state)
 	m[0] = 1;
 	fast->add(t, (uint64_t)(uintptr_t)m, 16 * PAGE, 1, 9, PFS_KIND_PRESTART, 1);
 	m[3 * PAGE] = 1; /* before adoption ends */
-	fast->adopted(t);
+	fast->adopted(t, touched);
 	m[5 * PAGE] = 1;
 	m[6 * PAGE] = 1;
 	pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
-	assert_int_equal(touches_in_log(9), 2);
+	assert_int_equal(touches_in_log(9), expected);
+	pfs_regions_scan_all(t, PFS_SCAN_PERIODIC);
+	assert_int_equal(touches_in_log(9), expected); /* once */
 	fast->free_at(t, (uint64_t)(uintptr_t)m);
 	pfs_sys_munmap(m, 16 * PAGE);
 	fixture_close();
+}
+
+static void test_baselines_at_adoption(void **state)
+{
+	(void)state;
+	adoption(0, 2);
+}
+
+static void test_pages_held_at_start_counted(void **state)
+{
+	(void)state;
+	adoption(1, 4);
 }
 
 
@@ -320,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_bits_unchanged_not_written),
 		cmocka_unit_test(test_first_touches_on_a_mapping),
 		cmocka_unit_test(test_baselines_at_adoption),
+		cmocka_unit_test(test_pages_held_at_start_counted),
 		cmocka_unit_test(test_cow_state_is_per_fork),
 	};
 	return cmocka_run_group_tests_name("shim regions (fast mode)", tests, NULL, NULL);
