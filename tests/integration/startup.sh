@@ -68,3 +68,23 @@ t_library_constructor_allocations_counted() {
 t_exact_library_constructor_allocations_counted() {
 	ctor_early_check exact
 }
+
+# An allocator of the program's own, in its executable (tests/preload/own_malloc_lock.c, as rustc
+# links jemalloc), maps its memory under a lock that does not nest, first for its library's
+# constructor (libctorheap: 4000 blocks of 100 B, about 500 KiB with its headers), before the
+# shim's constructor.  The shim must not start inside that mmap (its start mallocs: it hung until
+# the timeout), and the pages the constructor wrote there are counted when it starts, as
+# pre-start memory's first touches.
+own_allocator_check() {
+	local mode=$1 name=ownlock-$1
+	run_mode "$mode" "$name" $T/own_malloc_lock || return 1
+	$Q "$WORK/$name.json" 'kind_faults(proc(r), "pre-start") >= 100'
+}
+
+t_own_allocator_mapping_before_start() {
+	own_allocator_check fast
+}
+
+t_exact_own_allocator_mapping_before_start() {
+	own_allocator_check exact
+}
