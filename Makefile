@@ -160,11 +160,13 @@ $(BUILD)/tests/preload/%: tests/preload/%.cpp $(FLAGS_STAMP)
 	@$(if $(Q),echo '  PROG    $@')
 	$(Q)$(CXX) -std=gnu++17 $(OPT_CFLAGS) $(LDFLAGS) -o $@ $< 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
 
-# atfork_early, ctor_heap, ctor_early and own_malloc_lock link their libraries (found beside them at run time).
+# atfork_early and the ctor_* and own_malloc_lock programs link their libraries (found beside them at run time).
 $(BUILD)/tests/preload/atfork_early: $(BUILD)/tests/preload/libatforkearly.so
 $(BUILD)/tests/preload/atfork_early: PROG_LIBS := -L$(BUILD)/tests/preload -latforkearly -Wl,-rpath,'$$ORIGIN'
 $(BUILD)/tests/preload/ctor_heap: $(BUILD)/tests/preload/libctorheap.so
 $(BUILD)/tests/preload/ctor_heap: PROG_LIBS := -L$(BUILD)/tests/preload -lctorheap -Wl,-rpath,'$$ORIGIN'
+$(BUILD)/tests/preload/ctor_gettext: $(BUILD)/tests/preload/libctorgettext.so
+$(BUILD)/tests/preload/ctor_gettext: PROG_LIBS := -L$(BUILD)/tests/preload -lctorgettext -Wl,-rpath,'$$ORIGIN'
 $(BUILD)/tests/preload/own_malloc_lock: $(BUILD)/tests/preload/libctorheap.so
 $(BUILD)/tests/preload/own_malloc_lock: PROG_LIBS := -L$(BUILD)/tests/preload -lctorheap -Wl,-rpath,'$$ORIGIN' -pthread
 $(BUILD)/tests/preload/ctor_early: $(BUILD)/tests/preload/libctorearly.so

@@ -529,17 +529,25 @@ static void code_present(void)
  * constructors allocate and touch is start-up the program pays for:
  * rust-lld's libLLVM wrote about 60 pages of its heap in its constructors,
  * a library's constructor that filled 4 MiB was 1 first touch of the
- * kernel's 1,022.  So the program's first call into a hook before the
+ * kernel's 1,022.  So the program's first allocation before the
  * constructor starts the shim there (as heaptrack starts at its first
- * malloc), once libc's own constructor has run: its environ is set.  The
- * command line then comes from /proc/self/cmdline.
+ * malloc), once libc's own constructor has run (its environ is set), and
+ * not when libc or the loader allocates: they may hold a lock the shim's
+ * start takes again (libgpg-error's constructor calls bindtextdomain,
+ * which mallocs under gettext's lock; the start's strerror took it again
+ * and left it broken: postgres hung in its main).  The command line then
+ * comes from /proc/self/cmdline.
  */
 int pfs_core_start_tried;
 
-int pfs_core_start_early(void)
+int pfs_core_start_early(uintptr_t caller)
 {
 	extern char **environ;
-	if (__atomic_load_n(&pfs_core_start_tried, __ATOMIC_ACQUIRE) || !environ)
+	if (__atomic_load_n(&pfs_core_start_tried, __ATOMIC_ACQUIRE) || !environ || !real_malloc)
+		return 0;
+	Dl_info in, libc;
+	if (!dladdr((void *)caller, &in) || !dladdr((void *)(uintptr_t)real_malloc, &libc) ||
+	    in.dli_fbase == libc.dli_fbase || (uintptr_t)in.dli_fbase == getauxval(AT_BASE))
 		return 0;
 	int busy = pfs_tls_busy, saved = errno;
 	pfs_tls_busy = 1;

@@ -6,13 +6,17 @@
 #define PFS_CORE_H
 
 #include <signal.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The shim's start, once: by its constructor, or earlier (argv NULL) by the program's first hook call. */
 int pfs_core_init(int argc, char **argv, char **envp);
-/* Set once the start was tried; before that, pfs_core_start_early starts the shim from a hook (core.c). */
+/*
+ * Set once the start was tried; before that, pfs_core_start_early starts
+ * the shim from an allocating hook called from `caller` (core.c).
+ */
 extern int pfs_core_start_tried;
-int pfs_core_start_early(void);
+int pfs_core_start_early(uintptr_t caller);
 void pfs_core_child_after_fork(int how);
 void pfs_core_before_exec(const char *path);
 void pfs_core_exec_failed(int err);

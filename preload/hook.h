@@ -52,19 +52,19 @@ static inline int pfs_hook_tracking(void)
 }
 
 /*
- * pfs_hook_tracking for the hooks that allocate: the program's first such
- * call before the shim's constructor starts the shim (core.c,
- * pfs_core_start_early).  Only these: at their entry no allocator's lock
- * is held, where an mmap may come from inside another allocator's start
- * (rustc's jemalloc maps its first pages under its init lock, and the
- * shim's start, asking the loader for symbols, mallocs).
+ * pfs_hook_tracking for the hooks that allocate, called from `ret`: the
+ * program's first such call before the shim's constructor may start the
+ * shim (core.c, pfs_core_start_early).  Only these: an mmap may come from
+ * inside another allocator's start, under its lock (rustc's jemalloc maps
+ * its first pages under its init lock, and the shim's start, asking the
+ * loader for symbols, mallocs).
  */
-static inline int pfs_hook_tracking_alloc(void)
+static inline int pfs_hook_tracking_alloc(uintptr_t ret)
 {
 	if (PFS_LIKELY(pfs_hook_tracking()))
 		return 1;
 	return PFS_UNLIKELY(!__atomic_load_n(&pfs_core_start_tried, __ATOMIC_RELAXED)) && !pfs_tls_busy &&
-	       pfs_core_start_early();
+	       pfs_core_start_early(ret);
 }
 
 #endif

@@ -50,7 +50,7 @@
 PFS_EXPORT void *malloc(size_t size)
 {
 	PFS_BOOT_OR_ENSURE(malloc, size, 16);
-	if (!pfs_hook_tracking_alloc())
+	if (!pfs_hook_tracking_alloc(PFS_RET()))
 		return PFS_UNLIKELY(pfs_fork_window) ? pfs_boot_alloc(size, 16) : IN_ALLOC(real_malloc(size));
 	pfs_site_prefetch(PFS_KIND_MALLOC, PFS_RET(), PFS_SP());
 	void *p = IN_ALLOC(real_malloc(size));
@@ -70,7 +70,7 @@ PFS_EXPORT void *calloc(size_t n, size_t size)
 			return NULL;
 		PFS_BOOT_OR_ENSURE(calloc, total, 16);
 	}
-	if (!pfs_hook_tracking_alloc())
+	if (!pfs_hook_tracking_alloc(PFS_RET()))
 		return PFS_UNLIKELY(pfs_fork_window) ? pfs_boot_alloc(n * size, 16) : IN_ALLOC(real_calloc(n, size));
 	pfs_site_prefetch(PFS_KIND_CALLOC, PFS_RET(), PFS_SP());
 	void *p = IN_ALLOC(real_calloc(n, size));
@@ -134,7 +134,7 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 			memcpy(p, old, n < size ? n : size);
 		return p;
 	}
-	if (!pfs_hook_tracking_alloc())
+	if (!pfs_hook_tracking_alloc(ret))
 		return IN_ALLOC(real_realloc(old, size));
 	pfs_tls_busy = 1;
 	size_t old_usable = old ? pfs_alloc_usable(old) : 0;
@@ -178,7 +178,7 @@ static void *aligned_common(void *(*fn)(size_t, size_t), size_t align, size_t si
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (!pfs_hook_tracking_alloc())
+	if (!pfs_hook_tracking_alloc(ret))
 		return IN_ALLOC(fn(align, size));
 	void *p = IN_ALLOC(fn(align, size));
 	if (p) {
@@ -200,7 +200,7 @@ PFS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 		if (!real_posix_memalign)
 			return ENOMEM;
 	}
-	if (!pfs_hook_tracking_alloc())
+	if (!pfs_hook_tracking_alloc(PFS_RET()))
 		return IN_ALLOC(real_posix_memalign(out, align, size));
 	int r = IN_ALLOC(real_posix_memalign(out, align, size));
 	if (r == 0) {

@@ -88,3 +88,23 @@ t_own_allocator_mapping_before_start() {
 t_exact_own_allocator_mapping_before_start() {
 	own_allocator_check exact
 }
+
+# A library's constructor whose first allocation is libc's, made under gettext's lock
+# (tests/preload/lib/ctorgettext.c: bindtextdomain, as libgpg-error's constructor, which postgres
+# links): the shim does not start inside it.  A shim that did, with a log directory it could not
+# use, said why through strerror, which took that lock again and left it broken: the program hung
+# at its next bindtextdomain (until the timeout).  Also traced normally, the same output.
+t_library_constructor_allocating_inside_libc() {
+	local name=ctorgt-nolog rc
+	native_ref "$name" $T/ctor_gettext || return 1
+	# a directory that cannot be made, for a reason strerror names (/sys refuses it)
+	(cd "$WORK" && exec timeout 60 env PFSHIM_OUT=/sys/pfshim-test-no-dir LD_PRELOAD="$LIB" $T/ctor_gettext \
+		>"$WORK/$name.out" 2>"$WORK/$name.err")
+	rc=$?
+	[ "$rc" = 0 ] && cmp -s "$WORK/$name.native" "$WORK/$name.out" || {
+		echo "  exit status $rc (124: it hung), or its output differs:"; cat "$WORK/$name.out" "$WORK/$name.err"
+		return 1; }
+	grep -q '^pfshim: cannot use log directory /sys/pfshim-test-no-dir (' "$WORK/$name.err" || {
+		echo "  no warning about the log directory:"; cat "$WORK/$name.err"; return 1; }
+	run_mode fast ctorgt-fast $T/ctor_gettext
+}
