@@ -15,7 +15,7 @@ PAGE = 4096
 SMALL_PAGES = 16          # blocks up to this many pages are indexed per page
 GRANULE = 512             # larger ones per 2 MiB granule
 KINDS = {1: "malloc", 2: "calloc", 3: "realloc", 4: "aligned", 5: "mmap", 6: "mmap-file", 7: "brk",
-         8: "stack", 9: "thread-stack", 10: "data", 11: "unhooked", 12: "pre-start", 13: "pfshim"}
+         8: "stack", 9: "thread-stack", 10: "data", 11: "unhooked", 12: "pre-start", 13: "pfshim", 14: "shared"}
 CATEGORY = 0x2  # ALLOC flag: memory accounted by kind, no allocation (stack 0)
 
 
