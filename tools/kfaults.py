@@ -190,6 +190,13 @@ class Image:
         hs = set(id(h) for h in hit)
         self.segs = sorted([x for x in self.segs if id(x) not in hs] + keep + pieces, key=lambda x: x[0])
         self.starts = [x[0] for x in self.segs]
+        if not anon and name.startswith("/") and not name.startswith("/dev/") and prot[1:] == "w-p":
+            # The loader maps a module's zero-filled tail before or after its writable segment (the
+            # records of one process come in either order): anonymous memory right above it is
+            # its bss, as pfshim takes it (postgres's libraries: their first .bss page was 'anon')
+            nxt = self.find(end)
+            if nxt is not None and nxt[0] == end and is_anon(nxt[4]) and nxt[2].kind == "anon":
+                nxt[2].kind = "bss"
         if not anon and name.startswith("/"):
             if self.exe is None:
                 self.exe = name
