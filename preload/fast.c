@@ -268,7 +268,9 @@ static void fast_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t
 	pfs_regions_lock();
 	FEED(t); /* events of a stale region it replaces, first */
 	ignored_forget(addr, addr + len);
-	add_region(addr, len, alloc_seq, stack, kind, mem, !adopting);
+	struct region *r = add_region(addr, len, alloc_seq, stack, kind, mem & ~PFS_MEM_TOUCHED, !adopting);
+	if (r && (mem & PFS_MEM_TOUCHED) && !adopting)
+		pfs_region_held_touched(r, t, pfs_now_ns());
 	pfs_regions_unlock();
 	errno = saved;
 }

@@ -138,6 +138,7 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 		return IN_ALLOC(real_realloc(old, size));
 	pfs_tls_busy = 1;
 	size_t old_usable = old ? pfs_alloc_usable(old) : 0;
+	int old_mapped = old && pfs_alloc_is_mmapped(old);
 	/* The free of the old block is ordered before anything that can reuse its address. */
 	uint64_t free_seq = 0;
 	struct pfs_heap_free f = {0};
@@ -151,7 +152,7 @@ static void *realloc_common(void *old, size_t size, uintptr_t ret, uintptr_t sp)
 		pfs_tls_busy = 1;
 		pfs_track_freed(&f);
 		if (p || (old && size == 0))
-			pfs_track_realloc(old, old_usable, free_seq, p, size, ret, sp);
+			pfs_track_realloc(old, old_usable, old_mapped, free_seq, p, size, ret, sp);
 		pfs_hook_leave();
 	}
 	return p;

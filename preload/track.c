@@ -99,7 +99,8 @@ static inline __attribute__((always_inline)) void carve_check(struct pfs_thread 
 		extent_check(t, a, usable, kind, ret, sp);
 }
 
-void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
+/* `mem`: PFS_MEM_* beyond COWABLE for a block with a mapping of its own. */
+static void track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp, unsigned mem)
 {
 	struct pfs_thread *t = pfs_thread_get();
 	if (PFS_UNLIKELY(!t))
@@ -115,10 +116,15 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	pfs_policy_apply(t, kind, stack, (uint64_t)(uintptr_t)p, size, PROT_READ | PROT_WRITE, seq);
 	/* Only chunks with mappings of their own are tracked alone; heap chunks share pages with their neighbours. */
 	if (pfs_alloc_is_mmapped(p))
-		pfs_tracker->add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, PFS_MEM_COWABLE);
+		pfs_tracker->add(t, (uint64_t)(uintptr_t)p, usable, seq, stack, kind, PFS_MEM_COWABLE | mem);
 	else
 		carve_check(t, p, usable, kind, ret, sp);
 	pfs_tracker->tick(t); /* after: a scan must not meet the new mapping before it is tracked */
+}
+
+void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp)
+{
+	track_alloc(kind, p, size, ret, sp, 0);
 }
 
 /* A free that may trim its heap (heap.h) has the heap read before, and its end looked at after. */
@@ -157,15 +163,22 @@ void pfs_track_realloc_before(void *old, size_t old_usable, size_t size, struct 
 		pfs_tracker->free_at(t, (uint64_t)(uintptr_t)old);
 }
 
-void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p, size_t size, uintptr_t ret,
-		       uintptr_t sp)
+/*
+ * A heap block moved by realloc into a mapping of its own was copied there
+ * inside realloc: the new mapping's pages held when it is tracked are first
+ * touches (2 MiB copied: 512 faults the kernel counts), not its baseline.
+ * A mapped block is moved by mremap instead, its pages with it (counted
+ * where they were).
+ */
+void pfs_track_realloc(void *old, size_t old_usable, int old_mapped, uint64_t free_seq, void *p, size_t size,
+		       uintptr_t ret, uintptr_t sp)
 {
 	struct pfs_thread *t = pfs_thread_get();
 	if (!t)
 		return;
 	if (old && old_usable >= PFS_BIG_BYTES)
 		write_free(t, free_seq, old, 0, PFS_KIND_REALLOC);
-	pfs_track_alloc(PFS_KIND_REALLOC, p, size, ret, sp);
+	track_alloc(PFS_KIND_REALLOC, p, size, ret, sp, old && p && p != old && !old_mapped ? PFS_MEM_TOUCHED : 0);
 }
 
 /*

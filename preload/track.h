@@ -38,9 +38,9 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
  */
 void pfs_track_free(void *p, int kind, struct pfs_heap_free *f);
 void pfs_track_freed(const struct pfs_heap_free *f);
-/* realloc moved or resized `old` into `p`. */
-void pfs_track_realloc(void *old, size_t old_usable, uint64_t free_seq, void *p, size_t size, uintptr_t ret,
-		       uintptr_t sp);
+/* realloc moved or resized `old` (`old_mapped`: a block with a mapping of its own) into `p`. */
+void pfs_track_realloc(void *old, size_t old_usable, int old_mapped, uint64_t free_seq, void *p, size_t size,
+		       uintptr_t ret, uintptr_t sp);
 void pfs_track_mmap(void *p, size_t len, int prot, int flags, int fd, uintptr_t ret, uintptr_t sp);
 void pfs_track_munmap(void *p, size_t len);
 /* A SysV shared memory segment attached at p (shmat); shmdt is an unmap. */

@@ -22,6 +22,7 @@
 #define PFS_MEM_COWABLE 1u	/* private anonymous: a write after a fork copies it */
 #define PFS_MEM_READ_AROUND 2u	/* a read-only mapping of a file or of shared memory: a read fault maps its cached neighbours too */
 #define PFS_MEM_EVENT_FAULTS 4u	/* a file or shared mapping whose every minor fault is a fault event: pages found alone took none */
+#define PFS_MEM_TOUCHED 8u	/* its pages held when added were first touched already, inside the call that made it (realloc's copy) */
 
 struct pfs_thread;
 struct pfs_heap;
