@@ -23,6 +23,10 @@ import subprocess
 
 TRACEFS = "/sys/kernel/tracing"
 EVENTS = ("exceptions:page_fault_user", "exceptions:page_fault_kernel")
+# mremap has no MMAP2 record: memory it moved would be filed under whatever mapping the table
+# last knew at its new place (postgres: a block realloc moved where exact mode's perf ring had
+# been, 'other').  Its tracepoints say where each move went, where the kernel has them.
+MREMAP_EVENTS = ("syscalls:sys_enter_mremap", "syscalls:sys_exit_mremap")
 USER_TOP = 1 << 56  # above every user address (5-level paging included)
 PAGE = 4096
 
@@ -69,8 +73,10 @@ def record(perf, data, argv, env, stdout=None, stderr=None, timeout=None):
     """Runs argv under perf record into DATA; returns the command's exit status, or "timeout"
     (then perf and the command, in a session of their own, are killed)."""
     cmd = [perf, "record", "-q", "-B", "-N", "--no-bpf-event", "-d", "-k", "CLOCK_MONOTONIC", "-m", "8M",
-           "-e", EVENTS[0], "-e", EVENTS[1], "--filter", "address < 0x%x" % USER_TOP,
-           "-o", data, "--"] + argv
+           "-e", EVENTS[0], "-e", EVENTS[1], "--filter", "address < 0x%x" % USER_TOP]
+    if all(os.path.isdir(os.path.join(TRACEFS, "events", *e.split(":"))) for e in MREMAP_EVENTS):
+        cmd += ["-e", MREMAP_EVENTS[0], "-e", MREMAP_EVENTS[1]]
+    cmd += ["-o", data, "--"] + argv
     p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
     try:
         return p.wait(timeout=timeout)
@@ -223,6 +229,30 @@ class Image:
         return "file"
 
     # -- faults -----------------------------------------------------------------------
+    def moved(self, old, old_len, new, new_len):
+        """mremap moved [old, old + old_len) to new (or grew or shrank it in place): the
+        mappings there go along, resized, the region keeping its identity."""
+        old_end = old + old_len
+        i = max(bisect.bisect_right(self.starts, old) - 1, 0)
+        hit = [s for s in self.segs[i:] if s[0] < old_end and s[1] > old]
+        if not hit:
+            return
+        first = hit[0]
+        keep = []
+        for s in hit:  # what lies outside the moved range stays
+            if s[0] < old:
+                keep.append([s[0], old] + s[2:])
+            if s[1] > old_end:
+                keep.append([old_end, s[1]] + s[2:])
+        new_end = new + new_len
+        hs = set(id(s) for s in hit)
+        rest = [x for x in self.segs if id(x) not in hs] + keep
+        rest = [x for x in rest if x[1] <= new or x[0] >= new_end]  # MREMAP_FIXED replaces what was there
+        ident = first[2]
+        ident.lo, ident.hi = min(ident.lo, new), max(ident.hi, new_end)
+        self.segs = sorted(rest + [[new, new_end, ident, first[3], first[4]]], key=lambda x: x[0])
+        self.starts = [x[0] for x in self.segs]
+
     def fault(self, t, addr, ec, ip, kernel_side):
         page = addr // PAGE
         seg = self.find(addr)
@@ -295,6 +325,8 @@ TP = re.compile(r"(exceptions:page_fault_(?:user|kernel)):\s+address=(0x[0-9a-f]
 MMAP2 = re.compile(r"PERF_RECORD_MMAP2? (-?\d+)/(-?\d+): \[(0x[0-9a-f]+)\((0x[0-9a-f]+)\) @ \S+(?: [^\]]*)?\]: ([r-][w-][x-][ps]) (.*)$")
 FORK = re.compile(r"PERF_RECORD_FORK\((\d+):(\d+)\):\((\d+):(\d+)\)")
 COMM = re.compile(r"PERF_RECORD_COMM( exec)?: (.*):(\d+)/(\d+)$")
+MREMAP_ENTER = re.compile(r"syscalls:sys_enter_mremap: addr: (0x[0-9a-f]+), old_len: (0x[0-9a-f]+), new_len: (0x[0-9a-f]+)")
+MREMAP_EXIT = re.compile(r"syscalls:sys_exit_mremap: (0x[0-9a-f]+)")
 LOST = re.compile(r"PERF_RECORD_LOST(?:_SAMPLES)?.*?(?:lost:? ?|: )(\d+)")
 
 
@@ -357,6 +389,7 @@ def parse(perf, data, wrapper=True):
     p = subprocess.Popen([perf, "script", "-i", data, "--show-mmap-events", "--show-task-events",
                           "--show-lost-events", "--ns", "-F", "comm,pid,tid,time,event,trace"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, errors="replace")
+    pending = {}  # thread -> (addr, old_len, new_len) of its mremap under way
     for line in p.stdout:
         m = SAMPLE.match(line)
         if not m:
@@ -373,6 +406,16 @@ def parse(perf, data, wrapper=True):
             ip = int(f.group(3), 16) if f.group(3).startswith("0x") else None
             im = run.image(pid, comm, t)
             im.fault(t, addr, int(f.group(4), 16), ip, f.group(1).endswith("kernel"))
+        elif rest.startswith("syscalls:sys_"):
+            f = MREMAP_ENTER.match(rest)
+            if f:
+                pending[int(m.group(3))] = tuple(int(f.group(i), 16) for i in (1, 2, 3))
+                continue
+            f, call = MREMAP_EXIT.match(rest), pending.pop(int(m.group(3)), None)
+            new = int(f.group(1), 16) if f else USER_TOP
+            if call and pid > 0 and new < USER_TOP and new % PAGE == 0:  # not an error
+                up = lambda n: (n + PAGE - 1) // PAGE * PAGE
+                run.image(pid, comm, t).moved(call[0], up(call[1]), new, up(call[2]))
         elif rest.startswith("PERF_RECORD_MMAP"):
             f = MMAP2.match(rest)
             if f and int(f.group(1)) > 0:

@@ -178,3 +178,17 @@ t_faultcheck_realloc_copies_into_a_mapping() {
 			echo "  in $m mode"; return 1; }
 	done
 }
+
+# The oracle follows mremap (its tracepoints; it has no MMAP2 record): an anonymous block moved
+# with MREMAP_FIXED where a file mapping had been, and grown there (tests/preload/mremap_over_file.c:
+# 1,024 pages written) is private anonymous memory, not the file's (the process read 14.9 times the
+# kernel's count before).
+t_faultcheck_follows_mremap() {
+	faultcheck_run fcmremap --no-native -- "$T/mremap_over_file"
+	case $? in 2) faultcheck_skip fcmremap ;; 1) return 1 ;; esac
+	local m
+	for m in fast exact; do
+		$Q "$WORK/fcmremap.fc" "abs(r['runs']['$m']['processes'][0]['ratio']['ft'] - 1) <= 0.02" \
+			"r['runs']['$m']['processes'][0]['anon']['ft'] >= 1024" || { echo "  in $m mode"; return 1; }
+	done
+}
