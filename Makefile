@@ -154,7 +154,7 @@ $(BUILD)/tests/preload/opt_%: tests/preload/opt_%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')
 	$(Q)$(CC) -std=gnu11 $(OPT_CFLAGS) $(LDFLAGS) -o $@ $< $(OPT_LIBS) 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
-$(BUILD)/tests/preload/opt_jemalloc $(BUILD)/tests/preload/opt_jemalloc_sites: OPT_LIBS := -ljemalloc
+$(BUILD)/tests/preload/opt_jemalloc $(BUILD)/tests/preload/opt_jemalloc_sites $(BUILD)/tests/preload/opt_jemalloc_early: OPT_LIBS := -ljemalloc
 $(BUILD)/tests/preload/%: tests/preload/%.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')

@@ -478,7 +478,7 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 uint64_t pfs_region_held_touched(struct region *r, struct pfs_thread *t, uint64_t now)
 {
 	uint64_t pages = pfs_bits_count(&r->bits), faults = pages;
-	if (!pages || r->owner)
+	if (!pages || (r->owner && !r->extent)) /* an extent's owners are still its own (heap.h) */
 		return 0;
 	if (r->huge) { /* one fault a huge page the region holds any of */
 		uint64_t base = r->start / page_size();

@@ -115,7 +115,9 @@ uint64_t pfs_region_found(struct region *r, struct pfs_thread *t, uint64_t now, 
 /*
  * The pages r's bitmap holds (its baseline), counted as first touches now
  * (one a huge page), in one TOUCH record: memory the image touched before
- * the shim started.  Not a heap's (owners). Returns the faults counted.
+ * the shim started.  Not a heap's (owners): another allocator's extent,
+ * whose owners are still the mapping's own, is one. Returns the faults
+ * counted.
  */
 uint64_t pfs_region_held_touched(struct region *r, struct pfs_thread *t, uint64_t now);
 
