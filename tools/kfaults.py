@@ -198,10 +198,13 @@ class Image:
         self.starts = [x[0] for x in self.segs]
         if not anon and name.startswith("/") and not name.startswith("/dev/") and prot[1:] == "w-p":
             # The loader maps a module's zero-filled tail before or after its writable segment (the
-            # records of one process come in either order): anonymous memory right above it is
-            # its bss, as pfshim takes it (postgres's libraries: their first .bss page was 'anon')
+            # records of one process come in either order): anonymous memory right above it,
+            # mapped in the same moment, is its bss, as pfshim takes it (postgres's libraries:
+            # their first .bss page was 'anon').  Not memory mapped there later (a record of the
+            # segment again, from an mprotect, would take the program's block for a bss).
             nxt = self.find(end)
-            if nxt is not None and nxt[0] == end and is_anon(nxt[4]) and nxt[2].kind == "anon":
+            if nxt is not None and nxt[0] == end and is_anon(nxt[4]) and nxt[2].kind == "anon" \
+                    and abs(nxt[2].t - t) < 1000000:
                 nxt[2].kind = "bss"
         if not anon and name.startswith("/"):
             if self.exe is None:
