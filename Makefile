@@ -167,6 +167,8 @@ $(BUILD)/tests/preload/ctor_heap: $(BUILD)/tests/preload/libctorheap.so
 $(BUILD)/tests/preload/ctor_heap: PROG_LIBS := -L$(BUILD)/tests/preload -lctorheap -Wl,-rpath,'$$ORIGIN'
 $(BUILD)/tests/preload/ctor_gettext: $(BUILD)/tests/preload/libctorgettext.so
 $(BUILD)/tests/preload/ctor_gettext: PROG_LIBS := -L$(BUILD)/tests/preload -lctorgettext -Wl,-rpath,'$$ORIGIN'
+$(BUILD)/tests/preload/ctor_gettext_alloc: $(BUILD)/tests/preload/libctorgettext.so $(BUILD)/tests/preload/libbumpalloc.so
+$(BUILD)/tests/preload/ctor_gettext_alloc: PROG_LIBS := -L$(BUILD)/tests/preload -lctorgettext -lbumpalloc -Wl,-rpath,'$$ORIGIN'
 $(BUILD)/tests/preload/own_malloc_lock: $(BUILD)/tests/preload/libctorheap.so
 $(BUILD)/tests/preload/own_malloc_lock: PROG_LIBS := -L$(BUILD)/tests/preload -lctorheap -Wl,-rpath,'$$ORIGIN' -pthread
 $(BUILD)/tests/preload/ctor_early: $(BUILD)/tests/preload/libctorearly.so

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -543,10 +544,11 @@ int pfs_core_start_tried;
 int pfs_core_start_early(uintptr_t caller)
 {
 	extern char **environ;
-	if (__atomic_load_n(&pfs_core_start_tried, __ATOMIC_ACQUIRE) || !environ || !real_malloc)
+	if (__atomic_load_n(&pfs_core_start_tried, __ATOMIC_ACQUIRE) || !environ)
 		return 0;
+	/* libc by a function only glibc has (the next malloc may be another allocator's) */
 	Dl_info in, libc;
-	if (!dladdr((void *)caller, &in) || !dladdr((void *)(uintptr_t)real_malloc, &libc) ||
+	if (!dladdr((void *)caller, &in) || !dladdr((void *)(uintptr_t)gnu_get_libc_version, &libc) ||
 	    in.dli_fbase == libc.dli_fbase || (uintptr_t)in.dli_fbase == getauxval(AT_BASE))
 		return 0;
 	int busy = pfs_tls_busy, saved = errno;

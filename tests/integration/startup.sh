@@ -94,17 +94,24 @@ t_exact_own_allocator_mapping_before_start() {
 # links): the shim does not start inside it.  A shim that did, with a log directory it could not
 # use, said why through strerror, which took that lock again and left it broken: the program hung
 # at its next bindtextdomain (until the timeout).  Also traced normally, the same output.
-t_library_constructor_allocating_inside_libc() {
-	local name=ctorgt-nolog rc
-	native_ref "$name" $T/ctor_gettext || return 1
+# Again with another allocator linked after that library (tests/preload/ctor_gettext_alloc.c,
+# lib/bumpalloc.c: the malloc the shim's calls on to): the shim took that allocator's object for
+# libc's, so libc's allocation started it, and the program hung the same way.
+ctor_gettext_check() {
+	local prog=$1 name=ctorgt-nolog-$1 rc
+	native_ref "$name" $T/$prog || return 1
 	# a directory that cannot be made, for a reason strerror names (/sys refuses it)
-	(cd "$WORK" && exec timeout 60 env PFSHIM_OUT=/sys/pfshim-test-no-dir LD_PRELOAD="$LIB" $T/ctor_gettext \
+	(cd "$WORK" && exec timeout 60 env PFSHIM_OUT=/sys/pfshim-test-no-dir LD_PRELOAD="$LIB" $T/$prog \
 		>"$WORK/$name.out" 2>"$WORK/$name.err")
 	rc=$?
 	[ "$rc" = 0 ] && cmp -s "$WORK/$name.native" "$WORK/$name.out" || {
-		echo "  exit status $rc (124: it hung), or its output differs:"; cat "$WORK/$name.out" "$WORK/$name.err"
+		echo "  $prog: exit status $rc (124: it hung), or its output differs:"; cat "$WORK/$name.out" "$WORK/$name.err"
 		return 1; }
 	grep -q '^pfshim: cannot use log directory /sys/pfshim-test-no-dir (' "$WORK/$name.err" || {
-		echo "  no warning about the log directory:"; cat "$WORK/$name.err"; return 1; }
-	run_mode fast ctorgt-fast $T/ctor_gettext
+		echo "  $prog: no warning about the log directory:"; cat "$WORK/$name.err"; return 1; }
+	run_mode fast ctorgt-fast-$prog $T/$prog
+}
+
+t_library_constructor_allocating_inside_libc() {
+	ctor_gettext_check ctor_gettext && ctor_gettext_check ctor_gettext_alloc
 }
