@@ -113,15 +113,10 @@ static int create_log(uint32_t file_flags)
 /* The command line as the kernel keeps it (a start before the constructor has no argv): NUL-separated already. */
 static void cmdline_from_proc(void)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	long n = pfs_read_file("/proc/self/cmdline", pfs_proc.cmd, PFS_CMD_MAX);
+	if (n <= 0)
 		return;
-	long n;
-	while (pfs_proc.cmd_len < PFS_CMD_MAX &&
-	       (n = syscall(SYS_read, fd, pfs_proc.cmd + pfs_proc.cmd_len, PFS_CMD_MAX - pfs_proc.cmd_len)) > 0)
-		pfs_proc.cmd_len += (uint32_t)n;
-	syscall(SYS_close, fd);
-	uint32_t end = pfs_proc.cmd_len;
+	uint32_t end = (uint32_t)n;
 	if (end == PFS_CMD_MAX) { /* cut after its last whole argument */
 		while (end > 0 && pfs_proc.cmd[end - 1])
 			end--;

@@ -167,15 +167,25 @@ static inline uint64_t pfs_dec(const char **p)
 	return v;
 }
 
-/* The decimal number a small kernel file holds (/proc/sys, debugfs), by raw system calls: 0, or -1 when it cannot be read. */
-static inline int pfs_read_decimal(const char *path, int64_t *v)
+/* Up to `size` bytes of a kernel file (/proc, /sys, debugfs) by raw system calls: how many, or -1 when it cannot be opened. */
+static inline long pfs_read_file(const char *path, char *buf, size_t size)
 {
-	char buf[32];
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	size_t got = 0;
+	long n;
+	while (got < size && (n = syscall(SYS_read, fd, buf + got, size - got)) > 0)
+		got += (size_t)n;
 	syscall(SYS_close, fd);
+	return (long)got;
+}
+
+/* The decimal number a small kernel file holds (/proc/sys, debugfs): 0, or -1 when it cannot be read. */
+static inline int pfs_read_decimal(const char *path, int64_t *v)
+{
+	char buf[32];
+	long n = pfs_read_file(path, buf, sizeof(buf) - 1);
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
