@@ -149,12 +149,7 @@ class Image:
         """A MMAP2 record: a new mapping, a changed piece of one (mprotect), a heap or stack grown,
         or a new mapping the kernel merged with its neighbour (the record spans both)."""
         anon = is_anon(name)
-        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
-        hit = []
-        while i < len(self.segs) and self.segs[i][0] < end:
-            if self.segs[i][1] > start:
-                hit.append(self.segs[i])
-            i += 1
+        hit = self.overlapping(start, end)
         same = all(is_anon(h[4]) if anon else h[4] == name for h in hit)
         gaps, at = [], start
         for h in hit:
@@ -163,8 +158,7 @@ class Image:
             at = max(at, h[1])
         if at < end:
             gaps.append((at, end))
-        keep = []    # segments outside [start, end), or inside and keeping their region
-        pieces = []  # new segments inside [start, end)
+        pieces = []  # new segments inside [start, end); the parts of `hit` outside stay
         # The heap and the stack grow: a record over them or (a piece the kernel could not merge,
         # registered with userfaultfd for one) right above the heap is more of them.
         below = self.find(start - 1) if anon and start else None
@@ -188,14 +182,7 @@ class Image:
                 pieces.append([a, b, ident, prot, name])
         else:
             pieces.append([start, end, self.new_ident(start, end, prot, name, t), prot, name])
-        for h in hit:
-            if h[0] < start:
-                keep.append([h[0], start, h[2], h[3], h[4]])
-            if h[1] > end:
-                keep.append([end, h[1], h[2], h[3], h[4]])
-        hs = set(id(h) for h in hit)
-        self.segs = sorted([x for x in self.segs if id(x) not in hs] + keep + pieces, key=lambda x: x[0])
-        self.starts = [x[0] for x in self.segs]
+        self.replace(hit, start, end, pieces)
         if not anon and name.startswith("/") and not name.startswith("/dev/") and prot[1:] == "w-p":
             # The loader maps a module's zero-filled tail before or after its writable segment (the
             # records of one process come in either order): anonymous memory right above it,
@@ -232,29 +219,41 @@ class Image:
         return "file"
 
     # -- faults -----------------------------------------------------------------------
+    def overlapping(self, start, end):
+        """The segments that meet [start, end), in address order."""
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
+        hit = []
+        while i < len(self.segs) and self.segs[i][0] < end:
+            if self.segs[i][1] > start:
+                hit.append(self.segs[i])
+            i += 1
+        return hit
+
+    def replace(self, hit, start, end, pieces):
+        """The segments `hit` give way to `pieces` inside [start, end); their parts outside stay."""
+        keep = []
+        for h in hit:
+            if h[0] < start:
+                keep.append([h[0], start] + h[2:])
+            if h[1] > end:
+                keep.append([end, h[1]] + h[2:])
+        hs = set(id(h) for h in hit)
+        self.segs = sorted([x for x in self.segs if id(x) not in hs] + keep + pieces, key=lambda x: x[0])
+        self.starts = [x[0] for x in self.segs]
+
     def moved(self, old, old_len, new, new_len):
         """mremap moved [old, old + old_len) to new (or grew or shrank it in place): the
-        mappings there go along, resized, the region keeping its identity."""
-        old_end = old + old_len
-        i = max(bisect.bisect_right(self.starts, old) - 1, 0)
-        hit = [s for s in self.segs[i:] if s[0] < old_end and s[1] > old]
+        mappings there go along, resized, the region keeping its identity; what was at the new
+        place (MREMAP_FIXED) gives way."""
+        hit = self.overlapping(old, old + old_len)
         if not hit:
             return
         first = hit[0]
-        keep = []
-        for s in hit:  # what lies outside the moved range stays
-            if s[0] < old:
-                keep.append([s[0], old] + s[2:])
-            if s[1] > old_end:
-                keep.append([old_end, s[1]] + s[2:])
+        self.replace(hit, old, old + old_len, [])
         new_end = new + new_len
-        hs = set(id(s) for s in hit)
-        rest = [x for x in self.segs if id(x) not in hs] + keep
-        rest = [x for x in rest if x[1] <= new or x[0] >= new_end]  # MREMAP_FIXED replaces what was there
         ident = first[2]
         ident.lo, ident.hi = min(ident.lo, new), max(ident.hi, new_end)
-        self.segs = sorted(rest + [[new, new_end, ident, first[3], first[4]]], key=lambda x: x[0])
-        self.starts = [x[0] for x in self.segs]
+        self.replace(self.overlapping(new, new_end), new, new_end, [[new, new_end, ident, first[3], first[4]]])
 
     def fault(self, t, addr, ec, ip, kernel_side):
         page = addr // PAGE
