@@ -173,6 +173,8 @@ $(BUILD)/tests/preload/own_malloc_lock: $(BUILD)/tests/preload/libctorheap.so
 $(BUILD)/tests/preload/own_malloc_lock: PROG_LIBS := -L$(BUILD)/tests/preload -lctorheap -Wl,-rpath,'$$ORIGIN' -pthread
 $(BUILD)/tests/preload/ctor_early: $(BUILD)/tests/preload/libctorearly.so
 $(BUILD)/tests/preload/ctor_early: PROG_LIBS := -L$(BUILD)/tests/preload -lctorearly -Wl,-rpath,'$$ORIGIN'
+$(BUILD)/tests/preload/ctor_stdio_fork: $(BUILD)/tests/preload/libctorstdio.so
+$(BUILD)/tests/preload/ctor_stdio_fork: PROG_LIBS := -L$(BUILD)/tests/preload -lctorstdio -Wl,-rpath,'$$ORIGIN'
 
 $(BUILD)/tests/preload/%: tests/preload/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -127,7 +127,13 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
 	track_alloc(kind, p, size, ret, sp, 0);
 }
 
-/* A free that may trim its heap (heap.h) has the heap read before, and its end looked at after. */
+/*
+ * A free that may trim its heap (heap.h) has the heap read before, and its end looked at after.
+ * Only a block with a mapping of its own is a region (track_alloc): a heap block's page may
+ * begin another one, which must stay (the heap's part from before the shim started, whose
+ * first page holds malloc's per-thread cache: dropped with bash's first freed stdio buffer,
+ * its copies after every fork went uncounted).
+ */
 void pfs_track_free(void *p, int kind, struct pfs_heap_free *f)
 {
 	struct pfs_thread *t = pfs_thread_get();
@@ -139,7 +145,8 @@ void pfs_track_free(void *p, int kind, struct pfs_heap_free *f)
 	if (pfs_alloc_usable(p) < PFS_BIG_BYTES)
 		return;
 	pfs_tracker->tick(t);
-	pfs_tracker->free_at(t, (uint64_t)(uintptr_t)p); /* its last touches, before the pages go */
+	if (pfs_alloc_is_mmapped(p)) /* its region's last touches, before the pages go */
+		pfs_tracker->free_at(t, (uint64_t)(uintptr_t)p);
 	write_free(t, pfs_next_seq(), p, 0, kind);
 }
 
@@ -159,7 +166,7 @@ void pfs_track_realloc_before(void *old, size_t old_usable, size_t size, struct 
 	/* Shrinking frees the block's tail, which may trim the heap like a free. */
 	if (pfs_heap_shrink_may_trim(old, old_usable, size))
 		pfs_heap_freeing(t, old, 1, f);
-	if (old_usable >= PFS_BIG_BYTES)
+	if (old_usable >= PFS_BIG_BYTES && pfs_alloc_is_mmapped(old))
 		pfs_tracker->free_at(t, (uint64_t)(uintptr_t)old);
 }
 
