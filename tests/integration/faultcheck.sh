@@ -138,6 +138,38 @@ assert "native 9000, exact 9800" in fc.check(runs, 0.05)[0], fc.check(runs, 0.05
 PY
 }
 
+# The shim's own ranges ([pfshim], set apart from the program's memory) by time: a page of one is
+# the program's while a program's allocation holds it.  git pack-objects's threads' site caches
+# and the program's blocks took the same places in turn: the program's first touches there were
+# taken for the shim's (1.05 of the kernel's count in both modes).  The oracle's rule, on a made
+# log: a program's block at a page, freed, then the shim's range there; a fault in each life.
+t_faultcheck_own_ranges_by_time() {
+	$PY - "$ROOT/tools" <<'PY'
+import importlib.machinery, importlib.util, sys, types
+sys.path.insert(0, sys.argv[1])
+import kfaults, pfslogs
+loader = importlib.machinery.SourceFileLoader("faultcheck", sys.argv[1] + "/faultcheck")
+fc = importlib.util.module_from_spec(importlib.util.spec_from_loader("faultcheck", loader))
+loader.exec_module(fc)
+P = kfaults.PAGE
+log = pfslogs.Image(7, 0, 0, "made")
+block = pfslogs.Alloc(100, 64 * P, 4 * P, 3, 5)  # the program's mapping, pages 64-67, freed at 200
+block.t_free = 200
+log.add(block)
+log.add(pfslogs.Alloc(300, 64 * P, 4 * P, 0, 13, True))  # the shim's own there after
+log.index()
+ident = types.SimpleNamespace(id=1)
+faults = [(150, 65 * P, "ft", ident, "prog"), (350, 66 * P, "ft", ident, "libpfshim.so"),
+          (160, 66 * P, "ft", ident, "prog")]
+counts = {c: {"ft": 0, "cow": 0} for c in kfaults.CATEGORIES}
+counts["anon"] = dict({w: 0 for w in fc.WRITES}, ft=3)
+im = types.SimpleNamespace(counts=counts, anon_faults=faults, idents=[], key="1", match=None, pid=7, ppid=1,
+                           comm="prog", exec_comm="prog", exe="/prog", kernel_side=0)
+res = fc.analyze_image(im, log, None, {"libpfshim.so"}, 5, 0)
+assert res["kernel_own"] == {"ft": 1, "cow": 0} and res["anon"]["ft"] == 2, (res["kernel_own"], res["anon"])
+PY
+}
+
 # A heap glibc trims and grows again inside free (tests/preload/heap_trim_small.c: 20 rounds of
 # 256 small blocks written and freed): the oracle shows the heap's first touches of pages touched
 # before ("again", every round after the first), and pfshim counts them all in both modes.
