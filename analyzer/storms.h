@@ -48,7 +48,7 @@ struct pfs_storm {
 	double share;			/* fault_ns / the time in [start, end] it did not wait for a CPU, at most 1 */
 	struct pfs_site_key top;	/* the site whose faults cost the most in it */
 	uint64_t top_faults;
-	bool one_scan;			/* made (or joined) by the one-record rule */
+	bool one_scan;			/* one record brought half its cost or more (the one-record rule made it) */
 	/* filled by the report: the top site's report-wide id (0: none) and index */
 	uint32_t top_id;
 	size_t top_index;		/* into pfs_rproc.sites; SIZE_MAX: none */
