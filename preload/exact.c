@@ -64,6 +64,8 @@ static int exact_init(const char **why)
 	return 0;
 }
 
+static int adopting; /* the start's adoption: pre-start memory is being registered (exact_add) */
+
 static int exact_start(const char **why)
 {
 	int err = pfs_uffd_handlers_start(opened, why);
@@ -75,7 +77,15 @@ static int exact_start(const char **why)
 		return err;
 	}
 	enabled = 1;
+	adopting = 1;
 	return 0;
+}
+
+/* The start's adoption is over: what a range holds when registered is its baseline again. */
+static void exact_adopted(struct pfs_thread *t, int touched)
+{
+	(void)t, (void)touched;
+	adopting = 0;
 }
 
 /*
@@ -145,6 +155,40 @@ static void range_drop(struct xrange *r)
 	pfs_pool_free(r, sizeof(*r));
 }
 
+/*
+ * The pages of [from, from + len) present now, registered just before;
+ * with `touches`, each one is a first touch of this thread now (an event),
+ * its fault taken before the range was registered.  xlock held (the batch).
+ */
+static uint32_t held_pages(struct pfs_thread *t, uint64_t from, uint64_t len, int touches)
+{
+	static struct pfs_fbatch cb;
+	unsigned char vec[256];
+	uint32_t present = 0;
+	for (uint64_t off = 0; off < len; off += sizeof(vec) * page_size) {
+		uint64_t n = (len - off) / page_size < sizeof(vec) ? (len - off) / page_size : sizeof(vec);
+		if (mincore((void *)(uintptr_t)(from + off), n * page_size, vec))
+			break;
+		for (uint64_t i = 0; i < n; i++)
+			if (vec[i] & 1) {
+				present++;
+				if (touches)
+					pfs_fbatch_add(&cb, t, from + off + i * page_size, t->tid, PFS_FEV_WRITE, 0, -1,
+						       pfs_now_ns());
+			}
+	}
+	if (touches)
+		pfs_fbatch_flush(&cb, t);
+	return present;
+}
+
+/*
+ * What a range holds when it is registered is its baseline, but for memory
+ * touched on its way to the program (PFS_MEM_TOUCHED: realloc's copy into a
+ * new mapping) and memory made before the shim started (pre-start, at the
+ * start's adoption; a later mremap moves what it holds): their pages held
+ * are first touches, as in fast mode.
+ */
 static void exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_t alloc_seq, uint32_t stack,
 		      int kind, unsigned mem)
 {
@@ -168,9 +212,13 @@ static void exact_add(struct pfs_thread *t, uint64_t addr, uint64_t len, uint64_
 		range_drop(r); /* stale: its end was not seen (MAP_FIXED over it) */
 	int err = pfs_uffd_register(start, end - start, &wp);
 	int gone = err && pfs_uffd_handlers_gone(); /* kept for fast mode, which takes over at the next tick */
-	uint16_t flags = (uint16_t)((wp ? PFS_UREG_WP : 0) | (thp_possible(start, end) ? PFS_UREG_THP : 0));
+	uint32_t present = 0;
+	if (!err && t && ((mem & PFS_MEM_TOUCHED) || (adopting && kind == PFS_KIND_PRESTART)))
+		present = held_pages(t, start, end - start, 1);
+	uint16_t flags = (uint16_t)((wp ? PFS_UREG_WP : 0) | (thp_possible(start, end) ? PFS_UREG_THP : 0) |
+				    (present ? PFS_UREG_PRESENT : 0));
 	if (!gone)
-		write_ureg(t, start, end - start, alloc_seq, err, flags, 0);
+		write_ureg(t, start, end - start, alloc_seq, err, flags, present);
 	if ((!err || gone) && (r = pfs_pool_alloc(sizeof(*r))) != NULL) {
 		r->start = start;
 		r->len = end - start;
@@ -367,22 +415,8 @@ static void heap_register(struct pfs_thread *t, struct pfs_heap *h, uint64_t top
 	int wp;
 	int err = pfs_uffd_register(from, len, &wp);
 	uint32_t present = 0;
-	static struct pfs_fbatch cb; /* under xlock */
 	if (!err) {
-		unsigned char vec[256];
-		for (uint64_t off = 0; off < len; off += sizeof(vec) * page_size) {
-			uint64_t n = (len - off) / page_size < sizeof(vec) ? (len - off) / page_size : sizeof(vec);
-			if (mincore((void *)(uintptr_t)(from + off), n * page_size, vec))
-				break;
-			for (uint64_t i = 0; i < n; i++)
-				if (vec[i] & 1) {
-					present++;
-					if (!first)
-						pfs_fbatch_add(&cb, t, from + off + i * page_size, t->tid, PFS_FEV_WRITE, 0, -1,
-						       pfs_now_ns());
-				}
-		}
-		pfs_fbatch_flush(&cb, t);
+		present = held_pages(t, from, len, !first);
 		h->limit = top;
 		struct xrange *r = pfs_pool_alloc(sizeof(*r));
 		if (r) {
@@ -667,7 +701,7 @@ const struct pfs_tracker pfs_tracker_exact = {
 	.init = exact_init,
 	.start = exact_start,
 	.add = exact_add,
-	.adopted = pfs_nop_adopted,
+	.adopted = exact_adopted,
 	.free_at = exact_free_at,
 	.unmap = exact_unmap,
 	.remap = exact_remap,

@@ -256,3 +256,20 @@ t_faultcheck_heap_from_before_start_copied() {
 			{ echo "  in $m mode"; return 1; }
 	done
 }
+
+# Exact mode by userfaultfd (PFSHIM_MODE=uffd, where the kernel's fault events are refused) counts
+# what a range held when it was registered as first touches where fast mode does: realloc's copy
+# into a new mapping (tests/preload/realloc_copy.c: 0.596 of the kernel's first touches before) and
+# memory made before the shim started (tests/preload/opt_jemalloc_early.c: 0.987; ctor_early 0.779
+# before).
+t_faultcheck_uffd_counts_what_was_held() {
+	local prog least
+	for prog in "realloc_copy 1024" "opt_jemalloc_early 256"; do
+		least=${prog#* }
+		prog=${prog%% *}
+		faultcheck_run "fcu$prog" --mode uffd --no-native -- "$T/$prog"
+		case $? in 2) faultcheck_skip "fcu$prog" ;; 1) return 1 ;; esac
+		$Q "$WORK/fcu$prog.fc" "abs(r['runs']['uffd']['processes'][0]['ratio']['ft'] - 1) <= 0.05" \
+			"r['runs']['uffd']['processes'][0]['anon']['ft'] >= $least" || { echo "  $prog"; return 1; }
+	done
+}
