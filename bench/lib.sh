@@ -18,9 +18,19 @@ for pkg in perf:linux-perf heaptrack:heaptrack /usr/bin/time:time; do
 	fi
 done
 
-# clean: the files of the last run gone (logs, perf.data, heaptrack's), before a run's clock starts:
-# deleting a run's 200 logs took about 0.1 s of cpu here (ext4), charged to whichever variant ran next.
-clean() { rm -rf "$W/logs" "$W/perf.data" "$W"/ht.*; }
+# clean: the files of the last run gone (perf.data, heaptrack's), before a run's clock starts:
+# deleting a run's 200 logs took about 0.1 s of cpu here (ext4), charged to whichever variant ran
+# next.  The logs are set aside, deleted at the end (with $W): on ext4 without a journal (this
+# kind of machine's /tmp) each file created within seconds of many deletions searches past the
+# deleted inodes (recently_deleted), about 0.4 ms a log, which a run of pfshim does not meet
+# unless it follows the deletion of another's logs (docs/performance.md, eleventh pass).
+clean() {
+	if [ -e "$W/logs" ]; then
+		mkdir -p "$W/gone"
+		mv "$W/logs" "$(mktemp -d "$W/gone/logs.XXXXXX")/"
+	fi
+	rm -rf "$W/perf.data" "$W"/ht.*
+}
 
 # run VARIANT CMD...: one run of CMD as VARIANT: native, off/fast/exact/uffd (the shim in that mode),
 # perf (page-fault samples with call graphs, every fault), heaptrack.

@@ -91,7 +91,6 @@ for cmd in /bin/true "sh -c true"; do
 			lib=$LIB
 			[ $v = native ] && lib=
 			PFS_CHILD_LIB=$lib PFSHIM_MODE=$v PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" secs native sh -c "$loop" >>"$W/t.$v"
-			rm -rf "$W/logs"
 		done
 	done
 	starts_print "100 runs of $cmd from a shell loop" 100
@@ -108,7 +107,6 @@ for _ in $(seq "$RUNS"); do
 		[ $v = policy ] && pol='populate if site=no_such_function'
 		PFS_CHILD_LIB=$lib PFSHIM_MODE=fast PFSHIM_POLICY=$pol PFSHIM_QUIET=1 PFSHIM_OUT="$W/logs" \
 			secs native sh -c "$loop" >>"$W/t.$v"
-		rm -rf "$W/logs"
 	done
 done
 starts_print "100 runs of /bin/true under a site= rule (policy: populate if site=no_such_function)" 100 "fast policy"
