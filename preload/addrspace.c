@@ -1,10 +1,13 @@
 /* This process's address space (addrspace.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "addrspace.h"
+#include "modules.h"
 #include "pfshim/log_format.h"
 #include "util.h"
 
@@ -110,8 +113,35 @@ int pfs_addrspace_find(uint64_t addr, struct pfs_mapping *m, struct pfs_mapping 
 	return err ? err : c.found ? 0 : -ENOENT;
 }
 
-int pfs_addrspace_kind(const struct pfs_mapping *m, const struct pfs_mapping *prev, int at_start)
+struct image_end {
+	uint64_t addr, end;
+};
+
+static int image_end_fn(struct dl_phdr_info *info, size_t size, void *arg)
 {
+	struct image_end *c = arg;
+	uint64_t start, end;
+	(void)size;
+	pfs_module_range(info, &start, &end);
+	if (start <= c->addr && c->addr < end) {
+		c->end = end;
+		return 1;
+	}
+	return 0;
+}
+
+/* The end of the memory image (its segments' sizes in memory, to a page) of the object mapped at addr; 0: none. */
+static uint64_t object_image_end(uint64_t addr)
+{
+	struct image_end c = {addr, 0};
+	dl_iterate_phdr(image_end_fn, &c);
+	uint64_t page = (uint64_t)getpagesize();
+	return (c.end + page - 1) & ~(page - 1);
+}
+
+int pfs_addrspace_kind(const struct pfs_mapping *m, const struct pfs_mapping *prev, int at_start, uint64_t *end)
+{
+	*end = m->end;
 	if (m->shared || !(m->prot & PROT_WRITE))
 		return 0;
 	if (!strcmp(m->name, "[stack]"))
@@ -122,9 +152,24 @@ int pfs_addrspace_kind(const struct pfs_mapping *m, const struct pfs_mapping *pr
 		return PFS_KIND_DATA; /* a private writable mapping of a file: an object's .data */
 	if (m->name[0])
 		return 0; /* [vvar] and the like */
-	/* The .bss past an object's last file page lies right after its writable file mapping. */
-	if (prev->end == m->start && prev->inode && (prev->prot & PROT_WRITE) && !prev->shared)
-		return PFS_KIND_DATA;
+	/*
+	 * The .bss past an object's last file page lies right after its
+	 * writable file mapping, and ends where the object's memory image
+	 * does: the kernel merges the anonymous mapping made next (the loader's
+	 * static TLS, a library's own) with it, and that is not the object's
+	 * (postgres's children: 4 copies a child charged to libldap's data).
+	 * Asked of the loader at the start only: later a pass asks, holding
+	 * the regions lock, which a thread in dlopen may wait for while it
+	 * holds the loader's.
+	 */
+	if (prev->end == m->start && prev->inode && (prev->prot & PROT_WRITE) && !prev->shared) {
+		uint64_t image_end = at_start ? object_image_end(prev->start) : m->end;
+		if (image_end > m->start) {
+			if (image_end < m->end)
+				*end = image_end;
+			return PFS_KIND_DATA;
+		}
+	}
 	/*
 	 * Threads' stacks are known from pthread_create, not guessed from the
 	 * maps: the kernel merges neighbouring anonymous mappings, so a stack

@@ -36,8 +36,12 @@ int pfs_addrspace_find(uint64_t addr, struct pfs_mapping *m, struct pfs_mapping 
  * mapping existed when the shim started (anonymous memory is pre-start then,
  * unhooked later).  The shim's own memory is told by its own table
  * (arena.h), range by range: the kernel merges neighbouring anonymous
- * mappings, the shim's with the program's.
+ * mappings, the shim's with the program's.  `*end`: where that kind ends in
+ * m, m->end but for an object's .bss at the start (`at_start`), which ends
+ * with the object's memory image: what the kernel merged after it is
+ * anonymous memory of its own (the kind of m from *end on, asked with m
+ * starting there).
  */
-int pfs_addrspace_kind(const struct pfs_mapping *m, const struct pfs_mapping *prev, int at_start);
+int pfs_addrspace_kind(const struct pfs_mapping *m, const struct pfs_mapping *prev, int at_start, uint64_t *end);
 
 #endif

@@ -335,8 +335,14 @@ static int adopt_one(const struct pfs_mapping *m, const struct pfs_mapping *prev
 	struct adopt *a = arg;
 	if (pfs_tracker->seen)
 		pfs_tracker->seen(m, prev);
-	int kind = pfs_addrspace_kind(m, prev, 1);
-	uint64_t end = m->end;
+	uint64_t end;
+	int kind = pfs_addrspace_kind(m, prev, 1, &end);
+	if (end < m->end) { /* an object's .bss, then what the kernel merged with it: each on its own */
+		struct pfs_mapping part = *m, rest = *m;
+		part.end = rest.start = end;
+		adopt_one(&part, prev, arg);
+		return adopt_one(&rest, &part, arg);
+	}
 	if (kind == PFS_KIND_DATA && (pfs_addr_in_self(m->start) || pfs_addr_in_unwinder(m->start)))
 		kind = PFS_KIND_SELF; /* the shim's own .data and .bss, and its unwinder's */
 	if (!strcmp(m->name, "[heap]")) {

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 
 TRACEFS = "/sys/kernel/tracing"
@@ -107,6 +108,46 @@ def is_anon(name):
     return name in ("//anon", "[heap]") or name.startswith("[anon")
 
 
+_phdrs = {}
+
+
+def load_segments(path):
+    """The PT_LOAD segments (p_offset, p_vaddr, p_memsz) of an ELF file, or None."""
+    if path not in _phdrs:
+        segs = None
+        try:
+            with open(path, "rb") as f:
+                h = f.read(64)
+                if h[:4] == b"\x7fELF" and h[4] == 2 and h[5] == 1:  # 64-bit, little-endian
+                    phoff, = struct.unpack_from("<Q", h, 0x20)
+                    phentsize, phnum = struct.unpack_from("<HH", h, 0x36)
+                    f.seek(phoff)
+                    tab = f.read(phentsize * phnum)
+                    segs = []
+                    for i in range(phnum):
+                        typ, _flags, off, vaddr, _paddr, _filesz, memsz = struct.unpack_from("<IIQQQQQ", tab, i * phentsize)
+                        if typ == 1:
+                            segs.append((off, vaddr, memsz))
+        except (OSError, struct.error):
+            segs = None
+        _phdrs[path] = segs
+    return _phdrs[path]
+
+
+def image_end(path, start, pgoff):
+    """Where the memory image of the object whose segment at file offset pgoff is mapped at
+    start ends (its segments' sizes in memory, to a page): a module's .bss ends there, and
+    anonymous memory mapped right after it beyond is not its own (the loader's static TLS).
+    None when the file cannot tell."""
+    segs = load_segments(path)
+    at = [(off, vaddr) for off, vaddr, _m in segs or () if off // PAGE * PAGE <= pgoff]
+    if not at:
+        return None
+    off, vaddr = max(at)  # the segment holding that offset (a piece of it, after RELRO's mprotect)
+    bias = start - (vaddr // PAGE * PAGE + pgoff - off // PAGE * PAGE)
+    return (bias + max(v + m for _o, v, m in segs) + PAGE - 1) // PAGE * PAGE
+
+
 class Image:
     """One program image of one process: from its exec (or fork) to its exec or exit."""
 
@@ -145,7 +186,7 @@ class Image:
         self.idents.append(i)
         return i
 
-    def map(self, start, end, prot, name, t):
+    def map(self, start, end, prot, name, t, pgoff=0):
         """A MMAP2 record: a new mapping, a changed piece of one (mprotect), a heap or stack grown,
         or a new mapping the kernel merged with its neighbour (the record spans both)."""
         anon = is_anon(name)
@@ -191,14 +232,21 @@ class Image:
             # segment again, from an mprotect, would take the program's block for a bss).
             nxt = self.find(end)
             if nxt is not None and nxt[0] == end and is_anon(nxt[4]) and nxt[2].kind == "anon" \
-                    and abs(nxt[2].t - t) < 1000000:
+                    and abs(nxt[2].t - t) < 1000000 and self.has_bss(name, start, end, pgoff):
                 nxt[2].kind = "bss"
         if not anon and name.startswith("/"):
             if self.exe is None:
                 self.exe = name
             if name == self.exe:
                 self.exe_end = max(self.exe_end or 0, end)
-        self.last_map = [start, end, None, prot, name]
+        self.last_map = [start, end, None, prot, name, pgoff]
+
+    @staticmethod
+    def has_bss(name, start, end, pgoff):
+        """Whether the module's segment [start, end) of file `name` has a zero-filled tail after
+        it (its memory image goes on past the segment's file pages), as far as the file tells."""
+        e = image_end(name, start, pgoff)
+        return e is None or e > end
 
     def kind_of(self, start, end, prot, name):
         if name == "[stack]":
@@ -209,7 +257,8 @@ class Image:
             if prot[3] == "s":
                 return "shared"
             last = self.last_map
-            if last and last[1] == start and not is_anon(last[4]) and last[4].startswith("/") and "w" in last[3]:
+            if last and last[1] == start and not is_anon(last[4]) and last[4].startswith("/") and "w" in last[3] \
+                    and self.has_bss(last[4], last[0], last[1], last[5]):
                 return "bss"  # the zero-filled tail of the module just mapped
             if self.exe_end is not None and self.exe_end <= start < self.exe_end + (1 << 30) + (32 << 20):
                 return "heap"  # the brk heap: randomized within 1 GiB above the program
@@ -324,7 +373,7 @@ def category(name, prot, kind):
 
 SAMPLE = re.compile(r"^\s*(.*?)\s+(-?\d+)/(-?\d+)\s+(\d+)\.(\d{9}):\s+(.*)$")
 TP = re.compile(r"(exceptions:page_fault_(?:user|kernel)):\s+address=(0x[0-9a-f]+)\s+ip=(\S+)\s+error_code=(0x[0-9a-f]+)")
-MMAP2 = re.compile(r"PERF_RECORD_MMAP2? (-?\d+)/(-?\d+): \[(0x[0-9a-f]+)\((0x[0-9a-f]+)\) @ \S+(?: [^\]]*)?\]: ([r-][w-][x-][ps]) (.*)$")
+MMAP2 = re.compile(r"PERF_RECORD_MMAP2? (-?\d+)/(-?\d+): \[(0x[0-9a-f]+)\((0x[0-9a-f]+)\) @ (\S+)(?: [^\]]*)?\]: ([r-][w-][x-][ps]) (.*)$")
 FORK = re.compile(r"PERF_RECORD_FORK\((\d+):(\d+)\):\((\d+):(\d+)\)")
 COMM = re.compile(r"PERF_RECORD_COMM( exec)?: (.*):(\d+)/(\d+)$")
 MREMAP_ENTER = re.compile(r"syscalls:sys_enter_mremap: addr: (0x[0-9a-f]+), old_len: (0x[0-9a-f]+), new_len: (0x[0-9a-f]+)")
@@ -422,7 +471,8 @@ def parse(perf, data, wrapper=True):
             f = MMAP2.match(rest)
             if f and int(f.group(1)) > 0:
                 start, ln = int(f.group(3), 16), int(f.group(4), 16)
-                run.image(int(f.group(1)), comm, t).map(start, start + ln, f.group(5), f.group(6).strip(), t)
+                run.image(int(f.group(1)), comm, t).map(start, start + ln, f.group(6), f.group(7).strip(), t,
+                                                        int(f.group(5), 16))
         elif rest.startswith("PERF_RECORD_FORK"):
             f = FORK.match(rest)
             if f and f.group(1) != f.group(3):

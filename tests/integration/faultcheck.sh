@@ -273,3 +273,41 @@ t_faultcheck_uffd_counts_what_was_held() {
 			"r['runs']['uffd']['processes'][0]['anon']['ft'] >= $least" || { echo "  $prog"; return 1; }
 	done
 }
+
+# Memory the kernel merged with an object's .bss (tests/preload/bss_merged.c: 64 pages mapped and
+# written right after the program's memory image by .preinit_array, before the shim started):
+# the program's first touches, not the object's data (4 of the kernel's 70 counted before, both
+# modes: the merged mapping was taken whole as the .bss).  postgres's children: the loader's
+# static TLS merged with libldap's .bss, 4 copies a child.
+t_faultcheck_bss_ends_with_the_image() {
+	"$T/bss_merged" | grep -q '^64 pages' || skip "the address after the program's image was taken"
+	faultcheck_process_ratio fcbss "$T/bss_merged" 0.05 64
+}
+
+# The oracle's .bss: anonymous memory mapped right after a module's writable segment is its .bss
+# only within the module's memory image, as the ELF file tells (libctorstdio.so has no .bss past
+# its data's last page: the loader's static TLS mapped there at once is anonymous memory, which
+# the oracle took for libldap's .bss in postgres), in either order of the records.
+t_faultcheck_oracle_bss_from_the_elf() {
+	$PY - "$ROOT/tools" "$T/libctorstdio.so" "$T/bss_merged" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import kfaults
+lib, exe = sys.argv[2], sys.argv[3]
+def kind(records, at):
+    im = kfaults.Image(1, 0, 0, "1", "prog", 0)
+    im.map(0x555500000000, 0x555500001000, "r--p", "/usr/bin/true", 500, 0)  # the executable, far below
+    for r in records:
+        im.map(*r)
+    return im.find(at)[2].kind
+B = 0x7f0000000000
+data = (B + 0x3000, B + 0x5000, "rw-p", lib, 1000, 0x2000)  # its data segment, no .bss beyond
+tls = (B + 0x5000, B + 0x7000, "rw-p", "//anon", 1200)
+assert kind([data, tls], B + 0x5000) == "anon", kind([data, tls], B + 0x5000)
+assert kind([tls, data], B + 0x5000) == "anon", kind([tls, data], B + 0x5000)
+data = (B + 0x3000, B + 0x4000, "rw-p", exe, 1000, 0x2000)  # its .bss goes on to 0x15000
+bss = (B + 0x4000, B + 0x15000, "rw-p", "//anon", 1200)
+assert kind([data, bss], B + 0x4000) == "bss", kind([data, bss], B + 0x4000)
+assert kind([bss, data], B + 0x4000) == "bss", kind([bss, data], B + 0x4000)
+PY
+}
