@@ -311,3 +311,25 @@ assert kind([data, bss], B + 0x4000) == "bss", kind([data, bss], B + 0x4000)
 assert kind([bss, data], B + 0x4000) == "bss", kind([bss, data], B + 0x4000)
 PY
 }
+
+# The oracle leaves out the kernel's exceptions with page faults disabled: generic_perform_write's
+# copy_folio_from_iter_atomic fails on a page not present, and the kernel faults it in with
+# fault_in_readable (one fault, and one exception each).  A page written from by write(2), on
+# made records: one first touch, not two (postgres's backends: 226 of 302 such exceptions).
+t_faultcheck_oracle_atomic_copies_no_faults() {
+	$PY - "$ROOT/tools" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import kfaults
+lines = [
+    "prog 7/7 100.000000100: PERF_RECORD_COMM exec: prog:7/7",
+    "prog 7/7 100.000000200: PERF_RECORD_MMAP2 7/7: [0x7f0000000000(0x4000) @ 0x7f0000000000 00:00 0 0]: rw-p //anon",
+    "prog 7/7 100.000000300: exceptions:page_fault_kernel: address=0x7f0000001000 ip=copy_folio_from_iter_atomic error_code=0x0",
+    "prog 7/7 100.000000400: exceptions:page_fault_kernel: address=0x7f0000001000 ip=fault_in_readable error_code=0x0",
+    "prog 7/7 100.000000500: exceptions:page_fault_user: address=0x7f0000002000 ip=0x401000 error_code=0x6",
+]
+run = kfaults.parse_lines(lines, wrapper=False)
+im = [i for i in run.images if i.pid == 7][-1]
+assert im.counts["anon"]["ft"] == 2, im.counts["anon"]
+PY
+}
