@@ -524,7 +524,7 @@ int pfs_symtab_demangle(const char *sym, char *buf, size_t len)
 		/* a big arena block is a mapping of its own: its lowest page is the guard */
 		dm_stack = pfs_arena_alloc(PFS_DEMANGLE_STACK + 4096);
 		if (dm_stack)
-			mprotect(dm_stack, 4096, PROT_NONE);
+			pfs_sys_mprotect(dm_stack, 4096, PROT_NONE);
 	}
 	int ok = 0;
 	if (dm_stack && getcontext(&dm_callee) == 0) {

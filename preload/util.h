@@ -37,6 +37,11 @@ static inline int pfs_sys_madvise(void *addr, size_t len, int advice)
 	return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
+static inline int pfs_sys_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
 /*
  * The shim's own memory that is about to be used, made present by one call
  * instead of a page fault per page (MADV_POPULATE_READ or _WRITE, Linux
