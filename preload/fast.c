@@ -520,14 +520,8 @@ static uint64_t found_unknown(struct pfs_thread *t, uint64_t now, uint64_t from,
 			m.prot = PROT_READ | PROT_WRITE;
 			kind = PFS_KIND_SELF;
 		} else if (read || pfs_addrspace_find(from, &m, &prev) == 0) {
-			uint64_t kind_end;
+			uint64_t kind_end; /* m->end: a .bss is cut at its image's end at the start only */
 			kind = pfs_addrspace_kind(&m, &prev, 0, &kind_end);
-			if (from >= kind_end) { /* past an object's .bss, in the mapping the kernel merged with it */
-				m.start = kind_end;
-				kind = PFS_KIND_UNHOOKED;
-			} else {
-				m.end = kind_end;
-			}
 			/* A thread arena's heap (64 MiB-aligned) before its first block is carved: malloc's own. */
 			if (pfs_alloc_is_glibc && !(m.start & (PFS_HEAP_MAX - 1)) && m.end - m.start <= PFS_HEAP_MAX)
 				kind = 0;
