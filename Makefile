@@ -34,7 +34,10 @@ PRELOAD_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-ex
 # the unit tests link.  Only where the compiler has it (x86-64; clang before 17 does not).
 PRELOAD_LAYOUT := $(shell $(CC) -mcmodel=medium -mlarge-data-threshold=4096 -fPIC -x c -c -o /dev/null /dev/null \
 	2>/dev/null && echo -mcmodel=medium -mlarge-data-threshold=4096)
-PRELOAD_LIBS := -lunwind -ldl -lpthread -liberty
+PRELOAD_LIBS := -ldl -lpthread -liberty
+# libunwind: linked into the shim from Debian's source, its names hidden (tools/libunwind.sh says
+# why; the shared library where it cannot be built).  The unit tests link the shared one.
+UNWIND_LINK := $(BUILD)/unwind/link
 
 ANALYZER_SRC := $(wildcard analyzer/*.c)
 ANALYZER_CORE_SRC := $(filter-out analyzer/main.c,$(ANALYZER_SRC))
@@ -51,6 +54,8 @@ PRELOAD_TEST_CXX_SRC := $(wildcard tests/preload/*.cpp)
 PRELOAD_TEST_BIN += $(PRELOAD_TEST_CXX_SRC:tests/preload/%.cpp=$(BUILD)/tests/preload/%)
 PRELOAD_TEST_LIB_SRC := $(wildcard tests/preload/lib/*.c)
 PRELOAD_TEST_LIB := $(PRELOAD_TEST_LIB_SRC:tests/preload/lib/%.c=$(BUILD)/tests/preload/lib%.so)
+PRELOAD_TEST_LIB_CXX_SRC := $(wildcard tests/preload/lib/*.cpp)
+PRELOAD_TEST_LIB += $(PRELOAD_TEST_LIB_CXX_SRC:tests/preload/lib/%.cpp=$(BUILD)/tests/preload/lib%.so)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_PROGS := $(PRELOAD_TEST_BIN) $(PRELOAD_TEST_LIB) $(EXAMPLE_BIN)
@@ -93,10 +98,13 @@ $(BUILD)/preload/%.o: preload/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 # -z now: the library's calls into libc are bound when it loads, once, in the first process;
 # bound lazily, each forked child bound again those its parent never made (the fork handlers'),
 # 18 page faults of every fork of a bash loop.
-$(LIB): $(PRELOAD_OBJ) preload/exports.map
+$(LIB): $(PRELOAD_OBJ) preload/exports.map $(UNWIND_LINK)
 	@$(if $(Q),echo '  LD      $@')
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -Wl,-z,now -o $@ \
-		$(PRELOAD_OBJ) $(PRELOAD_LIBS)
+		$(PRELOAD_OBJ) $$(cat $(UNWIND_LINK)) $(PRELOAD_LIBS)
+
+$(UNWIND_LINK): tools/libunwind.sh | $(DEPS_OK)
+	@CC='$(CC)' sh tools/libunwind.sh $(@D)
 
 $(BUILD)/analyzer/%.o: analyzer/%.c $(FLAGS_STAMP) | $(DEPS_OK)
 	@$(if $(Q),echo '  CC      $<')
@@ -135,7 +143,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_CORE_LIB) | $(DEPS_TEST_OK)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  TEST    $@')
 	$(Q)$(CC) $(ANALYZER_CFLAGS) -Ipreload -Ianalyzer $(LDFLAGS) -o $@ $< \
-		$(UNIT_CORE_LIB) $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka 2>$@.warn; \
+		$(UNIT_CORE_LIB) -lunwind $(PRELOAD_LIBS) $(ANALYZER_LIBS) -lcmocka 2>$@.warn; \
 		rc=$$?; cat $@.warn >&2; exit $$rc
 
 # Target programs for the integration tests and the examples: plain C,
@@ -155,6 +163,10 @@ $(BUILD)/tests/preload/opt_%: tests/preload/opt_%.c $(FLAGS_STAMP)
 	@$(if $(Q),echo '  PROG    $@')
 	$(Q)$(CC) -std=gnu11 $(OPT_CFLAGS) $(LDFLAGS) -o $@ $< $(OPT_LIBS) 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
 $(BUILD)/tests/preload/opt_jemalloc $(BUILD)/tests/preload/opt_jemalloc_sites $(BUILD)/tests/preload/opt_jemalloc_early: OPT_LIBS := -ljemalloc
+$(BUILD)/tests/preload/lib%.so: tests/preload/lib/%.cpp $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  PROGLIB $@')
+	$(Q)$(CXX) -std=gnu++17 $(OPT_CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $< 2>$@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
 $(BUILD)/tests/preload/%: tests/preload/%.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  PROG    $@')
@@ -175,6 +187,8 @@ $(BUILD)/tests/preload/ctor_early: $(BUILD)/tests/preload/libctorearly.so
 $(BUILD)/tests/preload/ctor_early: PROG_LIBS := -L$(BUILD)/tests/preload -lctorearly -Wl,-rpath,'$$ORIGIN'
 $(BUILD)/tests/preload/ctor_stdio_fork: $(BUILD)/tests/preload/libctorstdio.so
 $(BUILD)/tests/preload/ctor_stdio_fork: PROG_LIBS := -L$(BUILD)/tests/preload -lctorstdio -Wl,-rpath,'$$ORIGIN'
+$(BUILD)/tests/preload/cxx_from_c: $(BUILD)/tests/preload/libcxxthrow.so
+$(BUILD)/tests/preload/cxx_from_c: PROG_LIBS := -L$(BUILD)/tests/preload -lcxxthrow -Wl,-rpath,'$$ORIGIN'
 
 $(BUILD)/tests/preload/%: tests/preload/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)

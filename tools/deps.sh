@@ -2,14 +2,15 @@
 # usage: tools/deps.sh build|test|bench
 # Checks the Debian packages of one set and installs the missing ones when run
 # as root; otherwise prints the one apt-get line and fails.
-#   build: what `make` and `make demo` need (the library, the analyzer, the examples)
+#   build: what `make` and `make demo` need (the library, the analyzer, the examples; curl, xz-utils
+#          and patch fetch and build libunwind from Debian's source: tools/libunwind.sh)
 #   test:  what `make check` adds (cmocka, the real programs run under the shim, chromium
 #          for the screenshots (python3-pil reads them), clang for the fuzzer, the tools the tests call)
 #   bench: what `make bench` adds (bc; its peers perf and heaptrack)
 set -u
 case "${1:-}" in
 build)
-	PKGS="gcc make libunwind-dev uthash-dev libdw-dev libelf-dev libiberty-dev zlib1g-dev" ;;
+	PKGS="gcc make libunwind-dev uthash-dev libdw-dev libelf-dev libiberty-dev zlib1g-dev curl xz-utils patch" ;;
 test)
 	PKGS="libcmocka-dev python3 util-linux bsdutils procps binutils pkg-config man-db libc6-dbg
 		git perl gawk xz-utils sqlite3 openssl redis-server redis-tools g++ golang-go libjemalloc-dev

@@ -115,3 +115,17 @@ ctor_gettext_check() {
 t_library_constructor_allocating_inside_libc() {
 	ctor_gettext_check ctor_gettext && ctor_gettext_check ctor_gettext_alloc
 }
+
+# The shim brings no library into the program's global scope (tools/libunwind.sh): a C program
+# whose C++ library throws (tests/preload/cxx_from_c.c, lib/cxxthrow.cpp) has its exceptions
+# unwound by libgcc_s, as natively, in both modes.  While the shim needed the shared
+# libunwind.so.8, its _Unwind_RaiseException took them (each 50-70 times as slow).
+t_cxx_exceptions_keep_the_programs_unwinder() {
+	! readelf -d "$LIB" | grep -q 'NEEDED.*libunwind' ||
+		skip "the shim links the shared libunwind here (its build said why: tools/libunwind.sh)"
+	local m
+	for m in fast exact; do
+		RUN_ENV="PFSHIM_MODE=$m" run_both "cxxexc$m" "$T/cxx_from_c" || { echo "  in $m mode"; return 1; }
+	done
+	grep -q "by libgcc_s" "$WORK/cxxexcfast.native" || { echo "  natively: $(cat "$WORK/cxxexcfast.native")"; return 1; }
+}
