@@ -233,8 +233,9 @@ smoke: $(LIB) | $(DEPS_TEST_OK)
 # quietly LOG, MAKE-ARGS: a sub-make whose output goes to LOG, shown only when it fails
 quietly = $(MAKE) --no-print-directory $(2) >$(1) 2>&1 || { cat $(1); echo "(log: $(1))"; exit 1; }
 
-# make check ends with the time each part took ("times: ..."), its build included.
-check: $(DEPS_TEST_OK)
+# make check ends with the time each part took ("times: ..."), its build included; libunwind, a
+# dependency built from Debian's source once a build directory, comes first, as the packages do.
+check: $(DEPS_TEST_OK) $(UNWIND_LINK)
 	@rm -rf $(SUMMARY)
 	@date +%s >$(BUILD)/.check-start
 	@rc=0; t0=$$(cat $(BUILD)/.check-start); mark=$$t0; times=""; cmark=0; \
