@@ -18,6 +18,12 @@ ROOT=$(pwd)
 for p in fork_cow touch_threads; do
 	cc -O2 -g -o "$W/$p" "bench/$p.c" -lpthread
 done
+# A C program whose C++ library throws (cxx): the unwinder its exceptions get under each tool
+# (the test's program and library: tests/preload/cxx_from_c.c, lib/cxxthrow.cpp).
+if command -v g++ >/dev/null; then
+	g++ -O2 -g -fPIC -shared -o "$W/libcxxthrow.so" tests/preload/lib/cxxthrow.cpp &&
+		cc -O2 -g -o "$W/cxx_from_c" tests/preload/cxx_from_c.c -L"$W" -lcxxthrow -Wl,-rpath,"$W"
+fi
 # The interpreter itself, not a version manager's shim on PATH (those start a shell each run).
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
@@ -41,7 +47,7 @@ open(w + "/rows.sql", "w").write(fidelity.SQL)
 open(w + "/big.c", "w").write(fidelity.c_source(340))
 EOF
 
-ALL="python sqlite gcc git threads fork"
+ALL="python sqlite gcc git threads fork cxx"
 VARIANTS="off fast exact uffd $(peers heaptrack perf)"
 echo "pfshim on real programs (issue 21): $(nproc) cores, $(uname -r), $RUNS rounds alternating, medians, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in ${*:-$ALL}; do
@@ -59,6 +65,10 @@ for w in ${*:-$ALL}; do
 		"$W/touch_threads" 64 8 ;;
 	fork) PHASE=1 bench "100 forked children of a 64 MiB process, each writing 10% (fork_cow 64 100): fork plus writes" \
 		"$VARIANTS" "exact<=2.5" "$W/fork_cow" 64 100 ;;
+	cxx)
+		[ -x "$W/cxx_from_c" ] || { echo "cxx: skipped, no g++ (Debian package g++)"; continue; }
+		bench "a C program's C++ library throwing 200,000 exceptions (tests/preload/cxx_from_c.c)" "$VARIANTS" \
+			"fast<=1.2" "$W/cxx_from_c" 200000 ;;
 	*) echo "unknown workload $w (one of: $ALL)" >&2 && exit 2 ;;
 	esac
 done
