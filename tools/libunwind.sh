@@ -25,7 +25,7 @@ sums="4a6aec666991fb45d0889c44aede8ad6eb108071c3554fcdff671f9c94794976  $orig
 4f9133ec35c56d6e964db572ddd9bc8c61e393589d1f1989e15e60390db2a97a  $patches"
 
 shared() {
-	echo "pfshim: the shim links the shared libunwind ($1); a program's C++ exceptions may then unwind through it (tools/libunwind.sh)" >&2
+	echo "pfshim: the shim links the shared libunwind ($1); a program's C++ exceptions may then unwind through it (tools/libunwind.sh; rm -r $dir to try again)" >&2
 	echo "-lunwind" >"$dir/link"
 	exit 0
 }
@@ -44,6 +44,7 @@ for f in $orig $patches; do
 	curl -sSfL --retry 2 --max-time 120 -o "dl/$f.part" "$mirror/pool/main/libu/libunwind/$f" 2>err.txt &&
 		mv "dl/$f.part" "dl/$f" || shared "cannot download $f from $mirror: $(tail -n 1 err.txt)"
 done
+rm -f err.txt
 (cd dl && echo "$sums" | sha256sum -c --quiet >/dev/null 2>&1) || {
 	rm -rf dl
 	shared "the downloaded source is not Debian's $deb (SHA-256)"
