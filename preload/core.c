@@ -201,20 +201,25 @@ int pfs_core_unseen_child(void)
 }
 
 /*
- * The state both sides of a fork write at once (locks, the log's and the
- * process's structures, the forking thread's state and site cache, the
- * shim's small variables after its read-only part), copied by one call a
- * range instead of a copy-on-write fault a page (5-10 us a page against
- * 14-23 here).
+ * The state both sides of a fork write at once (locks, the process's
+ * structure, the forking thread's state and site cache, the shim's small
+ * variables after its read-only part: .data, where PFS_FORK_WRITTEN puts
+ * the locks of other files), copied by one call a range instead of a
+ * copy-on-write fault a page (5-10 us a page against 14-23 here).  The
+ * log's structure only in the child, which opens its own log: the parent
+ * wrote its two pages in none of 200 forks of a bash script (it writes
+ * there when its log needs a new block), and each was a copy made for
+ * nothing.
  */
-static void fork_state_copied(void)
+static void fork_state_copied(int child)
 {
 	uintptr_t lo, hi, page = pfs_proc.page_size;
 	pfs_self_code(&lo, &hi);
 	hi = (hi + page - 1) & ~(page - 1);
 	pfs_prefault((void *)hi, 2 * page, MADV_POPULATE_WRITE); /* .data, then .bss's small variables */
 	pfs_prefault(&pfs_proc, offsetof(struct pfs_process, cfg), MADV_POPULATE_WRITE);
-	pfs_prefault(&pfs_log_proc, sizeof(pfs_log_proc), MADV_POPULATE_WRITE);
+	if (child)
+		pfs_prefault(&pfs_log_proc, sizeof(pfs_log_proc), MADV_POPULATE_WRITE);
 	if (pfs_tls_thread)
 		pfs_prefault(pfs_tls_thread, sizeof(*pfs_tls_thread), MADV_POPULATE_WRITE);
 }
@@ -238,7 +243,7 @@ static void fork_parent(void)
 		fork_inside_shim = 0;
 		return;
 	}
-	fork_state_copied();
+	fork_state_copied(0);
 	pfs_arena_unlock();
 	pfs_tracker->unlock();
 	pfs_heap_unlock();
@@ -673,7 +678,7 @@ void pfs_core_child_after_fork(int how)
 	if (!pfs_proc.enabled)
 		return;
 	code_present();
-	fork_state_copied();
+	fork_state_copied(1);
 	/* Other threads are gone: their locks and states are reset, not waited for. */
 	pfs_fatal_pending = 0; /* the parent's signal, not the child's */
 	pfs_log_proc.lock = (pfs_spin_t)PFS_SPIN_INIT;

@@ -1094,13 +1094,19 @@ static void fast_end(struct pfs_thread *t)
  */
 static void fork_note_threads(void)
 {
-	static uint64_t tops[FORK_WRITTEN_MAX];
+	static uint64_t many[FORK_WRITTEN_MAX];
+	uint64_t few[FORK_WRITTEN_FEW], *tops = few; /* on the stack: no page of the shim's written at each fork */
 	unsigned n = 0;
 	for (uint64_t i = 0; i < pfs_regions_count() && n < FORK_WRITTEN_MAX; i++) {
 		struct region *r = pfs_region_at(i);
 		int stack_kind = r->kind == PFS_KIND_THREAD_STACK || r->kind == PFS_KIND_UNHOOKED || r->kind == PFS_KIND_SELF;
-		if (stack_kind && !r->owner && r->npages && pfs_bits_get(&r->bits, r->npages - 1))
-			tops[n++] = pfs_region_end(r);
+		if (!stack_kind || r->owner || !r->npages || !pfs_bits_get(&r->bits, r->npages - 1))
+			continue;
+		if (n == FORK_WRITTEN_FEW && tops == few) { /* many threads: the static table */
+			memcpy(many, few, sizeof(few));
+			tops = many;
+		}
+		tops[n++] = pfs_region_end(r);
 	}
 	pfs_forkwrites_prepare(tops, n);
 }

@@ -7,8 +7,8 @@
 
 __thread struct pfs_thread *pfs_tls_thread __attribute__((tls_model("initial-exec")));
 
-static pfs_spin_t threads_lock = PFS_SPIN_INIT;
-static struct pfs_thread *threads_all, *threads_free;
+static pfs_spin_t threads_lock PFS_FORK_WRITTEN = PFS_SPIN_INIT;
+static struct pfs_thread *threads_all PFS_FORK_WRITTEN, *threads_free PFS_FORK_WRITTEN;
 static pthread_key_t thread_key;
 static int thread_key_ok;
 static void (*exit_fn)(struct pfs_thread *t);

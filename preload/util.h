@@ -15,6 +15,13 @@
 #define PFS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PFS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PFS_HIDDEN __attribute__((visibility("hidden")))
+/*
+ * A variable both sides of a fork write at every fork (a lock the fork
+ * handlers take): kept in .data, the page after the shim's read-only part
+ * that core.c's fork_state_copied copies by one call, rather than on a page
+ * of .bss of its own, a copy-on-write fault in the parent and the child.
+ */
+#define PFS_FORK_WRITTEN __attribute__((section(".data.pfs_fork")))
 #define PFS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
