@@ -133,7 +133,7 @@ PFS_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
 	PFS_ENSURE(mprotect);
 	if (PFS_UNLIKELY(!real_mprotect))
-		return (int)syscall(SYS_mprotect, addr, len, prot);
+		return pfs_sys_mprotect(addr, len, prot);
 	int r = real_mprotect(addr, len, prot);
 	if (r || !__atomic_load_n(&pfs_policy_waiting, __ATOMIC_RELAXED) || !pfs_hook_tracking())
 		return r;
