@@ -582,7 +582,7 @@ static void exact_fork_parent(struct pfs_thread *t)
  */
 static void exact_fork_child(struct pfs_thread *t, pfs_announce_fn announce)
 {
-	pthread_mutex_init(&xlock, NULL);
+	xlock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	pfs_uffd_handlers_forget(); /* the parent's handlers' sockets and pidfds: not ours */
 	gone_said = 0;
 	if (!enabled)

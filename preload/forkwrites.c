@@ -44,6 +44,7 @@ static struct {
 } others[MAX_OTHERS];
 static unsigned nothers;
 static uint32_t forking_tid; /* the forking thread's id in the parent */
+static uint64_t forking_self, forking_word; /* its descriptor and thread-id word (the child's thread's too) */
 
 /* A word of this process's memory, read without a signal where it cannot be read: 0 or -errno. */
 static int read_u32(uint64_t addr, uint32_t *v)
@@ -76,6 +77,8 @@ void pfs_forkwrites_prepare(const uint64_t *tops, unsigned n)
 	int saved = errno;
 	uint64_t self = (uint64_t)(uintptr_t)pthread_self(), word = own_tid_word();
 	uint64_t below = __atomic_load_n(&below_top, __ATOMIC_RELAXED);
+	forking_self = self;
+	forking_word = word;
 	if (word && word >= self && word - self < below) { /* else a thread id's place is not known */
 		uint64_t at = below - (word - self); /* a thread's id word lies this far below its stack's top */
 		pid_t pid = pfs_sys_getpid();
@@ -114,8 +117,18 @@ unsigned pfs_forkwrites_child(uint64_t *pages, unsigned max)
 	add_page(pages, &n, max, (uint64_t)(uintptr_t)busy);
 	add_page(pages, &n, max, (uint64_t)(uintptr_t)err);
 	uint32_t v, me = (uint32_t)pfs_sys_gettid();
-	uint64_t word = own_tid_word();
-	if (word && !read_u32(word, &v) && v == me && v != forking_tid)
+	/*
+	 * The forking thread's own word, noted before the fork, lies in its live
+	 * descriptor: read in place (process_vm_readv and prctl were two system
+	 * calls of every forked child's set-up).  A thread other than the one
+	 * noted (its fork ran no handlers: _Fork, clone) asks the kernel.
+	 */
+	uint64_t word = forking_word;
+	if (forking_self == (uint64_t)(uintptr_t)pthread_self() && word)
+		v = *(volatile uint32_t *)(uintptr_t)word;
+	else if (!(word = own_tid_word()) || read_u32(word, &v))
+		v = 0;
+	if (word && v == me && v != forking_tid)
 		add_page(pages, &n, max, word); /* the kernel stored the child's id there */
 	for (unsigned i = 0; i < nothers; i++)
 		if (!read_u32(others[i].addr, &v) && v == 0)

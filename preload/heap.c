@@ -394,5 +394,5 @@ void pfs_heap_unlock(void)
 
 void pfs_heap_child(void)
 {
-	pthread_mutex_init(&heap_mutex, NULL);
+	heap_mutex = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }

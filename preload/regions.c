@@ -47,7 +47,8 @@ void pfs_regions_unlock(void)
 
 void pfs_regions_child(void)
 {
-	pthread_mutex_init(&regions_mutex, NULL);
+	/* as pthread_mutex_init would, without a page of libc's code to fault in (a forked child's set-up) */
+	regions_mutex = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	first_touches = cow_faults = 0;
 }
 
