@@ -62,8 +62,9 @@ int pfs_log_open(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const ch
 /*
  * Goes on in the file the image this one replaced by exec handed over
  * (pfs_log_hand_over): the newest pfshim.PID[.N].pfslog of hdr->pid in the
- * directory, if it says so.  Its records begin at a block of their own with
- * an IMAGE record of `hdr`'s fields.  Returns 0, or -ENOENT when there is
+ * directory, if it says so.  Its records begin with an IMAGE record of
+ * `hdr`'s fields, after the records of the file's last block when it has
+ * room, else at a block of their own.  Returns 0, or -ENOENT when there is
  * no such file (pfs_log_open then), or -errno.
  */
 int pfs_log_continue(struct pfs_log *log, struct pfs_writer *w0, int dirfd, const char *dir,

@@ -10,8 +10,10 @@
  *   offset k * block_size    records of block k (k >= 1)
  *
  * One file per process: an image that replaces a traced image by exec
- * goes on in the same file (version 2), from a block of its own whose first
- * record is IMAGE.  Every block before it is the earlier images'.
+ * goes on in the same file (version 2), from an IMAGE record: after the
+ * records of the file's last block when at least 1 KiB of it is left, else
+ * at the start of a block of its own.  Every record before it (in file
+ * order) is the earlier images'.
  *
  * The file is cut into blocks of `block_size` bytes.  A record never
  * crosses a block boundary; each writing thread owns one block at a time

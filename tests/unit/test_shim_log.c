@@ -82,8 +82,9 @@ static int continue_in(struct pfs_log *log, struct pfs_writer *w, uint64_t start
 }
 
 /*
- * An image exec'd by a traced image goes on in its file, from a block of its
- * own that begins with IMAGE; only when handed over, once, and only in the
+ * An image exec'd by a traced image goes on in its file, in the last block
+ * after its records (its own block when that one is nearly full: the next
+ * test), beginning with IMAGE; only when handed over, once, and only in the
  * newest file of its pid (an older one may say it was handed over: its
  * successor was not traced, and its pid was reused).
  */
@@ -101,11 +102,14 @@ static void test_exec_image_goes_on_in_the_file(void **state)
 	pfs_log_hand_over(&pfs_log_proc, 0, 0); /* the exec failed */
 	assert_int_equal(continue_in(&next, &w, 5), -ENOENT);
 	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 1);
-	uint64_t first = pfs_log_proc.next_block;
+	uint64_t last = pfs_log_proc.next_block - 1; /* the block the records end in: a few KiB used */
+	size_t used = (size_t)(t->w.cur - (t->w.end - PFS_LOG_BLOCK_SIZE));
+	assert_int_equal(t->w.block, last);
+	assert_true(used > 0 && used < PFS_LOG_BLOCK_SIZE / 2);
 	assert_int_equal(continue_in(&next, &w, 5), 0);
 	assert_string_equal(next.path, pfs_log_proc.path);
 	assert_int_equal(next.gen, 1);
-	assert_int_equal(next.first_block, first);
+	assert_int_equal(next.first_block, last);
 	struct test_rec *r = pfs_log_reserve(&next, &w, sizeof(*r));
 	assert_non_null(r);
 	r->writer = 9;
@@ -115,10 +119,12 @@ static void test_exec_image_goes_on_in_the_file(void **state)
 	assert_int_equal(continue_in(&again, &w2, 6), -ENOENT); /* taken once */
 
 	struct walked m = fixture_map(pfs_log_proc.path);
-	assert_int_equal(m.len, (first + 1) * PFS_LOG_BLOCK_SIZE);
+	assert_int_equal(m.len, (last + 1) * PFS_LOG_BLOCK_SIZE); /* no block more */
 	const struct pfs_file_header *h = (const void *)m.data;
 	assert_int_equal(h->handoff_pid, 0);
-	const struct pfs_rec_image *img = (const void *)(m.data + first * PFS_LOG_BLOCK_SIZE);
+	const struct test_rec *before = (const void *)(m.data + last * PFS_LOG_BLOCK_SIZE + used - sizeof(*before));
+	assert_int_equal(before->n, 299); /* the first image's last record, kept */
+	const struct pfs_rec_image *img = (const void *)(m.data + last * PFS_LOG_BLOCK_SIZE + used);
 	assert_int_equal(img->h.type, PFS_REC_IMAGE);
 	assert_int_equal(img->pid, (uint64_t)getpid());
 	assert_int_equal(img->start_mono_ns, 5);
@@ -137,6 +143,31 @@ static void test_exec_image_goes_on_in_the_file(void **state)
 	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 2);
 	assert_int_equal(continue_in(&again, &w2, 7), -ENOENT);
 	pfs_log_close(&newer);
+	pfs_log_close(&next);
+	fixture_close();
+}
+
+/* A last block with less than a KiB left: the next image takes a block of its own. */
+static void test_exec_image_takes_a_block_past_a_full_one(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	struct pfs_thread *t = pfs_thread_get();
+	uint64_t n = 0;
+	while (t->w.block < 1 || t->w.end - t->w.cur >= 1024)
+		put(t, 0, n++);
+	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 1);
+	uint64_t first = pfs_log_proc.next_block;
+	struct pfs_log next;
+	struct pfs_writer w;
+	assert_int_equal(continue_in(&next, &w, 5), 0);
+	assert_int_equal(next.first_block, first);
+	struct walked m = fixture_map(pfs_log_proc.path);
+	assert_int_equal(m.len, (first + 1) * PFS_LOG_BLOCK_SIZE);
+	const struct pfs_rec_image *img = (const void *)(m.data + first * PFS_LOG_BLOCK_SIZE);
+	assert_int_equal(img->h.type, PFS_REC_IMAGE);
+	assert_int_equal(img->start_mono_ns, 5);
+	munmap(m.data, m.len);
 	pfs_log_close(&next);
 	fixture_close();
 }
@@ -247,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_file_created_private),
 		cmocka_unit_test(test_second_image_gets_suffix_and_symlink_not_followed),
 		cmocka_unit_test(test_exec_image_goes_on_in_the_file),
+		cmocka_unit_test(test_exec_image_takes_a_block_past_a_full_one),
 		cmocka_unit_test(test_records_span_blocks_in_order),
 		cmocka_unit_test(test_oversized_record_is_lost_not_written),
 		cmocka_unit_test(test_concurrent_writers_lose_nothing),
