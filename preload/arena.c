@@ -30,6 +30,8 @@ static pfs_spin_t self_lock = PFS_SPIN_INIT;
 void pfs_self_note(uint64_t addr, uint64_t len)
 {
 	pfs_spin_lock(&self_lock);
+	if (!self_n) /* a start's first: the table's first page made present by one call, not a fault (a large table, .lbss) */
+		pfs_prefault(self, sizeof(self[0]), MADV_POPULATE_WRITE);
 	for (unsigned i = 0; i < SELF_MAX; i++)
 		if (!self[i].end) {
 			self[i].start = addr;

@@ -201,6 +201,22 @@ int pfs_core_unseen_child(void)
 }
 
 /*
+ * The shim's small variables (the Makefile's layout: .data, then .bss's
+ * objects under 4 KiB) made present by one call, `pages` of them from the
+ * end of its read-only part: at a start, the 3 that every start writes (on
+ * this machine a first read of a fresh page takes a page of its own, a
+ * fault each: /bin/true's start read 2 of them first); at a fork, the 2
+ * both sides write.
+ */
+static void small_variables(unsigned pages)
+{
+	uintptr_t lo, hi, page = pfs_proc.page_size ? pfs_proc.page_size : (uintptr_t)getpagesize();
+	pfs_self_code(&lo, &hi);
+	hi = (hi + page - 1) & ~(page - 1);
+	pfs_prefault((void *)hi, pages * page, MADV_POPULATE_WRITE);
+}
+
+/*
  * The state both sides of a fork write at once (locks, the process's
  * structure, the forking thread's state and site cache, the shim's small
  * variables after its read-only part: .data, where PFS_FORK_WRITTEN puts
@@ -213,10 +229,7 @@ int pfs_core_unseen_child(void)
  */
 static void fork_state_copied(int child)
 {
-	uintptr_t lo, hi, page = pfs_proc.page_size;
-	pfs_self_code(&lo, &hi);
-	hi = (hi + page - 1) & ~(page - 1);
-	pfs_prefault((void *)hi, 2 * page, MADV_POPULATE_WRITE); /* .data, then .bss's small variables */
+	small_variables(2);
 	pfs_prefault(&pfs_proc, offsetof(struct pfs_process, cfg), MADV_POPULATE_WRITE);
 	if (child)
 		pfs_prefault(&pfs_log_proc, sizeof(pfs_log_proc), MADV_POPULATE_WRITE);
@@ -573,6 +586,7 @@ int pfs_core_init(int argc, char **argv, char **envp)
 	pfs_prefault(&pfs_proc, sizeof(pfs_proc), MADV_POPULATE_WRITE);
 	pfs_prefault(&pfs_log_proc, sizeof(pfs_log_proc), MADV_POPULATE_WRITE);
 	code_present();
+	small_variables(3);
 	pfs_real_resolve();
 	if (!real_malloc || !real_free || !real_mmap)
 		return -ENOSYS;

@@ -231,7 +231,8 @@ extern const ElfW(Ehdr) __ehdr_start; /* defined by the linker, hidden */
 /* Beside the constructor (.text.startup, in the code's first 64 KiB): the code that runs before the rest is present. */
 __attribute__((section(".text.startup"))) void pfs_self_code(uintptr_t *start, uintptr_t *end)
 {
-	static uintptr_t lo, hi;
+	/* in .data, present from the loader's relocations: the start reads them before it populates .bss (core.c) */
+	static uintptr_t lo __attribute__((section(".data"))), hi __attribute__((section(".data")));
 	if (!hi) {
 		const ElfW(Phdr) *ph = (const void *)((const char *)&__ehdr_start + __ehdr_start.e_phoff);
 		uintptr_t bias = (uintptr_t)&__ehdr_start, top = 0;

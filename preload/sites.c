@@ -72,6 +72,8 @@ static void by_id_set(struct stack_ent *s)
 	uint32_t c = s->id / BY_ID_CHUNK;
 	if (c >= BY_ID_CHUNKS)
 		return;
+	if (s->id == 1) /* a start's first stack: the table's first page made present by one call, not a fault (a large table, .lbss) */
+		pfs_prefault(by_id, sizeof(by_id[0]), MADV_POPULATE_WRITE);
 	/* Writers hold stacks_lock; readers take no lock, so chunks and entries are published with release. */
 	if (!by_id[c]) {
 		struct stack_ent **chunk = pfs_arena_alloc(BY_ID_CHUNK * sizeof(*chunk));
