@@ -734,6 +734,9 @@ static int cow_open(void)
 /* At a fork, in both processes: what a region holds now is shared; protect it. regions lock held. */
 static uint64_t huge_skipped_pages; /* huge-page memory whose copy-on-write is not counted */
 
+/* What cow_arm found a region to need at a fork: nothing, protection, registration then protection. */
+enum { ARM_NONE, ARM_PROTECT, ARM_REGISTER };
+
 /* The pages r holds now are the ones a fork shares (r->cow); 0 when out of memory. */
 static int cow_note_held(struct region *r)
 {
@@ -745,10 +748,14 @@ static int cow_note_held(struct region *r)
 }
 
 /*
- * Whether r is to be protected for the fork: registered, its held pages
- * noted as shared.  `*fd_ok`: the descriptor checked once for the whole walk
- * (an fstat each time was 19 system calls per fork of a bash loop), opened
- * here when the first region needs it.
+ * What r needs for the fork (ARM_*): ARM_PROTECT when it is registered
+ * and its held pages are noted as shared; ARM_REGISTER when it is to be
+ * registered first (cow_registered notes its pages then): adjacent regions
+ * are registered by one call (cow_run), as they are protected (a bash
+ * child registered its 12 regions in 12 calls, 8 runs).  `*fd_ok`: the
+ * descriptor checked once for the whole walk (an fstat each time was 19
+ * system calls per fork of a bash loop), opened here when the first region
+ * needs it.
  */
 static int cow_arm(struct region *r, int *fd_ok)
 {
@@ -760,10 +767,10 @@ static int cow_arm(struct region *r, int *fd_ok)
 	 * parent and the child.
 	 */
 	if (!r->cowable || cow_failed || r->onfork != PFS_ONFORK_SHARE || r->kind == PFS_KIND_SELF)
-		return 0;
+		return ARM_NONE;
 	if (feed) { /* the first fault after the fork on a page held then is its copy: nothing protected */
 		cow_note_held(r);
-		return 0;
+		return ARM_NONE;
 	}
 	/*
 	 * Write-protecting a transparent huge page splits it at its first write
@@ -773,7 +780,7 @@ static int cow_arm(struct region *r, int *fd_ok)
 	if (r->huge) {
 		huge_skipped_pages += r->npages;
 		pfs_region_cow_free(r);
-		return 0;
+		return ARM_NONE;
 	}
 	/*
 	 * Protected at the last fork and nothing written or newly held since (every
@@ -782,7 +789,7 @@ static int cow_arm(struct region *r, int *fd_ok)
 	 * 29% of its time there, forking 100 children of 64 MiB.
 	 */
 	if (r->cow && r->cow->wp_gen == uffd_gen && *fd_ok && r->cow->left == pfs_bits_count(&r->bits))
-		return 0;
+		return ARM_NONE;
 	if (!*fd_ok) {
 		int err = cow_open();
 		if (err) {
@@ -790,22 +797,22 @@ static int cow_arm(struct region *r, int *fd_ok)
 			pfs_warn("copy-on-write after fork is not counted in process %d: asynchronous write-protect is "
 				 "not available (%s)",
 				 (int)pfs_proc.pid, strerror(-err));
-			return 0;
+			return ARM_NONE;
 		}
 		*fd_ok = 1;
 	}
 	struct pfs_cow *c = r->npages ? pfs_region_cow(r) : NULL;
 	if (!c)
-		return 0;
-	int registered = c->wp_gen == uffd_gen;
-	if (!registered || r->owner) { /* a heap has grown since: register all of it again */
-		struct uffdio_register reg = {.range = {.start = r->start, .len = r->npages * page_size},
-					      .mode = UFFDIO_REGISTER_MODE_WP};
-		if (PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_REGISTER, &reg)) && !registered)
-			return 0; /* not a kind of memory the kernel protects: its writes are not counted */
-		c->wp_gen = uffd_gen;
-	}
-	return cow_note_held(r);
+		return ARM_NONE;
+	if (c->wp_gen != uffd_gen || r->owner) /* a heap has grown since: registered all again (cow_registered) */
+		return ARM_REGISTER;
+	return cow_note_held(r) ? ARM_PROTECT : ARM_NONE;
+}
+
+static int cow_register(uint64_t start, uint64_t end)
+{
+	struct uffdio_register reg = {.range = {.start = start, .len = end - start}, .mode = UFFDIO_REGISTER_MODE_WP};
+	return PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_REGISTER, &reg));
 }
 
 static int cow_protect(uint64_t start, uint64_t end)
@@ -814,19 +821,40 @@ static int cow_protect(uint64_t start, uint64_t end)
 	return PFS_NO_EINTR(pfs_sys_ioctl(uffd.fd, UFFDIO_WRITEPROTECT, &wp));
 }
 
-/* Regions [from, to) (adjacent) protected; one that cannot be is not counted. */
-static void cow_protect_run(uint64_t from, uint64_t to)
+/*
+ * `call` over regions [from, to) (adjacent) by one system call, each region
+ * on its own when that fails; then done(r, whether it worked for r).
+ */
+static void cow_run(uint64_t from, uint64_t to, int (*call)(uint64_t, uint64_t), void (*done)(struct region *, int))
 {
 	if (from == to)
 		return;
-	struct region *first = pfs_region_at(from);
-	if (!cow_protect(first->start, pfs_region_end(pfs_region_at(to - 1))))
-		return;
-	for (uint64_t i = from; i < to; i++) { /* one of them is not protectable: each on its own */
+	int all = !call(pfs_region_at(from)->start, pfs_region_end(pfs_region_at(to - 1)));
+	for (uint64_t i = from; i < to; i++) {
 		struct region *r = pfs_region_at(i);
-		if (to - from == 1 || cow_protect(r->start, pfs_region_end(r)))
-			pfs_region_cow_free(r);
+		done(r, all || (to - from > 1 && !call(r->start, pfs_region_end(r))));
 	}
+}
+
+/*
+ * Registered (ARM_REGISTER), its held pages noted as shared then; or
+ * registered before (a heap registered again).  One that cannot be
+ * registered (not a kind of memory the kernel protects) is left out: its
+ * protection fails too, and cow_protected drops it.
+ */
+static void cow_registered(struct region *r, int ok)
+{
+	if (ok)
+		r->cow->wp_gen = uffd_gen;
+	if (r->cow->wp_gen == uffd_gen)
+		cow_note_held(r);
+}
+
+/* One that cannot be protected is not counted. */
+static void cow_protected(struct region *r, int ok)
+{
+	if (!ok)
+		pfs_region_cow_free(r);
 }
 
 static void cow_note_huge(void)
@@ -847,18 +875,30 @@ static void cow_note_huge(void)
 static void arm_all(void)
 {
 	int fd_ok = !cow_failed && !feed && pfs_fd_ok(&uffd);
-	uint64_t from = 0, to = 0; /* the run of adjacent regions to protect */
+	uint64_t from = 0, to = 0;   /* the run of adjacent regions to protect */
+	uint64_t rfrom = 0, rto = 0; /* the run of them to register first, within it */
 	for (uint64_t i = 0; i < pfs_regions_count(); i++) {
 		struct region *r = pfs_region_at(i);
-		if (!cow_arm(r, &fd_ok))
+		int need = cow_arm(r, &fd_ok);
+		if (need == ARM_NONE)
 			continue;
 		if (to != i || from == to || pfs_region_end(pfs_region_at(to - 1)) != r->start) {
-			cow_protect_run(from, to);
+			cow_run(rfrom, rto, cow_register, cow_registered);
+			rfrom = rto = i;
+			cow_run(from, to, cow_protect, cow_protected);
 			from = i;
 		}
 		to = i + 1;
+		if (need == ARM_REGISTER) {
+			if (rto != i) {
+				cow_run(rfrom, rto, cow_register, cow_registered);
+				rfrom = i;
+			}
+			rto = i + 1;
+		}
 	}
-	cow_protect_run(from, to);
+	cow_run(rfrom, rto, cow_register, cow_registered);
+	cow_run(from, to, cow_protect, cow_protected);
 }
 
 /*
