@@ -380,47 +380,115 @@ static double part_in(const struct iv *v, double lo, double hi, double *from, do
 
 /* A record's part of a storm: where it lies there, and what it cost. */
 struct piece {
-	double from, to, cost;
+	double from, cost;
 };
 
-static int cmp_piece_from(const void *x, const void *y)
+/*
+ * The smallest `from` by which the pieces' costs add up to more than
+ * `share`, by selection in place (no sort).  Unchanged when no piece gets
+ * there.
+ */
+static void weighted_first(struct piece *pc, size_t np, double share, double *first)
 {
-	const struct piece *a = x, *b = y;
+	size_t lo = 0, hi = np;
 
-	return a->from < b->from ? -1 : a->from > b->from;
+	while (lo < hi) {
+		double pivot = pc[lo + (hi - lo) / 2].from, less = 0, same = 0;
+		size_t lt = lo, gt = hi;
+
+		/* [lo, lt) < pivot, [lt, i) == pivot, [gt, hi) > pivot */
+		for (size_t i = lo; i < gt;) {
+			struct piece t = pc[i];
+
+			if (t.from < pivot) {
+				pc[i++] = pc[lt];
+				pc[lt++] = t;
+				less += t.cost;
+			} else if (t.from > pivot) {
+				pc[i] = pc[--gt];
+				pc[gt] = t;
+			} else {
+				i++;
+				same += t.cost;
+			}
+		}
+		if (less > share) {
+			hi = lt;
+		} else if (less + same > share) {
+			*first = pivot;
+			return;
+		} else {
+			share -= less + same;
+			lo = gt;
+		}
+	}
 }
 
-static int cmp_piece_to_desc(const void *x, const void *y)
-{
-	const struct piece *a = x, *b = y;
-
-	return a->to > b->to ? -1 : a->to < b->to;
-}
+#define TIGHT_BINS 4096
 
 /*
  * The storm's start and end made tight: the 1% of its cost that came
  * earliest and the 1% that came latest left out (a few pages known only to
  * have come "since the start" must not stretch a storm to the start).  By
  * the records' sum, not each record's own share: a storm of 170 scans of
- * 0.6% each was shrunk to its last one, the only one above 1%.
+ * 0.6% each was shrunk to its last one, the only one above 1%.  Records
+ * ivs[k0, k1) are the storm's, `total` their cost in [lo, hi).  Without a
+ * copy of them: a storm of a whole run is millions of records, and two
+ * sorts of their copies were most of a report's time and a quarter of its
+ * memory.  The end: their ends come in order (ivs are sorted by b), so a
+ * walk back from the last.  The start: the costs by where they start in
+ * TIGHT_BINS bins of the storm, then the records of the bin where 1% is
+ * passed, selected exactly.  0 or -ENOMEM.
  */
-static void tighten(struct piece *pc, size_t np, double total, double *first, double *last)
+static int tighten(const struct iv *ivs, size_t k0, size_t k1, double lo, double hi, double total,
+		   double *first, double *last)
 {
-	double acc = 0;
+	const double share = total / 100, width = (hi - lo) / TIGHT_BINS;
+	double acc = 0, from, to, *bins;
+	struct piece *pc = NULL;
+	size_t np = 0, cap = 0, j;
 
-	qsort(pc, np, sizeof(*pc), cmp_piece_from);
-	for (size_t k = 0; k < np; k++)
-		if ((acc += pc[k].cost) > total / 100) {
-			*first = pc[k].from;
+	for (size_t k = k1; k-- > k0;) {
+		double part = part_in(&ivs[k], lo, hi, &from, &to);
+
+		if (part > 0 && (acc += part * ivs[k].cost) > share) {
+			*last = to;
 			break;
 		}
+	}
+	if (!(width > 0))
+		return 0;
+	bins = calloc(TIGHT_BINS, sizeof(*bins));
+	if (!bins)
+		return -ENOMEM;
+#define BIN_OF(f) ((size_t)fmin(fmax(((f) - lo) / width, 0.0), (double)(TIGHT_BINS - 1)))
+	for (size_t k = k0; k < k1; k++) {
+		double part = part_in(&ivs[k], lo, hi, &from, &to);
+
+		if (part > 0)
+			bins[BIN_OF(from)] += part * ivs[k].cost;
+	}
 	acc = 0;
-	qsort(pc, np, sizeof(*pc), cmp_piece_to_desc);
-	for (size_t k = 0; k < np; k++)
-		if ((acc += pc[k].cost) > total / 100) {
-			*last = pc[k].to;
-			break;
+	for (j = 0; j < TIGHT_BINS && acc + bins[j] <= share; j++)
+		acc += bins[j];
+	free(bins);
+	if (j == TIGHT_BINS)
+		return 0;
+	for (size_t k = k0; k < k1; k++) {
+		double part = part_in(&ivs[k], lo, hi, &from, &to);
+
+		if (part <= 0 || BIN_OF(from) != j)
+			continue;
+		if (pfs_an_reserve((void **)&pc, &cap, np + 1, sizeof(*pc))) {
+			free(pc);
+			return -ENOMEM;
 		}
+		pc[np++] = (struct piece){from, part * ivs[k].cost};
+	}
+#undef BIN_OF
+	weighted_first(pc, np, share - acc, first);
+	free(pc);
+	return 0;
 }
 
 /*
@@ -436,8 +504,7 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 	double lo = (double)i0 * B, hi = (double)(i1 + 1) * B, best = -1.0, total = 0, biggest = 0;
 	double first = hi, last = lo, from, to;
 	struct site_sum *sums = NULL, *e, *tmp;
-	struct piece *pc = NULL;
-	size_t k0 = 0, hiwin = n, np = 0, cap = 0;
+	size_t k0 = 0, hiwin = n, k1;
 	int rc = 0;
 
 	/* ivs sorted by b: skip those that end before the storm */
@@ -449,19 +516,14 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 		else
 			hiwin = mid;
 	}
-	for (size_t k = k0; k < n && (double)ivs[k].b < hi + (double)maxlen + B; k++) {
-		const struct iv *v = &ivs[k];
+	for (k1 = k0; k1 < n && (double)ivs[k1].b < hi + (double)maxlen + B; k1++) {
+		const struct iv *v = &ivs[k1];
 		double part = part_in(v, lo, hi, &from, &to);
 
 		if (part <= 0)
 			continue;
 		total += part * v->cost;
 		biggest = fmax(biggest, part * v->cost);
-		if (pfs_an_reserve((void **)&pc, &cap, np + 1, sizeof(*pc))) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		pc[np++] = (struct piece){from, to, part * v->cost};
 		HASH_FIND(hh, sums, &v->key, sizeof(v->key), e);
 		if (!e) {
 			e = calloc(1, sizeof(*e));
@@ -475,7 +537,9 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 		e->faults += part * v->faults;
 		e->cost += part * v->cost;
 	}
-	tighten(pc, np, total, &first, &last);
+	rc = tighten(ivs, k0, k1, lo, hi, total, &first, &last);
+	if (rc)
+		goto out;
 	st->one_scan = st->one_scan && biggest >= total / 2;
 	HASH_ITER(hh, sums, e, tmp) {
 		if (e->cost > best || (e->cost == best &&
@@ -493,7 +557,6 @@ static int attribute(struct pfs_series *s, const struct iv *ivs, size_t n, uint6
 	st->start_ns = ns_of(first);
 	st->end_ns = ns_of(last);
 out:
-	free(pc);
 	HASH_ITER(hh, sums, e, tmp) {
 		HASH_DEL(sums, e);
 		free(e);
