@@ -22,8 +22,8 @@
 struct iv {
 	uint64_t a, b;
 	struct pfs_site_key key;
-	uint32_t faults;
 	double cost;		/* ns, at the cost per fault of its kind */
+	uint32_t faults;
 	bool point;		/* a and b in one bucket: all of it goes to b's */
 };
 
