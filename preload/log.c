@@ -383,10 +383,12 @@ void pfs_log_hand_over(struct pfs_log *log, uint32_t pid, uint32_t gen)
  * child that execs writes a few KiB): this image goes on where its records
  * end, after the first record header that is 0 (the reader reads records in
  * file order: those before the IMAGE record are the earlier images').  A
- * block and its reservation fewer per exec: on this machine's ext4, a fresh
- * block's four page-cache pages and its fallocate were a tenth of the log's
- * cost in a bash command.  NULL when the block has no room for more than a
- * few records or does not read as records (w0 untouched then).
+ * block's reservation and its four fresh page-cache pages fewer per exec
+ * (a bash script's command: one block of its file, not two).  Only a block
+ * the file holds whole (a reservation cut by a full disk leaves a shorter
+ * one: a store past the file's end is SIGBUS).  NULL when the block has no
+ * room for more than a few records or does not read as records (w0
+ * untouched then).
  */
 #define REST_MIN 1024u
 static char *last_block_rest(struct pfs_log *log, struct pfs_writer *w0, int fd, uint64_t block)
@@ -473,7 +475,7 @@ int pfs_log_continue(struct pfs_log *log, struct pfs_writer *w0, int dirfd, cons
 	char *base = NULL;
 	/* taken once: the handoff cleared as the file is taken */
 	if (h0 && __atomic_compare_exchange_n(handoff_word(h0), &want, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
-	    !(base = last_block_rest(log, w0, fd, block - 1)))
+	    !((uint64_t)st.st_size == block * PFS_LOG_BLOCK_SIZE && (base = last_block_rest(log, w0, fd, block - 1))))
 		base = first_block(log, w0, fd, block, 0, &err);
 	if (!base) {
 		pfs_log_close(log);

@@ -172,6 +172,30 @@ static void test_exec_image_takes_a_block_past_a_full_one(void **state)
 	fixture_close();
 }
 
+/* A last block the file does not hold whole (its reservation cut short): the next image takes a block of its own. */
+static void test_exec_image_skips_a_cut_block(void **state)
+{
+	(void)state;
+	assert_int_equal(fixture_open(), 0);
+	struct pfs_thread *t = pfs_thread_get();
+	for (uint64_t i = 0; i < 300; i++) /* into a second block, a few KiB of it used */
+		put(t, 0, i);
+	assert_int_equal(t->w.block, 1);
+	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 1);
+	assert_int_equal(truncate(pfs_log_proc.path, PFS_LOG_BLOCK_SIZE + PFS_LOG_BLOCK_SIZE / 2), 0);
+	struct pfs_log next;
+	struct pfs_writer w;
+	assert_int_equal(continue_in(&next, &w, 5), 0);
+	assert_int_equal(next.first_block, 2);
+	struct walked m = fixture_map(pfs_log_proc.path);
+	assert_int_equal(m.len, 3 * PFS_LOG_BLOCK_SIZE);
+	const struct pfs_rec_image *img = (const void *)(m.data + 2 * PFS_LOG_BLOCK_SIZE);
+	assert_int_equal(img->h.type, PFS_REC_IMAGE);
+	munmap(m.data, m.len);
+	pfs_log_close(&next);
+	fixture_close();
+}
+
 static void test_records_span_blocks_in_order(void **state)
 {
 	(void)state;
@@ -279,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_second_image_gets_suffix_and_symlink_not_followed),
 		cmocka_unit_test(test_exec_image_goes_on_in_the_file),
 		cmocka_unit_test(test_exec_image_takes_a_block_past_a_full_one),
+		cmocka_unit_test(test_exec_image_skips_a_cut_block),
 		cmocka_unit_test(test_records_span_blocks_in_order),
 		cmocka_unit_test(test_oversized_record_is_lost_not_written),
 		cmocka_unit_test(test_concurrent_writers_lose_nothing),
