@@ -147,6 +147,25 @@ static void test_exec_image_goes_on_in_the_file(void **state)
 	fixture_close();
 }
 
+/*
+ * The next image (start time 5) takes the handed-over file from a block of
+ * its own, `block`, the file's last: IMAGE at its start.
+ */
+static void next_image_at_block(uint64_t block)
+{
+	struct pfs_log next;
+	struct pfs_writer w;
+	assert_int_equal(continue_in(&next, &w, 5), 0);
+	assert_int_equal(next.first_block, block);
+	struct walked m = fixture_map(pfs_log_proc.path);
+	assert_int_equal(m.len, (block + 1) * PFS_LOG_BLOCK_SIZE);
+	const struct pfs_rec_image *img = (const void *)(m.data + block * PFS_LOG_BLOCK_SIZE);
+	assert_int_equal(img->h.type, PFS_REC_IMAGE);
+	assert_int_equal(img->start_mono_ns, 5);
+	munmap(m.data, m.len);
+	pfs_log_close(&next);
+}
+
 /* A last block with less than a KiB left: the next image takes a block of its own. */
 static void test_exec_image_takes_a_block_past_a_full_one(void **state)
 {
@@ -157,18 +176,7 @@ static void test_exec_image_takes_a_block_past_a_full_one(void **state)
 	while (t->w.block < 1 || t->w.end - t->w.cur >= 1024)
 		put(t, 0, n++);
 	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 1);
-	uint64_t first = pfs_log_proc.next_block;
-	struct pfs_log next;
-	struct pfs_writer w;
-	assert_int_equal(continue_in(&next, &w, 5), 0);
-	assert_int_equal(next.first_block, first);
-	struct walked m = fixture_map(pfs_log_proc.path);
-	assert_int_equal(m.len, (first + 1) * PFS_LOG_BLOCK_SIZE);
-	const struct pfs_rec_image *img = (const void *)(m.data + first * PFS_LOG_BLOCK_SIZE);
-	assert_int_equal(img->h.type, PFS_REC_IMAGE);
-	assert_int_equal(img->start_mono_ns, 5);
-	munmap(m.data, m.len);
-	pfs_log_close(&next);
+	next_image_at_block(pfs_log_proc.next_block);
 	fixture_close();
 }
 
@@ -183,16 +191,7 @@ static void test_exec_image_skips_a_cut_block(void **state)
 	assert_int_equal(t->w.block, 1);
 	pfs_log_hand_over(&pfs_log_proc, (uint32_t)getpid(), 1);
 	assert_int_equal(truncate(pfs_log_proc.path, PFS_LOG_BLOCK_SIZE + PFS_LOG_BLOCK_SIZE / 2), 0);
-	struct pfs_log next;
-	struct pfs_writer w;
-	assert_int_equal(continue_in(&next, &w, 5), 0);
-	assert_int_equal(next.first_block, 2);
-	struct walked m = fixture_map(pfs_log_proc.path);
-	assert_int_equal(m.len, 3 * PFS_LOG_BLOCK_SIZE);
-	const struct pfs_rec_image *img = (const void *)(m.data + 2 * PFS_LOG_BLOCK_SIZE);
-	assert_int_equal(img->h.type, PFS_REC_IMAGE);
-	munmap(m.data, m.len);
-	pfs_log_close(&next);
+	next_image_at_block(2);
 	fixture_close();
 }
 
