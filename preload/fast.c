@@ -804,7 +804,13 @@ static int cow_arm(struct region *r, int *fd_ok)
 	struct pfs_cow *c = r->npages ? pfs_region_cow(r) : NULL;
 	if (!c)
 		return ARM_NONE;
-	if (c->wp_gen != uffd_gen || r->owner) /* a heap has grown since: registered all again (cow_registered) */
+	/*
+	 * Registered with this descriptor as far as the region reaches now.  A
+	 * heap that grew is registered again, all of it (cow_registered): its
+	 * new part is a mapping of its own to the kernel, not registered (a
+	 * bash loop's heap was registered again at every fork, grown or not).
+	 */
+	if (c->wp_gen != uffd_gen || r->npages > c->reg_pages)
 		return ARM_REGISTER;
 	return cow_note_held(r) ? ARM_PROTECT : ARM_NONE;
 }
@@ -844,15 +850,27 @@ static void cow_run(uint64_t from, uint64_t to, int (*call)(uint64_t, uint64_t),
  */
 static void cow_registered(struct region *r, int ok)
 {
-	if (ok)
+	if (ok) {
 		r->cow->wp_gen = uffd_gen;
+		r->cow->reg_pages = r->npages;
+	}
 	if (r->cow->wp_gen == uffd_gen)
 		cow_note_held(r);
 }
 
-/* One that cannot be protected is not counted. */
+/*
+ * One that cannot be protected is registered again first (a mapping no hook
+ * saw replaced part of it, a heap given back to the kernel grew again: the
+ * kernel's mapping is new, not registered); one that still cannot is not
+ * counted.
+ */
 static void cow_protected(struct region *r, int ok)
 {
+	uint64_t end = pfs_region_end(r);
+	if (!ok && !cow_register(r->start, end) && !cow_protect(r->start, end)) {
+		r->cow->reg_pages = r->npages;
+		ok = 1;
+	}
 	if (!ok)
 		pfs_region_cow_free(r);
 }

@@ -185,7 +185,7 @@ struct pfs_cow *pfs_region_cow(struct region *r)
 			pfs_forkpool_free(c, sizeof(*c));
 		return NULL;
 	}
-	c->left = c->wp_gen = 0;
+	c->left = c->wp_gen = c->reg_pages = 0;
 	if (r->cow != c)
 		r->cow = c;
 	return c;

@@ -53,6 +53,7 @@ struct pfs_cow {
 	struct pfs_bits bits; /* pages held at the last fork and not written since */
 	uint64_t left;	      /* bits set: the written walk is skipped when none is left */
 	uint64_t wp_gen;      /* registered (MODE_WP) with the write-protect descriptor of this generation */
+	uint64_t reg_pages;   /* that far (pages from the start): a heap grows past it */
 };
 
 struct region {
