@@ -13,15 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "minflt.h"
+
 #define SHARED_PAGES 10000
 #define DONTFORK_PAGES 2000
-
-static long minflt(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return u.ru_minflt;
-}
 
 /* A macro, not a function: the sites are the functions below, whose names the test asks for. */
 #define MAP_PAGES(p, n)                                                                           \

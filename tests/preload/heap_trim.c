@@ -10,12 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static long minflt(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return u.ru_minflt;
-}
+#include "minflt.h"
 
 __attribute__((noinline)) static char *grow_site(size_t n)
 {

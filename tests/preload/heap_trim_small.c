@@ -14,15 +14,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "minflt.h"
+
 #define BLOCKS 256
 #define ROUNDS 20
-
-static long minflt(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return u.ru_minflt;
-}
 
 __attribute__((noinline)) static char *small_site(size_t n)
 {

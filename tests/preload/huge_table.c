@@ -11,15 +11,9 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "minflt.h"
+
 #define TABLE_BYTES (256ul << 20)
-
-static long minflt(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_minflt;
-}
 
 char *load_table(long *faults)
 {

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "minflt.h"
+
 #define SMALL_N 16384
 #define MID_N 65536
 
@@ -56,13 +58,6 @@ static long pages_of(char **v, int n, size_t size)
 	for (int i = 0; i < k; i++)
 		d += i == 0 || pg[i] != pg[i - 1];
 	return d;
-}
-
-static long minflt(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_minflt;
 }
 
 int main(void)

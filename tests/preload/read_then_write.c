@@ -8,12 +8,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
-static long minflt(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return u.ru_minflt;
-}
+#include "minflt.h"
 
 __attribute__((noinline)) static char *read_write_site(size_t n)
 {

@@ -13,15 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "minflt.h"
+
 #define PAGES 16384
 #define SHM_BYTES (1 << 20)
-
-static long minflt(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return u.ru_minflt;
-}
 
 __attribute__((noinline)) static char *shared_site(void)
 {

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include "minflt.h"
 #include "smaps.h"
 
 #define SIZE (64ul << 20)
@@ -22,13 +23,6 @@ char *huge_site(void)
 	char *p = (char *)(((unsigned long)raw + HUGE - 1) & ~(HUGE - 1)); /* 2 MiB aligned */
 	madvise(p, SIZE, MADV_HUGEPAGE);
 	return p;
-}
-
-static long minflt(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return u.ru_minflt;
 }
 
 int main(void)
