@@ -867,9 +867,9 @@ static void cow_registered(struct region *r, int ok)
 static void cow_protected(struct region *r, int ok)
 {
 	uint64_t end = pfs_region_end(r);
-	if (!ok && !cow_register(r->start, end) && !cow_protect(r->start, end)) {
-		r->cow->reg_pages = r->npages;
-		ok = 1;
+	if (!ok && !cow_register(r->start, end)) {
+		cow_registered(r, 1); /* its held pages noted as shared, if they were not (a registration that had failed) */
+		ok = !cow_protect(r->start, end);
 	}
 	if (!ok)
 		pfs_region_cow_free(r);

@@ -153,6 +153,37 @@ void pfs_heap_freed(struct pfs_thread *t, const struct pfs_heap_free *f)
 	errno = saved;
 }
 
+/* Every heap's carved part read (heap_mutex held). */
+static void read_heaps(struct pfs_thread *t)
+{
+	for (unsigned i = 0; i < nheaps; i++)
+		if (heaps[i].hwm > heaps[i].start) /* a thread heap unmapped whole ends at its start */
+			pfs_tracker->sync(t, heaps[i].start, heaps[i].hwm - heaps[i].start, PFS_SCAN_FREE);
+}
+
+void pfs_heap_trimming(struct pfs_thread *t)
+{
+	int saved = errno;
+	pthread_mutex_lock(&heap_mutex);
+	read_heaps(t);
+	pthread_mutex_unlock(&heap_mutex);
+	errno = saved;
+}
+
+void pfs_heap_trimmed(struct pfs_thread *t)
+{
+	int saved = errno;
+	/* Only the brk heap's end moves (glibc's malloc_trim shrinks no thread heap). */
+	uint64_t top = pfs_alloc_is_glibc ? pfs_heap_top(PFS_HEAP_MAIN, pfs_heap_brk()) : 0;
+	pthread_mutex_lock(&heap_mutex);
+	for (unsigned i = 0; i < nheaps; i++)
+		if (heaps[i].key == PFS_HEAP_MAIN)
+			shrunk(t, &heaps[i], top > heaps[i].start ? top : heaps[i].start);
+	read_heaps(t);
+	pthread_mutex_unlock(&heap_mutex);
+	errno = saved;
+}
+
 void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
 			 uint64_t start, uint64_t end)
 {

@@ -79,6 +79,18 @@ struct pfs_heap_free {
 void pfs_heap_freeing(struct pfs_thread *t, const void *p, int shrink, struct pfs_heap_free *f);
 void pfs_heap_freed(struct pfs_thread *t, const struct pfs_heap_free *f);
 
+/*
+ * malloc_trim (hook_malloc.c) gives memory back inside the allocator: the
+ * top of the brk heap past its pad (systrim), and in every arena the whole
+ * pages of free chunks (MADV_DONTNEED).  pfs_heap_trimming reads every heap
+ * before (pages written since the last read: first touches, copies after a
+ * fork, counted before they go); pfs_heap_trimmed after looks at the brk
+ * heap's end and reads the heaps again (the pages given back inside them
+ * are no longer held: touched again, they are first touches).
+ */
+void pfs_heap_trimming(struct pfs_thread *t);
+void pfs_heap_trimmed(struct pfs_thread *t);
+
 /* A policy populated [start, end) of a new heap block [p, block_end) before it returned. */
 void pfs_heap_prefaulted(struct pfs_thread *t, uint64_t p, uint64_t block_end, uint32_t stack, int kind,
 			 uint64_t start, uint64_t end);

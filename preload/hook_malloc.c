@@ -248,6 +248,29 @@ PFS_EXPORT void *pvalloc(size_t size)
 	return aligned_common(pvalloc_shim, 0, size, PFS_RET(), PFS_SP());
 }
 
+/*
+ * malloc_trim gives pages back inside the allocator, where no hook sees them
+ * (heap.h): the heaps are read before and after.  A program that grew its
+ * heap, forked, wrote it and trimmed it had the copies of a round lost when
+ * no read came between its writes and the trim (tests/preload/heap_trim_fork.c).
+ */
+PFS_EXPORT int malloc_trim(size_t pad)
+{
+	PFS_ENSURE(malloc_trim);
+	if (!real_malloc_trim)
+		return 0;
+	if (!pfs_hook_tracking())
+		return real_malloc_trim(pad);
+	pfs_tls_busy = 1;
+	pfs_track_trim(0);
+	pfs_hook_leave();
+	int r = real_malloc_trim(pad);
+	pfs_tls_busy = 1;
+	pfs_track_trim(1);
+	pfs_hook_leave();
+	return r;
+}
+
 PFS_EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p)

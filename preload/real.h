@@ -22,6 +22,7 @@
 	X(valloc, void *, (size_t), 0)                                                     \
 	X(pvalloc, void *, (size_t), 0)                                                    \
 	X(malloc_usable_size, size_t, (void *), 0)                                         \
+	X(malloc_trim, int, (size_t), 0)                                                   \
 	X(mmap, void *, (void *, size_t, int, int, int, off_t), 1)                         \
 	X(mmap64, void *, (void *, size_t, int, int, int, off_t), 0)                       \
 	X(munmap, int, (void *, size_t), 1)                                                \

@@ -157,6 +157,17 @@ void pfs_track_freed(const struct pfs_heap_free *f)
 		pfs_heap_freed(t, f);
 }
 
+void pfs_track_trim(int after)
+{
+	struct pfs_thread *t = pfs_thread_get();
+	if (!t || !pfs_heap_on)
+		return;
+	if (after)
+		pfs_heap_trimmed(t);
+	else
+		pfs_heap_trimming(t);
+}
+
 void pfs_track_realloc_before(void *old, size_t old_usable, size_t size, struct pfs_heap_free *f)
 {
 	struct pfs_thread *t = pfs_thread_get();

@@ -38,6 +38,8 @@ void pfs_track_alloc(int kind, void *p, size_t size, uintptr_t ret, uintptr_t sp
  */
 void pfs_track_free(void *p, int kind, struct pfs_heap_free *f);
 void pfs_track_freed(const struct pfs_heap_free *f);
+/* Around malloc_trim (heap.h): the heaps read before, their ends looked at and read again after. */
+void pfs_track_trim(int after);
 /* realloc moved or resized `old` (`old_mapped`: a block with a mapping of its own) into `p`. */
 void pfs_track_realloc(void *old, size_t old_usable, int old_mapped, uint64_t free_seq, void *p, size_t size,
 		       uintptr_t ret, uintptr_t sp);
