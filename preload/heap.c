@@ -173,10 +173,10 @@ void pfs_heap_trimming(struct pfs_thread *t)
 void pfs_heap_trimmed(struct pfs_thread *t)
 {
 	int saved = errno;
-	/* Only the brk heap's end moves (glibc's malloc_trim shrinks no thread heap). */
+	/* Only the brk heap's end moves (glibc's malloc_trim shrinks no thread heap; another allocator's, none of ours). */
 	uint64_t top = pfs_alloc_is_glibc ? pfs_heap_top(PFS_HEAP_MAIN, pfs_heap_brk()) : 0;
 	pthread_mutex_lock(&heap_mutex);
-	for (unsigned i = 0; i < nheaps; i++)
+	for (unsigned i = 0; i < nheaps && top; i++)
 		if (heaps[i].key == PFS_HEAP_MAIN)
 			shrunk(t, &heaps[i], top > heaps[i].start ? top : heaps[i].start);
 	read_heaps(t);
