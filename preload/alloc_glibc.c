@@ -40,6 +40,24 @@ void pfs_alloc_detect(void)
 	main_heap_lo = real_sbrk ? (uint64_t)(uintptr_t)real_sbrk(0) : 0;
 }
 
+const uint16_t *pfs_alloc_tcache;
+static int tcache_absent;
+
+const uint16_t *pfs_alloc_tcache_find(void)
+{
+	if (tcache_absent || !pfs_alloc_is_glibc || !main_heap_lo || !real_sbrk)
+		return NULL;
+	uint64_t chunk = (main_heap_lo + 15) & ~(uint64_t)15, brk = (uint64_t)(uintptr_t)real_sbrk(0);
+	if (brk < chunk + 0x290)
+		return NULL; /* no chunk there yet */
+	if ((((const size_t *)(uintptr_t)chunk)[1] & ~(size_t)7) != 0x290) {
+		tcache_absent = 1; /* another layout (an older glibc, a first chunk of another kind) */
+		return NULL;
+	}
+	pfs_alloc_tcache = (const uint16_t *)(uintptr_t)(chunk + 2 * sizeof(size_t));
+	return pfs_alloc_tcache;
+}
+
 void pfs_alloc_heap_mapping(uint64_t start)
 {
 	if (start < main_heap_lo)

@@ -45,10 +45,10 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
  * than every merged chunk seen to leave a heap whole (glibc's trim rule is
  * a threshold on that size, which only rises by itself: M_TRIM_THRESHOLD
  * follows the mmap threshold up).  pfs_heap_may_trim is the hook's inline
- * test (chunks that may go to a tcache bin instead are passed over: one of
- * them next to the top is freed and reused again and again in the common
- * loop, where a read each time made 5 million malloc/free pairs 20 times
- * slower); pfs_heap_freeing makes sure (the next chunk is the top) and reads
+ * test (chunks that may go to a tcache bin instead are passed over unless
+ * their bin is full: one of them next to the top is freed and reused again
+ * and again in the common loop, where a read each time made 5 million
+ * malloc/free pairs 20 times slower); pfs_heap_freeing makes sure (the next chunk is the top) and reads
  * the heap; pfs_heap_freed, after the allocator's free, looks at the heap's
  * end.  A realloc that shrinks its block frees the rest: `shrink` set, the
  * same steps, nothing learnt.
@@ -57,7 +57,8 @@ extern uint64_t pfs_heap_no_trim;
 
 static inline int pfs_heap_may_trim(const void *p)
 {
-	return pfs_heap_on && pfs_alloc_always_merges(p) && pfs_alloc_free_reach(p) > pfs_heap_no_trim;
+	return pfs_heap_on && (pfs_alloc_always_merges(p) || pfs_alloc_bin_full(p)) &&
+	       pfs_alloc_free_reach(p) > pfs_heap_no_trim;
 }
 
 /* The same for a realloc of heap block p to `size` bytes: the tail it frees may merge. */

@@ -156,23 +156,29 @@ t_exact_fidelity_heap_trimmed_and_grown_again() {
 # The same when the free that trims is a small block's (no record of its own): glibc merges the
 # freed blocks of a round into the top at the free of the last one and gives the pages back, long
 # before a periodic scan comes; so a free that may trim the heap has it read first (gcc's cc1 had
-# 0.90 of the kernel's first touches in fast mode, a run of this program 102 of 4,482).
-# heap_trim_small_check MODE: in one mode.
+# 0.90 of the kernel's first touches in fast mode, a run of this program 102 of 4,482).  Blocks of
+# 200 bytes too, small enough for a tcache bin: the free that trims is one whose bin is full (the
+# report had 0 of the kernel's 5,140 first touches of such a program).
+# heap_trim_small_check MODE [SIZE]: in one mode, blocks of SIZE bytes (default 4,000).
 heap_trim_small_check() {
-	local name=heaptrimsmall-$1 k
-	RUN_ENV=PFSHIM_MODE=$1 run_both "$name" $T/heap_trim_small || return 1
+	local name=heaptrimsmall-$1${2:+-$2} k
+	RUN_ENV=PFSHIM_MODE=$1 run_both "$name" $T/heap_trim_small ${2:-} || return 1
 	report "$name" || return 1
 	k=$(program_faults "$name") || return 1
 	echo "  found: the kernel counted $k faults for the rounds"
 	$Q "$WORK/$name.json" \
 		"r[\"mode\"] == \"$1\"" \
-		'site(proc(r), "small_site")["allocations"] == 5120' \
+		"site(proc(r), \"small_site\")[\"allocations\"] == 20 * ((1 << 20) // ${2:-4000})" \
 		"$k >= 2000" \
 		"abs(site(proc(r), \"small_site\")[\"first_touch_faults\"] - $k) <= 0.05 * $k"
 }
 
 t_fidelity_heap_trimmed_by_small_free() {
 	heap_trim_small_check fast
+}
+
+t_fidelity_heap_trimmed_by_tcache_sized_free() {
+	heap_trim_small_check fast 200
 }
 
 t_exact_fidelity_heap_trimmed_by_small_free() {

@@ -7,6 +7,11 @@
  * are given back before any periodic scan could see them (gcc's cc1 lost
  * a tenth of its first touches that way).  Prints the kernel's count of the
  * rounds' faults (getrusage) on stderr.
+ *
+ * usage: heap_trim_small [SIZE]: blocks of SIZE bytes (default 4,000), as
+ * many as make 1 MiB.  At 200 bytes they are small enough for glibc's
+ * tcache bins: the first 7 of the size freed go there, the rest take the
+ * merging path, and the last free trims the heap all the same.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -16,7 +21,7 @@
 
 #include "minflt.h"
 
-#define BLOCKS 256
+#define HEAP_BYTES (1 << 20)
 #define ROUNDS 20
 
 __attribute__((noinline)) static char *small_site(size_t n)
@@ -27,19 +32,25 @@ __attribute__((noinline)) static char *small_site(size_t n)
 	return p;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	static char *v[BLOCKS];
+	size_t size = argc > 1 ? (size_t)atol(argv[1]) : 4000;
+	if (size < 16 || size > HEAP_BYTES)
+		return 2;
+	int blocks = (int)(HEAP_BYTES / size);
+	char **v = calloc((size_t)blocks, sizeof(*v));
+	if (!v)
+		return 1;
 	mallopt(M_TRIM_THRESHOLD, 128 << 10); /* glibc's default, whatever the environment says */
 	long f0 = minflt();
 	for (int r = 0; r < ROUNDS; r++) {
-		for (int i = 0; i < BLOCKS; i++)
-			if (!(v[i] = small_site(4000)))
+		for (int i = 0; i < blocks; i++)
+			if (!(v[i] = small_site(size)))
 				return 1;
-		for (int i = 0; i < BLOCKS; i++)
+		for (int i = 0; i < blocks; i++)
 			free(v[i]);
 	}
 	fprintf(stderr, "faults %ld\n", minflt() - f0);
-	printf("%d rounds of %d small blocks\n", ROUNDS, BLOCKS);
+	printf("%d rounds of %d small blocks\n", ROUNDS, blocks);
 	return 0;
 }
