@@ -112,28 +112,31 @@ static inline int pfs_alloc_always_merges(const void *p)
  * later: 64 16-bit counts, then 64 pointers; a chunk of 0x290 bytes), the
  * brk heap's first chunk, made by the program's first malloc; NULL while
  * not found (pfs_alloc_tcache_find looks, until the heap shows it is not
- * there).  Read only while the program is single-threaded: another thread
+ * there).  Read only for the main thread's frees (heap.h): another thread
  * frees into a tcache of its own.
  */
 extern const uint16_t *pfs_alloc_tcache;
 const uint16_t *pfs_alloc_tcache_find(void);
-extern char __libc_single_threaded; /* glibc 2.32 */
 
 /*
  * A chunk small enough for a tcache bin that goes to the merging path all
- * the same: its bin is full (glibc's default count, 7) and it is larger
- * than a fastbin's chunks (glibc's default, 128 bytes).  Small blocks freed
+ * the same: it is larger than a fastbin's chunks (glibc's default, 128
+ * bytes; pfs_alloc_past_fastbin) and its bin in the main thread's tcache is
+ * full (glibc's default count, 7; pfs_alloc_bin_full).  Small blocks freed
  * in the order they were made merge into the top at the last free, which
- * trims the heap: its pages went unread (tests/preload/heap_trim_nodes.c).
- * Called for chunks that do not always merge (at most 1,048 bytes).
+ * trims the heap: its pages went unread (tests/preload/heap_trim_small.c
+ * with 200).  For chunks that do not always merge (at most 1,048 bytes).
  */
 #define PFS_ALLOC_FAST_MAX 128u
 #define PFS_ALLOC_TCACHE_COUNT 7u
+static inline int pfs_alloc_past_fastbin(const void *p)
+{
+	return (((const size_t *)p)[-1] & ~(size_t)7) > PFS_ALLOC_FAST_MAX;
+}
+
 static inline int pfs_alloc_bin_full(const void *p)
 {
 	size_t csize = ((const size_t *)p)[-1] & ~(size_t)7;
-	if (csize <= PFS_ALLOC_FAST_MAX || !__libc_single_threaded)
-		return 0;
 	const uint16_t *counts = pfs_alloc_tcache ? pfs_alloc_tcache : pfs_alloc_tcache_find();
 	size_t bin = (csize - 17) / 16; /* glibc's csize2tidx */
 	return counts && (bin >= 64 || counts[bin] >= PFS_ALLOC_TCACHE_COUNT);

@@ -10,10 +10,11 @@
 #define PFS_HEAP_H
 
 #include <stdint.h>
+#include <sys/single_threaded.h>
 
 #include "alloc_glibc.h"
-
-struct pfs_thread;
+#include "proc.h"
+#include "thread.h"
 
 struct pfs_heap {
 	uint64_t key;	/* PFS_HEAP_MAIN, or the base of a thread arena's heap (alloc_glibc.h) */
@@ -55,9 +56,17 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
  */
 extern uint64_t pfs_heap_no_trim;
 
+/* The tcache alloc_glibc.h reads is the calling thread's: the main thread's (every thread's while there is no other). */
+static inline int pfs_heap_tcache_mine(void)
+{
+	return __libc_single_threaded || (pfs_tls_thread && pfs_tls_thread->tid == (uint32_t)pfs_proc.pid);
+}
+
 static inline int pfs_heap_may_trim(const void *p)
 {
-	return pfs_heap_on && (pfs_alloc_always_merges(p) || pfs_alloc_bin_full(p)) &&
+	return pfs_heap_on &&
+	       (pfs_alloc_always_merges(p) ||
+		(pfs_alloc_past_fastbin(p) && pfs_heap_tcache_mine() && pfs_alloc_bin_full(p))) &&
 	       pfs_alloc_free_reach(p) > pfs_heap_no_trim;
 }
 

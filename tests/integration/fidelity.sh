@@ -158,11 +158,12 @@ t_exact_fidelity_heap_trimmed_and_grown_again() {
 # before a periodic scan comes; so a free that may trim the heap has it read first (gcc's cc1 had
 # 0.90 of the kernel's first touches in fast mode, a run of this program 102 of 4,482).  Blocks of
 # 200 bytes too, small enough for a tcache bin: the free that trims is one whose bin is full (the
-# report had 0 of the kernel's 5,140 first touches of such a program).
-# heap_trim_small_check MODE [SIZE]: in one mode, blocks of SIZE bytes (default 4,000).
+# report had 32 of the kernel's 4,728 first touches of such a program); and the same in the main
+# thread of a program that has had another thread.
+# heap_trim_small_check MODE [SIZE [threaded]]: in one mode, blocks of SIZE bytes (default 4,000).
 heap_trim_small_check() {
-	local name=heaptrimsmall-$1${2:+-$2} k
-	RUN_ENV=PFSHIM_MODE=$1 run_both "$name" $T/heap_trim_small ${2:-} || return 1
+	local name=heaptrimsmall-$1${2:+-$2}${3:+-$3} k
+	RUN_ENV=PFSHIM_MODE=$1 run_both "$name" $T/heap_trim_small ${2:-} ${3:-} || return 1
 	report "$name" || return 1
 	k=$(program_faults "$name") || return 1
 	echo "  found: the kernel counted $k faults for the rounds"
@@ -179,6 +180,10 @@ t_fidelity_heap_trimmed_by_small_free() {
 
 t_fidelity_heap_trimmed_by_tcache_sized_free() {
 	heap_trim_small_check fast 200
+}
+
+t_fidelity_heap_trimmed_by_tcache_sized_free_threaded() {
+	heap_trim_small_check fast 200 threaded
 }
 
 t_exact_fidelity_heap_trimmed_by_small_free() {

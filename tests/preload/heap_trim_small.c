@@ -8,12 +8,15 @@
  * a tenth of its first touches that way).  Prints the kernel's count of the
  * rounds' faults (getrusage) on stderr.
  *
- * usage: heap_trim_small [SIZE]: blocks of SIZE bytes (default 4,000), as
- * many as make 1 MiB.  At 200 bytes they are small enough for glibc's
- * tcache bins: the first 7 of the size freed go there, the rest take the
- * merging path, and the last free trims the heap all the same.
+ * usage: heap_trim_small [SIZE [threaded]]: blocks of SIZE bytes (default
+ * 4,000), as many as make 1 MiB.  At 200 bytes they are small enough for
+ * glibc's tcache bins: the first 7 of the size freed go there, the rest take
+ * the merging path, and the last free trims the heap all the same.
+ * `threaded`: a thread is started and joined first (the program is no
+ * longer single-threaded to glibc), the rounds run in the main thread.
  */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +35,18 @@ __attribute__((noinline)) static char *small_site(size_t n)
 	return p;
 }
 
+static void *other_thread(void *arg)
+{
+	free(malloc(64));
+	return arg;
+}
+
 int main(int argc, char **argv)
 {
+	pthread_t th;
+	if (argc > 2 && !strcmp(argv[2], "threaded") &&
+	    (pthread_create(&th, NULL, other_thread, NULL) || pthread_join(th, NULL)))
+		return 1;
 	size_t size = argc > 1 ? (size_t)atol(argv[1]) : 4000;
 	if (size < 16 || size > HEAP_BYTES)
 		return 2;
