@@ -97,6 +97,12 @@ static inline uint64_t pfs_alloc_free_reach(const void *p)
 	return c[1] & 1 ? reach : reach + c[0];
 }
 
+/* The size of heap block p's chunk (its size word, the flags masked). */
+static inline size_t pfs_alloc_chunk_size(const void *p)
+{
+	return ((const size_t *)p)[-1] & ~(size_t)7;
+}
+
 /*
  * The chunks that always merge when freed: larger than every tcache bin
  * (1,032 usable bytes at most, whatever the tunables) and every fastbin.
@@ -104,7 +110,7 @@ static inline uint64_t pfs_alloc_free_reach(const void *p)
 #define PFS_ALLOC_MERGE_MIN (1032 + 2 * sizeof(size_t))
 static inline int pfs_alloc_always_merges(const void *p)
 {
-	return (((const size_t *)p)[-1] & ~(size_t)7) > PFS_ALLOC_MERGE_MIN;
+	return pfs_alloc_chunk_size(p) > PFS_ALLOC_MERGE_MIN;
 }
 
 /*
@@ -131,14 +137,13 @@ const uint16_t *pfs_alloc_tcache_find(void);
 #define PFS_ALLOC_TCACHE_COUNT 7u
 static inline int pfs_alloc_past_fastbin(const void *p)
 {
-	return (((const size_t *)p)[-1] & ~(size_t)7) > PFS_ALLOC_FAST_MAX;
+	return pfs_alloc_chunk_size(p) > PFS_ALLOC_FAST_MAX;
 }
 
 static inline int pfs_alloc_bin_full(const void *p)
 {
-	size_t csize = ((const size_t *)p)[-1] & ~(size_t)7;
 	const uint16_t *counts = pfs_alloc_tcache ? pfs_alloc_tcache : pfs_alloc_tcache_find();
-	size_t bin = (csize - 17) / 16; /* glibc's csize2tidx */
+	size_t bin = (pfs_alloc_chunk_size(p) - 17) / 16; /* glibc's csize2tidx */
 	return counts && (bin >= 64 || counts[bin] >= PFS_ALLOC_TCACHE_COUNT);
 }
 

@@ -49,8 +49,8 @@ void pfs_heap_carve(struct pfs_thread *t, uint64_t p, uint64_t end, uint32_t sta
  * test (chunks that may go to a tcache bin instead are passed over unless
  * their bin is full: one of them next to the top is freed and reused again
  * and again in the common loop, where a read each time made 5 million
- * malloc/free pairs 20 times slower); pfs_heap_freeing makes sure (the next chunk is the top) and reads
- * the heap; pfs_heap_freed, after the allocator's free, looks at the heap's
+ * malloc/free pairs 20 times slower); pfs_heap_freeing makes sure (the next
+ * chunk is the top) and reads the heap; pfs_heap_freed, after the allocator's free, looks at the heap's
  * end.  A realloc that shrinks its block frees the rest: `shrink` set, the
  * same steps, nothing learnt.
  */

@@ -55,13 +55,18 @@ jsonq() {
 }
 Q=jsonq
 SKIP_STATUS=77
-# program_faults NAME [WORD...]: the count a test program printed on stderr under the shim as
-# "faults [WORD...] N" (the kernel's own, from getrusage), from $WORK/NAME.err; fails when missing.
+# program_count WHAT NAME [WORD...]: the count a test program printed on stderr under the shim as
+# "WHAT [WORD...] N", from $WORK/NAME.err; fails when missing.
+program_count() {
+	local what=$1 name=$2
+	shift 2
+	awk -v want="$what${*:+ $*}" '{ n = $NF; $NF = ""; sub(/ +$/, "") } $0 == want {print n; exit}' "$WORK/$name.err" | grep . ||
+		{ echo "  the program's $what count is missing" >&2; return 1; }
+}
+
+# program_faults NAME [WORD...]: its "faults [WORD...] N" (the kernel's own, from getrusage).
 program_faults() {
-	local name=$1
-	shift
-	awk -v want="faults${*:+ $*}" '{ n = $NF; $NF = ""; sub(/ +$/, "") } $0 == want {print n; exit}' "$WORK/$name.err" | grep . ||
-		{ echo "  the program's fault count is missing" >&2; return 1; }
+	program_count faults "$@"
 }
 
 # soak CHECK FULL: how many rounds a stress test makes: CHECK in `make check`, FULL with PFS_SOAK=1.

@@ -205,13 +205,15 @@ heap_trim_fork_check() {
 	local kids='sorted([p for p in r["processes"] if p["pid"] != p["root_pid"]], key=lambda p: p["start_ns"])'
 	RUN_ENV=PFSHIM_MODE=$1 run_both "$name" $T/heap_trim_fork || return 1
 	report "$name" || return 1
-	pages() { awk -v want="pages $1 $2" '{ n = $NF; $NF = ""; sub(/ +$/, "") } $0 == want {print n; exit}' "$WORK/$name.err"; }
 	for i in 0 1 2; do
 		k=$(program_faults "$name" child $i) || return 1
-		n=$(pages child $i)
-		[ "${n:-0}" -ge $((128 - 32 * i)) ] || { echo "  the child of round $i wrote ${n:-no} pages"; return 1; }
+		n=$(program_count pages "$name" child $i) || return 1
+		[ "$n" -ge $((128 - 32 * i)) ] || { echo "  the child of round $i wrote $n pages"; return 1; }
 		checks+=("site($kids[$i], \"round_site\")[\"cow_faults\"] == $n" "abs($n - $k) <= 1")
-		least=$((least + $(pages parent $i) + $(pages parent-headers $i)))
+		n=$(program_count pages "$name" parent $i) || return 1
+		least=$((least + n))
+		n=$(program_count pages "$name" parent-headers $i) || return 1
+		least=$((least + n))
 	done
 	k=$(program_faults "$name" parent-after-fork) || return 1
 	echo "  found: the parent wrote $least pages of its blocks and headers, the kernel counted $k faults after its first fork"
